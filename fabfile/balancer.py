@@ -1,0 +1,96 @@
+"""Taking a node out of haproxy's rotation and back, through its runtime API.
+
+haproxy's stats socket (``stats socket PATH level admin``) takes one command
+per connection. A node is set to ``drain`` (no new requests), we wait for its
+current sessions to reach 0, and after verification it is set ``ready``; a
+node that failed verification is left in ``maint``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import socket
+import time
+
+from .config import NodeConfig
+from .errors import ConfigError, NodeError
+
+_NAME = re.compile(r"^[A-Za-z0-9._:-]+$")
+_TIMEOUT = 5.0
+
+
+class Balancer:
+    """A client of one haproxy runtime API (a Unix socket path or HOST:PORT)."""
+
+    def __init__(self, address: str) -> None:
+        self.address = address
+
+    @classmethod
+    def for_nodes(cls, nodes: tuple[NodeConfig, ...]) -> Balancer | None:
+        """The balancer the nodes name, or None when ``.config`` names none."""
+        addresses = {node.lb_socket for node in nodes}
+        if addresses == {""}:
+            return None
+        if len(addresses) != 1 or "" in addresses:
+            raise ConfigError("lb_socket must be the same for every node (or set in [deploy])")
+        for node in nodes:
+            for key, value in (("lb_backend", node.lb_backend), ("lb_server", node.lb_server)):
+                if not _NAME.match(value):
+                    raise ConfigError(
+                        f"{node.host}: {key} = {value!r}: letters, digits and ._:- only"
+                    )
+        return cls(addresses.pop())
+
+    def command(self, line: str) -> str:
+        """Send one command and return haproxy's whole answer."""
+        try:
+            with self._connect() as conn:
+                conn.sendall(line.encode() + b"\n")
+                chunks = []
+                while chunk := conn.recv(65536):
+                    chunks.append(chunk)
+        except OSError as error:
+            raise NodeError(f"haproxy at {self.address}: {error}; is it running?") from None
+        return b"".join(chunks).decode(errors="replace")
+
+    def _connect(self) -> socket.socket:
+        if "/" in self.address:
+            conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            conn.settimeout(_TIMEOUT)
+            conn.connect(self.address)
+            return conn
+        host, _, port = self.address.rpartition(":")
+        return socket.create_connection((host, int(port)), timeout=_TIMEOUT)
+
+    def set_state(self, node: NodeConfig, state: str) -> None:
+        answer = self.command(f"set server {node.lb_backend}/{node.lb_server} state {state}")
+        if answer.strip():
+            raise NodeError(f"haproxy refused 'state {state}' for {node.host}: {answer.strip()}")
+
+    def sessions(self, node: NodeConfig) -> int:
+        """Current sessions (``scur``) of the node's server."""
+        rows = csv.DictReader(io.StringIO(self.command("show stat").lstrip("# ")))
+        for row in rows:
+            if (row.get("pxname"), row.get("svname")) == (node.lb_backend, node.lb_server):
+                return int(row.get("scur") or 0)
+        raise NodeError(
+            f"haproxy has no server {node.lb_backend}/{node.lb_server} for {node.host}; "
+            "check lb_backend and lb_server in .config"
+        )
+
+    def drain(self, node: NodeConfig) -> float:
+        """Stop new requests and wait (bounded) until in-flight ones are done."""
+        self.set_state(node, "drain")
+        started = time.monotonic()
+        deadline = started + node.drain_timeout
+        while self.sessions(node) > 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        return time.monotonic() - started
+
+    def ready(self, node: NodeConfig) -> None:
+        self.set_state(node, "ready")
+
+    def maint(self, node: NodeConfig) -> None:
+        self.set_state(node, "maint")

@@ -1,0 +1,244 @@
+"""Reading ``.config``: the ini file naming the nodes and the deploy settings.
+
+The raw `configparser` stays in this module; the rest of the tool sees frozen
+`NodeConfig` objects, one per node, with every ``[host:NAME]`` override
+already applied. Every mistake is reported with file, line and key.
+"""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import difflib
+import getpass
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .settings import KEYS, KEYS_BY_NAME
+
+DEPLOY = "deploy"
+HOST_PREFIX = "host:"
+_SECTION = re.compile(r"^\s*\[(?P<name>[^\]]*)\]")
+_OPTION = re.compile(r"^(?P<key>[^\s=:#;][^=:]*?)\s*[=:]")
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeConfig:
+    """Everything needed to deploy to one node."""
+
+    host: str
+    user: str
+    port: int
+    identity_file: str
+    known_hosts: str
+    accept_unknown_hosts: bool
+    connect_timeout: float
+    status_url: str
+    status_timeout: float
+    ready_timeout: float
+    poll_interval: float
+    warmup: float
+    restart: str
+    war_path: str
+    config_path: str
+    jettyrc_path: str
+    releases_dir: str
+    keep_releases: int
+    min_free_mb: int
+    lb_socket: str
+    lb_backend: str
+    lb_server: str
+    drain_timeout: float
+
+    @property
+    def url(self) -> str:
+        """The node's /status URL."""
+        return self.status_url.format(host=self.host)
+
+    @property
+    def balanced(self) -> bool:
+        """Whether a load balancer is named for this node."""
+        return bool(self.lb_socket)
+
+
+@dataclasses.dataclass(frozen=True)
+class AppConfig:
+    """The parsed ``.config`` of one app directory."""
+
+    path: Path
+    app: str
+    nodes: tuple[NodeConfig, ...]
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        return tuple(node.host for node in self.nodes)
+
+    def select(self, hosts: Iterable[str] | None) -> tuple[NodeConfig, ...]:
+        """The nodes named by ``--hosts`` (all when None), in ``.config`` order."""
+        if hosts is None:
+            return self.nodes
+        wanted = [h for h in hosts if h]
+        unknown = [h for h in wanted if h not in self.hosts]
+        if unknown:
+            raise ConfigError(
+                f"--hosts names {', '.join(unknown)}, not in hosts of {self.path}; "
+                f"known: {', '.join(self.hosts)}"
+            )
+        return tuple(node for node in self.nodes if node.host in wanted)
+
+
+class _Lines:
+    """Line numbers of sections and keys, which configparser does not keep."""
+
+    def __init__(self, text: str) -> None:
+        self.keys: dict[tuple[str, str], int] = {}
+        self.sections: dict[str, int] = {}
+        section = ""
+        for number, line in enumerate(text.splitlines(), start=1):
+            if match := _SECTION.match(line):
+                section = match["name"].strip()
+                self.sections.setdefault(section, number)
+            elif match := _OPTION.match(line):
+                self.keys.setdefault((section, match["key"].strip().lower()), number)
+
+    def of(self, section: str, key: str | None = None) -> int:
+        if key is None:
+            return self.sections.get(section, 1)
+        return self.keys.get((section, key), self.sections.get(section, 1))
+
+
+def load(path: Path, app: str | None = None) -> AppConfig:
+    """Read and check ``path``; raise `ConfigError` naming file, line and key."""
+    app = app or path.resolve().parent.name
+    text = _read(path)
+    lines = _Lines(text)
+    parser = _parse(path, text)
+    if not parser.has_section(DEPLOY):
+        raise ConfigError(f"{path}:1: no [deploy] section; add one with at least 'hosts = ...'")
+    _check_sections(path, parser, lines)
+    hosts = _hosts(path, parser, lines)
+    _check_host_sections(path, parser, lines, hosts)
+    nodes = tuple(_node(path, parser, lines, host, app) for host in hosts)
+    return AppConfig(path=path, app=app, nodes=nodes)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no such file; the app directory needs a .config (see README, '.config')"
+        ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read it ({error}); fix its permissions") from None
+
+
+def _parse(path: Path, text: str) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None, strict=True, default_section="\0")
+    try:
+        parser.read_string(text, source=str(path))
+    except configparser.DuplicateOptionError as error:
+        raise ConfigError(
+            f"{path}:{error.lineno}: key '{error.option}' appears twice in [{error.section}]; "
+            "keep one"
+        ) from None
+    except configparser.DuplicateSectionError as error:
+        raise ConfigError(
+            f"{path}:{error.lineno}: section [{error.section}] appears twice; merge them"
+        ) from None
+    except configparser.MissingSectionHeaderError as error:
+        raise ConfigError(
+            f"{path}:{error.lineno}: a key before any section; start with [deploy]"
+        ) from None
+    except configparser.ParsingError as error:
+        lineno = error.errors[0][0] if error.errors else 1
+        raise ConfigError(f"{path}:{lineno}: not 'key = value' or '[section]'") from None
+    except configparser.Error as error:
+        raise ConfigError(f"{path}: {error.message}") from None
+    return parser
+
+
+def _check_sections(path: Path, parser: configparser.ConfigParser, lines: _Lines) -> None:
+    for section in parser.sections():
+        if section != DEPLOY and not section.startswith(HOST_PREFIX):
+            raise ConfigError(
+                f"{path}:{lines.of(section)}: unknown section [{section}]; "
+                "sections are [deploy] and [host:NAME]"
+            )
+        for key in parser.options(section):
+            _check_key(path, lines, section, key)
+
+
+def _check_key(path: Path, lines: _Lines, section: str, key: str) -> None:
+    where = f"{path}:{lines.of(section, key)}: [{section}] {key}"
+    if key not in KEYS_BY_NAME:
+        close = difflib.get_close_matches(key, KEYS_BY_NAME, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else "see the README's list of keys"
+        raise ConfigError(f"{where}: unknown key; {hint}")
+    if key == "hosts" and section != DEPLOY:
+        raise ConfigError(f"{where}: hosts belongs in [deploy] only")
+
+
+def _hosts(path: Path, parser: configparser.ConfigParser, lines: _Lines) -> list[str]:
+    where = f"{path}:{lines.of(DEPLOY, 'hosts')}: [deploy] hosts"
+    raw = parser.get(DEPLOY, "hosts", fallback="")
+    hosts = [h.strip() for h in raw.replace("\n", ",").split(",") if h.strip()]
+    if not hosts:
+        raise ConfigError(f"{where}: no hosts; list the nodes, e.g. 'hosts = web1, web2'")
+    seen: set[str] = set()
+    for host in hosts:
+        if host in seen:
+            raise ConfigError(f"{where}: '{host}' is listed twice; list each node once")
+        if any(c.isspace() for c in host) or host.startswith("-"):
+            raise ConfigError(f"{where}: '{host}' is not a host name or address")
+        seen.add(host)
+    return hosts
+
+
+def _check_host_sections(
+    path: Path, parser: configparser.ConfigParser, lines: _Lines, hosts: list[str]
+) -> None:
+    for section in parser.sections():
+        name = section[len(HOST_PREFIX) :].strip()
+        if section.startswith(HOST_PREFIX) and name not in hosts:
+            raise ConfigError(
+                f"{path}:{lines.of(section)}: [{section}] names a host that is not in "
+                f"[deploy] hosts ({', '.join(hosts)}); add it there or remove the section"
+            )
+
+
+def _node(
+    path: Path, parser: configparser.ConfigParser, lines: _Lines, host: str, app: str
+) -> NodeConfig:
+    section = f"{HOST_PREFIX}{host}"
+    values: dict[str, Any] = {"host": host}
+    for key in KEYS:
+        if key.name == "hosts":
+            continue
+        source = section if parser.has_option(section, key.name) else DEPLOY
+        raw = parser.get(source, key.name, fallback=key.default)
+        values[key.name] = _value(path, lines, source, key.name, raw)
+    values["user"] = values["user"] or getpass.getuser()
+    values["releases_dir"] = values["releases_dir"].replace("{app}", app)
+    if values["lb_socket"] and not values["lb_backend"]:
+        raise ConfigError(
+            f"{path}:{lines.of(DEPLOY, 'lb_socket')}: [deploy] lb_socket is set but "
+            "lb_backend is not; name the haproxy backend that holds the nodes"
+        )
+    values["lb_server"] = values["lb_server"] or host
+    return NodeConfig(**values)
+
+
+def _value(path: Path, lines: _Lines, section: str, name: str, raw: str | None) -> Any:
+    where = f"{path}:{lines.of(section, name)}: [{section}] {name}"
+    if raw is None:
+        raise ConfigError(f"{where}: missing; it has no default")
+    try:
+        return KEYS_BY_NAME[name].parse(raw)
+    except ValueError as error:
+        reason = str(error)
+        shown = raw.strip()[:60]
+        raise ConfigError(f"{where} = {shown!r}: {reason}") from None

@@ -1,0 +1,153 @@
+"""What the terminal shows: the status table, the live rollout view, the history.
+
+Rich renders tables and the live view on a terminal; when the output is not a
+terminal the rollout prints one plain line per phase change instead, so logs
+and CI read well.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from .phase import Phase
+from .probe import Status
+
+_STYLES = {Phase.DONE: "green", Phase.SKIPPED: "green", Phase.FAILED: "bold red"}
+
+
+def make_console(stream: TextIO | None = None) -> Console:
+    """A console for stdout; off a terminal, wide enough that tables are not cut."""
+    target = stream or sys.stdout
+    console = Console(file=target, highlight=False)
+    if not console.is_terminal:
+        console = Console(file=target, highlight=False, width=200)
+    return console
+
+
+def status_table(statuses: Sequence[Status], expected: str | None) -> Table:
+    """One row per node; a node not on the last deployed version stands out."""
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("URL", "State", "Artifact", "Version", "Time"):
+        table.add_column(column, no_wrap=column != "State")
+    for status in statuses:
+        state = "[green]Ok[/]" if status.ok else f"[bold red]Fail[/] {_escape(status.reason)}"
+        version = status.version
+        if status.ok and expected and version != expected:
+            version = f"[bold yellow]{version} (last deployed: {expected})[/]"
+        table.add_row(
+            status.url, state, status.coordinates, version, f"{status.seconds * 1000:.0f} ms"
+        )
+    return table
+
+
+def status_json(statuses: Sequence[Status], expected: str | None) -> str:
+    rows = [
+        {
+            "host": s.host,
+            "url": s.url,
+            "ok": s.ok,
+            "reason": s.reason,
+            "code": s.code,
+            "artifact": s.coordinates,
+            "version": s.version,
+            "seconds": round(s.seconds, 4),
+            "last_deployed": expected,
+            "drifted": bool(s.ok and expected and s.version != expected),
+        }
+        for s in statuses
+    ]
+    return json.dumps(rows, indent=2)
+
+
+def history_table(entries: Sequence[dict[str, Any]]) -> Table:
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("Finished", "Action", "Artifact", "Outcome", "Seconds", "User", "Nodes"):
+        table.add_column(column)
+    for entry in entries:
+        hosts = entry.get("hosts") or {}
+        nodes = ", ".join(f"{h}: {r.get('outcome', '?')}" for h, r in hosts.items())
+        table.add_row(
+            str(entry.get("finished", "")),
+            str(entry.get("action", "")),
+            str(entry.get("artifact", "")),
+            _escape(str(entry.get("outcome", ""))),
+            f"{entry.get('seconds', 0):.1f}",
+            str(entry.get("user", "")),
+            _escape(nodes),
+        )
+    return table
+
+
+def _escape(text: str) -> str:
+    return text.replace("[", r"\[")
+
+
+class PlainReporter:
+    """One line per phase change, with the time since the start."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.started = time.monotonic()
+        self._lock = threading.Lock()
+
+    def phase(self, host: str, phase: Phase, detail: str = "") -> None:
+        elapsed = time.monotonic() - self.started
+        line = f"{elapsed:7.2f}s  {host:<16} {phase.value}" + (f"  {detail}" if detail else "")
+        with self._lock:
+            self.console.print(_escape(line), soft_wrap=True)
+
+    def note(self, text: str) -> None:
+        with self._lock:
+            self.console.print(_escape(text), soft_wrap=True)
+
+
+class LiveReporter:
+    """A live table: each node's phase, how long it has been in it, and details."""
+
+    def __init__(self, console: Console, hosts: Sequence[str]) -> None:
+        self.console = console
+        self.started = time.monotonic()
+        self.rows: dict[str, tuple[Phase, float, str]] = {
+            host: (Phase.PENDING, self.started, "") for host in hosts
+        }
+        self._lock = threading.Lock()
+        self.live = Live(self._render(), console=console, refresh_per_second=8)
+
+    def __enter__(self) -> LiveReporter:
+        self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.live.update(self._render())
+        self.live.__exit__(None, None, None)
+
+    def phase(self, host: str, phase: Phase, detail: str = "") -> None:
+        with self._lock:
+            self.rows[host] = (phase, time.monotonic(), detail)
+            self.live.update(self._render())
+
+    def note(self, text: str) -> None:
+        self.live.console.print(_escape(text))
+
+    def _render(self) -> Table:
+        now = time.monotonic()
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        table.add_column("Node")
+        table.add_column("Phase")
+        table.add_column("For", justify="right")
+        table.add_column("Detail")
+        for host, (phase, since, detail) in self.rows.items():
+            style = _STYLES.get(phase, "")
+            name = f"[{style}]{phase.value}[/]" if style else phase.value
+            table.add_row(host, name, f"{now - since:5.1f}s", _escape(detail))
+        table.caption = f"{now - self.started:.1f}s elapsed"
+        return table

@@ -1,0 +1,72 @@
+"""One exception family whose ``str()`` is the sentence the user reads.
+
+Every failure the user can act on is a `DeployError`; the CLI edge
+(`fabfile.program`) turns it into that sentence and its exit code. Anything
+else escaping is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import enum
+
+
+class ExitCode(enum.IntEnum):
+    """Exit codes of ``deploy`` and the ``inv`` tasks, documented in the README."""
+
+    OK = 0
+    NODE_FAILED = 1  # a node failed verification, or status shows a node not Ok
+    USAGE = 2  # bad command line
+    BAD_INPUT = 3  # bad .config, app directory or artifact: nothing was contacted
+    PREFLIGHT = 4  # a node refused the pre-flight: nothing was changed
+    LOCKED = 5  # another deploy of this app is running
+    INTERRUPTED = 130  # Ctrl-C: the rollout stopped between two safe points
+
+
+class DeployError(Exception):
+    """Root of every error the user is meant to read."""
+
+    exit_code = ExitCode.NODE_FAILED
+
+
+class ConfigError(DeployError, ValueError):
+    """The app directory or its ``.config`` is wrong; says file, line and key."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+
+class ArtifactError(DeployError, ValueError):
+    """The WAR cannot be deployed as it is (not a zip, not this app, missing)."""
+
+    exit_code = ExitCode.BAD_INPUT
+
+
+class UsageError(DeployError, ValueError):
+    """The command line asks for something that does not make sense."""
+
+    exit_code = ExitCode.USAGE
+
+
+class PreflightError(DeployError):
+    """A node cannot take the deploy; raised before anything changed anywhere."""
+
+    exit_code = ExitCode.PREFLIGHT
+
+
+class NodeError(DeployError):
+    """A command on a node failed or the node could not be reached."""
+
+
+class RolloutError(DeployError):
+    """The rollout stopped at a node; the message says what was seen and how to roll back."""
+
+
+class LockError(DeployError):
+    """Another deploy of the same app holds the lock."""
+
+    exit_code = ExitCode.LOCKED
+
+
+class Interrupted(DeployError):
+    """The user pressed Ctrl-C; raised once the rollout reached a safe point."""
+
+    exit_code = ExitCode.INTERRUPTED

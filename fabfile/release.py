@@ -1,0 +1,47 @@
+"""A release: the WAR and the two config files that go with it, by checksum.
+
+Two releases are the same when their three checksums are; the version and
+names travel along for messages and for verifying ``/status``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Release:
+    """What is installed on a node as one unit."""
+
+    war: str
+    config: str
+    jettyrc: str
+    version: str = dataclasses.field(compare=False)
+    coordinates: str = dataclasses.field(compare=False)  # groupId:artifactId
+    war_name: str = dataclasses.field(compare=False)
+
+    @property
+    def blobs(self) -> frozenset[str]:
+        return frozenset((self.war, self.config, self.jettyrc))
+
+    @property
+    def label(self) -> str:
+        return f"{self.war_name} ({self.version})"
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Release:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: str(v) for k, v in data.items() if k in fields})
+
+    @classmethod
+    def from_json(cls, text: str) -> Release | None:
+        """Parse a record; a damaged one reads as no release rather than a crash."""
+        try:
+            return cls.from_dict(json.loads(text))
+        except (ValueError, TypeError):
+            return None

@@ -1,0 +1,319 @@
+"""A rollout: pre-flight, staging, then the strategy's per-node steps, recorded.
+
+The order of the phases is the safety argument. Pre-flight reads every target
+node and changes nothing; staging sends bytes to every node but touches no
+running release; only then does the strategy restart nodes, one at a time for
+the rolling strategy, and the first failure stops it there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import getpass
+import socket
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Protocol, TypeVar
+
+from . import history, probe
+from .appdir import AppDir
+from .config import NodeConfig
+from .errors import DeployError, Interrupted, NodeError, PreflightError, RolloutError
+from .node import Inventory, Node
+from .phase import Phase, Reporter
+from .probe import Status
+from .release import Release
+
+T = TypeVar("T")
+
+
+@dataclasses.dataclass
+class Target:
+    """One node of the rollout and what is known about it so far."""
+
+    node: Node
+    inventory: Inventory | None = None
+    status: Status | None = None
+    phase: Phase = Phase.PENDING
+    outcome: str = "untouched"
+    sent: int = 0
+    restart_to_ready: float | None = None
+
+    @property
+    def host(self) -> str:
+        return self.node.host
+
+    @property
+    def config(self) -> NodeConfig:
+        return self.node.config
+
+
+class Strategy(Protocol):
+    """Decides the order of the per-node steps once every node is staged."""
+
+    name: str
+
+    def run(self, rollout: Rollout) -> None: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What to roll out where: the release, the local copy of each blob, the nodes."""
+
+    action: str  # "deploy" or "rollback"
+    release: Release
+    sources: dict[str, Path]  # sha256 -> file on the coordinator
+    nodes: tuple[NodeConfig, ...]
+    force: bool = False
+    rollback_hint: str = ""
+
+
+class Rollout:
+    """Runs one plan against real nodes and writes its history entry."""
+
+    def __init__(self, app: AppDir, plan: Plan, strategy: Strategy, reporter: Reporter) -> None:
+        self.app = app
+        self.plan = plan
+        self.strategy = strategy
+        self.reporter = reporter
+        self.targets = [Target(Node(config)) for config in plan.nodes]
+        self.started = time.monotonic()
+
+    # -- driving ------------------------------------------------------------
+
+    def run(self) -> list[Target]:
+        """Pre-flight, stage, roll; always record the outcome and close connections."""
+        outcome, message = "ok", ""
+        try:
+            self.preflight()
+            self.stage()
+            self.strategy.run(self)
+            self.prune()
+        except KeyboardInterrupt:
+            outcome, message = "interrupted", self._interruption()
+            raise Interrupted(message) from None
+        except PreflightError as error:
+            outcome, message = "refused", str(error)
+            raise
+        except DeployError as error:
+            outcome, message = "failed", str(error)
+            raise
+        finally:
+            self._record(outcome, message)
+            for target in self.targets:
+                target.node.close()
+        return self.targets
+
+    def set_phase(self, target: Target, phase: Phase, detail: str = "") -> None:
+        target.phase = phase
+        self.reporter.phase(target.host, phase, detail)
+
+    # -- pre-flight ---------------------------------------------------------
+
+    def preflight(self) -> None:
+        """Read every target in parallel; refuse before any change if one is unfit."""
+        errors = [e for e in _parallel(self._check, self.targets) if e]
+        if errors:
+            raise PreflightError(
+                f"pre-flight refused on {len(errors)} of {len(self.targets)} node(s); "
+                "nothing was changed:\n" + "\n".join(f"  {e}" for e in errors)
+            )
+
+    def _check(self, target: Target) -> str:
+        self.set_phase(target, Phase.CHECKING)
+        try:
+            target.inventory = target.node.inventory()
+        except NodeError as error:
+            self.set_phase(target, Phase.FAILED, str(error))
+            return str(error)
+        target.status = probe.probe(target.config)
+        return self._room(target, target.inventory)
+
+    def _room(self, target: Target, inventory: Inventory) -> str:
+        missing = self.missing(target)
+        unknown = [sha for sha in missing if sha not in self.plan.sources]
+        if unknown:
+            return (
+                f"{target.host}: does not hold {len(unknown)} file(s) of {self.plan.release.label} "
+                "and the coordinator has no copy; deploy that WAR explicitly"
+            )
+        need_kib = sum(self.plan.sources[sha].stat().st_size for sha in missing) // 1024
+        need_kib += target.config.min_free_mb * 1024
+        if inventory.free_kib < need_kib:
+            return (
+                f"{target.host}: {inventory.free_kib // 1024} MiB free in "
+                f"{target.config.releases_dir}, {need_kib // 1024} MiB needed; free some space"
+            )
+        return ""
+
+    def missing(self, target: Target) -> list[str]:
+        held = target.inventory.blobs if target.inventory else frozenset()
+        return sorted(self.plan.release.blobs - held)
+
+    def unchanged(self, target: Target) -> bool:
+        """Already runs this release and says so: verify and skip, unless --force."""
+        release, status = self.plan.release, target.status
+        return (
+            not self.plan.force
+            and target.inventory is not None
+            and target.inventory.current == release
+            and status is not None
+            and status.ok
+            and (status.coordinates, status.version) == (release.coordinates, release.version)
+        )
+
+    # -- staging ------------------------------------------------------------
+
+    def stage(self) -> None:
+        """Send each node the blobs it lacks, in parallel, before any restart."""
+        errors = [e for e in _parallel(self._stage, self.targets) if e]
+        if errors:
+            raise RolloutError(
+                "staging failed; no node was restarted, every node still runs what it ran:\n"
+                + "\n".join(f"  {e}" for e in errors)
+            )
+
+    def _stage(self, target: Target) -> str:
+        missing = self.missing(target)
+        if missing:
+            self.set_phase(target, Phase.STAGING, f"{len(missing)} file(s)")
+        try:
+            for sha in missing:
+                target.sent += target.node.upload(self.plan.sources[sha], sha)
+        except NodeError as error:
+            self.set_phase(target, Phase.FAILED, str(error))
+            return str(error)
+        self.set_phase(target, Phase.STAGED, f"{target.sent} bytes sent")
+        return ""
+
+    # -- per-node steps, called by strategies ----------------------------------
+
+    def install_and_restart(self, target: Target) -> None:
+        self.set_phase(target, Phase.INSTALLING)
+        target.node.install(self.plan.release)
+        target.outcome = "installed, not verified"
+        self.set_phase(target, Phase.RESTARTING)
+        restarted = time.monotonic()
+        target.node.restart()
+        self.verify(target, restarted)
+
+    def verify(self, target: Target, since: float) -> None:
+        """Wait for the node to report the release; raise `RolloutError` if it does not."""
+        release, before = self.plan.release, target.status
+        self.set_phase(target, Phase.WAITING)
+        same = before is not None and before.ok and before.version == release.version
+        ready, status = probe.wait_ready(
+            target.config, release.coordinates, release.version, must_go_down=same
+        )
+        target.status = status
+        if not ready and same and status.ok:
+            status = dataclasses.replace(
+                status, ok=False, reason=f"{status.describe()} from the old JVM: it never restarted"
+            )
+        if not ready:
+            target.outcome = f"failed: {status.describe()}"
+            self.set_phase(target, Phase.FAILED, status.describe())
+            raise RolloutError(self._failure(target, status))
+        target.restart_to_ready = time.monotonic() - since
+        target.outcome = "deployed"
+
+    def warm_up(self, target: Target) -> None:
+        self.set_phase(target, Phase.WARMING, f"{target.config.warmup:g} s")
+        time.sleep(target.config.warmup)
+
+    def _failure(self, target: Target, status: Status) -> str:
+        release = self.plan.release
+        done = [t.host for t in self.targets if t.outcome == "deployed"]
+        left = [t.host for t in self.targets if t.outcome == "untouched"]
+        lines = [
+            f"{target.host}: not verified within {target.config.ready_timeout:g} s: "
+            f"{status.url} answered {status.describe()!r}, expected 200 "
+            f"'{release.coordinates} {release.version}'.",
+            f"Stopped there. Updated: {', '.join(done) or 'none'}. "
+            f"Untouched (still on their old release): {', '.join(left) or 'none'}.",
+        ]
+        if self.plan.rollback_hint:
+            lines.append(f"To roll back: {self.plan.rollback_hint}")
+        return "\n".join(lines)
+
+    def prune(self) -> None:
+        """Drop blobs of releases older than ``keep_releases`` (best effort)."""
+        for target in self.targets:
+            if target.inventory is None:
+                continue
+            keep = self.plan.release.blobs | _kept_blobs(target)
+            try:
+                target.node.prune(target.inventory, keep)
+            except NodeError as error:
+                self.reporter.note(f"could not remove old releases: {error}")
+
+    # -- history ------------------------------------------------------------
+
+    def _interruption(self) -> str:
+        active = [t for t in self.targets if t.phase not in (Phase.PENDING, Phase.DONE)]
+        where = next((t for t in active if t.phase.changes_node), active[-1] if active else None)
+        for target in self.targets:
+            if target.phase.changes_node:
+                target.outcome = f"interrupted while {target.phase.value}"
+        if where is None:
+            return "interrupted before any node was contacted; nothing changed"
+        return (
+            f"interrupted at node {where.host} in phase '{where.phase.value}'. "
+            "Run `deploy` to see what each node runs; run the same deploy again to finish"
+            + (f", or roll back: {self.plan.rollback_hint}" if self.plan.rollback_hint else "")
+        )
+
+    def _record(self, outcome: str, message: str) -> None:
+        release = self.plan.release
+        entry = {
+            "action": self.plan.action,
+            "finished": history.now(),
+            "seconds": round(time.monotonic() - self.started, 3),
+            "user": getpass.getuser(),
+            "from": socket.gethostname(),
+            "artifact": release.war_name,
+            "version": release.version,
+            "sha256": release.war,
+            "release": dataclasses.asdict(release),
+            "outcome": outcome,
+            "message": message,
+            "hosts": {t.host: _host_record(t) for t in self.targets},
+        }
+        history.History(self.app.history_path).append(entry)
+
+
+def _host_record(target: Target) -> dict[str, object]:
+    return {
+        "outcome": target.outcome,
+        "bytes_sent": target.sent,
+        "restart_to_ready": (
+            round(target.restart_to_ready, 3) if target.restart_to_ready is not None else None
+        ),
+    }
+
+
+def _kept_blobs(target: Target) -> frozenset[str]:
+    """Blobs of the node's newest ``keep_releases`` distinct releases (at least 2)."""
+    assert target.inventory is not None
+    keep_count = max(2, target.config.keep_releases)
+    kept: list[Release] = []
+    for release in reversed(target.inventory.installed):
+        if release not in kept:
+            kept.append(release)
+        if len(kept) >= keep_count:
+            break
+    blobs: set[str] = set()
+    for release in kept:
+        blobs |= release.blobs
+    if target.inventory.current is not None:
+        blobs |= target.inventory.current.blobs
+    return frozenset(blobs)
+
+
+def _parallel(work: Callable[[Target], T], targets: Sequence[Target]) -> list[T]:
+    if not targets:
+        return []
+    with ThreadPoolExecutor(max_workers=min(32, len(targets))) as pool:
+        return list(pool.map(work, targets))

@@ -1,0 +1,141 @@
+"""The keys a ``.config`` may hold: their parsers, defaults and documentation.
+
+One table serves the parser (`fabfile.config`), the README's key reference and
+the test that keeps the two in step, so a key cannot exist in one and not the
+other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+Parser = Callable[[str], Any]
+
+_TRUE = {"1", "yes", "true", "on"}
+_FALSE = {"0", "no", "false", "off"}
+
+
+def parse_bool(text: str) -> bool:
+    """Accept the spellings configparser accepts, nothing else."""
+    word = text.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise ValueError("expected yes or no")
+
+
+def parse_seconds(text: str) -> float:
+    """A non-negative number of seconds; ``inf`` and ``nan`` are not durations."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError("expected a number of seconds") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError("expected a finite number of seconds")
+    if value < 0:
+        raise ValueError("expected a number of seconds >= 0")
+    return value
+
+
+def parse_positive_seconds(text: str) -> float:
+    """A timeout: zero would fail every node at once, so it is refused."""
+    value = parse_seconds(text)
+    if value == 0:
+        raise ValueError("expected a number of seconds > 0")
+    return value
+
+
+def parse_count(text: str) -> int:
+    """A whole number >= 0."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise ValueError("expected a whole number") from None
+    if value < 0:
+        raise ValueError("expected a whole number >= 0")
+    return value
+
+
+def parse_port(text: str) -> int:
+    """A TCP port."""
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise ValueError("expected a port number") from None
+    if not 0 < value < 65536:
+        raise ValueError("expected a port from 1 to 65535")
+    return value
+
+
+def parse_text(text: str) -> str:
+    """A non-empty string."""
+    value = text.strip()
+    if not value:
+        raise ValueError("expected a value")
+    return value
+
+
+def parse_optional(text: str) -> str:
+    """A string that may be empty (empty means: not set)."""
+    return text.strip()
+
+
+def parse_status_url(text: str) -> str:
+    """The URL template must name ``{host}``, or every node would probe one URL."""
+    value = parse_text(text)
+    if "{host}" not in value:
+        raise ValueError("must contain {host}, e.g. http://{host}:8080/status")
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    try:
+        value.format(host="h")
+    except (KeyError, IndexError, ValueError) as error:
+        raise ValueError(f"only {{host}} may stand in braces ({error})") from None
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Key:
+    """One ``.config`` key: how to read it, its default and what it means."""
+
+    name: str
+    parse: Parser
+    default: str | None  # None: required
+    doc: str
+
+
+KEYS: tuple[Key, ...] = (
+    Key("hosts", parse_text, None, "Nodes, comma-separated: addresses or names that resolve."),
+    Key("user", parse_text, "", "SSH user; empty means the user running deploy."),
+    Key("port", parse_port, "22", "SSH port."),
+    Key("identity_file", parse_optional, "", "SSH private key; empty means agent and ~/.ssh keys."),
+    Key("known_hosts", parse_text, "~/.ssh/known_hosts", "Known-hosts file checked on connect."),
+    Key("accept_unknown_hosts", parse_bool, "no", "yes: trust and record an unknown host key."),
+    Key("connect_timeout", parse_positive_seconds, "5", "Seconds to connect (SSH and HTTP)."),
+    Key("status_url", parse_status_url, "http://{host}:8080/status", "The /status URL template."),
+    Key("status_timeout", parse_positive_seconds, "2", "Seconds to wait for a /status answer."),
+    Key("ready_timeout", parse_positive_seconds, "60", "Seconds a node may take to be ready."),
+    Key("poll_interval", parse_positive_seconds, "0.1", "Seconds between two /status polls."),
+    Key("warmup", parse_seconds, "5", "Seconds a verified node warms up before the next."),
+    Key("restart", parse_text, "/usr/share/jetty9/bin/jetty.sh restart", "Restart command."),
+    Key("war_path", parse_text, "/var/lib/jetty9/webapps/root.war", "Where the WAR goes."),
+    Key(
+        "config_path",
+        parse_text,
+        "/var/lib/jetty9/resources/config.properties",
+        "Where config.properties goes.",
+    ),
+    Key("jettyrc_path", parse_text, "~/.jettyrc", "Where .jettyrc goes."),
+    Key("releases_dir", parse_text, "~/releases/{app}", "Where a node keeps its releases."),
+    Key("keep_releases", parse_count, "5", "Releases kept on each node (at least 2 are)."),
+    Key("min_free_mb", parse_count, "16", "MiB that must stay free on a node after staging."),
+    Key("lb_socket", parse_optional, "", "haproxy stats socket (admin level); empty: no LB."),
+    Key("lb_backend", parse_optional, "", "haproxy backend that holds the nodes."),
+    Key("lb_server", parse_optional, "", "This node's server name in the backend."),
+    Key("drain_timeout", parse_seconds, "30", "Seconds to wait for a drained node's sessions."),
+)
+
+KEYS_BY_NAME = {key.name: key for key in KEYS}

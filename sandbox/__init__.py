@@ -1,0 +1,1 @@
+"""The local real cluster used by the demo and the tests."""

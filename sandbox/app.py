@@ -1,0 +1,71 @@
+"""The coordinator's app directory for a sandbox cluster, and its sample WARs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .cluster import Cluster
+from .sample import build_war
+
+APP = "search-web-frontend"
+VERSIONS = ("1.0.124", "1.0.125", "1.0.126")
+
+PROPERTIES = """# Delivered to every node as ~/jetty-base/resources/config.properties
+greeting=Hello from the sandbox
+search.backend=http://127.0.0.1:9200
+"""
+
+JETTYRC = """# Sourced by jetty.sh on every node: JVM options for Jetty.
+JAVA_OPTIONS="-Xms32m -Xmx192m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto"
+"""
+
+
+def config_text(
+    cluster: Cluster, warmup: float = 1, balancer: str = "", ready_timeout: float = 30
+) -> str:
+    """The ``.config`` of an app deployed to ``cluster`` (same keys for every node)."""
+    lines = [
+        "# The sandbox cluster written by `inv sandbox.up`: every node is a real sshd",
+        "# and a real Jetty on its own loopback address. See README, '.config'.",
+        "[deploy]",
+        f"hosts = {', '.join(cluster.addresses)}",
+        "user = root",
+        f"identity_file = {cluster.key}",
+        f"known_hosts = {cluster.known_hosts}",
+        f"status_url = http://{{host}}:{cluster.http_port}/status",
+        "restart = ~/bin/jetty restart",
+        "war_path = ~/jetty-base/webapps/root.war",
+        "config_path = ~/jetty-base/resources/config.properties",
+        "jettyrc_path = ~/.jettyrc",
+        "releases_dir = ~/releases/{app}",
+        f"warmup = {warmup:g}",
+        f"ready_timeout = {ready_timeout:g}",
+    ]
+    if balancer:
+        lines += [f"lb_socket = {balancer}", "lb_backend = web"]
+        lines += _server_names(cluster)
+    return "\n".join(lines) + "\n"
+
+
+def _server_names(cluster: Cluster) -> list[str]:
+    lines = []
+    for index, address in enumerate(cluster.addresses, start=1):
+        lines += ["", f"[host:{address}]", f"lb_server = node{index}"]
+    return lines
+
+
+def write(
+    cluster: Cluster,
+    app_dir: Path,
+    versions: tuple[str, ...] = VERSIONS,
+    pad_mb: int = 0,
+    warmup: float = 1,
+    balancer: str = "",
+    ready_timeout: float = 30,
+) -> list[Path]:
+    """Write .config, config.properties, .jettyrc and build the WARs; return the WARs."""
+    app_dir.mkdir(parents=True, exist_ok=True)
+    (app_dir / ".config").write_text(config_text(cluster, warmup, balancer, ready_timeout))
+    (app_dir / "config.properties").write_text(PROPERTIES)
+    (app_dir / ".jettyrc").write_text(JETTYRC)
+    return [build_war(v, app_dir, artifact_id=APP, pad_mb=pad_mb) for v in versions]

@@ -1,0 +1,284 @@
+"""A real cluster on loopback: per node an OpenSSH sshd and a Jetty 9 base.
+
+Node *i* listens on its own address (127.0.0.2, 127.0.0.3, ...) with sshd on
+port 22 and Jetty on the HTTP port, so the deploy tool sees distinct hosts
+with the real ports. Each sshd runs under ``tini -s`` (a subreaper: a Jetty
+that exits is reaped at once, not 2 s later by this sandbox's PID 1) and sets
+``HOME`` to the node's own directory, so ``~/.jettyrc``, ``~/releases`` and
+``~/jetty-base`` differ per node while the ``.config`` stays the same for all,
+as on real hosts. Jetty is started by the deploy tool's restart command over
+the node's own ssh.
+
+Only processes started here are ended, by the PIDs recorded here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+DEFAULT_ROOT = Path(os.environ.get("WARDEPLOY_SANDBOX", "/tmp/wardeploy-sandbox"))
+JETTY_HOME = Path("/usr/share/jetty9")
+STATE = "cluster.json"
+
+_NODE_JETTY = """#!/bin/sh
+# This node's Jetty: its own base, run directory and log; detached from the
+# ssh session (setsid, every fd redirected) so `ssh node ~/bin/jetty restart`
+# returns at once while jetty.sh stops the old JVM and starts the new one.
+export JETTY_HOME={home} JETTY_BASE="$HOME/jetty-base" JETTY_RUN="$HOME/run"
+mkdir -p "$JETTY_RUN"
+setsid {home}/bin/jetty.sh "$@" </dev/null >>"$HOME/jetty-base/logs/jetty-sh.log" 2>&1 &
+"""
+
+_START_INI = """--module=server,http,deploy,resources,stats
+jetty.http.host={address}
+jetty.http.port={port}
+# The restart is the deploy: no hot deploy of a half-copied WAR.
+jetty.deploy.scanInterval=0
+# Graceful stop: requests in flight finish before the JVM exits.
+jetty.server.stopTimeout=5000
+jetty.statistics.gracefulShutdownWaitsForRequests=true
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class Cluster:
+    """Where a sandbox lives and which addresses its nodes have."""
+
+    root: Path
+    addresses: tuple[str, ...]
+    http_port: int = 8080
+
+    @property
+    def key(self) -> Path:
+        return self.root / "coordinator" / "id_ed25519"
+
+    @property
+    def known_hosts(self) -> Path:
+        return self.root / "coordinator" / "known_hosts"
+
+    def home(self, address: str) -> Path:
+        return self.root / "nodes" / address
+
+    def url(self, address: str, path: str = "/status") -> str:
+        return f"http://{address}:{self.http_port}{path}"
+
+    def save(self) -> None:
+        data = {"addresses": list(self.addresses), "http_port": self.http_port}
+        (self.root / STATE).write_text(json.dumps(data))
+
+    @classmethod
+    def load(cls, root: Path) -> Cluster | None:
+        try:
+            data = json.loads((root / STATE).read_text())
+        except (OSError, ValueError):
+            return None
+        return cls(root, tuple(data["addresses"]), int(data["http_port"]))
+
+
+def addresses(count: int, first: str = "127.0.0.2") -> tuple[str, ...]:
+    """``count`` consecutive loopback addresses; refuse anything off loopback."""
+    start = ipaddress.IPv4Address(first)
+    chosen = tuple(str(start + i) for i in range(count))
+    if not all(ipaddress.IPv4Address(a) in ipaddress.IPv4Network("127.0.0.0/8") for a in chosen):
+        raise ValueError("sandbox nodes live on 127.0.0.0/8 only")
+    return chosen
+
+
+def up(
+    root: Path = DEFAULT_ROOT, nodes: int = 3, first: str = "127.0.0.2", port: int = 8080
+) -> Cluster:
+    """Start sshd on every node (Jetty starts with the first deploy)."""
+    cluster = Cluster(root, addresses(nodes, first), port)
+    Path("/run/sshd").mkdir(parents=True, exist_ok=True)
+    _coordinator_key(cluster)
+    lines = []
+    for address in cluster.addresses:
+        lines.append(_prepare_node(cluster, address))
+    cluster.known_hosts.write_text("".join(lines))
+    cluster.save()
+    for address in cluster.addresses:
+        _start_sshd(cluster, address)
+    for address in cluster.addresses:
+        _wait_port(address, 22, timeout=10)
+    return cluster
+
+
+def _coordinator_key(cluster: Cluster) -> None:
+    cluster.key.parent.mkdir(parents=True, exist_ok=True)
+    if not cluster.key.exists():
+        _keygen(cluster.key)
+
+
+def _keygen(path: Path) -> None:
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", path.name, "-f", str(path)],
+        check=True,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+def _prepare_node(cluster: Cluster, address: str) -> str:
+    """Write the node's sshd config, keys and Jetty base; return its known_hosts line."""
+    home = cluster.home(address)
+    for sub in (
+        "etc",
+        "bin",
+        "run",
+        "jetty-base/webapps",
+        "jetty-base/resources",
+        "jetty-base/logs",
+        "jetty-base/work",
+    ):
+        (home / sub).mkdir(parents=True, exist_ok=True)
+    host_key = home / "etc" / "ssh_host_ed25519_key"
+    if not host_key.exists():
+        _keygen(host_key)
+    shutil.copy(f"{cluster.key}.pub", home / "etc" / "authorized_keys")
+    (home / "etc" / "sshd_config").write_text(_sshd_config(home, address))
+    jetty = home / "bin" / "jetty"
+    jetty.write_text(_NODE_JETTY.format(home=JETTY_HOME))
+    jetty.chmod(0o755)
+    ini = _START_INI.format(address=address, port=cluster.http_port)
+    (home / "jetty-base" / "start.ini").write_text(ini)
+    key_type, key_body = Path(f"{host_key}.pub").read_text().split()[:2]
+    return f"{address} {key_type} {key_body}\n"
+
+
+def _sshd_config(home: Path, address: str) -> str:
+    etc = home / "etc"
+    return "\n".join(
+        [
+            f"ListenAddress {address}:22",
+            f"HostKey {etc}/ssh_host_ed25519_key",
+            f"PidFile {home}/run/sshd.pid",
+            f"AuthorizedKeysFile {etc}/authorized_keys",
+            "PubkeyAuthentication yes",
+            "PasswordAuthentication no",
+            "KbdInteractiveAuthentication no",
+            "PermitRootLogin prohibit-password",
+            "StrictModes no",
+            "UsePAM no",
+            "MaxStartups 100:30:200",
+            "Subsystem sftp internal-sftp",
+            f"SetEnv HOME={home}",
+            "",
+        ]
+    )
+
+
+def _start_sshd(cluster: Cluster, address: str) -> None:
+    home = cluster.home(address)
+    if _alive(_read_pid(home / "run" / "tini.pid")):
+        return
+    log = (home / "sshd.log").open("ab")
+    process = subprocess.Popen(
+        ["tini", "-s", "--", "/usr/sbin/sshd", "-D", "-e", "-f", str(home / "etc" / "sshd_config")],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
+    (home / "run" / "tini.pid").write_text(str(process.pid))
+
+
+def _wait_port(address: str, port: int, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((address, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{address}:{port} did not open within {timeout} s")
+
+
+def down(root: Path = DEFAULT_ROOT) -> list[int]:
+    """Stop every Jetty and sshd this sandbox started, by PID; return the PIDs."""
+    cluster = Cluster.load(root)
+    if cluster is None:
+        return []
+    stopped = []
+    for address in cluster.addresses:
+        home = cluster.home(address)
+        stopped += _stop_pid_file(home / "run" / "tini.pid", settle=0)
+        # A restart in flight (jetty.sh waiting for the old JVM) starts a new
+        # JVM and rewrites the PID file within a second of the old one's end.
+        stopped += _stop_pid_file(home / "run" / "jetty.pid", settle=2.5)
+    return stopped
+
+
+def _stop_pid_file(pid_file: Path, settle: float) -> list[int]:
+    """End the process a PID file names, and any it names within ``settle`` s after."""
+    stopped: list[int] = []
+    deadline = time.monotonic() + settle
+    while True:
+        pid = _read_pid(pid_file)
+        if _alive(pid) and pid not in stopped:
+            assert pid is not None
+            _terminate(pid)
+            stopped.append(pid)
+            deadline = time.monotonic() + settle
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    pid_file.unlink(missing_ok=True)
+    return stopped
+
+
+def stop_sshd(cluster: Cluster, address: str) -> None:
+    """Take one node's sshd down (a fault for tests); Jetty keeps running."""
+    pid_file = cluster.home(address) / "run" / "tini.pid"
+    pid = _read_pid(pid_file)
+    if _alive(pid):
+        assert pid is not None
+        _terminate(pid)
+    pid_file.unlink(missing_ok=True)
+
+
+def start_sshd(cluster: Cluster, address: str) -> None:
+    _start_sshd(cluster, address)
+    _wait_port(address, 22, timeout=10)
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state not in ("Z", "X")
+
+
+def _terminate(pid: int, timeout: float = 15) -> None:
+    """SIGTERM, wait, then SIGKILL: only ever a PID this sandbox recorded."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _alive(pid):
+        os.kill(pid, signal.SIGKILL)
+
+
+def stop_jetty(cluster: Cluster, address: str) -> None:
+    """Stop one node's Jetty (a fault for tests) by the PID jetty.sh recorded."""
+    _stop_pid_file(cluster.home(address) / "run" / "jetty.pid", settle=0)

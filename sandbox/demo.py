@@ -1,0 +1,31 @@
+"""``inv demo``: a real deploy on the local cluster, start to finish."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from invoke import Context, task
+
+from fabfile import actions
+from fabfile.appdir import AppDir
+
+from . import tasks as sandbox_tasks
+
+
+@task
+def demo(c: Context) -> None:
+    """Bring up 3 nodes, show status, deploy the newest WAR, show status, roll back."""
+    sandbox_tasks.up(c)
+    options = actions.Options(AppDir(sandbox_tasks.DEFAULT_APP_DIR))
+    steps: tuple[tuple[str, Callable[[], object]], ...] = (
+        ("$ deploy", lambda: actions.status(options)),
+        ("$ deploy --latest", lambda: actions.deploy(options, None, latest=True)),
+        ("$ deploy", lambda: actions.status(options)),
+        ("$ inv rollback", lambda: actions.rollback(options)),
+        ("$ deploy", lambda: actions.status(options)),
+        ("$ inv history", lambda: actions.history(options)),
+    )
+    for title, step in steps:
+        options.console.rule(title)
+        step()
+    print("The sandbox keeps running; stop it with: inv sandbox.down")

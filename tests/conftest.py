@@ -1,0 +1,20 @@
+"""Keep every test away from the developer's own SSH setup and environment."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """A blank HOME, no agent and no app-root override, as on a fresh machine."""
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    for name in ("SSH_AUTH_SOCK", "DEPLOY_APPS_ROOT", "INVOKE_RUN_ECHO"):
+        monkeypatch.delenv(name, raising=False)
+    yield home

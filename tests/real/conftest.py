@@ -1,0 +1,58 @@
+"""One real sandbox cluster for the whole session, and a fresh app directory per test.
+
+The nodes (sshd + Jetty on 127.0.1.2-4) live as long as the session; each
+test writes its own app directory (own history and lock) and starts from a
+known state: every node on 1.0.125.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from sandbox import app, cluster
+from sandbox.sample import build_war
+from tests import cli
+
+FIRST = "127.0.1.2"
+BROKEN = "1.0.127"
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[cluster.Cluster]:
+    root = tmp_path_factory.mktemp("sandbox")
+    started = cluster.up(root, nodes=3, first=FIRST)
+    try:
+        yield started
+    finally:
+        cluster.down(root)
+
+
+@pytest.fixture(scope="session")
+def wars(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """The sample WARs, built once so every test deploys the same bytes."""
+    out = tmp_path_factory.mktemp("wars")
+    built = {v: build_war(v, out, artifact_id=app.APP) for v in app.VERSIONS}
+    built[BROKEN] = build_war(BROKEN, out, artifact_id=app.APP, mode="broken")
+    return built
+
+
+@pytest.fixture
+def app_dir(sandbox: cluster.Cluster, wars: dict[str, Path], tmp_path: Path) -> Path:
+    """A fresh app directory pointing at the sandbox, with warm-up 0."""
+    path = tmp_path / app.APP
+    app.write(sandbox, path, versions=(), warmup=0, ready_timeout=10)
+    for version in app.VERSIONS:
+        shutil.copy(wars[version], path / wars[version].name)
+    return path
+
+
+@pytest.fixture
+def on_125(app_dir: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """Every node runs 1.0.125 from this app directory's first deploy."""
+    result = cli.run(["search-web-frontend-1.0.125.war"], app_dir, capsys)
+    assert result.code == 0, result.text
+    return app_dir

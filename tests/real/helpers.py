@@ -1,0 +1,32 @@
+"""Reading the real cluster's state in tests."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from sandbox.cluster import Cluster
+
+
+def versions(sandbox: Cluster) -> dict[str, str]:
+    """What each node's /status says right now ('' when it does not answer 200)."""
+    found = {}
+    for address in sandbox.addresses:
+        try:
+            response = requests.get(sandbox.url(address), timeout=2)
+            found[address] = response.text.split()[-1] if response.status_code == 200 else ""
+        except requests.RequestException:
+            found[address] = ""
+    return found
+
+
+def history(app_dir: Path) -> list[dict[str, Any]]:
+    lines = (app_dir / ".deploy-history.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines]
+
+
+def all_on(sandbox: Cluster, version: str) -> dict[str, str]:
+    return {address: version for address in sandbox.addresses}
