@@ -74,7 +74,8 @@ def deploy(
         else artifacts.newest(app.path, app.name)
     )
     release, sources = _release(app, found)
-    plan = Plan("deploy", release, sources, options.nodes, force, options.command("rollback"))
+    undo = f"To roll back: {options.command('rollback')}"
+    plan = Plan("deploy", release, sources, options.nodes, force, undo)
     return _roll(options, plan)
 
 
@@ -85,9 +86,7 @@ def rollback(options: Options) -> ExitCode:
     if previous is None:
         return _rollback_without_history(options)
     sources = _local_sources(app, previous)
-    plan = Plan(
-        "rollback", previous, sources, options.nodes, rollback_hint=options.command("rollback")
-    )
+    plan = Plan("rollback", previous, sources, options.nodes, next_step=_finish(options))
     return _roll(options, plan)
 
 
@@ -148,10 +147,15 @@ def _rollback_without_history(options: Options) -> ExitCode:
             f"no history and no WAR below {top} in {app.path}; deploy one explicitly"
         )
     release, sources = _release(app, artifacts.read(lower[-1], app.name))
-    plan = Plan(
-        "rollback", release, sources, options.nodes, rollback_hint=options.command(release.war_name)
-    )
+    plan = Plan("rollback", release, sources, options.nodes, next_step=_finish(options))
     return _roll(options, plan)
+
+
+def _finish(options: Options) -> str:
+    return (
+        f"To finish the rollback, run it again: {options.command('rollback')} "
+        "(it aims at the same release)"
+    )
 
 
 def _roll(options: Options, plan: Plan) -> ExitCode:

@@ -12,6 +12,7 @@ import functools
 import hashlib
 import re
 import zipfile
+import zlib
 from pathlib import Path
 
 import javaproperties  # type: ignore[import-untyped]
@@ -83,11 +84,17 @@ def _pom_properties(path: Path, check: bool) -> dict[str, str] | None:
             names = [n for n in war.namelist() if _POM.match(n)]
             if not names:
                 return None
-            bad = war.testzip() if check else None
-            if bad is not None:
-                raise ArtifactError(f"{path}: {bad} inside is corrupt; copy the artifact again")
+            if check:
+                _check_entries(path, war)
             text = war.read(names[0]).decode("latin-1")
-    except (zipfile.BadZipFile, EOFError, OSError) as error:
+    except (
+        zipfile.BadZipFile,
+        EOFError,
+        OSError,
+        zlib.error,
+        RuntimeError,
+        NotImplementedError,
+    ) as error:
         raise ArtifactError(
             f"{path}: not a valid WAR (zip) file ({error}); it may be truncated, copy it again"
         ) from None
@@ -95,6 +102,19 @@ def _pom_properties(path: Path, check: bool) -> dict[str, str] | None:
         return dict(javaproperties.loads(text))
     except Exception as error:  # javaproperties raises its own family on bad escapes
         raise ArtifactError(f"{path}: pom.properties inside cannot be read ({error})") from None
+
+
+def _check_entries(path: Path, war: zipfile.ZipFile) -> None:
+    """Read every entry so a damaged one is found here, not by Jetty on a node."""
+    for info in war.infolist():
+        try:
+            with war.open(info) as entry:
+                while entry.read(1 << 20):
+                    pass
+        except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+            raise ArtifactError(
+                f"{path}: {info.filename} inside is corrupt ({error}); copy the artifact again"
+            ) from None
 
 
 def version_of(path: Path, app: str) -> MavenVersion | None:

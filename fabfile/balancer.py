@@ -69,12 +69,12 @@ class Balancer:
         if answer.strip():
             raise NodeError(f"haproxy refused 'state {state}' for {node.host}: {answer.strip()}")
 
-    def sessions(self, node: NodeConfig) -> int:
-        """Current sessions (``scur``) of the node's server."""
+    def row(self, node: NodeConfig) -> dict[str, str]:
+        """The node's server line of ``show stat`` (``scur``, ``status``, ...)."""
         rows = csv.DictReader(io.StringIO(self.command("show stat").lstrip("# ")))
         for row in rows:
             if (row.get("pxname"), row.get("svname")) == (node.lb_backend, node.lb_server):
-                return int(row.get("scur") or 0)
+                return row
         raise NodeError(
             f"haproxy has no server {node.lb_backend}/{node.lb_server} for {node.host}; "
             "check lb_backend and lb_server in .config"
@@ -85,12 +85,18 @@ class Balancer:
         self.set_state(node, "drain")
         started = time.monotonic()
         deadline = started + node.drain_timeout
-        while self.sessions(node) > 0 and time.monotonic() < deadline:
+        while int(self.row(node).get("scur") or 0) > 0 and time.monotonic() < deadline:
             time.sleep(0.05)
         return time.monotonic() - started
 
     def ready(self, node: NodeConfig) -> None:
+        """Back in rotation now: the tool has just verified /status, which is
+        what haproxy's own check asks, so its health is set up rather than
+        waiting up to a check interval for haproxy to find out."""
         self.set_state(node, "ready")
+        answer = self.command(f"set server {node.lb_backend}/{node.lb_server} health up")
+        if answer.strip():
+            raise NodeError(f"haproxy refused 'health up' for {node.host}: {answer.strip()}")
 
     def maint(self, node: NodeConfig) -> None:
         self.set_state(node, "maint")

@@ -81,6 +81,8 @@ class AppConfig:
         if hosts is None:
             return self.nodes
         wanted = [h for h in hosts if h]
+        if not wanted:
+            raise ConfigError("--hosts names no host; give NODE[,NODE]")
         unknown = [h for h in wanted if h not in self.hosts]
         if unknown:
             raise ConfigError(
@@ -97,7 +99,7 @@ class _Lines:
         self.keys: dict[tuple[str, str], int] = {}
         self.sections: dict[str, int] = {}
         section = ""
-        for number, line in enumerate(text.splitlines(), start=1):
+        for number, line in enumerate(text.split("\n"), start=1):
             if match := _SECTION.match(line):
                 section = match["name"].strip()
                 self.sections.setdefault(section, number)
@@ -213,7 +215,7 @@ def _check_host_sections(
 def _node(
     path: Path, parser: configparser.ConfigParser, lines: _Lines, host: str, app: str
 ) -> NodeConfig:
-    section = f"{HOST_PREFIX}{host}"
+    section = _host_section(parser, host)
     values: dict[str, Any] = {"host": host}
     for key in KEYS:
         if key.name == "hosts":
@@ -230,6 +232,14 @@ def _node(
         )
     values["lb_server"] = values["lb_server"] or host
     return NodeConfig(**values)
+
+
+def _host_section(parser: configparser.ConfigParser, host: str) -> str:
+    """The ``[host:NAME]`` section of ``host``, however it is spaced."""
+    for section in parser.sections():
+        if section.startswith(HOST_PREFIX) and section[len(HOST_PREFIX) :].strip() == host:
+            return section
+    return f"{HOST_PREFIX}{host}"
 
 
 def _value(path: Path, lines: _Lines, section: str, name: str, raw: str | None) -> Any:

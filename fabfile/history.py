@@ -67,7 +67,10 @@ class History:
             release = _release(entry)
             if release is None or entry.get("outcome") == "refused":
                 continue
-            if entry.get("action") == "rollback" and release in stack:
+            rollback = entry.get("action") == "rollback"
+            if rollback and entry.get("outcome") != "ok":
+                continue  # running the rollback again must still aim at the same release
+            if rollback and release in stack:
                 while stack[-1] != release:
                     stack.pop()
             elif not stack or stack[-1] != release:

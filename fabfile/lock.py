@@ -7,6 +7,7 @@ is gone (same host, PID dead or reused) is stale and taken over.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import getpass
@@ -83,13 +84,14 @@ class Lock:
         for _ in range(2):
             if self._create():
                 return
-            holder = read_holder(self.path)
+            judged = _read_bytes(self.path)
+            holder = _holder(judged)
             if holder is not None and holder.alive():
                 raise LockError(
                     f"another deploy of this app is running: {holder.describe()}. "
                     f"Wait for it to finish; if that process is gone, remove {self.path}"
                 )
-            self._remove_stale()
+            self._remove_stale(judged)
         raise LockError(f"could not take the lock {self.path}; another deploy keeps taking it")
 
     def _create(self) -> bool:
@@ -103,13 +105,17 @@ class Lock:
         finally:
             tmp.unlink(missing_ok=True)
 
-    def _remove_stale(self) -> None:
-        """Move the stale lock aside first, so two takers cannot both remove it."""
+    def _remove_stale(self, judged: bytes | None) -> None:
+        """Move the stale lock aside; if it is no longer the one judged stale
+        (another taker replaced it meanwhile), put that fresh lock back."""
         aside = self.path.with_name(f"{self.path.name}.stale.{os.getpid()}")
         try:
             os.rename(self.path, aside)
         except FileNotFoundError:
             return
+        if _read_bytes(aside) != judged:
+            with contextlib.suppress(FileExistsError):
+                os.link(aside, self.path)
         aside.unlink(missing_ok=True)
 
     def release(self) -> None:
@@ -120,8 +126,18 @@ class Lock:
 
 def read_holder(path: Path) -> Holder | None:
     """The lock's holder; None for a missing or unreadable (hence stale) lock."""
+    return _holder(_read_bytes(path))
+
+
+def _read_bytes(path: Path) -> bytes | None:
     try:
-        data = json.loads(path.read_text())
-        return Holder(**data)
-    except (OSError, ValueError, TypeError):
+        return path.read_bytes()
+    except OSError:
+        return None
+
+
+def _holder(raw: bytes | None) -> Holder | None:
+    try:
+        return Holder(**json.loads(raw or b""))
+    except (ValueError, TypeError):
         return None

@@ -200,10 +200,10 @@ def _install_file(sha: str, target: str) -> str:
     A copy, not a link: the fresh mtime makes Jetty unpack the WAR again even
     when an older release comes back (a kept file's old mtime would not).
     """
-    head, _, tail = target.rpartition("/")
-    tmp = f"{head}/.{tail}.deploy-new" if head else f".{tail}.deploy-new"
-    t, n = sh_path(target), sh_path(tmp)
-    parent = sh_path(head) if head else "."
+    head, slash, tail = target.rpartition("/")
+    head = head or ("/" if slash else ".")
+    tmp = f"{head.rstrip('/')}/.{tail}.deploy-new"
+    t, n, parent = sh_path(target), sh_path(tmp), sh_path(head)
     return f'mkdir -p {parent} && cp "$d/blobs/"{shlex.quote(sha)} {n} && mv -f {n} {t}'
 
 

@@ -37,7 +37,9 @@ def route(argv: Sequence[str]) -> list[str]:
     for index in reversed(wars):
         rest.insert(index, "--artifact")
     if task is None:
-        task = "deploy" if wars or "--latest" in rest else "status"
+        deploying = {"--latest", "--artifact", "-a", "--force"}
+        wants = wars or any(w in deploying or w.startswith("--artifact=") for w in rest)
+        task = "deploy" if wants else "status"
     return [*head, task, *rest]
 
 

@@ -42,6 +42,7 @@ class Release:
     def from_json(cls, text: str) -> Release | None:
         """Parse a record; a damaged one reads as no release rather than a crash."""
         try:
-            return cls.from_dict(json.loads(text))
+            data = json.loads(text)
+            return cls.from_dict(data) if isinstance(data, dict) else None
         except (ValueError, TypeError):
             return None

@@ -67,7 +67,7 @@ class Plan:
     sources: dict[str, Path]  # sha256 -> file on the coordinator
     nodes: tuple[NodeConfig, ...]
     force: bool = False
-    rollback_hint: str = ""
+    next_step: str = ""  # the sentence that tells the user how to undo or finish
 
 
 class Rollout:
@@ -234,8 +234,8 @@ class Rollout:
             f"Stopped there. Updated: {', '.join(done) or 'none'}. "
             f"Untouched (still on their old release): {', '.join(left) or 'none'}.",
         ]
-        if self.plan.rollback_hint:
-            lines.append(f"To roll back: {self.plan.rollback_hint}")
+        if self.plan.next_step:
+            lines.append(self.plan.next_step)
         return "\n".join(lines)
 
     def prune(self) -> None:
@@ -262,7 +262,7 @@ class Rollout:
         return (
             f"interrupted at node {where.host} in phase '{where.phase.value}'. "
             "Run `deploy` to see what each node runs; run the same deploy again to finish"
-            + (f", or roll back: {self.plan.rollback_hint}" if self.plan.rollback_hint else "")
+            + (f". {self.plan.next_step}" if self.plan.next_step else "")
         )
 
     def _record(self, outcome: str, message: str) -> None:

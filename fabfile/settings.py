@@ -8,6 +8,7 @@ other.
 from __future__ import annotations
 
 import dataclasses
+import string
 from collections.abc import Callable
 from typing import Any
 
@@ -91,9 +92,11 @@ def parse_status_url(text: str) -> str:
     if not value.startswith(("http://", "https://")):
         raise ValueError("must start with http:// or https://")
     try:
-        value.format(host="h")
-    except (KeyError, IndexError, ValueError) as error:
-        raise ValueError(f"only {{host}} may stand in braces ({error})") from None
+        fields = [field for _, field, _, _ in string.Formatter().parse(value) if field is not None]
+    except ValueError as error:
+        raise ValueError(f"unbalanced braces ({error})") from None
+    if any(field != "host" for field in fields):
+        raise ValueError("only {host} may stand in braces")
     return value
 
 
@@ -109,7 +112,7 @@ class Key:
 
 KEYS: tuple[Key, ...] = (
     Key("hosts", parse_text, None, "Nodes, comma-separated: addresses or names that resolve."),
-    Key("user", parse_text, "", "SSH user; empty means the user running deploy."),
+    Key("user", parse_optional, "", "SSH user; empty means the user running deploy."),
     Key("port", parse_port, "22", "SSH port."),
     Key("identity_file", parse_optional, "", "SSH private key; empty means agent and ~/.ssh keys."),
     Key("known_hosts", parse_text, "~/.ssh/known_hosts", "Known-hosts file checked on connect."),

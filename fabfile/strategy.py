@@ -43,10 +43,16 @@ class Rolling:
             balancer.drain(target.config)
         try:
             rollout.install_and_restart(target)
-        except DeployError:
-            if balancer is not None:
-                balancer.maint(target.config)
-            raise
+        except DeployError as error:
+            if balancer is None:
+                raise
+            balancer.maint(target.config)
+            node = target.config
+            raise type(error)(
+                f"{error}\n{target.host} is left in maintenance in haproxy "
+                f"({node.lb_backend}/{node.lb_server}): it takes no traffic until a deploy "
+                "or rollback verifies it."
+            ) from None
         if balancer is not None:
             balancer.ready(target.config)
 

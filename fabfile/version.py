@@ -1,27 +1,23 @@
 """Maven 3.9 version ordering (``ComparableVersion``), ported to Python.
 
-Why this exists: the deploy tool has to pick "the newest" artifact the same way
-Maven does, so this is a faithful port of
-``org.apache.maven.artifact.versioning.ComparableVersion`` as shipped in
-maven-artifact 3.9.6 (checked against the real jar), not a "nicer" semver.
+Why: the deploy tool must pick "the newest" artifact exactly as Maven would, so
+this is a faithful port of ``org.apache.maven.artifact.versioning.ComparableVersion``
+from maven-artifact 3.9.6 (checked against the real jar), not a "nicer" semver.
 
-How Maven sees a version: the lower-cased text is cut at ``.``, ``-`` and at
-every digit/letter transition.  Numbers are compared by value (Maven's
-int/long/BigInteger items all compare by value, so one kind is enough here).
-Known qualifiers order as alpha (a) < beta (b) < milestone (m) < rc (cr) <
-snapshot < "" (ga, final, release) < sp, and unknown qualifiers come after all
-known ones, lexically.  A ``-`` (and some transitions) opens a nested sub-list;
-trailing "null" items (0, "", empty list) are dropped.  Because every list
-holds at most one sub-list, always last, a version is kept here as a flat
-chain of segments, which makes every operation iterative (no recursion limit).
+How Maven reads a version: the lower-cased text is cut at ``.``, ``-`` and at
+digit/letter transitions.  Numbers compare by value (Maven's int/long/BigInteger
+items all do, so one kind suffices).  Known qualifiers order alpha (a) < beta (b)
+< milestone (m) < rc (cr) < snapshot < "" (ga, final, release) < sp; unknown ones
+come after, lexically.  ``-`` (and some transitions) open a nested sub-list, and
+trailing nulls (0, "", empty list) are dropped.  A list holds at most one sub-list,
+always last, so a version is a flat chain of segments and all work is iterative.
 
-Caveat inherited from Maven: the ordering is *not* transitive for some unusual
-strings, e.g. ``1 < 1.sp.1 < 1-alpha < 1``.  We reproduce it rather than fix
-it, because being exact is the point.  ``==``/``hash`` use the normalised item
-structure (as Maven 3.9's ``equals`` does), so ``a == b`` exactly when Maven's
-``compareTo`` is 0.  The canonical string is not used for equality: Maven maps
-different versions to the same canonical text (``ga.1`` and ``1`` are both
-``"1"``, yet ``ga.1 < 1``).
+Inherited from Maven: the order is *not* transitive for some odd strings, e.g.
+``1 < 1.sp.1 < 1-alpha < 1``; being exact is the point, so we agree.  ``==`` and
+``hash`` use the normalised items (as Maven 3.9's ``equals`` does), so ``a == b``
+exactly when ``compareTo`` is 0; the canonical text is not unique (``ga.1`` and
+``1`` both render as ``"1"``, yet ``ga.1 < 1``).  Known gap: Java lower-cases "Σ"
+to σ/ς by word-break rules, Python by Final_Sigma, so such qualifiers may differ.
 """
 
 from __future__ import annotations
@@ -29,6 +25,7 @@ from __future__ import annotations
 import enum
 import unicodedata
 from dataclasses import dataclass, field
+from functools import total_ordering
 
 __all__ = ["MavenVersion", "parse_version"]
 
@@ -111,6 +108,7 @@ def _qualifier(text: str, followed_by_digit: bool) -> _Qualifier:
 
 
 def _item(is_digit: bool, text: str) -> _Atom:
+    """Maven's ``parseItem``: a finished run of digits or of other characters."""
     return _number(text) if is_digit else _qualifier(text, followed_by_digit=False)
 
 
@@ -185,6 +183,7 @@ def _atom_vs_null(atom: _Atom) -> int:
 
 
 def _compare_atoms(left: _Atom, right: _Atom) -> int:
+    """Two items: numbers by value, qualifiers by rank, and any number wins."""
     if isinstance(left, _Number) and isinstance(right, _Number):
         return _sign((len(left.digits), left.digits), (len(right.digits), right.digits))
     if isinstance(left, _Qualifier) and isinstance(right, _Qualifier):
@@ -203,12 +202,14 @@ def _chain_vs_null(chain: _Chain, depth: int) -> int:
 
 
 def _vs_null(element: _Atom | _Slot, chain: _Chain, depth: int) -> int:
+    """An element against the end of the other (shorter) list."""
     if element is _Slot.SUBLIST:
         return _chain_vs_null(chain, depth + 1)
     return _atom_vs_null(element)
 
 
 def _element(chain: _Chain, depth: int, index: int) -> _Element:
+    """What Maven's list iterator yields at ``index`` of the list at ``depth``."""
     segment = chain[depth]
     if index < len(segment):
         return segment[index]
@@ -248,6 +249,7 @@ def _compare(left: _Chain, right: _Chain) -> int:
         depth += 1
 
 
+@total_ordering
 @dataclass(frozen=True, eq=False)
 class MavenVersion:
     """An immutable Maven version string, ordered exactly like Maven 3.9.
@@ -284,26 +286,12 @@ class MavenVersion:
     def __hash__(self) -> int:
         return hash(self._chain)
 
-    def _compare_to(self, other: object) -> int | None:
-        if not isinstance(other, MavenVersion):
-            return None
-        return _compare(self._chain, other._chain)
-
     def __lt__(self, other: object) -> bool:
-        result = self._compare_to(other)
-        return NotImplemented if result is None else result < 0
-
-    def __le__(self, other: object) -> bool:
-        result = self._compare_to(other)
-        return NotImplemented if result is None else result <= 0
-
-    def __gt__(self, other: object) -> bool:
-        result = self._compare_to(other)
-        return NotImplemented if result is None else result > 0
-
-    def __ge__(self, other: object) -> bool:
-        result = self._compare_to(other)
-        return NotImplemented if result is None else result >= 0
+        # functools.total_ordering derives <=, >, >= from this and __eq__,
+        # which is sound because == holds exactly when Maven's compareTo is 0.
+        if not isinstance(other, MavenVersion):
+            return NotImplemented
+        return _compare(self._chain, other._chain) < 0
 
 
 def parse_version(text: str) -> MavenVersion:

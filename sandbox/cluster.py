@@ -38,6 +38,14 @@ mkdir -p "$JETTY_RUN"
 setsid {home}/bin/jetty.sh "$@" </dev/null >>"$HOME/jetty-base/logs/jetty-sh.log" 2>&1 &
 """
 
+_NODE_JETTY_WAIT = """#!/bin/sh
+# This node's Jetty, controlled in the foreground: `restart` returns once the
+# old JVM is gone and the new one is launched, like `service jetty restart`.
+export JETTY_HOME={home} JETTY_BASE="$HOME/jetty-base" JETTY_RUN="$HOME/run"
+mkdir -p "$JETTY_RUN"
+{home}/bin/jetty.sh "$@" </dev/null >>"$HOME/jetty-base/logs/jetty-sh.log" 2>&1
+"""
+
 _START_INI = """--module=server,http,deploy,resources,stats
 jetty.http.host={address}
 jetty.http.port={port}
@@ -144,9 +152,10 @@ def _prepare_node(cluster: Cluster, address: str) -> str:
         _keygen(host_key)
     shutil.copy(f"{cluster.key}.pub", home / "etc" / "authorized_keys")
     (home / "etc" / "sshd_config").write_text(_sshd_config(home, address))
-    jetty = home / "bin" / "jetty"
-    jetty.write_text(_NODE_JETTY.format(home=JETTY_HOME))
-    jetty.chmod(0o755)
+    for name, script in (("jetty", _NODE_JETTY), ("jetty-wait", _NODE_JETTY_WAIT)):
+        path = home / "bin" / name
+        path.write_text(script.format(home=JETTY_HOME))
+        path.chmod(0o755)
     ini = _START_INI.format(address=address, port=cluster.http_port)
     (home / "jetty-base" / "start.ini").write_text(ini)
     key_type, key_body = Path(f"{host_key}.pub").read_text().split()[:2]
@@ -177,7 +186,7 @@ def _sshd_config(home: Path, address: str) -> str:
 
 def _start_sshd(cluster: Cluster, address: str) -> None:
     home = cluster.home(address)
-    if _alive(_read_pid(home / "run" / "tini.pid")):
+    if alive(read_pid(home / "run" / "tini.pid")):
         return
     log = (home / "sshd.log").open("ab")
     process = subprocess.Popen(
@@ -209,20 +218,20 @@ def down(root: Path = DEFAULT_ROOT) -> list[int]:
     stopped = []
     for address in cluster.addresses:
         home = cluster.home(address)
-        stopped += _stop_pid_file(home / "run" / "tini.pid", settle=0)
+        stopped += stop_pid_file(home / "run" / "tini.pid", settle=0)
         # A restart in flight (jetty.sh waiting for the old JVM) starts a new
         # JVM and rewrites the PID file within a second of the old one's end.
-        stopped += _stop_pid_file(home / "run" / "jetty.pid", settle=2.5)
+        stopped += stop_pid_file(home / "run" / "jetty.pid", settle=2.5)
     return stopped
 
 
-def _stop_pid_file(pid_file: Path, settle: float) -> list[int]:
+def stop_pid_file(pid_file: Path, settle: float) -> list[int]:
     """End the process a PID file names, and any it names within ``settle`` s after."""
     stopped: list[int] = []
     deadline = time.monotonic() + settle
     while True:
-        pid = _read_pid(pid_file)
-        if _alive(pid) and pid not in stopped:
+        pid = read_pid(pid_file)
+        if alive(pid) and pid not in stopped:
             assert pid is not None
             _terminate(pid)
             stopped.append(pid)
@@ -237,8 +246,8 @@ def _stop_pid_file(pid_file: Path, settle: float) -> list[int]:
 def stop_sshd(cluster: Cluster, address: str) -> None:
     """Take one node's sshd down (a fault for tests); Jetty keeps running."""
     pid_file = cluster.home(address) / "run" / "tini.pid"
-    pid = _read_pid(pid_file)
-    if _alive(pid):
+    pid = read_pid(pid_file)
+    if alive(pid):
         assert pid is not None
         _terminate(pid)
     pid_file.unlink(missing_ok=True)
@@ -249,14 +258,14 @@ def start_sshd(cluster: Cluster, address: str) -> None:
     _wait_port(address, 22, timeout=10)
 
 
-def _read_pid(path: Path) -> int | None:
+def read_pid(path: Path) -> int | None:
     try:
         return int(path.read_text().strip())
     except (OSError, ValueError):
         return None
 
 
-def _alive(pid: int | None) -> bool:
+def alive(pid: int | None) -> bool:
     if not pid:
         return False
     try:
@@ -273,12 +282,12 @@ def _terminate(pid: int, timeout: float = 15) -> None:
     except ProcessLookupError:
         return
     deadline = time.monotonic() + timeout
-    while _alive(pid) and time.monotonic() < deadline:
+    while alive(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
-    if _alive(pid):
+    if alive(pid):
         os.kill(pid, signal.SIGKILL)
 
 
 def stop_jetty(cluster: Cluster, address: str) -> None:
     """Stop one node's Jetty (a fault for tests) by the PID jetty.sh recorded."""
-    _stop_pid_file(cluster.home(address) / "run" / "jetty.pid", settle=0)
+    stop_pid_file(cluster.home(address) / "run" / "jetty.pid", settle=0)

@@ -9,7 +9,7 @@ from invoke import Context, task
 from fabfile import actions
 from fabfile.appdir import AppDir
 
-from . import app, cluster
+from . import app, cluster, haproxy
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_APP_DIR = REPO / "apps" / app.APP
@@ -32,9 +32,11 @@ def up(
 ) -> None:
     """Start N nodes (sshd + Jetty) on loopback and deploy the sample app's 1.0.125."""
     started = cluster.up(Path(root) if root else cluster.DEFAULT_ROOT, nodes, first)
+    socket = haproxy.up(started)
     target = Path(app_dir) if app_dir else DEFAULT_APP_DIR
-    wars = app.write(started, target)
-    print(f"sandbox: {nodes} node(s) at {', '.join(started.addresses)}; app directory {target}")
+    wars = app.write(started, target, balancer=str(socket))
+    print(f"sandbox: {nodes} node(s) at {', '.join(started.addresses)} behind haproxy at")
+    print(f"{haproxy.url(started)}; app directory {target}")
     options = actions.Options(AppDir(target.resolve()))
     actions.deploy(options, str(wars[-2]))
 
@@ -42,5 +44,8 @@ def up(
 @task(help={"root": "Where the sandbox keeps its files (default /tmp/wardeploy-sandbox)."})
 def down(c: Context, root: str | None = None) -> None:
     """Stop every Jetty and sshd the sandbox started (by their recorded PIDs)."""
-    stopped = cluster.down(Path(root) if root else cluster.DEFAULT_ROOT)
+    path = Path(root) if root else cluster.DEFAULT_ROOT
+    found = cluster.Cluster.load(path)
+    stopped = haproxy.down(found) if found else []
+    stopped += cluster.down(path)
     print(f"sandbox: stopped {len(stopped)} process(es)")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import app, cluster
+from sandbox import app, cluster, haproxy
 from sandbox.sample import build_war
 from tests import cli
 
@@ -26,8 +26,10 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[cluster.Cluste
     root = tmp_path_factory.mktemp("sandbox")
     started = cluster.up(root, nodes=3, first=FIRST)
     try:
+        haproxy.up(started)
         yield started
     finally:
+        haproxy.down(started)
         cluster.down(root)
 
 
@@ -44,7 +46,8 @@ def wars(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def app_dir(sandbox: cluster.Cluster, wars: dict[str, Path], tmp_path: Path) -> Path:
     """A fresh app directory pointing at the sandbox, with warm-up 0."""
     path = tmp_path / app.APP
-    app.write(sandbox, path, versions=(), warmup=0, ready_timeout=10)
+    socket = str(haproxy.socket_path(sandbox))
+    app.write(sandbox, path, versions=(), warmup=0, ready_timeout=10, balancer=socket)
     for version in app.VERSIONS:
         shutil.copy(wars[version], path / wars[version].name)
     return path

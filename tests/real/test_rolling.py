@@ -136,7 +136,11 @@ def test_old_version_still_answering_is_a_failed_deploy(
 ) -> None:
     first = sandbox.addresses[0]
     config = on_125 / ".config"
-    config.write_text(config.read_text() + f"\n[host:{first}]\nrestart = true\nready_timeout = 2\n")
+    section = f"[host:{first}]\n"
+    assert section in config.read_text()
+    config.write_text(
+        config.read_text().replace(section, f"{section}restart = true\nready_timeout = 2\n")
+    )
     result = cli.run(["search-web-frontend-1.0.126.war"], on_125, capsys)
     assert result.code == 1
     assert f"{first}: not verified within 2 s" in result.err

@@ -129,11 +129,6 @@ def test_refuses_a_war_with_a_damaged_entry(tmp_path: Path) -> None:
     assert "WEB-INF/web.xml inside is corrupt" in refusal(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: artifact.py:90 catches BadZipFile/EOFError/OSError, but a damaged deflate "
-    "stream raises zlib.error (from testzip or read), which escapes as a crash",
-)
 def test_refuses_a_war_with_a_damaged_compressed_entry(tmp_path: Path) -> None:
     path = war(tmp_path / "shop-1.0.war")
     damage(path, data_offset(path, "WEB-INF/web.xml"), 0xFF)  # deflate block type 3: invalid
@@ -188,11 +183,6 @@ def test_newest_without_any_war_names_the_directory(tmp_path: Path) -> None:
     assert str(caught.value).startswith(f"{tmp_path}: no shop-VERSION.war here")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: artifact.py:90 lets zlib.error out of _pom_properties, and version_of "
-    "(artifact.py:104) only catches ArtifactError, so one damaged WAR crashes newest()",
-)
 def test_a_war_with_a_damaged_pom_is_ordered_by_its_file_name(tmp_path: Path) -> None:
     war(tmp_path / "shop-1.0.1.war", version="1.0.1")
     damaged = war(tmp_path / "shop-1.0.2.war", version="1.0.2")

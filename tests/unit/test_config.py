@@ -15,7 +15,7 @@ from fabfile.config import AppConfig
 from fabfile.errors import ConfigError
 from fabfile.settings import KEYS
 
-# Every file below sets ``user``: see the xfail'd test about its default.
+# Every file below sets ``user`` so the tests do not depend on who runs them.
 USER = "user = deployer"
 
 
@@ -62,10 +62,6 @@ def test_node_config_is_frozen(tmp_path: Path) -> None:
         node.warmup = 0  # type: ignore[misc]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: settings.py:112 parses user with parse_text, which refuses its own default ''",
-)
 def test_user_defaults_to_the_user_running_deploy(tmp_path: Path) -> None:
     app = config.load(write(tmp_path, "[deploy]", "hosts = web1"))
     assert app.nodes[0].user == getpass.getuser()
@@ -89,11 +85,6 @@ def test_host_section_overrides_that_node_only(tmp_path: Path) -> None:
     assert (web3.warmup, web3.port, web3.url) == (7.0, 22, "http://web3:8080/status")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: config.py:205 accepts [host: web2] (stripped name) but _node (config.py:216) "
-    "looks up 'host:web2' exactly, so the override is silently ignored",
-)
 def test_host_section_with_a_space_after_the_colon_still_overrides(tmp_path: Path) -> None:
     path = write(tmp_path, "[deploy]", "hosts = web1, web2", USER, "[host: web2]", "warmup = 1")
     web1, web2 = config.load(path).nodes
@@ -268,21 +259,11 @@ def test_invalid_utf8_is_not_a_readable_config(tmp_path: Path) -> None:
     assert "utf-8" in message
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: config.py:100 numbers lines with str.splitlines(), which also splits at form "
-    "feed, U+2028 etc.; configparser splits at newline only, so later line numbers are off",
-)
 def test_line_numbers_count_newlines_only(tmp_path: Path) -> None:
     path = write(tmp_path, "[deploy]", "# page one\x0cpage two", "hosts = a", USER, "warmup = x")
     assert load_error(path).startswith(f"{path}:5: ")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: settings.py:95 catches KeyError/IndexError/ValueError from str.format, but "
-    "'{host.x}' raises AttributeError and '{host[x]}' TypeError, escaping as a crash",
-)
 @pytest.mark.parametrize("url", ["http://{host}/{host.x}", "http://{host}/{host[x]}"])
 def test_status_url_with_attribute_or_index_is_a_config_error(tmp_path: Path, url: str) -> None:
     path = write(tmp_path, "[deploy]", "hosts = a", USER, f"status_url = {url}")
@@ -327,7 +308,6 @@ def test_any_deploy_keys_load_or_raise_config_error(
     loads_or_config_error(path)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: settings.py:95, see the status_url test above")
 @PROPERTY
 @given(suffix=st.text(alphabet="{}[]().:!%srdhost0x/", max_size=16))
 @example(suffix="{host.x}")

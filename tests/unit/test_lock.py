@@ -131,29 +131,24 @@ def test_release_without_a_lock_file_is_harmless(path: Path) -> None:
     assert not path.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: lock.py:86-93 judges the lock stale, then _remove_stale (lock.py:110) renames "
-    "whatever is at the path by then: a fresh lock another taker created meanwhile is "
-    "removed, and both deploys hold the lock",
-)
 def test_two_takers_of_a_stale_lock_do_not_both_hold_it(
     path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write_holder(path)
     first, second = Lock(path, "deploy first"), Lock(path, "deploy second")
-    real_read = lock.read_holder
+    real_bytes = lock._read_bytes
     raced = False
 
-    def read_then_lose_the_race(where: Path) -> Holder | None:
+    def read_then_lose_the_race(where: Path) -> bytes | None:
         nonlocal raced
-        seen = real_read(where)
+        seen = real_bytes(where)
         if not raced:
             raced = True
             second.acquire()  # the other taker removes the stale lock and takes it
         return seen
 
-    monkeypatch.setattr(lock, "read_holder", read_then_lose_the_race)
+    monkeypatch.setattr(lock, "_read_bytes", read_then_lose_the_race)
     with pytest.raises(LockError):
         first.acquire()
-    assert real_read(path).command == "deploy second"  # type: ignore[union-attr]
+    monkeypatch.undo()
+    assert lock.read_holder(path).command == "deploy second"  # type: ignore[union-attr]

@@ -170,11 +170,6 @@ def test_damaged_records_are_skipped() -> None:
     assert inventory.previous == r2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: release.py:46 catches ValueError/TypeError only; JSON that is not an object "
-    "(a number, list, string) reaches from_dict and raises AttributeError on .items()",
-)
 @pytest.mark.parametrize("record", ["1", "[]", '"x"', "null"])
 def test_records_that_are_not_objects_read_as_no_release(record: str) -> None:
     inventory = _parse_inventory(f"current {record}\nrelease {record}\n")
@@ -227,7 +222,9 @@ def test_run_returns_stdout(tmp_path: Path, remote: MockRemote) -> None:
     node.close()
 
 
-def test_a_non_zero_exit_is_a_node_error_naming_the_host(tmp_path: Path, remote: MockRemote) -> None:
+def test_a_non_zero_exit_is_a_node_error_naming_the_host(
+    tmp_path: Path, remote: MockRemote
+) -> None:
     cmd = "deploy-unit-test --never-a-real-command --exit 3"
     expect(remote, Command(cmd, out=b"some output\n", err=b"disk full\n", exit=3))
     with pytest.raises(NodeError) as caught:
@@ -237,7 +234,9 @@ def test_a_non_zero_exit_is_a_node_error_naming_the_host(tmp_path: Path, remote:
     )
 
 
-def test_install_failure_is_a_node_error_naming_the_host(tmp_path: Path, remote: MockRemote) -> None:
+def test_install_failure_is_a_node_error_naming_the_host(
+    tmp_path: Path, remote: MockRemote
+) -> None:
     expect(remote, Command(err=b"cp: cannot create regular file: Permission denied\n", exit=1))
     with pytest.raises(NodeError) as caught:
         Node(node_config(tmp_path)).install(release(1))
@@ -304,12 +303,6 @@ def test_install_sends_one_script_that_a_real_shell_runs_safely(
     assert leftovers == ["ROOT.war"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: node.py:204 stages a target directly under / (e.g. /ROOT.war) as "
-    "'.ROOT.war.deploy-new' relative to the remote cwd ($HOME), not beside the target, "
-    "so the final mv may cross filesystems and is not atomic",
-)
 def test_install_stages_a_file_at_the_root_beside_its_target(
     tmp_path: Path, remote: MockRemote
 ) -> None:
@@ -330,7 +323,7 @@ def test_a_refused_login_is_a_node_error_naming_host_and_user(
     assert str(caught.value) == (
         f"{HOST}: SSH login as 'deployer' refused; check user and identity_file"
     )
-    session.client.close.assert_called()
+    session.client.connect.assert_called_once()
 
 
 def test_absolute_replaces_the_tilde_with_the_node_home(tmp_path: Path) -> None:

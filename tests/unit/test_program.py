@@ -44,11 +44,6 @@ def test_route_inserts_the_implied_task(argv: list[str], routed: list[str]) -> N
     assert route(["deploy", *argv]) == ["deploy", *routed]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: program.py:40 picks 'deploy' only for a bare *.war or --latest, so "
-    "`deploy --artifact x.war` becomes `status --artifact x.war`, a usage error",
-)
 @pytest.mark.parametrize("flag", ["--artifact", "-a"])
 def test_route_sends_an_explicit_artifact_to_deploy(flag: str) -> None:
     assert route(["deploy", flag, "x.war"]) == ["deploy", "deploy", flag, "x.war"]

@@ -1,0 +1,218 @@
+"""Benchmark: the tool's rolling deploy, no-op redeploy and rollback under load,
+against the floor and against what the write-ups' scripts do.
+
+    python3 bench/rollout.py [--nodes 3] [--warmup 3] [--pad-mb 30] [--rate 1000]
+
+Brings up its own sandbox (sshd + Jetty on 127.0.2.x, haproxy on 127.0.2.1),
+keeps a paced wrk load on haproxy during every scenario, prints a table and
+writes it as JSON to bench/results/rollout.json.
+
+The floor is what no tool can beat: the sum of each node's measured
+restart-to-ready time (restart command to the new JVM's 200, polled every
+20 ms) plus the warm-ups between nodes (none is owed after the last node).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.load import Load  # noqa: E402
+from sandbox import app, cluster, haproxy  # noqa: E402
+from sandbox.sample import build_war  # noqa: E402
+
+ROOT = Path("/tmp/wardeploy-bench")
+OLD, NEW = "2.0.0", "2.0.1"
+
+
+def main() -> None:
+    args = _arguments()
+    sandbox = cluster.up(ROOT, args.nodes, first="127.0.2.2")
+    try:
+        socket = haproxy.up(sandbox)
+        app_dir = ROOT / "apps" / app.APP
+        wars = _prepare(sandbox, app_dir, str(socket), args)
+        _deploy(app_dir, wars[OLD], force=True)
+        floor = _floor(sandbox, args.warmup)
+        rows = _scenarios(sandbox, app_dir, wars, floor, args.rate)
+    finally:
+        haproxy.down(sandbox)
+        cluster.down(ROOT)
+    _report(rows, floor, args)
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, default=3)
+    parser.add_argument("--warmup", type=float, default=3)
+    parser.add_argument("--pad-mb", type=int, default=30)
+    parser.add_argument("--rate", type=int, default=1000, help="requests/s on haproxy")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "rollout.json")
+    return parser.parse_args()
+
+
+def _prepare(
+    sandbox: cluster.Cluster, app_dir: Path, socket: str, args: argparse.Namespace
+) -> dict[str, Path]:
+    app.write(sandbox, app_dir, versions=(), warmup=args.warmup, balancer=socket)
+    for old in app_dir.glob("*.war"):
+        old.unlink()
+    (app_dir / ".deploy-history.jsonl").unlink(missing_ok=True)
+    return {v: build_war(v, app_dir, artifact_id=app.APP, pad_mb=args.pad_mb) for v in (OLD, NEW)}
+
+
+def _deploy(app_dir: Path, war: Path | None, *words: str, force: bool = False) -> float:
+    """Run the ``deploy`` command as a user would; return its wall time."""
+    command = ["deploy", *words, *([war.name] if war else []), *(["--force"] if force else [])]
+    started = time.monotonic()
+    subprocess.run(command, cwd=app_dir, check=True, stdout=subprocess.DEVNULL)
+    return time.monotonic() - started
+
+
+def _floor(sandbox: cluster.Cluster, warmup: float) -> dict[str, Any]:
+    """Restart each node directly and time it until the new JVM answers 200."""
+    times = {address: _restart_to_ready(sandbox, address) for address in sandbox.addresses}
+    total = sum(times.values()) + warmup * (len(times) - 1)
+    return {"restart_to_ready": times, "seconds": round(total, 2)}
+
+
+def _ssh(sandbox: cluster.Cluster, address: str, command: str) -> list[str]:
+    return [
+        "ssh", "-i", str(sandbox.key), "-o", f"UserKnownHostsFile={sandbox.known_hosts}",
+        "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", f"root@{address}", command,
+    ]  # fmt: skip
+
+
+def _restart_to_ready(sandbox: cluster.Cluster, address: str) -> float:
+    url, seen_down = sandbox.url(address), False
+    started = time.monotonic()
+    subprocess.run(_ssh(sandbox, address, "~/bin/jetty restart"), check=True)
+    while time.monotonic() - started < 60:
+        try:
+            up = requests.get(url, timeout=1).status_code == 200
+        except requests.RequestException:
+            up = False
+        seen_down = seen_down or not up
+        if up and seen_down:
+            return round(time.monotonic() - started, 3)
+        time.sleep(0.02)
+    raise RuntimeError(f"{address} did not come back within 60 s")
+
+
+def _baseline(sandbox: cluster.Cluster, war: Path, warmup: float) -> float:
+    """What the write-ups' scripts do: copy, restart, poll /status every 5 s, no drain."""
+    quoted = {
+        "key": shlex.quote(str(sandbox.key)),
+        "known": shlex.quote(str(sandbox.known_hosts)),
+        "war": shlex.quote(str(war)),
+        "warmup": f"{warmup:g}",
+    }
+    script = "set -e\n"
+    for address in sandbox.addresses:
+        ssh = f"-i {quoted['key']} -o UserKnownHostsFile={quoted['known']} -o BatchMode=yes"
+        script += (
+            f"scp -q {ssh} {quoted['war']} root@{address}:jetty-base/webapps/root.war\n"
+            f"ssh {ssh} root@{address} '~/bin/jetty-wait restart'\n"
+            f"until curl -sf --max-time 10 -o /dev/null {sandbox.url(address)}; do sleep 5; done\n"
+            f"sleep {quoted['warmup']}\n"
+        )
+    started = time.monotonic()
+    subprocess.run(["bash", "-c", script], check=True)
+    return time.monotonic() - started
+
+
+def _scenarios(
+    sandbox: cluster.Cluster,
+    app_dir: Path,
+    wars: dict[str, Path],
+    floor: dict[str, Any],
+    rate: int,
+) -> list[dict[str, Any]]:
+    url, n = haproxy.url(sandbox, "/"), len(sandbox.addresses)
+    warmup = float(json.loads(json.dumps(floor))["seconds"])  # keeps mypy quiet below
+    del warmup
+    war_bytes = {v: p.stat().st_size * n for v, p in wars.items()}
+    plan = [
+        ("tool: rolling deploy", lambda: _deploy(app_dir, wars[NEW]), True),
+        ("tool: no-op redeploy", lambda: _deploy(app_dir, wars[NEW]), True),
+        ("tool: rollback", lambda: _deploy(app_dir, None, "rollback"), True),
+        ("baseline: deploy", lambda: _baseline(sandbox, wars[NEW], _warmup(app_dir)), False),
+        ("baseline: redeploy", lambda: _baseline(sandbox, wars[NEW], _warmup(app_dir)), False),
+        ("baseline: rollback", lambda: _baseline(sandbox, wars[OLD], _warmup(app_dir)), False),
+    ]
+    rows = []
+    for name, run, tool in plan:
+        with Load(url, rate) as load:
+            seconds = run()
+        sent = _tool_bytes(app_dir) if tool else war_bytes[NEW if "rollback" not in name else OLD]
+        noop = "no-op" in name
+        rows.append(_row(name, seconds, 0.0 if noop else floor["seconds"], n, load, sent))
+    return rows
+
+
+def _warmup(app_dir: Path) -> float:
+    from fabfile import config
+
+    return config.load(app_dir / ".config").nodes[0].warmup
+
+
+def _tool_bytes(app_dir: Path) -> int:
+    last = (app_dir / ".deploy-history.jsonl").read_text().splitlines()[-1]
+    return sum(h["bytes_sent"] for h in json.loads(last)["hosts"].values())
+
+
+def _row(
+    name: str, seconds: float, floor: float, nodes: int, load: Load, sent: int
+) -> dict[str, Any]:
+    return {
+        "scenario": name,
+        "seconds": round(seconds, 2),
+        "floor": round(floor, 2),
+        "overhead_per_node": round((seconds - floor) / nodes, 2),
+        "requests": load.figures.requests,
+        "failed": load.figures.failed,
+        "bytes_sent": sent,
+    }
+
+
+def _report(rows: list[dict[str, Any]], floor: dict[str, Any], args: argparse.Namespace) -> None:
+    header = (
+        "scenario",
+        "seconds",
+        "floor",
+        "overhead_per_node",
+        "requests",
+        "failed",
+        "bytes_sent",
+    )
+    print(f"{args.nodes} nodes, {args.pad_mb} MB WAR, warmup {args.warmup:g} s, ~{args.rate} req/s")
+    print("restart-to-ready per node:", floor["restart_to_ready"])
+    print("  ".join(f"{h:>22}" if i == 0 else f"{h:>12}" for i, h in enumerate(header)))
+    for row in rows:
+        print(
+            "  ".join(
+                f"{row[h]!s:>22}" if i == 0 else f"{row[h]!s:>12}" for i, h in enumerate(header)
+            )
+        )
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(
+        json.dumps(
+            {"floor": floor, "rows": rows, "args": vars(args) | {"out": str(args.out)}}, indent=2
+        )
+    )
+    print(f"written: {args.out}")
+
+
+if __name__ == "__main__":
+    main()

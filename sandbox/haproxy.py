@@ -1,0 +1,98 @@
+"""A real haproxy (Debian's) in front of the sandbox's nodes.
+
+Health checks are ``GET /status`` expecting 200 every second (``fall 2``);
+the runtime API listens on a Unix socket at admin level, which is what the
+deploy tool drains and re-enables nodes through.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from pathlib import Path
+
+from .cluster import Cluster, alive, read_pid, stop_pid_file
+
+PORT = 8000
+
+_CONFIG = """global
+    stats socket {socket} mode 600 level admin
+    server-state-file {root}/haproxy.state
+    maxconn 4096
+
+defaults
+    mode http
+    load-server-state-from-file global
+    timeout connect 2s
+    timeout client 30s
+    timeout server 30s
+
+frontend web
+    bind {address}:{port}
+    default_backend web
+
+backend web
+    balance roundrobin
+    option httpchk GET /status
+    http-check expect status 200
+    default-server inter 1s fall 2 rise 1
+{servers}
+"""
+
+
+def socket_path(cluster: Cluster) -> Path:
+    return cluster.root / "haproxy.sock"
+
+
+def frontend(cluster: Cluster) -> str:
+    """The address haproxy listens on: the node range's .1 address."""
+    first = cluster.addresses[0].rsplit(".", 1)[0]
+    return f"{first}.1"
+
+
+def url(cluster: Cluster, path: str = "/") -> str:
+    return f"http://{frontend(cluster)}:{PORT}{path}"
+
+
+def config_text(cluster: Cluster) -> str:
+    servers = "\n".join(
+        f"    server node{i} {address}:{cluster.http_port} check"
+        for i, address in enumerate(cluster.addresses, start=1)
+    )
+    return _CONFIG.format(
+        socket=socket_path(cluster),
+        root=cluster.root,
+        address=frontend(cluster),
+        port=PORT,
+        servers=servers,
+    )
+
+
+def up(cluster: Cluster) -> Path:
+    """Start haproxy (unless it runs) and wait for its socket; return the socket path."""
+    pid_file = cluster.root / "haproxy.pid"
+    if alive(read_pid(pid_file)):
+        return socket_path(cluster)
+    config = cluster.root / "haproxy.cfg"
+    config.write_text(config_text(cluster))
+    log = (cluster.root / "haproxy.log").open("ab")
+    process = subprocess.Popen(
+        ["haproxy", "-db", "-f", str(config)],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
+        start_new_session=True,
+    )
+    pid_file.write_text(str(process.pid))
+    deadline = time.monotonic() + 10
+    while not socket_path(cluster).exists():
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise RuntimeError(f"haproxy did not start; see {cluster.root / 'haproxy.log'}")
+        time.sleep(0.05)
+    return socket_path(cluster)
+
+
+def down(cluster: Cluster) -> list[int]:
+    stopped = stop_pid_file(cluster.root / "haproxy.pid", settle=0)
+    socket_path(cluster).unlink(missing_ok=True)
+    return stopped
