@@ -9,7 +9,9 @@ writes it as JSON to bench/results/rollout.json.
 
 The floor is what no tool can beat: the sum of each node's measured
 restart-to-ready time (restart command to the new JVM's 200, polled every
-20 ms) plus the warm-ups between nodes (none is owed after the last node).
+20 ms, the mean of 3 restarts: jetty.sh's stop loop sleeps whole seconds, so
+one sample varies by up to a second) plus the warm-ups between nodes (none
+is owed after the last node).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.load import Load  # noqa: E402
+from fabfile import config  # noqa: E402
 from sandbox import app, cluster, haproxy  # noqa: E402
 from sandbox.sample import build_war  # noqa: E402
 
@@ -82,7 +85,10 @@ def _deploy(app_dir: Path, war: Path | None, *words: str, force: bool = False) -
 
 def _floor(sandbox: cluster.Cluster, warmup: float) -> dict[str, Any]:
     """Restart each node directly and time it until the new JVM answers 200."""
-    times = {address: _restart_to_ready(sandbox, address) for address in sandbox.addresses}
+    times = {
+        address: round(sum(_restart_to_ready(sandbox, address) for _ in range(3)) / 3, 3)
+        for address in sandbox.addresses
+    }
     total = sum(times.values()) + warmup * (len(times) - 1)
     return {"restart_to_ready": times, "seconds": round(total, 2)}
 
@@ -121,8 +127,9 @@ def _baseline(sandbox: cluster.Cluster, war: Path, warmup: float) -> float:
     script = "set -e\n"
     for address in sandbox.addresses:
         ssh = f"-i {quoted['key']} -o UserKnownHostsFile={quoted['known']} -o BatchMode=yes"
+        target = shlex.quote(str(sandbox.home(address) / "jetty-base" / "webapps" / "root.war"))
         script += (
-            f"scp -q {ssh} {quoted['war']} root@{address}:jetty-base/webapps/root.war\n"
+            f"scp -q {ssh} {quoted['war']} root@{address}:{target}\n"
             f"ssh {ssh} root@{address} '~/bin/jetty-wait restart'\n"
             f"until curl -sf --max-time 10 -o /dev/null {sandbox.url(address)}; do sleep 5; done\n"
             f"sleep {quoted['warmup']}\n"
@@ -140,8 +147,6 @@ def _scenarios(
     rate: int,
 ) -> list[dict[str, Any]]:
     url, n = haproxy.url(sandbox, "/"), len(sandbox.addresses)
-    warmup = float(json.loads(json.dumps(floor))["seconds"])  # keeps mypy quiet below
-    del warmup
     war_bytes = {v: p.stat().st_size * n for v, p in wars.items()}
     plan = [
         ("tool: rolling deploy", lambda: _deploy(app_dir, wars[NEW]), True),
@@ -158,12 +163,11 @@ def _scenarios(
         sent = _tool_bytes(app_dir) if tool else war_bytes[NEW if "rollback" not in name else OLD]
         noop = "no-op" in name
         rows.append(_row(name, seconds, 0.0 if noop else floor["seconds"], n, load, sent))
+        print(rows[-1], flush=True)
     return rows
 
 
 def _warmup(app_dir: Path) -> float:
-    from fabfile import config
-
     return config.load(app_dir / ".config").nodes[0].warmup
 
 

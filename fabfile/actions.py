@@ -6,6 +6,7 @@ The tasks in `fabfile.tasks` parse flags and call these; tests call them too.
 from __future__ import annotations
 
 import dataclasses
+import getpass
 import shlex
 import sys
 from collections.abc import Sequence
@@ -20,8 +21,8 @@ from .appdir import AppDir
 from .artifact import Artifact
 from .balancer import Balancer
 from .config import NodeConfig
-from .errors import ArtifactError, DeployError, ExitCode
-from .history import History
+from .errors import ArtifactError, DeployError, ExitCode, UsageError
+from .history import History, now
 from .lock import Lock
 from .release import Release
 from .rollout import Plan, Rollout, Target
@@ -67,13 +68,18 @@ def deploy(
     """Roll ``war`` (or the newest WAR) over the nodes, one verified node at a time."""
     app = options.app
     if war and latest:
-        raise DeployError("give a WAR or --latest, not both")
-    found = (
-        artifacts.read(_war_path(app, war), app.name)
-        if war
-        else artifacts.newest(app.path, app.name)
-    )
-    release, sources = _release(app, found)
+        raise UsageError("give a WAR or --latest, not both")
+    try:
+        found = (
+            artifacts.read(_war_path(app, war), app.name)
+            if war
+            else artifacts.newest(app.path, app.name)
+        )
+        release, sources = _release(app, found)
+        options.nodes  # noqa: B018 - parse .config now, so a refusal is recorded
+    except DeployError as error:
+        _record_refusal(options, "deploy", war or "(newest)", error)
+        raise
     undo = f"To roll back: {options.command('rollback')}"
     plan = Plan("deploy", release, sources, options.nodes, force, undo)
     return _roll(options, plan)
@@ -99,9 +105,24 @@ def history(options: Options, limit: int = 20) -> ExitCode:
     return ExitCode.OK
 
 
+def _record_refusal(options: Options, action: str, artifact: str, error: DeployError) -> None:
+    """Bad input changes nothing, but the history still says it was tried and why."""
+    History(options.app.history_path).append(
+        {
+            "action": action,
+            "finished": now(),
+            "user": getpass.getuser(),
+            "artifact": Path(artifact).name,
+            "outcome": "refused",
+            "message": str(error),
+            "hosts": {},
+        }
+    )
+
+
 def _war_path(app: AppDir, war: str) -> Path:
     path = Path(war)
-    return path if path.is_absolute() or path.exists() else app.path / path
+    return (path if path.is_absolute() or path.exists() else app.path / path).absolute()
 
 
 def _release(app: AppDir, found: Artifact) -> tuple[Release, dict[str, Path]]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from .release import Release
+from .secrets import redact
 
 Entry = dict[str, Any]
 
@@ -52,7 +53,7 @@ class History:
             old = b""
         if old and not old.endswith(b"\n"):
             old += b"\n"
-        line = json.dumps(entry, sort_keys=True).encode() + b"\n"
+        line = redact(json.dumps(entry, sort_keys=True)).encode() + b"\n"
         tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         with tmp.open("wb") as stream:
             stream.write(old + line)

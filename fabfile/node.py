@@ -28,6 +28,18 @@ from .errors import NodeError
 from .release import Release
 
 _RECENT = 200  # releases.log lines read back: plenty for keep_releases
+_FAST_FIRST = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
+
+
+def _prefer_aead_ciphers() -> None:
+    """Offer AES-GCM first: it needs no separate MAC pass, which makes staging a
+    30 MB WAR measurably faster (paramiko lists it last). Servers without it
+    (OpenSSH before 6.2) still get the other ciphers."""
+    rest = tuple(c for c in paramiko.Transport._preferred_ciphers if c not in _FAST_FIRST)
+    paramiko.Transport._preferred_ciphers = _FAST_FIRST + rest
+
+
+_prefer_aead_ciphers()
 
 
 def sh_path(path: str) -> str:
@@ -139,8 +151,11 @@ class Node:
         try:
             self._connection.put(str(local), part)
         except (OSError, EOFError, paramiko.SSHException) as error:
-            self._remove_quietly(part)
-            raise NodeError(f"{self.host}: upload of {local.name} failed ({error})") from None
+            free = self._remove_partial(part, blobs)
+            raise NodeError(
+                f"{self.host}: upload of {local.name} failed ({error}); the partial file was "
+                f"removed; {free} KiB free in {self.config.releases_dir}"
+            ) from None
         self.verify_part(part, f"{blobs}/{sha256}", sha256, local.name)
         return local.stat().st_size
 
@@ -159,10 +174,16 @@ class Node:
                 f"{error}; expected {sha256}: the copy was damaged, deploy again"
             ) from None
 
-    def _remove_quietly(self, path: str) -> None:
+    def _remove_partial(self, path: str, directory: str) -> str:
+        """Remove a failed upload; return the free KiB left (a full disk shows as 0)."""
+        script = (
+            f"rm -f {shlex.quote(path)}; "
+            f"df -Pk {shlex.quote(directory)} | awk 'NR==2 {{print $4}}'"
+        )
         # If this fails too, the next inventory removes *.part leftovers.
         with contextlib.suppress(NodeError):
-            self.run(f"rm -f {shlex.quote(path)}", "removing a partial upload")
+            return self.run(script, "removing a partial upload").strip() or "?"
+        return "?"
 
     def install(self, release: Release) -> None:
         """Put the release's files in place (each by an atomic rename) and record it."""

@@ -91,8 +91,10 @@ class Rollout:
             self.stage()
             self.strategy.run(self)
             self.prune()
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as interrupt:
             outcome, message = "interrupted", self._interruption()
+            if str(interrupt):
+                message += f"\n{interrupt}"
             raise Interrupted(message) from None
         except PreflightError as error:
             outcome, message = "refused", str(error)
@@ -253,7 +255,10 @@ class Rollout:
 
     def _interruption(self) -> str:
         active = [t for t in self.targets if t.phase not in (Phase.PENDING, Phase.DONE)]
-        where = next((t for t in active if t.phase.changes_node), active[-1] if active else None)
+        where = next(
+            (t for t in active if t.phase.changes_node),
+            next((t for t in active if t.phase == Phase.STAGING), active[-1] if active else None),
+        )
         for target in self.targets:
             if target.phase.changes_node:
                 target.outcome = f"interrupted while {target.phase.value}"

@@ -121,7 +121,7 @@ KEYS: tuple[Key, ...] = (
     Key("status_url", parse_status_url, "http://{host}:8080/status", "The /status URL template."),
     Key("status_timeout", parse_positive_seconds, "2", "Seconds to wait for a /status answer."),
     Key("ready_timeout", parse_positive_seconds, "60", "Seconds a node may take to be ready."),
-    Key("poll_interval", parse_positive_seconds, "0.1", "Seconds between two /status polls."),
+    Key("poll_interval", parse_positive_seconds, "0.05", "Seconds between two /status polls."),
     Key("warmup", parse_seconds, "5", "Seconds a verified node warms up before the next."),
     Key("restart", parse_text, "/usr/share/jetty9/bin/jetty.sh restart", "Restart command."),
     Key("war_path", parse_text, "/var/lib/jetty9/webapps/root.war", "Where the WAR goes."),

@@ -27,6 +27,9 @@ class Rolling:
         for index, target in enumerate(targets):
             if rollout.unchanged(target):
                 target.outcome = "unchanged"
+                if self.balancer is not None:
+                    # A run cut short may have left it drained: it is verified, so back in.
+                    self.balancer.ready(target.config)
                 rollout.set_phase(
                     target, Phase.SKIPPED, target.status.describe() if target.status else ""
                 )
@@ -43,18 +46,32 @@ class Rolling:
             balancer.drain(target.config)
         try:
             rollout.install_and_restart(target)
-        except DeployError as error:
+        except (DeployError, KeyboardInterrupt) as error:
             if balancer is None:
                 raise
-            balancer.maint(target.config)
-            node = target.config
-            raise type(error)(
-                f"{error}\n{target.host} is left in maintenance in haproxy "
-                f"({node.lb_backend}/{node.lb_server}): it takes no traffic until a deploy "
-                "or rollback verifies it."
-            ) from None
+            raise _out_of_rotation(balancer, target, error) from None
         if balancer is not None:
             balancer.ready(target.config)
+
+
+def _out_of_rotation(balancer: Balancer, target: Target, error: BaseException) -> BaseException:
+    """After a failure: an untouched node goes back in; a changed one stays out."""
+    node = target.config
+    if target.outcome == "untouched":
+        balancer.ready(node)
+        return error
+    state, why = ("drain", "its restart was interrupted")
+    if not isinstance(error, KeyboardInterrupt):
+        state, why = ("maint", "it failed verification")
+    balancer.set_state(node, state)
+    note = (
+        f"{target.host} is left in {'maintenance' if state == 'maint' else 'drain'} in haproxy "
+        f"({node.lb_backend}/{node.lb_server}) since {why}: it takes no traffic until a "
+        "deploy or rollback verifies it."
+    )
+    if isinstance(error, KeyboardInterrupt):
+        return KeyboardInterrupt(note)
+    return type(error)(f"{error}\n{note}")
 
 
 def _more_to_restart(rollout: Rollout, rest: list[Target]) -> bool:

@@ -17,6 +17,7 @@ from invoke.exceptions import Exit
 
 from . import actions, appdir
 from .errors import DeployError, ExitCode
+from .secrets import redact
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,7 +36,7 @@ def boundary(function: F) -> F:
         try:
             code = function(*args, **kwargs)
         except DeployError as error:
-            raise Exit(f"error: {error}", code=int(error.exit_code)) from None
+            raise Exit(f"error: {redact(str(error))}", code=int(error.exit_code)) from None
         except KeyboardInterrupt:
             raise Exit("interrupted", code=int(ExitCode.INTERRUPTED)) from None
         if code:

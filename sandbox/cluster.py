@@ -244,13 +244,39 @@ def stop_pid_file(pid_file: Path, settle: float) -> list[int]:
 
 
 def stop_sshd(cluster: Cluster, address: str) -> None:
-    """Take one node's sshd down (a fault for tests); Jetty keeps running."""
+    """Take one node's sshd down, open sessions included (a fault for tests).
+
+    Each connection's sshd is a child of the listener in a session of its own,
+    so they are found through /proc and ended by PID; Jetty keeps running.
+    """
     pid_file = cluster.home(address) / "run" / "tini.pid"
     pid = read_pid(pid_file)
+    sessions = [p for p in _descendants(pid) if _name(p) == "sshd"] if pid else []
     if alive(pid):
         assert pid is not None
         _terminate(pid)
+    for session in sessions:
+        _terminate(session, timeout=5)
     pid_file.unlink(missing_ok=True)
+
+
+def _descendants(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            children = [int(c) for c in (task / "children").read_text().split()]
+        except (OSError, ValueError):
+            continue
+        for child in children:
+            found += [child, *_descendants(child)]
+    return found
+
+
+def _name(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/comm").read_text().strip()
+    except OSError:
+        return ""
 
 
 def start_sshd(cluster: Cluster, address: str) -> None:

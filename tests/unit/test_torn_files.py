@@ -1,0 +1,69 @@
+"""Killing the tool at any moment never leaves a torn history or lock file."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fabfile.appdir import AppDir
+from fabfile.errors import ConfigError
+from fabfile.lock import read_holder
+
+WRITER = """
+import sys
+from pathlib import Path
+from fabfile.history import History
+from fabfile.lock import Lock
+history = History(Path(sys.argv[1]))
+lock = Path(sys.argv[2])
+n = 0
+while True:
+    n += 1
+    history.append({"n": n, "padding": "x" * 5000})
+    with Lock(lock, "writer"):
+        pass
+"""
+
+
+def test_sigkill_at_random_moments_leaves_whole_files(tmp_path: Path) -> None:
+    history, lock = tmp_path / "history.jsonl", tmp_path / "lock"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    rng = random.Random(7)
+    kept = 0
+    for _ in range(15):
+        writer = subprocess.Popen([sys.executable, "-c", WRITER, str(history), str(lock)], env=env)
+        time.sleep(0.3 + rng.random() * 0.3)
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+        lines = history.read_text().splitlines()
+        assert lines, "the writer wrote nothing before it was killed"
+        assert all(json.loads(line)["padding"] == "x" * 5000 for line in lines)  # whole lines
+        assert len(lines) >= kept  # nothing written before was lost
+        kept = len(lines)
+        if lock.exists():
+            assert read_holder(lock) is not None  # whole, and names the dead writer
+    assert len(lines) > 15
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text())
+def test_any_config_properties_is_read_or_refused_with_our_error(text: str) -> None:
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory)
+        (path / "config.properties").write_text(text, encoding="latin-1", errors="replace")
+        (path / ".jettyrc").write_text("")
+        try:
+            AppDir(path).payloads()
+        except ConfigError as error:
+            assert "config.properties" in str(error)
