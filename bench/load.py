@@ -9,6 +9,7 @@ timing). Failures are non-2xx/3xx responses plus socket errors.
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import subprocess
 import tempfile
@@ -45,7 +46,9 @@ class Load:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         delay_ms = max(1, round(1000 * CONNECTIONS / rate))
-        self._script = Path(tempfile.mkstemp(suffix=".lua")[1])
+        descriptor, name = tempfile.mkstemp(suffix=".lua")
+        os.close(descriptor)
+        self._script = Path(name)
         self._script.write_text(_PACE.format(delay_ms=delay_ms))
 
     def _run(self) -> None:

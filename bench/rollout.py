@@ -9,7 +9,7 @@ writes it as JSON to bench/results/rollout.json.
 
 The floor is what no tool can beat: the sum of each node's measured
 restart-to-ready time (restart command to the new JVM's 200, polled every
-20 ms, the mean of 3 restarts: jetty.sh's stop loop sleeps whole seconds, so
+20 ms, under the same load, the mean of 3 restarts: jetty.sh's stop loop sleeps whole seconds, so
 one sample varies by up to a second) plus the warm-ups between nodes (none
 is owed after the last node).
 """
@@ -32,6 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.load import Load  # noqa: E402
 from fabfile import config  # noqa: E402
+from fabfile.balancer import Balancer  # noqa: E402
 from sandbox import app, cluster, haproxy  # noqa: E402
 from sandbox.sample import build_war  # noqa: E402
 
@@ -47,7 +48,7 @@ def main() -> None:
         app_dir = ROOT / "apps" / app.APP
         wars = _prepare(sandbox, app_dir, str(socket), args)
         _deploy(app_dir, wars[OLD], force=True)
-        floor = _floor(sandbox, args.warmup)
+        floor = _floor(sandbox, app_dir, args.warmup, args.rate)
         rows = _scenarios(sandbox, app_dir, wars, floor, args.rate)
     finally:
         haproxy.down(sandbox)
@@ -83,12 +84,20 @@ def _deploy(app_dir: Path, war: Path | None, *words: str, force: bool = False) -
     return time.monotonic() - started
 
 
-def _floor(sandbox: cluster.Cluster, warmup: float) -> dict[str, Any]:
-    """Restart each node directly and time it until the new JVM answers 200."""
-    times = {
-        address: round(sum(_restart_to_ready(sandbox, address) for _ in range(3)) / 3, 3)
-        for address in sandbox.addresses
-    }
+def _floor(sandbox: cluster.Cluster, app_dir: Path, warmup: float, rate: int) -> dict[str, Any]:
+    """Restart each node directly, drained and under the same load as the scenarios,
+    and time it until the new JVM answers 200 (a loaded machine restarts slower)."""
+    nodes = {node.host: node for node in config.load(app_dir / ".config").nodes}
+    balancer = Balancer(str(haproxy.socket_path(sandbox)))
+    times = {}
+    with Load(haproxy.url(sandbox, "/"), rate):
+        for address in sandbox.addresses:
+            samples = []
+            for _ in range(3):
+                balancer.drain(nodes[address])
+                samples.append(_restart_to_ready(sandbox, address))
+                balancer.ready(nodes[address])
+            times[address] = round(sum(samples) / len(samples), 3)
     total = sum(times.values()) + warmup * (len(times) - 1)
     return {"restart_to_ready": times, "seconds": round(total, 2)}
 
@@ -163,6 +172,8 @@ def _scenarios(
         sent = _tool_bytes(app_dir) if tool else war_bytes[NEW if "rollback" not in name else OLD]
         noop = "no-op" in name
         rows.append(_row(name, seconds, 0.0 if noop else floor["seconds"], n, load, sent))
+        if tool:
+            rows[-1]["breakdown"] = _breakdown(app_dir, seconds)
         print(rows[-1], flush=True)
     return rows
 
@@ -171,9 +182,26 @@ def _warmup(app_dir: Path) -> float:
     return config.load(app_dir / ".config").nodes[0].warmup
 
 
+def _last_entry(app_dir: Path) -> dict[str, Any]:
+    return dict(json.loads((app_dir / ".deploy-history.jsonl").read_text().splitlines()[-1]))
+
+
 def _tool_bytes(app_dir: Path) -> int:
-    last = (app_dir / ".deploy-history.jsonl").read_text().splitlines()[-1]
-    return sum(h["bytes_sent"] for h in json.loads(last)["hosts"].values())
+    return sum(h["bytes_sent"] for h in _last_entry(app_dir)["hosts"].values())
+
+
+def _breakdown(app_dir: Path, seconds: float) -> dict[str, float]:
+    """Where the tool's time went: start-up, pre-flight, staging, restarts, the rest."""
+    entry = _last_entry(app_dir)
+    stages = entry.get("stages", {})
+    restarts = sum(h["restart_to_ready"] or 0 for h in entry["hosts"].values())
+    return {
+        "startup": round(seconds - entry["seconds"], 2),
+        "preflight": stages.get("preflight", 0.0),
+        "staging": stages.get("staging", 0.0),
+        "restart_to_ready": round(restarts, 2),
+        "per_node_steps_and_warmups": round(stages.get("nodes", 0.0) - restarts, 2),
+    }
 
 
 def _row(

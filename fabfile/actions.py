@@ -56,7 +56,7 @@ def status(options: Options, as_json: bool = False) -> ExitCode:
     current = History(options.app.history_path).current()
     expected = current.version if current else None
     if as_json:
-        options.console.print_json(view.status_json(statuses, expected))
+        options.console.file.write(view.status_json(statuses, expected) + "\n")
     else:
         options.console.print(view.status_table(statuses, expected))
     return ExitCode.OK if all(s.ok for s in statuses) else ExitCode.NODE_FAILED

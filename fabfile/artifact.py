@@ -60,7 +60,7 @@ def read(path: Path, app: str) -> Artifact:
         raise ArtifactError(f"{path}: no such file; give a WAR in the app directory")
     if path.stat().st_size == 0:
         raise ArtifactError(f"{path}: the file is empty; copy the artifact again")
-    pom = _pom_properties(path, check=True)
+    pom = _pom_properties(path, check=True, app=app)
     if pom is None:
         raise ArtifactError(
             f"{path}: no META-INF/maven/*/*/pom.properties inside; "
@@ -77,13 +77,15 @@ def read(path: Path, app: str) -> Artifact:
     return Artifact(path, pom["groupId"], pom["artifactId"], MavenVersion(pom["version"]))
 
 
-def _pom_properties(path: Path, check: bool) -> dict[str, str] | None:
+def _pom_properties(path: Path, check: bool, app: str = "") -> dict[str, str] | None:
     """pom.properties of the WAR; ``check`` also verifies every entry's CRC."""
     try:
         with zipfile.ZipFile(path) as war:
             names = [n for n in war.namelist() if _POM.match(n)]
             if not names:
                 return None
+            # A WAR may also carry a dependency's pom.properties: prefer the app's own.
+            names.sort(key=lambda name: name.split("/")[3] != app)
             if check:
                 _check_entries(path, war)
             text = war.read(names[0]).decode("latin-1")
@@ -120,7 +122,7 @@ def _check_entries(path: Path, war: zipfile.ZipFile) -> None:
 def version_of(path: Path, app: str) -> MavenVersion | None:
     """The WAR's version for ordering: pom.properties, else the file name."""
     try:
-        pom = _pom_properties(path, check=False)
+        pom = _pom_properties(path, check=False, app=app)
     except ArtifactError:
         pom = None
     if pom and pom.get("artifactId") == app and pom.get("version"):

@@ -86,17 +86,14 @@ class Balancer:
         started = time.monotonic()
         deadline = started + node.drain_timeout
         while int(self.row(node).get("scur") or 0) > 0 and time.monotonic() < deadline:
-            time.sleep(0.05)
+            time.sleep(0.01)
         return time.monotonic() - started
 
     def ready(self, node: NodeConfig) -> None:
         """Back in rotation now: the tool has just verified /status, which is
         what haproxy's own check asks, so its health is set up rather than
         waiting up to a check interval for haproxy to find out."""
-        self.set_state(node, "ready")
-        answer = self.command(f"set server {node.lb_backend}/{node.lb_server} health up")
+        server = f"{node.lb_backend}/{node.lb_server}"
+        answer = self.command(f"set server {server} state ready; set server {server} health up")
         if answer.strip():
-            raise NodeError(f"haproxy refused 'health up' for {node.host}: {answer.strip()}")
-
-    def maint(self, node: NodeConfig) -> None:
-        self.set_state(node, "maint")
+            raise NodeError(f"haproxy refused to put {node.host} back: {answer.strip()}")

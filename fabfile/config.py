@@ -22,6 +22,7 @@ from .settings import KEYS, KEYS_BY_NAME
 DEPLOY = "deploy"
 HOST_PREFIX = "host:"
 _SECTION = re.compile(r"^\s*\[(?P<name>[^\]]*)\]")
+_HOST = re.compile(r"^(?![-.])[A-Za-z0-9._-]+$|^[0-9A-Fa-f:]+$")  # a name, IPv4 or IPv6
 _OPTION = re.compile(r"^(?P<key>[^\s=:#;][^=:]*?)\s*[=:]")
 
 
@@ -57,11 +58,6 @@ class NodeConfig:
     def url(self) -> str:
         """The node's /status URL."""
         return self.status_url.format(host=self.host)
-
-    @property
-    def balanced(self) -> bool:
-        """Whether a load balancer is named for this node."""
-        return bool(self.lb_socket)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,7 +190,7 @@ def _hosts(path: Path, parser: configparser.ConfigParser, lines: _Lines) -> list
     for host in hosts:
         if host in seen:
             raise ConfigError(f"{where}: '{host}' is listed twice; list each node once")
-        if any(c.isspace() for c in host) or host.startswith("-"):
+        if not _HOST.match(host):
             raise ConfigError(f"{where}: '{host}' is not a host name or address")
         seen.add(host)
     return hosts
@@ -231,6 +227,12 @@ def _node(
             "lb_backend is not; name the haproxy backend that holds the nodes"
         )
     values["lb_server"] = values["lb_server"] or host
+    socket_path = values["lb_socket"]
+    if socket_path and "/" not in socket_path and not re.match(r"^.+:\d+$", socket_path):
+        raise ConfigError(
+            f"{path}:{lines.of(DEPLOY, 'lb_socket')}: [deploy] lb_socket = {socket_path!r}: "
+            "expected a Unix socket path or HOST:PORT"
+        )
     return NodeConfig(**values)
 
 

@@ -16,10 +16,12 @@ from typing import Any, TextIO
 
 from rich.console import Console
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from .phase import Phase
 from .probe import Status
+from .secrets import redact
 
 _STYLES = {Phase.DONE: "green", Phase.SKIPPED: "green", Phase.FAILED: "bold red"}
 
@@ -27,10 +29,8 @@ _STYLES = {Phase.DONE: "green", Phase.SKIPPED: "green", Phase.FAILED: "bold red"
 def make_console(stream: TextIO | None = None) -> Console:
     """A console for stdout; off a terminal, wide enough that tables are not cut."""
     target = stream or sys.stdout
-    console = Console(file=target, highlight=False)
-    if not console.is_terminal:
-        console = Console(file=target, highlight=False, width=200)
-    return console
+    terminal = Console(file=target).is_terminal
+    return Console(file=target, highlight=False, width=None if terminal else 200)
 
 
 def status_table(statuses: Sequence[Status], expected: str | None) -> Table:
@@ -40,11 +40,15 @@ def status_table(statuses: Sequence[Status], expected: str | None) -> Table:
         table.add_column(column, no_wrap=column != "State")
     for status in statuses:
         state = "[green]Ok[/]" if status.ok else f"[bold red]Fail[/] {_escape(status.reason)}"
-        version = status.version
-        if status.ok and expected and version != expected:
-            version = f"[bold yellow]{version} (last deployed: {expected})[/]"
+        version = _escape(status.version)
+        if status.ok and expected and status.version != expected:
+            version = f"[bold yellow]{version} (last deployed: {_escape(expected)})[/]"
         table.add_row(
-            status.url, state, status.coordinates, version, f"{status.seconds * 1000:.0f} ms"
+            _escape(status.url),
+            state,
+            _escape(status.coordinates),
+            version,
+            f"{status.seconds * 1000:.0f} ms",
         )
     return table
 
@@ -76,19 +80,20 @@ def history_table(entries: Sequence[dict[str, Any]]) -> Table:
         hosts = entry.get("hosts") or {}
         nodes = ", ".join(f"{h}: {r.get('outcome', '?')}" for h, r in hosts.items())
         table.add_row(
-            str(entry.get("finished", "")),
-            str(entry.get("action", "")),
-            str(entry.get("artifact", "")),
+            _escape(str(entry.get("finished", ""))),
+            _escape(str(entry.get("action", ""))),
+            _escape(str(entry.get("artifact", ""))),
             _escape(str(entry.get("outcome", ""))),
             f"{entry.get('seconds', 0):.1f}",
-            str(entry.get("user", "")),
+            _escape(str(entry.get("user", ""))),
             _escape(nodes),
         )
     return table
 
 
 def _escape(text: str) -> str:
-    return text.replace("[", r"\[")
+    """Text from nodes and files is shown as it is, never read as rich markup."""
+    return escape(redact(text))
 
 
 class PlainReporter:
@@ -148,6 +153,6 @@ class LiveReporter:
         for host, (phase, since, detail) in self.rows.items():
             style = _STYLES.get(phase, "")
             name = f"[{style}]{phase.value}[/]" if style else phase.value
-            table.add_row(host, name, f"{now - since:5.1f}s", _escape(detail))
+            table.add_row(_escape(host), name, f"{now - since:5.1f}s", _escape(detail))
         table.caption = f"{now - self.started:.1f}s elapsed"
         return table

@@ -19,7 +19,7 @@ class ExitCode(enum.IntEnum):
     BAD_INPUT = 3  # bad .config, app directory or artifact: nothing was contacted
     PREFLIGHT = 4  # a node refused the pre-flight: nothing was changed
     LOCKED = 5  # another deploy of this app is running
-    INTERRUPTED = 130  # Ctrl-C: the rollout stopped between two safe points
+    INTERRUPTED = 130  # Ctrl-C: the rollout stopped; the history says where
 
 
 class DeployError(Exception):
@@ -67,6 +67,6 @@ class LockError(DeployError):
 
 
 class Interrupted(DeployError):
-    """The user pressed Ctrl-C; raised once the rollout reached a safe point."""
+    """The user pressed Ctrl-C; raised after the history recorded where it stopped."""
 
     exit_code = ExitCode.INTERRUPTED

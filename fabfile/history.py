@@ -8,6 +8,7 @@ either the old or the new file, never a torn one.
 from __future__ import annotations
 
 import datetime
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -46,14 +47,23 @@ class History:
         return entries
 
     def append(self, entry: Entry) -> None:
-        """Add ``entry`` atomically: write aside, fsync, rename over."""
+        """Add ``entry`` atomically: write aside, fsync, rename over.
+
+        Writers take a lock file first (a refused deploy may record while
+        another deploy records), so no entry is lost between read and rename.
+        """
+        with self.path.with_name(f"{self.path.name}.lock").open("a") as guard:
+            fcntl.flock(guard, fcntl.LOCK_EX)
+            self._rewrite_with(entry)
+
+    def _rewrite_with(self, entry: Entry) -> None:
         try:
             old = self.path.read_bytes()
         except FileNotFoundError:
             old = b""
         if old and not old.endswith(b"\n"):
             old += b"\n"
-        line = redact(json.dumps(entry, sort_keys=True)).encode() + b"\n"
+        line = json.dumps(_redacted(entry), sort_keys=True).encode() + b"\n"
         tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
         with tmp.open("wb") as stream:
             stream.write(old + line)
@@ -62,21 +72,28 @@ class History:
         os.replace(tmp, self.path)
 
     def stack(self) -> list[Release]:
-        """Releases the cluster moved to, oldest first; rollback walks it back."""
-        stack: list[Release] = []
+        """Releases the cluster moved to, oldest first; rollback walks it back.
+
+        A failed or interrupted deploy is on top only until a later deploy
+        succeeds: some nodes may run it, so rollback must leave it, but once
+        the cluster moved past it, it is no release to go back to.
+        """
+        stack: list[tuple[Release, bool]] = []
         for entry in self.entries():
-            release = _release(entry)
+            release, ok = _release(entry), entry.get("outcome") == "ok"
             if release is None or entry.get("outcome") == "refused":
                 continue
-            rollback = entry.get("action") == "rollback"
-            if rollback and entry.get("outcome") != "ok":
-                continue  # running the rollback again must still aim at the same release
-            if rollback and release in stack:
-                while stack[-1] != release:
-                    stack.pop()
-            elif not stack or stack[-1] != release:
-                stack.append(release)
-        return stack
+            if entry.get("action") == "rollback":
+                if ok:  # a failed rollback is run again: it must aim at the same release
+                    _rolled_back_to(stack, release)
+                continue
+            while ok and stack and not stack[-1][1]:
+                stack.pop()
+            if stack and stack[-1][0] == release:
+                stack[-1] = (release, stack[-1][1] or ok)
+            else:
+                stack.append((release, ok))
+        return [release for release, _ in stack]
 
     def current(self) -> Release | None:
         stack = self.stack()
@@ -85,6 +102,25 @@ class History:
     def previous(self) -> Release | None:
         stack = self.stack()
         return stack[-2] if len(stack) > 1 else None
+
+
+def _redacted(value: Any) -> Any:
+    """Blank loaded secrets out of every string, before JSON escapes them."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_redacted(item) for item in value]
+    return value
+
+
+def _rolled_back_to(stack: list[tuple[Release, bool]], release: Release) -> None:
+    if any(held == release for held, _ in stack):
+        while stack[-1][0] != release:
+            stack.pop()
+    else:
+        stack.append((release, True))
 
 
 def _release(entry: Entry) -> Release | None:

@@ -7,7 +7,7 @@ the ``restart`` command from ``.config`` runs as the user wrote it.
 The node keeps, under ``releases_dir``: ``blobs/SHA256`` (every WAR,
 config.properties and .jettyrc it was sent, by checksum), ``current`` (the
 installed release, one JSON line, replaced atomically) and ``releases.log``
-(every install, one JSON line each) from which the previous release is found.
+(every install, one JSON line each), from which pruning keeps the newest.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import paramiko
 from fabric import Config, Connection
 from invoke.exceptions import CommandTimedOut
 
+from . import hostkeys
 from .config import NodeConfig
 from .errors import NodeError
 from .release import Release
@@ -59,15 +60,7 @@ class Inventory:
     free_kib: int
     blobs: frozenset[str]
     current: Release | None
-    installed: tuple[Release, ...]  # releases.log, oldest first
-
-    @property
-    def previous(self) -> Release | None:
-        """The last installed release that differs from the current one."""
-        for release in reversed(self.installed):
-            if release != self.current:
-                return release
-        return None
+    installed: tuple[Release, ...]  # releases.log, oldest first: what pruning keeps
 
 
 class Node:
@@ -85,7 +78,12 @@ class Node:
         """Connect, checking the host key; raise `NodeError` saying why not."""
         if self._connection is not None:
             return
-        connection = _connection(self.config)
+        try:
+            connection = _connection(self.config)
+        except OSError as error:
+            raise NodeError(
+                f"{self.host}: cannot read known_hosts {self.config.known_hosts} ({error})"
+            ) from None
         try:
             connection.open()
         except Exception as error:
@@ -177,8 +175,7 @@ class Node:
     def _remove_partial(self, path: str, directory: str) -> str:
         """Remove a failed upload; return the free KiB left (a full disk shows as 0)."""
         script = (
-            f"rm -f {shlex.quote(path)}; "
-            f"df -Pk {shlex.quote(directory)} | awk 'NR==2 {{print $4}}'"
+            f"rm -f {shlex.quote(path)}; df -Pk {shlex.quote(directory)} | awk 'NR==2 {{print $4}}'"
         )
         # If this fails too, the next inventory removes *.part leftovers.
         with contextlib.suppress(NodeError):
@@ -186,13 +183,31 @@ class Node:
         return "?"
 
     def install(self, release: Release) -> None:
-        """Put the release's files in place (each by an atomic rename) and record it."""
+        """Put the release's files in place and record it, all or nothing.
+
+        Every file is first copied next to its target under a hidden name; only
+        when all three copies exist are they renamed over the targets, the WAR
+        last, so a hot-deploying Jetty never starts it with the old config.
+        A copy, not a link: the fresh mtime makes Jetty unpack the WAR again
+        even when an older release comes back (a kept file's old mtime would not).
+        """
         c = self.config
-        d = sh_path(c.releases_dir)
-        lines = ["set -e", f"d={d}"]
-        for sha, target in ((release.war, c.war_path), (release.config, c.config_path)):
-            lines.append(_install_file(sha, target))
-        lines.append(_install_file(release.jettyrc, c.jettyrc_path))
+        files = (
+            (release.config, c.config_path),
+            (release.jettyrc, c.jettyrc_path),
+            (release.war, c.war_path),
+        )
+        staged = [(sha, target, _hidden_beside(target)) for sha, target in files]
+        temps = " ".join(sh_path(tmp) for _, _, tmp in staged)
+        lines = [
+            "set -e",
+            f"d={sh_path(c.releases_dir)}",
+            f"trap {shlex.quote(f'rm -f {temps}')} EXIT",
+        ]
+        for sha, target, tmp in staged:
+            lines.append(f"mkdir -p {sh_path(_parent(target))}")
+            lines.append(f'cp "$d/blobs/"{shlex.quote(sha)} {sh_path(tmp)}')
+        lines += [f"mv -f {sh_path(tmp)} {sh_path(target)}" for _, target, tmp in staged]
         record = shlex.quote(release.to_json())
         lines += [
             f'printf "%s\\n" {record} > "$d/current.new"',
@@ -215,17 +230,15 @@ class Node:
         self.run(f"cd {d}/blobs && rm -f -- {names}", "removing old releases")
 
 
-def _install_file(sha: str, target: str) -> str:
-    """Copy a blob next to ``target`` under a hidden name, then rename over it.
+def _parent(target: str) -> str:
+    head, slash, _ = target.rpartition("/")
+    return head or ("/" if slash else ".")
 
-    A copy, not a link: the fresh mtime makes Jetty unpack the WAR again even
-    when an older release comes back (a kept file's old mtime would not).
-    """
-    head, slash, tail = target.rpartition("/")
-    head = head or ("/" if slash else ".")
-    tmp = f"{head.rstrip('/')}/.{tail}.deploy-new"
-    t, n, parent = sh_path(target), sh_path(tmp), sh_path(head)
-    return f'mkdir -p {parent} && cp "$d/blobs/"{shlex.quote(sha)} {n} && mv -f {n} {t}'
+
+def _hidden_beside(target: str) -> str:
+    """A hidden name in the target's directory: same filesystem, so the rename is atomic."""
+    name = target.rpartition("/")[2]
+    return f"{_parent(target).rstrip('/')}/.{name}.deploy-new"
 
 
 def _parse_inventory(text: str) -> Inventory:
@@ -272,10 +285,10 @@ def _connection(config: NodeConfig) -> Connection:
         connect_timeout=config.connect_timeout,
     )
     known = Path(config.known_hosts).expanduser()
-    connection.client.get_host_keys().clear()
-    if known.is_file():
-        connection.client.load_host_keys(str(known))
-    policy = paramiko.AutoAddPolicy() if config.accept_unknown_hosts else paramiko.RejectPolicy()
+    hostkeys.load(connection.client, known)
+    policy: paramiko.MissingHostKeyPolicy = paramiko.RejectPolicy()
+    if config.accept_unknown_hosts:
+        policy = hostkeys.TrustOnFirstUse(known)
     connection.client.set_missing_host_key_policy(policy)
     return connection
 

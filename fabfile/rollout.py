@@ -80,6 +80,7 @@ class Rollout:
         self.reporter = reporter
         self.targets = [Target(Node(config)) for config in plan.nodes]
         self.started = time.monotonic()
+        self.stages: dict[str, float] = {}
 
     # -- driving ------------------------------------------------------------
 
@@ -87,9 +88,9 @@ class Rollout:
         """Pre-flight, stage, roll; always record the outcome and close connections."""
         outcome, message = "ok", ""
         try:
-            self.preflight()
-            self.stage()
-            self.strategy.run(self)
+            self._timed("preflight", self.preflight)
+            self._timed("staging", self.stage)
+            self._timed("nodes", lambda: self.strategy.run(self))
             self.prune()
         except KeyboardInterrupt as interrupt:
             outcome, message = "interrupted", self._interruption()
@@ -108,6 +109,14 @@ class Rollout:
                 target.node.close()
         return self.targets
 
+    def _timed(self, name: str, step: Callable[[], None]) -> None:
+        """Run one stage of the rollout and keep its duration for the history."""
+        started = time.monotonic()
+        try:
+            step()
+        finally:
+            self.stages[name] = round(time.monotonic() - started, 3)
+
     def set_phase(self, target: Target, phase: Phase, detail: str = "") -> None:
         target.phase = phase
         self.reporter.phase(target.host, phase, detail)
@@ -115,7 +124,10 @@ class Rollout:
     # -- pre-flight ---------------------------------------------------------
 
     def preflight(self) -> None:
-        """Read every target in parallel; refuse before any change if one is unfit."""
+        """Read every target in parallel; refuse before any release changes if one is unfit.
+
+        (It does create the releases directory and remove partial uploads.)
+        """
         errors = [e for e in _parallel(self._check, self.targets) if e]
         if errors:
             raise PreflightError(
@@ -193,31 +205,50 @@ class Rollout:
     # -- per-node steps, called by strategies ----------------------------------
 
     def install_and_restart(self, target: Target) -> None:
-        self.set_phase(target, Phase.INSTALLING)
-        target.node.install(self.plan.release)
-        target.outcome = "installed, not verified"
-        self.set_phase(target, Phase.RESTARTING)
-        restarted = time.monotonic()
-        target.node.restart()
-        self.verify(target, restarted)
+        """Install, restart, verify; any failure becomes one message with what to do."""
+        try:
+            self.set_phase(target, Phase.INSTALLING)
+            target.outcome = "installing"
+            target.node.install(self.plan.release)
+            target.outcome = "installed, not verified"
+            self.set_phase(target, Phase.RESTARTING)
+            self._restart_and_verify(target)
+        except NodeError as error:
+            target.outcome = f"failed: {error}"
+            self.set_phase(target, Phase.FAILED, str(error))
+            raise RolloutError(self._failure(target, str(error))) from None
 
-    def verify(self, target: Target, since: float) -> None:
+    def _restart_and_verify(self, target: Target) -> None:
+        """When the version does not change, a 200 proves a restart only if the node
+        was seen down since: a watcher polls while the restart command runs, which
+        catches the down window of a restart command that waits for the new JVM."""
+        before = target.status
+        same = before is not None and before.ok and before.version == self.plan.release.version
+        watch = probe.DownWatch(target.config) if same else None
+        restarted = time.monotonic()
+        try:
+            target.node.restart()
+        finally:
+            saw_down = watch.stop() if watch else False
+        self.verify(target, restarted, must_go_down=same and not saw_down)
+
+    def verify(self, target: Target, since: float, must_go_down: bool) -> None:
         """Wait for the node to report the release; raise `RolloutError` if it does not."""
-        release, before = self.plan.release, target.status
+        release = self.plan.release
         self.set_phase(target, Phase.WAITING)
-        same = before is not None and before.ok and before.version == release.version
         ready, status = probe.wait_ready(
-            target.config, release.coordinates, release.version, must_go_down=same
+            target.config, release.coordinates, release.version, must_go_down=must_go_down
         )
         target.status = status
-        if not ready and same and status.ok:
+        if not ready and must_go_down and status.ok:
             status = dataclasses.replace(
                 status, ok=False, reason=f"{status.describe()} from the old JVM: it never restarted"
             )
         if not ready:
             target.outcome = f"failed: {status.describe()}"
             self.set_phase(target, Phase.FAILED, status.describe())
-            raise RolloutError(self._failure(target, status))
+            seen = f"{status.url} answered {status.describe()!r}"
+            raise RolloutError(self._failure(target, seen))
         target.restart_to_ready = time.monotonic() - since
         target.outcome = "deployed"
 
@@ -225,15 +256,24 @@ class Rollout:
         self.set_phase(target, Phase.WARMING, f"{target.config.warmup:g} s")
         time.sleep(target.config.warmup)
 
-    def _failure(self, target: Target, status: Status) -> str:
+    def _failure(self, target: Target, seen: str) -> str:
+        """What was seen on which node, who is on what now, and the command to run.
+
+        ``seen`` is either a /status answer (a URL first) or a node error.
+        """
         release = self.plan.release
-        done = [t.host for t in self.targets if t.outcome == "deployed"]
+        done = [t.host for t in self.targets if t.outcome in ("deployed", "unchanged")]
         left = [t.host for t in self.targets if t.outcome == "untouched"]
+        if seen.startswith(("http://", "https://")):
+            first = (
+                f"{target.host}: not verified within {target.config.ready_timeout:g} s: "
+                f"{seen}, expected 200 '{release.coordinates} {release.version}'."
+            )
+        else:
+            first = seen if seen.startswith(f"{target.host}:") else f"{target.host}: {seen}"
         lines = [
-            f"{target.host}: not verified within {target.config.ready_timeout:g} s: "
-            f"{status.url} answered {status.describe()!r}, expected 200 "
-            f"'{release.coordinates} {release.version}'.",
-            f"Stopped there. Updated: {', '.join(done) or 'none'}. "
+            first,
+            f"Stopped there. On the new release: {', '.join(done) or 'none'}. "
             f"Untouched (still on their old release): {', '.join(left) or 'none'}.",
         ]
         if self.plan.next_step:
@@ -241,15 +281,17 @@ class Rollout:
         return "\n".join(lines)
 
     def prune(self) -> None:
-        """Drop blobs of releases older than ``keep_releases`` (best effort)."""
-        for target in self.targets:
-            if target.inventory is None:
-                continue
-            keep = self.plan.release.blobs | _kept_blobs(target)
-            try:
-                target.node.prune(target.inventory, keep)
-            except NodeError as error:
-                self.reporter.note(f"could not remove old releases: {error}")
+        """Drop blobs of releases older than ``keep_releases``, on every node at once."""
+        _parallel(self._prune, self.targets)
+
+    def _prune(self, target: Target) -> None:
+        if target.inventory is None:
+            return
+        keep = self.plan.release.blobs | _kept_blobs(target)
+        try:
+            target.node.prune(target.inventory, keep)
+        except NodeError as error:  # best effort: old files cost disk, not correctness
+            self.reporter.note(f"could not remove old releases: {error}")
 
     # -- history ------------------------------------------------------------
 
@@ -260,7 +302,7 @@ class Rollout:
             next((t for t in active if t.phase == Phase.STAGING), active[-1] if active else None),
         )
         for target in self.targets:
-            if target.phase.changes_node:
+            if target.phase.changes_node and target.outcome != "deployed":
                 target.outcome = f"interrupted while {target.phase.value}"
         if where is None:
             return "interrupted before any node was contacted; nothing changed"
@@ -276,6 +318,7 @@ class Rollout:
             "action": self.plan.action,
             "finished": history.now(),
             "seconds": round(time.monotonic() - self.started, 3),
+            "stages": self.stages,
             "user": getpass.getuser(),
             "from": socket.gethostname(),
             "artifact": release.war_name,

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import string
+import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
 Parser = Callable[[str], Any]
 
+_MAX_SECONDS = 86400
 _TRUE = {"1", "yes", "true", "on"}
 _FALSE = {"0", "no", "false", "off"}
 
@@ -38,6 +40,8 @@ def parse_seconds(text: str) -> float:
         raise ValueError("expected a finite number of seconds")
     if value < 0:
         raise ValueError("expected a number of seconds >= 0")
+    if value > _MAX_SECONDS:
+        raise ValueError(f"expected at most {_MAX_SECONDS} seconds (a day)")
     return value
 
 
@@ -97,6 +101,10 @@ def parse_status_url(text: str) -> str:
         raise ValueError(f"unbalanced braces ({error})") from None
     if any(field != "host" for field in fields):
         raise ValueError("only {host} may stand in braces")
+    try:
+        urllib.parse.urlsplit(value.format(host="node.example")).port  # noqa: B018
+    except ValueError as error:
+        raise ValueError(f"not a valid URL ({error})") from None
     return value
 
 

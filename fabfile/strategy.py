@@ -9,7 +9,7 @@ here without touching them.
 from __future__ import annotations
 
 from .balancer import Balancer
-from .errors import DeployError
+from .errors import DeployError, NodeError
 from .phase import Phase
 from .rollout import Rollout, Target
 
@@ -41,10 +41,15 @@ class Rolling:
 
     def _one(self, rollout: Rollout, target: Target) -> None:
         balancer = self.balancer
-        if balancer is not None:
-            rollout.set_phase(target, Phase.DRAINING)
-            balancer.drain(target.config)
         try:
+            if balancer is not None:
+                rollout.set_phase(target, Phase.DRAINING)
+                waited = balancer.drain(target.config)
+                if waited >= target.config.drain_timeout:
+                    rollout.reporter.note(
+                        f"{target.host}: sessions still open after drain_timeout "
+                        f"({target.config.drain_timeout:g} s); restarting anyway"
+                    )
             rollout.install_and_restart(target)
         except (DeployError, KeyboardInterrupt) as error:
             if balancer is None:
@@ -57,21 +62,25 @@ class Rolling:
 def _out_of_rotation(balancer: Balancer, target: Target, error: BaseException) -> BaseException:
     """After a failure: an untouched node goes back in; a changed one stays out."""
     node = target.config
+    interrupted = isinstance(error, KeyboardInterrupt)
+    where = f"in haproxy ({node.lb_backend}/{node.lb_server})"
+    until = "it takes no traffic until a deploy or rollback verifies it."
     if target.outcome == "untouched":
-        balancer.ready(node)
-        return error
-    state, why = ("drain", "its restart was interrupted")
-    if not isinstance(error, KeyboardInterrupt):
-        state, why = ("maint", "it failed verification")
-    balancer.set_state(node, state)
-    note = (
-        f"{target.host} is left in {'maintenance' if state == 'maint' else 'drain'} in haproxy "
-        f"({node.lb_backend}/{node.lb_server}) since {why}: it takes no traffic until a "
-        "deploy or rollback verifies it."
-    )
-    if isinstance(error, KeyboardInterrupt):
+        state, note = "ready", ""
+    elif interrupted:
+        state, note = "drain", f"{target.host} is left in drain {where} mid-restart: {until}"
+    else:
+        state, note = "maint", f"{target.host} is left in maintenance {where}: {until}"
+    try:
+        if state == "ready":
+            balancer.ready(node)
+        else:
+            balancer.set_state(node, state)
+    except NodeError as lb_error:
+        note = f"{target.host} could not be set to {state} {where}: {lb_error}"
+    if interrupted:
         return KeyboardInterrupt(note)
-    return type(error)(f"{error}\n{note}")
+    return type(error)(f"{error}\n{note}" if note else str(error))
 
 
 def _more_to_restart(rollout: Rollout, rest: list[Target]) -> bool:

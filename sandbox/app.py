@@ -9,6 +9,7 @@ from .sample import build_war
 
 APP = "search-web-frontend"
 VERSIONS = ("1.0.124", "1.0.125", "1.0.126")
+INITIAL = "1.0.125"  # what sandbox.up deploys, so the demo has a newer one and a rollback
 
 PROPERTIES = """# Delivered to every node as ~/jetty-base/resources/config.properties
 greeting=Hello from the sandbox

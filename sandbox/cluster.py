@@ -251,7 +251,8 @@ def stop_sshd(cluster: Cluster, address: str) -> None:
     """
     pid_file = cluster.home(address) / "run" / "tini.pid"
     pid = read_pid(pid_file)
-    sessions = [p for p in _descendants(pid) if _name(p) == "sshd"] if pid else []
+    names = ("sshd", "sshd-session")  # OpenSSH 9.8 renamed the per-connection process
+    sessions = [p for p in _descendants(pid) if _name(p) in names] if pid else []
     if alive(pid):
         assert pid is not None
         _terminate(pid)

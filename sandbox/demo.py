@@ -8,11 +8,13 @@ from invoke import Context, task
 
 from fabfile import actions
 from fabfile.appdir import AppDir
+from fabfile.tasks import boundary
 
 from . import tasks as sandbox_tasks
 
 
 @task
+@boundary
 def demo(c: Context) -> None:
     """Bring up 3 nodes, show status, deploy the newest WAR, show status, roll back."""
     sandbox_tasks.up(c)

@@ -17,12 +17,10 @@ PORT = 8000
 
 _CONFIG = """global
     stats socket {socket} mode 600 level admin
-    server-state-file {root}/haproxy.state
     maxconn 4096
 
 defaults
     mode http
-    load-server-state-from-file global
     timeout connect 2s
     timeout client 30s
     timeout server 30s
@@ -61,7 +59,6 @@ def config_text(cluster: Cluster) -> str:
     )
     return _CONFIG.format(
         socket=socket_path(cluster),
-        root=cluster.root,
         address=frontend(cluster),
         port=PORT,
         servers=servers,

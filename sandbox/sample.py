@@ -130,7 +130,8 @@ def compiled_classes() -> Path:
     cached = _compiled.get(digest)
     if cached is not None and cached.is_dir():
         return cached
-    target = Path(tempfile.gettempdir()) / f"sandbox-sample-classes-{digest[:20]}"
+    # Per user, so no other local user can plant classes that end up in a WAR.
+    target = Path(tempfile.gettempdir()) / f"sandbox-sample-classes-{os.getuid()}-{digest[:20]}"
     if not target.is_dir():
         _compile_into(target)
     _compiled[digest] = target

@@ -8,6 +8,7 @@ from invoke import Context, task
 
 from fabfile import actions
 from fabfile.appdir import AppDir
+from fabfile.tasks import boundary
 
 from . import app, cluster, haproxy
 
@@ -23,6 +24,7 @@ DEFAULT_APP_DIR = REPO / "apps" / app.APP
         "root": "Where the sandbox keeps its files (default /tmp/wardeploy-sandbox).",
     }
 )
+@boundary
 def up(
     c: Context,
     nodes: int = 3,
@@ -38,7 +40,8 @@ def up(
     print(f"sandbox: {nodes} node(s) at {', '.join(started.addresses)} behind haproxy at")
     print(f"{haproxy.url(started)}; app directory {target}")
     options = actions.Options(AppDir(target.resolve()))
-    actions.deploy(options, str(wars[-2]))
+    initial = next(war for war in wars if app.INITIAL in war.name)
+    actions.deploy(options, str(initial))
 
 
 @task(help={"root": "Where the sandbox keeps its files (default /tmp/wardeploy-sandbox)."})

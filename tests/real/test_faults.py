@@ -20,10 +20,13 @@ from pathlib import Path
 
 import pytest
 
+from fabfile import config
 from fabfile import node as node_module
+from fabfile.balancer import Balancer
+from fabfile.config import NodeConfig
 from fabfile.console import PlainReporter
 from fabfile.phase import Phase
-from sandbox import cluster
+from sandbox import cluster, haproxy
 from sandbox.sample import build_war
 from tests import cli
 from tests.real.helpers import all_on, history, versions
@@ -54,6 +57,10 @@ def fresh_war(app_dir: Path) -> str:
     with zipfile.ZipFile(app_dir / WAR, "a") as war:
         war.writestr("META-INF/build-id.txt", uuid.uuid4().hex)
     return WAR
+
+
+def _node(app_dir: Path, address: str) -> NodeConfig:
+    return next(n for n in config.load(app_dir / ".config").nodes if n.host == address)
 
 
 def set_key(app_dir: Path, key: str, value: str) -> None:
@@ -125,6 +132,12 @@ def test_sshd_down_mid_rollout_stops_there(
         result = cli.run([WAR], on_125, capsys)
         assert result.code == 1
         assert f"{second}: installing the release: connection lost" in result.err
+        assert "To roll back: deploy rollback" in result.err
+        assert (
+            Balancer(str(haproxy.socket_path(sandbox)))
+            .row(_node(on_125, second))["status"]
+            .startswith("UP")
+        )
         assert versions(sandbox) == {first: "1.0.126", second: "1.0.125", third: "1.0.125"}
         assert history(on_125)[-1]["hosts"][third]["outcome"] == "untouched"
         assert_clean_end(on_125, sandbox)
@@ -332,7 +345,8 @@ def test_an_unknown_host_key_is_refused_unless_the_user_opts_in(
     on_125: Path, sandbox: cluster.Cluster, capsys
 ) -> None:
     known = on_125 / "known_hosts"
-    known.write_text("")
+    foreign = "@cert-authority *.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample\n"
+    known.write_text("# kept as it is\n" + foreign)
     set_key(on_125, "known_hosts", str(known))
     refused = cli.run([WAR], on_125, capsys)
     assert refused.code == 4
@@ -341,6 +355,7 @@ def test_an_unknown_host_key_is_refused_unless_the_user_opts_in(
     accepted = cli.run([WAR], on_125, capsys)
     assert accepted.code == 0, accepted.text
     assert all(address in known.read_text() for address in sandbox.addresses)
+    assert known.read_text().startswith("# kept as it is\n" + foreign)
 
 
 def test_a_changed_host_key_is_refused_loudly(

@@ -218,7 +218,9 @@ def test_bad_config_is_reported_with_file_line_and_key(app_dir: Path, capsys) ->
     result = cli.run(["search-web-frontend-1.0.126.war"], app_dir, capsys)
     assert result.code == 3
     assert f"{config}:{number}: [deploy] warmup = 'soon': expected a number" in result.err
-    assert not (app_dir / ".deploy-history.jsonl").exists()
+    refusal = history(app_dir)[-1]
+    assert refusal["outcome"] == "refused" and refusal["hosts"] == {}
+    assert "warmup" in refusal["message"]
 
 
 def test_inv_and_fab_list_the_tasks() -> None:
@@ -243,3 +245,44 @@ def test_a_config_change_alone_restarts_and_is_delivered(
         assert jetty_pid(sandbox, address) != pids[address]
         page = requests.get(sandbox.url(address, "/"), timeout=2).text
         assert "Bonjour" in page and "1.0.125" in page
+
+
+def test_force_with_a_restart_command_that_waits_for_the_new_jvm(
+    on_125: Path, sandbox: cluster.Cluster, capsys
+) -> None:
+    node = sandbox.addresses[0]
+    config = on_125 / ".config"
+    section = f"[host:{node}]\n"
+    config.write_text(
+        config.read_text().replace(section, f"{section}restart = ~/bin/jetty-wait restart\n")
+    )
+    before = jetty_pid(sandbox, node)
+    result = cli.run(
+        ["search-web-frontend-1.0.125.war", "--force", "--hosts", node], on_125, capsys
+    )
+    assert result.code == 0, result.text
+    assert jetty_pid(sandbox, node) != before
+    assert versions(sandbox)[node] == "1.0.125"
+
+
+def test_an_install_that_fails_leaves_the_node_as_it_was(
+    on_125: Path, sandbox: cluster.Cluster, capsys
+) -> None:
+    first = sandbox.addresses[0]
+    home = sandbox.home(first)
+    properties = (home / "jetty-base" / "resources" / "config.properties").read_text()
+    current = (home / "releases" / "search-web-frontend" / "current").read_text()
+    config = on_125 / ".config"
+    section = f"[host:{first}]\n"
+    config.write_text(
+        config.read_text().replace(section, f"{section}war_path = /proc/no-such-dir/root.war\n")
+    )
+    (on_125 / "config.properties").write_text("greeting=changed\n")
+    result = cli.run(["search-web-frontend-1.0.126.war"], on_125, capsys)
+    assert result.code == 1
+    assert f"{first}: installing the release failed" in result.err
+    assert "To roll back: deploy rollback" in result.err
+    assert (home / "jetty-base" / "resources" / "config.properties").read_text() == properties
+    assert (home / "releases" / "search-web-frontend" / "current").read_text() == current
+    assert not list((home / "jetty-base" / "resources").glob(".*deploy-new"))
+    assert versions(sandbox) == all_on(sandbox, "1.0.125")

@@ -208,3 +208,18 @@ def test_file_sha256_of_a_known_value(tmp_path: Path) -> None:
     assert artifact.file_sha256(path) == (
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     )
+
+
+def test_the_apps_own_pom_properties_wins_over_a_dependencys(tmp_path: Path) -> None:
+    path = tmp_path / "shop-2.0.war"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(
+            "META-INF/maven/com.other/aaa-lib/pom.properties",
+            "groupId=com.other\nartifactId=aaa-lib\nversion=9.9\n",
+        )
+        archive.writestr(
+            f"META-INF/maven/com.example/{APP}/pom.properties",
+            f"groupId=com.example\nartifactId={APP}\nversion=2.0\n",
+        )
+    found = artifact.read(path, APP)
+    assert (found.coordinates, str(found.version)) == (f"com.example:{APP}", "2.0")

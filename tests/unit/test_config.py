@@ -53,7 +53,7 @@ def test_defaults_apply_to_every_node(tmp_path: Path) -> None:
     assert web1.status_url == "http://{host}:8080/status"
     assert web1.url == "http://web1:8080/status"
     assert web1.accept_unknown_hosts is False
-    assert not web1.balanced
+    assert web1.lb_socket == ""
 
 
 def test_node_config_is_frozen(tmp_path: Path) -> None:
@@ -314,3 +314,24 @@ def test_any_deploy_keys_load_or_raise_config_error(
 def test_any_status_url_template_loads_or_raises_config_error(tmp_path: Path, suffix: str) -> None:
     path = write(tmp_path, "[deploy]", "hosts = a", USER, f"status_url = http://{{host}}/{suffix}")
     loads_or_config_error(path)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("hosts = deploy@web1", "'deploy@web1' is not a host name or address"),
+        ("hosts = web1/x", "'web1/x' is not a host name or address"),
+        ("status_url = http://{host}:99999/status", "not a valid URL"),
+        ("warmup = 1e300", "expected at most 86400 seconds"),
+        ("lb_socket = haproxy", "expected a Unix socket path or HOST:PORT"),
+    ],
+)
+def test_more_bad_values_are_config_errors(tmp_path: Path, line: str, expected: str) -> None:
+    key = line.split(" =")[0]
+    body = "[deploy]\nuser = u\nlb_backend = web\n"
+    body += line + "\n" if key == "hosts" else f"hosts = web1\n{line}\n"
+    path = tmp_path / ".config"
+    path.write_text(body)
+    with pytest.raises(ConfigError) as error:
+        config.load(path)
+    assert expected in str(error.value) and str(path) in str(error.value)

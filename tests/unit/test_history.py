@@ -182,3 +182,12 @@ def test_entries_without_a_readable_release_are_ignored(log: History) -> None:
         {"action": "deploy", "release": "not an object", "outcome": "ok"},
     )
     assert log.stack() == [R1]
+
+
+def test_a_failed_deploy_left_behind_is_no_rollback_target(log: History) -> None:
+    log.append(entry("deploy", R1))
+    log.append(entry("deploy", R2, "failed"))
+    assert log.previous() == R1  # rollback leaves the failed release
+    log.append(entry("deploy", R3))
+    assert log.stack() == [R1, R3]
+    assert log.previous() == R1  # not the broken R2

@@ -135,22 +135,12 @@ def test_parse_inventory_reads_every_field() -> None:
     assert inventory.current == r2
     assert inventory.current.war_name == r2.war_name  # type: ignore[union-attr]
     assert inventory.installed == (r1, r2)
-    assert inventory.previous == r1
 
 
 def test_parse_inventory_of_a_fresh_node() -> None:
     inventory = _parse_inventory("home /home/deployer\nfree \n")
     assert (inventory.free_kib, inventory.blobs, inventory.current) == (0, frozenset(), None)
     assert inventory.installed == ()
-    assert inventory.previous is None
-
-
-def test_previous_is_the_last_installed_release_other_than_the_current() -> None:
-    r1, r2 = release(1), release(2)
-    text = f"current {r1.to_json()}\n" + "".join(
-        f"release {r.to_json()}\n" for r in (r1, r2, r1, r1)
-    )
-    assert _parse_inventory(text).previous == r2
 
 
 def test_damaged_records_are_skipped() -> None:
@@ -167,7 +157,6 @@ def test_damaged_records_are_skipped() -> None:
     inventory = _parse_inventory(text)
     assert inventory.current is None
     assert inventory.installed == (r1, r2)
-    assert inventory.previous == r2
 
 
 @pytest.mark.parametrize("record", ["1", "[]", '"x"', "null"])

@@ -124,3 +124,12 @@ def test_history_without_a_history_file_says_so(
     assert result.code == ExitCode.OK
     assert "no deploys recorded" in result.out
     assert ".deploy-history.jsonl" in result.out
+
+
+def test_route_leaves_an_artifact_given_with_equals_alone() -> None:
+    assert route(["deploy", "--artifact=x.war"]) == ["deploy", "deploy", "--artifact=x.war"]
+
+
+def test_a_flag_value_of_the_wrong_type_is_a_usage_error(tmp_path: Path, capsys) -> None:
+    result = run(["history", "--limit", "abc"], tmp_path, capsys)
+    assert result.code == 2 and "error:" in result.err
