@@ -40,6 +40,7 @@ class Target:
     outcome: str = "untouched"
     sent: int = 0
     restart_to_ready: float | None = None
+    restarted: bool = False  # the restart command was started: the running JVM may change
 
     @property
     def host(self) -> str:
@@ -226,6 +227,7 @@ class Rollout:
         same = before is not None and before.ok and before.version == self.plan.release.version
         watch = probe.DownWatch(target.config) if same else None
         restarted = time.monotonic()
+        target.restarted = True
         try:
             target.node.restart()
         finally:

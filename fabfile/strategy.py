@@ -60,12 +60,13 @@ class Rolling:
 
 
 def _out_of_rotation(balancer: Balancer, target: Target, error: BaseException) -> BaseException:
-    """After a failure: an untouched node goes back in; a changed one stays out."""
+    """After a failure: a node whose JVM was not restarted still runs its verified
+    release and goes back in; one that was restarted stays out."""
     node = target.config
     interrupted = isinstance(error, KeyboardInterrupt)
     where = f"in haproxy ({node.lb_backend}/{node.lb_server})"
     until = "it takes no traffic until a deploy or rollback verifies it."
-    if target.outcome == "untouched":
+    if not target.restarted:
         state, note = "ready", ""
     elif interrupted:
         state, note = "drain", f"{target.host} is left in drain {where} mid-restart: {until}"
