@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Install what the demo and the tests need on Debian 12: the real stack from
-# Debian's packages, then this project and its test tools with pip.
+# Debian's packages, then this project and its test tools with pip, in .venv
+# (Debian's own python3 refuses system-wide pip installs).
 # Idempotent: a second run installs nothing new.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(openssh-server openssh-client jetty9 tomcat10 tomcat10-admin haproxy wrk socat tini
-          default-jdk-headless procps iproute2)
+          default-jdk-headless procps iproute2 curl python3-venv)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
@@ -23,4 +24,5 @@ if ((${#missing[@]})); then
     "${missing[@]}" >/dev/null
   $sudo rm -f /usr/sbin/policy-rc.d
 fi
-python3 -m pip install --quiet --disable-pip-version-check -e '.[test]'
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'

@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install.sh
+export PATH="$PWD/.venv/bin:$PATH"
 ruff format --check .
 ruff check .
 mypy
-exec python3 -m pytest -q "$@"
+exec python -m pytest -q "$@"
