@@ -28,5 +28,15 @@ def history(app_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines]
 
 
+def override(app_dir: Path, host: str, **keys: str) -> None:
+    """Add keys to the ``[host:NAME]`` section the sandbox's .config already has."""
+    config = app_dir / ".config"
+    section = f"[host:{host}]\n"
+    text = config.read_text()
+    assert section in text, f"no {section.strip()} in {config}"
+    lines = "".join(f"{key} = {value}\n" for key, value in keys.items())
+    config.write_text(text.replace(section, section + lines))
+
+
 def all_on(sandbox: Cluster, version: str) -> dict[str, str]:
     return {address: version for address in sandbox.addresses}

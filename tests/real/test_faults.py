@@ -22,6 +22,7 @@ import pytest
 
 from fabfile import config
 from fabfile import node as node_module
+from fabfile.artifact import file_sha256
 from fabfile.balancer import Balancer
 from fabfile.config import NodeConfig
 from fabfile.console import PlainReporter
@@ -89,9 +90,13 @@ def wait_all_answer(sandbox: cluster.Cluster, timeout: float = 30) -> dict[str, 
 
 
 def assert_clean_end(app_dir: Path, sandbox: cluster.Cluster) -> None:
-    """Lock released; every node answers 200 and still holds its previous release."""
+    """Lock released; every node answers 200 and still holds the 1.0.125 release."""
     assert not (app_dir / ".deploy.lock").exists()
     assert all(wait_all_answer(sandbox).values())
+    kept = file_sha256(app_dir / "search-web-frontend-1.0.125.war")
+    for address in sandbox.addresses:
+        blobs = sandbox.home(address) / "releases" / "search-web-frontend" / "blobs"
+        assert (blobs / kept).is_file(), address
 
 
 @contextlib.contextmanager
@@ -169,9 +174,9 @@ def test_a_disk_that_fills_during_staging_stops_before_any_restart(
         assert "the partial file was removed; 0 KiB free" in result.err
         assert not list((releases / "blobs").glob("*.part"))
         assert versions(sandbox) == all_on(sandbox, "1.0.125")
-        assert_clean_end(on_125, sandbox)
     finally:
         subprocess.run(["umount", str(releases)], check=True)
+    assert_clean_end(on_125, sandbox)
 
 
 def fill(directory: Path) -> None:
@@ -214,6 +219,7 @@ def test_bad_artifacts_are_refused_before_any_node_is_contacted(
         assert history(on_125)[-1]["outcome"] == "refused"
     assert accepted_logins(sandbox) == logins
     assert versions(sandbox) == all_on(sandbox, "1.0.125")
+    assert_clean_end(on_125, sandbox)
 
 
 # 5 -------------------------------------------------------------------------------------
@@ -315,7 +321,7 @@ def test_a_coordinator_killed_mid_rollout_is_finished_by_running_it_again(
     outcomes = {h: r["outcome"] for h, r in history(on_125)[-1]["hosts"].items()}
     assert outcomes[first] == "unchanged" and outcomes[third] == "deployed"
     assert versions(sandbox) == all_on(sandbox, "1.0.126")
-    assert not (on_125 / ".deploy.lock").exists()
+    assert_clean_end(on_125, sandbox)
 
 
 # 9 -------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from fabfile.lock import Holder
 from sandbox import cluster
 from tests import cli
 from tests.real.conftest import BROKEN
-from tests.real.helpers import all_on, history, versions
+from tests.real.helpers import all_on, history, override, versions
 
 pytestmark = pytest.mark.real
 REPO = Path(__file__).resolve().parents[2]
@@ -135,12 +135,7 @@ def test_old_version_still_answering_is_a_failed_deploy(
     on_125: Path, sandbox: cluster.Cluster, capsys
 ) -> None:
     first = sandbox.addresses[0]
-    config = on_125 / ".config"
-    section = f"[host:{first}]\n"
-    assert section in config.read_text()
-    config.write_text(
-        config.read_text().replace(section, f"{section}restart = true\nready_timeout = 2\n")
-    )
+    override(on_125, first, restart="true", ready_timeout="2")
     result = cli.run(["search-web-frontend-1.0.126.war"], on_125, capsys)
     assert result.code == 1
     assert f"{first}: not verified within 2 s" in result.err
@@ -251,11 +246,7 @@ def test_force_with_a_restart_command_that_waits_for_the_new_jvm(
     on_125: Path, sandbox: cluster.Cluster, capsys
 ) -> None:
     node = sandbox.addresses[0]
-    config = on_125 / ".config"
-    section = f"[host:{node}]\n"
-    config.write_text(
-        config.read_text().replace(section, f"{section}restart = ~/bin/jetty-wait restart\n")
-    )
+    override(on_125, node, restart="~/bin/jetty-wait restart")
     before = jetty_pid(sandbox, node)
     result = cli.run(
         ["search-web-frontend-1.0.125.war", "--force", "--hosts", node], on_125, capsys
@@ -272,11 +263,7 @@ def test_an_install_that_fails_leaves_the_node_as_it_was(
     home = sandbox.home(first)
     properties = (home / "jetty-base" / "resources" / "config.properties").read_text()
     current = (home / "releases" / "search-web-frontend" / "current").read_text()
-    config = on_125 / ".config"
-    section = f"[host:{first}]\n"
-    config.write_text(
-        config.read_text().replace(section, f"{section}war_path = /proc/no-such-dir/root.war\n")
-    )
+    override(on_125, first, war_path="/proc/no-such-dir/root.war")
     (on_125 / "config.properties").write_text("greeting=changed\n")
     result = cli.run(["search-web-frontend-1.0.126.war"], on_125, capsys)
     assert result.code == 1

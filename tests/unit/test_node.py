@@ -19,19 +19,9 @@ from fabfile.config import NodeConfig
 from fabfile.errors import NodeError
 from fabfile.node import Node, _parse_inventory, sh_path
 from fabfile.release import Release
+from tests.unit.helpers import release
 
 HOST = "web1.invalid"  # never resolves: if the SSH mock leaks, the test fails loudly
-
-
-def release(n: int, war_name: str | None = None) -> Release:
-    return Release(
-        war=f"{n:064x}",
-        config=f"{n + 1000:064x}",
-        jettyrc=f"{n + 2000:064x}",
-        version=f"1.0.{n}",
-        coordinates="com.example:shop",
-        war_name=war_name or f"shop-1.0.{n}.war",
-    )
 
 
 def node_config(tmp_path: Path, *lines: str) -> NodeConfig:
