@@ -1,0 +1,105 @@
+"""Planning a rollout: what a node is sent, which node is skipped, what is kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fabfile import config
+from fabfile.appdir import AppDir
+from fabfile.node import Inventory
+from fabfile.probe import Status
+from fabfile.release import Release
+from fabfile.rollout import Plan, Rollout, Target, _kept_blobs
+from fabfile.strategy import Rolling
+from tests.unit.helpers import release
+
+
+class Quiet:
+    def phase(self, host: str, phase: object, detail: str = "") -> None:
+        pass
+
+    def note(self, text: str) -> None:
+        pass
+
+
+def rollout(
+    tmp_path: Path, target: Release, sources: dict[str, Path], force: bool = False
+) -> Rollout:
+    (tmp_path / ".config").write_text("[deploy]\nhosts = web1\nuser = u\nkeep_releases = 2\n")
+    nodes = config.load(tmp_path / ".config", app="shop").nodes
+    plan = Plan("deploy", target, sources, nodes, force)
+    return Rollout(AppDir(tmp_path), plan, Rolling(), Quiet())
+
+
+def inventory(current: Release | None, blobs: frozenset[str], *installed: Release) -> Inventory:
+    return Inventory("/home/u", 10**9, blobs, current, installed)
+
+
+def answering(target: Release) -> Status:
+    return Status("web1", "http://web1/status", True, "", 200, target.coordinates, target.version)
+
+
+def test_a_node_is_sent_only_the_blobs_it_lacks(tmp_path: Path) -> None:
+    new, old = release(2), release(1)
+    plan = rollout(tmp_path, new, {})
+    target = plan.targets[0]
+    target.inventory = inventory(old, old.blobs | {new.config})
+    assert plan.missing(target) == sorted({new.war, new.jettyrc})
+
+
+def test_a_node_on_the_release_that_says_so_is_skipped_unless_forced(tmp_path: Path) -> None:
+    current = release(2)
+    for force, expected in ((False, True), (True, False)):
+        plan = rollout(tmp_path, current, {}, force=force)
+        target = plan.targets[0]
+        target.inventory = inventory(current, current.blobs)
+        target.status = answering(current)
+        assert plan.unchanged(target) is expected
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        Status("web1", "u", False, "connection refused"),
+        Status("web1", "u", True, "", 200, "com.example:shop", "1.0.1"),
+    ],
+)
+def test_a_node_recorded_on_the_release_but_not_answering_it_is_redeployed(
+    tmp_path: Path, status: Status
+) -> None:
+    current = release(2)
+    plan = rollout(tmp_path, current, {})
+    target = plan.targets[0]
+    target.inventory = inventory(current, current.blobs)
+    target.status = status
+    assert not plan.unchanged(target)
+
+
+def test_a_node_lacking_a_blob_the_coordinator_cannot_send_is_refused(tmp_path: Path) -> None:
+    wanted = release(2)
+    plan = rollout(tmp_path, wanted, {})
+    target: Target = plan.targets[0]
+    target.inventory = inventory(None, frozenset())
+    message = plan._room(target, target.inventory)
+    assert "web1: does not hold 3 file(s)" in message and "deploy that WAR explicitly" in message
+
+
+def test_no_room_is_refused_with_the_figures(tmp_path: Path) -> None:
+    wanted = release(2)
+    war = tmp_path / "shop.war"
+    war.write_bytes(b"x" * 4096)
+    plan = rollout(tmp_path, wanted, {sha: war for sha in wanted.blobs})
+    target = plan.targets[0]
+    target.inventory = Inventory("/home/u", 1024, frozenset(), None, ())
+    assert "1 MiB free" in plan._room(target, target.inventory)
+
+
+def test_pruning_keeps_the_newest_releases_and_the_current(tmp_path: Path) -> None:
+    r1, r2, r3 = release(1), release(2), release(3)
+    plan = rollout(tmp_path, release(4), {})
+    target = plan.targets[0]
+    target.inventory = inventory(r3, r1.blobs | r2.blobs | r3.blobs, r1, r2, r3)
+    kept = _kept_blobs(target)
+    assert r3.blobs <= kept and r2.blobs <= kept and not (r1.blobs & kept)
