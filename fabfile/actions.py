@@ -157,7 +157,7 @@ def _rollback_without_history(options: Options) -> ExitCode:
     app = options.app
     running = [s.version for s in probe.probe_all(options.nodes) if s.ok]
     if not running:
-        raise DeployError(
+        raise ArtifactError(
             f"no history in {app.history_path} and no node answers /status, so there is no "
             "'previous' version; deploy a WAR explicitly"
         )

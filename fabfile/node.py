@@ -302,6 +302,11 @@ def _connect_reason(config: NodeConfig, error: Exception) -> str:
             f"attack. If the node was rebuilt, remove the old key: ssh-keygen -R "
             f"{shlex.quote(config.host)} -f {shlex.quote(known)}"
         )
+    if isinstance(error, paramiko.PasswordRequiredException) or "encrypted" in str(error):
+        return (
+            f"the identity_file {config.identity_file} is passphrase-protected; load it into "
+            "ssh-agent and leave identity_file empty"
+        )
     if isinstance(error, paramiko.AuthenticationException):
         return f"SSH login as {config.user!r} refused; check user and identity_file"
     if isinstance(error, paramiko.SSHException) and "not found in known_hosts" in str(error):

@@ -19,6 +19,7 @@ from .errors import ExitCode
 from .tasks import namespace
 
 TASKS = ("status", "deploy", "rollback", "history")
+_VALUED = ("--artifact", "-a", "--app-dir", "--app", "--hosts", "--limit")
 _CORE = {"-h", "--help", "-V", "--version", "-l", "--list", "--complete", "-d", "--debug"}
 
 
@@ -33,7 +34,8 @@ def route(argv: Sequence[str]) -> list[str]:
         return [*head, "status"]
     if rest[0] in _CORE:
         return head + rest
-    task = rest.pop(0) if rest[0] in TASKS else None
+    named = [i for i, word in enumerate(rest) if word in TASKS and _bare(rest, i)]
+    task = rest.pop(named[0]) if named else None  # `deploy --app-dir X rollback` too
     wars = [i for i, word in enumerate(rest) if word.endswith(".war") and _bare(rest, i)]
     for index in reversed(wars):
         rest.insert(index, "--artifact")
@@ -48,7 +50,7 @@ def _bare(words: list[str], index: int) -> bool:
     """A word that is not the value of the flag before it."""
     if words[index].startswith("-"):
         return False  # --artifact=x.war already says what it is
-    return index == 0 or words[index - 1] not in ("--artifact", "-a", "--app-dir", "--app")
+    return index == 0 or words[index - 1] not in _VALUED
 
 
 class DeployProgram(Program):

@@ -133,3 +133,13 @@ def test_route_leaves_an_artifact_given_with_equals_alone() -> None:
 def test_a_flag_value_of_the_wrong_type_is_a_usage_error(tmp_path: Path, capsys) -> None:
     result = run(["history", "--limit", "abc"], tmp_path, capsys)
     assert result.code == 2 and "error:" in result.err
+
+
+def test_route_finds_the_task_after_flags() -> None:
+    assert route(["deploy", "--app-dir", "apps/x", "rollback"]) == [
+        "deploy",
+        "rollback",
+        "--app-dir",
+        "apps/x",
+    ]
+    assert route(["deploy", "--app-dir", "history"]) == ["deploy", "status", "--app-dir", "history"]
