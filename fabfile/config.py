@@ -120,6 +120,7 @@ def load(path: Path, app: str | None = None) -> AppConfig:
     hosts = _hosts(path, parser, lines)
     _check_host_sections(path, parser, lines, hosts)
     nodes = tuple(_node(path, parser, lines, host, app) for host in hosts)
+    _check_one_balancer(path, lines, nodes)
     return AppConfig(path=path, app=app, nodes=nodes)
 
 
@@ -227,13 +228,19 @@ def _node(
             "lb_backend is not; name the haproxy backend that holds the nodes"
         )
     values["lb_server"] = values["lb_server"] or host
-    socket_path = values["lb_socket"]
-    if socket_path and "/" not in socket_path and not re.match(r"^.+:\d+$", socket_path):
-        raise ConfigError(
-            f"{path}:{lines.of(DEPLOY, 'lb_socket')}: [deploy] lb_socket = {socket_path!r}: "
-            "expected a Unix socket path or HOST:PORT"
-        )
     return NodeConfig(**values)
+
+
+def _check_one_balancer(path: Path, lines: _Lines, nodes: tuple[NodeConfig, ...]) -> None:
+    """Every node behind the same haproxy, or none: the rollout drains through one."""
+    sockets = {node.lb_socket for node in nodes}
+    if len(sockets) > 1:
+        odd = next(node for node in nodes if node.lb_socket != nodes[0].lb_socket)
+        section = f"{HOST_PREFIX}{odd.host}"
+        raise ConfigError(
+            f"{path}:{lines.of(section, 'lb_socket')}: [{section}] lb_socket differs from "
+            f"{nodes[0].host}'s; set lb_socket once, in [deploy]"
+        )
 
 
 def _host_section(parser: configparser.ConfigParser, host: str) -> str:

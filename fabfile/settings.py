@@ -8,6 +8,7 @@ other.
 from __future__ import annotations
 
 import dataclasses
+import re
 import string
 import urllib.parse
 from collections.abc import Callable
@@ -108,6 +109,25 @@ def parse_status_url(text: str) -> str:
     return value
 
 
+_LB_NAME = re.compile(r"^[A-Za-z0-9._:-]*$")
+
+
+def parse_lb_name(text: str) -> str:
+    """A haproxy backend or server name: ';' would start another runtime command."""
+    value = text.strip()
+    if not _LB_NAME.match(value):
+        raise ValueError("expected letters, digits and ._:- only")
+    return value
+
+
+def parse_lb_socket(text: str) -> str:
+    """The haproxy runtime API: a Unix socket path or HOST:PORT (empty: no balancer)."""
+    value = text.strip()
+    if value and "/" not in value and not re.match(r"^.+:\d+$", value):
+        raise ValueError("expected a Unix socket path or HOST:PORT")
+    return value
+
+
 @dataclasses.dataclass(frozen=True)
 class Key:
     """One ``.config`` key: how to read it, its default and what it means."""
@@ -143,9 +163,9 @@ KEYS: tuple[Key, ...] = (
     Key("releases_dir", parse_text, "~/releases/{app}", "Where a node keeps its releases."),
     Key("keep_releases", parse_count, "5", "Releases kept on each node (at least 2 are)."),
     Key("min_free_mb", parse_count, "16", "MiB that must stay free on a node after staging."),
-    Key("lb_socket", parse_optional, "", "haproxy stats socket (admin level); empty: no LB."),
-    Key("lb_backend", parse_optional, "", "haproxy backend that holds the nodes."),
-    Key("lb_server", parse_optional, "", "This node's server name in the backend."),
+    Key("lb_socket", parse_lb_socket, "", "haproxy stats socket (admin level); empty: no LB."),
+    Key("lb_backend", parse_lb_name, "", "haproxy backend that holds the nodes."),
+    Key("lb_server", parse_lb_name, "", "This node's server name in the backend."),
     Key("drain_timeout", parse_seconds, "30", "Seconds to wait for a drained node's sessions."),
 )
 

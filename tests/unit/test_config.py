@@ -335,3 +335,28 @@ def test_more_bad_values_are_config_errors(tmp_path: Path, line: str, expected: 
     with pytest.raises(ConfigError) as error:
         config.load(path)
     assert expected in str(error.value) and str(path) in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("extra", "line", "expected"),
+    [
+        (
+            "lb_backend = web;show info",
+            4,
+            "[deploy] lb_backend = 'web;show info': expected letters",
+        ),
+        (
+            "lb_backend = web\n[host:web2]\nlb_socket = /tmp/other.sock",
+            6,
+            "[host:web2] lb_socket differs",
+        ),
+    ],
+)
+def test_balancer_settings_are_checked_with_file_and_line(
+    tmp_path: Path, extra: str, line: int, expected: str
+) -> None:
+    path = tmp_path / ".config"
+    path.write_text(f"[deploy]\nhosts = web1, web2\nlb_socket = /tmp/h.sock\n{extra}\n")
+    with pytest.raises(ConfigError) as error:
+        config.load(path)
+    assert f"{path}:{line}: " in str(error.value) and expected in str(error.value)
