@@ -1,11 +1,13 @@
 """Benchmark: the tool's rolling deploy, no-op redeploy and rollback under load,
 against the floor and against what the write-ups' scripts do.
 
-    python3 bench/rollout.py [--nodes 3] [--warmup 3] [--pad-mb 30] [--rate 1000]
+    python3 bench/rollout.py [--runs 3] [--nodes 3] [--warmup 3] [--pad-mb 30] [--rate 1000]
 
 Brings up its own sandbox (sshd + Jetty on 127.0.2.x, haproxy on 127.0.2.1),
 keeps a paced wrk load on haproxy during every scenario, prints a table and
-writes it as JSON to bench/results/rollout.json.
+writes it as JSON to bench/results/rollout.json. Every figure is the median of
+``--runs`` runs (each from the same clean start: no release on any node), with
+their range, since one run varies by about a second (see below).
 
 The floor is what no tool can beat: the sum of each node's measured
 restart-to-ready time (restart command to the new JVM's 200, polled every
@@ -19,6 +21,8 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
+import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -47,17 +51,31 @@ def main() -> None:
         socket = haproxy.up(sandbox)
         app_dir = ROOT / "apps" / app.APP
         wars = _prepare(sandbox, app_dir, str(socket), args)
-        _deploy(app_dir, wars[OLD], force=True)
-        floor = _floor(sandbox, app_dir, args.warmup, args.rate)
-        rows = _scenarios(sandbox, app_dir, wars, floor, args.rate)
+        runs = []
+        for number in range(1, args.runs + 1):
+            print(f"run {number} of {args.runs}", flush=True)
+            _clean_start(sandbox, app_dir, wars)
+            floor = _floor(sandbox, app_dir, args.warmup, args.rate)
+            runs.append(
+                {"floor": floor, "rows": _scenarios(sandbox, app_dir, wars, floor, args.rate)}
+            )
     finally:
         haproxy.down(sandbox)
         cluster.down(ROOT)
-    _report(rows, floor, args)
+    _report(runs, args)
+
+
+def _clean_start(sandbox: cluster.Cluster, app_dir: Path, wars: dict[str, Path]) -> None:
+    """No release kept on any node and no history: every run stages the same bytes."""
+    for address in sandbox.addresses:
+        shutil.rmtree(sandbox.home(address) / "releases", ignore_errors=True)
+    (app_dir / ".deploy-history.jsonl").unlink(missing_ok=True)
+    _deploy(app_dir, wars[OLD], force=True)
 
 
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3, help="report the median of this many")
     parser.add_argument("--nodes", type=int, default=3)
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--pad-mb", type=int, default=30)
@@ -218,29 +236,56 @@ def _row(
     }
 
 
-def _report(rows: list[dict[str, Any]], floor: dict[str, Any], args: argparse.Namespace) -> None:
-    header = (
-        "scenario",
-        "seconds",
-        "floor",
-        "overhead_per_node",
-        "requests",
-        "failed",
-        "bytes_sent",
+_COLUMNS = ("seconds", "floor", "overhead_per_node", "requests", "failed", "bytes_sent")
+_SPREAD = ("seconds", "floor", "overhead_per_node")  # shown with their range
+
+
+def _summary(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per scenario: the median of each figure with the range of the timings; for failed
+    requests, the worst run."""
+    rows = []
+    for index, first in enumerate(runs[0]["rows"]):
+        samples = [run["rows"][index] for run in runs]
+        row: dict[str, Any] = {"scenario": first["scenario"], "runs": len(samples)}
+        for column in _COLUMNS:
+            values = [sample[column] for sample in samples]
+            row[column] = round(statistics.median(values), 2)
+            if column in _SPREAD:
+                row[f"{column}_range"] = [min(values), max(values)]
+        row["failed"] = max(sample["failed"] for sample in samples)  # the worst run, not a median
+        if "breakdown" in first:
+            keys = first["breakdown"]
+            row["breakdown"] = {
+                key: round(statistics.median(s["breakdown"][key] for s in samples), 2)
+                for key in keys
+            }
+        rows.append(row)
+    return rows
+
+
+def _report(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    rows = _summary(runs)
+    print(
+        f"{args.nodes} nodes, {args.pad_mb} MB WAR, warmup {args.warmup:g} s, ~{args.rate} req/s;"
+        f" median of {len(runs)} runs [min-max]"
     )
-    print(f"{args.nodes} nodes, {args.pad_mb} MB WAR, warmup {args.warmup:g} s, ~{args.rate} req/s")
-    print("restart-to-ready per node:", floor["restart_to_ready"])
-    print("  ".join(f"{h:>22}" if i == 0 else f"{h:>12}" for i, h in enumerate(header)))
+    for run in runs:
+        print("restart-to-ready per node:", run["floor"]["restart_to_ready"])
+    header = ("scenario", "seconds", "floor", "overhead/node", "requests", "failed", "bytes sent")
+    print(f"{header[0]:>22}  " + "  ".join(f"{h:>17}" for h in header[1:]))
     for row in rows:
-        print(
-            "  ".join(
-                f"{row[h]!s:>22}" if i == 0 else f"{row[h]!s:>12}" for i, h in enumerate(header)
-            )
-        )
+        cells = []
+        for column in _COLUMNS:
+            value = f"{row[column]:g}" if isinstance(row[column], float) else str(row[column])
+            if column in _SPREAD:
+                low, high = row[f"{column}_range"]
+                value += f" [{low:g}-{high:g}]"
+            cells.append(f"{value:>17}")
+        print(f"{row['scenario']:>22}  " + "  ".join(cells))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
-            {"floor": floor, "rows": rows, "args": vars(args) | {"out": str(args.out)}}, indent=2
+            {"summary": rows, "runs": runs, "args": vars(args) | {"out": str(args.out)}}, indent=2
         )
     )
     print(f"written: {args.out}")

@@ -8,7 +8,6 @@ from __future__ import annotations
 import dataclasses
 import getpass
 import shlex
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from .appdir import AppDir
 from .artifact import Artifact
 from .balancer import Balancer
 from .config import NodeConfig
-from .errors import ArtifactError, DeployError, ExitCode, UsageError
+from .errors import ArtifactError, DeployError, ExitCode, NodeError, UsageError
 from .history import History, now
 from .lock import Lock
 from .release import Release
@@ -51,15 +50,33 @@ class Options:
 
 
 def status(options: Options, as_json: bool = False) -> ExitCode:
-    """Print every node's /status, probed in parallel; non-zero if any is not Ok."""
-    statuses = probe.probe_all(options.nodes)
+    """Print every node's /status (and haproxy state), probed in parallel.
+
+    Non-zero when a node is not Ok or is out of rotation: a node left in
+    maintenance serves nobody, however well its /status answers.
+    """
+    nodes = options.nodes
+    statuses = probe.probe_all(nodes)
     current = History(options.app.history_path).current()
     expected = current.version if current else None
+    rotation = _rotation(nodes)
     if as_json:
-        options.console.file.write(view.status_json(statuses, expected) + "\n")
+        options.console.file.write(view.status_json(statuses, expected, rotation) + "\n")
     else:
-        options.console.print(view.status_table(statuses, expected))
-    return ExitCode.OK if all(s.ok for s in statuses) else ExitCode.NODE_FAILED
+        options.console.print(view.status_table(statuses, expected, rotation))
+    serving = all(state == "UP" for state in (rotation or {}).values())
+    return ExitCode.OK if serving and all(s.ok for s in statuses) else ExitCode.NODE_FAILED
+
+
+def _rotation(nodes: tuple[NodeConfig, ...]) -> dict[str, str] | None:
+    """Each node's haproxy state, None without a load balancer in .config."""
+    balancer = Balancer.for_nodes(nodes)
+    if balancer is None:
+        return None
+    try:
+        return balancer.states(nodes)
+    except NodeError:
+        return {node.host: "UNREACHABLE" for node in nodes}
 
 
 def deploy(
@@ -80,9 +97,20 @@ def deploy(
     except DeployError as error:
         _record_refusal(options, "deploy", war or "(newest)", error)
         raise
-    undo = f"To roll back: {options.command('rollback')}"
-    plan = Plan("deploy", release, sources, options.nodes, force, undo)
+    again = options.command(release.war_name, *(["--force"] if force else []))
+    plan = Plan("deploy", release, sources, options.nodes, force, _undo(options, release), again)
     return _roll(options, plan)
+
+
+def _undo(options: Options, release: Release) -> str:
+    """The rollback command, only when a rollback will find something to go back to."""
+    app = options.app
+    earlier = [held for held in History(app.history_path).stack() if held != release]
+    version = MavenVersion(release.version)
+    older = [path for found, path in artifacts.candidates(app.path, app.name) if found < version]
+    if earlier or older:
+        return f"To roll back: {options.command('rollback')}"
+    return "There is no earlier release to roll back to (no history and no older WAR here)."
 
 
 def rollback(options: Options) -> ExitCode:
@@ -92,8 +120,7 @@ def rollback(options: Options) -> ExitCode:
     if previous is None:
         return _rollback_without_history(options)
     sources = _local_sources(app, previous)
-    plan = Plan("rollback", previous, sources, options.nodes, next_step=_finish(options))
-    return _roll(options, plan)
+    return _roll_back_to(options, previous, sources)
 
 
 def history(options: Options, limit: int = 20) -> ExitCode:
@@ -168,8 +195,14 @@ def _rollback_without_history(options: Options) -> ExitCode:
             f"no history and no WAR below {top} in {app.path}; deploy one explicitly"
         )
     release, sources = _release(app, artifacts.read(lower[-1], app.name))
-    plan = Plan("rollback", release, sources, options.nodes, next_step=_finish(options))
-    return _roll(options, plan)
+    return _roll_back_to(options, release, sources)
+
+
+def _roll_back_to(options: Options, release: Release, sources: dict[str, Path]) -> ExitCode:
+    again = options.command("rollback")
+    return _roll(
+        options, Plan("rollback", release, sources, options.nodes, False, _finish(options), again)
+    )
 
 
 def _finish(options: Options) -> str:
@@ -188,7 +221,7 @@ def _roll(options: Options, plan: Plan) -> ExitCode:
             "node while it restarts may fail"
         )
     console.print(f"{plan.action} {plan.release.label} to {len(plan.nodes)} node(s)")
-    with Lock(options.app.lock_path, " ".join([*sys.argv[:1], plan.action])):
+    with Lock(options.app.lock_path, plan.command):
         targets = _run(options, plan, Rolling(balancer))
     _summary(console, targets)
     return ExitCode.OK

@@ -12,7 +12,9 @@ import csv
 import io
 import socket
 import time
+import urllib.parse
 
+from .address import normal, resolve, url_port
 from .config import NodeConfig
 from .errors import NodeError
 
@@ -71,6 +73,42 @@ class Balancer:
             "check lb_backend and lb_server in .config"
         )
 
+    def states(self, nodes: tuple[NodeConfig, ...]) -> dict[str, str]:
+        """Each node's state in haproxy: UP, DRAIN, MAINT, DOWN (or MISSING), by host."""
+        rows = csv.DictReader(io.StringIO(self.command("show stat").lstrip("# ")))
+        found = {(r.get("pxname"), r.get("svname")): r.get("status") or "" for r in rows}
+        return {node.host: _state(found.get((node.lb_backend, node.lb_server))) for node in nodes}
+
+    def mismatches(self, nodes: tuple[NodeConfig, ...]) -> list[str]:
+        """Every node whose haproxy server is missing or points elsewhere, in words.
+
+        A swapped ``lb_server`` would drain one node and restart another:
+        requests fail while the deploy reports success. haproxy's own table
+        (``show servers state``) says where each server sends traffic.
+        """
+        problems = []
+        for backend in sorted({node.lb_backend for node in nodes}):
+            servers = self._servers(backend)
+            for node in (n for n in nodes if n.lb_backend == backend):
+                problem = _mismatch(node, servers)
+                if problem:
+                    problems.append(problem)
+        return problems
+
+    def _servers(self, backend: str) -> dict[str, tuple[str, int]]:
+        """Server name -> (address, port) in ``backend``, from haproxy's state table."""
+        lines = self.command(f"show servers state {backend}").splitlines()
+        header = next((ln[2:].split() for ln in lines if ln.startswith("# be_id")), [])
+        servers = {}
+        for line in lines:
+            fields = line.split()
+            if not header or len(fields) != len(header) or line.startswith("#"):
+                continue
+            row = dict(zip(header, fields, strict=True))
+            port = int(row["srv_port"]) if row.get("srv_port", "").isdigit() else 0
+            servers[row["srv_name"]] = (normal(row["srv_addr"]), port)
+        return servers
+
     def drain(self, node: NodeConfig) -> float:
         """Stop new requests and wait (bounded) until in-flight ones are done."""
         self.set_state(node, "drain")
@@ -88,3 +126,30 @@ class Balancer:
         answer = self.command(f"set server {server} state ready; set server {server} health up")
         if answer.strip():
             raise NodeError(f"haproxy refused to put {node.host} back: {answer.strip()}")
+
+
+def _state(status: str | None) -> str:
+    """haproxy's status column in one word: 'UP 1/3' -> UP, 'no check' -> UP."""
+    if status is None:
+        return "MISSING"
+    word = status.split()[0] if status.strip() else "?"
+    return "UP" if status == "no check" else word
+
+
+def _mismatch(node: NodeConfig, servers: dict[str, tuple[str, int]]) -> str:
+    server = f"{node.lb_backend}/{node.lb_server}"
+    if node.lb_server not in servers:
+        known = ", ".join(sorted(servers)) or "none"
+        return (
+            f"{node.host}: haproxy has no server {server} (servers in {node.lb_backend}: "
+            f"{known}); fix lb_backend / lb_server in .config"
+        )
+    address, port = servers[node.lb_server]
+    host, want_port = urllib.parse.urlsplit(node.url).hostname or node.host, url_port(node.url)
+    if address not in resolve(host) or port != want_port:
+        return (
+            f"{node.host}: haproxy server {server} sends traffic to {address}:{port}, not to "
+            f"this node ({host}:{want_port}); draining it would not protect this "
+            "node: fix lb_server in .config"
+        )
+    return ""

@@ -12,11 +12,12 @@ import dataclasses
 import difflib
 import getpass
 import re
+import shlex
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, UsageError
 from .settings import KEYS, KEYS_BY_NAME
 
 DEPLOY = "deploy"
@@ -40,9 +41,11 @@ class NodeConfig:
     status_url: str
     status_timeout: float
     ready_timeout: float
+    error_grace: float
     poll_interval: float
     warmup: float
     restart: str
+    pid_file: str
     war_path: str
     config_path: str
     jettyrc_path: str
@@ -78,10 +81,10 @@ class AppConfig:
             return self.nodes
         wanted = [h for h in hosts if h]
         if not wanted:
-            raise ConfigError("--hosts names no host; give NODE[,NODE]")
+            raise UsageError("--hosts names no host; give NODE[,NODE]")
         unknown = [h for h in wanted if h not in self.hosts]
         if unknown:
-            raise ConfigError(
+            raise UsageError(
                 f"--hosts names {', '.join(unknown)}, not in hosts of {self.path}; "
                 f"known: {', '.join(self.hosts)}"
             )
@@ -221,7 +224,7 @@ def _node(
         raw = parser.get(source, key.name, fallback=key.default)
         values[key.name] = _value(path, lines, source, key.name, raw)
     values["user"] = values["user"] or getpass.getuser()
-    values["releases_dir"] = values["releases_dir"].replace("{app}", app)
+    _fill_placeholders(values, host, app)
     if values["lb_socket"] and not values["lb_backend"]:
         raise ConfigError(
             f"{path}:{lines.of(DEPLOY, 'lb_socket')}: [deploy] lb_socket is set but "
@@ -229,6 +232,21 @@ def _node(
         )
     values["lb_server"] = values["lb_server"] or host
     return NodeConfig(**values)
+
+
+_TEMPLATES = ("war_path", "config_path", "jettyrc_path", "releases_dir", "pid_file")
+
+
+def _fill_placeholders(values: dict[str, Any], host: str, app: str) -> None:
+    """``{host}`` and ``{app}`` in paths and in the restart command, for this node.
+
+    A host name is letters, digits and ``._-`` (checked above), so it is one
+    shell word as it is; the app name is quoted in the restart command.
+    """
+    for name in _TEMPLATES:
+        values[name] = values[name].replace("{host}", host).replace("{app}", app)
+    restart = values["restart"].replace("{host}", host)
+    values["restart"] = restart.replace("{app}", shlex.quote(app))
 
 
 def _check_one_balancer(path: Path, lines: _Lines, nodes: tuple[NodeConfig, ...]) -> None:

@@ -11,7 +11,7 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -33,27 +33,39 @@ def make_console(stream: TextIO | None = None) -> Console:
     return Console(file=target, highlight=False, width=None if terminal else 200)
 
 
-def status_table(statuses: Sequence[Status], expected: str | None) -> Table:
-    """One row per node; a node not on the last deployed version stands out."""
+def status_table(
+    statuses: Sequence[Status], expected: str | None, rotation: Mapping[str, str] | None = None
+) -> Table:
+    """One row per node; a node not on the last deployed version, or out of
+    rotation in haproxy, stands out."""
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("URL", "State", "Artifact", "Version", "Time"):
+    columns = ["URL", "State", "Artifact", "Version", "Time"]
+    if rotation is not None:
+        columns.insert(2, "haproxy")
+    for column in columns:
         table.add_column(column, no_wrap=column != "State")
     for status in statuses:
         state = "[green]Ok[/]" if status.ok else f"[bold red]Fail[/] {_escape(status.reason)}"
         version = _escape(status.version)
         if status.ok and expected and status.version != expected:
             version = f"[bold yellow]{version} (last deployed: {_escape(expected)})[/]"
-        table.add_row(
+        cells = [
             _escape(status.url),
             state,
             _escape(status.coordinates),
             version,
             f"{status.seconds * 1000:.0f} ms",
-        )
+        ]
+        if rotation is not None:
+            lb = rotation.get(status.host, "?")
+            cells.insert(2, f"[green]{lb}[/]" if lb == "UP" else f"[bold red]{_escape(lb)}[/]")
+        table.add_row(*cells)
     return table
 
 
-def status_json(statuses: Sequence[Status], expected: str | None) -> str:
+def status_json(
+    statuses: Sequence[Status], expected: str | None, rotation: Mapping[str, str] | None = None
+) -> str:
     rows = [
         {
             "host": s.host,
@@ -66,6 +78,7 @@ def status_json(statuses: Sequence[Status], expected: str | None) -> str:
             "seconds": round(s.seconds, 4),
             "last_deployed": expected,
             "drifted": bool(s.ok and expected and s.version != expected),
+            "haproxy": rotation.get(s.host) if rotation is not None else None,
         }
         for s in statuses
     ]
@@ -74,7 +87,16 @@ def status_json(statuses: Sequence[Status], expected: str | None) -> str:
 
 def history_table(entries: Sequence[dict[str, Any]]) -> Table:
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("Finished", "Action", "Artifact", "Outcome", "Seconds", "User", "Nodes"):
+    for column in (
+        "Finished",
+        "Action",
+        "Artifact",
+        "Version",
+        "Outcome",
+        "Seconds",
+        "User",
+        "Nodes",
+    ):
         table.add_column(column)
     for entry in entries:
         hosts = entry.get("hosts") or {}
@@ -83,6 +105,7 @@ def history_table(entries: Sequence[dict[str, Any]]) -> Table:
             _escape(str(entry.get("finished", ""))),
             _escape(str(entry.get("action", ""))),
             _escape(str(entry.get("artifact", ""))),
+            _escape(str(entry.get("version", ""))),
             _escape(str(entry.get("outcome", ""))),
             f"{entry.get('seconds', 0):.1f}",
             _escape(str(entry.get("user", ""))),

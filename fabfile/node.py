@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import shlex
 import socket
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +25,14 @@ import paramiko
 from fabric import Config, Connection
 from invoke.exceptions import CommandTimedOut
 
-from . import hostkeys
+from . import hostkeys, listener, restartlock
+from .address import url_port
 from .config import NodeConfig
 from .errors import NodeError
+from .listener import PortReport
 from .release import Release
+from .restartlock import Claim
+from .shell import sh_path
 
 _RECENT = 200  # releases.log lines read back: plenty for keep_releases
 _FAST_FIRST = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
@@ -41,15 +47,9 @@ def _prefer_aead_ciphers() -> None:
 
 
 _prefer_aead_ciphers()
-
-
-def sh_path(path: str) -> str:
-    """``path`` as one shell word, with a leading ``~/`` left to the remote shell."""
-    if path == "~":
-        return '"$HOME"'
-    if path.startswith("~/"):
-        return '"$HOME"/' + shlex.quote(path[2:])
-    return shlex.quote(path)
+# paramiko logs connection failures itself ("Exception (client): Error reading SSH
+# protocol banner"); the user reads our sentence about them instead.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +61,7 @@ class Inventory:
     blobs: frozenset[str]
     current: Release | None
     installed: tuple[Release, ...]  # releases.log, oldest first: what pruning keeps
+    claim: Claim | None = None  # a restart claim found on the node (`fabfile.restartlock`)
 
 
 class Node:
@@ -98,10 +99,17 @@ class Node:
 
     def run(self, script: str, what: str, timeout: float | None = None) -> str:
         """Run ``script`` and return stdout; a non-zero exit is a `NodeError` about ``what``."""
+        result = self._exec(script, what, timeout)
+        if result.exited != 0:
+            raise NodeError(f"{self.host}: {what} failed (exit {result.exited}): {_tail(result)}")
+        return str(result.stdout)
+
+    def _exec(self, script: str, what: str, timeout: float | None = None) -> Any:
+        """Run ``script``; return Fabric's result whatever its exit code."""
         self.open()
         assert self._connection is not None
         try:
-            result = self._connection.run(
+            return self._connection.run(
                 script, hide=True, warn=True, in_stream=False, timeout=timeout
             )
         except CommandTimedOut:
@@ -109,10 +117,6 @@ class Node:
         except (OSError, EOFError, paramiko.SSHException) as error:
             self.close()
             raise NodeError(f"{self.host}: {what}: connection lost ({error})") from None
-        if result.exited != 0:
-            detail = (result.stderr.strip() or result.stdout.strip())[-400:]
-            raise NodeError(f"{self.host}: {what} failed (exit {result.exited}): {detail}")
-        return str(result.stdout)
 
     # -- what the node holds ------------------------------------------------
 
@@ -126,7 +130,7 @@ class Node:
             'for f in "$d"/blobs/*; do [ -e "$f" ] && printf "blob %s\\n" "${f##*/}"; done; '
             '[ -f "$d/current" ] && printf "current %s\\n" "$(cat "$d/current")"; '
             f'[ -f "$d/releases.log" ] && tail -n {_RECENT} "$d/releases.log" '
-            "| sed 's/^/release /'; true"
+            "| sed 's/^/release /'; " + restartlock.read_script(self.config.releases_dir)
         )
         inventory = _parse_inventory(self.run(script, "reading the releases directory"))
         self.home = inventory.home
@@ -217,9 +221,52 @@ class Node:
         ]
         self.run("\n".join(lines), "installing the release")
 
-    def restart(self) -> None:
-        """Run the ``.config`` restart command (the user's own shell command)."""
-        self.run(self.config.restart, "the restart command", timeout=self.config.ready_timeout)
+    def restart(self, holder: str, run: str, stale: str = "") -> tuple[Claim | None, float]:
+        """Claim the node's restart lock, then run the ``.config`` restart command.
+
+        Returns (the claim in the way, when another holds; the node's uptime when
+        ours was taken). ``stale`` is a claim judged over, to be taken over.
+        """
+        c = self.config
+        script = restartlock.claim_and_restart(
+            c.releases_dir, holder, 2 * c.ready_timeout, stale, c.restart
+        )
+        result = self._exec(script, "the restart command", timeout=c.ready_timeout)
+        blocked, at = restartlock.parse_outcome(str(result.stdout))
+        if blocked is None and result.exited != 0:
+            raise NodeError(
+                f"{self.host}: the restart command failed (exit {result.exited}): {_tail(result)}"
+            )
+        return blocked, at or 0.0
+
+    def release_restart(self, run: str) -> None:
+        """Remove this run's restart claim: the new JVM is verified, or has failed."""
+        self.run(restartlock.release_script(self.config.releases_dir, run), "releasing the restart")
+
+    def clear_claim(self, line: str) -> None:
+        """Remove a restart claim judged over, unless it changed meanwhile."""
+        self.run(
+            restartlock.clear_script(self.config.releases_dir, line), "clearing a restart claim"
+        )
+
+    def port_report(self) -> PortReport:
+        """Who listens on the status port, and the node's restart claim's clock."""
+        c = self.config
+        port = url_port(c.url)
+        text = self.run(listener.script(port, c.pid_file), "reading who holds the status port")
+        return listener.parse(text, port, c.pid_file, _url_host(c.url))
+
+    def restart_claim(self) -> tuple[Claim | None, PortReport]:
+        """The node's restart claim (if any) and who holds the status port, in one round trip."""
+        c = self.config
+        port = url_port(c.url)
+        script = restartlock.read_script(c.releases_dir) + "\n" + listener.script(port, c.pid_file)
+        text = self.run(script, "reading the restart claim")
+        claim = next(
+            (Claim.parse(line[6:]) for line in text.splitlines() if line.startswith("claim ")),
+            None,
+        )
+        return claim, listener.parse(text, port, c.pid_file, _url_host(c.url))
 
     def prune(self, inventory: Inventory, keep: frozenset[str]) -> None:
         """Delete blobs no kept release refers to."""
@@ -229,6 +276,14 @@ class Node:
         d = sh_path(self.config.releases_dir)
         names = " ".join(shlex.quote(name) for name in doomed)
         self.run(f"cd {d}/blobs && rm -f -- {names}", "removing old releases")
+
+
+def _tail(result: Any) -> str:
+    return str(result.stderr.strip() or result.stdout.strip())[-400:]
+
+
+def _url_host(url: str) -> str:
+    return urllib.parse.urlsplit(url).hostname or ""
 
 
 def _parent(target: str) -> str:
@@ -243,7 +298,7 @@ def _hidden_beside(target: str) -> str:
 
 
 def _parse_inventory(text: str) -> Inventory:
-    fields: dict[str, Any] = {"home": "", "free": 0, "blobs": set(), "current": None}
+    fields: dict[str, Any] = {"home": "", "free": 0, "blobs": set(), "current": None, "claim": None}
     installed: list[Release] = []
     for line in text.splitlines():
         word, _, rest = line.partition(" ")
@@ -253,6 +308,8 @@ def _parse_inventory(text: str) -> Inventory:
             fields["current"] = Release.from_json(rest)
         elif word == "release" and (release := Release.from_json(rest)) is not None:
             installed.append(release)
+        elif word == "claim":
+            fields["claim"] = Claim.parse(rest)
         elif word in ("home", "free"):
             fields[word] = rest
     return Inventory(
@@ -261,6 +318,7 @@ def _parse_inventory(text: str) -> Inventory:
         blobs=frozenset(fields["blobs"]),
         current=fields["current"],
         installed=tuple(installed),
+        claim=fields["claim"],
     )
 
 
@@ -315,8 +373,22 @@ def _connect_reason(config: NodeConfig, error: Exception) -> str:
             f"unknown host key (not in {known}); add it with ssh-keyscan after checking "
             "its fingerprint, or set accept_unknown_hosts = yes in .config"
         )
+    where = f"sshd at {config.host}:{config.port}"
+    if isinstance(error, paramiko.ssh_exception.NoValidConnectionsError):
+        reasons = {type(e) for e in error.errors.values()}
+        if reasons == {ConnectionRefusedError}:
+            return f"{where} refused the connection: is sshd running there, on that port?"
+        detail = "; ".join(sorted({e.strerror or str(e) for e in error.errors.values()}))
+        return f"cannot reach {where} ({detail})"
     if isinstance(error, (socket.timeout, TimeoutError)):
-        return f"SSH connect timed out after {config.connect_timeout:g} s"
+        return f"{where} did not accept the connection within {config.connect_timeout:g} s"
+    if isinstance(error, paramiko.SSHException) and (
+        "banner" in str(error) or "No existing session" in str(error)
+    ):
+        return (
+            f"{where} accepted the connection but sent no SSH banner within "
+            f"{config.connect_timeout:g} s: is it sshd, and is it overloaded?"
+        )
     if isinstance(error, (OSError, paramiko.SSHException, EOFError)):
-        return f"SSH on port {config.port} unreachable ({error})"
+        return f"{where}: SSH failed ({error})"
     return f"SSH connect failed ({type(error).__name__}: {error})"

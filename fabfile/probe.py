@@ -129,22 +129,30 @@ def wait_ready(
     coordinates: str,
     version: str,
     must_go_down: bool = False,
-) -> tuple[bool, Status]:
+) -> tuple[bool, Status, bool]:
     """Poll until ``/status`` reports ``coordinates version`` with 200, or ``ready_timeout`` passes.
 
     When the node already answered that version before the restart (a forced
     or config-only redeploy), a 200 proves nothing until the old JVM has been
-    seen gone: ``must_go_down`` waits for one failed poll first.
-    Returns (ready, the last status seen); the caller decides what failure means.
+    seen gone: ``must_go_down`` waits for one failed poll first. A node that
+    answers a server error at every poll for ``error_grace`` seconds has failed
+    then, not at ``ready_timeout``: a broken release answers 500 for good.
+    Returns (ready, the last status seen, whether it gave up on steady errors).
     """
     deadline = time.monotonic() + node.ready_timeout
+    errors_since: float | None = None
     while True:
         status = probe(node)
         must_go_down = must_go_down and status.ok
         wanted = (status.coordinates, status.version) == (coordinates, version)
         if status.ok and wanted and not must_go_down:
-            return True, status
-        remaining = deadline - time.monotonic()
+            return True, status, False
+        now = time.monotonic()
+        server_error = status.code is not None and status.code >= 500
+        errors_since = (errors_since or now) if server_error else None
+        if errors_since is not None and now - errors_since >= node.error_grace:
+            return False, status, True
+        remaining = deadline - now
         if remaining <= 0:
-            return False, status
+            return False, status, False
         time.sleep(min(node.poll_interval, remaining))

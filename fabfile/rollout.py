@@ -12,15 +12,17 @@ import dataclasses
 import getpass
 import socket
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from . import history, probe
+from . import history, listener, probe, restartlock
 from .appdir import AppDir
 from .config import NodeConfig
 from .errors import DeployError, Interrupted, NodeError, PreflightError, RolloutError
+from .lock import Holder
 from .node import Inventory, Node
 from .phase import Phase, Reporter
 from .probe import Status
@@ -41,6 +43,8 @@ class Target:
     sent: int = 0
     restart_to_ready: float | None = None
     restarted: bool = False  # the restart command was started: the running JVM may change
+    restarted_at: float | None = None  # the node's uptime when its restart was claimed
+    stale_claim: str = ""  # a restart claim judged over, which this run may take over
 
     @property
     def host(self) -> str:
@@ -56,6 +60,10 @@ class Strategy(Protocol):
 
     name: str
 
+    def check(self, nodes: tuple[NodeConfig, ...]) -> list[str]:
+        """Pre-flight problems of the strategy's own (e.g. the load balancer's)."""
+        ...
+
     def run(self, rollout: Rollout) -> None: ...
 
 
@@ -69,6 +77,7 @@ class Plan:
     nodes: tuple[NodeConfig, ...]
     force: bool = False
     next_step: str = ""  # the sentence that tells the user how to undo or finish
+    command: str = "deploy"  # the command line that runs this plan again
 
 
 class Rollout:
@@ -82,6 +91,8 @@ class Rollout:
         self.targets = [Target(Node(config)) for config in plan.nodes]
         self.started = time.monotonic()
         self.stages: dict[str, float] = {}
+        self.run_id = uuid.uuid4().hex  # tells this run's restart claims from others'
+        self.holder = restartlock.record(Holder.me(plan.command), self.run_id)
 
     # -- driving ------------------------------------------------------------
 
@@ -130,6 +141,7 @@ class Rollout:
         (It does create the releases directory and remove partial uploads.)
         """
         errors = [e for e in _parallel(self._check, self.targets) if e]
+        errors += self.strategy.check(self.plan.nodes)
         if errors:
             raise PreflightError(
                 f"pre-flight refused on {len(errors)} of {len(self.targets)} node(s); "
@@ -140,11 +152,43 @@ class Rollout:
         self.set_phase(target, Phase.CHECKING)
         try:
             target.inventory = target.node.inventory()
+            if target.inventory.claim is not None:
+                over = self.await_claim(target, target.inventory.claim)
+                if over:
+                    target.node.clear_claim(over)
         except NodeError as error:
             self.set_phase(target, Phase.FAILED, str(error))
             return str(error)
         target.status = probe.probe(target.config)
         return self._room(target, target.inventory)
+
+    def await_claim(self, target: Target, claim: restartlock.Claim) -> str:
+        """Wait while another restart of this node is in flight; return the claim
+        to take over once it is over ('' when it was released).
+
+        Bounded by the claim's own expiry, and by twice our ``ready_timeout``.
+        """
+        node = target.node
+        deadline = time.monotonic() + 2 * target.config.ready_timeout
+        said = False
+        found, report = node.restart_claim()
+        while found is not None and found.in_flight(report, self.run_id):
+            if not said:
+                said = True
+                at_most = min(found.expires - report.uptime, deadline - time.monotonic())
+                self.reporter.note(
+                    f"{target.host}: a restart started {report.uptime - found.at:.1f} s ago by "
+                    f"{found.describe()} is still under way; waiting until it is over "
+                    f"(at most {at_most:.0f} s)"
+                )
+            if time.monotonic() >= deadline:
+                raise NodeError(
+                    f"{target.host}: a restart by {found.describe()} is still in flight after "
+                    f"{2 * target.config.ready_timeout:g} s; run the deploy again once it is over"
+                )
+            time.sleep(min(0.2, target.config.poll_interval * 4))
+            found, report = node.restart_claim()
+        return found.line if found is not None else ""
 
     def _room(self, target: Target, inventory: Inventory) -> str:
         missing = self.missing(target)
@@ -222,23 +266,49 @@ class Rollout:
     def _restart_and_verify(self, target: Target) -> None:
         """When the version does not change, a 200 proves a restart only if the node
         was seen down since: a watcher polls while the restart command runs, which
-        catches the down window of a restart command that waits for the new JVM."""
+        catches the down window of a restart command that waits for the new JVM.
+
+        The restart runs under the node's restart claim, released once the new JVM
+        is verified or has failed; an interruption leaves it, since the restart
+        may still be under way (`fabfile.restartlock`)."""
         before = target.status
         same = before is not None and before.ok and before.version == self.plan.release.version
         watch = probe.DownWatch(target.config) if same else None
-        restarted = time.monotonic()
-        target.restarted = True
         try:
-            target.node.restart()
+            restarted = self._claimed_restart(target)
         finally:
             saw_down = watch.stop() if watch else False
-        self.verify(target, restarted, must_go_down=same and not saw_down)
+        try:
+            self.verify(target, restarted, must_go_down=same and not saw_down)
+        except DeployError:
+            self._release_claim(target)
+            raise
+        self._release_claim(target)
+
+    def _claimed_restart(self, target: Target) -> float:
+        """Claim the node's restart and run it; wait out a restart in flight first."""
+        for _ in range(5):
+            restarted = time.monotonic()
+            target.restarted = True
+            blocked, at = target.node.restart(self.holder, self.run_id, target.stale_claim)
+            if blocked is None:
+                target.restarted_at = at
+                return restarted
+            target.restarted = False
+            target.stale_claim = self.await_claim(target, blocked)
+        raise NodeError(f"{target.host}: other restarts keep claiming the node; try again later")
+
+    def _release_claim(self, target: Target) -> None:
+        try:
+            target.node.release_restart(self.run_id)
+        except NodeError as error:  # it expires on its own; the next run says so
+            self.reporter.note(f"could not release the restart claim: {error}")
 
     def verify(self, target: Target, since: float, must_go_down: bool) -> None:
         """Wait for the node to report the release; raise `RolloutError` if it does not."""
         release = self.plan.release
         self.set_phase(target, Phase.WAITING)
-        ready, status = probe.wait_ready(
+        ready, status, steady = probe.wait_ready(
             target.config, release.coordinates, release.version, must_go_down=must_go_down
         )
         target.status = status
@@ -249,30 +319,41 @@ class Rollout:
         if not ready:
             target.outcome = f"failed: {status.describe()}"
             self.set_phase(target, Phase.FAILED, status.describe())
-            seen = f"{status.url} answered {status.describe()!r}"
-            raise RolloutError(self._failure(target, seen))
+            raise RolloutError(self._failure(target, self._unverified(target, status, steady)))
         target.restart_to_ready = time.monotonic() - since
         target.outcome = "deployed"
+
+    def _unverified(self, target: Target, status: probe.Status, steady: bool) -> str:
+        """What /status said instead of the release, and for how long."""
+        release, node = self.plan.release, target.config
+        within = "" if steady else f" within {node.ready_timeout:g} s"
+        how = f" steadily for {node.error_grace:g} s" if steady else ""
+        line = (
+            f"{target.host}: not verified{within}: {status.url} answered "
+            f"{status.describe()!r}{how}, expected 200 '{release.coordinates} {release.version}'."
+        )
+        if status.code == 200:  # another version answers: who holds the port?
+            line += self._port_holder(target)
+        return line
+
+    def _port_holder(self, target: Target) -> str:
+        """Why the old version may still answer, read on the node ('' if unreadable)."""
+        try:
+            report = target.node.port_report()
+        except NodeError:
+            return ""
+        why = listener.explain(report, target.host, target.restarted_at, self.plan.command)
+        return f"\n{why}" if why else ""
 
     def warm_up(self, target: Target) -> None:
         self.set_phase(target, Phase.WARMING, f"{target.config.warmup:g} s")
         time.sleep(target.config.warmup)
 
     def _failure(self, target: Target, seen: str) -> str:
-        """What was seen on which node, who is on what now, and the command to run.
-
-        ``seen`` is either a /status answer (a URL first) or a node error.
-        """
-        release = self.plan.release
+        """What was seen on which node, who is on what now, and the command to run."""
         done = [t.host for t in self.targets if t.outcome in ("deployed", "unchanged")]
         left = [t.host for t in self.targets if t.outcome == "untouched"]
-        if seen.startswith(("http://", "https://")):
-            first = (
-                f"{target.host}: not verified within {target.config.ready_timeout:g} s: "
-                f"{seen}, expected 200 '{release.coordinates} {release.version}'."
-            )
-        else:
-            first = seen if seen.startswith(f"{target.host}:") else f"{target.host}: {seen}"
+        first = seen if seen.startswith(f"{target.host}:") else f"{target.host}: {seen}"
         lines = [
             first,
             f"Stopped there. On the new release: {', '.join(done) or 'none'}. "

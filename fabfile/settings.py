@@ -109,6 +109,24 @@ def parse_status_url(text: str) -> str:
     return value
 
 
+_PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+PLACEHOLDERS = ("host", "app")
+
+
+def parse_template(text: str) -> str:
+    """A path or command that may name ``{host}`` and ``{app}``, filled in per node."""
+    value = parse_text(text)
+    unknown = [name for name in _PLACEHOLDER.findall(value) if name not in PLACEHOLDERS]
+    if unknown:
+        raise ValueError(f"unknown placeholder {{{unknown[0]}}}; only {{host}} and {{app}} exist")
+    return value
+
+
+def parse_optional_template(text: str) -> str:
+    """Like `parse_template`, but may be empty (not set)."""
+    return parse_template(text) if text.strip() else ""
+
+
 _LB_NAME = re.compile(r"^[A-Za-z0-9._:-]*$")
 
 
@@ -150,17 +168,29 @@ KEYS: tuple[Key, ...] = (
     Key("status_timeout", parse_positive_seconds, "2", "Seconds to wait for a /status answer."),
     Key("ready_timeout", parse_positive_seconds, "60", "Seconds a node may take to be ready."),
     Key("poll_interval", parse_positive_seconds, "0.05", "Seconds between two /status polls."),
+    Key(
+        "error_grace",
+        parse_positive_seconds,
+        "5",
+        "Seconds of steady 5xx from /status after which a node has failed.",
+    ),
     Key("warmup", parse_seconds, "5", "Seconds a verified node warms up before the next."),
-    Key("restart", parse_text, "/usr/share/jetty9/bin/jetty.sh restart", "Restart command."),
-    Key("war_path", parse_text, "/var/lib/jetty9/webapps/root.war", "Where the WAR goes."),
+    Key("restart", parse_template, "/usr/share/jetty9/bin/jetty.sh restart", "Restart command."),
+    Key(
+        "pid_file",
+        parse_optional_template,
+        "/var/run/jetty/jetty.pid",
+        "The container's PID file on the node (names a stray JVM).",
+    ),
+    Key("war_path", parse_template, "/var/lib/jetty9/webapps/root.war", "Where the WAR goes."),
     Key(
         "config_path",
-        parse_text,
+        parse_template,
         "/var/lib/jetty9/resources/config.properties",
         "Where config.properties goes.",
     ),
-    Key("jettyrc_path", parse_text, "~/.jettyrc", "Where .jettyrc goes."),
-    Key("releases_dir", parse_text, "~/releases/{app}", "Where a node keeps its releases."),
+    Key("jettyrc_path", parse_template, "~/.jettyrc", "Where .jettyrc goes."),
+    Key("releases_dir", parse_template, "~/releases/{app}", "Where a node keeps its releases."),
     Key("keep_releases", parse_count, "5", "Releases kept on each node (at least 2 are)."),
     Key("min_free_mb", parse_count, "16", "MiB that must stay free on a node after staging."),
     Key("lb_socket", parse_lb_socket, "", "haproxy stats socket (admin level); empty: no LB."),

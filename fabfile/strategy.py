@@ -9,6 +9,7 @@ here without touching them.
 from __future__ import annotations
 
 from .balancer import Balancer
+from .config import NodeConfig
 from .errors import DeployError, NodeError
 from .phase import Phase
 from .rollout import Rollout, Target
@@ -21,6 +22,15 @@ class Rolling:
 
     def __init__(self, balancer: Balancer | None = None) -> None:
         self.balancer = balancer
+
+    def check(self, nodes: tuple[NodeConfig, ...]) -> list[str]:
+        """Pre-flight: every node's haproxy server exists and sends traffic to it."""
+        if self.balancer is None:
+            return []
+        try:
+            return self.balancer.mismatches(nodes)
+        except NodeError as error:
+            return [f"{error}; without it no node can be drained"]
 
     def run(self, rollout: Rollout) -> None:
         targets = rollout.targets

@@ -4,28 +4,114 @@ Each task is thin: it finds the app directory, builds `Options` and calls
 `fabfile.actions`. The `boundary` decorator is the one place where a
 `DeployError` becomes the message the user reads and its exit code, for
 ``deploy`` and ``inv`` alike.
+
+`FLAGS` is the one table of the tasks' flags: the short letter (the same in
+every command), the name of the value and the help line. `DeployTask` builds
+Invoke's arguments from it, so ``deploy``, ``inv`` and ``fab`` agree.
+
+Outside this repository, ``inv`` finds the tasks through a one-line
+``tasks.py`` in the app directory or any parent: ``from fabfile import ns``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from invoke import Collection, Context, task
-from invoke.exceptions import Exit
+from invoke import Argument, Collection, Context, Task, task
+from invoke.exceptions import Exit, ParseError
 
 from . import actions, appdir
 from .errors import DeployError, ExitCode
 from .secrets import redact
 
 F = TypeVar("F", bound=Callable[..., Any])
+LIMIT = 20
 
-_COMMON = {
-    "hosts": "Only these nodes, comma-separated (a partial deploy).",
-    "app-dir": "The app directory (default: the current directory).",
-    "app": "An app by name, under $DEPLOY_APPS_ROOT (default ./apps).",
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """How one flag is spelled and explained: ``-H, --hosts LIST  Only these nodes...``."""
+
+    short: str
+    value: str  # the value's name in help; empty for an on/off flag
+    help: str
+
+
+FLAGS = {
+    "hosts": Spec("H", "LIST", "Only these nodes, comma-separated."),
+    "app-dir": Spec("C", "DIR", "The app directory (default: the current directory)."),
+    "app": Spec("", "NAME", "An app by name, in $DEPLOY_APPS_ROOT (default ./apps)."),
+    "artifact": Spec("", "WAR", "The WAR (default: the newest by Maven version)."),
+    "latest": Spec("l", "", "Use the newest WAR by Maven version."),
+    "force": Spec("f", "", "Restart nodes that already run this release."),
+    "json": Spec("j", "", "Print JSON for scripts."),
+    "limit": Spec("n", "N", f"Show the last N records (default {LIMIT})."),
 }
+DRY_RUN = "a dry run does not exist yet, so nothing was done"
+
+
+class Flag(Argument):
+    """An Invoke `Argument` that knows its spelling and the name of its value."""
+
+    def __init__(self, value_name: str = "", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.value_name = value_name
+
+    @classmethod
+    def of(cls, arg: Argument) -> Flag:
+        """The task argument Invoke built, with the value name from `FLAGS`."""
+        return cls(
+            FLAGS[arg.names[0]].value,
+            names=arg.names,
+            kind=arg.kind,
+            default=arg.default,
+            help=arg.help,
+            positional=arg.positional,
+            optional=arg.optional,
+            incrementable=arg.incrementable,
+            attr_name=arg.attr_name,
+        )
+
+    @property
+    def spelling(self) -> str:
+        """``-H, --hosts LIST``: what help shows."""
+        long = next(f"--{n}" for n in self.names if len(n) > 1)
+        short = [f"-{n}" for n in self.names if len(n) == 1]
+        words = [", ".join([*short, long])]
+        if self.value_name:
+            words.append(f"[{self.value_name}]" if self.optional else self.value_name)
+        return " ".join(words)
+
+    def __repr__(self) -> str:
+        # Invoke's own messages show the flag with !r ("Flag ... needed value").
+        return next(f"--{n}" for n in self.names if len(n) > 1)
+
+    def set_value(self, value: Any, cast: bool = True) -> None:
+        if cast and value == "" and self.takes_value:
+            raise ParseError(f"{self!r} needs a value")  # --hosts= would mean every node
+        try:
+            super().set_value(value, cast=cast)
+        except ValueError:
+            kind = "a whole number" if self.kind is int else self.kind.__name__
+            raise ParseError(f"{self!r} takes {kind}, not {value!r}") from None
+
+
+class DeployTask(Task[Callable[..., Any]]):
+    """A task whose flags come from `FLAGS`, not from Invoke's first-free-letter guess."""
+
+    def arg_opts(self, name: str, default: Any, taken_names: set[str]) -> dict[str, Any]:
+        opts: dict[str, Any] = super().arg_opts(name, default, taken_names)
+        long = opts["names"][0]
+        spec = FLAGS[long]
+        opts["names"] = [long, spec.short] if spec.short else [long]
+        opts["help"] = spec.help  # from the table: Invoke pops its help dict on first use
+        return opts
+
+    def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
+        return [Flag.of(arg) for arg in super().get_arguments(ignore_unknown_help)]
 
 
 def boundary(function: F) -> F:
@@ -33,6 +119,9 @@ def boundary(function: F) -> F:
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> None:
+        if args and isinstance(args[0], Context) and args[0].config.run.dry:
+            # ``inv --dry`` only echoes c.run(); our tasks would deploy for real.
+            raise Exit(f"error: --dry: {DRY_RUN}", code=int(ExitCode.USAGE))
         try:
             code = function(*args, **kwargs)
         except DeployError as error:
@@ -50,7 +139,7 @@ def _options(hosts: str | None, app_dir: str | None, app: str | None) -> actions
     return actions.Options(appdir.locate(app_dir, app), chosen)
 
 
-@task(default=True, help={**_COMMON, "json": "Print JSON for scripts."})
+@task(klass=DeployTask, default=True)
 @boundary
 def status(
     c: Context,
@@ -59,18 +148,15 @@ def status(
     app_dir: str | None = None,
     app: str | None = None,
 ) -> ExitCode:
-    """Show every node's /status: URL, Ok/Fail, artifact, version, response time."""
+    """Show every node's /status: Ok or Fail, version, timing.
+
+    For each node: URL, Ok or Fail with the reason, groupId:artifactId, version
+    and response time. Exits 1 when any node is not Ok.
+    """
     return actions.status(_options(hosts, app_dir, app), as_json=json)
 
 
-@task(
-    help={
-        **_COMMON,
-        "artifact": "The WAR to deploy (default: the newest by Maven version).",
-        "latest": "Deploy the newest WAR by Maven version.",
-        "force": "Restart nodes that already run this release.",
-    },
-)
+@task(klass=DeployTask)
 @boundary
 def deploy(
     c: Context,
@@ -81,23 +167,31 @@ def deploy(
     app_dir: str | None = None,
     app: str | None = None,
 ) -> ExitCode:
-    """Roll a WAR over the nodes, one verified node at a time."""
+    """Roll a WAR over the nodes, one verified node at a time.
+
+    A node counts as deployed when its /status answers 200 and names the new
+    version. The first failure stops the rollout and says how to roll back.
+    """
     return actions.deploy(_options(hosts, app_dir, app), artifact, force=force, latest=latest)
 
 
-@task(help=_COMMON)
+@task(klass=DeployTask)
 @boundary
 def rollback(
     c: Context, hosts: str | None = None, app_dir: str | None = None, app: str | None = None
 ) -> ExitCode:
-    """Redeploy the release deployed before the current one, from the nodes' copies."""
+    """Go back to the release before the current one.
+
+    From the copies the nodes kept (no bytes are sent), with the config files
+    it was deployed with. Rolling back twice goes two releases back.
+    """
     return actions.rollback(_options(hosts, app_dir, app))
 
 
-@task(help={"app-dir": _COMMON["app-dir"], "app": _COMMON["app"], "limit": "How many."})
+@task(klass=DeployTask)
 @boundary
 def history(
-    c: Context, limit: int = 20, app_dir: str | None = None, app: str | None = None
+    c: Context, limit: int = LIMIT, app_dir: str | None = None, app: str | None = None
 ) -> ExitCode:
     """Show the deploys and rollbacks recorded in the app directory."""
     return actions.history(_options(None, app_dir, app), limit=limit)

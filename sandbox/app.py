@@ -35,6 +35,7 @@ def config_text(
         f"known_hosts = {cluster.known_hosts}",
         f"status_url = http://{{host}}:{cluster.http_port}/status",
         "restart = ~/bin/jetty restart",
+        "pid_file = ~/run/jetty.pid",
         "war_path = ~/jetty-base/webapps/root.war",
         "config_path = ~/jetty-base/resources/config.properties",
         "jettyrc_path = ~/.jettyrc",

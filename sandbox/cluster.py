@@ -23,6 +23,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 DEFAULT_ROOT = Path(os.environ.get("WARDEPLOY_SANDBOX", "/tmp/wardeploy-sandbox"))
@@ -313,6 +314,75 @@ def _terminate(pid: int, timeout: float = 15) -> None:
         time.sleep(0.05)
     if alive(pid):
         os.kill(pid, signal.SIGKILL)
+
+
+def leftovers(root: Path) -> list[tuple[int, str]]:
+    """Processes still running that a sandbox at ``root`` started (their command
+    line or environment names the root): after `down`, there must be none."""
+    marker = f"{root}/".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes()
+            environment = (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if (marker in command or marker in environment) and alive(int(entry.name)):
+            found.append((int(entry.name), command.replace(b"\0", b" ").decode(errors="replace")))
+    return found
+
+
+def end_leftovers(root: Path) -> list[tuple[int, str]]:
+    """End (by PID) what `leftovers` finds and return it, so one leak fails one run only."""
+    found = leftovers(root)
+    for pid, _ in found:
+        _terminate(pid, timeout=5)
+    return found
+
+
+def jvms(cluster: Cluster, address: str) -> list[int]:
+    """PIDs of the JVMs running this node's Jetty base (there should be one at most)."""
+    base = f"-Djetty.base={cluster.home(address) / 'jetty-base'}".encode()
+    return _processes(lambda words, _: base in words)
+
+
+def jetty_stops(cluster: Cluster, address: str) -> list[int]:
+    """PIDs of ``jetty.sh stop`` runs for this node (a restart runs one, then a start).
+
+    Two at once are restarts that overlap: both read and remove the PID file,
+    and both then start a JVM. Only the first process of each run counts, not
+    the subshells bash forks for it."""
+    base = f"JETTY_BASE={cluster.home(address) / 'jetty-base'}".encode()
+    found = _processes(
+        lambda words, env: (
+            any(w.endswith(b"/jetty.sh") for w in words) and b"stop" in words and base in env
+        )
+    )
+    return [pid for pid in found if _parent(pid) not in found]
+
+
+def _parent(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def _processes(match: Callable[[list[bytes], list[bytes]], bool]) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            words = (entry / "cmdline").read_bytes().split(b"\0")
+            env = (entry / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if match(words, env) and alive(int(entry.name)):
+            pids.append(int(entry.name))
+    return sorted(pids)
 
 
 def stop_jetty(cluster: Cluster, address: str) -> None:

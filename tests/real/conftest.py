@@ -31,6 +31,13 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[cluster.Cluste
     finally:
         haproxy.down(started)
         cluster.down(root)
+        left = cluster.end_leftovers(root)
+        if left:
+            pytest.fail(
+                "processes the tests started were still running after the sandbox stopped "
+                "(ended now): " + "; ".join(f"pid {pid}: {cmd[:160]}" for pid, cmd in left),
+                pytrace=False,
+            )
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import shutil
 import threading
 import time
@@ -110,6 +111,52 @@ def test_a_failed_node_stays_in_maintenance(
     assert back.code == 0, back.text
     assert balancer.row(_node(on_125, first)).get("status") == "UP"
     assert versions(sandbox) == all_on(sandbox, "1.0.125")
+
+
+def test_swapped_server_names_are_refused_before_anything_changes(
+    on_125: Path, sandbox: cluster.Cluster, capsys
+) -> None:
+    first, second, _ = sandbox.addresses
+    config = on_125 / ".config"
+    text = config.read_text()
+    swapped = text.replace("lb_server = node1", "lb_server = X").replace(
+        "lb_server = node2", "lb_server = node1"
+    )
+    config.write_text(swapped.replace("lb_server = X", "lb_server = node2"))
+    result = cli.run(["search-web-frontend-1.0.126.war"], on_125, capsys)
+    assert result.code == 4, result.text
+    assert (
+        f"{first}: haproxy server web/node2 sends traffic to {second}:8080, not to this node "
+        f"({first}:8080)"
+    ) in result.err
+    assert "nothing was changed" in result.err
+    assert versions(sandbox) == all_on(sandbox, "1.0.125")
+
+    config.write_text(text.replace("lb_server = node3", "lb_server = node9"))
+    missing = cli.run(["search-web-frontend-1.0.126.war"], on_125, capsys)
+    assert missing.code == 4
+    assert "haproxy has no server web/node9 (servers in web: node1, node2, node3)" in missing.err
+
+
+def test_status_shows_each_nodes_haproxy_state_and_fails_when_one_is_out(
+    on_125: Path, sandbox: cluster.Cluster, capsys
+) -> None:
+    second = sandbox.addresses[1]
+    balancer = Balancer(str(haproxy.socket_path(sandbox)))
+    balancer.set_state(_node(on_125, second), "maint")
+    try:
+        table = cli.run([], on_125, capsys)
+        as_json = cli.run(["--json"], on_125, capsys)
+    finally:
+        balancer.ready(_node(on_125, second))
+    assert table.code == 1
+    row = next(line for line in table.out.splitlines() if second in line)
+    assert "Ok" in row and "MAINT" in row
+    assert table.out.count(" UP ") == 2
+    states = {r["host"]: r["haproxy"] for r in json.loads(as_json.out)}
+    assert as_json.code == 1
+    assert states == {a: ("MAINT" if a == second else "UP") for a in sandbox.addresses}
+    assert cli.run([], on_125, capsys).code == 0
 
 
 def _node(app_dir: Path, address: str):  # type: ignore[no-untyped-def]

@@ -116,10 +116,12 @@ def test_broken_war_stops_at_the_first_node(
 ) -> None:
     first, second, third = sandbox.addresses
     shutil.copy(wars[BROKEN], on_125)
+    # A broken release answers 500 for good: it fails after error_grace, not ready_timeout.
+    override(on_125, first, ready_timeout="600", error_grace="2")
     result = cli.run([f"search-web-frontend-{BROKEN}.war"], on_125, capsys)
     assert result.code == 1
-    assert f"{first}: not verified" in result.err
-    assert "HTTP 500" in result.err and "broken build" in result.err
+    assert f"{first}: not verified: " in result.err
+    assert f"answered 'HTTP 500: broken build {BROKEN}' steadily for 2 s" in result.err
     assert f"Untouched (still on their old release): {second}, {third}" in result.err
     assert "To roll back: deploy rollback --app-dir" in result.err
     assert versions(sandbox) == {first: "", second: "1.0.125", third: "1.0.125"}
@@ -129,6 +131,23 @@ def test_broken_war_stops_at_the_first_node(
     assert back.code == 0, back.text
     assert versions(sandbox) == all_on(sandbox, "1.0.125")
     assert history(on_125)[-1]["hosts"][first]["bytes_sent"] == 0
+
+
+def test_without_an_earlier_release_no_rollback_command_is_printed(
+    app_dir: Path, sandbox: cluster.Cluster, wars: dict[str, Path], capsys
+) -> None:
+    first = sandbox.addresses[0]
+    for war in app_dir.glob("*.war"):
+        war.unlink()
+    shutil.copy(wars[BROKEN], app_dir)
+    result = cli.run([f"search-web-frontend-{BROKEN}.war", "--hosts", first], app_dir, capsys)
+    assert result.code == 1
+    assert "There is no earlier release to roll back to" in result.err
+    assert "To roll back" not in result.err
+    assert cli.run(["rollback"], app_dir, capsys).code != 0  # as the message said
+    shutil.copy(wars["1.0.125"], app_dir)
+    restored = cli.run(["search-web-frontend-1.0.125.war", "--hosts", first], app_dir, capsys)
+    assert restored.code == 0, restored.text
 
 
 def test_old_version_still_answering_is_a_failed_deploy(
@@ -152,6 +171,13 @@ def test_rollback_sends_no_bytes(on_125: Path, sandbox: cluster.Cluster, capsys)
     entry = history(on_125)[-1]
     assert entry["action"] == "rollback" and entry["version"] == "1.0.125"
     assert [h["bytes_sent"] for h in entry["hosts"].values()] == [0, 0, 0]
+    shown = cli.run(["history"], on_125, capsys)
+    assert "Version" in shown.out.splitlines()[0]
+    rows = [line.split() for line in shown.out.splitlines()[1:]]
+    assert [row[1:4] for row in rows[-2:]] == [
+        ["deploy", "search-web-frontend-1.0.126.war", "1.0.126"],
+        ["rollback", "search-web-frontend-1.0.125.war", "1.0.125"],
+    ]
 
 
 def test_rollback_without_history_goes_one_version_down(

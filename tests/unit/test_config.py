@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from fabfile import config
 from fabfile.config import AppConfig
-from fabfile.errors import ConfigError
+from fabfile.errors import ConfigError, ExitCode, UsageError
 from fabfile.settings import KEYS
 
 # Every file below sets ``user`` so the tests do not depend on who runs them.
@@ -123,8 +123,9 @@ def test_select_keeps_config_order_and_none_means_all(tmp_path: Path) -> None:
 def test_select_refuses_unknown_hosts_naming_them_and_the_known_ones(tmp_path: Path) -> None:
     path = write(tmp_path, "[deploy]", "hosts = a, b", USER)
     app = config.load(path)
-    with pytest.raises(ConfigError) as caught:
+    with pytest.raises(UsageError) as caught:
         app.select(["a", "x", "y"])
+    assert caught.value.exit_code == ExitCode.USAGE
     message = str(caught.value)
     assert "x, y" in message
     assert str(path) in message
@@ -360,3 +361,35 @@ def test_balancer_settings_are_checked_with_file_and_line(
     with pytest.raises(ConfigError) as error:
         config.load(path)
     assert f"{path}:{line}: " in str(error.value) and expected in str(error.value)
+
+
+# -- {host} and {app} in paths and the restart command -----------------------------
+
+
+def test_paths_and_restart_name_the_node_and_the_app(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "[deploy]",
+        "hosts = web1, web2",
+        USER,
+        "releases_dir = /srv/{host}/releases/{app}",
+        "war_path = /srv/{host}/webapps/root.war",
+        "pid_file = /run/jetty-{host}.pid",
+        "restart = sudo systemctl restart jetty@{host} --app {app}",
+    )
+    nodes = config.load(path, app="my shop").nodes
+    assert [n.releases_dir for n in nodes] == [
+        "/srv/web1/releases/my shop",
+        "/srv/web2/releases/my shop",
+    ]
+    assert nodes[1].war_path == "/srv/web2/webapps/root.war"
+    assert nodes[0].pid_file == "/run/jetty-web1.pid"
+    assert nodes[1].restart == "sudo systemctl restart jetty@web2 --app 'my shop'"
+
+
+def test_an_unknown_placeholder_is_refused_with_file_line_and_key(tmp_path: Path) -> None:
+    path = write(tmp_path, "[deploy]", "hosts = web1", USER, "war_path = /srv/{hots}/root.war")
+    assert load_error(path) == (
+        f"{path}:4: [deploy] war_path = '/srv/{{hots}}/root.war': unknown placeholder "
+        "{hots}; only {host} and {app} exist"
+    )

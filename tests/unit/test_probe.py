@@ -91,7 +91,11 @@ def node(tmp_path: Path, port: int, path: str, *lines: str) -> NodeConfig:
                 f"status_url = http://{{host}}:{port}{path}",
                 "connect_timeout = 1",
                 f"status_timeout = {TIMEOUT}",
-                f"ready_timeout = {TIMEOUT}",
+                *(
+                    []
+                    if any(ln.startswith("ready_timeout") for ln in lines)
+                    else [f"ready_timeout = {TIMEOUT}"]
+                ),
                 "poll_interval = 0.05",
                 *lines,
             ]
@@ -189,7 +193,7 @@ def test_wait_ready_returns_at_once_when_the_version_answers(
     tmp_path: Path, port: int, polls: list[Status]
 ) -> None:
     started = time.monotonic()
-    ready, status = probe.wait_ready(node(tmp_path, port, "/ok"), "g:a", "1.2.3")
+    ready, status, _ = probe.wait_ready(node(tmp_path, port, "/ok"), "g:a", "1.2.3")
     assert ready
     assert status.version == "1.2.3"
     assert polls == [status]
@@ -200,7 +204,7 @@ def test_wait_ready_gives_up_with_the_last_status_when_the_version_never_comes(
     tmp_path: Path, port: int, polls: list[Status]
 ) -> None:
     started = time.monotonic()
-    ready, status = probe.wait_ready(node(tmp_path, port, "/ok"), "g:a", "1.2.4")
+    ready, status, _ = probe.wait_ready(node(tmp_path, port, "/ok"), "g:a", "1.2.4")
     elapsed = time.monotonic() - started
     assert not ready
     assert status.ok and status.version == "1.2.3"  # the old version still answering
@@ -212,7 +216,9 @@ def test_wait_ready_gives_up_with_the_last_status_when_the_version_never_comes(
 def test_wait_ready_that_must_see_the_node_go_down_ignores_the_old_jvm(
     tmp_path: Path, port: int, polls: list[Status]
 ) -> None:
-    ready, status = probe.wait_ready(node(tmp_path, port, "/ok"), "g:a", "1.2.3", must_go_down=True)
+    ready, status, _ = probe.wait_ready(
+        node(tmp_path, port, "/ok"), "g:a", "1.2.3", must_go_down=True
+    )
     assert not ready  # the right version, but never seen down: may be the old JVM
     assert status.ok and len(polls) >= 2
 
@@ -220,7 +226,7 @@ def test_wait_ready_that_must_see_the_node_go_down_ignores_the_old_jvm(
 def test_wait_ready_after_the_node_went_down_accepts_the_version(
     tmp_path: Path, port: int, polls: list[Status]
 ) -> None:
-    ready, status = probe.wait_ready(
+    ready, status, _ = probe.wait_ready(
         node(tmp_path, port, "/down-then-up"), "g:a", "1.2.3", must_go_down=True
     )
     assert ready and status.version == "1.2.3"
@@ -229,12 +235,34 @@ def test_wait_ready_after_the_node_went_down_accepts_the_version(
 
 def test_wait_ready_is_bounded_even_when_every_probe_times_out(tmp_path: Path, port: int) -> None:
     started = time.monotonic()
-    ready, status = probe.wait_ready(node(tmp_path, port, "/slow"), "g:a", "1.2.3")
+    ready, status, _ = probe.wait_ready(node(tmp_path, port, "/slow"), "g:a", "1.2.3")
     elapsed = time.monotonic() - started
     assert (ready, status.reason) == (False, "timed out")
     assert elapsed < TIMEOUT + TIMEOUT + 0.5  # ready_timeout plus at most one more probe
 
 
 def test_wait_ready_against_a_closed_port_says_connection_refused(tmp_path: Path) -> None:
-    ready, status = probe.wait_ready(node(tmp_path, closed_port(), "/status"), "g:a", "1.2.3")
+    ready, status, _ = probe.wait_ready(node(tmp_path, closed_port(), "/status"), "g:a", "1.2.3")
     assert (ready, status.reason) == (False, "connection refused")
+
+
+def test_wait_ready_gives_up_on_steady_server_errors_after_the_grace_window(
+    tmp_path: Path, port: int, polls: list[Status]
+) -> None:
+    config = node(tmp_path, port, "/error", "ready_timeout = 30", "error_grace = 0.3")
+    started = time.monotonic()
+    ready, status, steady = probe.wait_ready(config, "g:a", "1.2.3")
+    elapsed = time.monotonic() - started
+    assert (ready, steady, status.code) == (False, True, 500)
+    assert 0.3 <= elapsed < 1.5  # the grace window, not the 30 s ready_timeout
+    assert len(polls) >= 3
+
+
+def test_one_server_error_inside_the_grace_window_is_not_a_failure(
+    tmp_path: Path, port: int, polls: list[Status]
+) -> None:
+    config = node(tmp_path, port, "/down-then-up", "error_grace = 5")
+    HITS.pop("/down-then-up", None)
+    ready, _, steady = probe.wait_ready(config, "g:a", "1.2.3", must_go_down=True)
+    assert (ready, steady) == (True, False)
+    assert [s.code for s in polls] == [503, 200]

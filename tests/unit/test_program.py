@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from invoke import Config, Context
+from invoke.exceptions import Exit
 
-from fabfile import __version__
+from fabfile import __version__, actions, tasks
 from fabfile.errors import ExitCode
 from fabfile.program import DeployProgram, make_program, route
 from tests.cli import run
@@ -37,16 +39,33 @@ from tests.cli import run
         pytest.param(["-V"], ["-V"], id="-V"),
         pytest.param(["--version"], ["--version"], id="--version"),
         pytest.param(["--help"], ["--help"], id="--help"),
-        pytest.param(["-l"], ["-l"], id="-l"),
+        pytest.param(["-h", "rollback"], ["-h", "rollback"], id="-h-task"),
+        pytest.param(["--help=history"], ["--help=history"], id="--help=task"),
+        pytest.param(
+            ["--print-completion-script", "bash"],
+            ["--print-completion-script", "bash"],
+            id="completion-script",
+        ),
+        pytest.param(["-l"], ["deploy", "-l"], id="-l-is-latest"),
+        pytest.param(["-f"], ["deploy", "-f"], id="-f"),
+        pytest.param(["-lf"], ["deploy", "-lf"], id="-lf"),
+        pytest.param(["--force=yes"], ["deploy", "--force=yes"], id="--force=value"),
+        pytest.param(["-Hlocalhost"], ["status", "-Hlocalhost"], id="-H-glued-value"),
+        pytest.param(["-j"], ["status", "-j"], id="-j"),
+        pytest.param(["-H", "a", "x.war"], ["deploy", "-H", "a", "--artifact", "x.war"], id="-H"),
+        pytest.param(["-C", "old.war"], ["status", "-C", "old.war"], id="-C-value"),
+        pytest.param(["-fC", "old.war"], ["deploy", "-fC", "old.war"], id="-fC-value"),
+        pytest.param(["-C", "apps/x", "rollback"], ["rollback", "-C", "apps/x"], id="-C-rollback"),
+        pytest.param(["history", "-n", "5"], ["history", "-n", "5"], id="-n"),
+        pytest.param(["-n", "history"], ["status", "-n", "history"], id="-n-value"),
     ],
 )
 def test_route_inserts_the_implied_task(argv: list[str], routed: list[str]) -> None:
     assert route(["deploy", *argv]) == ["deploy", *routed]
 
 
-@pytest.mark.parametrize("flag", ["--artifact", "-a"])
-def test_route_sends_an_explicit_artifact_to_deploy(flag: str) -> None:
-    assert route(["deploy", flag, "x.war"]) == ["deploy", "deploy", flag, "x.war"]
+def test_route_sends_an_explicit_artifact_to_deploy() -> None:
+    assert route(["deploy", "--artifact", "x.war"]) == ["deploy", "deploy", "--artifact", "x.war"]
 
 
 def test_make_program_builds_a_fresh_program_each_time() -> None:
@@ -70,7 +89,8 @@ def test_help_lists_the_tasks(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     assert result.code == ExitCode.OK
     for name in ("status", "deploy", "rollback", "history"):
         assert f"  {name} " in result.out
-    assert "Default task: status" in result.out
+    status = next(line for line in result.out.splitlines() if line.startswith("  status "))
+    assert status.endswith("(default)")
 
 
 def test_an_unknown_flag_is_a_usage_error(
@@ -110,7 +130,7 @@ def test_hosts_outside_the_config_are_refused_before_any_contact(
 ) -> None:
     (tmp_path / ".config").write_text("[deploy]\nhosts = web1.invalid\nuser = u\n")
     result = run(["--hosts", "web9.invalid"], tmp_path, capsys)
-    assert result.code == ExitCode.BAD_INPUT
+    assert result.code == ExitCode.USAGE
     assert "--hosts names web9.invalid" in result.err
 
 
@@ -130,9 +150,12 @@ def test_route_leaves_an_artifact_given_with_equals_alone() -> None:
     assert route(["deploy", "--artifact=x.war"]) == ["deploy", "deploy", "--artifact=x.war"]
 
 
-def test_a_flag_value_of_the_wrong_type_is_a_usage_error(tmp_path: Path, capsys) -> None:
+def test_a_flag_value_of_the_wrong_type_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     result = run(["history", "--limit", "abc"], tmp_path, capsys)
-    assert result.code == 2 and "error:" in result.err
+    assert result.code == 2
+    assert result.err == "error: --limit takes a whole number, not 'abc'; see deploy --help\n"
 
 
 def test_route_finds_the_task_after_flags() -> None:
@@ -143,3 +166,183 @@ def test_route_finds_the_task_after_flags() -> None:
         "apps/x",
     ]
     assert route(["deploy", "--app-dir", "history"]) == ["deploy", "status", "--app-dir", "history"]
+
+
+# -- what each short flag means, in every command ---------------------------------
+
+
+@pytest.fixture
+def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, object]]]:
+    """Replace the four actions with recorders: which one ran, with what."""
+    seen: list[tuple[str, dict[str, object]]] = []
+
+    def recorder(name: str) -> object:
+        def record(options: actions.Options, *args: object, **kwargs: object) -> ExitCode:
+            seen.append((name, {"options": options, "args": args, **kwargs}))
+            return ExitCode.OK
+
+        return record
+
+    for name in ("status", "deploy", "rollback", "history"):
+        monkeypatch.setattr(actions, name, recorder(name))
+    return seen
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Path:
+    path = tmp_path / "shop"
+    path.mkdir()
+    (path / ".config").write_text("[deploy]\nhosts = web1, web2, web3\nuser = u\n")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("argv", "action", "expected"),
+    [
+        pytest.param(["-l"], "deploy", {"latest": True, "force": False}, id="-l"),
+        pytest.param(["-lf"], "deploy", {"latest": True, "force": True}, id="-lf"),
+        pytest.param(["x.war", "-f"], "deploy", {"args": ("x.war",), "force": True}, id="-f"),
+        pytest.param(["-j"], "status", {"as_json": True}, id="-j"),
+        pytest.param(["history", "-n", "3"], "history", {"limit": 3}, id="-n"),
+        pytest.param(["history", "-n3"], "history", {"limit": 3}, id="-n3"),
+    ],
+)
+def test_each_short_flag_means_its_long_flag(
+    app: Path,
+    capsys: pytest.CaptureFixture[str],
+    calls: list[tuple[str, dict[str, object]]],
+    argv: list[str],
+    action: str,
+    expected: dict[str, object],
+) -> None:
+    assert run(argv, app, capsys).code == ExitCode.OK
+    [(name, given)] = calls
+    assert name == action
+    assert {key: given[key] for key in expected} == expected
+
+
+@pytest.mark.parametrize("command", [[], ["x.war"], ["rollback"]])
+def test_dash_big_h_means_hosts_in_every_command_that_takes_hosts(
+    app: Path,
+    capsys: pytest.CaptureFixture[str],
+    calls: list[tuple[str, dict[str, object]]],
+    command: list[str],
+) -> None:
+    assert run([*command, "-H", "web1,web3"], app, capsys).code == ExitCode.OK
+    options = calls[0][1]["options"]
+    assert isinstance(options, actions.Options)
+    assert options.hosts == ("web1", "web3")
+
+
+@pytest.mark.parametrize("command", [[], ["x.war"], ["rollback"], ["history"]])
+def test_dash_big_c_means_app_dir_in_every_command(
+    app: Path,
+    capsys: pytest.CaptureFixture[str],
+    calls: list[tuple[str, dict[str, object]]],
+    command: list[str],
+) -> None:
+    assert run(["-C", str(app), *command], app.parent, capsys).code == ExitCode.OK
+    options = calls[0][1]["options"]
+    assert isinstance(options, actions.Options)
+    assert options.app.path == app.resolve()
+
+
+def test_dash_l_deploys_the_newest_war_instead_of_listing_tasks(
+    app: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run(["-l"], app, capsys)
+    assert result.code == ExitCode.BAD_INPUT
+    assert "no shop-VERSION.war here" in result.err
+    assert "Subcommands" not in result.out
+
+
+# -- a dry run does not exist yet: refuse, never deploy ---------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--dry"],
+        ["--dry-run"],
+        ["-R"],
+        ["x.war", "--dry-run"],
+        ["--dry-run=yes", "x.war"],
+        ["--latest", "--dry"],
+        ["-fR", "x.war"],
+        ["rollback", "--dryrun"],
+        ["--hosts", "web1", "--DRY-RUN", "rollback"],
+    ],
+)
+def test_a_dry_run_flag_is_refused_and_nothing_runs(
+    app: Path,
+    capsys: pytest.CaptureFixture[str],
+    calls: list[tuple[str, dict[str, object]]],
+    argv: list[str],
+) -> None:
+    (app / "shop-1.0.1.war").write_bytes(b"")
+    result = run(argv, app, capsys)
+    assert result.code == ExitCode.USAGE
+    assert "a dry run does not exist yet, so nothing was done" in result.err
+    assert result.err.startswith("error: ") and "see deploy --help" in result.err
+    assert calls == []
+
+
+def test_inv_dry_is_refused_by_the_task_itself(
+    app: Path, monkeypatch: pytest.MonkeyPatch, calls: list[tuple[str, dict[str, object]]]
+) -> None:
+    """``inv --dry deploy`` would only echo c.run(); our tasks never call it."""
+    monkeypatch.chdir(app)
+    context = Context(Config(overrides={"run": {"dry": True}}))
+    with pytest.raises(Exit) as refused:
+        tasks.deploy(context, latest=True)
+    assert refused.value.code == ExitCode.USAGE
+    assert "a dry run does not exist yet" in str(refused.value.message)
+    assert calls == []
+    tasks.deploy(Context(Config()), latest=True)
+    assert [name for name, _ in calls] == ["deploy"]
+
+
+# -- usage errors: exit 2, the word that was wrong, and where to look --------------
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["-h", "127.0.0.2"], "-h is --help: it takes a command, not '127.0.0.2'"),
+        (["rollback", "-h", "127.0.0.2"], "unknown word '127.0.0.2'"),
+        (["--hosts"], "--hosts needs a value"),
+        (["-H"], "--hosts needs a value"),
+        (["--hosts="], "--hosts needs a value"),
+        (["history", "-n"], "--limit needs a value"),
+        (["--limit", "abc"], "--limit is not a flag of status, only of history"),
+        (["history", "--limit", "abc"], "--limit takes a whole number, not 'abc'"),
+        (["history", "-n", "abc"], "--limit takes a whole number, not 'abc'"),
+        (["--no-such-flag"], "unknown flag --no-such-flag"),
+        (["-a", "x.war"], "unknown flag -a"),
+        (["frobnicate"], "unknown word 'frobnicate': not a command"),
+        (["rollback", "frobnicate"], "unknown word 'frobnicate'"),
+        (["--json=yes"], "--json takes no value"),
+        (["status", "--latest"], "--latest is not a flag of status, only of deploy"),
+        (["--print-completion-script", "tcsh"], 'Completion for shell "tcsh" not supported'),
+    ],
+)
+def test_a_usage_error_exits_2_naming_the_word(
+    app: Path,
+    capsys: pytest.CaptureFixture[str],
+    calls: list[tuple[str, dict[str, object]]],
+    argv: list[str],
+    says: str,
+) -> None:
+    result = run(argv, app, capsys)
+    assert (result.code, result.out) == (ExitCode.USAGE, "")
+    assert result.err.startswith(f"error: {says}")
+    assert result.err.endswith("; see deploy --help\n")
+    assert "No idea what" not in result.err
+    assert calls == []
+
+
+def test_dash_h_with_a_host_hints_at_dash_big_h(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run(["rollback", "-h", "127.0.0.2"], tmp_path, capsys)
+    assert "(-h is --help; the nodes are -H/--hosts)" in result.err
