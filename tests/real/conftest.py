@@ -7,7 +7,9 @@ known state: every node on 1.0.125.
 
 from __future__ import annotations
 
+import os
 import shutil
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,8 +19,20 @@ from sandbox import app, cluster, haproxy
 from sandbox.sample import build_war
 from tests import cli
 
-FIRST = "127.0.1.2"
+FIRST = os.environ.get("WARDEPLOY_TEST_FIRST", "127.0.1.2")  # where the nodes start
 BROKEN = "1.0.127"
+
+
+@pytest.fixture(autouse=True)
+def ctrl_c_is_keyboard_interrupt() -> Iterator[None]:
+    """Tests press Ctrl-C with a real SIGINT. A process started in the background by
+    a non-interactive shell inherits SIGINT ignored, and Python then leaves it so:
+    the tests set Python's own handler, as an interactive terminal would have it."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 @pytest.fixture(scope="session")
