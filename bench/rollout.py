@@ -26,6 +26,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -175,7 +176,7 @@ def _scenarios(
 ) -> list[dict[str, Any]]:
     url, n = haproxy.url(sandbox, "/"), len(sandbox.addresses)
     war_bytes = {v: p.stat().st_size * n for v, p in wars.items()}
-    plan = [
+    plan: list[tuple[str, Callable[[], float], bool]] = [
         ("tool: rolling deploy", lambda: _deploy(app_dir, wars[NEW]), True),
         ("tool: no-op redeploy", lambda: _deploy(app_dir, wars[NEW]), True),
         ("tool: rollback", lambda: _deploy(app_dir, None, "rollback"), True),

@@ -6,7 +6,6 @@ The tasks in `fabfile.tasks` parse flags and call these; tests call them too.
 from __future__ import annotations
 
 import dataclasses
-import getpass
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,18 +14,17 @@ from rich.console import Console
 
 from . import artifact as artifacts
 from . import console as view
-from . import probe
+from . import planning, probe, strategies
 from .appdir import AppDir
-from .artifact import Artifact
 from .balancer import Balancer
 from .config import NodeConfig
-from .errors import ArtifactError, DeployError, ExitCode, NodeError, UsageError
-from .history import History, now
+from .errors import DeployError, ExitCode, NodeError, UsageError, explain
+from .history import Action, History, Record, Result
 from .lock import Lock
-from .release import Release
-from .rollout import Plan, Rollout, Target
-from .strategy import Rolling
-from .version import MavenVersion
+from .planning import Plan
+from .rollout import Rollout
+from .strategies.contract import Strategy
+from .target import Target
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,7 +74,7 @@ def _rotation(nodes: tuple[NodeConfig, ...]) -> dict[str, str] | None:
     try:
         return balancer.states(nodes)
     except NodeError:
-        return {node.host: "UNREACHABLE" for node in nodes}
+        return {node.label: "UNREACHABLE" for node in nodes}
 
 
 def deploy(
@@ -92,35 +90,28 @@ def deploy(
             if war
             else artifacts.newest(app.path, app.name)
         )
-        release, sources = _release(app, found)
+        release, sources = planning.release_of(app, found)
         options.nodes  # noqa: B018 - parse .config now, so a refusal is recorded
     except DeployError as error:
-        _record_refusal(options, "deploy", war or "(newest)", error)
+        _record_refusal(options, Action.DEPLOY, war or "(newest)", error)
         raise
     again = options.command(release.war_name, *(["--force"] if force else []))
-    plan = Plan("deploy", release, sources, options.nodes, force, _undo(options, release), again)
+    undo = planning.undo_line(app, release, options.command("rollback"))
+    plan = Plan(Action.DEPLOY, release, sources, options.nodes, force, undo, again)
     return _roll(options, plan)
 
 
-def _undo(options: Options, release: Release) -> str:
-    """The rollback command, only when a rollback will find something to go back to."""
-    app = options.app
-    earlier = [held for held in History(app.history_path).stack() if held != release]
-    version = MavenVersion(release.version)
-    older = [path for found, path in artifacts.candidates(app.path, app.name) if found < version]
-    if earlier or older:
-        return f"To roll back: {options.command('rollback')}"
-    return "There is no earlier release to roll back to (no history and no older WAR here)."
-
-
 def rollback(options: Options) -> ExitCode:
-    """Go back to the release deployed before the current one, from the nodes' copies."""
-    app = options.app
-    previous = History(app.history_path).previous()
-    if previous is None:
-        return _rollback_without_history(options)
-    sources = _local_sources(app, previous)
-    return _roll_back_to(options, previous, sources)
+    """Go back to the release deployed before the current one, from the nodes' copies.
+
+    What "back" means is the strategy's (`fabfile.strategies.contract.Rollback`);
+    for rolling it is a rolling redeploy of the previous release.
+    """
+    release, sources = planning.rollback_target(options.app, options.nodes)
+    again = options.command("rollback")
+    finish = f"To finish the rollback, run it again: {again} (it aims at the same release)"
+    plan = Plan(Action.ROLLBACK, release, sources, options.nodes, False, finish, again)
+    return _roll(options, plan)
 
 
 def history(options: Options, limit: int = 20) -> ExitCode:
@@ -132,84 +123,15 @@ def history(options: Options, limit: int = 20) -> ExitCode:
     return ExitCode.OK
 
 
-def _record_refusal(options: Options, action: str, artifact: str, error: DeployError) -> None:
+def _record_refusal(options: Options, action: Action, artifact: str, error: DeployError) -> None:
     """Bad input changes nothing, but the history still says it was tried and why."""
-    History(options.app.history_path).append(
-        {
-            "action": action,
-            "finished": now(),
-            "user": getpass.getuser(),
-            "artifact": Path(artifact).name,
-            "outcome": "refused",
-            "message": str(error),
-            "hosts": {},
-        }
-    )
+    record = Record(action, Result.REFUSED, Path(artifact).name, message=explain(error))
+    History(options.app.history_path).append(record)
 
 
 def _war_path(app: AppDir, war: str) -> Path:
     path = Path(war)
     return (path if path.is_absolute() or path.exists() else app.path / path).absolute()
-
-
-def _release(app: AppDir, found: Artifact) -> tuple[Release, dict[str, Path]]:
-    properties, jettyrc = app.payloads()
-    release = Release(
-        war=found.sha256,
-        config=properties.sha256,
-        jettyrc=jettyrc.sha256,
-        version=str(found.version),
-        coordinates=found.coordinates,
-        war_name=found.path.name,
-    )
-    sources = {found.sha256: found.path, properties.sha256: properties.path}
-    sources[jettyrc.sha256] = jettyrc.path
-    return release, sources
-
-
-def _local_sources(app: AppDir, release: Release) -> dict[str, Path]:
-    """Coordinator files that match the release's blobs, for nodes that lack one."""
-    sources: dict[str, Path] = {}
-    war = app.path / release.war_name
-    if war.is_file() and artifacts.file_sha256(war) == release.war:
-        sources[release.war] = war
-    for payload in app.payloads():
-        if payload.sha256 in (release.config, release.jettyrc):
-            sources[payload.sha256] = payload.path
-    return sources
-
-
-def _rollback_without_history(options: Options) -> ExitCode:
-    """No history: go to the WAR just below the highest version the nodes run."""
-    app = options.app
-    running = [s.version for s in probe.probe_all(options.nodes) if s.ok]
-    if not running:
-        raise ArtifactError(
-            f"no history in {app.history_path} and no node answers /status, so there is no "
-            "'previous' version; deploy a WAR explicitly"
-        )
-    top = max(MavenVersion(v) for v in running)
-    lower = [path for version, path in artifacts.candidates(app.path, app.name) if version < top]
-    if not lower:
-        raise ArtifactError(
-            f"no history and no WAR below {top} in {app.path}; deploy one explicitly"
-        )
-    release, sources = _release(app, artifacts.read(lower[-1], app.name))
-    return _roll_back_to(options, release, sources)
-
-
-def _roll_back_to(options: Options, release: Release, sources: dict[str, Path]) -> ExitCode:
-    again = options.command("rollback")
-    return _roll(
-        options, Plan("rollback", release, sources, options.nodes, False, _finish(options), again)
-    )
-
-
-def _finish(options: Options) -> str:
-    return (
-        f"To finish the rollback, run it again: {options.command('rollback')} "
-        "(it aims at the same release)"
-    )
 
 
 def _roll(options: Options, plan: Plan) -> ExitCode:
@@ -221,15 +143,16 @@ def _roll(options: Options, plan: Plan) -> ExitCode:
             "node while it restarts may fail"
         )
     console.print(f"{plan.action} {plan.release.label} to {len(plan.nodes)} node(s)")
+    strategy = strategies.build(options.app.config.strategy, balancer)
     with Lock(options.app.lock_path, plan.command):
-        targets = _run(options, plan, Rolling(balancer))
+        targets = _run(options, plan, strategy)
     _summary(console, targets)
     return ExitCode.OK
 
 
-def _run(options: Options, plan: Plan, strategy: Rolling) -> list[Target]:
+def _run(options: Options, plan: Plan, strategy: Strategy) -> list[Target]:
     console = options.console
-    hosts = [node.host for node in plan.nodes]
+    hosts = [node.label for node in plan.nodes]
     if console.is_terminal:
         with view.LiveReporter(console, hosts) as live:
             return Rollout(options.app, plan, strategy, live).run()
@@ -238,5 +161,5 @@ def _run(options: Options, plan: Plan, strategy: Rolling) -> list[Target]:
 
 def _summary(console: Console, targets: Sequence[Target]) -> None:
     sent = sum(t.sent for t in targets)
-    outcomes = ", ".join(f"{t.host}: {t.outcome}" for t in targets)
+    outcomes = ", ".join(f"{t.host}: {t.outcome.value}" for t in targets)
     console.print(f"done: {outcomes}; {sent} bytes sent")

@@ -12,7 +12,7 @@ import functools
 import os
 from pathlib import Path
 
-import javaproperties  # type: ignore[import-untyped]
+import javaproperties
 
 from . import config
 from .artifact import file_sha256

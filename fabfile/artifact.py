@@ -15,10 +15,10 @@ import zipfile
 import zlib
 from pathlib import Path
 
-import javaproperties  # type: ignore[import-untyped]
+import javaproperties
 
 from .errors import ArtifactError
-from .version import MavenVersion
+from .maven import MavenVersion
 
 _POM = re.compile(r"^META-INF/maven/[^/]+/[^/]+/pom\.properties$")
 

@@ -77,7 +77,7 @@ class Balancer:
         """Each node's state in haproxy: UP, DRAIN, MAINT, DOWN (or MISSING), by host."""
         rows = csv.DictReader(io.StringIO(self.command("show stat").lstrip("# ")))
         found = {(r.get("pxname"), r.get("svname")): r.get("status") or "" for r in rows}
-        return {node.host: _state(found.get((node.lb_backend, node.lb_server))) for node in nodes}
+        return {node.label: _state(found.get((node.lb_backend, node.lb_server))) for node in nodes}
 
     def mismatches(self, nodes: tuple[NodeConfig, ...]) -> list[str]:
         """Every node whose haproxy server is missing or points elsewhere, in words.

@@ -13,15 +13,18 @@ import difflib
 import getpass
 import re
 import shlex
+import urllib.parse
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from . import strategies
 from .errors import ConfigError, UsageError
-from .settings import KEYS, KEYS_BY_NAME
+from .settings import CLUSTER_KEYS, INSTANCE_KEYS, KEYS, KEYS_BY_NAME
 
 DEPLOY = "deploy"
 HOST_PREFIX = "host:"
+INSTANCE_PREFIX = "instance:"
 _SECTION = re.compile(r"^\s*\[(?P<name>[^\]]*)\]")
 _HOST = re.compile(r"^(?![-.])[A-Za-z0-9._-]+$|^[0-9A-Fa-f:]+$")  # a name, IPv4 or IPv6
 _OPTION = re.compile(r"^(?P<key>[^\s=:#;][^=:]*?)\s*[=:]")
@@ -56,11 +59,17 @@ class NodeConfig:
     lb_backend: str
     lb_server: str
     drain_timeout: float
+    instance: str = ""  # one of the host's instances ('' when it has one)
 
     @property
     def url(self) -> str:
         """The node's /status URL."""
         return self.status_url.format(host=self.host)
+
+    @property
+    def label(self) -> str:
+        """How tables and messages name it: the host, or ``host/instance``."""
+        return f"{self.host}/{self.instance}" if self.instance else self.host
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,10 +79,11 @@ class AppConfig:
     path: Path
     app: str
     nodes: tuple[NodeConfig, ...]
+    strategy: str = strategies.DEFAULT
 
     @property
     def hosts(self) -> tuple[str, ...]:
-        return tuple(node.host for node in self.nodes)
+        return tuple(dict.fromkeys(node.host for node in self.nodes))
 
     def select(self, hosts: Iterable[str] | None) -> tuple[NodeConfig, ...]:
         """The nodes named by ``--hosts`` (all when None), in ``.config`` order."""
@@ -121,10 +131,27 @@ def load(path: Path, app: str | None = None) -> AppConfig:
         raise ConfigError(f"{path}:1: no [deploy] section; add one with at least 'hosts = ...'")
     _check_sections(path, parser, lines)
     hosts = _hosts(path, parser, lines)
-    _check_host_sections(path, parser, lines, hosts)
-    nodes = tuple(_node(path, parser, lines, host, app) for host in hosts)
+    _check_named_sections(path, parser, lines, HOST_PREFIX, hosts)
+    instances = _instances(path, parser, lines)
+    nodes = tuple(
+        _node(path, parser, lines, app, host, instance)
+        for host in hosts
+        for instance in instances or ("",)
+    )
     _check_one_balancer(path, lines, nodes)
-    return AppConfig(path=path, app=app, nodes=nodes)
+    _check_distinct(path, lines, nodes)
+    return AppConfig(path=path, app=app, nodes=nodes, strategy=_strategy(path, parser, lines))
+
+
+def _strategy(path: Path, parser: configparser.ConfigParser, lines: _Lines) -> str:
+    raw = parser.get(DEPLOY, "strategy", fallback=KEYS_BY_NAME["strategy"].default)
+    name: str = _value(path, lines, DEPLOY, "strategy", raw)
+    if not strategies.available(name):
+        where = f"{path}:{lines.of(DEPLOY, 'strategy')}: [deploy] strategy = {name!r}"
+        raise ConfigError(
+            f"{where}: not available yet in this version; use strategy = {strategies.DEFAULT}"
+        )
+    return name
 
 
 def _read(path: Path) -> str:
@@ -165,13 +192,45 @@ def _parse(path: Path, text: str) -> configparser.ConfigParser:
 
 def _check_sections(path: Path, parser: configparser.ConfigParser, lines: _Lines) -> None:
     for section in parser.sections():
-        if section != DEPLOY and not section.startswith(HOST_PREFIX):
+        if section != DEPLOY and not section.startswith((HOST_PREFIX, INSTANCE_PREFIX)):
             raise ConfigError(
                 f"{path}:{lines.of(section)}: unknown section [{section}]; "
-                "sections are [deploy] and [host:NAME]"
+                "sections are [deploy], [host:NAME] and [instance:NAME]"
             )
         for key in parser.options(section):
             _check_key(path, lines, section, key)
+
+
+def _instances(path: Path, parser: configparser.ConfigParser, lines: _Lines) -> tuple[str, ...]:
+    """The instances every host runs; each ``[instance:NAME]`` must be one of them."""
+    raw = parser.get(DEPLOY, "instances", fallback="")
+    names: tuple[str, ...] = _value(path, lines, DEPLOY, "instances", raw)
+    _check_named_sections(path, parser, lines, INSTANCE_PREFIX, list(names))
+    return names
+
+
+def _check_distinct(path: Path, lines: _Lines, nodes: tuple[NodeConfig, ...]) -> None:
+    """Two instances on one URL, or two nodes behind one haproxy server, would be one."""
+    urls: dict[str, NodeConfig] = {}
+    servers: dict[str, NodeConfig] = {}
+    for node in nodes:
+        _unique(path, lines, urls, node.url, node, "status_url")
+        if node.lb_socket:
+            server = f"{node.lb_backend}/{node.lb_server}"
+            _unique(path, lines, servers, server, node, "lb_server")
+
+
+def _unique(
+    path: Path, lines: _Lines, seen: dict[str, NodeConfig], value: str, node: NodeConfig, key: str
+) -> None:
+    other = seen.setdefault(value, node)
+    if other is not node:
+        candidates = [f"{INSTANCE_PREFIX}{node.instance}", f"{HOST_PREFIX}{node.host}"]
+        section = next((c for c in candidates if (c, key) in lines.keys), DEPLOY)
+        raise ConfigError(
+            f"{path}:{lines.of(section, key)}: [{section}] {key}: {other.label} and "
+            f"{node.label} both use {value}; give each its own"
+        )
 
 
 def _check_key(path: Path, lines: _Lines, section: str, key: str) -> None:
@@ -180,8 +239,12 @@ def _check_key(path: Path, lines: _Lines, section: str, key: str) -> None:
         close = difflib.get_close_matches(key, KEYS_BY_NAME, n=1)
         hint = f"did you mean '{close[0]}'?" if close else "see the README's list of keys"
         raise ConfigError(f"{where}: unknown key; {hint}")
-    if key == "hosts" and section != DEPLOY:
-        raise ConfigError(f"{where}: hosts belongs in [deploy] only")
+    if key in CLUSTER_KEYS and section != DEPLOY:
+        raise ConfigError(f"{where}: {key} belongs in [deploy] only")
+    if section.startswith(INSTANCE_PREFIX) and key not in INSTANCE_KEYS:
+        raise ConfigError(
+            f"{where}: not an instance setting; an instance sets {', '.join(INSTANCE_KEYS)}"
+        )
 
 
 def _hosts(path: Path, parser: configparser.ConfigParser, lines: _Lines) -> list[str]:
@@ -200,53 +263,75 @@ def _hosts(path: Path, parser: configparser.ConfigParser, lines: _Lines) -> list
     return hosts
 
 
-def _check_host_sections(
-    path: Path, parser: configparser.ConfigParser, lines: _Lines, hosts: list[str]
+def _check_named_sections(
+    path: Path, parser: configparser.ConfigParser, lines: _Lines, prefix: str, names: list[str]
 ) -> None:
+    """Every ``[host:NAME]`` names a host, every ``[instance:NAME]`` an instance."""
+    kind = prefix.rstrip(":")  # "host" or "instance"
     for section in parser.sections():
-        name = section[len(HOST_PREFIX) :].strip()
-        if section.startswith(HOST_PREFIX) and name not in hosts:
+        if section.startswith(prefix) and section[len(prefix) :].strip() not in names:
             raise ConfigError(
-                f"{path}:{lines.of(section)}: [{section}] names a host that is not in "
-                f"[deploy] hosts ({', '.join(hosts)}); add it there or remove the section"
+                f"{path}:{lines.of(section)}: [{section}] names {'an' if kind[0] == 'i' else 'a'} "
+                f"{kind} that is not in [deploy] {kind}s ({', '.join(names) or 'none'}); "
+                "add it there or remove the section"
             )
 
 
 def _node(
-    path: Path, parser: configparser.ConfigParser, lines: _Lines, host: str, app: str
+    path: Path,
+    parser: configparser.ConfigParser,
+    lines: _Lines,
+    app: str,
+    host: str,
+    instance: str,
 ) -> NodeConfig:
-    section = _host_section(parser, host)
-    values: dict[str, Any] = {"host": host}
+    """One instance of one host: [instance:NAME] over [host:NAME] over [deploy]."""
+    sections = [_section(parser, INSTANCE_PREFIX, instance)] if instance else []
+    sections += [_section(parser, HOST_PREFIX, host), DEPLOY]
+    values: dict[str, Any] = {"host": host, "instance": instance}
     for key in KEYS:
-        if key.name == "hosts":
+        if key.name in CLUSTER_KEYS:
             continue
-        source = section if parser.has_option(section, key.name) else DEPLOY
+        source = next((s for s in sections if parser.has_option(s, key.name)), DEPLOY)
         raw = parser.get(source, key.name, fallback=key.default)
         values[key.name] = _value(path, lines, source, key.name, raw)
     values["user"] = values["user"] or getpass.getuser()
-    _fill_placeholders(values, host, app)
+    _fill_placeholders(values, host, app, instance)
     if values["lb_socket"] and not values["lb_backend"]:
         raise ConfigError(
             f"{path}:{lines.of(DEPLOY, 'lb_socket')}: [deploy] lb_socket is set but "
             "lb_backend is not; name the haproxy backend that holds the nodes"
         )
-    values["lb_server"] = values["lb_server"] or host
-    return NodeConfig(**values)
+    values["lb_server"] = values["lb_server"] or (f"{host}-{instance}" if instance else host)
+    node = NodeConfig(**values)
+    try:
+        urllib.parse.urlsplit(node.url).port  # noqa: B018 - {instance} filled in may break it
+    except ValueError as error:
+        raise ConfigError(
+            f"{path}:{lines.of(DEPLOY, 'status_url')}: status_url for {node.label} is "
+            f"{node.url}, not a valid URL ({error})"
+        ) from None
+    return node
 
 
 _TEMPLATES = ("war_path", "config_path", "jettyrc_path", "releases_dir", "pid_file")
 
 
-def _fill_placeholders(values: dict[str, Any], host: str, app: str) -> None:
-    """``{host}`` and ``{app}`` in paths and in the restart command, for this node.
+def _fill_placeholders(values: dict[str, Any], host: str, app: str, instance: str) -> None:
+    """``{host}``, ``{app}`` and ``{instance}`` in paths and in the restart command.
 
-    A host name is letters, digits and ``._-`` (checked above), so it is one
-    shell word as it is; the app name is quoted in the restart command.
+    A host name is letters, digits and ``._-`` and an instance name letters,
+    digits, ``-`` and ``_`` (both checked), so each is one shell word as it is;
+    the app name is quoted in the restart command.
     """
     for name in _TEMPLATES:
-        values[name] = values[name].replace("{host}", host).replace("{app}", app)
-    restart = values["restart"].replace("{host}", host)
+        filled = values[name].replace("{host}", host).replace("{app}", app)
+        values[name] = filled.replace("{instance}", instance)
+    restart = values["restart"].replace("{host}", host).replace("{instance}", instance)
     values["restart"] = restart.replace("{app}", shlex.quote(app))
+    values["status_url"] = values["status_url"].replace("{instance}", instance)
+    server = values["lb_server"].replace("{host}", host)
+    values["lb_server"] = server.replace("{instance}", instance)
 
 
 def _check_one_balancer(path: Path, lines: _Lines, nodes: tuple[NodeConfig, ...]) -> None:
@@ -261,12 +346,12 @@ def _check_one_balancer(path: Path, lines: _Lines, nodes: tuple[NodeConfig, ...]
         )
 
 
-def _host_section(parser: configparser.ConfigParser, host: str) -> str:
-    """The ``[host:NAME]`` section of ``host``, however it is spaced."""
+def _section(parser: configparser.ConfigParser, prefix: str, name: str) -> str:
+    """The ``[host:NAME]`` or ``[instance:NAME]`` section of ``name``, however it is spaced."""
     for section in parser.sections():
-        if section.startswith(HOST_PREFIX) and section[len(HOST_PREFIX) :].strip() == host:
+        if section.startswith(prefix) and section[len(prefix) :].strip() == name:
             return section
-    return f"{HOST_PREFIX}{host}"
+    return f"{prefix}{name}"
 
 
 def _value(path: Path, lines: _Lines, section: str, name: str, raw: str | None) -> Any:

@@ -70,3 +70,9 @@ class Interrupted(DeployError):
     """The user pressed Ctrl-C; raised after the history recorded where it stopped."""
 
     exit_code = ExitCode.INTERRUPTED
+
+
+def explain(error: BaseException) -> str:
+    """The whole sentence the user reads: the error and the context added on its way up
+    (`BaseException.add_note`), one per line."""
+    return "\n".join([str(error), *getattr(error, "__notes__", ())]).strip()

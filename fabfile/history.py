@@ -1,16 +1,22 @@
 """The app directory's history of deploys and rollbacks, and what "previous" means.
 
-One JSON object per line in ``.deploy-history.jsonl``. The file is rewritten
-whole through a temporary file and a rename, so a kill at any moment leaves
-either the old or the new file, never a torn one.
+One JSON object per line in ``.deploy-history.jsonl``, each a `Record` written
+by `History.append` alone. The file is rewritten whole through a temporary file
+and a rename, so a kill at any moment leaves either the old or the new file,
+never a torn one. Reading is lenient: entries are dicts, since files written
+by older versions of the tool must still be read.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
+import enum
 import fcntl
+import getpass
 import json
 import os
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +24,67 @@ from .release import Release
 from .secrets import redact
 
 Entry = dict[str, Any]
+
+
+class Action(enum.StrEnum):
+    DEPLOY = "deploy"
+    ROLLBACK = "rollback"
+
+
+class Result(enum.StrEnum):
+    """How a whole run ended."""
+
+    OK = "ok"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+    REFUSED = "refused"  # bad input or pre-flight: nothing changed
+
+
+@dataclasses.dataclass(frozen=True)
+class HostRecord:
+    outcome: str
+    detail: str = ""
+    bytes_sent: int = 0
+    restart_to_ready: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """One line of the history: what was run, by whom, how it ended, per node."""
+
+    action: Action
+    outcome: Result
+    artifact: str
+    message: str = ""
+    release: Release | None = None
+    hosts: dict[str, HostRecord] = dataclasses.field(default_factory=dict)
+    seconds: float | None = None
+    stages: dict[str, float] = dataclasses.field(default_factory=dict)
+    finished: str = dataclasses.field(default_factory=lambda: now())
+    user: str = dataclasses.field(default_factory=getpass.getuser)
+    origin: str = dataclasses.field(default_factory=socket.gethostname)
+
+    def to_dict(self) -> Entry:
+        entry: Entry = {
+            "action": self.action.value,
+            "outcome": self.outcome.value,
+            "artifact": self.artifact,
+            "message": self.message,
+            "finished": self.finished,
+            "user": self.user,
+            "from": self.origin,
+            "hosts": {host: dataclasses.asdict(item) for host, item in self.hosts.items()},
+            "stages": self.stages,
+        }
+        if self.seconds is not None:
+            entry["seconds"] = self.seconds
+        if self.release is not None:
+            entry |= {
+                "version": self.release.version,
+                "sha256": self.release.war,
+                "release": dataclasses.asdict(self.release),
+            }
+        return entry
 
 
 def now() -> str:
@@ -46,15 +113,15 @@ class History:
                 entries.append(entry)
         return entries
 
-    def append(self, entry: Entry) -> None:
-        """Add ``entry`` atomically: write aside, fsync, rename over.
+    def append(self, record: Record) -> None:
+        """Add ``record`` atomically: write aside, fsync, rename over.
 
         Writers take a lock file first (a refused deploy may record while
         another deploy records), so no entry is lost between read and rename.
         """
         with self.path.with_name(f"{self.path.name}.lock").open("a") as guard:
             fcntl.flock(guard, fcntl.LOCK_EX)
-            self._rewrite_with(entry)
+            self._rewrite_with(record.to_dict())
 
     def _rewrite_with(self, entry: Entry) -> None:
         try:

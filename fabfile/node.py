@@ -62,6 +62,7 @@ class Inventory:
     current: Release | None
     installed: tuple[Release, ...]  # releases.log, oldest first: what pruning keeps
     claim: Claim | None = None  # a restart claim found on the node (`fabfile.restartlock`)
+    held: tuple[Release, ...] = ()  # what every instance on the node runs: pruning keeps it
 
 
 class Node:
@@ -123,12 +124,15 @@ class Node:
     def inventory(self) -> Inventory:
         """HOME, free space, blobs and releases, in one command."""
         d = sh_path(self.config.releases_dir)
+        current = _current_file(self.config.instance)
         script = (
             f'set -e; d={d}; mkdir -p "$d/blobs"; rm -f "$d"/blobs/*.part; '
             'printf "home %s\\n" "$HOME"; '
             'printf "free %s\\n" "$(df -Pk "$d" | awk \'NR==2 {print $4}\')"; '
             'for f in "$d"/blobs/*; do [ -e "$f" ] && printf "blob %s\\n" "${f##*/}"; done; '
-            '[ -f "$d/current" ] && printf "current %s\\n" "$(cat "$d/current")"; '
+            f'[ -f "$d/{current}" ] && printf "current %s\\n" "$(cat "$d/{current}")"; '
+            'for f in "$d"/current "$d"/current.*; do [ -f "$f" ] && '
+            'printf "held %s\\n" "$(cat "$f")"; done; '
             f'[ -f "$d/releases.log" ] && tail -n {_RECENT} "$d/releases.log" '
             "| sed 's/^/release /'; " + restartlock.read_script(self.config.releases_dir)
         )
@@ -214,9 +218,10 @@ class Node:
             lines.append(f'cp "$d/blobs/"{shlex.quote(sha)} {sh_path(tmp)}')
         lines += [f"mv -f {sh_path(tmp)} {sh_path(target)}" for _, target, tmp in staged]
         record = shlex.quote(release.to_json())
+        current = _current_file(c.instance)
         lines += [
-            f'printf "%s\\n" {record} > "$d/current.new"',
-            'mv -f "$d/current.new" "$d/current"',
+            f'printf "%s\\n" {record} > "$d/{current}.new"',
+            f'mv -f "$d/{current}.new" "$d/{current}"',
             f'printf "%s\\n" {record} >> "$d/releases.log"',
         ]
         self.run("\n".join(lines), "installing the release")
@@ -278,6 +283,11 @@ class Node:
         self.run(f"cd {d}/blobs && rm -f -- {names}", "removing old releases")
 
 
+def _current_file(instance: str) -> str:
+    """Which release each instance runs: ``current``, or ``current.NAME`` (a safe name)."""
+    return f"current.{instance}" if instance else "current"
+
+
 def _tail(result: Any) -> str:
     return str(result.stderr.strip() or result.stdout.strip())[-400:]
 
@@ -300,6 +310,7 @@ def _hidden_beside(target: str) -> str:
 def _parse_inventory(text: str) -> Inventory:
     fields: dict[str, Any] = {"home": "", "free": 0, "blobs": set(), "current": None, "claim": None}
     installed: list[Release] = []
+    held: list[Release] = []
     for line in text.splitlines():
         word, _, rest = line.partition(" ")
         if word == "blob":
@@ -310,6 +321,8 @@ def _parse_inventory(text: str) -> Inventory:
             installed.append(release)
         elif word == "claim":
             fields["claim"] = Claim.parse(rest)
+        elif word == "held" and (release := Release.from_json(rest)) is not None:
+            held.append(release)
         elif word in ("home", "free"):
             fields[word] = rest
     return Inventory(
@@ -319,6 +332,7 @@ def _parse_inventory(text: str) -> Inventory:
         current=fields["current"],
         installed=tuple(installed),
         claim=fields["claim"],
+        held=tuple(held),
     )
 
 

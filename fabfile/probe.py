@@ -83,16 +83,16 @@ def _read(node: NodeConfig, url: str, started: float, code: int, text: str) -> S
     if code != 200:
         excerpt = " ".join(body.split())[:_EXCERPT]
         reason = f"HTTP {code}" + (f": {excerpt}" if excerpt else "")
-        return Status(node.host, url, False, reason, code, seconds=seconds)
+        return Status(node.label, url, False, reason, code, seconds=seconds)
     coordinates, _, version = body.partition(" ")
     if ":" not in coordinates or not version or "\n" in version:
         reason = f"200 but not 'groupId:artifactId version': {body[:_EXCERPT]!r}"
-        return Status(node.host, url, False, reason, 200, seconds=seconds)
-    return Status(node.host, url, True, "", 200, coordinates, version.strip(), seconds)
+        return Status(node.label, url, False, reason, 200, seconds=seconds)
+    return Status(node.label, url, True, "", 200, coordinates, version.strip(), seconds)
 
 
 def _failed(node: NodeConfig, url: str, started: float, reason: str) -> Status:
-    return Status(node.host, url, False, reason, seconds=time.monotonic() - started)
+    return Status(node.label, url, False, reason, seconds=time.monotonic() - started)
 
 
 def probe_all(nodes: Sequence[NodeConfig]) -> list[Status]:

@@ -14,6 +14,8 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
+from . import strategies
+
 Parser = Callable[[str], Any]
 
 _MAX_SECONDS = 86400
@@ -94,23 +96,28 @@ def parse_status_url(text: str) -> str:
     value = parse_text(text)
     if "{host}" not in value:
         raise ValueError("must contain {host}, e.g. http://{host}:8080/status")
+    value_for_check = value.replace("{instance}", "1")  # names may be digits: :808{instance}
     if not value.startswith(("http://", "https://")):
         raise ValueError("must start with http:// or https://")
     try:
-        fields = [field for _, field, _, _ in string.Formatter().parse(value) if field is not None]
+        fields = [
+            field
+            for _, field, _, _ in string.Formatter().parse(value_for_check)
+            if field is not None
+        ]
     except ValueError as error:
         raise ValueError(f"unbalanced braces ({error})") from None
     if any(field != "host" for field in fields):
-        raise ValueError("only {host} may stand in braces")
+        raise ValueError("only {host} and {instance} may stand in braces")
     try:
-        urllib.parse.urlsplit(value.format(host="node.example")).port  # noqa: B018
+        urllib.parse.urlsplit(value_for_check.format(host="node.example")).port  # noqa: B018
     except ValueError as error:
         raise ValueError(f"not a valid URL ({error})") from None
     return value
 
 
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
-PLACEHOLDERS = ("host", "app")
+PLACEHOLDERS = ("host", "app", "instance")
 
 
 def parse_template(text: str) -> str:
@@ -118,7 +125,9 @@ def parse_template(text: str) -> str:
     value = parse_text(text)
     unknown = [name for name in _PLACEHOLDER.findall(value) if name not in PLACEHOLDERS]
     if unknown:
-        raise ValueError(f"unknown placeholder {{{unknown[0]}}}; only {{host}} and {{app}} exist")
+        raise ValueError(
+            f"unknown placeholder {{{unknown[0]}}}; only {{host}}, {{app}} and {{instance}} exist"
+        )
     return value
 
 
@@ -131,9 +140,11 @@ _LB_NAME = re.compile(r"^[A-Za-z0-9._:-]*$")
 
 
 def parse_lb_name(text: str) -> str:
-    """A haproxy backend or server name: ';' would start another runtime command."""
+    """A haproxy backend or server name: ';' would start another runtime command.
+
+    It may name ``{host}`` and ``{instance}`` (safe names, filled in per node)."""
     value = text.strip()
-    if not _LB_NAME.match(value):
+    if not _LB_NAME.match(value.replace("{host}", "h").replace("{instance}", "i")):
         raise ValueError("expected letters, digits and ._:- only")
     return value
 
@@ -143,6 +154,29 @@ def parse_lb_socket(text: str) -> str:
     value = text.strip()
     if value and "/" not in value and not re.match(r"^.+:\d+$", value):
         raise ValueError("expected a Unix socket path or HOST:PORT")
+    return value
+
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+
+
+def parse_names(text: str) -> tuple[str, ...]:
+    """Instance names, comma-separated: lower-case letters, digits, ``-`` and ``_``."""
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    for name in names:
+        if not _NAME.match(name):
+            raise ValueError(f"{name!r} is not a name (a-z, 0-9, - and _)")
+    if len(set(names)) != len(names):
+        raise ValueError("a name is listed twice")
+    return names
+
+
+def parse_strategy(text: str) -> str:
+    """A strategy the registry knows (`fabfile.strategies`)."""
+    value = text.strip().lower()
+    if value not in strategies.REGISTRY:
+        known = ", ".join(strategies.REGISTRY)
+        raise ValueError(f"unknown strategy; known: {known}")
     return value
 
 
@@ -158,6 +192,18 @@ class Key:
 
 KEYS: tuple[Key, ...] = (
     Key("hosts", parse_text, None, "Nodes, comma-separated: addresses or names that resolve."),
+    Key(
+        "strategy",
+        parse_strategy,
+        strategies.DEFAULT,
+        "How a release reaches the nodes: rolling (blue-green, parallel: not yet).",
+    ),
+    Key(
+        "instances",
+        parse_names,
+        "",
+        "Instances on every host, e.g. blue, green (see [instance:NAME]); empty: one.",
+    ),
     Key("user", parse_optional, "", "SSH user; empty means the user running deploy."),
     Key("port", parse_port, "22", "SSH port."),
     Key("identity_file", parse_optional, "", "SSH private key; empty means agent and ~/.ssh keys."),
@@ -200,3 +246,14 @@ KEYS: tuple[Key, ...] = (
 )
 
 KEYS_BY_NAME = {key.name: key for key in KEYS}
+CLUSTER_KEYS = ("hosts", "strategy", "instances")  # one value for the cluster: [deploy] only
+# What differs between the instances of one host: set in [instance:NAME].
+INSTANCE_KEYS = (
+    "status_url",
+    "restart",
+    "pid_file",
+    "war_path",
+    "config_path",
+    "jettyrc_path",
+    "lb_server",
+)

@@ -24,7 +24,7 @@ from invoke import Argument, Collection, Context, Task, task
 from invoke.exceptions import Exit, ParseError
 
 from . import actions, appdir
-from .errors import DeployError, ExitCode
+from .errors import DeployError, ExitCode, explain
 from .secrets import redact
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -125,7 +125,7 @@ def boundary(function: F) -> F:
         try:
             code = function(*args, **kwargs)
         except DeployError as error:
-            raise Exit(f"error: {redact(str(error))}", code=int(error.exit_code)) from None
+            raise Exit(f"error: {redact(explain(error))}", code=int(error.exit_code)) from None
         except KeyboardInterrupt:
             raise Exit("interrupted", code=int(ExitCode.INTERRUPTED)) from None
         if code:

@@ -36,6 +36,7 @@ _NODE_JETTY = """#!/bin/sh
 # returns at once while jetty.sh stops the old JVM and starts the new one.
 export JETTY_HOME={home} JETTY_BASE="$HOME/jetty-base" JETTY_RUN="$HOME/run"
 mkdir -p "$JETTY_RUN"
+echo "$(date +%T.%N) ~/bin/jetty $*" >>"$HOME/jetty-base/logs/jetty-sh.log"
 setsid {home}/bin/jetty.sh "$@" </dev/null >>"$HOME/jetty-base/logs/jetty-sh.log" 2>&1 &
 """
 
@@ -345,7 +346,10 @@ def end_leftovers(root: Path) -> list[tuple[int, str]]:
 def jvms(cluster: Cluster, address: str) -> list[int]:
     """PIDs of the JVMs running this node's Jetty base (there should be one at most)."""
     base = f"-Djetty.base={cluster.home(address) / 'jetty-base'}".encode()
-    return _processes(lambda words, _: base in words)
+    # The program must be java: start-stop-daemon carries the same words after `--`.
+    return [
+        pid for pid, _ in _processes(lambda words, _: words[0].endswith(b"java") and base in words)
+    ]
 
 
 def jetty_stops(cluster: Cluster, address: str) -> list[int]:
@@ -353,36 +357,33 @@ def jetty_stops(cluster: Cluster, address: str) -> list[int]:
 
     Two at once are restarts that overlap: both read and remove the PID file,
     and both then start a JVM. Only the first process of each run counts, not
-    the subshells bash forks for it."""
+    the subshells bash forks for it (each read with its parent in one pass,
+    so a subshell that ends meanwhile is not taken for a run of its own)."""
     base = f"JETTY_BASE={cluster.home(address) / 'jetty-base'}".encode()
     found = _processes(
         lambda words, env: (
             any(w.endswith(b"/jetty.sh") for w in words) and b"stop" in words and base in env
         )
     )
-    return [pid for pid in found if _parent(pid) not in found]
+    pids = {pid for pid, _ in found}
+    return [pid for pid, parent in found if parent not in pids]
 
 
-def _parent(pid: int) -> int:
-    try:
-        return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[1])
-    except (OSError, IndexError, ValueError):
-        return 0
-
-
-def _processes(match: Callable[[list[bytes], list[bytes]], bool]) -> list[int]:
-    pids = []
+def _processes(match: Callable[[list[bytes], list[bytes]], bool]) -> list[tuple[int, int]]:
+    """(PID, parent PID) of the live processes whose command line and environment match."""
+    found = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
+            stat = (entry / "stat").read_text().rpartition(")")[2].split()
             words = (entry / "cmdline").read_bytes().split(b"\0")
             env = (entry / "environ").read_bytes().split(b"\0")
         except OSError:
             continue
-        if match(words, env) and alive(int(entry.name)):
-            pids.append(int(entry.name))
-    return sorted(pids)
+        if stat[0] not in ("Z", "X") and match(words, env):
+            found.append((int(entry.name), int(stat[1])))
+    return sorted(found)
 
 
 def stop_jetty(cluster: Cluster, address: str) -> None:

@@ -76,7 +76,7 @@ class Watcher(threading.Thread):
 
 
 def test_each_node_is_drained_then_back_and_no_request_fails(
-    on_125: Path, sandbox: cluster.Cluster, capsys
+    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with Watcher(sandbox) as watcher:
         result = cli.run(["search-web-frontend-1.0.126.war"], on_125, capsys)
@@ -95,7 +95,10 @@ def test_each_node_is_drained_then_back_and_no_request_fails(
 
 
 def test_a_failed_node_stays_in_maintenance(
-    on_125: Path, sandbox: cluster.Cluster, wars: dict[str, Path], capsys
+    on_125: Path,
+    sandbox: cluster.Cluster,
+    wars: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     shutil.copy(wars[BROKEN], on_125)
     balancer = Balancer(str(haproxy.socket_path(sandbox)))
@@ -114,7 +117,7 @@ def test_a_failed_node_stays_in_maintenance(
 
 
 def test_swapped_server_names_are_refused_before_anything_changes(
-    on_125: Path, sandbox: cluster.Cluster, capsys
+    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
     first, second, _ = sandbox.addresses
     config = on_125 / ".config"
@@ -139,7 +142,7 @@ def test_swapped_server_names_are_refused_before_anything_changes(
 
 
 def test_status_shows_each_nodes_haproxy_state_and_fails_when_one_is_out(
-    on_125: Path, sandbox: cluster.Cluster, capsys
+    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
     second = sandbox.addresses[1]
     balancer = Balancer(str(haproxy.socket_path(sandbox)))
@@ -166,7 +169,7 @@ def _node(app_dir: Path, address: str):  # type: ignore[no-untyped-def]
 
 
 def test_without_a_balancer_the_tool_warns_once(
-    on_125: Path, sandbox: cluster.Cluster, capsys
+    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (on_125 / ".config").write_text(app.config_text(sandbox, warmup=0, ready_timeout=10))
     result = cli.run(

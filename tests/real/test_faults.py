@@ -111,7 +111,7 @@ def sshd_down(sandbox: cluster.Cluster, address: str) -> Iterator[None]:
 
 
 def test_sshd_down_before_the_deploy_is_refused_in_preflight(
-    on_125: Path, sandbox: cluster.Cluster, capsys
+    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
     down = sandbox.addresses[1]
     with sshd_down(sandbox, down):
@@ -129,7 +129,10 @@ def test_sshd_down_before_the_deploy_is_refused_in_preflight(
 
 
 def test_sshd_down_mid_rollout_stops_there(
-    on_125: Path, sandbox: cluster.Cluster, capsys, monkeypatch
+    on_125: Path,
+    sandbox: cluster.Cluster,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     first, second, third = sandbox.addresses
     with sshd_down(sandbox, second):
@@ -157,7 +160,10 @@ def test_sshd_down_mid_rollout_stops_there(
 
 
 def test_a_disk_that_fills_during_staging_stops_before_any_restart(
-    on_125: Path, sandbox: cluster.Cluster, capsys, monkeypatch
+    on_125: Path,
+    sandbox: cluster.Cluster,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     second = sandbox.addresses[1]
     releases = sandbox.home(second) / "releases" / "search-web-frontend"
@@ -209,7 +215,7 @@ def bad_wars(directory: Path) -> dict[str, Path]:
 
 
 def test_bad_artifacts_are_refused_before_any_node_is_contacted(
-    on_125: Path, sandbox: cluster.Cluster, capsys
+    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
     logins = accepted_logins(sandbox)
     for expected, war in bad_wars(on_125).items():
@@ -226,7 +232,10 @@ def test_bad_artifacts_are_refused_before_any_node_is_contacted(
 
 
 def test_an_upload_altered_on_the_node_is_caught_and_not_installed(
-    on_125: Path, sandbox: cluster.Cluster, capsys, monkeypatch
+    on_125: Path,
+    sandbox: cluster.Cluster,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     original = node_module.Node.verify_part
 
@@ -250,7 +259,7 @@ def test_an_upload_altered_on_the_node_is_caught_and_not_installed(
 
 
 def test_a_status_that_never_answers_aborts_and_rollback_restores(
-    on_125: Path, sandbox: cluster.Cluster, capsys
+    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
     first, second, third = sandbox.addresses
     hang = build_war("1.0.128", on_125, artifact_id="search-web-frontend", mode="hang")
@@ -274,7 +283,12 @@ def test_a_status_that_never_answers_aborts_and_rollback_restores(
     [(1, Phase.STAGING), (0, Phase.RESTARTING), (1, Phase.WAITING), (0, Phase.WARMING)],
 )
 def test_ctrl_c_in_each_phase(
-    on_125: Path, sandbox: cluster.Cluster, capsys, monkeypatch, index: int, phase: Phase
+    on_125: Path,
+    sandbox: cluster.Cluster,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    index: int,
+    phase: Phase,
 ) -> None:
     host = sandbox.addresses[index]
     set_key(on_125, "warmup", "1")
@@ -304,7 +318,7 @@ def test_ctrl_c_in_each_phase(
 
 
 def test_a_coordinator_killed_mid_rollout_is_finished_by_running_it_again(
-    on_125: Path, sandbox: cluster.Cluster, capsys
+    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
     first, second, third = sandbox.addresses
     process = subprocess.Popen(
@@ -335,7 +349,7 @@ def test_a_coordinator_killed_mid_rollout_is_finished_by_running_it_again(
 
 
 def test_two_deploys_at_once_the_second_is_refused(
-    on_125: Path, sandbox: cluster.Cluster, capsys
+    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
     set_key(on_125, "warmup", "1")
     first = subprocess.Popen(["deploy", WAR], cwd=on_125, stdout=subprocess.DEVNULL)
@@ -356,7 +370,7 @@ def test_two_deploys_at_once_the_second_is_refused(
 
 
 def test_an_unknown_host_key_is_refused_unless_the_user_opts_in(
-    on_125: Path, sandbox: cluster.Cluster, capsys
+    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
     known = on_125 / "known_hosts"
     foreign = "@cert-authority *.example.com ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample\n"
@@ -373,7 +387,7 @@ def test_an_unknown_host_key_is_refused_unless_the_user_opts_in(
 
 
 def test_a_changed_host_key_is_refused_loudly(
-    on_125: Path, sandbox: cluster.Cluster, capsys, tmp_path: Path
+    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     first = sandbox.addresses[0]
     other = tmp_path / "other_key"
@@ -394,7 +408,7 @@ def test_a_changed_host_key_is_refused_loudly(
 
 
 def test_hostile_names_never_reach_a_shell(
-    on_125: Path, sandbox: cluster.Cluster, capsys, tmp_path: Path
+    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     canary = tmp_path / "c"
     evil = f"$(touch {canary}1) `touch {canary}2`; touch {canary}3 'q\"x"

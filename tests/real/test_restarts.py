@@ -27,6 +27,12 @@ pytestmark = pytest.mark.real
 WARS = ("search-web-frontend-1.0.126.war", "search-web-frontend-1.0.125.war")
 
 
+def jetty_log(sandbox: cluster.Cluster, address: str) -> str:
+    """The end of what jetty.sh printed on the node: when each stop and start ran."""
+    log = sandbox.home(address) / "jetty-base" / "logs" / "jetty-sh.log"
+    return "\n".join(log.read_text(errors="replace").splitlines()[-12:])
+
+
 def settled_jvms(sandbox: cluster.Cluster, address: str, timeout: float = 15) -> list[int]:
     """The node's JVMs once no jetty.sh is between stop and start (bounded)."""
     deadline = time.monotonic() + timeout
@@ -48,12 +54,15 @@ class Overlaps(threading.Thread):
         self.sandbox, self.address = sandbox, address
         self.stops: list[int] = []
         self.jvms: list[int] = []
+        self.seen: list[str] = []  # what each overlap looked like, for the failure message
         self.stop = threading.Event()
 
     def run(self) -> None:
         while not self.stop.is_set():
             stops = cluster.jetty_stops(self.sandbox, self.address)
             jvms = cluster.jvms(self.sandbox, self.address)
+            if len(stops) > 1 or len(jvms) > 1:
+                self.seen.append(f"{time.strftime('%T')} {_describe(stops + jvms)}")
             self.stops = max(self.stops, stops, key=len)
             self.jvms = max(self.jvms, jvms, key=len)
             time.sleep(0.02)
@@ -67,8 +76,23 @@ class Overlaps(threading.Thread):
         self.join()
 
 
+def _describe(pids: list[int]) -> str:
+    """Each process's state, parent and start (seconds since boot), from /proc."""
+    parts = []
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+            parts.append(f"{pid}:{fields[0]} ppid {fields[1]} start {int(fields[19]) / 100:.2f}")
+        except (OSError, IndexError, ValueError):
+            parts.append(f"{pid}:gone")
+    return ", ".join(parts)
+
+
 def test_a_deploy_interrupted_after_its_restart_then_run_again_never_overlaps(
-    on_125: Path, sandbox: cluster.Cluster, capsys, monkeypatch
+    on_125: Path,
+    sandbox: cluster.Cluster,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     host = sandbox.addresses[0]
     pid_file = sandbox.home(host) / "run" / "jetty.pid"
@@ -82,14 +106,22 @@ def test_a_deploy_interrupted_after_its_restart_then_run_again_never_overlaps(
             again = cli.run([war, "--hosts", host, "--force"], on_125, capsys)
             assert again.code == 0, (attempt, again.text)
             jvms = settled_jvms(sandbox, host)
-        assert len(seen.stops) <= 1, (attempt, "restarts overlapped", seen.stops)
-        assert len(seen.jvms) <= 1, (attempt, "two JVMs at once", seen.jvms)
+        told = f"{interrupted.text}\n{again.text}\n{jetty_log(sandbox, host)}\n" + "\n".join(
+            seen.seen
+        )
+        if len(seen.stops) > 1 or len(seen.jvms) > 1:
+            print(told)  # in full: pytest shortens the assertion's message
+        assert len(seen.stops) <= 1, (attempt, "restarts overlapped", seen.stops, told)
+        assert len(seen.jvms) <= 1, (attempt, "two JVMs at once", seen.jvms, told)
         assert jvms == [int(pid_file.read_text())], (attempt, jvms)
         assert versions(sandbox)[host] == war.rsplit("-", 1)[1].removesuffix(".war")
 
 
 def test_a_restart_under_way_is_waited_for_and_said(
-    on_125: Path, sandbox: cluster.Cluster, capsys, monkeypatch
+    on_125: Path,
+    sandbox: cluster.Cluster,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     host = sandbox.addresses[1]
     on_phase(monkeypatch, host, Phase.WAITING, lambda: os.kill(os.getpid(), signal.SIGINT))
@@ -132,7 +164,7 @@ def start_stray(sandbox: cluster.Cluster, address: str, run_dir: Path) -> int:
 
 
 def test_a_stray_jvm_holding_the_status_port_is_named_with_what_to_do(
-    on_125: Path, sandbox: cluster.Cluster, capsys, tmp_path: Path
+    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     host = sandbox.addresses[2]
     cluster.stop_jetty(sandbox, host)

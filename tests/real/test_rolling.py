@@ -27,7 +27,9 @@ def jetty_pid(sandbox: cluster.Cluster, address: str) -> str:
     return (sandbox.home(address) / "run" / "jetty.pid").read_text().strip()
 
 
-def test_status_lists_every_node(on_125: Path, sandbox: cluster.Cluster, capsys) -> None:
+def test_status_lists_every_node(
+    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
+) -> None:
     result = cli.run([], on_125, capsys)
     assert result.code == 0, result.text
     for address in sandbox.addresses:
@@ -38,7 +40,9 @@ def test_status_lists_every_node(on_125: Path, sandbox: cluster.Cluster, capsys)
         assert line.rstrip().endswith("ms")
 
 
-def test_status_json_for_scripts(on_125: Path, sandbox: cluster.Cluster, capsys) -> None:
+def test_status_json_for_scripts(
+    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
+) -> None:
     result = cli.run(["--json"], on_125, capsys)
     rows = json.loads(result.out)
     assert [row["host"] for row in rows] == list(sandbox.addresses)
@@ -46,7 +50,9 @@ def test_status_json_for_scripts(on_125: Path, sandbox: cluster.Cluster, capsys)
     assert all(row["ok"] and not row["drifted"] for row in rows)
 
 
-def test_status_with_a_node_down(on_125: Path, sandbox: cluster.Cluster, capsys) -> None:
+def test_status_with_a_node_down(
+    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
+) -> None:
     down = sandbox.addresses[1]
     cluster.stop_jetty(sandbox, down)
     try:
@@ -67,7 +73,7 @@ def test_status_with_a_node_down(on_125: Path, sandbox: cluster.Cluster, capsys)
 
 
 def test_deploy_rolls_node_by_node_and_verifies(
-    on_125: Path, sandbox: cluster.Cluster, capsys
+    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
     result = cli.run(["search-web-frontend-1.0.126.war"], on_125, capsys)
     assert result.code == 0, result.text
@@ -87,7 +93,9 @@ def test_deploy_rolls_node_by_node_and_verifies(
     assert {h["outcome"] for h in entry["hosts"].values()} == {"deployed"}
 
 
-def test_deploy_latest_then_a_noop_redeploy(on_125: Path, sandbox: cluster.Cluster, capsys) -> None:
+def test_deploy_latest_then_a_noop_redeploy(
+    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert cli.run(["--latest"], on_125, capsys).code == 0
     assert versions(sandbox) == all_on(sandbox, "1.0.126")
     pids = {a: jetty_pid(sandbox, a) for a in sandbox.addresses}
@@ -100,7 +108,7 @@ def test_deploy_latest_then_a_noop_redeploy(on_125: Path, sandbox: cluster.Clust
 
 
 def test_force_restarts_a_node_already_on_the_release(
-    on_125: Path, sandbox: cluster.Cluster, capsys
+    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
     node = sandbox.addresses[0]
     before = jetty_pid(sandbox, node)
@@ -112,7 +120,10 @@ def test_force_restarts_a_node_already_on_the_release(
 
 
 def test_broken_war_stops_at_the_first_node(
-    on_125: Path, sandbox: cluster.Cluster, wars: dict[str, Path], capsys
+    on_125: Path,
+    sandbox: cluster.Cluster,
+    wars: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     first, second, third = sandbox.addresses
     shutil.copy(wars[BROKEN], on_125)
@@ -134,7 +145,10 @@ def test_broken_war_stops_at_the_first_node(
 
 
 def test_without_an_earlier_release_no_rollback_command_is_printed(
-    app_dir: Path, sandbox: cluster.Cluster, wars: dict[str, Path], capsys
+    app_dir: Path,
+    sandbox: cluster.Cluster,
+    wars: dict[str, Path],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     first = sandbox.addresses[0]
     for war in app_dir.glob("*.war"):
@@ -151,7 +165,7 @@ def test_without_an_earlier_release_no_rollback_command_is_printed(
 
 
 def test_old_version_still_answering_is_a_failed_deploy(
-    on_125: Path, sandbox: cluster.Cluster, capsys
+    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
     first = sandbox.addresses[0]
     override(on_125, first, restart="true", ready_timeout="2")
@@ -163,7 +177,9 @@ def test_old_version_still_answering_is_a_failed_deploy(
     assert versions(sandbox) == all_on(sandbox, "1.0.125")
 
 
-def test_rollback_sends_no_bytes(on_125: Path, sandbox: cluster.Cluster, capsys) -> None:
+def test_rollback_sends_no_bytes(
+    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert cli.run(["search-web-frontend-1.0.126.war"], on_125, capsys).code == 0
     result = cli.run(["rollback"], on_125, capsys)
     assert result.code == 0, result.text
@@ -181,7 +197,7 @@ def test_rollback_sends_no_bytes(on_125: Path, sandbox: cluster.Cluster, capsys)
 
 
 def test_rollback_without_history_goes_one_version_down(
-    on_125: Path, sandbox: cluster.Cluster, capsys
+    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (on_125 / ".deploy-history.jsonl").unlink()
     result = cli.run(["rollback"], on_125, capsys)
@@ -190,7 +206,7 @@ def test_rollback_without_history_goes_one_version_down(
 
 
 def test_partial_deploy_touches_only_the_named_nodes(
-    on_125: Path, sandbox: cluster.Cluster, capsys
+    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
     first, second, third = sandbox.addresses
     result = cli.run(["search-web-frontend-1.0.126.war", "--hosts", second], on_125, capsys)
@@ -201,7 +217,9 @@ def test_partial_deploy_touches_only_the_named_nodes(
     assert "1.0.125 (last deployed: 1.0.126)" in status.out
 
 
-def test_a_second_deploy_is_refused_while_one_runs(on_125: Path, capsys) -> None:
+def test_a_second_deploy_is_refused_while_one_runs(
+    on_125: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         lock = Holder.me("deploy other.war")
@@ -230,7 +248,9 @@ def _start(pid: int) -> str:
     return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19]
 
 
-def test_bad_config_is_reported_with_file_line_and_key(app_dir: Path, capsys) -> None:
+def test_bad_config_is_reported_with_file_line_and_key(
+    app_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     config = app_dir / ".config"
     lines = config.read_text().splitlines()
     number = next(i for i, line in enumerate(lines, 1) if line.startswith("warmup"))
@@ -255,7 +275,7 @@ def test_inv_and_fab_list_the_tasks() -> None:
 
 
 def test_a_config_change_alone_restarts_and_is_delivered(
-    on_125: Path, sandbox: cluster.Cluster, capsys
+    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
     properties = on_125 / "config.properties"
     properties.write_text(properties.read_text().replace("Hello from the sandbox", "Bonjour"))
@@ -269,7 +289,7 @@ def test_a_config_change_alone_restarts_and_is_delivered(
 
 
 def test_force_with_a_restart_command_that_waits_for_the_new_jvm(
-    on_125: Path, sandbox: cluster.Cluster, capsys
+    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
     node = sandbox.addresses[0]
     override(on_125, node, restart="~/bin/jetty-wait restart")
@@ -283,7 +303,7 @@ def test_force_with_a_restart_command_that_waits_for_the_new_jvm(
 
 
 def test_an_install_that_fails_leaves_the_node_as_it_was(
-    on_125: Path, sandbox: cluster.Cluster, capsys
+    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
     first = sandbox.addresses[0]
     home = sandbox.home(first)

@@ -10,7 +10,7 @@ import pytest
 
 from fabfile import artifact
 from fabfile.errors import ArtifactError, ExitCode
-from fabfile.version import MavenVersion
+from fabfile.maven import MavenVersion
 
 APP = "shop"
 WEB_XML = b"<web-app>" + bytes(range(256)) * 8 + b"</web-app>"

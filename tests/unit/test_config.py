@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import getpass
 from pathlib import Path
+from typing import cast
 
 import pytest
 from hypothesis import HealthCheck, example, given, settings
@@ -40,11 +41,12 @@ def test_defaults_apply_to_every_node(tmp_path: Path) -> None:
     app = config.load(path, app="shop")
     assert app.hosts == ("web1", "web2")
     assert app.path == path and app.app == "shop"
-    computed = {"hosts", "user", "releases_dir", "lb_server"}
+    computed = {"hosts", "strategy", "instances", "user", "releases_dir", "lb_server"}
     for node in app.nodes:
         for key in KEYS:
             if key.name not in computed:
-                assert getattr(node, key.name) == key.parse(key.default), key.name
+                default = cast(str, key.default)  # only ``hosts`` has none, and it is computed
+                assert getattr(node, key.name) == key.parse(default), key.name
         assert node.user == "deployer"
         assert node.releases_dir == "~/releases/shop"
         assert node.lb_server == node.host
@@ -391,5 +393,75 @@ def test_an_unknown_placeholder_is_refused_with_file_line_and_key(tmp_path: Path
     path = write(tmp_path, "[deploy]", "hosts = web1", USER, "war_path = /srv/{hots}/root.war")
     assert load_error(path) == (
         f"{path}:4: [deploy] war_path = '/srv/{{hots}}/root.war': unknown placeholder "
-        "{hots}; only {host} and {app} exist"
+        "{hots}; only {host}, {app} and {instance} exist"
     )
+
+
+# -- instances: a host that runs several (a blue and a green Tomcat) -------------
+
+
+def test_each_instance_of_each_host_is_a_node_with_its_own_settings(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "[deploy]",
+        "hosts = web1, web2",
+        USER,
+        "instances = blue, green",
+        "lb_socket = /run/haproxy.sock",
+        "lb_backend = web",
+        "war_path = ~/tomcat/{instance}/webapps/ROOT.war",
+        "[instance:blue]",
+        "status_url = http://{host}:8081/status",
+        "restart = ~/bin/tomcat {instance} restart",
+        "[instance:green]",
+        "status_url = http://{host}:8082/status",
+        "restart = ~/bin/tomcat green restart",
+        "lb_server = {host}-g",
+    )
+    app = config.load(path, app="shop")
+    assert app.hosts == ("web1", "web2")
+    assert [n.label for n in app.nodes] == ["web1/blue", "web1/green", "web2/blue", "web2/green"]
+    blue, green = app.nodes[2], app.nodes[3]
+    assert (blue.url, green.url) == ("http://web2:8081/status", "http://web2:8082/status")
+    assert blue.restart == "~/bin/tomcat blue restart"
+    assert green.war_path == "~/tomcat/green/webapps/ROOT.war"
+    assert (blue.lb_server, green.lb_server) == ("web2-blue", "web2-g")
+    assert [n.label for n in app.select(["web1"])] == ["web1/blue", "web1/green"]
+
+
+def test_a_single_instance_config_is_read_as_before(tmp_path: Path) -> None:
+    node = config.load(write(tmp_path, "[deploy]", "hosts = web1", USER)).nodes[0]
+    assert (node.instance, node.label) == ("", "web1")
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        pytest.param(
+            ["instances = blue, green", "status_url = http://{host}:8081/status"],
+            ":5: [deploy] status_url: web1/blue and web1/green both use "
+            "http://web1:8081/status; give each its own",
+            id="the same port twice",
+        ),
+        pytest.param(
+            ["instances = blue", "[instance:green]", "restart = x"],
+            ":5: [instance:green] names an instance that is not in [deploy] instances (blue)",
+            id="an instance not listed",
+        ),
+        pytest.param(
+            ["instances = blue", "[instance:blue]", "user = other"],
+            ":6: [instance:blue] user: not an instance setting",
+            id="a key that is not an instance's",
+        ),
+        pytest.param(
+            ["instances = blue, Blue!"],
+            ":4: [deploy] instances = 'blue, Blue!': 'Blue!' is not a name",
+            id="a bad name",
+        ),
+    ],
+)
+def test_instance_mistakes_are_refused_with_file_line_and_key(
+    tmp_path: Path, lines: list[str], expected: str
+) -> None:
+    path = write(tmp_path, "[deploy]", "hosts = web1", USER, *lines)
+    assert load_error(path).startswith(f"{path}{expected}")

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from fabfile import config
 from fabfile.errors import NodeError
 from fabfile.node import Node
+from tests.fakes import node_configs
 
 
 @pytest.fixture
@@ -56,11 +56,15 @@ def closed_port() -> int:
 
 
 def open_node(tmp_path: Path, port: int) -> str:
-    (tmp_path / ".config").write_text(
-        f"[deploy]\nhosts = 127.0.0.1\nuser = u\nport = {port}\nconnect_timeout = 0.5\n"
-        f"known_hosts = {tmp_path / 'known_hosts'}\n"
-    )
-    node = Node(config.load(tmp_path / ".config", app="a").nodes[0])
+    config = node_configs(
+        tmp_path,
+        "hosts = 127.0.0.1",
+        "user = u",
+        f"port = {port}",
+        "connect_timeout = 0.5",
+        f"known_hosts = {tmp_path / 'known_hosts'}",
+    )[0]
+    node = Node(config)
     with pytest.raises(NodeError) as caught:
         node.open()
     return str(caught.value)

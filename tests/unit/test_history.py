@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from fabfile import history
-from fabfile.history import History
+from fabfile.history import Action, History, Record, Result
 from fabfile.release import Release
 from tests.unit.helpers import release
 
 
-def entry(action: str, target: Release, outcome: str = "ok") -> dict[str, Any]:
-    """An entry shaped as `fabfile.rollout` writes it."""
-    return {
-        "action": action,
-        "release": dataclasses.asdict(target),
-        "version": target.version,
-        "outcome": outcome,
-    }
+def entry(action: str, target: Release, outcome: str = "ok") -> Record:
+    """A record as `fabfile.rollout` writes it."""
+    return Record(
+        Action(action), Result(outcome), target.war_name, release=target, finished=FINISHED
+    )
 
 
 @pytest.fixture
@@ -30,11 +25,12 @@ def log(tmp_path: Path) -> History:
     return History(tmp_path / ".deploy-history.jsonl")
 
 
-def record(log: History, *entries: dict[str, Any]) -> None:
+def record(log: History, *entries: Record) -> None:
     for item in entries:
         log.append(item)
 
 
+FINISHED = "2026-01-01T00:00:00+00:00"
 R1, R2, R3, R4 = (release(n) for n in range(1, 5))
 
 
@@ -49,15 +45,20 @@ def test_no_file_means_no_history(log: History) -> None:
 
 
 def test_append_keeps_entries_in_order_as_whole_json_lines(log: History) -> None:
-    written = [entry("deploy", R1), entry("deploy", R2, "failed"), {"note": "é ü"}]
+    written = [
+        entry("deploy", R1),
+        entry("deploy", R2, "failed"),
+        Record(Action.DEPLOY, Result.REFUSED, "x.war", message="é ü"),
+    ]
     for count, item in enumerate(written, start=1):
         log.append(item)
         text = log.path.read_text(encoding="utf-8")
         assert text.endswith("\n")
         lines = text.splitlines()
         assert len(lines) == count
-        assert [json.loads(line) for line in lines] == written[:count]
-    assert log.entries() == written
+        assert [json.loads(line) for line in lines] == [w.to_dict() for w in written[:count]]
+    assert log.entries() == [w.to_dict() for w in written]
+    assert log.entries()[2]["message"] == "é ü"
 
 
 def test_append_leaves_the_old_file_when_killed_before_the_rename(
@@ -80,16 +81,17 @@ def test_a_damaged_trailing_line_is_skipped_and_the_next_append_is_whole(log: Hi
     record(log, entry("deploy", R1), entry("deploy", R2))
     with log.path.open("ab") as stream:
         stream.write(b'{"action": "deploy", "release": {"war": "ab')  # torn, no newline
-    assert log.entries() == [entry("deploy", R1), entry("deploy", R2)]
+    assert log.entries() == [entry("deploy", R1).to_dict(), entry("deploy", R2).to_dict()]
     log.append(entry("deploy", R3))
-    assert log.entries()[-1] == entry("deploy", R3)
+    assert log.entries()[-1] == entry("deploy", R3).to_dict()
     assert log.stack() == [R1, R2, R3]
 
 
 def test_lines_that_are_not_objects_are_skipped(log: History) -> None:
-    lines = ["", "[1, 2]", '"text"', "42", "null", json.dumps(entry("deploy", R1)), "{"]
+    good = entry("deploy", R1).to_dict()
+    lines = ["", "[1, 2]", '"text"', "42", "null", json.dumps(good), "{"]
     log.path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    assert log.entries() == [entry("deploy", R1)]
+    assert log.entries() == [good]
 
 
 # -- stack, current, previous ---------------------------------------------------
@@ -161,15 +163,16 @@ def test_a_failed_rollback_leaves_the_stack_so_running_it_again_finishes_it(
 
 
 def test_entries_without_a_readable_release_are_ignored(log: History) -> None:
-    broken = entry("deploy", R2)
+    """Lines an older or damaged writer left: read leniently, never a crash."""
+    broken = entry("deploy", R2).to_dict()
     del broken["release"]["war"]
-    record(
-        log,
-        entry("deploy", R1),
+    legacy = [
+        entry("deploy", R1).to_dict(),
         broken,
         {"action": "deploy", "outcome": "ok"},
         {"action": "deploy", "release": "not an object", "outcome": "ok"},
-    )
+    ]
+    log.path.write_text("".join(json.dumps(item) + "\n" for item in legacy))
     assert log.stack() == [R1]
 
 

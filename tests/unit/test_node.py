@@ -8,27 +8,23 @@ import shlex
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from unittest.mock import ANY
+from unittest.mock import ANY, Mock
 
 import paramiko
 import pytest
 from fabric.testing.base import Command, MockRemote, Session
 
-from fabfile import config
-from fabfile.config import NodeConfig
 from fabfile.errors import NodeError
 from fabfile.node import Node, _parse_inventory, sh_path
 from fabfile.release import Release
+from tests.fakes import node_configs
 from tests.unit.helpers import release
 
 HOST = "web1.invalid"  # never resolves: if the SSH mock leaks, the test fails loudly
 
 
-def node_config(tmp_path: Path, *lines: str) -> NodeConfig:
-    path = tmp_path / ".config"
-    text = ["[deploy]", f"hosts = {HOST}", "user = deployer", "port = 2222", *lines]
-    path.write_text("\n".join(text) + "\n")
-    return config.load(path, app="shop").nodes[0]
+# The .config lines of the node whose SSH `remote` mocks (see `expect`).
+MOCKED = (f"hosts = {HOST}", "user = deployer", "port = 2222")
 
 
 def sh_printf(word: str, home: Path) -> subprocess.CompletedProcess[bytes]:
@@ -123,7 +119,7 @@ def test_parse_inventory_reads_every_field() -> None:
     assert inventory.free_kib == 123456
     assert inventory.blobs == frozenset({r1.war, r2.war})
     assert inventory.current == r2
-    assert inventory.current.war_name == r2.war_name  # type: ignore[union-attr]
+    assert inventory.current.war_name == r2.war_name
     assert inventory.installed == (r1, r2)
 
 
@@ -187,16 +183,18 @@ def remote() -> Iterator[MockRemote]:
         yield mocked
 
 
-def expect(remote: MockRemote, *commands: Command) -> list[object]:
-    return remote.expect_sessions(
+def expect(remote: MockRemote, *commands: Command) -> list[Mock]:
+    """The mocked channels (fabric's `MockChannel`, a `Mock`), one per command."""
+    channels: list[Mock] = remote.expect_sessions(
         NodeSession(host=HOST, user="deployer", port=2222, commands=list(commands))
     )
+    return channels
 
 
 def test_run_returns_stdout(tmp_path: Path, remote: MockRemote) -> None:
     cmd = "deploy-unit-test --never-a-real-command"
     expect(remote, Command(cmd, out=b"hello\n"))
-    node = Node(node_config(tmp_path))
+    node = Node(node_configs(tmp_path, *MOCKED)[0])
     assert node.run(cmd, "saying hello") == "hello\n"
     node.close()
 
@@ -207,7 +205,7 @@ def test_a_non_zero_exit_is_a_node_error_naming_the_host(
     cmd = "deploy-unit-test --never-a-real-command --exit 3"
     expect(remote, Command(cmd, out=b"some output\n", err=b"disk full\n", exit=3))
     with pytest.raises(NodeError) as caught:
-        Node(node_config(tmp_path)).run(cmd, "reading the releases directory")
+        Node(node_configs(tmp_path, *MOCKED)[0]).run(cmd, "reading the releases directory")
     assert str(caught.value) == (
         f"{HOST}: reading the releases directory failed (exit 3): disk full"
     )
@@ -218,7 +216,7 @@ def test_install_failure_is_a_node_error_naming_the_host(
 ) -> None:
     expect(remote, Command(err=b"cp: cannot create regular file: Permission denied\n", exit=1))
     with pytest.raises(NodeError) as caught:
-        Node(node_config(tmp_path)).install(release(1))
+        Node(node_configs(tmp_path, *MOCKED)[0]).install(release(1))
     message = str(caught.value)
     assert message.startswith(f"{HOST}: installing the release failed (exit 1): ")
     assert "Permission denied" in message
@@ -231,19 +229,20 @@ def test_install_sends_one_script_that_a_real_shell_runs_safely(
     war_path = f"{srv}/my app/ROOT.war"
     config_path = f"{srv}/it's here/config.properties"
     node = Node(
-        node_config(
+        node_configs(
             tmp_path,
+            *MOCKED,
             f"war_path = {war_path}",
             f"config_path = {config_path}",
             "jettyrc_path = ~/jetty rc/.jettyrc",
             "releases_dir = ~/releases/{app}",
-        )
+        )[0]
     )
     canary = tmp_path / "pwned"
     target = release(7, war_name=f"shop-1.0.7'$(touch {canary}).war")
     (channel,) = expect(remote, Command())
     node.install(target)
-    script = channel.exec_command.call_args.args[0]  # type: ignore[attr-defined]
+    script = channel.exec_command.call_args.args[0]
 
     for word in (
         shlex.quote(target.war),
@@ -274,7 +273,7 @@ def test_install_sends_one_script_that_a_real_shell_runs_safely(
     assert Path(config_path).read_text() == f"content of {target.config[-4:]}"
     assert (home / "jetty rc" / ".jettyrc").read_text() == f"content of {target.jettyrc[-4:]}"
     current = Release.from_json((home / "releases" / "shop" / "current").read_text())
-    assert current == target and current.war_name == target.war_name  # type: ignore[union-attr]
+    assert current == target and current.war_name == target.war_name
     log = (home / "releases" / "shop" / "releases.log").read_text().splitlines()
     assert [json.loads(line)["war_name"] for line in log] == [target.war_name]
     assert not canary.exists()
@@ -286,8 +285,8 @@ def test_install_stages_a_file_at_the_root_beside_its_target(
     tmp_path: Path, remote: MockRemote
 ) -> None:
     (channel,) = expect(remote, Command())
-    Node(node_config(tmp_path, "war_path = /ROOT.war")).install(release(1))
-    script = channel.exec_command.call_args.args[0]  # type: ignore[attr-defined]
+    Node(node_configs(tmp_path, *MOCKED, "war_path = /ROOT.war")[0]).install(release(1))
+    script = channel.exec_command.call_args.args[0]
     assert " /.ROOT.war.deploy-new " in script
 
 
@@ -296,7 +295,7 @@ def test_a_refused_login_is_a_node_error_naming_host_and_user(
 ) -> None:
     (session,) = remote.sessions
     session.client.connect.side_effect = paramiko.AuthenticationException("no")
-    node = Node(node_config(tmp_path))
+    node = Node(node_configs(tmp_path, *MOCKED)[0])
     with pytest.raises(NodeError) as caught:
         node.run("deploy-unit-test --never-a-real-command", "anything")
     assert str(caught.value) == (
@@ -306,7 +305,7 @@ def test_a_refused_login_is_a_node_error_naming_host_and_user(
 
 
 def test_absolute_replaces_the_tilde_with_the_node_home(tmp_path: Path) -> None:
-    node = Node(node_config(tmp_path))
+    node = Node(node_configs(tmp_path, *MOCKED)[0])
     node.home = "/home/deployer"
     assert node.absolute("~") == "/home/deployer"
     assert node.absolute("~/releases/shop") == "/home/deployer/releases/shop"

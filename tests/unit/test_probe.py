@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from fabfile import config, probe
-from fabfile.config import NodeConfig
+from fabfile import probe
 from fabfile.probe import Status
+from tests.fakes import node_configs
 
 TIMEOUT = 0.3  # status_timeout and ready_timeout: keeps the file fast
 SLOW = 1.0  # how long the slow handler sleeps, well over TIMEOUT
@@ -80,29 +80,17 @@ def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-def node(tmp_path: Path, port: int, path: str, *lines: str) -> NodeConfig:
-    tmp_path.mkdir(exist_ok=True)
-    (tmp_path / ".config").write_text(
-        "\n".join(
-            [
-                "[deploy]",
-                "hosts = 127.0.0.1",
-                "user = deployer",
-                f"status_url = http://{{host}}:{port}{path}",
-                "connect_timeout = 1",
-                f"status_timeout = {TIMEOUT}",
-                *(
-                    []
-                    if any(ln.startswith("ready_timeout") for ln in lines)
-                    else [f"ready_timeout = {TIMEOUT}"]
-                ),
-                "poll_interval = 0.05",
-                *lines,
-            ]
-        )
-        + "\n"
+def loopback(port: int, path: str, ready_timeout: float = TIMEOUT) -> tuple[str, ...]:
+    """``.config`` lines of one node on loopback whose /status is ``path``; short timeouts."""
+    return (
+        "hosts = 127.0.0.1",
+        "user = deployer",
+        f"status_url = http://{{host}}:{port}{path}",
+        "connect_timeout = 1",
+        f"status_timeout = {TIMEOUT}",
+        f"ready_timeout = {ready_timeout}",
+        "poll_interval = 0.05",
     )
-    return config.load(tmp_path / ".config", app="a").nodes[0]
 
 
 def closed_port() -> int:
@@ -112,7 +100,7 @@ def closed_port() -> int:
 
 
 def test_a_good_answer_is_ok(tmp_path: Path, port: int) -> None:
-    status = probe.probe(node(tmp_path, port, "/ok"))
+    status = probe.probe(node_configs(tmp_path, *loopback(port, "/ok"))[0])
     assert status.ok
     assert (status.host, status.url) == ("127.0.0.1", f"http://127.0.0.1:{port}/ok")
     assert (status.code, status.coordinates, status.version) == (200, "g:a", "1.2.3")
@@ -122,7 +110,7 @@ def test_a_good_answer_is_ok(tmp_path: Path, port: int) -> None:
 
 
 def test_a_server_error_shows_the_code_and_a_body_excerpt(tmp_path: Path, port: int) -> None:
-    status = probe.probe(node(tmp_path, port, "/error"))
+    status = probe.probe(node_configs(tmp_path, *loopback(port, "/error"))[0])
     assert not status.ok
     assert status.code == 500
     assert status.reason == (
@@ -133,13 +121,13 @@ def test_a_server_error_shows_the_code_and_a_body_excerpt(tmp_path: Path, port: 
 
 
 def test_an_error_without_a_body_shows_the_code(tmp_path: Path, port: int) -> None:
-    status = probe.probe(node(tmp_path, port, "/empty-error"))
+    status = probe.probe(node_configs(tmp_path, *loopback(port, "/empty-error"))[0])
     assert (status.ok, status.code, status.reason) == (False, 503, "HTTP 503")
 
 
 @pytest.mark.parametrize("path", ["/garbage", "/two-lines"])
 def test_a_200_that_is_not_a_status_line_is_not_ok(tmp_path: Path, port: int, path: str) -> None:
-    status = probe.probe(node(tmp_path, port, path))
+    status = probe.probe(node_configs(tmp_path, *loopback(port, path))[0])
     assert not status.ok
     assert status.code == 200
     assert status.reason.startswith("200 but not 'groupId:artifactId version'")
@@ -147,7 +135,7 @@ def test_a_200_that_is_not_a_status_line_is_not_ok(tmp_path: Path, port: int, pa
 
 def test_a_slow_answer_times_out(tmp_path: Path, port: int) -> None:
     started = time.monotonic()
-    status = probe.probe(node(tmp_path, port, "/slow"))
+    status = probe.probe(node_configs(tmp_path, *loopback(port, "/slow"))[0])
     elapsed = time.monotonic() - started
     assert not status.ok
     assert status.reason == "timed out"
@@ -156,12 +144,17 @@ def test_a_slow_answer_times_out(tmp_path: Path, port: int) -> None:
 
 
 def test_a_closed_port_is_connection_refused(tmp_path: Path) -> None:
-    status = probe.probe(node(tmp_path, closed_port(), "/status"))
+    status = probe.probe(node_configs(tmp_path, *loopback(closed_port(), "/status"))[0])
     assert (status.ok, status.reason, status.code) == (False, "connection refused", None)
 
 
 def test_probe_all_asks_every_node_at_once(tmp_path: Path, port: int) -> None:
-    nodes = [node(tmp_path / "one", port, "/slow"), node(tmp_path / "two", port, "/slow-too")]
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    nodes = [
+        node_configs(tmp_path / "one", *loopback(port, "/slow"))[0],
+        node_configs(tmp_path / "two", *loopback(port, "/slow-too"))[0],
+    ]
     started = time.monotonic()
     statuses = probe.probe_all(nodes)
     elapsed = time.monotonic() - started
@@ -193,7 +186,9 @@ def test_wait_ready_returns_at_once_when_the_version_answers(
     tmp_path: Path, port: int, polls: list[Status]
 ) -> None:
     started = time.monotonic()
-    ready, status, _ = probe.wait_ready(node(tmp_path, port, "/ok"), "g:a", "1.2.3")
+    ready, status, _ = probe.wait_ready(
+        node_configs(tmp_path, *loopback(port, "/ok"))[0], "g:a", "1.2.3"
+    )
     assert ready
     assert status.version == "1.2.3"
     assert polls == [status]
@@ -204,7 +199,9 @@ def test_wait_ready_gives_up_with_the_last_status_when_the_version_never_comes(
     tmp_path: Path, port: int, polls: list[Status]
 ) -> None:
     started = time.monotonic()
-    ready, status, _ = probe.wait_ready(node(tmp_path, port, "/ok"), "g:a", "1.2.4")
+    ready, status, _ = probe.wait_ready(
+        node_configs(tmp_path, *loopback(port, "/ok"))[0], "g:a", "1.2.4"
+    )
     elapsed = time.monotonic() - started
     assert not ready
     assert status.ok and status.version == "1.2.3"  # the old version still answering
@@ -217,7 +214,7 @@ def test_wait_ready_that_must_see_the_node_go_down_ignores_the_old_jvm(
     tmp_path: Path, port: int, polls: list[Status]
 ) -> None:
     ready, status, _ = probe.wait_ready(
-        node(tmp_path, port, "/ok"), "g:a", "1.2.3", must_go_down=True
+        node_configs(tmp_path, *loopback(port, "/ok"))[0], "g:a", "1.2.3", must_go_down=True
     )
     assert not ready  # the right version, but never seen down: may be the old JVM
     assert status.ok and len(polls) >= 2
@@ -227,7 +224,10 @@ def test_wait_ready_after_the_node_went_down_accepts_the_version(
     tmp_path: Path, port: int, polls: list[Status]
 ) -> None:
     ready, status, _ = probe.wait_ready(
-        node(tmp_path, port, "/down-then-up"), "g:a", "1.2.3", must_go_down=True
+        node_configs(tmp_path, *loopback(port, "/down-then-up"))[0],
+        "g:a",
+        "1.2.3",
+        must_go_down=True,
     )
     assert ready and status.version == "1.2.3"
     assert [s.code for s in polls] == [503, 200]
@@ -235,21 +235,26 @@ def test_wait_ready_after_the_node_went_down_accepts_the_version(
 
 def test_wait_ready_is_bounded_even_when_every_probe_times_out(tmp_path: Path, port: int) -> None:
     started = time.monotonic()
-    ready, status, _ = probe.wait_ready(node(tmp_path, port, "/slow"), "g:a", "1.2.3")
+    ready, status, _ = probe.wait_ready(
+        node_configs(tmp_path, *loopback(port, "/slow"))[0], "g:a", "1.2.3"
+    )
     elapsed = time.monotonic() - started
     assert (ready, status.reason) == (False, "timed out")
     assert elapsed < TIMEOUT + TIMEOUT + 0.5  # ready_timeout plus at most one more probe
 
 
 def test_wait_ready_against_a_closed_port_says_connection_refused(tmp_path: Path) -> None:
-    ready, status, _ = probe.wait_ready(node(tmp_path, closed_port(), "/status"), "g:a", "1.2.3")
+    ready, status, _ = probe.wait_ready(
+        node_configs(tmp_path, *loopback(closed_port(), "/status"))[0], "g:a", "1.2.3"
+    )
     assert (ready, status.reason) == (False, "connection refused")
 
 
 def test_wait_ready_gives_up_on_steady_server_errors_after_the_grace_window(
     tmp_path: Path, port: int, polls: list[Status]
 ) -> None:
-    config = node(tmp_path, port, "/error", "ready_timeout = 30", "error_grace = 0.3")
+    lines = loopback(port, "/error", ready_timeout=30)
+    config = node_configs(tmp_path, *lines, "error_grace = 0.3")[0]
     started = time.monotonic()
     ready, status, steady = probe.wait_ready(config, "g:a", "1.2.3")
     elapsed = time.monotonic() - started
@@ -261,7 +266,7 @@ def test_wait_ready_gives_up_on_steady_server_errors_after_the_grace_window(
 def test_one_server_error_inside_the_grace_window_is_not_a_failure(
     tmp_path: Path, port: int, polls: list[Status]
 ) -> None:
-    config = node(tmp_path, port, "/down-then-up", "error_grace = 5")
+    config = node_configs(tmp_path, *loopback(port, "/down-then-up"), "error_grace = 5")[0]
     HITS.pop("/down-then-up", None)
     ready, _, steady = probe.wait_ready(config, "g:a", "1.2.3", must_go_down=True)
     assert (ready, steady) == (True, False)

@@ -6,13 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from fabfile import config
 from fabfile.appdir import AppDir
+from fabfile.history import Action
 from fabfile.node import Inventory
+from fabfile.planning import Plan
 from fabfile.probe import Status
 from fabfile.release import Release
-from fabfile.rollout import Plan, Rollout, Target, _kept_blobs
-from fabfile.strategy import Rolling
+from fabfile.rollout import Rollout, _kept_blobs
+from fabfile.strategies.rolling import Rolling
+from fabfile.target import Target
+from tests.fakes import node_configs
 from tests.unit.helpers import release
 
 
@@ -27,9 +30,8 @@ class Quiet:
 def rollout(
     tmp_path: Path, target: Release, sources: dict[str, Path], force: bool = False
 ) -> Rollout:
-    (tmp_path / ".config").write_text("[deploy]\nhosts = web1\nuser = u\nkeep_releases = 2\n")
-    nodes = config.load(tmp_path / ".config", app="shop").nodes
-    plan = Plan("deploy", target, sources, nodes, force)
+    nodes = node_configs(tmp_path, "hosts = web1", "user = u", "keep_releases = 2")
+    plan = Plan(Action.DEPLOY, target, sources, nodes, force)
     return Rollout(AppDir(tmp_path), plan, Rolling(), Quiet())
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from fabfile import secrets
 from fabfile.errors import ConfigError, DeployError
-from fabfile.history import History
+from fabfile.history import Action, History, Record, Result
 from fabfile.tasks import boundary
 
 VALUE = "s3cr3t-Manager-Pw"
@@ -56,16 +56,20 @@ def test_a_loaded_secret_never_reaches_the_user_or_the_history(tmp_path: Path) -
         failing()
     assert VALUE not in str(shown.value) and secrets.MASK in str(shown.value)
     history = History(tmp_path / "history.jsonl")
-    history.append({"message": f"curl --user deployer:{VALUE} http://..."})
+    history.append(refused(f"curl --user deployer:{VALUE} http://..."))
     text = (tmp_path / "history.jsonl").read_text()
     assert VALUE not in text and json.loads(text)["message"].endswith("deployer:****** http://...")
+
+
+def refused(message: str) -> Record:
+    return Record(Action.DEPLOY, Result.REFUSED, "x.war", message=message)
 
 
 def test_a_secret_with_quotes_is_still_kept_out_of_the_history(tmp_path: Path) -> None:
     tricky = 'pa"ss\\word'
     secrets.load("other", environ={"DEPLOY_SECRET_OTHER": tricky})
     history = History(tmp_path / "history.jsonl")
-    history.append({"message": f"login with {tricky} failed"})
+    history.append(refused(f"login with {tricky} failed"))
     text = (tmp_path / "history.jsonl").read_text()
     assert "pa" + '\\"' + "ss" not in text and "word" not in text
     assert json.loads(text)["message"] == f"login with {secrets.MASK} failed"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fabfile import actions
+from fabfile import actions, planning
 from fabfile.appdir import AppDir
-from fabfile.history import History
+from fabfile.history import Action, History, Record, Result
+from fabfile.release import Release
 from sandbox.sample import build_war
 from tests.unit.helpers import release
 
@@ -20,27 +21,31 @@ def options(tmp_path: Path) -> actions.Options:
     return actions.Options(AppDir(app))
 
 
+def undo(chosen: actions.Options, planned: Release) -> str:
+    return planning.undo_line(chosen.app, planned, chosen.command("rollback"))
+
+
 def test_nothing_to_go_back_to_says_so(tmp_path: Path) -> None:
-    said = actions._undo(options(tmp_path), release(5))
+    said = undo(options(tmp_path), release(5))
     assert said == "There is no earlier release to roll back to (no history and no older WAR here)."
 
 
 def test_an_older_war_in_the_app_directory_is_something_to_go_back_to(tmp_path: Path) -> None:
     chosen = options(tmp_path)
     build_war("1.0.4", chosen.app.path, artifact_id=APP)
-    assert actions._undo(chosen, release(5)).startswith("To roll back: deploy rollback --app-dir ")
+    assert undo(chosen, release(5)).startswith("To roll back: deploy rollback --app-dir ")
 
 
 def test_a_newer_war_alone_is_not(tmp_path: Path) -> None:
     chosen = options(tmp_path)
     build_war("1.0.6", chosen.app.path, artifact_id=APP)
-    assert actions._undo(chosen, release(5)).startswith("There is no earlier release")
+    assert undo(chosen, release(5)).startswith("There is no earlier release")
 
 
 def test_an_earlier_release_in_the_history_is(tmp_path: Path) -> None:
     chosen = options(tmp_path)
     History(chosen.app.history_path).append(
-        {"action": "deploy", "outcome": "ok", "release": release(9).__dict__}
+        Record(Action.DEPLOY, Result.OK, "shop-1.0.9.war", release=release(9))
     )
-    assert actions._undo(chosen, release(9)).startswith("There is no earlier release")
-    assert actions._undo(chosen, release(5)).startswith("To roll back: ")
+    assert undo(chosen, release(9)).startswith("There is no earlier release")
+    assert undo(chosen, release(5)).startswith("To roll back: ")

@@ -1,0 +1,94 @@
+"""What to roll out where: a `Plan`, from the app directory, its WARs and its history.
+
+Free of the command line and of the nodes: `fabfile.actions` asks for a plan,
+`fabfile.rollout.Rollout` runs it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+from . import artifact as artifacts
+from . import probe
+from .appdir import AppDir
+from .artifact import Artifact
+from .config import NodeConfig
+from .errors import ArtifactError
+from .history import Action, History
+from .maven import MavenVersion
+from .release import Release
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What to roll out where: the release, the local copy of each blob, the nodes."""
+
+    action: Action
+    release: Release
+    sources: dict[str, Path]  # sha256 -> file on the coordinator
+    nodes: tuple[NodeConfig, ...]
+    force: bool = False
+    next_step: str = ""  # the sentence that tells the user how to undo or finish
+    command: str = "deploy"  # the command line that runs this plan again
+
+
+def release_of(app: AppDir, found: Artifact) -> tuple[Release, dict[str, Path]]:
+    """The release a WAR makes with the app directory's config files, and their sources."""
+    properties, jettyrc = app.payloads()
+    release = Release(
+        war=found.sha256,
+        config=properties.sha256,
+        jettyrc=jettyrc.sha256,
+        version=str(found.version),
+        coordinates=found.coordinates,
+        war_name=found.path.name,
+    )
+    sources = {found.sha256: found.path, properties.sha256: properties.path}
+    sources[jettyrc.sha256] = jettyrc.path
+    return release, sources
+
+
+def undo_line(app: AppDir, release: Release, rollback: str) -> str:
+    """The rollback command, only when a rollback will find something to go back to."""
+    earlier = [held for held in History(app.history_path).stack() if held != release]
+    version = MavenVersion(release.version)
+    older = [path for found, path in artifacts.candidates(app.path, app.name) if found < version]
+    if earlier or older:
+        return f"To roll back: {rollback}"
+    return "There is no earlier release to roll back to (no history and no older WAR here)."
+
+
+def rollback_target(app: AppDir, nodes: tuple[NodeConfig, ...]) -> tuple[Release, dict[str, Path]]:
+    """The release before the current one, and the coordinator's copies of its files.
+
+    With no history: the WAR just below the highest version the nodes run.
+    """
+    previous = History(app.history_path).previous()
+    if previous is not None:
+        return previous, _local_sources(app, previous)
+    running = [s.version for s in probe.probe_all(nodes) if s.ok]
+    if not running:
+        raise ArtifactError(
+            f"no history in {app.history_path} and no node answers /status, so there is no "
+            "'previous' version; deploy a WAR explicitly"
+        )
+    top = max(MavenVersion(v) for v in running)
+    lower = [path for version, path in artifacts.candidates(app.path, app.name) if version < top]
+    if not lower:
+        raise ArtifactError(
+            f"no history and no WAR below {top} in {app.path}; deploy one explicitly"
+        )
+    return release_of(app, artifacts.read(lower[-1], app.name))
+
+
+def _local_sources(app: AppDir, release: Release) -> dict[str, Path]:
+    """Coordinator files that match the release's blobs, for nodes that lack one."""
+    sources: dict[str, Path] = {}
+    war = app.path / release.war_name
+    if war.is_file() and artifacts.file_sha256(war) == release.war:
+        sources[release.war] = war
+    for payload in app.payloads():
+        if payload.sha256 in (release.config, release.jettyrc):
+            sources[payload.sha256] = payload.path
+    return sources

@@ -1,0 +1,37 @@
+"""The deploy strategies, by the name ``.config`` gives them (``strategy = ...``).
+
+The registry names every strategy the tool knows. This module imports nothing
+of the tool, so `fabfile.config` can check a name without a cycle; a
+strategy's own module is imported only when it is built.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .contract import Rotation, Strategy
+
+# name -> "module:class", or None while it is not available yet
+REGISTRY: dict[str, str | None] = {
+    "rolling": "fabfile.strategies.rolling:Rolling",
+    "blue-green": None,
+    "parallel": None,
+}
+DEFAULT = "rolling"
+
+
+def available(name: str) -> bool:
+    return REGISTRY.get(name) is not None
+
+
+def build(name: str, rotation: Rotation | None) -> Strategy:
+    """The strategy ``name`` (checked by `fabfile.config`), driving ``rotation``."""
+    where = REGISTRY[name]
+    if where is None:
+        raise LookupError(f"strategy {name} is not available yet")
+    module, _, attribute = where.partition(":")
+    kind = getattr(importlib.import_module(module), attribute)
+    strategy: Strategy = kind(rotation)
+    return strategy

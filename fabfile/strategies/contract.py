@@ -1,0 +1,72 @@
+"""What a strategy may do, and what it is given to do it with.
+
+A strategy decides the *order* in which the rollout's targets change; how a
+release becomes live on one node is the runtime's (`fabfile.runtimes`), and
+pre-flight, staging, history and the lock are the rollout's. So a strategy
+sees only `Steps` (a narrow view of the rollout) and `Rotation` (the load
+balancer), never `fabfile.rollout.Rollout` itself.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from typing import ClassVar, Protocol
+
+from ..config import NodeConfig
+from ..phase import Phase
+from ..target import Target
+
+
+class Rollback(enum.StrEnum):
+    """What ``deploy rollback`` means for a strategy."""
+
+    REDEPLOY = "redeploy the previous release the same way"  # rolling
+    SWITCH_BACK = "switch traffic back to the instances still on it"  # blue/green
+    ROUTE_BACK = "send new sessions to the version still deployed"  # parallel
+
+
+class Rotation(Protocol):
+    """Taking a node out of the load balancer's rotation and back."""
+
+    def mismatches(self, nodes: tuple[NodeConfig, ...]) -> list[str]: ...
+
+    def drain(self, node: NodeConfig) -> float: ...
+
+    def ready(self, node: NodeConfig) -> None: ...
+
+    def set_state(self, node: NodeConfig, state: str) -> None: ...
+
+
+class Steps(Protocol):
+    """What a strategy may do to the targets once every one of them is staged."""
+
+    @property
+    def targets(self) -> Sequence[Target]: ...
+
+    def unchanged(self, target: Target) -> bool:
+        """Already runs the release and says so: verify and skip (unless --force)."""
+        ...
+
+    def make_live(self, target: Target) -> None:
+        """Install, restart, verify by version; `RolloutError` saying what was seen."""
+        ...
+
+    def warm_up(self, target: Target) -> None: ...
+
+    def set_phase(self, target: Target, phase: Phase, detail: str = "") -> None: ...
+
+    def note(self, text: str) -> None: ...
+
+
+class Strategy(Protocol):
+    """The order of the per-node steps, and what rollback means."""
+
+    name: ClassVar[str]
+    rollback: ClassVar[Rollback]
+
+    def check(self, nodes: tuple[NodeConfig, ...]) -> list[str]:
+        """Pre-flight problems of the strategy's own (e.g. the load balancer's)."""
+        ...
+
+    def run(self, steps: Steps) -> None: ...

@@ -1,0 +1,95 @@
+"""Rolling: one node at a time out of rotation, made live, verified, back, warmed up.
+
+The first failure stops the rollout there: the nodes not yet reached keep
+serving the release they ran.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from ..config import NodeConfig
+from ..errors import DeployError, NodeError
+from ..phase import Phase
+from ..target import Outcome, Target
+from .contract import Rollback, Rotation, Steps
+
+
+class Rolling:
+    """One node at a time: out of rotation, make live, verify, back in, warm up."""
+
+    name: ClassVar[str] = "rolling"
+    rollback: ClassVar[Rollback] = Rollback.REDEPLOY
+
+    def __init__(self, rotation: Rotation | None = None) -> None:
+        self.rotation = rotation
+
+    def check(self, nodes: tuple[NodeConfig, ...]) -> list[str]:
+        """Pre-flight: every node's haproxy server exists and sends traffic to it."""
+        if self.rotation is None:
+            return []
+        try:
+            return self.rotation.mismatches(nodes)
+        except NodeError as error:
+            return [f"{error}; without it no node can be drained"]
+
+    def run(self, steps: Steps) -> None:
+        targets = steps.targets
+        for index, target in enumerate(targets):
+            if steps.unchanged(target):
+                self._skip(steps, target)
+                continue
+            self._one(steps, target)
+            if any(not steps.unchanged(later) for later in targets[index + 1 :]):
+                steps.warm_up(target)  # it protects the next node's peers; none after the last
+            steps.set_phase(target, Phase.DONE, f"{target.restart_to_ready or 0:.1f} s to ready")
+
+    def _skip(self, steps: Steps, target: Target) -> None:
+        target.end(Outcome.UNCHANGED)
+        if self.rotation is not None:
+            # A run cut short may have left it drained: it is verified, so back in.
+            self.rotation.ready(target.config)
+        steps.set_phase(target, Phase.SKIPPED, target.status.describe() if target.status else "")
+
+    def _one(self, steps: Steps, target: Target) -> None:
+        rotation = self.rotation
+        try:
+            if rotation is not None:
+                steps.set_phase(target, Phase.DRAINING)
+                waited = rotation.drain(target.config)
+                if waited >= target.config.drain_timeout:
+                    steps.note(
+                        f"{target.host}: sessions still open after drain_timeout "
+                        f"({target.config.drain_timeout:g} s); restarting anyway"
+                    )
+            steps.make_live(target)
+        except (DeployError, KeyboardInterrupt) as error:
+            if rotation is not None:
+                _out_of_rotation(rotation, target, error)
+            raise
+        if rotation is not None:
+            rotation.ready(target.config)
+
+
+def _out_of_rotation(rotation: Rotation, target: Target, error: BaseException) -> None:
+    """After a failure: a node whose JVM was not restarted still runs its verified
+    release and goes back in; one that was restarted stays out. Says so on ``error``."""
+    node = target.config
+    interrupted = isinstance(error, KeyboardInterrupt)
+    where = f"in haproxy ({node.lb_backend}/{node.lb_server})"
+    until = "it takes no traffic until a deploy or rollback verifies it."
+    if not target.restarted:
+        state, note = "ready", ""
+    elif interrupted:
+        state, note = "drain", f"{target.host} is left in drain {where} mid-restart: {until}"
+    else:
+        state, note = "maint", f"{target.host} is left in maintenance {where}: {until}"
+    try:
+        if state == "ready":
+            rotation.ready(node)
+        else:
+            rotation.set_state(node, state)
+    except NodeError as lb_error:
+        note = f"{target.host} could not be set to {state} {where}: {lb_error}"
+    if note:
+        error.add_note(note)

@@ -1,0 +1,64 @@
+"""One node of a rollout: what is known about it, and how it ended.
+
+A `Target` travels from pre-flight to the history; its `Outcome` is one of a
+fixed set, and `detail` carries the words (what failed, where it stopped).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+
+from .config import NodeConfig
+from .node import Inventory, Node
+from .phase import Phase
+from .probe import Status
+
+
+class Outcome(enum.StrEnum):
+    """How a node ended (the value is what the history and the summary show)."""
+
+    UNTOUCHED = "untouched"
+    INSTALLING = "installing"
+    INSTALLED = "installed, not verified"
+    DEPLOYED = "deployed"
+    UNCHANGED = "unchanged"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
+
+    @property
+    def on_release(self) -> bool:
+        """Runs the plan's release, verified."""
+        return self in (Outcome.DEPLOYED, Outcome.UNCHANGED)
+
+
+@dataclasses.dataclass
+class Target:
+    """One node of the rollout and what is known about it so far."""
+
+    node: Node
+    inventory: Inventory | None = None
+    status: Status | None = None
+    phase: Phase = Phase.PENDING
+    outcome: Outcome = Outcome.UNTOUCHED
+    detail: str = ""  # why it failed, or where it was interrupted
+    sent: int = 0
+    restart_to_ready: float | None = None
+    restarted: bool = False  # the restart command was started: the running JVM may change
+    restarted_at: float | None = None  # the node's uptime when its restart was claimed
+    stale_claim: str = ""  # a restart claim judged over, which this run may take over
+
+    @property
+    def host(self) -> str:
+        """The node as tables and messages name it: ``host`` or ``host/instance``."""
+        return self.node.config.label
+
+    @property
+    def config(self) -> NodeConfig:
+        return self.node.config
+
+    def end(self, outcome: Outcome, detail: str = "") -> None:
+        self.outcome, self.detail = outcome, detail
+
+    def describe(self) -> str:
+        return f"{self.outcome.value}: {self.detail}" if self.detail else self.outcome.value

@@ -1,0 +1,163 @@
+"""A fake cluster between `fabric.testing` and the real stack: nodes and a balancer
+that record what was done to them, for the strategy contract suite.
+
+`FakeNode` answers what `fabfile.rollout.Rollout` and the restart runtime ask
+of a `fabfile.node.Node`; `FakeCluster.probe` stands in for ``/status``;
+`FakeBalancer` is a `fabfile.strategies.contract.Rotation`. Everything done is
+appended to `FakeCluster.events` as ``(host, what)``, in order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from fabfile import config as config_module
+from fabfile import probe
+from fabfile.config import NodeConfig
+from fabfile.listener import PortReport
+from fabfile.node import Inventory
+from fabfile.probe import Status
+from fabfile.release import Release
+
+Event = tuple[str, str]
+
+
+def node_configs(tmp_path: Path, *lines: str, app: str = "shop") -> tuple[NodeConfig, ...]:
+    """Nodes as ``.config`` text makes them (``[deploy]`` and ``lines``), by the real parser."""
+    path = tmp_path / ".config"
+    path.write_text("\n".join(["[deploy]", *lines]) + "\n")
+    return config_module.load(path, app=app).nodes
+
+
+@dataclasses.dataclass
+class FakeHost:
+    """One node's (or instance's) state: the release installed, the one running, how it behaves."""
+
+    installed: Release | None = None
+    running: Release | None = None
+    broken: bool = False  # a restart leaves it answering 500
+    before: dict[str, Callable[[], None]] = dataclasses.field(default_factory=dict)
+    # "install" or "restart" -> called first, e.g. to raise KeyboardInterrupt or NodeError
+
+
+class FakeCluster:
+    """Every fake node's state, the events, and the /status answers."""
+
+    def __init__(self, nodes: tuple[NodeConfig, ...]) -> None:
+        self.hosts = {node.label: FakeHost() for node in nodes}  # by host or host/instance
+        self.blobs: dict[str, set[str]] = {node.host: set() for node in nodes}  # shared by a host
+        self.events: list[Event] = []
+        self.uptime = 1000.0
+
+    def start_on(self, release: Release) -> None:
+        """Every node installed and running ``release`` (the state before a deploy)."""
+        for host in self.hosts.values():
+            host.installed = host.running = release
+        for blobs in self.blobs.values():
+            blobs |= release.blobs
+
+    def of(self, host: str) -> list[str]:
+        return [what for where, what in self.events if where == host]
+
+    def probe(self, node: NodeConfig) -> Status:
+        host, label = self.hosts[node.label], node.label
+        if host.running is None:
+            return Status(label, node.url, False, "connection refused")
+        if host.broken:
+            return Status(label, node.url, False, "HTTP 500: broken", 500)
+        release = host.running
+        return Status(label, node.url, True, "", 200, release.coordinates, release.version)
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """Route /status through the fake cluster."""
+        monkeypatch.setattr(probe, "probe", self.probe)
+
+
+class FakeNode:
+    """What the rollout and the restart runtime ask of a node, recorded."""
+
+    def __init__(self, cluster: FakeCluster, config: NodeConfig) -> None:
+        self.cluster = cluster
+        self.config = config
+        self.host = config.host
+        self.state = cluster.hosts[config.label]
+        self.blobs = cluster.blobs[config.host]
+
+    def _did(self, what: str) -> None:
+        self.cluster.events.append((self.config.label, what))
+
+    def _hook(self, step: str) -> None:
+        if step in self.state.before:
+            self.state.before[step]()
+
+    def inventory(self) -> Inventory:
+        self._did("inventory")
+        return Inventory("/home/u", 10**9, frozenset(self.blobs), self.state.installed, ())
+
+    def upload(self, local: Path, sha256: str) -> int:
+        self._did(f"upload {sha256[:8]}")
+        assert sha256 not in self.blobs, f"{self.host}: sent {sha256[:8]} twice"
+        self.blobs.add(sha256)
+        return 100
+
+    def install(self, release: Release) -> None:
+        assert release.blobs <= self.blobs, f"{self.host}: installed before it was staged"
+        self._hook("install")
+        self._did(f"install {release.version}")
+        self.state.installed = release
+
+    def restart(self, holder: str, run: str, stale: str = "") -> tuple[None, float]:
+        self._hook("restart")
+        self._did("restart")
+        self.state.running = self.state.installed
+        self.cluster.uptime += 1
+        return None, self.cluster.uptime
+
+    def release_restart(self, run: str) -> None:
+        self._did("release restart claim")
+
+    def clear_claim(self, line: str) -> None:
+        self._did("clear claim")
+
+    def restart_claim(self) -> tuple[None, PortReport]:
+        return None, self.port_report()
+
+    def port_report(self) -> PortReport:
+        return PortReport(8080, (), "", None, self.cluster.uptime, 1.8e9)
+
+    def prune(self, inventory: Inventory, keep: frozenset[str]) -> None:
+        self._did("prune")
+
+    def close(self) -> None:
+        pass
+
+
+class FakeBalancer:
+    """A `Rotation` that records every state change; every node starts UP."""
+
+    def __init__(self, cluster: FakeCluster) -> None:
+        self.cluster = cluster
+        self.states = dict.fromkeys(cluster.hosts, "UP")
+        self.most_out = 0  # the most nodes out of rotation at one moment
+
+    def _set(self, node: NodeConfig, state: str) -> None:
+        self.states[node.label] = state
+        self.cluster.events.append((node.label, f"lb {state}"))
+        self.most_out = max(self.most_out, sum(s != "UP" for s in self.states.values()))
+
+    def mismatches(self, nodes: tuple[NodeConfig, ...]) -> list[str]:
+        return []
+
+    def drain(self, node: NodeConfig) -> float:
+        self._set(node, "DRAIN")
+        return 0.0
+
+    def ready(self, node: NodeConfig) -> None:
+        self._set(node, "UP")
+
+    def set_state(self, node: NodeConfig, state: str) -> None:
+        self._set(node, state.upper())
