@@ -10,8 +10,12 @@ from __future__ import annotations
 import subprocess
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .cluster import Cluster, alive, read_pid, stop_pid_file
+
+if TYPE_CHECKING:
+    from .tomcat import Tomcats
 
 PORT = 8000
 
@@ -65,13 +69,34 @@ def config_text(cluster: Cluster) -> str:
     )
 
 
-def up(cluster: Cluster) -> Path:
-    """Start haproxy (unless it runs) and wait for its socket; return the socket path."""
+def tomcat_config_text(tomcats: Tomcats, port: int = PORT) -> str:
+    """haproxy in front of Tomcat instances: one server per instance, named as the deploy
+    tool's ``lb_server`` defaults (the host; ``host-instance`` with several per host).
+
+    Of a host's instances only the first takes traffic (blue); the others start in
+    maintenance (green, idle), as a blue/green switch expects to find them."""
+    servers = "\n".join(
+        f"    server {tomcats.server_name(address, name)} {address}:{tomcats.http_port(name)} "
+        f"check{'' if name == tomcats.instances[0] else ' disabled'}"
+        for address, name in tomcats.all()
+    )
+    return _CONFIG.format(
+        socket=socket_path(tomcats.cluster),
+        address=frontend(tomcats.cluster),
+        port=port,
+        servers=servers,
+    )
+
+
+def up(cluster: Cluster, text: str | None = None) -> Path:
+    """Start haproxy (unless it runs) and wait for its socket; return the socket path.
+
+    ``text`` replaces the Jetty nodes' configuration (see `tomcat_config_text`)."""
     pid_file = cluster.root / "haproxy.pid"
     if alive(read_pid(pid_file)):
         return socket_path(cluster)
     config = cluster.root / "haproxy.cfg"
-    config.write_text(config_text(cluster))
+    config.write_text(config_text(cluster) if text is None else text)
     log = (cluster.root / "haproxy.log").open("ab")
     process = subprocess.Popen(
         ["haproxy", "-db", "-f", str(config)],

@@ -7,12 +7,19 @@ packs one WAR per version, with Maven's ``pom.properties`` so the webapp can
 discover its own coordinates, plus a baked-in behaviour mode (ok, broken,
 hang, slow start) so the tool's failure handling can be exercised.
 
-CLI: ``python -m sandbox.sample 1.0.1 1.0.2 --out DIR [--mode broken] ...``
+Two containers, one set of sources: Jetty 9 runs ``javax.servlet``, Tomcat 10
+runs ``jakarta.servlet``. The Tomcat build (``container="tomcat"``) compiles
+the same files with the package renamed at build time, against Tomcat's own
+servlet API, and ships a Servlet 6.0 web.xml that marks the app distributable
+(its login/whoami/logout servlets keep a Serializable user in the session).
+
+CLI: ``python -m sandbox.sample 1.0.1 1.0.2 --out DIR [--mode broken] [--container tomcat]``
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import os
 import re
@@ -32,6 +39,26 @@ MODES = ("ok", "broken", "hang")
 MODE_FILE = "WEB-INF/sample-mode.properties"
 DEFAULT_GROUP_ID = "com.example.search"
 DEFAULT_ARTIFACT_ID = "search-web-frontend"
+
+
+@dataclasses.dataclass(frozen=True)
+class Container:
+    """What a build for one servlet container compiles against and ships."""
+
+    servlet_package: str  # the package the sources are compiled with
+    api_jar: Path
+    web_xml: Path
+
+
+CONTAINERS = {
+    "jetty": Container("javax.servlet", SERVLET_API_JAR, WEB_XML),
+    "tomcat": Container(
+        "jakarta.servlet",
+        Path("/usr/share/tomcat10/lib/servlet-api.jar"),
+        WEBAPP_DIR / "jakarta" / "web.xml",
+    ),
+}
+_JAVAX_SERVLET = re.compile(r"\bjavax\.servlet\b")
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 _MIB = 1024 * 1024
@@ -53,17 +80,21 @@ def build_war(
     startup_delay_ms: int = 0,
     pad_mb: int = 0,
     file_name: str | None = None,
+    container: str = "jetty",
 ) -> Path:
     """Build ``<artifactId>-<version>.war`` (or ``file_name``) in ``out_dir``; return it.
 
     One archive per version: the tool under test tells builds apart by /status.
+    ``container`` is ``jetty`` (javax, Servlet 3.1) or ``tomcat`` (jakarta, 6.0).
     """
     _check_args(version, group_id, artifact_id, mode, startup_delay_ms, pad_mb, file_name)
+    if container not in CONTAINERS:
+        raise ValueError(f"container must be one of {tuple(CONTAINERS)}, not {container!r}")
     out_dir.mkdir(parents=True, exist_ok=True)
     war = out_dir / (file_name or f"{artifact_id}-{version}.war")
     with tempfile.TemporaryDirectory(prefix="sample-war-") as tmp:
         staging = Path(tmp) / "staging"
-        _stage_code(staging)
+        _stage_code(staging, container)
         _write_pom_properties(staging, group_id, artifact_id, version)
         _write_mode_file(staging, mode, startup_delay_ms)
         if pad_mb > 0:
@@ -72,10 +103,10 @@ def build_war(
     return war
 
 
-def _stage_code(staging: Path) -> None:
+def _stage_code(staging: Path, container: str = "jetty") -> None:
     """Lay out the compiled classes and web.xml, the part shared by every build."""
-    shutil.copytree(compiled_classes(), staging / "WEB-INF" / "classes")
-    shutil.copy2(WEB_XML, staging / "WEB-INF" / "web.xml")
+    shutil.copytree(compiled_classes(container), staging / "WEB-INF" / "classes")
+    shutil.copy2(CONTAINERS[container].web_xml, staging / "WEB-INF" / "web.xml")
 
 
 def _jar(staging: Path, war: Path) -> None:
@@ -119,43 +150,50 @@ def _check_args(
         raise ValueError(f"file_name must be a plain file name: {file_name!r}")
 
 
-def compiled_classes() -> Path:
+def compiled_classes(container: str = "jetty") -> Path:
     """Return a directory of compiled classes, compiling only when the sources changed.
 
     javac costs about a second; tests build many WARs, so the result is kept
     in a temp directory keyed by the source hash (shared by processes) and
     memoised in this process.
     """
-    digest = _source_digest()
+    digest = _source_digest(container)
     cached = _compiled.get(digest)
     if cached is not None and cached.is_dir():
         return cached
     # Per user, so no other local user can plant classes that end up in a WAR.
     target = Path(tempfile.gettempdir()) / f"sandbox-sample-classes-{os.getuid()}-{digest[:20]}"
     if not target.is_dir():
-        _compile_into(target)
+        _compile_into(target, container)
     _compiled[digest] = target
     return target
 
 
-def _source_digest() -> str:
+def _source_digest(container: str = "jetty") -> str:
     """Hash the Java sources and the compile settings that shape the class files."""
     h = hashlib.sha256(f"release={JAVA_RELEASE}\n".encode())
+    if container != "jetty":  # the Jetty digest stays what it was: its cache stays valid
+        h.update(f"container={container}\n".encode())
     for path in sorted(SRC_DIR.rglob("*.java")):
         h.update(path.relative_to(SRC_DIR).as_posix().encode() + b"\0")
         h.update(path.read_bytes() + b"\0")
     return h.hexdigest()
 
 
-def _compile_into(target: Path) -> None:
+def _compile_into(target: Path, container: str = "jetty") -> None:
     """Compile into a scratch dir, then rename, so readers never see a partial cache."""
     sources = sorted(str(p) for p in SRC_DIR.rglob("*.java"))
     if not sources:
         raise RuntimeError(f"no Java sources under {SRC_DIR}")
     scratch = Path(tempfile.mkdtemp(prefix=f"{target.name}.", dir=target.parent))
     try:
-        cmd = ["javac", "--release", JAVA_RELEASE, "-encoding", "UTF-8"]
-        _run([*cmd, "-cp", str(SERVLET_API_JAR), "-d", str(scratch), *sources])
+        with tempfile.TemporaryDirectory(prefix="sample-src-") as generated:
+            if container != "jetty":
+                package = CONTAINERS[container].servlet_package
+                sources = _renamed_sources(Path(generated), package)
+            cmd = ["javac", "--release", JAVA_RELEASE, "-encoding", "UTF-8"]
+            api_jar = CONTAINERS[container].api_jar
+            _run([*cmd, "-cp", str(api_jar), "-d", str(scratch), *sources])
         try:
             scratch.rename(target)
         except OSError:
@@ -163,6 +201,18 @@ def _compile_into(target: Path) -> None:
                 raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _renamed_sources(into: Path, package: str) -> list[str]:
+    """Copies of the sources with ``javax.servlet`` renamed to ``package``, generated
+    at build time so the Tomcat build never drifts from the Jetty one."""
+    written = []
+    for path in sorted(SRC_DIR.rglob("*.java")):
+        copy = into / path.relative_to(SRC_DIR)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        copy.write_text(_JAVAX_SERVLET.sub(package, path.read_text(encoding="utf-8")), "utf-8")
+        written.append(str(copy))
+    return written
 
 
 def _write_pom_properties(staging: Path, group_id: str, artifact_id: str, version: str) -> None:
@@ -217,6 +267,7 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--pad-mb", type=int, default=0)
     parser.add_argument("--group-id", default=DEFAULT_GROUP_ID)
     parser.add_argument("--artifact-id", default=DEFAULT_ARTIFACT_ID)
+    parser.add_argument("--container", choices=tuple(CONTAINERS), default="jetty")
     return parser.parse_args(argv)
 
 
@@ -233,6 +284,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 mode=args.mode,
                 startup_delay_ms=args.startup_delay_ms,
                 pad_mb=args.pad_mb,
+                container=args.container,
             )
             print(war)
     except (ValueError, RuntimeError) as exc:

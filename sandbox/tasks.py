@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from invoke import Context, task
+from invoke import Context, Exit, task
 
 from fabfile import actions
 from fabfile.appdir import AppDir
 from fabfile.tasks import boundary
 
-from . import app, cluster, haproxy
+from . import app, cluster, haproxy, tomcat, tomcat_app
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_APP_DIR = REPO / "apps" / app.APP
+KINDS = ("jetty", "tomcat", "tomcat-bg")
 
 
 @task(
@@ -22,6 +23,8 @@ DEFAULT_APP_DIR = REPO / "apps" / app.APP
         "first": "The first node's loopback address (default 127.0.0.2).",
         "app-dir": "The app directory to write (default apps/search-web-frontend).",
         "root": "Where the sandbox keeps its files (default /tmp/wardeploy-sandbox).",
+        "kind": "jetty (default); tomcat: one Tomcat 10 per node; tomcat-bg: blue and green "
+        "Tomcat 10 instances per node, sessions replicated (app directory under the root).",
     }
 )
 @boundary
@@ -31,8 +34,13 @@ def up(
     first: str = "127.0.0.2",
     app_dir: str | None = None,
     root: str | None = None,
+    kind: str = "jetty",
 ) -> None:
-    """Start N nodes (sshd + Jetty) on loopback and deploy the sample app's 1.0.125."""
+    """Start N nodes (sshd + Jetty, or Tomcat: --kind) on loopback and deploy the sample
+    app's 1.0.125."""
+    if kind != "jetty":
+        _up_tomcat(nodes, first, app_dir, Path(root) if root else cluster.DEFAULT_ROOT, kind)
+        return
     started = cluster.up(Path(root) if root else cluster.DEFAULT_ROOT, nodes, first)
     socket = haproxy.up(started)
     target = Path(app_dir) if app_dir else DEFAULT_APP_DIR
@@ -44,11 +52,63 @@ def up(
     actions.deploy(options, str(initial))
 
 
+def _up_tomcat(nodes: int, first: str, app_dir: str | None, root: Path, kind: str) -> None:
+    """Tomcat hosts instead of Jetty ones. ``tomcat``: the deploy tool brings 1.0.125 to
+    each host's one instance. ``tomcat-bg``: blue and green start on 1.0.125 directly
+    (no deploy strategy drives two instances yet); haproxy sends traffic to blue."""
+    if kind not in KINDS:
+        raise Exit(f"error: --kind must be one of {', '.join(KINDS)}, not {kind!r}", code=2)
+    _refuse_running(root)
+    started = cluster.up(root, nodes, first)
+    blue_green = kind == "tomcat-bg"
+    layout = tomcat.Tomcats(
+        started, tomcat.BLUE_GREEN if blue_green else tomcat.SINGLE, replicate=blue_green
+    )
+    socket = haproxy.up(started, haproxy.tomcat_config_text(layout))
+    target = Path(app_dir) if app_dir else root / "apps" / app.APP
+    # With two instances the rolling strategy would put the idle one in rotation: no LB.
+    wars = tomcat_app.write(layout, target, balancer="" if blue_green else str(socket))
+    initial = next(war for war in wars if app.INITIAL in war.name)
+    print(f"sandbox: {nodes} Tomcat host(s) ({', '.join(layout.instances)}) at")
+    print(f"{', '.join(started.addresses)} behind haproxy at {haproxy.url(started)};")
+    print(f"app directory {target}")
+    if blue_green:
+        properties = target / "config.properties"
+        tomcat.up(started, layout.instances, True, war=initial, properties=properties)
+    else:
+        tomcat.up(started, layout.instances, False)
+        actions.deploy(actions.Options(AppDir(target.resolve())), str(initial))
+
+
+def _refuse_running(root: Path) -> None:
+    """One sandbox per root: Tomcat's and Jetty's JVMs would want the same ports."""
+    jetty = [p for p in root.glob("nodes/*/run/jetty.pid") if cluster.alive(cluster.read_pid(p))]
+    if jetty or tomcat.running_jvms(root):
+        raise Exit(f"error: a sandbox runs at {root}; stop it first: inv sandbox.down", code=2)
+
+
 @task(help={"root": "Where the sandbox keeps its files (default /tmp/wardeploy-sandbox)."})
 def down(c: Context, root: str | None = None) -> None:
-    """Stop every Jetty and sshd the sandbox started (by their recorded PIDs)."""
+    """Stop every Jetty, Tomcat and sshd the sandbox started (by their recorded PIDs)."""
     path = Path(root) if root else cluster.DEFAULT_ROOT
     found = cluster.Cluster.load(path)
+    tomcat_hosts = (path / tomcat.STATE).exists()
     stopped = haproxy.down(found) if found else []
-    stopped += cluster.down(path)
+    stopped += tomcat.down(path)
+    if found is None or not tomcat_hosts or any(path.glob("nodes/*/run/jetty.pid")):
+        stopped += cluster.down(path)
+    else:  # Tomcat hosts only: spare cluster.down its 2.5 s per node of watching for a Jetty
+        stopped += _stop_sshds(found)
     print(f"sandbox: stopped {len(stopped)} process(es)")
+
+
+def _stop_sshds(nodes: cluster.Cluster) -> list[int]:
+    """Stop every node's sshd (tini, the listener and its sessions); return tini's PIDs."""
+    stopped = []
+    for address in nodes.addresses:
+        pid = cluster.read_pid(nodes.home(address) / "run" / "tini.pid")
+        if cluster.alive(pid):
+            assert pid is not None
+            cluster.stop_sshd(nodes, address)
+            stopped.append(pid)
+    return stopped

@@ -1,0 +1,78 @@
+"""The coordinator's app directory for the sandbox's Tomcat hosts, and their WARs.
+
+The same app as on Jetty (``search-web-frontend``), built for Tomcat 10. With
+one instance per host the ``.config`` is one the deploy tool's rolling
+strategy runs today: ``~/bin/tomcat main restart`` is the restart, the WAR
+goes to the instance's ``webapps/ROOT.war``, ``config.properties`` to its
+``lib/`` (on Tomcat's common class path, where the app reads it) and the
+``.jettyrc`` to its ``bin/setenv.sh`` (which catalina.sh sources: the same
+"shell file of JVM options" role, under Tomcat's variable name).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .app import APP, VERSIONS
+from .sample import build_war
+from .tomcat import Tomcats
+from .tomcat_conf import SETENV
+
+PROPERTIES = """# Delivered to every instance as ~/tomcat/NAME/lib/config.properties
+greeting=Hello from the sandbox's Tomcat
+search.backend=http://127.0.0.1:9200
+"""
+
+
+def config_text(
+    tomcats: Tomcats, warmup: float = 1, balancer: str = "", ready_timeout: float = 30
+) -> str:
+    """The ``.config`` of the app on ``tomcats``' hosts (same keys for every host)."""
+    cluster = tomcats.cluster
+    several = len(tomcats.instances) > 1
+    name = "{instance}" if several else tomcats.instances[0]
+    lines = [
+        "# The sandbox's Tomcat hosts written by `inv sandbox.up --kind tomcat...`: every",
+        "# host is a real sshd on its own loopback address with Tomcat 10 instances.",
+        "[deploy]",
+        f"hosts = {', '.join(cluster.addresses)}",
+        *([f"instances = {', '.join(tomcats.instances)}"] if several else []),
+        "user = root",
+        f"identity_file = {cluster.key}",
+        f"known_hosts = {cluster.known_hosts}",
+        f"status_url = http://{{host}}:{tomcats.http_port(tomcats.instances[0])}/status",
+        f"restart = ~/bin/tomcat {name} restart",
+        f"pid_file = ~/run/tomcat-{name}.pid",
+        f"war_path = ~/tomcat/{name}/webapps/ROOT.war",
+        f"config_path = ~/tomcat/{name}/lib/config.properties",
+        f"jettyrc_path = ~/tomcat/{name}/bin/setenv.sh",
+        "releases_dir = ~/releases/{app}",
+        f"warmup = {warmup:g}",
+        f"ready_timeout = {ready_timeout:g}",
+    ]
+    if balancer:  # each haproxy server is named as lb_server defaults: host[-instance]
+        lines += [f"lb_socket = {balancer}", "lb_backend = web"]
+    if several:
+        for instance in tomcats.instances:
+            url = f"http://{{host}}:{tomcats.http_port(instance)}/status"
+            lines += ["", f"[instance:{instance}]", f"status_url = {url}"]
+    return "\n".join(lines) + "\n"
+
+
+def write(
+    tomcats: Tomcats,
+    app_dir: Path,
+    versions: tuple[str, ...] = VERSIONS,
+    pad_mb: int = 0,
+    warmup: float = 1,
+    balancer: str = "",
+    ready_timeout: float = 30,
+) -> list[Path]:
+    """Write .config, config.properties, .jettyrc (setenv.sh) and build the Tomcat WARs."""
+    app_dir.mkdir(parents=True, exist_ok=True)
+    (app_dir / ".config").write_text(config_text(tomcats, warmup, balancer, ready_timeout))
+    (app_dir / "config.properties").write_text(PROPERTIES)
+    (app_dir / ".jettyrc").write_text(SETENV)
+    return [
+        build_war(v, app_dir, artifact_id=APP, pad_mb=pad_mb, container="tomcat") for v in versions
+    ]

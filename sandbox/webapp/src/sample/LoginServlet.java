@@ -1,0 +1,33 @@
+package sample;
+
+import java.io.IOException;
+import javax.servlet.http.HttpServlet;
+import javax.servlet.http.HttpServletRequest;
+import javax.servlet.http.HttpServletResponse;
+import javax.servlet.http.HttpSession;
+
+/**
+ * POST /login with form field "user": puts a User in the session, so a test
+ * can tell whether a session survives a restart or a switch of instance.
+ * No password: this is a probe for session state, not an access control.
+ */
+public final class LoginServlet extends HttpServlet {
+    private static final long serialVersionUID = 1L;
+    static final int MAX_NAME = 64;
+
+    @Override
+    protected void doPost(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+        String given = req.getParameter(Text.USER);
+        String name = given == null ? "" : given.trim();
+        if (name.isEmpty() || name.length() > MAX_NAME) {
+            Text.send(resp, HttpServletResponse.SC_BAD_REQUEST, "give user=NAME (1 to 64 characters)\n");
+            return;
+        }
+        if (req.getSession(false) != null) {
+            req.changeSessionId(); // a new identity for a new login (session fixation)
+        }
+        HttpSession session = req.getSession(true);
+        session.setAttribute(Text.USER, new User(name, System.currentTimeMillis()));
+        Text.send(resp, HttpServletResponse.SC_OK, "logged in as " + name + "\n");
+    }
+}

@@ -1,0 +1,191 @@
+"""The sandbox's Tomcat 10 hosts, on the real servers (sshd, Tomcat, haproxy on 127.0.3.x).
+
+Two blue/green hosts with sessions replicated between their instances
+(127.0.3.2-3) and one single-instance host the deploy tool deploys to
+(127.0.3.4). Every instance starts and restarts over its node's own ssh.
+The last test tears everything down and checks that nothing is left running.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import socket
+import stat
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from sandbox import app, cluster, haproxy, tomcat, tomcat_app
+from sandbox.sample import DEFAULT_GROUP_ID, build_war
+from tests import cli
+
+pytestmark = pytest.mark.real
+
+BLUE_GREEN_FIRST = "127.0.3.2"  # 127.0.3.2 and .3: blue and green, sessions replicated
+SINGLE = "127.0.3.4"  # one instance, `main`, deployed to by the deploy tool
+SINGLE_LB_PORT = haproxy.PORT + 1  # both haproxies listen on 127.0.3.1
+OLD, NEW = "1.0.125", "1.0.126"
+MEASURED: dict[str, float] = {}  # seconds and MiB, shown by the last test
+
+
+@dataclasses.dataclass(frozen=True)
+class Hosts:
+    """This module's Tomcat hosts; ``started`` is what `down` still has to stop."""
+
+    root: Path
+    blue_green: tomcat.Tomcats
+    single: tomcat.Tomcats
+    wars: dict[str, Path]
+    started: list[cluster.Cluster]
+
+
+def down(root: Path, started: list[cluster.Cluster]) -> list[tuple[int, str]]:
+    """Stop haproxy, every Tomcat and sshd by PID (once); end and return what is left."""
+    while started:
+        nodes = started.pop()
+        haproxy.down(nodes)
+        tomcat.down(nodes.root)
+        for address in nodes.addresses:
+            cluster.stop_sshd(nodes, address)
+    return cluster.end_leftovers(root)
+
+
+@pytest.fixture(scope="session")
+def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
+    root = tmp_path_factory.mktemp("tomcat")
+    wars = {v: build_war(v, root, artifact_id=app.APP, container="tomcat") for v in (OLD, NEW)}
+    started: list[cluster.Cluster] = []
+    try:
+        started.append(cluster.up(root / "single", 1, SINGLE))
+        single = tomcat.up(started[-1], tomcat.SINGLE, replicate=False)
+        tomcat.install(single, SINGLE, "main", wars[OLD])
+        begin = time.monotonic()
+        tomcat.start_all(single, single.all())  # alone on the machine: a fair cold start
+        MEASURED["cold start to /status 200 (s)"] = time.monotonic() - begin
+        haproxy.up(single.cluster, haproxy.tomcat_config_text(single, SINGLE_LB_PORT))
+        started.append(cluster.up(root / "blue-green", 2, BLUE_GREEN_FIRST))
+        blue_green = tomcat.up(started[-1], tomcat.BLUE_GREEN, replicate=True, war=wars[OLD])
+        haproxy.up(blue_green.cluster, haproxy.tomcat_config_text(blue_green))
+        yield Hosts(root, blue_green, single, wars, started)
+    finally:
+        left = down(root, started)
+        if left:
+            pytest.fail(
+                "processes the Tomcat sandbox started were still running after it stopped "
+                "(ended now): " + "; ".join(f"pid {pid}: {cmd[:160]}" for pid, cmd in left),
+                pytrace=False,
+            )
+
+
+def answer(version: str) -> tuple[int, str]:
+    """What /status says for ``version``: exactly what the Jetty build says."""
+    return 200, f"{DEFAULT_GROUP_ID}:{app.APP} {version}\n"
+
+
+def test_every_instance_answers_its_version_after_its_first_start(hosts: Hosts) -> None:
+    every = [(hosts.blue_green, *pair) for pair in hosts.blue_green.all()]
+    every += [(hosts.single, *pair) for pair in hosts.single.all()]
+    for tomcats, address, name in every:
+        assert tomcat.status(tomcats, address, name) == answer(OLD), (address, name)
+        pid = tomcat.jvm(tomcats, address, name)
+        assert pid is not None, f"{address}/{name}: its PID file names no JVM of its base"
+    rss = [tomcat.rss_kib(tomcat.jvm(t, a, n) or 0) / 1024 for t, a, n in every]
+    MEASURED["RSS per instance, max (MiB)"] = max(rss)
+    MEASURED["RSS per instance, min (MiB)"] = min(rss)
+
+
+def test_restart_over_ssh_replaces_the_jvm_and_returns_at_once(hosts: Hosts) -> None:
+    tomcats, address, name = hosts.blue_green, hosts.blue_green.cluster.addresses[1], "blue"
+    old = tomcat.jvm(tomcats, address, name)
+    tomcat.install(tomcats, address, name, hosts.wars[NEW])
+    begin = time.monotonic()
+    tomcat.control(tomcats, address, name, "restart")
+    under_way = tomcat.status(tomcats, address, name)
+    tomcat.wait_ready(tomcats, address, name, NEW, timeout=30)
+    MEASURED["restart to new version (s)"] = time.monotonic() - begin
+    new = tomcat.jvm(tomcats, address, name)
+    assert under_way != answer(NEW), "the restart command waited for the new JVM"
+    assert new is not None and new != old
+    assert not cluster.alive(old)
+    assert tomcat.status(tomcats, address, name) == answer(NEW)
+    assert tomcat.status(tomcats, address, "green") == answer(OLD)  # its neighbour untouched
+
+
+def test_manager_text_api_answers_the_script_user_only(hosts: Hosts) -> None:
+    tomcats, address = hosts.blue_green, hosts.blue_green.cluster.addresses[0]
+    url = tomcats.url(address, "blue", "/manager/text/list")
+    mode = stat.S_IMODE(tomcats.password_file.stat().st_mode)
+    assert mode == 0o600, f"{tomcats.password_file} has mode {mode:o}"
+    good = requests.get(url, auth=("deploy", tomcats.password()), timeout=5)
+    assert good.status_code == 200, good.text
+    assert good.text.startswith("OK - Listed applications")
+    assert "/:running:" in good.text and "/manager:running:" in good.text
+    wrong = requests.get(url, auth=("deploy", "not-the-password"), timeout=5)
+    assert wrong.status_code == 401
+
+
+def test_a_session_survives_a_restart_of_the_other_instance(hosts: Hosts) -> None:
+    tomcats, address = hosts.blue_green, hosts.blue_green.cluster.addresses[0]
+    begin = time.monotonic()
+    login = requests.post(tomcats.url(address, "blue", "/login"), {"user": "alice"}, timeout=5)
+    assert login.status_code == 200, login.text
+    cookie = {"JSESSIONID": login.cookies["JSESSIONID"]}
+    old = tomcat.jvm(tomcats, address, "green")
+    assert tomcat.restart(tomcats, address, "green", OLD, timeout=30) != old
+    whoami = requests.get(tomcats.url(address, "green", "/whoami"), cookies=cookie, timeout=5)
+    MEASURED["replication check (s)"] = time.monotonic() - begin
+    assert (whoami.status_code, whoami.text) == (200, "alice\n")
+    stranger = requests.get(tomcats.url(address, "green", "/whoami"), timeout=5)
+    assert stranger.status_code == 401
+
+
+def test_haproxy_sends_traffic_to_blue_and_keeps_green_idle(hosts: Hosts) -> None:
+    tomcats = hosts.blue_green
+    for _ in range(4):
+        response = requests.get(haproxy.url(tomcats.cluster, "/status"), timeout=5)
+        assert response.status_code == 200
+    states = servers_state(haproxy.socket_path(tomcats.cluster))
+    for address in tomcats.cluster.addresses:
+        assert states[tomcats.server_name(address, "blue")] == ("2", "0")  # running, ready
+        assert states[tomcats.server_name(address, "green")][1] != "0"  # in maintenance
+
+
+def servers_state(path: Path) -> dict[str, tuple[str, str]]:
+    """haproxy's ``show servers state web``: server name -> (operational, admin) state."""
+    with socket.socket(socket.AF_UNIX) as client:
+        client.connect(str(path))
+        client.sendall(b"show servers state web\n")
+        text = b"".join(iter(lambda: client.recv(65536), b"")).decode()
+    rows = [line.split() for line in text.splitlines()[1:] if line and not line.startswith("#")]
+    return {row[3]: (row[5], row[6]) for row in rows}
+
+
+def test_the_deploy_tool_deploys_to_a_tomcat_host(
+    hosts: Hosts, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app_dir = tmp_path / app.APP
+    socket_path = str(haproxy.socket_path(hosts.single.cluster))
+    tomcat_app.write(hosts.single, app_dir, versions=(), warmup=0, balancer=socket_path)
+    for war in hosts.wars.values():
+        shutil.copy(war, app_dir / war.name)
+    result = cli.run([hosts.wars[NEW].name], app_dir, capsys)
+    assert result.code == 0, result.text
+    assert tomcat.status(hosts.single, SINGLE, "main") == answer(NEW)
+    status = cli.run([], app_dir, capsys)
+    assert status.code == 0, status.text
+    assert NEW in status.text
+
+
+def test_tear_down_leaves_no_jvm_sshd_or_tini_behind(
+    hosts: Hosts, capsys: pytest.CaptureFixture[str]
+) -> None:
+    begin = time.monotonic()
+    left = down(hosts.root, hosts.started)
+    MEASURED["tear-down (s)"] = time.monotonic() - begin
+    assert left == [], f"still running after tear-down (ended now): {left}"
+    with capsys.disabled():
+        print("\ntomcat sandbox: " + ", ".join(f"{k} {v:.2f}" for k, v in MEASURED.items()))
