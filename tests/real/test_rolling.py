@@ -264,6 +264,18 @@ def test_bad_config_is_reported_with_file_line_and_key(
     assert "warmup" in refusal["message"]
 
 
+def test_a_strategy_not_available_yet_is_refused_before_any_node_is_contacted(
+    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = on_125 / ".config"
+    config.write_text(config.read_text().replace("[deploy]\n", "[deploy]\nstrategy = blue-green\n"))
+    number = config.read_text().splitlines().index("strategy = blue-green") + 1
+    result = cli.run(["search-web-frontend-1.0.126.war"], on_125, capsys)
+    assert result.code == 3
+    assert f"{config}:{number}: [deploy] strategy = 'blue-green': not available yet" in result.err
+    assert versions(sandbox) == all_on(sandbox, "1.0.125")
+
+
 def test_inv_and_fab_list_the_tasks() -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     listed = subprocess.run(["inv", "-l"], cwd=REPO, env=env, capture_output=True, text=True)

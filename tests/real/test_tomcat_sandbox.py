@@ -9,6 +9,7 @@ The last test tears everything down and checks that nothing is left running.
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 import socket
 import stat
@@ -162,6 +163,28 @@ def servers_state(path: Path) -> dict[str, tuple[str, str]]:
         text = b"".join(iter(lambda: client.recv(65536), b"")).decode()
     rows = [line.split() for line in text.splitlines()[1:] if line and not line.startswith("#")]
     return {row[3]: (row[5], row[6]) for row in rows}
+
+
+def test_the_deploy_tool_sees_and_rolls_every_instance_of_a_host(
+    hosts: Hosts, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A host with two instances: status lists both, a rolling deploy takes each in turn."""
+    app_dir = tmp_path / app.APP
+    tomcat_app.write(hosts.blue_green, app_dir, versions=(), warmup=0)
+    for war in hosts.wars.values():
+        shutil.copy(war, app_dir / war.name)
+    labels = [f"{a}/{n}" for a in hosts.blue_green.cluster.addresses for n in ("blue", "green")]
+    shown = json.loads(cli.run(["--json"], app_dir, capsys).out)
+    assert [row["host"] for row in shown] == labels
+    assert len({row["url"] for row in shown}) == 4  # each instance on its own port
+    result = cli.run([hosts.wars[NEW].name], app_dir, capsys)
+    assert result.code == 0, result.text
+    restarted = [ln.split()[1] for ln in result.out.splitlines() if ln.endswith(" restarting")]
+    assert restarted == labels  # one instance after the other, in .config order
+    for address, name in hosts.blue_green.all():
+        assert tomcat.status(hosts.blue_green, address, name) == answer(NEW), (address, name)
+    history = json.loads((app_dir / ".deploy-history.jsonl").read_text().splitlines()[-1])
+    assert list(history["hosts"]) == labels
 
 
 def test_the_deploy_tool_deploys_to_a_tomcat_host(

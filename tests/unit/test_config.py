@@ -465,3 +465,46 @@ def test_instance_mistakes_are_refused_with_file_line_and_key(
 ) -> None:
     path = write(tmp_path, "[deploy]", "hosts = web1", USER, *lines)
     assert load_error(path).startswith(f"{path}{expected}")
+
+
+# -- strategy ---------------------------------------------------------------------
+
+
+def test_the_strategy_is_rolling_unless_set(tmp_path: Path) -> None:
+    assert config.load(write(tmp_path, "[deploy]", "hosts = web1", USER)).strategy == "rolling"
+    path = write(tmp_path, "[deploy]", "hosts = web1", USER, "strategy = Rolling")
+    assert config.load(path).strategy == "rolling"
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        pytest.param(
+            ["strategy = blue-green"],
+            ":4: [deploy] strategy = 'blue-green': not available yet in this version; "
+            "use strategy = rolling",
+            id="named, not yet available",
+        ),
+        pytest.param(
+            ["strategy = parallel"],
+            ":4: [deploy] strategy = 'parallel': not available yet",
+            id="parallel",
+        ),
+        pytest.param(
+            ["strategy = canary"],
+            ":4: [deploy] strategy = 'canary': unknown strategy; known: rolling, blue-green, "
+            "parallel",
+            id="unknown",
+        ),
+        pytest.param(
+            ["[host:web1]", "strategy = rolling"],
+            ":5: [host:web1] strategy: strategy belongs in [deploy] only",
+            id="per host",
+        ),
+    ],
+)
+def test_strategy_mistakes_are_refused_with_file_line_and_key(
+    tmp_path: Path, lines: list[str], expected: str
+) -> None:
+    path = write(tmp_path, "[deploy]", "hosts = web1", USER, *lines)
+    assert load_error(path).startswith(f"{path}{expected}")
