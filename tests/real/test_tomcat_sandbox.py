@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import socket
 import stat
@@ -26,8 +27,10 @@ from tests import cli
 
 pytestmark = pytest.mark.real
 
-BLUE_GREEN_FIRST = "127.0.3.2"  # 127.0.3.2 and .3: blue and green, sessions replicated
-SINGLE = "127.0.3.4"  # one instance, `main`, deployed to by the deploy tool
+# WARDEPLOY_TOMCAT_NET moves these hosts, like WARDEPLOY_TEST_FIRST the Jetty ones.
+NET = os.environ.get("WARDEPLOY_TOMCAT_NET", "127.0.3")
+BLUE_GREEN_FIRST = f"{NET}.2"  # .2 and .3: blue and green, sessions replicated
+SINGLE = f"{NET}.4"  # one instance, `main`, deployed to by the deploy tool
 SINGLE_LB_PORT = haproxy.PORT + 1  # both haproxies listen on 127.0.3.1
 OLD, NEW = "1.0.125", "1.0.126"
 MEASURED: dict[str, float] = {}  # seconds and MiB, shown by the last test
