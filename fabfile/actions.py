@@ -6,6 +6,7 @@ The tasks in `fabfile.tasks` parse flags and call these; tests call them too.
 from __future__ import annotations
 
 import dataclasses
+import json
 import shlex
 from collections.abc import Sequence
 from pathlib import Path
@@ -114,9 +115,12 @@ def rollback(options: Options) -> ExitCode:
     return _roll(options, plan)
 
 
-def history(options: Options, limit: int = 20) -> ExitCode:
+def history(options: Options, limit: int = 20, as_json: bool = False) -> ExitCode:
+    """The last ``limit`` records, as a table or, for scripts, as JSON (a list, oldest first)."""
     entries = History(options.app.history_path).entries()[-limit:]
-    if not entries:
+    if as_json:
+        options.console.file.write(json.dumps(entries, indent=2) + "\n")
+    elif not entries:
         options.console.print(f"no deploys recorded in {options.app.history_path} yet")
     else:
         options.console.print(view.history_table(entries))

@@ -191,10 +191,14 @@ def rollback(
 @task(klass=DeployTask)
 @boundary
 def history(
-    c: Context, limit: int = LIMIT, app_dir: str | None = None, app: str | None = None
+    c: Context,
+    limit: int = LIMIT,
+    json: bool = False,
+    app_dir: str | None = None,
+    app: str | None = None,
 ) -> ExitCode:
     """Show the deploys and rollbacks recorded in the app directory."""
-    return actions.history(_options(None, app_dir, app), limit=limit)
+    return actions.history(_options(None, app_dir, app), limit=limit, as_json=json)
 
 
 def namespace() -> Collection:

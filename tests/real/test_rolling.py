@@ -194,6 +194,11 @@ def test_rollback_sends_no_bytes(
         ["deploy", "search-web-frontend-1.0.126.war", "1.0.126"],
         ["rollback", "search-web-frontend-1.0.125.war", "1.0.125"],
     ]
+    as_json = json.loads(cli.run(["history", "--json", "--limit", "2"], on_125, capsys).out)
+    assert [(e["action"], e["version"]) for e in as_json] == [
+        ("deploy", "1.0.126"),
+        ("rollback", "1.0.125"),
+    ]
 
 
 def test_rollback_without_history_goes_one_version_down(

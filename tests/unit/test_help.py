@@ -87,7 +87,9 @@ def test_help_says_which_commands_take_a_flag(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = run(["--help"], tmp_path, capsys).out
-    assert "  -j, --json            status: print JSON for scripts." in lines_of(out)
+    assert "  -j, --json            Print JSON for scripts. Not for deploy, rollback." in lines_of(
+        out
+    )
     assert "  -n, --limit N         history: show the last N records (default 20)." in out
     assert "-H, --hosts LIST      Only these nodes, comma-separated. Not for history." in out
     assert "-C, --app-dir DIR     The app directory (default: the current directory).\n" in out
@@ -167,7 +169,7 @@ def test_invokes_core_flags_are_not_accepted(
             ],
         ),
         ("rollback", ["-H, --hosts LIST", "-C, --app-dir DIR", "--app NAME"]),
-        ("history", ["-C, --app-dir DIR", "--app NAME", "-n, --limit N"]),
+        ("history", ["-C, --app-dir DIR", "--app NAME", "-j, --json", "-n, --limit N"]),
     ],
 )
 def test_task_help_shows_that_tasks_flags(

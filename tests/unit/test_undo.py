@@ -1,14 +1,19 @@
-"""The "To roll back" line appears only when a rollback has something to go back to."""
+"""The "To roll back" line appears only when a rollback has something to go back to;
+``deploy history --json`` for scripts."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+
+import pytest
 
 from fabfile import actions, planning
 from fabfile.appdir import AppDir
 from fabfile.history import Action, History, Record, Result
 from fabfile.release import Release
 from sandbox.sample import build_war
+from tests.cli import run
 from tests.unit.helpers import release
 
 APP = "shop"
@@ -49,3 +54,21 @@ def test_an_earlier_release_in_the_history_is(tmp_path: Path) -> None:
     )
     assert undo(chosen, release(9)).startswith("There is no earlier release")
     assert undo(chosen, release(5)).startswith("To roll back: ")
+
+
+def test_history_prints_json_for_scripts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chosen = options(tmp_path)
+    History(chosen.app.history_path).append(
+        Record(Action.DEPLOY, Result.OK, "shop-1.0.9.war", release=release(9))
+    )
+    result = run(["history", "--json"], chosen.app.path, capsys)
+    assert result.code == 0, result.text
+    entries = json.loads(result.out)
+    assert [(e["action"], e["outcome"], e["version"]) for e in entries] == [
+        ("deploy", "ok", "1.0.9")
+    ]
+    (tmp_path / "other").mkdir()
+    empty = run(["history", "-j"], options(tmp_path / "other").app.path, capsys)
+    assert json.loads(empty.out) == []
