@@ -255,18 +255,19 @@ class Node:
         )
 
     def port_report(self) -> PortReport:
-        """Who listens on the status port, and the node's restart claim's clock."""
-        c = self.config
-        port = url_port(c.url)
-        text = self.run(listener.script(port, c.pid_file), "reading who holds the status port")
-        return listener.parse(text, port, c.pid_file, _url_host(c.url))
+        """Who listens on the status port, and the node's clocks."""
+        return self._port_report("", "reading who holds the status port")[1]
 
     def restart_claim(self) -> tuple[Claim | None, PortReport]:
         """The node's restart claim (if any) and who holds the status port, in one round trip."""
+        return self._port_report(
+            restartlock.read_script(self.config.releases_dir), "reading the restart claim"
+        )
+
+    def _port_report(self, before: str, what: str) -> tuple[Claim | None, PortReport]:
         c = self.config
         port = url_port(c.url)
-        script = restartlock.read_script(c.releases_dir) + "\n" + listener.script(port, c.pid_file)
-        text = self.run(script, "reading the restart claim")
+        text = self.run(f"{before}\n{listener.script(port, c.pid_file)}", what)
         claim = next(
             (Claim.parse(line[6:]) for line in text.splitlines() if line.startswith("claim ")),
             None,

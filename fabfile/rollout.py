@@ -24,6 +24,7 @@ from .node import Inventory, Node
 from .phase import Phase, Reporter
 from .planning import Plan
 from .release import Release
+from .runtimes import Runtime
 from .runtimes.restart import Restart
 from .strategies.contract import Strategy
 from .target import Outcome, Target
@@ -55,7 +56,7 @@ class Rollout:
         self.stages: dict[str, float] = {}
         run_id = uuid.uuid4().hex
         holder = restartlock.record(Holder.me(plan.command), run_id)
-        self.runtime = Restart(plan, self, run_id, holder)
+        self.runtime: Runtime = Restart(plan, self, run_id, holder)
 
     # -- driving ------------------------------------------------------------
 
@@ -179,7 +180,7 @@ class Rollout:
 
         The instances of one host share its releases directory: the first of
         them receives the files, the others are staged with it."""
-        first = {target.node.host: target for target in reversed(self.targets)}
+        first = _first_of_each_host(self.targets)
         errors = [e for e in _parallel(self._stage, list(first.values())) if e]
         for target in self.targets:
             if first[target.node.host] is not target:
@@ -206,8 +207,9 @@ class Rollout:
     # -- after the rollout -----------------------------------------------------
 
     def prune(self) -> None:
-        """Drop blobs of releases older than ``keep_releases``, on every node at once."""
-        _parallel(self._prune, self.targets)
+        """Drop blobs of releases older than ``keep_releases``, on every host at once
+        (once per host: its instances share the releases directory)."""
+        _parallel(self._prune, list(_first_of_each_host(self.targets).values()))
 
     def _prune(self, target: Target) -> None:
         if target.inventory is None:
@@ -290,6 +292,14 @@ def _kept_blobs(target: Target) -> frozenset[str]:
         if held is not None:
             blobs |= held.blobs  # what an instance on the node runs stays
     return frozenset(blobs)
+
+
+def _first_of_each_host(targets: Sequence[Target]) -> dict[str, Target]:
+    """The first target of each host, by host, in ``.config`` order."""
+    first: dict[str, Target] = {}
+    for target in targets:
+        first.setdefault(target.node.host, target)
+    return first
 
 
 def _parallel(work: Callable[[Target], T], targets: Sequence[Target]) -> list[T]:

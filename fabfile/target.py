@@ -59,6 +59,3 @@ class Target:
 
     def end(self, outcome: Outcome, detail: str = "") -> None:
         self.outcome, self.detail = outcome, detail
-
-    def describe(self) -> str:
-        return f"{self.outcome.value}: {self.detail}" if self.detail else self.outcome.value

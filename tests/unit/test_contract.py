@@ -251,6 +251,8 @@ def test_rolling_takes_a_hosts_instances_one_at_a_time_and_stages_each_host_once
     assert set(world.running().values()) == {NEW.version}
     uploads = [(where, what) for where, what in world.cluster.events if what.startswith("upload")]
     assert len(uploads) == len(HOSTS) * len(NEW.blobs)  # once per host, not per instance
+    prunes = [where for where, what in world.cluster.events if what == "prune"]
+    assert sorted(prunes) == sorted(labels[::2])  # once per host too
     restarts = [where for where, what in world.cluster.events if what == "restart"]
     assert restarts == labels
     assert world.balancer.most_out == 1
