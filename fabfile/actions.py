@@ -18,14 +18,16 @@ from . import console as view
 from . import planning, probe, strategies
 from .appdir import AppDir
 from .balancer import Balancer
-from .config import NodeConfig
+from .config import BLUE_GREEN, NodeConfig
 from .errors import DeployError, ExitCode, NodeError, UsageError, explain
 from .history import Action, History, Record, Result
 from .lock import Lock
+from .manager import Manager
 from .planning import Plan
+from .probe import Status
 from .rollout import Rollout
-from .strategies.contract import Strategy
-from .target import Target
+from .strategies.contract import Setup, Strategy
+from .target import Outcome, Target
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +42,13 @@ class Options:
     def nodes(self) -> tuple[NodeConfig, ...]:
         return self.app.config.select(self.hosts)
 
+    @property
+    def blue_green(self) -> bool:
+        return self.app.config.strategy == BLUE_GREEN
+
+    def balancer(self, nodes: tuple[NodeConfig, ...]) -> Balancer | None:
+        return Balancer.for_nodes(nodes, self.app.config.lb_state_file)
+
     def command(self, *words: str) -> str:
         """The command line that repeats ``words`` for this app and these hosts."""
         line = ["deploy", *words, "--app-dir", str(self.app.path)]
@@ -52,24 +61,44 @@ def status(options: Options, as_json: bool = False) -> ExitCode:
     """Print every node's /status (and haproxy state), probed in parallel.
 
     Non-zero when a node is not Ok or is out of rotation: a node left in
-    maintenance serves nobody, however well its /status answers.
+    maintenance serves nobody, however well its /status answers. On a
+    blue/green app the idle colour is out of rotation by design: non-zero
+    when a host has no live colour, or its live colour is not Ok and UP.
     """
     nodes = options.nodes
     statuses = probe.probe_all(nodes)
     current = History(options.app.history_path).current()
     expected = current.version if current else None
-    rotation = _rotation(nodes)
+    rotation = _rotation(options, nodes)
+    live = _live(nodes, rotation) if options.blue_green and rotation is not None else None
     if as_json:
-        options.console.file.write(view.status_json(statuses, expected, rotation) + "\n")
+        options.console.file.write(view.status_json(statuses, expected, rotation, live) + "\n")
     else:
-        options.console.print(view.status_table(statuses, expected, rotation))
+        options.console.print(view.status_table(statuses, expected, rotation, live))
+    if live is not None:
+        return ExitCode.OK if _colours_serve(nodes, statuses, live) else ExitCode.NODE_FAILED
     serving = all(state == "UP" for state in (rotation or {}).values())
     return ExitCode.OK if serving and all(s.ok for s in statuses) else ExitCode.NODE_FAILED
 
 
-def _rotation(nodes: tuple[NodeConfig, ...]) -> dict[str, str] | None:
+def _live(nodes: tuple[NodeConfig, ...], rotation: dict[str, str]) -> dict[str, bool]:
+    """Blue/green: which colours take traffic, by haproxy's own state."""
+    return {node.label: rotation[node.label] in ("UP", "DRAIN") for node in nodes}
+
+
+def _colours_serve(
+    nodes: tuple[NodeConfig, ...], statuses: Sequence[Status], live: dict[str, bool]
+) -> bool:
+    """Every host has a live colour, and every live colour answers Ok."""
+    ok = {status.host: status.ok for status in statuses}
+    hosts = {node.host for node in nodes}
+    serving = {node.host for node in nodes if live[node.label]}
+    return serving == hosts and all(ok[label] for label, on in live.items() if on)
+
+
+def _rotation(options: Options, nodes: tuple[NodeConfig, ...]) -> dict[str, str] | None:
     """Each node's haproxy state, None without a load balancer in .config."""
-    balancer = Balancer.for_nodes(nodes)
+    balancer = options.balancer(nodes)
     if balancer is None:
         return None
     try:
@@ -79,12 +108,21 @@ def _rotation(nodes: tuple[NodeConfig, ...]) -> dict[str, str] | None:
 
 
 def deploy(
-    options: Options, war: str | None, force: bool = False, latest: bool = False
+    options: Options,
+    war: str | None,
+    force: bool = False,
+    latest: bool = False,
+    switch: bool = True,
 ) -> ExitCode:
-    """Roll ``war`` (or the newest WAR) over the nodes, one verified node at a time."""
+    """Roll ``war`` (or the newest WAR) over the nodes, in the app's strategy's order.
+
+    ``switch=False`` (blue/green only) verifies it on the idle colours and stops there.
+    """
     app = options.app
     if war and latest:
         raise UsageError("give a WAR or --latest, not both")
+    if not switch:
+        _require_blue_green(options, "--no-switch")
     try:
         found = (
             artifacts.read(_war_path(app, war), app.name)
@@ -96,10 +134,41 @@ def deploy(
     except DeployError as error:
         _record_refusal(options, Action.DEPLOY, war or "(newest)", error)
         raise
-    again = options.command(release.war_name, *(["--force"] if force else []))
-    undo = planning.undo_line(app, release, options.command("rollback"))
-    plan = Plan(Action.DEPLOY, release, sources, options.nodes, force, undo, again)
+    flags = [*(["--force"] if force else []), *([] if switch else ["--no-switch"])]
+    again = options.command(release.war_name, *flags)
+    if switch:
+        next_step = planning.undo_line(app, release, options.command("rollback"))
+    else:
+        next_step = f"Nothing was switched. To send traffic to it: {options.command('switch')}"
+    action = Action.DEPLOY if switch else Action.DARK
+    plan = Plan(action, release, sources, options.nodes, force, next_step, again)
+    return _roll(options, plan, switch)
+
+
+def switch(options: Options) -> ExitCode:
+    """Blue/green: send the traffic to the other colour, whatever release it runs
+    (it must answer /status with it); run again, it switches back."""
+    _require_blue_green(options, "deploy switch")
+    balancer = options.balancer(options.nodes)
+    assert balancer is not None  # `fabfile.config` requires one for blue-green
+    try:
+        states = balancer.states(options.nodes)
+    except NodeError as error:
+        raise UsageError(f"{error}; the switch needs it") from None
+    idle = tuple(node for node in options.nodes if states[node.label] == "MAINT")
+    release, sources = planning.switch_target(options.app, idle)
+    again = options.command("switch")
+    finish = f"To finish the switch, run it again: {again} (it aims at the same release)"
+    plan = Plan(Action.SWITCH, release, sources, options.nodes, False, finish, again)
     return _roll(options, plan)
+
+
+def _require_blue_green(options: Options, what: str) -> None:
+    if not options.blue_green:
+        raise UsageError(
+            f"{what} is for blue/green apps; {options.app.config.path} has strategy = "
+            f"{options.app.config.strategy}"
+        )
 
 
 def rollback(options: Options) -> ExitCode:
@@ -138,20 +207,36 @@ def _war_path(app: AppDir, war: str) -> Path:
     return (path if path.is_absolute() or path.exists() else app.path / path).absolute()
 
 
-def _roll(options: Options, plan: Plan) -> ExitCode:
+def _roll(options: Options, plan: Plan, switch: bool = True) -> ExitCode:
     console = options.console
-    balancer = Balancer.for_nodes(plan.nodes)
+    balancer = options.balancer(plan.nodes)
     if balancer is None:
         console.print(
             "[yellow]warning:[/] no load balancer in .config (lb_socket): requests sent to a "
             "node while it restarts may fail"
         )
     console.print(f"{plan.action} {plan.release.label} to {len(plan.nodes)} node(s)")
-    strategy = strategies.build(options.app.config.strategy, balancer)
+    setup = Setup(
+        rotation=balancer,
+        sessions=Manager.for_nodes(plan.nodes),
+        switch=switch,
+        force=plan.force,
+        distributable=_distributable(plan),
+        rollback=plan.action == Action.ROLLBACK,
+    )
+    strategy = strategies.build(options.app.config.strategy, setup)
     with Lock(options.app.lock_path, plan.command):
         targets = _run(options, plan, strategy)
     _summary(console, targets)
+    if any(target.outcome == Outcome.VERIFIED for target in targets):
+        console.print(plan.next_step)
     return ExitCode.OK
+
+
+def _distributable(plan: Plan) -> bool | None:
+    """Whether the release's WAR replicates sessions (None: no copy here to read)."""
+    war = plan.sources.get(plan.release.war)
+    return artifacts.distributable(war) if war else None
 
 
 def _run(options: Options, plan: Plan, strategy: Strategy) -> list[Target]:

@@ -14,6 +14,7 @@ import re
 import zipfile
 import zlib
 from pathlib import Path
+from xml.etree import ElementTree
 
 import javaproperties
 
@@ -155,3 +156,15 @@ def newest(app_dir: Path, app: str) -> Artifact:
     if not found:
         raise ArtifactError(f"{app_dir}: no {app}-VERSION.war here; copy the artifact first")
     return read(found[-1][1], app)
+
+
+def distributable(path: Path) -> bool | None:
+    """Whether the WAR's ``WEB-INF/web.xml`` declares ``<distributable/>`` (sessions
+    replicated between cluster members); None when the WAR has no readable web.xml."""
+    try:
+        with zipfile.ZipFile(path) as war:
+            text = war.read("WEB-INF/web.xml")
+        root = ElementTree.fromstring(text)
+    except (OSError, KeyError, zipfile.BadZipFile, ElementTree.ParseError):
+        return None
+    return any(element.tag.rpartition("}")[2] == "distributable" for element in root)

@@ -4,37 +4,47 @@ haproxy's stats socket (``stats socket PATH level admin``) takes one command
 per connection. A node is set to ``drain`` (no new requests), we wait for its
 current sessions to reach 0, and after verification it is set ``ready``; a
 node that failed verification is left in ``maint``.
+
+haproxy forgets runtime states on a reload. With ``lb_state_file`` set, every
+state change is followed by writing haproxy's own ``show servers state`` to
+the file its ``server-state-file`` names, so a reload (with
+``load-server-state-from-file global``) starts where the runtime was: a
+blue/green switch survives it.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import os
 import socket
 import time
 import urllib.parse
+from pathlib import Path
 
 from .address import normal, resolve, url_port
 from .config import NodeConfig
 from .errors import NodeError
 
 _TIMEOUT = 5.0
+UP_TIMEOUT = 10.0  # seconds for a server set ready (health up) to be reported UP
 
 
 class Balancer:
     """A client of one haproxy runtime API (a Unix socket path or HOST:PORT)."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, state_file: str = "") -> None:
         self.address = address
+        self.state_file = state_file
 
     @classmethod
-    def for_nodes(cls, nodes: tuple[NodeConfig, ...]) -> Balancer | None:
+    def for_nodes(cls, nodes: tuple[NodeConfig, ...], state_file: str = "") -> Balancer | None:
         """The balancer the nodes name, or None when ``.config`` names none.
 
         `fabfile.config` already checked the names and that every node names
         the same socket.
         """
-        return cls(nodes[0].lb_socket) if nodes and nodes[0].lb_socket else None
+        return cls(nodes[0].lb_socket, state_file) if nodes and nodes[0].lb_socket else None
 
     def command(self, line: str) -> str:
         """Send one command and return haproxy's whole answer."""
@@ -60,7 +70,26 @@ class Balancer:
     def set_state(self, node: NodeConfig, state: str) -> None:
         answer = self.command(f"set server {node.lb_backend}/{node.lb_server} state {state}")
         if answer.strip():
-            raise NodeError(f"haproxy refused 'state {state}' for {node.host}: {answer.strip()}")
+            raise NodeError(f"haproxy refused 'state {state}' for {node.label}: {answer.strip()}")
+        self.save_state()
+
+    def save_state(self) -> None:
+        """Write haproxy's server states where its ``server-state-file`` reads them
+        at the next reload (nothing without ``lb_state_file``); whole or not at all."""
+        if not self.state_file:
+            return
+        text = self.command("show servers state")
+        path = Path(self.state_file)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        try:
+            partial.write_text(text)
+            os.replace(partial, path)
+        except OSError as error:
+            partial.unlink(missing_ok=True)
+            raise NodeError(
+                f"cannot write haproxy's server states to {path} ({error.strerror}); a reload "
+                "of haproxy would revert them: fix lb_state_file"
+            ) from None
 
     def row(self, node: NodeConfig) -> dict[str, str]:
         """The node's server line of ``show stat`` (``scur``, ``status``, ...)."""
@@ -69,7 +98,7 @@ class Balancer:
             if (row.get("pxname"), row.get("svname")) == (node.lb_backend, node.lb_server):
                 return row
         raise NodeError(
-            f"haproxy has no server {node.lb_backend}/{node.lb_server} for {node.host}; "
+            f"haproxy has no server {node.lb_backend}/{node.lb_server} for {node.label}; "
             "check lb_backend and lb_server in .config"
         )
 
@@ -125,7 +154,17 @@ class Balancer:
         server = f"{node.lb_backend}/{node.lb_server}"
         answer = self.command(f"set server {server} state ready; set server {server} health up")
         if answer.strip():
-            raise NodeError(f"haproxy refused to put {node.host} back: {answer.strip()}")
+            raise NodeError(f"haproxy refused to put {node.label} back: {answer.strip()}")
+        self.save_state()
+
+    def wait_up(self, node: NodeConfig) -> str:
+        """Wait until haproxy reports the node UP (bounded); return the state last seen."""
+        deadline = time.monotonic() + UP_TIMEOUT
+        state = self.states((node,))[node.label]
+        while state != "UP" and time.monotonic() < deadline:
+            time.sleep(0.02)
+            state = self.states((node,))[node.label]
+        return state
 
 
 def _state(status: str | None) -> str:
@@ -141,14 +180,14 @@ def _mismatch(node: NodeConfig, servers: dict[str, tuple[str, int]]) -> str:
     if node.lb_server not in servers:
         known = ", ".join(sorted(servers)) or "none"
         return (
-            f"{node.host}: haproxy has no server {server} (servers in {node.lb_backend}: "
+            f"{node.label}: haproxy has no server {server} (servers in {node.lb_backend}: "
             f"{known}); fix lb_backend / lb_server in .config"
         )
     address, port = servers[node.lb_server]
     host, want_port = urllib.parse.urlsplit(node.url).hostname or node.host, url_port(node.url)
     if address not in resolve(host) or port != want_port:
         return (
-            f"{node.host}: haproxy server {server} sends traffic to {address}:{port}, not to "
+            f"{node.label}: haproxy server {server} sends traffic to {address}:{port}, not to "
             f"this node ({host}:{want_port}); draining it would not protect this "
             "node: fix lb_server in .config"
         )

@@ -23,6 +23,7 @@ from .errors import ConfigError, UsageError
 from .settings import CLUSTER_KEYS, INSTANCE_KEYS, KEYS, KEYS_BY_NAME
 
 DEPLOY = "deploy"
+BLUE_GREEN = "blue-green"
 HOST_PREFIX = "host:"
 INSTANCE_PREFIX = "instance:"
 _SECTION = re.compile(r"^\s*\[(?P<name>[^\]]*)\]")
@@ -59,6 +60,9 @@ class NodeConfig:
     lb_backend: str
     lb_server: str
     drain_timeout: float
+    manager_user: str
+    manager_url: str
+    manager_password_file: str
     instance: str = ""  # one of the host's instances ('' when it has one)
 
     @property
@@ -80,6 +84,7 @@ class AppConfig:
     app: str
     nodes: tuple[NodeConfig, ...]
     strategy: str = strategies.DEFAULT
+    lb_state_file: str = ""  # haproxy's server-state-file, kept in step (see `Balancer`)
 
     @property
     def hosts(self) -> tuple[str, ...]:
@@ -138,9 +143,13 @@ def load(path: Path, app: str | None = None) -> AppConfig:
         for host in hosts
         for instance in instances or ("",)
     )
+    strategy = _strategy(path, parser, lines)
+    if strategy == BLUE_GREEN:
+        _check_blue_green(path, parser, lines, nodes)
     _check_one_balancer(path, lines, nodes)
     _check_distinct(path, lines, nodes)
-    return AppConfig(path=path, app=app, nodes=nodes, strategy=_strategy(path, parser, lines))
+    state_file = _state_file(path, parser, lines, nodes)
+    return AppConfig(path, app, nodes, strategy, state_file)
 
 
 def _strategy(path: Path, parser: configparser.ConfigParser, lines: _Lines) -> str:
@@ -152,6 +161,60 @@ def _strategy(path: Path, parser: configparser.ConfigParser, lines: _Lines) -> s
             f"{where}: not available yet in this version; use strategy = {strategies.DEFAULT}"
         )
     return name
+
+
+def _check_blue_green(
+    path: Path, parser: configparser.ConfigParser, lines: _Lines, nodes: tuple[NodeConfig, ...]
+) -> None:
+    """Two colours per host, each on its own port, switched through haproxy."""
+    strategy = f"{path}:{lines.of(DEPLOY, 'strategy')}: [deploy] strategy = blue-green"
+    colours = tuple(dict.fromkeys(node.instance for node in nodes if node.instance))
+    if len(colours) != 2:
+        raise ConfigError(
+            f"{path}:{lines.of(DEPLOY, 'instances')}: [deploy] instances: blue-green runs two "
+            f"instances on every host, {len(colours)} are named; set instances = blue, green"
+        )
+    if not nodes[0].lb_socket:
+        raise ConfigError(
+            f"{strategy} switches traffic in haproxy: set lb_socket and lb_backend in [deploy]"
+        )
+    for colour in colours:
+        section = _section(parser, INSTANCE_PREFIX, colour)
+        if not parser.has_option(section, "status_url") and "{instance}" not in parser.get(
+            DEPLOY, "status_url", fallback=""
+        ):
+            where = (
+                lines.of(section) if parser.has_section(section) else lines.of(DEPLOY, "instances")
+            )
+            raise ConfigError(
+                f"{path}:{where}: [{section}] has no status_url: colour {colour} needs a port of "
+                f"its own; add [{section}] status_url = http://{{host}}:PORT/status"
+            )
+    by_host: dict[tuple[str, int | None], NodeConfig] = {}
+    for node in nodes:
+        parts = urllib.parse.urlsplit(node.url)
+        other = by_host.setdefault((parts.hostname or "", parts.port), node)
+        if other is not node:
+            section = _section(parser, INSTANCE_PREFIX, node.instance)
+            raise ConfigError(
+                f"{path}:{lines.of(section, 'status_url')}: [{section}] status_url: "
+                f"{other.label} and {node.label} both answer on port {parts.port or 'the default'};"
+                " give each colour its own port"
+            )
+
+
+def _state_file(
+    path: Path, parser: configparser.ConfigParser, lines: _Lines, nodes: tuple[NodeConfig, ...]
+) -> str:
+    """haproxy's server-state-file is written on this machine: only beside a local socket."""
+    raw = parser.get(DEPLOY, "lb_state_file", fallback="")
+    value: str = _value(path, lines, DEPLOY, "lb_state_file", raw)
+    if value and "/" not in nodes[0].lb_socket:
+        raise ConfigError(
+            f"{path}:{lines.of(DEPLOY, 'lb_state_file')}: [deploy] lb_state_file needs haproxy "
+            "on this machine: set lb_socket to its stats socket path"
+        )
+    return str(Path(value).expanduser()) if value else ""
 
 
 def _read(path: Path) -> str:
@@ -210,11 +273,14 @@ def _instances(path: Path, parser: configparser.ConfigParser, lines: _Lines) -> 
 
 
 def _check_distinct(path: Path, lines: _Lines, nodes: tuple[NodeConfig, ...]) -> None:
-    """Two instances on one URL, or two nodes behind one haproxy server, would be one."""
+    """Two instances on one URL or one WAR, or two nodes behind one haproxy server,
+    would be one."""
     urls: dict[str, NodeConfig] = {}
     servers: dict[str, NodeConfig] = {}
+    wars: dict[str, NodeConfig] = {}
     for node in nodes:
         _unique(path, lines, urls, node.url, node, "status_url")
+        _unique(path, lines, wars, f"{node.war_path} on {node.host}", node, "war_path")
         if node.lb_socket:
             server = f"{node.lb_backend}/{node.lb_server}"
             _unique(path, lines, servers, server, node, "lb_server")
@@ -314,7 +380,14 @@ def _node(
     return node
 
 
-_TEMPLATES = ("war_path", "config_path", "jettyrc_path", "releases_dir", "pid_file")
+_TEMPLATES = (
+    "war_path",
+    "config_path",
+    "jettyrc_path",
+    "releases_dir",
+    "pid_file",
+    "manager_url",
+)
 
 
 def _fill_placeholders(values: dict[str, Any], host: str, app: str, instance: str) -> None:

@@ -34,14 +34,21 @@ def make_console(stream: TextIO | None = None) -> Console:
 
 
 def status_table(
-    statuses: Sequence[Status], expected: str | None, rotation: Mapping[str, str] | None = None
+    statuses: Sequence[Status],
+    expected: str | None,
+    rotation: Mapping[str, str] | None = None,
+    live: Mapping[str, bool] | None = None,
 ) -> Table:
     """One row per node; a node not on the last deployed version, or out of
-    rotation in haproxy, stands out."""
+    rotation in haproxy, stands out. Blue/green (``live`` given): the idle
+    colour is out of rotation by design, and says so."""
     table = Table(box=None, pad_edge=False, header_style="bold")
     columns = ["URL", "State", "Artifact", "Version", "Time"]
     if rotation is not None:
         columns.insert(2, "haproxy")
+    if live is not None:
+        columns.insert(0, "Node")
+        columns.insert(1, "Live")
     for column in columns:
         table.add_column(column, no_wrap=column != "State")
     for status in statuses:
@@ -58,13 +65,21 @@ def status_table(
         ]
         if rotation is not None:
             lb = rotation.get(status.host, "?")
-            cells.insert(2, f"[green]{lb}[/]" if lb == "UP" else f"[bold red]{_escape(lb)}[/]")
+            idle = live is not None and lb == "MAINT"
+            good = lb == "UP" or idle
+            cells.insert(2, f"[green]{lb}[/]" if good else f"[bold red]{_escape(lb)}[/]")
+        if live is not None:
+            on = live.get(status.host, False)
+            cells[:0] = [_escape(status.host), "[bold green]live[/]" if on else "idle"]
         table.add_row(*cells)
     return table
 
 
 def status_json(
-    statuses: Sequence[Status], expected: str | None, rotation: Mapping[str, str] | None = None
+    statuses: Sequence[Status],
+    expected: str | None,
+    rotation: Mapping[str, str] | None = None,
+    live: Mapping[str, bool] | None = None,
 ) -> str:
     rows = [
         {
@@ -79,6 +94,7 @@ def status_json(
             "last_deployed": expected,
             "drifted": bool(s.ok and expected and s.version != expected),
             "haproxy": rotation.get(s.host) if rotation is not None else None,
+            "live": live.get(s.host) if live is not None else None,
         }
         for s in statuses
     ]

@@ -29,6 +29,8 @@ Entry = dict[str, Any]
 class Action(enum.StrEnum):
     DEPLOY = "deploy"
     ROLLBACK = "rollback"
+    SWITCH = "switch"  # blue/green: traffic to the other colour, whatever it runs
+    DARK = "deploy --no-switch"  # blue/green: verified on the idle colours, not live
 
 
 class Result(enum.StrEnum):
@@ -147,11 +149,15 @@ class History:
         """
         stack: list[tuple[Release, bool]] = []
         for entry in self.entries():
-            release, ok = _release(entry), entry.get("outcome") == "ok"
+            release, ok = entry_release(entry), entry.get("outcome") == "ok"
             if release is None or entry.get("outcome") == "refused":
                 continue
-            if entry.get("action") == "rollback":
-                if ok:  # a failed rollback is run again: it must aim at the same release
+            if entry.get("action") == Action.DARK:
+                continue  # nobody was sent to it: not a release the cluster moved to
+            if entry.get("action") in (Action.ROLLBACK, Action.SWITCH):
+                # back to a release on the stack (or on top, if new). A failed one is
+                # run again: it must aim at the same release
+                if ok:
                     _rolled_back_to(stack, release)
                 continue
             while ok and stack and not stack[-1][1]:
@@ -190,7 +196,8 @@ def _rolled_back_to(stack: list[tuple[Release, bool]], release: Release) -> None
         stack.append((release, True))
 
 
-def _release(entry: Entry) -> Release | None:
+def entry_release(entry: Entry) -> Release | None:
+    """The release an entry recorded (None for a refusal or an old, damaged line)."""
     data = entry.get("release")
     if not isinstance(data, dict):
         return None

@@ -18,6 +18,7 @@ class Phase(enum.StrEnum):
     RESTARTING = "restarting"
     WAITING = "waiting for /status"
     WARMING = "warming up"
+    SWITCHING = "switching"
     DONE = "done"
     SKIPPED = "verified, unchanged"
     FAILED = "failed"
@@ -26,7 +27,13 @@ class Phase(enum.StrEnum):
     @property
     def changes_node(self) -> bool:
         """Whether a stop in this phase may leave the node on a new release."""
-        return self in (Phase.INSTALLING, Phase.RESTARTING, Phase.WAITING, Phase.WARMING)
+        return self in (
+            Phase.INSTALLING,
+            Phase.RESTARTING,
+            Phase.WAITING,
+            Phase.WARMING,
+            Phase.SWITCHING,
+        )
 
 
 class Reporter(Protocol):

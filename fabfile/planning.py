@@ -15,7 +15,7 @@ from .appdir import AppDir
 from .artifact import Artifact
 from .config import NodeConfig
 from .errors import ArtifactError
-from .history import Action, History
+from .history import Action, History, entry_release
 from .maven import MavenVersion
 from .release import Release
 
@@ -80,6 +80,37 @@ def rollback_target(app: AppDir, nodes: tuple[NodeConfig, ...]) -> tuple[Release
             f"no history and no WAR below {top} in {app.path}; deploy one explicitly"
         )
     return release_of(app, artifacts.read(lower[-1], app.name))
+
+
+def switch_target(app: AppDir, idle: tuple[NodeConfig, ...]) -> tuple[Release, dict[str, Path]]:
+    """Blue/green: the release the ``idle`` colours run, as the history knows it.
+
+    A switch cut short is aimed at again: its hosts' idle colours differ by now.
+    """
+    entries = History(app.history_path).entries()
+    last = entries[-1] if entries else {}
+    unfinished = last.get("action") == Action.SWITCH and last.get("outcome") != "ok"
+    if unfinished and (release := entry_release(last)) is not None:
+        return release, _local_sources(app, release)
+    statuses = [s for s in probe.probe_all(idle) if s.ok]
+    versions = sorted({s.version for s in statuses})
+    if not versions:
+        raise ArtifactError(
+            "no idle colour answers /status with a version, so there is nothing to switch to; "
+            "deploy a WAR (it goes to the idle colours)"
+        )
+    if len(versions) > 1:
+        seen = ", ".join(f"{s.host}: {s.version}" for s in statuses)
+        raise ArtifactError(
+            f"the idle colours run different versions ({seen}); deploy one of them explicitly"
+        )
+    known = [r for r in map(entry_release, entries) if r and r.version == versions[0]]
+    if not known:
+        raise ArtifactError(
+            f"the idle colours run {versions[0]}, which this app directory's history never "
+            "deployed; deploy that WAR explicitly"
+        )
+    return known[-1], _local_sources(app, known[-1])
 
 
 def _local_sources(app: AppDir, release: Release) -> dict[str, Path]:

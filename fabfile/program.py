@@ -24,17 +24,22 @@ from . import __version__
 from .errors import ExitCode
 from .tasks import DRY_RUN, FLAGS, Flag, namespace
 
-TASKS = ("status", "deploy", "rollback", "history")
+TASKS = ("status", "deploy", "rollback", "switch", "history")
 USAGE = {
     "status": "[status] [FLAGS]",
     "deploy": "[deploy] WAR|--latest [FLAGS]",
     "rollback": "rollback [FLAGS]",
+    "switch": "switch [FLAGS]",
     "history": "history [FLAGS]",
 }
-EXAMPLES = ("deploy search-web-frontend-1.0.126.war --hosts web1,web2", "deploy rollback")
+EXAMPLES = (
+    "deploy search-web-frontend-1.0.126.war --hosts web1,web2",
+    "deploy rollback",
+    "deploy search-web-frontend-1.0.126.war --no-switch && deploy switch",
+)
 _VALUED_SHORT = {spec.short for spec in FLAGS.values() if spec.short and spec.value}
 _VALUED = {f"--{name}" for name, spec in FLAGS.items() if spec.value}
-_DEPLOYING = {"--artifact", "--latest", "--force"}
+_DEPLOYING = {"--artifact", "--latest", "--force", "--no-switch"}
 _DEPLOYING_SHORT = {FLAGS["latest"].short, FLAGS["force"].short}
 _CORE = {"-h", "--help", "-V", "--version", "--complete", "--print-completion-script"}
 _DRY = re.compile(r"--(dry([-_]?run)?|no-?op|simulate|what-?if)", re.IGNORECASE)
@@ -169,7 +174,7 @@ class DeployProgram(Program):
         owners = self._owners()
         for flag in [*self._task_flags(), *_core_flags(shown=True)]:
             print(_line(flag.spelling, _scoped(flag, owners.get(flag.names[0], TASKS))))
-        print(f"\nExamples:\n  {EXAMPLES[0]}\n  {EXAMPLES[1]}\n")
+        print("\nExamples:\n" + "".join(f"  {example}\n" for example in EXAMPLES))
         print(f"Shell completion: {self.binary} --print-completion-script bash|zsh|fish")
 
     def print_task_help(self, name: str) -> None:

@@ -109,9 +109,11 @@ class Rollout:
     def make_live(self, target: Target) -> None:
         self.runtime.make_live(target)
 
-    def warm_up(self, target: Target) -> None:
-        self.set_phase(target, Phase.WARMING, f"{target.config.warmup:g} s")
-        time.sleep(target.config.warmup)
+    def warm_up(self, targets: Sequence[Target]) -> None:
+        seconds = max((target.config.warmup for target in targets), default=0.0)
+        for target in targets:
+            self.set_phase(target, Phase.WARMING, f"{seconds:g} s")
+        time.sleep(seconds)
 
     def unchanged(self, target: Target) -> bool:
         """Already runs this release and says so: verify and skip, unless --force."""

@@ -196,7 +196,8 @@ KEYS: tuple[Key, ...] = (
         "strategy",
         parse_strategy,
         strategies.DEFAULT,
-        "How a release reaches the nodes: rolling (blue-green, parallel: not yet).",
+        "How a release reaches the nodes: rolling, or blue-green (two instances per host, "
+        "switched in haproxy); parallel: not yet.",
     ),
     Key(
         "instances",
@@ -243,10 +244,41 @@ KEYS: tuple[Key, ...] = (
     Key("lb_backend", parse_lb_name, "", "haproxy backend that holds the nodes."),
     Key("lb_server", parse_lb_name, "", "This node's server name in the backend."),
     Key("drain_timeout", parse_seconds, "30", "Seconds to wait for a drained node's sessions."),
+    Key(
+        "lb_state_file",
+        parse_optional,
+        "",
+        "haproxy's server-state-file: written after every state change, so a reload keeps "
+        "them (needs a socket path in lb_socket); empty: not kept.",
+    ),
+    Key(
+        "manager_user",
+        parse_optional,
+        "",
+        "Tomcat manager user (manager-script role); empty: sessions are not counted.",
+    ),
+    Key(
+        "manager_url",
+        parse_optional_template,
+        "",
+        "The manager's text API; empty: status_url's scheme, host and port + /manager/text.",
+    ),
+    Key(
+        "manager_password_file",
+        parse_optional,
+        "",
+        "A file only you can read holding the manager password "
+        "(or set $DEPLOY_SECRET_MANAGER_PASSWORD).",
+    ),
 )
 
 KEYS_BY_NAME = {key.name: key for key in KEYS}
-CLUSTER_KEYS = ("hosts", "strategy", "instances")  # one value for the cluster: [deploy] only
+CLUSTER_KEYS = (
+    "hosts",
+    "strategy",
+    "instances",
+    "lb_state_file",
+)  # one value for the cluster: [deploy] only
 # What differs between the instances of one host: set in [instance:NAME].
 INSTANCE_KEYS = (
     "status_url",
@@ -256,4 +288,5 @@ INSTANCE_KEYS = (
     "config_path",
     "jettyrc_path",
     "lb_server",
+    "manager_url",
 )

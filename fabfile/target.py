@@ -25,11 +25,16 @@ class Outcome(enum.StrEnum):
     UNCHANGED = "unchanged"
     FAILED = "failed"
     INTERRUPTED = "interrupted"
+    # blue/green: a colour verified on the release but taking no traffic yet, the
+    # colour switched to, and the colour switched away from (kept for a switch back)
+    VERIFIED = "verified, not live"
+    LIVE = "live"
+    STANDBY = "standby"
 
     @property
     def on_release(self) -> bool:
-        """Runs the plan's release, verified."""
-        return self in (Outcome.DEPLOYED, Outcome.UNCHANGED)
+        """Runs the plan's release, verified, and serves it."""
+        return self in (Outcome.DEPLOYED, Outcome.UNCHANGED, Outcome.LIVE)
 
 
 @dataclasses.dataclass

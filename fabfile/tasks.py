@@ -1,4 +1,4 @@
-"""The Invoke tasks: ``status``, ``deploy``, ``rollback``, ``history``.
+"""The Invoke tasks: ``status``, ``deploy``, ``rollback``, ``switch``, ``history``.
 
 Each task is thin: it finds the app directory, builds `Options` and calls
 `fabfile.actions`. The `boundary` decorator is the one place where a
@@ -46,8 +46,9 @@ FLAGS = {
     "app": Spec("", "NAME", "An app by name, in $DEPLOY_APPS_ROOT (default ./apps)."),
     "artifact": Spec("", "WAR", "The WAR (default: the newest by Maven version)."),
     "latest": Spec("l", "", "Use the newest WAR by Maven version."),
-    "force": Spec("f", "", "Restart nodes that already run this release."),
-    "json": Spec("j", "", "Print JSON for scripts."),
+    "force": Spec("f", "", "Restart nodes already on it, switch anyway."),
+    "no-switch": Spec("", "", "Blue/green: verify the idle colours, no switch."),
+    "json": Spec("j", "", "Print JSON."),
     "limit": Spec("n", "N", f"Show the last N records (default {LIMIT})."),
 }
 DRY_RUN = "a dry run does not exist yet, so nothing was done"
@@ -163,16 +164,20 @@ def deploy(
     artifact: str | None = None,
     latest: bool = False,
     force: bool = False,
+    no_switch: bool = False,
     hosts: str | None = None,
     app_dir: str | None = None,
     app: str | None = None,
 ) -> ExitCode:
-    """Roll a WAR over the nodes, one verified node at a time.
+    """Roll a WAR over the nodes, in the order of the app's strategy.
 
     A node counts as deployed when its /status answers 200 and names the new
-    version. The first failure stops the rollout and says how to roll back.
+    version. Rolling: one node at a time; the first failure stops the rollout
+    and says how to roll back. Blue/green: the idle colour of every host is
+    deployed and verified, then haproxy switches to it.
     """
-    return actions.deploy(_options(hosts, app_dir, app), artifact, force=force, latest=latest)
+    options = _options(hosts, app_dir, app)
+    return actions.deploy(options, artifact, force=force, latest=latest, switch=not no_switch)
 
 
 @task(klass=DeployTask)
@@ -183,9 +188,23 @@ def rollback(
     """Go back to the release before the current one.
 
     From the copies the nodes kept (no bytes are sent), with the config files
-    it was deployed with. Rolling back twice goes two releases back.
+    it was deployed with. Rolling back twice goes two releases back. Blue/green:
+    a switch back to the colour that still runs it (no restart).
     """
     return actions.rollback(_options(hosts, app_dir, app))
+
+
+@task(klass=DeployTask)
+@boundary
+def switch(
+    c: Context, hosts: str | None = None, app_dir: str | None = None, app: str | None = None
+) -> ExitCode:
+    """Blue/green: send the traffic to the other colour.
+
+    The idle colours must answer /status with the release they run; haproxy
+    then sends every host's traffic to them (new colour up, then old one out).
+    """
+    return actions.switch(_options(hosts, app_dir, app))
 
 
 @task(klass=DeployTask)
@@ -203,4 +222,4 @@ def history(
 
 def namespace() -> Collection:
     """A fresh collection of the tasks, for ``deploy``, ``inv`` and ``fab``."""
-    return Collection(status, deploy, rollback, history)
+    return Collection(status, deploy, rollback, switch, history)

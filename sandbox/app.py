@@ -44,7 +44,8 @@ def config_text(
         f"ready_timeout = {ready_timeout:g}",
     ]
     if balancer:
-        lines += [f"lb_socket = {balancer}", "lb_backend = web"]
+        state = Path(balancer).with_name("haproxy.state")  # haproxy.state_path
+        lines += [f"lb_socket = {balancer}", "lb_backend = web", f"lb_state_file = {state}"]
         lines += _server_names(cluster)
     return "\n".join(lines) + "\n"
 

@@ -2,11 +2,17 @@
 
 Health checks are ``GET /status`` expecting 200 every second (``fall 2``);
 the runtime API listens on a Unix socket at admin level, which is what the
-deploy tool drains and re-enables nodes through.
+deploy tool drains and re-enables nodes through. haproxy runs in master-worker
+mode, so `reload` is a real reload (SIGUSR2: a new worker reads the
+configuration); it starts from the server states the deploy tool last wrote
+to ``haproxy.state`` (``lb_state_file``), as a production reload would.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
@@ -21,10 +27,12 @@ PORT = 8000
 
 _CONFIG = """global
     stats socket {socket} mode 600 level admin
+    server-state-file {state}
     maxconn 4096
 
 defaults
     mode http
+    load-server-state-from-file global
     timeout connect 2s
     timeout client 30s
     timeout server 30s
@@ -46,6 +54,11 @@ def socket_path(cluster: Cluster) -> Path:
     return cluster.root / "haproxy.sock"
 
 
+def state_path(cluster: Cluster) -> Path:
+    """Where haproxy reads server states at a reload: the deploy tool's ``lb_state_file``."""
+    return cluster.root / "haproxy.state"
+
+
 def frontend(cluster: Cluster) -> str:
     """The address haproxy listens on: the node range's .1 address."""
     first = cluster.addresses[0].rsplit(".", 1)[0]
@@ -63,6 +76,7 @@ def config_text(cluster: Cluster) -> str:
     )
     return _CONFIG.format(
         socket=socket_path(cluster),
+        state=state_path(cluster),
         address=frontend(cluster),
         port=PORT,
         servers=servers,
@@ -74,14 +88,22 @@ def tomcat_config_text(tomcats: Tomcats, port: int = PORT) -> str:
     tool's ``lb_server`` defaults (the host; ``host-instance`` with several per host).
 
     Of a host's instances only the first takes traffic (blue); the others start in
-    maintenance (green, idle), as a blue/green switch expects to find them."""
+    maintenance (green, idle), as a blue/green switch expects to find them. A user
+    sticks to a host (sessions are replicated between the colours of a host, not
+    across hosts): a cookie names the host, and both colours carry its value, so
+    haproxy sends the user to whichever colour of that host is live."""
+    sticky = len(tomcats.instances) > 1
     servers = "\n".join(
         f"    server {tomcats.server_name(address, name)} {address}:{tomcats.http_port(name)} "
         f"check{'' if name == tomcats.instances[0] else ' disabled'}"
+        + (f" cookie {address}" if sticky else "")
         for address, name in tomcats.all()
     )
+    if sticky:
+        servers = "    cookie HOST insert indirect nocache\n" + servers
     return _CONFIG.format(
         socket=socket_path(tomcats.cluster),
+        state=state_path(tomcats.cluster),
         address=frontend(tomcats.cluster),
         port=port,
         servers=servers,
@@ -97,9 +119,10 @@ def up(cluster: Cluster, text: str | None = None) -> Path:
         return socket_path(cluster)
     config = cluster.root / "haproxy.cfg"
     config.write_text(config_text(cluster) if text is None else text)
+    state_path(cluster).unlink(missing_ok=True)  # a new haproxy starts from its config
     log = (cluster.root / "haproxy.log").open("ab")
     process = subprocess.Popen(
-        ["haproxy", "-db", "-f", str(config)],
+        ["haproxy", "-W", "-db", "-f", str(config)],
         stdin=subprocess.DEVNULL,
         stdout=log,
         stderr=log,
@@ -112,6 +135,36 @@ def up(cluster: Cluster, text: str | None = None) -> Path:
             raise RuntimeError(f"haproxy did not start; see {cluster.root / 'haproxy.log'}")
         time.sleep(0.05)
     return socket_path(cluster)
+
+
+def worker_pid(cluster: Cluster) -> int:
+    """The PID of the worker that answers the runtime API now."""
+    with socket.socket(socket.AF_UNIX) as client:
+        client.connect(str(socket_path(cluster)))
+        client.sendall(b"show info\n")
+        text = b"".join(iter(lambda: client.recv(65536), b"")).decode()
+    return int(next(ln.split()[1] for ln in text.splitlines() if ln.startswith("Pid:")))
+
+
+def reload(cluster: Cluster, timeout: float = 10) -> int:
+    """Reload haproxy as an operator would (SIGUSR2 to the master); return once the new
+    worker answers the runtime API, with its PID."""
+    master = read_pid(cluster.root / "haproxy.pid")
+    if not alive(master):
+        raise RuntimeError("haproxy is not running")
+    assert master is not None
+    old = worker_pid(cluster)
+    os.kill(master, signal.SIGUSR2)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            new = worker_pid(cluster)
+        except (OSError, StopIteration, ValueError):
+            new = old  # the socket is being rebound
+        if new != old:
+            return new
+        time.sleep(0.05)
+    raise RuntimeError(f"haproxy did not reload within {timeout} s")
 
 
 def down(cluster: Cluster) -> list[int]:

@@ -81,11 +81,13 @@ def build_war(
     pad_mb: int = 0,
     file_name: str | None = None,
     container: str = "jetty",
+    distributable: bool = True,
 ) -> Path:
     """Build ``<artifactId>-<version>.war`` (or ``file_name``) in ``out_dir``; return it.
 
     One archive per version: the tool under test tells builds apart by /status.
-    ``container`` is ``jetty`` (javax, Servlet 3.1) or ``tomcat`` (jakarta, 6.0).
+    ``container`` is ``jetty`` (javax, Servlet 3.1) or ``tomcat`` (jakarta, 6.0);
+    ``distributable=False`` drops the Tomcat build's ``<distributable/>``.
     """
     _check_args(version, group_id, artifact_id, mode, startup_delay_ms, pad_mb, file_name)
     if container not in CONTAINERS:
@@ -95,6 +97,9 @@ def build_war(
     with tempfile.TemporaryDirectory(prefix="sample-war-") as tmp:
         staging = Path(tmp) / "staging"
         _stage_code(staging, container)
+        if not distributable:
+            web_xml = staging / "WEB-INF" / "web.xml"
+            web_xml.write_text(re.sub(r"\s*<distributable\s*/>", "", web_xml.read_text()))
         _write_pom_properties(staging, group_id, artifact_id, version)
         _write_mode_file(staging, mode, startup_delay_ms)
         if pad_mb > 0:

@@ -54,8 +54,8 @@ def up(
 
 def _up_tomcat(nodes: int, first: str, app_dir: str | None, root: Path, kind: str) -> None:
     """Tomcat hosts instead of Jetty ones. ``tomcat``: the deploy tool brings 1.0.125 to
-    each host's one instance. ``tomcat-bg``: blue and green start on 1.0.125 directly
-    (no deploy strategy drives two instances yet); haproxy sends traffic to blue."""
+    each host's one instance. ``tomcat-bg``: blue and green start on 1.0.125 directly,
+    haproxy sends traffic to blue; the app directory is a blue-green one."""
     if kind not in KINDS:
         raise Exit(f"error: --kind must be one of {', '.join(KINDS)}, not {kind!r}", code=2)
     _refuse_running(root)
@@ -66,8 +66,8 @@ def _up_tomcat(nodes: int, first: str, app_dir: str | None, root: Path, kind: st
     )
     socket = haproxy.up(started, haproxy.tomcat_config_text(layout))
     target = Path(app_dir) if app_dir else root / "apps" / app.APP
-    # With two instances the rolling strategy would put the idle one in rotation: no LB.
-    wars = tomcat_app.write(layout, target, balancer="" if blue_green else str(socket))
+    strategy = "blue-green" if blue_green else "rolling"
+    wars = tomcat_app.write(layout, target, balancer=str(socket), strategy=strategy)
     initial = next(war for war in wars if app.INITIAL in war.name)
     print(f"sandbox: {nodes} Tomcat host(s) ({', '.join(layout.instances)}) at")
     print(f"{', '.join(started.addresses)} behind haproxy at {haproxy.url(started)};")

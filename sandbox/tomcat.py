@@ -152,10 +152,10 @@ def _prepare_host(tomcats: Tomcats, address: str, password: str) -> None:
     script.write_text(node_script())
     script.chmod(0o755)
     for name in tomcats.instances:
-        write_base(_base(tomcats, address, name), password)
+        write_base(base_of(tomcats, address, name), password)
 
 
-def _base(tomcats: Tomcats, address: str, name: str) -> Base:
+def base_of(tomcats: Tomcats, address: str, name: str) -> Base:
     offset = tomcats.instances.index(name)
     members: tuple[Member, ...] = ()
     if tomcats.replicate:

@@ -1,9 +1,10 @@
 """The coordinator's app directory for the sandbox's Tomcat hosts, and their WARs.
 
 The same app as on Jetty (``search-web-frontend``), built for Tomcat 10. With
-one instance per host the ``.config`` is one the deploy tool's rolling
-strategy runs today: ``~/bin/tomcat main restart`` is the restart, the WAR
-goes to the instance's ``webapps/ROOT.war``, ``config.properties`` to its
+one instance per host the ``.config`` is a rolling one; with blue and green,
+``strategy = blue-green`` switches between them in haproxy. In both,
+``~/bin/tomcat NAME restart`` is the restart, the WAR goes to the
+instance's ``webapps/ROOT.war``, ``config.properties`` to its
 ``lib/`` (on Tomcat's common class path, where the app reads it) and the
 ``.jettyrc`` to its ``bin/setenv.sh`` (which catalina.sh sources: the same
 "shell file of JVM options" role, under Tomcat's variable name).
@@ -16,7 +17,7 @@ from pathlib import Path
 from .app import APP, VERSIONS
 from .sample import build_war
 from .tomcat import Tomcats
-from .tomcat_conf import SETENV
+from .tomcat_conf import MANAGER_USER, SETENV
 
 PROPERTIES = """# Delivered to every instance as ~/tomcat/NAME/lib/config.properties
 greeting=Hello from the sandbox's Tomcat
@@ -25,7 +26,11 @@ search.backend=http://127.0.0.1:9200
 
 
 def config_text(
-    tomcats: Tomcats, warmup: float = 1, balancer: str = "", ready_timeout: float = 30
+    tomcats: Tomcats,
+    warmup: float = 1,
+    balancer: str = "",
+    ready_timeout: float = 30,
+    strategy: str = "rolling",
 ) -> str:
     """The ``.config`` of the app on ``tomcats``' hosts (same keys for every host)."""
     cluster = tomcats.cluster
@@ -35,6 +40,7 @@ def config_text(
         "# The sandbox's Tomcat hosts written by `inv sandbox.up --kind tomcat...`: every",
         "# host is a real sshd on its own loopback address with Tomcat 10 instances.",
         "[deploy]",
+        f"strategy = {strategy}",
         f"hosts = {', '.join(cluster.addresses)}",
         *([f"instances = {', '.join(tomcats.instances)}"] if several else []),
         "user = root",
@@ -49,9 +55,12 @@ def config_text(
         "releases_dir = ~/releases/{app}",
         f"warmup = {warmup:g}",
         f"ready_timeout = {ready_timeout:g}",
+        f"manager_user = {MANAGER_USER}",
+        f"manager_password_file = {tomcats.password_file}",
     ]
     if balancer:  # each haproxy server is named as lb_server defaults: host[-instance]
-        lines += [f"lb_socket = {balancer}", "lb_backend = web"]
+        state = Path(balancer).with_name("haproxy.state")  # haproxy.state_path
+        lines += [f"lb_socket = {balancer}", "lb_backend = web", f"lb_state_file = {state}"]
     if several:
         for instance in tomcats.instances:
             url = f"http://{{host}}:{tomcats.http_port(instance)}/status"
@@ -67,10 +76,12 @@ def write(
     warmup: float = 1,
     balancer: str = "",
     ready_timeout: float = 30,
+    strategy: str = "rolling",
 ) -> list[Path]:
     """Write .config, config.properties, .jettyrc (setenv.sh) and build the Tomcat WARs."""
     app_dir.mkdir(parents=True, exist_ok=True)
-    (app_dir / ".config").write_text(config_text(tomcats, warmup, balancer, ready_timeout))
+    text = config_text(tomcats, warmup, balancer, ready_timeout, strategy)
+    (app_dir / ".config").write_text(text)
     (app_dir / "config.properties").write_text(PROPERTIES)
     (app_dir / ".jettyrc").write_text(SETENV)
     return [

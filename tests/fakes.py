@@ -137,17 +137,26 @@ class FakeNode:
 
 
 class FakeBalancer:
-    """A `Rotation` that records every state change; every node starts UP."""
+    """A `Rotation` that records every state change; every node starts UP (``now``)."""
 
     def __init__(self, cluster: FakeCluster) -> None:
         self.cluster = cluster
-        self.states = dict.fromkeys(cluster.hosts, "UP")
+        self.now = dict.fromkeys(cluster.hosts, "UP")
         self.most_out = 0  # the most nodes out of rotation at one moment
+        self.up_after_ready = True  # False: a server set ready never comes UP
 
     def _set(self, node: NodeConfig, state: str) -> None:
-        self.states[node.label] = state
+        self.now[node.label] = state
         self.cluster.events.append((node.label, f"lb {state}"))
-        self.most_out = max(self.most_out, sum(s != "UP" for s in self.states.values()))
+        self.most_out = max(self.most_out, sum(s != "UP" for s in self.now.values()))
+
+    def states(self, nodes: tuple[NodeConfig, ...]) -> dict[str, str]:
+        return {node.label: self.now[node.label] for node in nodes}
+
+    def wait_up(self, node: NodeConfig) -> str:
+        if not self.up_after_ready:
+            self.now[node.label] = "DOWN"
+        return self.now[node.label]
 
     def mismatches(self, nodes: tuple[NodeConfig, ...]) -> list[str]:
         return []

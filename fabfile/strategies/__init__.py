@@ -11,12 +11,12 @@ import importlib
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .contract import Rotation, Strategy
+    from .contract import Setup, Strategy
 
 # name -> "module:class", or None while it is not available yet
 REGISTRY: dict[str, str | None] = {
     "rolling": "fabfile.strategies.rolling:Rolling",
-    "blue-green": None,
+    "blue-green": "fabfile.strategies.bluegreen:BlueGreen",
     "parallel": None,
 }
 DEFAULT = "rolling"
@@ -26,12 +26,12 @@ def available(name: str) -> bool:
     return REGISTRY.get(name) is not None
 
 
-def build(name: str, rotation: Rotation | None) -> Strategy:
-    """The strategy ``name`` (checked by `fabfile.config`), driving ``rotation``."""
+def build(name: str, setup: Setup) -> Strategy:
+    """The strategy ``name`` (checked by `fabfile.config`), with what ``setup`` gives it."""
     where = REGISTRY[name]
     if where is None:
         raise LookupError(f"strategy {name} is not available yet")
     module, _, attribute = where.partition(":")
     kind = getattr(importlib.import_module(module), attribute)
-    strategy: Strategy = kind(rotation)
+    strategy: Strategy = kind(setup)
     return strategy

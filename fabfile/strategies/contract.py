@@ -9,6 +9,7 @@ balancer), never `fabfile.rollout.Rollout` itself.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Sequence
 from typing import ClassVar, Protocol
@@ -37,6 +38,33 @@ class Rotation(Protocol):
 
     def set_state(self, node: NodeConfig, state: str) -> None: ...
 
+    def states(self, nodes: tuple[NodeConfig, ...]) -> dict[str, str]:
+        """Each node's state by label: UP, DRAIN, MAINT, DOWN, ..."""
+        ...
+
+    def wait_up(self, node: NodeConfig) -> str:
+        """Wait (bounded) until the balancer reports the node UP; return its last state."""
+        ...
+
+
+class Sessions(Protocol):
+    """Counting a node's active sessions (the Tomcat manager's), to check replication."""
+
+    def count(self, node: NodeConfig) -> int: ...
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    """What a strategy is given besides the steps: the load balancer, the session
+    counter, and the user's choices."""
+
+    rotation: Rotation | None = None
+    sessions: Sessions | None = None
+    switch: bool = True  # blue-green: False stops before the switch (--no-switch)
+    force: bool = False  # --force: also past a check that would stop before the switch
+    distributable: bool | None = None  # the WAR's web.xml says <distributable/>; None: unknown
+    rollback: bool = False  # the plan goes back to an earlier release
+
 
 class Steps(Protocol):
     """What a strategy may do to the targets once every one of them is staged."""
@@ -52,7 +80,9 @@ class Steps(Protocol):
         """Install, restart, verify by version; `RolloutError` saying what was seen."""
         ...
 
-    def warm_up(self, target: Target) -> None: ...
+    def warm_up(self, targets: Sequence[Target]) -> None:
+        """Let verified targets warm up, together: one ``warmup`` for all of them."""
+        ...
 
     def set_phase(self, target: Target, phase: Phase, detail: str = "") -> None: ...
 

@@ -12,7 +12,7 @@ from ..config import NodeConfig
 from ..errors import DeployError, NodeError
 from ..phase import Phase
 from ..target import Outcome, Target
-from .contract import Rollback, Rotation, Steps
+from .contract import Rollback, Rotation, Setup, Steps
 
 
 class Rolling:
@@ -21,8 +21,8 @@ class Rolling:
     name: ClassVar[str] = "rolling"
     rollback: ClassVar[Rollback] = Rollback.REDEPLOY
 
-    def __init__(self, rotation: Rotation | None = None) -> None:
-        self.rotation = rotation
+    def __init__(self, setup: Setup) -> None:
+        self.rotation = setup.rotation
 
     def check(self, nodes: tuple[NodeConfig, ...]) -> list[str]:
         """Pre-flight: every node's haproxy server exists and sends traffic to it."""
@@ -41,7 +41,7 @@ class Rolling:
                 continue
             self._one(steps, target)
             if any(not steps.unchanged(later) for later in targets[index + 1 :]):
-                steps.warm_up(target)  # it protects the next node's peers; none after the last
+                steps.warm_up([target])  # it protects the next node's peers; none after the last
             steps.set_phase(target, Phase.DONE, f"{target.restart_to_ready or 0:.1f} s to ready")
 
     def _skip(self, steps: Steps, target: Target) -> None:

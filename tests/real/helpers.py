@@ -8,6 +8,8 @@ from typing import Any
 
 import requests
 
+from sandbox import cluster as cluster_module
+from sandbox import haproxy, tomcat
 from sandbox.cluster import Cluster
 
 
@@ -40,3 +42,15 @@ def override(app_dir: Path, host: str, **keys: str) -> None:
 
 def all_on(sandbox: Cluster, version: str) -> dict[str, str]:
     return {address: version for address in sandbox.addresses}
+
+
+def stop_clusters(root: Path, started: list[Cluster]) -> list[tuple[int, str]]:
+    """Stop haproxy, every Tomcat and sshd of ``started`` by PID (once); end and return
+    what is left under ``root``."""
+    while started:
+        nodes = started.pop()
+        haproxy.down(nodes)
+        tomcat.down(nodes.root)
+        for address in nodes.addresses:
+            cluster_module.stop_sshd(nodes, address)
+    return cluster_module.end_leftovers(root)

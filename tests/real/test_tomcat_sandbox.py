@@ -24,6 +24,7 @@ import requests
 from sandbox import app, cluster, haproxy, tomcat, tomcat_app
 from sandbox.sample import DEFAULT_GROUP_ID, build_war
 from tests import cli
+from tests.real.helpers import stop_clusters
 
 pytestmark = pytest.mark.real
 
@@ -47,17 +48,6 @@ class Hosts:
     started: list[cluster.Cluster]
 
 
-def down(root: Path, started: list[cluster.Cluster]) -> list[tuple[int, str]]:
-    """Stop haproxy, every Tomcat and sshd by PID (once); end and return what is left."""
-    while started:
-        nodes = started.pop()
-        haproxy.down(nodes)
-        tomcat.down(nodes.root)
-        for address in nodes.addresses:
-            cluster.stop_sshd(nodes, address)
-    return cluster.end_leftovers(root)
-
-
 @pytest.fixture(scope="session")
 def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
     root = tmp_path_factory.mktemp("tomcat")
@@ -76,7 +66,7 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
         haproxy.up(blue_green.cluster, haproxy.tomcat_config_text(blue_green))
         yield Hosts(root, blue_green, single, wars, started)
     finally:
-        left = down(root, started)
+        left = stop_clusters(root, started)
         if left:
             pytest.fail(
                 "processes the Tomcat sandbox started were still running after it stopped "
@@ -210,7 +200,7 @@ def test_tear_down_leaves_no_jvm_sshd_or_tini_behind(
     hosts: Hosts, capsys: pytest.CaptureFixture[str]
 ) -> None:
     begin = time.monotonic()
-    left = down(hosts.root, hosts.started)
+    left = stop_clusters(hosts.root, hosts.started)
     MEASURED["tear-down (s)"] = time.monotonic() - begin
     assert left == [], f"still running after tear-down (ended now): {left}"
     with capsys.disabled():

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from fabfile import config
 from fabfile.config import AppConfig
 from fabfile.errors import ConfigError, ExitCode, UsageError
-from fabfile.settings import KEYS
+from fabfile.settings import CLUSTER_KEYS, KEYS
 
 # Every file below sets ``user`` so the tests do not depend on who runs them.
 USER = "user = deployer"
@@ -41,7 +41,7 @@ def test_defaults_apply_to_every_node(tmp_path: Path) -> None:
     app = config.load(path, app="shop")
     assert app.hosts == ("web1", "web2")
     assert app.path == path and app.app == "shop"
-    computed = {"hosts", "strategy", "instances", "user", "releases_dir", "lb_server"}
+    computed = {"hosts", "user", "releases_dir", "lb_server", *CLUSTER_KEYS}
     for node in app.nodes:
         for key in KEYS:
             if key.name not in computed:
@@ -480,15 +480,10 @@ def test_the_strategy_is_rolling_unless_set(tmp_path: Path) -> None:
     ("lines", "expected"),
     [
         pytest.param(
-            ["strategy = blue-green"],
-            ":4: [deploy] strategy = 'blue-green': not available yet in this version; "
+            ["strategy = parallel"],
+            ":4: [deploy] strategy = 'parallel': not available yet in this version; "
             "use strategy = rolling",
             id="named, not yet available",
-        ),
-        pytest.param(
-            ["strategy = parallel"],
-            ":4: [deploy] strategy = 'parallel': not available yet",
-            id="parallel",
         ),
         pytest.param(
             ["strategy = canary"],
@@ -504,6 +499,96 @@ def test_the_strategy_is_rolling_unless_set(tmp_path: Path) -> None:
     ],
 )
 def test_strategy_mistakes_are_refused_with_file_line_and_key(
+    tmp_path: Path, lines: list[str], expected: str
+) -> None:
+    path = write(tmp_path, "[deploy]", "hosts = web1", USER, *lines)
+    assert load_error(path).startswith(f"{path}{expected}")
+
+
+# -- blue-green -------------------------------------------------------------------
+
+BLUE_GREEN = [
+    "strategy = blue-green",
+    "instances = blue, green",
+    "lb_socket = /run/haproxy.sock",
+    "lb_backend = web",
+    "war_path = /srv/{instance}/ROOT.war",
+]
+COLOURS = [
+    "[instance:blue]",
+    "status_url = http://{host}:8080/status",
+    "[instance:green]",
+    "status_url = http://{host}:8081/status",
+]
+
+
+def test_a_blue_green_app_has_two_colours_on_their_own_ports(tmp_path: Path) -> None:
+    app = config.load(
+        write(tmp_path, "[deploy]", "hosts = web1, web2", USER, *BLUE_GREEN, *COLOURS)
+    )
+    assert app.strategy == "blue-green"
+    assert [(n.label, n.url, n.lb_server) for n in app.nodes[:2]] == [
+        ("web1/blue", "http://web1:8080/status", "web1-blue"),
+        ("web1/green", "http://web1:8081/status", "web1-green"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        pytest.param(
+            [*BLUE_GREEN, "[instance:blue]", "status_url = http://{host}:8080/status"],
+            ":5: [instance:green] has no status_url: colour green needs a port of its own; "
+            "add [instance:green] status_url = http://{host}:PORT/status",
+            id="a colour without a port",
+        ),
+        pytest.param(
+            [*BLUE_GREEN, *COLOURS[:3], "war_path = /srv/g/ROOT.war"],
+            ":11: [instance:green] has no status_url",
+            id="a colour section without a port",
+        ),
+        pytest.param(
+            [*BLUE_GREEN, "[instance:green]", "status_url = http://{host}:8081/status"],
+            ":5: [instance:blue] has no status_url",
+            id="a colour without a section",
+        ),
+        pytest.param(
+            [*BLUE_GREEN, *COLOURS[:3], "status_url = http://{host}:8080/other"],
+            ":12: [instance:green] status_url: web1/blue and web1/green both answer on port "
+            "8080; give each colour its own port",
+            id="the same port twice",
+        ),
+        pytest.param(
+            [*BLUE_GREEN[:1], "instances = blue, green, red", *BLUE_GREEN[2:], *COLOURS],
+            ":5: [deploy] instances: blue-green runs two instances on every host, 3 are named; "
+            "set instances = blue, green",
+            id="three colours",
+        ),
+        pytest.param(
+            [*BLUE_GREEN[:2], *BLUE_GREEN[4:], *COLOURS],
+            ":4: [deploy] strategy = blue-green switches traffic in haproxy: set lb_socket",
+            id="no haproxy",
+        ),
+        pytest.param(
+            [*BLUE_GREEN[:4], *COLOURS],
+            ":1: [deploy] war_path: web1/blue and web1/green both use "
+            "/var/lib/jetty9/webapps/root.war on web1; give each its own",
+            id="one WAR for both colours",
+        ),
+        pytest.param(
+            [
+                *BLUE_GREEN[:2],
+                "lb_socket = 127.0.0.1:9999",
+                *BLUE_GREEN[3:],
+                "lb_state_file = x",
+                *COLOURS,
+            ],
+            ":9: [deploy] lb_state_file needs haproxy on this machine",
+            id="state file beside a remote haproxy",
+        ),
+    ],
+)
+def test_blue_green_mistakes_are_refused_with_file_line_and_key(
     tmp_path: Path, lines: list[str], expected: str
 ) -> None:
     path = write(tmp_path, "[deploy]", "hosts = web1", USER, *lines)

@@ -61,10 +61,11 @@ def test_help_shows_our_usage(
     assert [line.split()[0] for line in commands] == list(TASKS)
     assert commands[0].endswith("(default)")
     examples = lines[lines.index("Examples:") + 1 :]
-    assert [e.strip() for e in examples[:2]] == list(EXAMPLES)
+    assert [e.strip() for e in examples[:3]] == list(EXAMPLES)
     assert EXAMPLES == (
         "deploy search-web-frontend-1.0.126.war --hosts web1,web2",
         "deploy rollback",
+        "deploy search-web-frontend-1.0.126.war --no-switch && deploy switch",
     )
 
 
@@ -87,9 +88,7 @@ def test_help_says_which_commands_take_a_flag(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = run(["--help"], tmp_path, capsys).out
-    assert "  -j, --json            Print JSON for scripts. Not for deploy, rollback." in lines_of(
-        out
-    )
+    assert "  -j, --json            Print JSON. Not for deploy, rollback, switch." in lines_of(out)
     assert "  -n, --limit N         history: show the last N records (default 20)." in out
     assert "-H, --hosts LIST      Only these nodes, comma-separated. Not for history." in out
     assert "-C, --app-dir DIR     The app directory (default: the current directory).\n" in out
@@ -166,9 +165,11 @@ def test_invokes_core_flags_are_not_accepted(
                 "--artifact WAR",
                 "-l, --latest",
                 "-f, --force",
+                "--no-switch",
             ],
         ),
         ("rollback", ["-H, --hosts LIST", "-C, --app-dir DIR", "--app NAME"]),
+        ("switch", ["-H, --hosts LIST", "-C, --app-dir DIR", "--app NAME"]),
         ("history", ["-C, --app-dir DIR", "--app NAME", "-j, --json", "-n, --limit N"]),
     ],
 )

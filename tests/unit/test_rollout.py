@@ -13,6 +13,7 @@ from fabfile.planning import Plan
 from fabfile.probe import Status
 from fabfile.release import Release
 from fabfile.rollout import Rollout, _kept_blobs
+from fabfile.strategies.contract import Setup
 from fabfile.strategies.rolling import Rolling
 from fabfile.target import Target
 from tests.fakes import node_configs
@@ -32,7 +33,7 @@ def rollout(
 ) -> Rollout:
     nodes = node_configs(tmp_path, "hosts = web1", "user = u", "keep_releases = 2")
     plan = Plan(Action.DEPLOY, target, sources, nodes, force)
-    return Rollout(AppDir(tmp_path), plan, Rolling(), Quiet())
+    return Rollout(AppDir(tmp_path), plan, Rolling(Setup()), Quiet())
 
 
 def inventory(current: Release | None, blobs: frozenset[str], *installed: Release) -> Inventory:

@@ -1,0 +1,385 @@
+"""Blue/green on the real stack: two Tomcat 10 colours per host with sessions
+replicated between them, haproxy in front (sshd, Tomcat, haproxy on 127.0.5.x).
+
+Every test gets a fresh app directory whose first deploy brings the live colours
+to 1.0.125 (a no-op when they run it already); which colour is live is read
+from haproxy, never assumed, so the tests do not depend on each other's order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from fabfile.phase import Phase
+from sandbox import app, cluster, haproxy, tomcat, tomcat_app, tomcat_conf
+from sandbox.sample import DEFAULT_GROUP_ID, build_war
+from tests import cli
+from tests.real.helpers import history, stop_clusters
+from tests.real.test_faults import on_phase
+
+pytestmark = pytest.mark.real
+
+# WARDEPLOY_BG_NET moves these hosts, like WARDEPLOY_TOMCAT_NET the other Tomcat ones.
+NET = os.environ.get("WARDEPLOY_BG_NET", "127.0.5")
+OLD, NEW, OTHER = "1.0.125", "1.0.126", "1.0.127"
+
+
+@dataclasses.dataclass(frozen=True)
+class Sandbox:
+    tomcats: tomcat.Tomcats
+    wars: dict[str, Path]  # OLD, NEW, and the bad ones by what is wrong with them
+
+    @property
+    def addresses(self) -> list[str]:
+        return list(self.tomcats.cluster.addresses)
+
+    def url(self, path: str = "/status") -> str:
+        return haproxy.url(self.tomcats.cluster, path)
+
+    def jvms(self) -> dict[str, int | None]:
+        return {f"{a}/{n}": tomcat.jvm(self.tomcats, a, n) for a, n in self.tomcats.all()}
+
+
+@pytest.fixture(scope="module")
+def bg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    root = tmp_path_factory.mktemp("blue-green")
+    out = root / "wars"
+    wars = {v: build_war(v, out, artifact_id=app.APP, container="tomcat") for v in (OLD, NEW)}
+    for name, mode in (("broken", "broken"), ("hang", "hang"), ("plain", "ok")):
+        wars[name] = build_war(
+            OTHER, out / name, artifact_id=app.APP, container="tomcat", mode=mode,
+            distributable=name != "plain",
+        )  # fmt: skip
+    started: list[cluster.Cluster] = []
+    try:
+        started.append(cluster.up(root / "cluster", 2, f"{NET}.2"))
+        tomcats = tomcat.up(started[-1], tomcat.BLUE_GREEN, replicate=True, war=wars[OLD])
+        haproxy.up(tomcats.cluster, haproxy.tomcat_config_text(tomcats))
+        yield Sandbox(tomcats, wars)
+    finally:
+        left = stop_clusters(root, started)
+        if left:
+            pytest.fail(
+                "processes the blue/green sandbox started were still running after it stopped "
+                "(ended now): " + "; ".join(f"pid {pid}: {cmd[:160]}" for pid, cmd in left),
+                pytrace=False,
+            )
+
+
+@pytest.fixture
+def app_dir(bg: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """A blue/green app directory whose live colours run OLD."""
+    path = tmp_path / app.APP
+    socket = str(haproxy.socket_path(bg.tomcats.cluster))
+    tomcat_app.write(
+        bg.tomcats, path, (), warmup=0, balancer=socket, ready_timeout=15, strategy="blue-green"
+    )
+    for version in (OLD, NEW):
+        shutil.copy(bg.wars[version], path / bg.wars[version].name)
+    first = cli.run([bg.wars[OLD].name], path, capsys)
+    assert first.code == 0, first.text
+    return path
+
+
+def rows(app_dir: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, dict[str, object]]:
+    result = cli.run(["--json"], app_dir, capsys)
+    return {str(row["host"]): row for row in json.loads(result.out)}
+
+
+def live(app_dir: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    """The live colour of every host (``ADDRESS/COLOUR``), from haproxy's state."""
+    return [host for host, row in rows(app_dir, capsys).items() if row["live"]]
+
+
+def idle(app_dir: Path, capsys: pytest.CaptureFixture[str]) -> list[str]:
+    return [host for host, row in rows(app_dir, capsys).items() if not row["live"]]
+
+
+def served(bg: Sandbox, session: requests.Session | None = None) -> str:
+    """The version haproxy's frontend serves now."""
+    answer = (session or requests).get(bg.url(), timeout=5)
+    assert answer.status_code == 200, answer.text
+    return answer.text.split()[-1]
+
+
+def logged_in(bg: Sandbox) -> requests.Session:
+    """A user logged in through haproxy; haproxy's cookie keeps them on one host."""
+    session = requests.Session()
+    answer = session.post(bg.url("/login"), {"user": "alice"}, timeout=5)
+    assert answer.status_code == 200, answer.text
+    return session
+
+
+def whoami(bg: Sandbox, session: requests.Session) -> tuple[int, str]:
+    answer = session.get(bg.url("/whoami"), timeout=5)
+    return answer.status_code, answer.text.strip()
+
+
+def set_instance_key(app_dir: Path, colour: str, key: str, value: str) -> None:
+    config = app_dir / ".config"
+    section = f"[instance:{colour}]\n"
+    text = config.read_text()
+    assert section in text
+    config.write_text(text.replace(section, f"{section}{key} = {value}\n"))
+
+
+# -- status ----------------------------------------------------------------------
+
+
+def test_status_shows_both_colours_and_which_is_live_from_haproxy(
+    bg: Sandbox, app_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shown = rows(app_dir, capsys)
+    assert sorted(shown) == sorted(f"{a}/{n}" for a, n in bg.tomcats.all())
+    for address in bg.addresses:
+        colours = {h: r for h, r in shown.items() if h.startswith(f"{address}/")}
+        assert sorted(r["live"] for r in colours.values()) == [False, True]  # type: ignore[type-var]
+        for row in colours.values():
+            assert row["haproxy"] == ("UP" if row["live"] else "MAINT")
+            assert row["ok"] is True
+    table = cli.run([], app_dir, capsys)
+    assert table.code == 0, table.text
+    assert table.out.count(" live ") == 2 and table.out.count(" idle ") == 2
+
+
+# -- deploy, switch, rollback -----------------------------------------------------
+
+
+def test_a_logged_in_user_stays_logged_in_through_deploy_and_rollback(
+    bg: Sandbox, app_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    user = logged_in(bg)
+    before = live(app_dir, capsys)
+    deployed = cli.run([bg.wars[NEW].name], app_dir, capsys)
+    assert deployed.code == 0, deployed.text
+    assert whoami(bg, user) == (200, "alice")
+    assert served(bg, user) == NEW
+    assert sorted(live(app_dir, capsys)) == sorted(idle_of(before))
+    jvms = bg.jvms()
+    began = time.monotonic()
+    back = cli.run(["rollback"], app_dir, capsys)
+    seconds = time.monotonic() - began
+    assert back.code == 0, back.text
+    assert whoami(bg, user) == (200, "alice")
+    assert served(bg, user) == OLD
+    assert live(app_dir, capsys) == before
+    assert bg.jvms() == jvms  # a switch back: nothing restarted
+    entry = history(app_dir)[-1]
+    assert entry["action"] == "rollback" and entry["version"] == OLD
+    assert [h["bytes_sent"] for h in entry["hosts"].values()] == [0] * 4
+    with capsys.disabled():
+        print(f"\nblue/green rollback of 2 hosts: {seconds:.2f} s")
+
+
+def idle_of(live_colours: list[str]) -> list[str]:
+    other = {"blue": "green", "green": "blue"}
+    return [f"{h.split('/')[0]}/{other[h.split('/')[1]]}" for h in live_colours]
+
+
+def test_no_switch_verifies_the_idle_colours_and_switch_sends_the_traffic(
+    bg: Sandbox, app_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = live(app_dir, capsys)
+    dark = cli.run([bg.wars[NEW].name, "--no-switch"], app_dir, capsys)
+    assert dark.code == 0, dark.text
+    assert "deploy switch --app-dir" in dark.out
+    assert live(app_dir, capsys) == before and served(bg) == OLD
+    shown = rows(app_dir, capsys)
+    assert {shown[h]["version"] for h in idle_of(before)} == {NEW}  # on their own ports
+    assert history(app_dir)[-1]["action"] == "deploy --no-switch"
+    jvms = bg.jvms()
+    switched = cli.run(["switch"], app_dir, capsys)
+    assert switched.code == 0, switched.text
+    assert served(bg) == NEW and sorted(live(app_dir, capsys)) == sorted(idle_of(before))
+    again = cli.run(["switch"], app_dir, capsys)
+    assert again.code == 0, again.text
+    assert served(bg) == OLD and live(app_dir, capsys) == before
+    assert bg.jvms() == jvms
+    assert [e["action"] for e in history(app_dir)[-2:]] == ["switch", "switch"]
+
+
+def test_the_live_colour_survives_a_haproxy_reload(
+    bg: Sandbox, app_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    deployed = cli.run([bg.wars[NEW].name], app_dir, capsys)
+    assert deployed.code == 0, deployed.text
+    now = live(app_dir, capsys)
+    nodes = bg.tomcats.cluster
+    state = haproxy.state_path(nodes)
+    assert state.exists(), "the deploy tool did not write lb_state_file"
+    haproxy.reload(nodes)
+    assert live(app_dir, capsys) == now and served(bg) == NEW
+    # Without the state file a reload goes back to haproxy.cfg (blue): what the file prevents.
+    state.unlink()
+    haproxy.reload(nodes)
+    assert live(app_dir, capsys) == [f"{a}/blue" for a in bg.addresses]
+    assert cli.run([bg.wars[NEW].name], app_dir, capsys).code == 0  # back: a switch only
+    assert sorted(live(app_dir, capsys)) == sorted(now) and served(bg) == NEW
+
+
+# -- failures before the switch ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("fault", ["broken", "hang", "never restarts"])
+def test_a_new_colour_that_fails_never_takes_traffic(
+    bg: Sandbox, app_dir: Path, capsys: pytest.CaptureFixture[str], fault: str
+) -> None:
+    before = live(app_dir, capsys)
+    first_idle = idle_of(before)[0]
+    war = str(bg.wars[NEW] if fault == "never restarts" else bg.wars[fault])
+    if fault == "never restarts":  # the old JVM keeps answering the old version
+        reset = cli.run([bg.wars[OLD].name, "--no-switch", "--force"], app_dir, capsys)
+        assert reset.code == 0, reset.text  # the idle colours answer OLD, whatever ran there
+        set_instance_key(app_dir, first_idle.split("/")[1], "restart", "true")
+    if fault != "broken":  # the old version, or nothing, answers until ready_timeout
+        (app_dir / ".config").write_text(
+            (app_dir / ".config").read_text().replace("ready_timeout = 15", "ready_timeout = 4")
+        )
+    result = cli.run([war], app_dir, capsys)
+    assert result.code == 1, result.text
+    expected = {
+        "broken": "answered 'HTTP 500",
+        "hang": "not verified within 4 s",
+        "never restarts": f"answered '200 {DEFAULT_GROUP_ID}:{app.APP} {OLD}'",
+    }[fault]
+    assert f"error: {first_idle}: not verified" in result.err and expected in result.err
+    assert "Nothing users see changed: haproxy was not switched" in result.err
+    assert live(app_dir, capsys) == before and served(bg) == OLD
+    entry = history(app_dir)[-1]
+    assert entry["outcome"] == "failed"
+    assert entry["hosts"][first_idle]["outcome"] == "failed"
+    assert {entry["hosts"][h]["outcome"] for h in before} == {"untouched"}
+
+
+def test_a_colour_that_never_joined_the_cluster_stops_the_switch(
+    bg: Sandbox, app_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = live(app_dir, capsys)
+    address, colour = idle_of(before)[0].split("/")
+    lonely = dataclasses.replace(tomcat.base_of(bg.tomcats, address, colour), members=())
+    tomcat_conf.write_base(lonely, bg.tomcats.password())
+    user = logged_in(bg)
+    try:
+        result = cli.run([bg.wars[NEW].name], app_dir, capsys)
+        assert result.code == 1, result.text
+        assert f"{address}/{colour} carries 0 of the" in result.err
+        assert "has not joined" in result.err and "--force switches anyway" in result.err
+        assert live(app_dir, capsys) == before and served(bg, user) == OLD
+        assert whoami(bg, user) == (200, "alice")
+    finally:
+        tomcat_conf.write_base(tomcat.base_of(bg.tomcats, address, colour), bg.tomcats.password())
+        tomcat.restart(bg.tomcats, address, colour, timeout=30)
+
+
+def tomcat_base(bg: Sandbox, address: str, colour: str) -> tomcat_conf.Base:
+    return tomcat.base_of(bg.tomcats, address, colour)
+
+
+def test_a_war_that_is_not_distributable_says_users_will_be_logged_out(
+    bg: Sandbox, app_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    user = logged_in(bg)
+    result = cli.run([str(bg.wars["plain"])], app_dir, capsys)
+    assert result.code == 0, result.text
+    assert "users will be logged out by the switch" in result.out
+    assert whoami(bg, user)[0] == 401  # what the warning said
+
+
+def test_a_wrong_manager_password_is_refused_in_preflight(
+    bg: Sandbox,
+    app_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    jvms = bg.jvms()
+    monkeypatch.setenv("DEPLOY_SECRET_MANAGER_PASSWORD", "not-the-password-123")
+    result = cli.run([bg.wars[NEW].name], app_dir, capsys)
+    assert result.code == 4, result.text
+    assert "refused user 'deploy' (HTTP 401)" in result.err
+    assert "$DEPLOY_SECRET_MANAGER_PASSWORD" in result.err
+    assert "not-the-password-123" not in result.text
+    assert "not-the-password-123" not in (app_dir / ".deploy-history.jsonl").read_text()
+    assert bg.jvms() == jvms
+
+
+# -- interruptions -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("phase", [Phase.STAGING, Phase.RESTARTING, Phase.SWITCHING])
+def test_ctrl_c_leaves_the_cluster_serving_and_running_again_finishes(
+    bg: Sandbox,
+    app_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    phase: Phase,
+) -> None:
+    before = live(app_dir, capsys)
+    targets = idle_of(before)
+    # the first colour of a host receives its files; mid-switch: the first host switched
+    where = f"{bg.addresses[0]}/blue" if phase == Phase.STAGING else targets[-1]
+    fresh = build_war(NEW, app_dir / "fresh", artifact_id=app.APP, container="tomcat")
+    on_phase(monkeypatch, where, phase, lambda: os.kill(os.getpid(), signal.SIGINT))
+    result = cli.run([str(fresh)], app_dir, capsys)
+    assert result.code == 130, result.text
+    monkeypatch.undo()
+    assert served(bg) in (OLD, NEW)
+    entry = history(app_dir)[-1]
+    assert entry["outcome"] == "interrupted"
+    if phase == Phase.SWITCHING:
+        assert entry["hosts"][targets[0]]["outcome"] == "live"  # the first host switched
+        assert f"interrupted at node {where} in phase 'switching'" in entry["message"]
+    elif phase == Phase.RESTARTING:
+        assert live(app_dir, capsys) == before and served(bg) == OLD
+    assert_serving(bg, app_dir, capsys)
+    again = cli.run([str(fresh)], app_dir, capsys)
+    assert again.code == 0, again.text
+    assert sorted(live(app_dir, capsys)) == sorted(targets) and served(bg) == NEW
+
+
+@pytest.mark.parametrize("line", ["restarting", "switching"])
+def test_a_killed_coordinator_leaves_the_cluster_serving_and_running_again_finishes(
+    bg: Sandbox, app_dir: Path, capsys: pytest.CaptureFixture[str], line: str
+) -> None:
+    before = live(app_dir, capsys)
+    targets = idle_of(before)
+    fresh = build_war(NEW, app_dir / "fresh", artifact_id=app.APP, container="tomcat")
+    process = subprocess.Popen(
+        ["deploy", str(fresh)],
+        cwd=app_dir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    seen = []
+    for text in process.stdout:
+        seen.append(text)
+        if targets[-1] in text and text.rstrip().endswith(line):
+            process.kill()
+            break
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "".join(seen)
+    assert served(bg) in (OLD, NEW)
+    assert_serving(bg, app_dir, capsys)
+    again = cli.run([str(fresh)], app_dir, capsys)
+    assert again.code == 0, again.text
+    assert sorted(live(app_dir, capsys)) == sorted(targets) and served(bg) == NEW
+
+
+def assert_serving(bg: Sandbox, app_dir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every host has a colour in rotation that answers Ok (status exits 0)."""
+    status = cli.run([], app_dir, capsys)
+    for address in bg.addresses:
+        shown = [h for h, r in rows(app_dir, capsys).items() if r["live"] and r["ok"]]
+        assert any(h.startswith(f"{address}/") for h in shown), status.text
