@@ -9,9 +9,12 @@ and the first failure stops it there.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
@@ -305,7 +308,27 @@ def _first_of_each_host(targets: Sequence[Target]) -> dict[str, Target]:
 
 
 def _parallel(work: Callable[[Target], T], targets: Sequence[Target]) -> list[T]:
+    """``work`` on every target at once. A Ctrl-C meanwhile takes effect once every call
+    has returned (each is bounded by its own timeouts): a call cannot be stopped in its
+    thread, and one left running (an upload) would touch the node after the rollout
+    recorded its end, and under the feet of the next run."""
     if not targets:
         return []
-    with ThreadPoolExecutor(max_workers=min(32, len(targets))) as pool:
+    with _ctrl_c_held(), ThreadPoolExecutor(max_workers=min(32, len(targets))) as pool:
         return list(pool.map(work, targets))
+
+
+@contextlib.contextmanager
+def _ctrl_c_held() -> Iterator[None]:
+    """Hold a Ctrl-C (SIGINT) until the block is over, then raise KeyboardInterrupt."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    pressed: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda number, frame: pressed.append(number))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if pressed and previous is not signal.SIG_IGN:
+        raise KeyboardInterrupt

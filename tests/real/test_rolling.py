@@ -273,11 +273,11 @@ def test_a_strategy_not_available_yet_is_refused_before_any_node_is_contacted(
     on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
     config = on_125 / ".config"
-    config.write_text(config.read_text().replace("[deploy]\n", "[deploy]\nstrategy = blue-green\n"))
-    number = config.read_text().splitlines().index("strategy = blue-green") + 1
+    config.write_text(config.read_text().replace("[deploy]\n", "[deploy]\nstrategy = parallel\n"))
+    number = config.read_text().splitlines().index("strategy = parallel") + 1
     result = cli.run(["search-web-frontend-1.0.126.war"], on_125, capsys)
     assert result.code == 3
-    assert f"{config}:{number}: [deploy] strategy = 'blue-green': not available yet" in result.err
+    assert f"{config}:{number}: [deploy] strategy = 'parallel': not available yet" in result.err
     assert versions(sandbox) == all_on(sandbox, "1.0.125")
 
 

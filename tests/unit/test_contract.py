@@ -52,7 +52,12 @@ class World:
     """A fake cluster on OLD, its balancer, and a way to run plans through a strategy."""
 
     def __init__(
-        self, tmp_path: Path, name: str, monkeypatch: pytest.MonkeyPatch, *extra: str
+        self,
+        tmp_path: Path,
+        name: str,
+        monkeypatch: pytest.MonkeyPatch,
+        *extra: str,
+        sections: tuple[str, ...] = (),
     ) -> None:
         (tmp_path / "config.properties").write_text("")
         (tmp_path / ".jettyrc").write_text("")
@@ -67,12 +72,14 @@ class World:
             "poll_interval = 0.01",
             "lb_socket = /nowhere/haproxy.sock",
             "lb_backend = web",
+            *sections,
         )
         self.app = AppDir(tmp_path)
         self.cluster = FakeCluster(self.nodes)
         self.cluster.start_on(OLD)
         self.cluster.install(monkeypatch)
         self.balancer = FakeBalancer(self.cluster)
+        self.setup = Setup(self.balancer)
         self.name = name
         self.reporter = Recorder()
         self.warmed: list[str] = []
@@ -81,7 +88,7 @@ class World:
         )
 
     def strategy(self) -> Strategy:
-        return strategies.build(self.name, Setup(self.balancer))
+        return strategies.build(self.name, self.setup)
 
     def run(self, target: object = NEW, hosts: tuple[str, ...] = HOSTS, **kw: object) -> Rollout:
         chosen = tuple(node for node in self.nodes if node.host in hosts)

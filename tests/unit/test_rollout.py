@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import time
 from pathlib import Path
+from typing import cast
 
 import pytest
 
@@ -12,7 +16,7 @@ from fabfile.node import Inventory
 from fabfile.planning import Plan
 from fabfile.probe import Status
 from fabfile.release import Release
-from fabfile.rollout import Rollout, _kept_blobs
+from fabfile.rollout import Rollout, _kept_blobs, _parallel
 from fabfile.strategies.contract import Setup
 from fabfile.strategies.rolling import Rolling
 from fabfile.target import Target
@@ -106,3 +110,23 @@ def test_pruning_keeps_the_newest_releases_and_the_current(tmp_path: Path) -> No
     target.inventory = inventory(r3, r1.blobs | r2.blobs | r3.blobs, r1, r2, r3)
     kept = _kept_blobs(target)
     assert r3.blobs <= kept and r2.blobs <= kept and not (r1.blobs & kept)
+
+
+def test_a_ctrl_c_during_parallel_work_waits_for_every_call_then_interrupts() -> None:
+    """An upload cut off in its thread would go on after the rollout ended."""
+    finished: list[int] = []
+
+    def work(target: object) -> int:
+        if target == 0:
+            os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)
+        finished.append(cast(int, target))
+        return 0
+
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            _parallel(work, cast(list[Target], [0, 1, 2]))
+    finally:
+        signal.signal(signal.SIGINT, before)
+    assert sorted(finished) == [0, 1, 2]

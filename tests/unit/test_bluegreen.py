@@ -1,0 +1,205 @@
+"""Blue/green's promises, on the fake cluster: the contract in its own terms.
+
+Every host runs blue (live, UP) and green (idle, in maintenance). A deploy makes
+every green live and verified before haproxy changes at all; the switch puts
+the new colour UP before the old one goes out; a failure before the switch
+changes nothing users see; rollback is a switch back with no restart and no
+bytes; an interrupted run is finished by running it again.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from fabfile.config import NodeConfig
+from fabfile.errors import Interrupted, NodeError, PreflightError, RolloutError, explain
+from fabfile.history import Action, History
+from fabfile.strategies.contract import Setup
+from tests.unit.helpers import release
+from tests.unit.test_contract import HOSTS, NEW, OLD, World
+
+BLUE = [f"{host}/blue" for host in HOSTS]
+GREEN = [f"{host}/green" for host in HOSTS]
+
+
+class FakeSessions:
+    """Session counts by label; a label in ``failing`` cannot be read."""
+
+    def __init__(self, counts: dict[str, int], failing: tuple[str, ...] = ()) -> None:
+        self.counts = counts
+        self.failing = failing
+
+    def count(self, node: NodeConfig) -> int:
+        if node.label in self.failing:
+            raise NodeError(f"{node.label}: the Tomcat manager refused user 'deploy' (HTTP 401)")
+        return self.counts.get(node.label, 0)
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
+    made = World(
+        tmp_path,
+        "blue-green",
+        monkeypatch,
+        "strategy = blue-green",
+        "instances = blue, green",
+        "war_path = /srv/{instance}/ROOT.war",
+        sections=(
+            "[instance:blue]",
+            "status_url = http://{host}:8080/status",
+            "[instance:green]",
+            "status_url = http://{host}:8081/status",
+        ),
+    )
+    for label in GREEN:
+        made.balancer.now[label] = "MAINT"
+    return made
+
+
+def lb_events(world: World) -> list[tuple[str, str]]:
+    return [(where, what) for where, what in world.cluster.events if what.startswith("lb ")]
+
+
+def test_every_green_is_verified_before_haproxy_changes_then_each_host_switches(
+    world: World,
+) -> None:
+    world.run()
+    events = world.cluster.events
+    last_restart = max(i for i, (_, what) in enumerate(events) if what == "restart")
+    first_switch = min(i for i, (_, what) in enumerate(events) if what.startswith("lb "))
+    assert last_restart < first_switch
+    assert [w for w, what in events if what == "restart"] == GREEN
+    expected = [
+        e for host in HOSTS for e in ((f"{host}/green", "lb UP"), (f"{host}/blue", "lb MAINT"))
+    ]
+    assert lb_events(world) == expected  # new colour up first, then the old one out
+    assert world.running() == {
+        **dict.fromkeys(BLUE, OLD.version),
+        **dict.fromkeys(GREEN, NEW.version),
+    }
+    entry = History(world.app.history_path).entries()[-1]
+    assert entry["outcome"] == "ok"
+    assert {h: r["outcome"] for h, r in entry["hosts"].items()} == {
+        **dict.fromkeys(BLUE, "standby"),
+        **dict.fromkeys(GREEN, "live"),
+    }
+    assert world.warmed == GREEN  # all at once, before the switch
+
+
+def test_a_failure_before_the_switch_changes_nothing_users_see(world: World) -> None:
+    world.cluster.hosts[GREEN[1]].broken = True
+    with pytest.raises(RolloutError) as caught:
+        world.run()
+    text = explain(caught.value)
+    assert text.startswith(f"{GREEN[1]}: not verified")
+    assert "Nothing users see changed: haproxy was not switched and still sends every " in text
+    assert ", ".join(BLUE) in text
+    assert lb_events(world) == []
+    assert not [e for e in world.cluster.of(GREEN[2]) if e.startswith(("install", "restart"))]
+    entry = History(world.app.history_path).entries()[-1]
+    assert [entry["hosts"][h]["outcome"] for h in GREEN] == ["deployed", "failed", "untouched"]
+
+
+def test_rollback_is_a_switch_back_with_no_restart_and_no_bytes(world: World) -> None:
+    world.run()
+    before = len(world.cluster.events)
+    world.run(OLD, action=Action.ROLLBACK)
+    after = world.cluster.events[before:]
+    assert not [e for e in after if e[1].startswith(("install", "restart", "upload"))]
+    assert world.balancer.now == {**dict.fromkeys(BLUE, "UP"), **dict.fromkeys(GREEN, "MAINT")}
+    sent = History(world.app.history_path).entries()[-1]["hosts"]
+    assert [h["bytes_sent"] for h in sent.values()] == [0] * 6
+
+
+def test_rollback_deploys_the_release_when_no_colour_runs_it_any_more(world: World) -> None:
+    world.run()
+    host = world.cluster.hosts[BLUE[0]]
+    host.installed = host.running = release(3)  # someone deployed another release there
+    world.setup = Setup(world.balancer, rollback=True)
+    world.run(OLD, action=Action.ROLLBACK)
+    assert "no colour runs that release any more" in " ".join(world.reporter.notes)
+    assert world.running()[BLUE[0]] == OLD.version
+
+
+def test_an_interrupted_switch_is_finished_by_running_again(world: World) -> None:
+    original = world.balancer.ready
+
+    def ready(node: NodeConfig) -> None:
+        if node.label == GREEN[1]:
+            raise KeyboardInterrupt
+        original(node)
+
+    world.balancer.ready = ready  # type: ignore[method-assign]
+    with pytest.raises(Interrupted) as caught:
+        world.run()
+    assert f"interrupted at node {GREEN[1]} in phase 'switching'" in str(caught.value)
+    assert world.balancer.now[GREEN[0]] == "UP" and world.balancer.now[BLUE[0]] == "MAINT"
+    assert world.balancer.now[BLUE[1]] == "UP"  # every host still serves
+    world.balancer.ready = original  # type: ignore[method-assign]
+    before = len(world.cluster.events)
+    world.run()
+    assert not [e for e in world.cluster.events[before:] if e[1] == "restart"]
+    assert world.balancer.now == {**dict.fromkeys(BLUE, "MAINT"), **dict.fromkeys(GREEN, "UP")}
+
+
+def test_a_host_left_with_both_colours_in_rotation_is_finished(world: World) -> None:
+    world.run()
+    world.balancer.now[BLUE[2]] = "UP"  # a switch cut between "new up" and "old out"
+    world.run()
+    assert world.balancer.now[BLUE[2]] == "MAINT" and world.balancer.now[GREEN[2]] == "UP"
+
+
+def test_no_switch_verifies_and_stops_before_haproxy(world: World) -> None:
+    world.setup = Setup(world.balancer, switch=False)
+    world.run(action=Action.DARK)
+    assert lb_events(world) == []
+    entry = History(world.app.history_path).entries()[-1]
+    assert {entry["hosts"][h]["outcome"] for h in GREEN} == {"verified, not live"}
+    assert History(world.app.history_path).current() != NEW  # nobody was sent to it
+
+
+def test_a_colour_that_lost_the_sessions_stops_the_switch_unless_forced(world: World) -> None:
+    world.setup = Setup(world.balancer, sessions=FakeSessions({BLUE[0]: 3, GREEN[0]: 0}))
+    with pytest.raises(RolloutError) as caught:
+        world.run()
+    text = explain(caught.value)
+    assert f"{GREEN[0]} carries 0 of the 3 session(s) of {BLUE[0]}" in text
+    assert "would log 3 user(s) out" in text and "--force switches anyway" in text
+    assert lb_events(world) == []
+    world.setup = Setup(world.balancer, sessions=FakeSessions({BLUE[0]: 3}), force=True)
+    world.run()
+    assert world.balancer.now[GREEN[0]] == "UP"
+    assert any("switching anyway (--force)" in note for note in world.reporter.notes)
+
+
+def test_an_app_that_is_not_distributable_is_switched_with_a_warning(world: World) -> None:
+    sessions = FakeSessions({BLUE[0]: 3})
+    world.setup = Setup(world.balancer, sessions=sessions, distributable=False)
+    world.run()
+    assert any("users will be logged out by the switch" in n for n in world.reporter.notes)
+    assert world.balancer.now[GREEN[0]] == "UP"
+
+
+def test_an_unreadable_session_count_is_refused_in_preflight(world: World) -> None:
+    world.setup = Setup(world.balancer, sessions=FakeSessions({}, failing=(BLUE[1],)))
+    with pytest.raises(PreflightError) as caught:
+        world.run()
+    assert "refused user 'deploy' (HTTP 401); sessions cannot be checked" in str(caught.value)
+    assert not [e for e in world.cluster.events if e[1] in ("restart", "lb UP")]
+
+
+def test_a_new_colour_that_never_comes_up_is_taken_out_again(world: World) -> None:
+    world.balancer.up_after_ready = False
+    with pytest.raises(RolloutError) as caught:
+        world.run()
+    assert f"{GREEN[0]}: haproxy reports it DOWN, not UP" in str(caught.value)
+    assert world.balancer.now[GREEN[0]] == "MAINT" and world.balancer.now[BLUE[0]] == "UP"
+
+
+def test_hosts_outside_the_plan_are_not_touched(world: World) -> None:
+    world.run(hosts=HOSTS[:2])
+    assert [e for e in world.cluster.events if e[0].startswith(HOSTS[2])] == []
+    assert world.balancer.now[BLUE[2]] == "UP" and world.balancer.now[GREEN[2]] == "MAINT"
+    assert world.balancer.now[GREEN[0]] == "UP" and world.balancer.now[GREEN[1]] == "UP"
