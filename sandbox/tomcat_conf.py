@@ -92,7 +92,12 @@ def server_xml(base: Base, shutdown_word: str) -> str:
 
 def cluster_xml(base: Base) -> str:
     """Session replication between the host's instances: every session goes to every
-    member (DeltaManager), members listed statically (no multicast on loopback)."""
+    member (DeltaManager), members listed statically (no multicast on loopback).
+
+    Synchronous, acknowledged sends (``channelSendOptions="6"``): with the write-up's
+    asynchronous ones (8, with a MessageDispatchInterceptor) a login's attribute change
+    could overtake the session's creation and be dropped, measured here as 9 of 30
+    fresh logins missing on the other colour for good."""
     members = "\n".join(
         MEMBER_XML.format(address=quoteattr(m.address), port=m.port, unique_id=_unique_id(m.index))
         for m in base.members
@@ -149,7 +154,7 @@ SERVER_XML = """<?xml version="1.0" encoding="UTF-8"?>
 """
 
 CLUSTER_XML = """
-      <Cluster className="org.apache.catalina.ha.tcp.SimpleTcpCluster" channelSendOptions="8">
+      <Cluster className="org.apache.catalina.ha.tcp.SimpleTcpCluster" channelSendOptions="6">
         <Manager className="org.apache.catalina.ha.session.DeltaManager"
                  expireSessionsOnShutdown="false" notifyListenersOnReplication="true"
                  stateTransferTimeout="{timeout}" />
@@ -165,7 +170,6 @@ CLUSTER_XML = """
           </Sender>
           <Interceptor className="{interceptors}.TcpPingInterceptor" />
           <Interceptor className="{interceptors}.TcpFailureDetector" />
-          <Interceptor className="{interceptors}.MessageDispatchInterceptor" />
         </Channel>
         <Valve className="org.apache.catalina.ha.tcp.ReplicationValve" filter="" />
         <ClusterListener className="org.apache.catalina.ha.session.ClusterSessionListener" />
