@@ -18,6 +18,7 @@ import pytest
 from sandbox import app, cluster, haproxy
 from sandbox.sample import build_war
 from tests import cli
+from tests.real.helpers import fail_on_leftovers
 
 FIRST = os.environ.get("WARDEPLOY_TEST_FIRST", "127.0.1.2")  # where the nodes start
 BROKEN = "1.0.127"
@@ -46,12 +47,7 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[cluster.Cluste
         haproxy.down(started)
         cluster.down(root)
         left = cluster.end_leftovers(root)
-        if left:
-            pytest.fail(
-                "processes the tests started were still running after the sandbox stopped "
-                "(ended now): " + "; ".join(f"pid {pid}: {cmd[:160]}" for pid, cmd in left),
-                pytrace=False,
-            )
+        fail_on_leftovers(left, "the tests")
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
 from sandbox import cluster as cluster_module
@@ -54,3 +55,13 @@ def stop_clusters(root: Path, started: list[Cluster]) -> list[tuple[int, str]]:
         for address in nodes.addresses:
             cluster_module.stop_sshd(nodes, address)
     return cluster_module.end_leftovers(root)
+
+
+def fail_on_leftovers(left: list[tuple[int, str]], who: str) -> None:
+    """Fail the session when ``who`` left processes running (already ended by then)."""
+    if left:
+        pytest.fail(
+            f"processes {who} started were still running after it stopped (ended now): "
+            + "; ".join(f"pid {pid}: {cmd[:160]}" for pid, cmd in left),
+            pytrace=False,
+        )

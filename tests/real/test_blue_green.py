@@ -25,7 +25,7 @@ from fabfile.phase import Phase
 from sandbox import app, cluster, haproxy, tomcat, tomcat_app, tomcat_conf
 from sandbox.sample import DEFAULT_GROUP_ID, build_war
 from tests import cli
-from tests.real.helpers import history, stop_clusters
+from tests.real.helpers import fail_on_leftovers, history, stop_clusters
 from tests.real.test_faults import on_phase
 
 pytestmark = pytest.mark.real
@@ -69,12 +69,7 @@ def bg(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
         yield Sandbox(tomcats, wars)
     finally:
         left = stop_clusters(root, started)
-        if left:
-            pytest.fail(
-                "processes the blue/green sandbox started were still running after it stopped "
-                "(ended now): " + "; ".join(f"pid {pid}: {cmd[:160]}" for pid, cmd in left),
-                pytrace=False,
-            )
+        fail_on_leftovers(left, "the blue/green sandbox")
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ import requests
 from sandbox import app, cluster, haproxy, tomcat, tomcat_app
 from sandbox.sample import DEFAULT_GROUP_ID, build_war
 from tests import cli
-from tests.real.helpers import stop_clusters
+from tests.real.helpers import fail_on_leftovers, stop_clusters
 
 pytestmark = pytest.mark.real
 
@@ -67,12 +67,7 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
         yield Hosts(root, blue_green, single, wars, started)
     finally:
         left = stop_clusters(root, started)
-        if left:
-            pytest.fail(
-                "processes the Tomcat sandbox started were still running after it stopped "
-                "(ended now): " + "; ".join(f"pid {pid}: {cmd[:160]}" for pid, cmd in left),
-                pytrace=False,
-            )
+        fail_on_leftovers(left, "the Tomcat sandbox")
 
 
 def answer(version: str) -> tuple[int, str]:
