@@ -19,7 +19,7 @@ from . import planning, probe, strategies
 from .appdir import AppDir
 from .balancer import Balancer
 from .config import BLUE_GREEN, NodeConfig
-from .errors import DeployError, ExitCode, NodeError, UsageError, explain
+from .errors import DeployError, ExitCode, NodeError, PreflightError, UsageError, explain
 from .history import Action, History, Record, Result
 from .lock import Lock
 from .manager import Manager
@@ -154,7 +154,7 @@ def switch(options: Options) -> ExitCode:
     try:
         states = balancer.states(options.nodes)
     except NodeError as error:
-        raise UsageError(f"{error}; the switch needs it") from None
+        raise PreflightError(f"{error}; the switch needs it; nothing was changed") from None
     idle = tuple(node for node in options.nodes if states[node.label] == "MAINT")
     release, sources = planning.switch_target(options.app, idle)
     again = options.command("switch")

@@ -15,6 +15,7 @@ blue/green switch survives it.
 from __future__ import annotations
 
 import csv
+import fcntl
 import io
 import os
 import socket
@@ -78,12 +79,13 @@ class Balancer:
         at the next reload (nothing without ``lb_state_file``); whole or not at all."""
         if not self.state_file:
             return
-        text = self.command("show servers state")
         path = Path(self.state_file)
         partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-        try:
-            partial.write_text(text)
-            os.replace(partial, path)
+        try:  # under a lock: another app's deploy through this haproxy saves states too
+            with path.with_name(f".{path.name}.lock").open("a") as guard:
+                fcntl.flock(guard, fcntl.LOCK_EX)
+                partial.write_text(self.command("show servers state"))
+                os.replace(partial, path)
         except OSError as error:
             partial.unlink(missing_ok=True)
             raise NodeError(

@@ -146,7 +146,8 @@ def load(path: Path, app: str | None = None) -> AppConfig:
     strategy = _strategy(path, parser, lines)
     if strategy == BLUE_GREEN:
         _check_blue_green(path, parser, lines, nodes)
-    _check_one_balancer(path, lines, nodes)
+    for key in ("lb_socket", "manager_user", "manager_password_file"):
+        _check_one_value(path, lines, nodes, key)
     _check_distinct(path, lines, nodes)
     state_file = _state_file(path, parser, lines, nodes)
     return AppConfig(path, app, nodes, strategy, state_file)
@@ -407,15 +408,15 @@ def _fill_placeholders(values: dict[str, Any], host: str, app: str, instance: st
     values["lb_server"] = server.replace("{instance}", instance)
 
 
-def _check_one_balancer(path: Path, lines: _Lines, nodes: tuple[NodeConfig, ...]) -> None:
-    """Every node behind the same haproxy, or none: the rollout drains through one."""
-    sockets = {node.lb_socket for node in nodes}
-    if len(sockets) > 1:
-        odd = next(node for node in nodes if node.lb_socket != nodes[0].lb_socket)
+def _check_one_value(path: Path, lines: _Lines, nodes: tuple[NodeConfig, ...], key: str) -> None:
+    """One value for every node: one haproxy to drain through (``lb_socket``), one
+    manager user and password (the secret is loaded once, for every host)."""
+    odd = next((n for n in nodes if getattr(n, key) != getattr(nodes[0], key)), None)
+    if odd is not None:
         section = f"{HOST_PREFIX}{odd.host}"
         raise ConfigError(
-            f"{path}:{lines.of(section, 'lb_socket')}: [{section}] lb_socket differs from "
-            f"{nodes[0].host}'s; set lb_socket once, in [deploy]"
+            f"{path}:{lines.of(section, key)}: [{section}] {key} differs from "
+            f"{nodes[0].host}'s; set {key} once, in [deploy]"
         )
 
 

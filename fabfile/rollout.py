@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import sys
 import threading
 import time
 import uuid
@@ -70,7 +71,7 @@ class Rollout:
             self._timed("preflight", self.preflight)
             self._timed("staging", self.stage)
             self._timed("nodes", self._roll)
-            self.prune()
+            self._prune_unless_interrupted()
         except KeyboardInterrupt as interrupt:
             result = Result.INTERRUPTED
             message = "\n".join([self._interruption(), *getattr(interrupt, "__notes__", ())])
@@ -211,6 +212,13 @@ class Rollout:
 
     # -- after the rollout -----------------------------------------------------
 
+    def _prune_unless_interrupted(self) -> None:
+        """The rollout is done by now: a Ctrl-C here stops the clean-up, not the record."""
+        try:
+            self.prune()
+        except KeyboardInterrupt:
+            self.reporter.note("old releases not removed (interrupted); the next run does it")
+
     def prune(self) -> None:
         """Drop blobs of releases older than ``keep_releases``, on every host at once
         (once per host: its instances share the releases directory)."""
@@ -324,11 +332,22 @@ def _ctrl_c_held() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    previous = signal.getsignal(signal.SIGINT)
+    if previous in (signal.SIG_IGN, None):  # ignored, or not Python's to change
+        yield
+        return
     pressed: list[int] = []
-    previous = signal.signal(signal.SIGINT, lambda number, frame: pressed.append(number))
+
+    def hold(number: int, frame: object) -> None:
+        if pressed:  # pressed again: the user will not wait
+            raise KeyboardInterrupt
+        pressed.append(number)
+        sys.stderr.write("Ctrl-C: stopping once the calls in flight return (again: now)\n")
+
+    signal.signal(signal.SIGINT, hold)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
-    if pressed and previous is not signal.SIG_IGN:
+    if pressed:
         raise KeyboardInterrupt

@@ -120,6 +120,23 @@ _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 PLACEHOLDERS = ("host", "app", "instance")
 
 
+def parse_manager_url(text: str) -> str:
+    """Empty (derived from status_url), or an http(s) URL that may name {host} and
+    {instance}: the manager password is sent there, so no guessing at what it means."""
+    value = text.strip()
+    if not value:
+        return ""
+    parse_template(value)
+    check = value.replace("{host}", "node.example").replace("{instance}", "1")
+    if not check.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    try:
+        urllib.parse.urlsplit(check).port  # noqa: B018
+    except ValueError as error:
+        raise ValueError(f"not a valid URL ({error})") from None
+    return value
+
+
 def parse_template(text: str) -> str:
     """A path or command that may name ``{host}`` and ``{app}``, filled in per node."""
     value = parse_text(text)
@@ -259,7 +276,7 @@ KEYS: tuple[Key, ...] = (
     ),
     Key(
         "manager_url",
-        parse_optional_template,
+        parse_manager_url,
         "",
         "The manager's text API; empty: status_url's scheme, host and port + /manager/text.",
     ),

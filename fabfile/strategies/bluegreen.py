@@ -29,6 +29,7 @@ from ..target import Outcome, Target
 from .contract import Rollback, Rotation, Sessions, Setup, Steps
 
 OUT = "MAINT"  # haproxy's word for a server taken out of rotation
+SERVING = ("UP", "DRAIN")  # in rotation and answering its health checks
 REPLICATION_WAIT = 3.0  # seconds for a new session on the live colour to reach the idle one
 
 
@@ -39,6 +40,7 @@ class Pair:
     new: Target
     old: list[Target]
     live: set[str]  # the labels of the colours in rotation when the run began
+    serving_labels: set[str]  # ... and of those that were UP (their users have sessions)
 
     @property
     def serving(self) -> bool:
@@ -48,6 +50,10 @@ class Pair:
     @property
     def was_live(self) -> list[Target]:
         return [target for target in self.old if target.host in self.live]
+
+    @property
+    def was_serving(self) -> list[Target]:
+        return [target for target in self.old if target.host in self.serving_labels]
 
 
 class BlueGreen:
@@ -73,8 +79,8 @@ class BlueGreen:
         except NodeError as error:
             return [f"{error}; without it no colour can be switched"]
         sessions = self.setup.sessions
-        if sessions is not None:
-            live = [node for node in nodes if states[node.label] != OUT]
+        if sessions is not None:  # a colour that is down has no users left to lose
+            live = [node for node in nodes if states[node.label] in SERVING]
             problems += [p for p in (_countable(sessions, node) for node in live) if p]
         return problems
 
@@ -146,7 +152,8 @@ class BlueGreen:
         if problems and not self.setup.force:
             raise RolloutError(
                 "\n".join(problems) + "\nCheck the <Cluster> of both colours' server.xml, then "
-                "run the same deploy again; --force switches anyway (those users log in again)"
+                "run the same command again; a deploy with --force switches anyway (those users "
+                "log in again)"
             )
         for problem in problems:
             steps.note(f"{problem}; switching anyway (--force)")
@@ -187,8 +194,12 @@ def _pair(steps: Steps, colours: list[Target], states: dict[str, str]) -> Pair:
     live = [target for target in colours if states.get(target.host) != OUT]
     idle = [target for target in colours if states.get(target.host) == OUT]
     ready = [target for target in live + idle if steps.unchanged(target)]
-    new = ready[0] if ready else (idle[0] if idle else colours[-1])
-    return Pair(new, [target for target in colours if target is not new], {t.host for t in live})
+    # both in rotation: the one that is not UP, so the other keeps serving meanwhile
+    down_first = sorted(colours, key=lambda target: states.get(target.host) in SERVING)
+    new = ready[0] if ready else (idle[0] if idle else down_first[0])
+    serving = {t.host for t in live if states.get(t.host) in SERVING}
+    old = [target for target in colours if target is not new]
+    return Pair(new, old, {t.host for t in live}, serving)
 
 
 def _countable(sessions: Sessions, node: NodeConfig) -> str:
@@ -202,7 +213,7 @@ def _countable(sessions: Sessions, node: NodeConfig) -> str:
 def _replicated(sessions: Sessions, pair: Pair) -> str:
     """'' when the new colour carries the sessions of the live one (polled a moment, as
     a session just opened takes that long to replicate); else what was seen."""
-    live = pair.was_live
+    live = pair.was_serving
     if not live:
         return ""
     deadline = time.monotonic() + REPLICATION_WAIT

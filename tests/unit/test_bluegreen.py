@@ -203,3 +203,21 @@ def test_hosts_outside_the_plan_are_not_touched(world: World) -> None:
     assert [e for e in world.cluster.events if e[0].startswith(HOSTS[2])] == []
     assert world.balancer.now[BLUE[2]] == "UP" and world.balancer.now[GREEN[2]] == "MAINT"
     assert world.balancer.now[GREEN[0]] == "UP" and world.balancer.now[GREEN[1]] == "UP"
+
+
+def test_a_live_colour_that_is_down_does_not_block_the_way_out(world: World) -> None:
+    """Its users are gone already; its manager may not answer: deploy or roll back."""
+    world.balancer.now[BLUE[1]] = "DOWN"
+    counts = {BLUE[0]: 2, GREEN[0]: 2}
+    world.setup = Setup(world.balancer, sessions=FakeSessions(counts, failing=(BLUE[1],)))
+    world.run()
+    assert world.balancer.now[GREEN[1]] == "UP" and world.balancer.now[BLUE[1]] == "MAINT"
+
+
+def test_of_two_colours_in_rotation_the_one_down_is_redeployed(world: World) -> None:
+    world.balancer.now[GREEN[0]] = "UP"
+    world.balancer.now[BLUE[0]] = "DOWN"  # blue crashed while both took traffic
+    world.run()
+    restarted = [w for w, what in world.cluster.events if what == "restart"]
+    assert restarted[0] == BLUE[0]  # green kept serving meanwhile
+    assert world.balancer.now[BLUE[0]] == "UP" and world.balancer.now[GREEN[0]] == "MAINT"

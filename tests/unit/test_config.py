@@ -593,3 +593,30 @@ def test_blue_green_mistakes_are_refused_with_file_line_and_key(
 ) -> None:
     path = write(tmp_path, "[deploy]", "hosts = web1", USER, *lines)
     assert load_error(path).startswith(f"{path}{expected}")
+
+
+@pytest.mark.parametrize(
+    ("lines", "expected"),
+    [
+        pytest.param(
+            ["manager_user = deploy", "[host:web2]", "manager_user = other"],
+            ":6: [host:web2] manager_user differs from web1's; set manager_user once, in [deploy]",
+            id="one manager user per app",
+        ),
+        pytest.param(
+            ["manager_url = {host}:8080/manager/text"],
+            ":4: [deploy] manager_url = '{host}:8080/manager/text': must start with http://",
+            id="manager URL without a scheme",
+        ),
+        pytest.param(
+            ["manager_url = http://{host}:80x/manager/text"],
+            ":4: [deploy] manager_url = 'http://{host}:80x/manager/text': not a valid URL",
+            id="manager URL with a bad port",
+        ),
+    ],
+)
+def test_manager_mistakes_are_refused_with_file_line_and_key(
+    tmp_path: Path, lines: list[str], expected: str
+) -> None:
+    path = write(tmp_path, "[deploy]", "hosts = web1, web2", USER, *lines)
+    assert load_error(path).startswith(f"{path}{expected}")
