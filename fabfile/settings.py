@@ -272,7 +272,8 @@ KEYS: tuple[Key, ...] = (
         "manager_user",
         parse_optional,
         "",
-        "Tomcat manager user (manager-script role); empty: sessions are not counted.",
+        "Tomcat manager user (manager-script role), one for every host; empty: sessions "
+        "are not counted.",
     ),
     Key(
         "manager_url",
