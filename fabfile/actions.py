@@ -8,7 +8,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import shlex
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from rich.console import Console
@@ -18,13 +19,22 @@ from . import console as view
 from . import planning, probe, strategies
 from .appdir import AppDir
 from .balancer import Balancer
-from .config import BLUE_GREEN, NodeConfig
-from .errors import DeployError, ExitCode, NodeError, PreflightError, UsageError, explain
-from .history import Action, History, Record, Result
+from .config import BLUE_GREEN, PARALLEL, NodeConfig
+from .errors import (
+    DeployError,
+    ExitCode,
+    Interrupted,
+    NodeError,
+    PreflightError,
+    UsageError,
+    explain,
+)
+from .history import Action, History, HostRecord, Record, Result
 from .lock import Lock
-from .manager import Manager
+from .manager import Deployed, Manager
 from .planning import Plan
 from .probe import Status
+from .retirement import Held, Retirement
 from .rollout import Rollout
 from .strategies.contract import Setup, Strategy
 from .target import Outcome, Target
@@ -45,6 +55,10 @@ class Options:
     @property
     def blue_green(self) -> bool:
         return self.app.config.strategy == BLUE_GREEN
+
+    @property
+    def parallel(self) -> bool:
+        return self.app.config.strategy == PARALLEL
 
     def balancer(self, nodes: tuple[NodeConfig, ...]) -> Balancer | None:
         return Balancer.for_nodes(nodes, self.app.config.lb_state_file)
@@ -69,6 +83,8 @@ def status(options: Options, as_json: bool = False) -> ExitCode:
     statuses = probe.probe_all(nodes)
     current = History(options.app.history_path).current()
     expected = current.version if current else None
+    if options.parallel:
+        return _versions_status(options, statuses, expected, as_json)
     rotation = _rotation(options, nodes)
     live = _live(nodes, rotation) if options.blue_green and rotation is not None else None
     if as_json:
@@ -79,6 +95,41 @@ def status(options: Options, as_json: bool = False) -> ExitCode:
         return ExitCode.OK if _colours_serve(nodes, statuses, live) else ExitCode.NODE_FAILED
     serving = all(state == "UP" for state in (rotation or {}).values())
     return ExitCode.OK if serving and all(s.ok for s in statuses) else ExitCode.NODE_FAILED
+
+
+def _versions_status(
+    options: Options, statuses: Sequence[Status], expected: str | None, as_json: bool
+) -> ExitCode:
+    """Parallel deployment: every version on every node, with its sessions."""
+    nodes = options.nodes
+    manager = Manager.for_nodes(nodes)
+    assert manager is not None  # `fabfile.config` requires manager_user for parallel
+    versions: dict[str, list[Deployed]] = {}
+    errors: list[str] = []
+    with ThreadPoolExecutor(max_workers=min(32, len(nodes))) as pool:
+        found = list(pool.map(_versions_or_error(manager), nodes))
+    for node, listed in zip(nodes, found, strict=True):
+        if isinstance(listed, str):
+            errors.append(listed)
+        else:
+            versions[node.label] = listed
+    if as_json:
+        options.console.file.write(view.versions_json(statuses, versions, expected) + "\n")
+    else:
+        options.console.print(view.versions_table(statuses, versions))
+        for line in [*view.held_lines(versions), *errors]:
+            options.console.print(view.plain(line))
+    return ExitCode.OK if all(s.ok for s in statuses) and not errors else ExitCode.NODE_FAILED
+
+
+def _versions_or_error(manager: Manager) -> Callable[[NodeConfig], list[Deployed] | str]:
+    def versions(node: NodeConfig) -> list[Deployed] | str:
+        try:
+            return manager.versions(node)
+        except NodeError as error:
+            return str(error)
+
+    return versions
 
 
 def _live(nodes: tuple[NodeConfig, ...], rotation: dict[str, str]) -> dict[str, bool]:
@@ -142,7 +193,17 @@ def deploy(
         next_step = f"Nothing was switched. To send traffic to it: {options.command('switch')}"
     action = Action.DEPLOY if switch else Action.DARK
     plan = Plan(action, release, sources, options.nodes, force, next_step, again)
-    return _roll(options, plan, switch)
+    code = _roll(options, plan, switch)
+    return _retire_after(options, code)
+
+
+def _retire_after(options: Options, code: ExitCode) -> ExitCode:
+    """Parallel, ``retire = auto``: retire old versions once the new one serves. What is
+    left after retire_timeout keeps serving its users; the deploy itself succeeded."""
+    if code != ExitCode.OK or not options.parallel or not options.app.config.retire:
+        return code
+    retire(options)
+    return code
 
 
 def switch(options: Options) -> ExitCode:
@@ -181,7 +242,73 @@ def rollback(options: Options) -> ExitCode:
     again = options.command("rollback")
     finish = f"To finish the rollback, run it again: {again} (it aims at the same release)"
     plan = Plan(Action.ROLLBACK, release, sources, options.nodes, False, finish, again)
-    return _roll(options, plan)
+    return _retire_after(options, _roll(options, plan))
+
+
+def retire(options: Options, now: bool = False) -> ExitCode:
+    """Parallel: undeploy old versions once their sessions end on each host (``now``:
+    whatever their sessions), waiting at most ``retire_timeout``.
+
+    Non-zero when old versions are left; they keep serving their users."""
+    if not options.parallel:
+        raise UsageError(
+            f"deploy retire is for parallel apps; {options.app.config.path} has strategy = "
+            f"{options.app.config.strategy}"
+        )
+    nodes = options.nodes
+    manager = Manager.for_nodes(nodes)
+    assert manager is not None  # `fabfile.config` requires manager_user for parallel
+    timeout = options.app.config.retire_timeout
+    shown = view.RetireView(options.console)
+    run = Retirement(manager, nodes, shown, timeout, now)
+    command = options.command("retire", *(["--now"] if now else []))
+    with Lock(options.app.lock_path, command):
+        left = _retire_recorded(options, run, shown)
+    if left:
+        options.console.print(view.plain(_left_message(left, timeout, options)))
+        return ExitCode.NODE_FAILED
+    options.console.print("retire: no old version left")
+    return ExitCode.OK
+
+
+def _retire_recorded(options: Options, run: Retirement, shown: view.RetireView) -> list[Held]:
+    """Run ``run`` and write its history record, however it ends."""
+    left: list[Held] = []
+    result, message = Result.OK, ""
+    try:
+        with shown:
+            left = run.run()
+    except KeyboardInterrupt:
+        result, message = Result.INTERRUPTED, "retire interrupted: every version not yet "
+        message += "undeployed keeps serving; run `deploy retire` again to go on"
+        raise Interrupted(message) from None
+    except NodeError as error:
+        result, message = Result.FAILED, str(error)
+        raise
+    finally:
+        _record_retire(options, run, left, result, message)
+    return left
+
+
+def _left_message(left: Sequence[Held], timeout: float, options: Options) -> str:
+    held = "; ".join(f"{h.node}: {h.version.label}, {h.version.sessions} session(s)" for h in left)
+    return (
+        f"after retire_timeout ({timeout:g} s) old versions still hold sessions ({held}). "
+        f"They keep serving their users; leave them (the next retire tries again), or end "
+        f"them now, logging those users out: {options.command('retire', '--now')}"
+    )
+
+
+def _record_retire(
+    options: Options, run: Retirement, left: Sequence[Held], result: Result, message: str
+) -> None:
+    hosts = {}
+    for node in options.nodes:
+        gone = [f"undeployed {label}" for label in run.retired.get(node.label, [])]
+        kept = [f"holds {h.version.label}" for h in left if h.node == node.label]
+        hosts[node.label] = HostRecord("; ".join(gone + kept) or "nothing to retire")
+    record = Record(Action.RETIRE, result, "", message=message, hosts=hosts)
+    History(options.app.history_path).append(record)
 
 
 def history(options: Options, limit: int = 20, as_json: bool = False) -> ExitCode:
@@ -216,13 +343,15 @@ def _roll(options: Options, plan: Plan, switch: bool = True) -> ExitCode:
             "node while it restarts may fail"
         )
     console.print(f"{plan.action} {plan.release.label} to {len(plan.nodes)} node(s)")
+    manager = Manager.for_nodes(plan.nodes)
     setup = Setup(
         rotation=balancer,
-        sessions=Manager.for_nodes(plan.nodes),
+        sessions=manager,
         switch=switch,
         force=plan.force,
         distributable=_distributable(plan),
         rollback=plan.action == Action.ROLLBACK,
+        manager=manager,
     )
     strategy = strategies.build(options.app.config.strategy, setup)
     with Lock(options.app.lock_path, plan.command):

@@ -24,6 +24,7 @@ from .settings import CLUSTER_KEYS, INSTANCE_KEYS, KEYS, KEYS_BY_NAME
 
 DEPLOY = "deploy"
 BLUE_GREEN = "blue-green"
+PARALLEL = "parallel"
 HOST_PREFIX = "host:"
 INSTANCE_PREFIX = "instance:"
 _SECTION = re.compile(r"^\s*\[(?P<name>[^\]]*)\]")
@@ -63,6 +64,7 @@ class NodeConfig:
     manager_user: str
     manager_url: str
     manager_password_file: str
+    version_heap_mb: int
     instance: str = ""  # one of the host's instances ('' when it has one)
 
     @property
@@ -85,6 +87,8 @@ class AppConfig:
     nodes: tuple[NodeConfig, ...]
     strategy: str = strategies.DEFAULT
     lb_state_file: str = ""  # haproxy's server-state-file, kept in step (see `Balancer`)
+    retire: bool = True  # parallel: retire old versions after a deploy
+    retire_timeout: float = 120.0
 
     @property
     def hosts(self) -> tuple[str, ...]:
@@ -146,11 +150,26 @@ def load(path: Path, app: str | None = None) -> AppConfig:
     strategy = _strategy(path, parser, lines)
     if strategy == BLUE_GREEN:
         _check_blue_green(path, parser, lines, nodes)
+    if strategy == PARALLEL and not nodes[0].manager_user:
+        raise ConfigError(
+            f"{path}:{lines.of(DEPLOY, 'strategy')}: [deploy] strategy = parallel deploys "
+            "through the Tomcat manager: set manager_user (a manager-script user) and "
+            "manager_password_file, or export $DEPLOY_SECRET_MANAGER_PASSWORD"
+        )
     for key in ("lb_socket", "manager_user", "manager_password_file"):
         _check_one_value(path, lines, nodes, key)
     _check_distinct(path, lines, nodes)
     state_file = _state_file(path, parser, lines, nodes)
-    return AppConfig(path, app, nodes, strategy, state_file)
+    retire: bool = _cluster_value(path, parser, lines, "retire")
+    retire_timeout: float = _cluster_value(path, parser, lines, "retire_timeout")
+    return AppConfig(path, app, nodes, strategy, state_file, retire, retire_timeout)
+
+
+def _cluster_value(path: Path, parser: configparser.ConfigParser, lines: _Lines, key: str) -> Any:
+    """A [deploy]-only key's value (its default when unset)."""
+    return _value(
+        path, lines, DEPLOY, key, parser.get(DEPLOY, key, fallback=KEYS_BY_NAME[key].default)
+    )
 
 
 def _strategy(path: Path, parser: configparser.ConfigParser, lines: _Lines) -> str:

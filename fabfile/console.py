@@ -19,8 +19,10 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from .manager import Deployed
 from .phase import Phase
 from .probe import Status
+from .retirement import Held
 from .secrets import redact
 
 _STYLES = {Phase.DONE: "green", Phase.SKIPPED: "green", Phase.FAILED: "bold red"}
@@ -130,6 +132,11 @@ def history_table(entries: Sequence[dict[str, Any]]) -> Table:
     return table
 
 
+def plain(text: str) -> str:
+    """Text from nodes and files, ready to print: secrets masked, no markup read in it."""
+    return _escape(text)
+
+
 def _escape(text: str) -> str:
     """Text from nodes and files is shown as it is, never read as rich markup."""
     return escape(redact(text))
@@ -194,4 +201,121 @@ class LiveReporter:
             name = f"[{style}]{phase.value}[/]" if style else phase.value
             table.add_row(_escape(host), name, f"{now - since:5.1f}s", _escape(detail))
         table.caption = f"{now - self.started:.1f}s elapsed"
+        return table
+
+
+def versions_table(statuses: Sequence[Status], versions: Mapping[str, Sequence[Deployed]]) -> Table:
+    """Parallel deployment: one row per version on each node; ``/status`` answers from
+    the newest running one, so its row carries what /status said."""
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("Node", "Version", "State", "Sessions", "/status", "Time"):
+        table.add_column(column, no_wrap=column != "/status")
+    for status in statuses:
+        listed = versions.get(status.host, ())
+        newest = _newest(listed)
+        answer = "[green]Ok[/] " + _escape(status.version) if status.ok else "[bold red]Fail[/] "
+        answer += "" if status.ok else _escape(status.reason)
+        if not listed:
+            table.add_row(_escape(status.host), "-", "-", "-", answer, _ms(status))
+        for deployed in listed:
+            on = deployed is newest
+            state = deployed.state + (" (new sessions)" if on else "")
+            table.add_row(
+                _escape(status.host),
+                _escape(deployed.label),
+                state if deployed.state == "running" else f"[bold red]{state}[/]",
+                str(deployed.sessions),
+                answer if on else "",
+                _ms(status) if on else "",
+            )
+    return table
+
+
+def held_lines(versions: Mapping[str, Sequence[Deployed]]) -> list[str]:
+    """Which hosts still hold each old version, and how many sessions on each."""
+    where: dict[str, list[str]] = {}
+    for host, listed in versions.items():
+        newest = _newest(listed)
+        for deployed in listed:
+            if deployed is not newest:
+                where.setdefault(deployed.label, []).append(f"{host} ({deployed.sessions})")
+    return [f"{label} is still on {', '.join(hosts)}" for label, hosts in where.items()]
+
+
+def versions_json(
+    statuses: Sequence[Status], versions: Mapping[str, Sequence[Deployed]], expected: str | None
+) -> str:
+    rows = json.loads(status_json(statuses, expected))
+    for row in rows:
+        listed = versions.get(row["host"])
+        newest = _newest(listed or ())
+        row["versions"] = (
+            None
+            if listed is None
+            else [
+                {
+                    "tag": d.tag,
+                    "version": d.parsed.version if d.parsed else None,
+                    "state": d.state,
+                    "sessions": d.sessions,
+                    "newest": d is newest,
+                }
+                for d in listed
+            ]
+        )
+    return json.dumps(rows, indent=2)
+
+
+def _newest(listed: Sequence[Deployed]) -> Deployed | None:
+    running = [deployed for deployed in listed if deployed.state == "running"]
+    return running[-1] if running else None
+
+
+def _ms(status: Status) -> str:
+    return f"{status.seconds * 1000:.0f} ms"
+
+
+class RetireView:
+    """The retire countdown: a live table on a terminal, a line per change otherwise."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.live = Live(console=console, refresh_per_second=4) if console.is_terminal else None
+        self._last: list[tuple[str, str, int]] = []
+
+    def __enter__(self) -> RetireView:
+        if self.live is not None:
+            self.live.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.live is not None:
+            self.live.__exit__(None, None, None)
+
+    def show(self, left: Sequence[Held], seconds: float) -> None:
+        rows = [(held.node, held.version.label, held.version.sessions) for held in left]
+        if self.live is not None:
+            self.live.update(self._table(rows, seconds))
+        elif rows and rows != self._last:
+            for node, label, sessions in rows:
+                self.console.print(
+                    _escape(
+                        f"  {node}: {label} holds {sessions} session(s); "
+                        f"waiting up to {seconds:.0f} s more"
+                    ),
+                    soft_wrap=True,
+                )
+        self._last = rows
+
+    def note(self, text: str) -> None:
+        self.console.print(_escape(text), soft_wrap=True)
+
+    @staticmethod
+    def _table(rows: Sequence[tuple[str, str, int]], seconds: float) -> Table:
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        for column in ("Node", "Old version", "Sessions left"):
+            table.add_column(column)
+        for node, label, sessions in rows:
+            table.add_row(_escape(node), _escape(label), str(sessions))
+        table.caption = f"retire waits {seconds:.0f} s more for these sessions to end"
         return table

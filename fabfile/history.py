@@ -31,6 +31,7 @@ class Action(enum.StrEnum):
     ROLLBACK = "rollback"
     SWITCH = "switch"  # blue/green: traffic to the other colour, whatever it runs
     DARK = "deploy --no-switch"  # blue/green: verified on the idle colours, not live
+    RETIRE = "retire"  # parallel: old versions undeployed; no release of its own
 
 
 class Result(enum.StrEnum):

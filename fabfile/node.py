@@ -217,14 +217,22 @@ class Node:
             lines.append(f"mkdir -p {sh_path(_parent(target))}")
             lines.append(f'cp "$d/blobs/"{shlex.quote(sha)} {sh_path(tmp)}')
         lines += [f"mv -f {sh_path(tmp)} {sh_path(target)}" for _, target, tmp in staged]
+        self.run("\n".join(lines + self._record_lines(release)), "installing the release")
+
+    def record(self, release: Release) -> None:
+        """Note ``release`` as what the instance runs (parallel: once it is verified)."""
+        lines = [f"d={sh_path(self.config.releases_dir)}", *self._record_lines(release)]
+        self.run("set -e\n" + "\n".join(lines), "recording the release")
+
+    def _record_lines(self, release: Release) -> list[str]:
+        """Shell lines (``$d`` is the releases directory) that make ``release`` current."""
         record = shlex.quote(release.to_json())
-        current = _current_file(c.instance)
-        lines += [
+        current = _current_file(self.config.instance)
+        return [
             f'printf "%s\\n" {record} > "$d/{current}.new"',
             f'mv -f "$d/{current}.new" "$d/{current}"',
             f'printf "%s\\n" {record} >> "$d/releases.log"',
         ]
-        self.run("\n".join(lines), "installing the release")
 
     def restart(self, holder: str, run: str, stale: str = "") -> tuple[Claim | None, float]:
         """Claim the node's restart lock, then run the ``.config`` restart command.

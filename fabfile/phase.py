@@ -16,6 +16,7 @@ class Phase(enum.StrEnum):
     DRAINING = "draining"
     INSTALLING = "installing"
     RESTARTING = "restarting"
+    DEPLOYING = "deploying beside"  # parallel: the manager starts the new version
     WAITING = "waiting for /status"
     WARMING = "warming up"
     SWITCHING = "switching"
@@ -30,6 +31,7 @@ class Phase(enum.StrEnum):
         return self in (
             Phase.INSTALLING,
             Phase.RESTARTING,
+            Phase.DEPLOYING,
             Phase.WAITING,
             Phase.WARMING,
             Phase.SWITCHING,

@@ -10,11 +10,11 @@ import dataclasses
 from pathlib import Path
 
 from . import artifact as artifacts
-from . import probe
+from . import extensions, probe
 from .appdir import AppDir
 from .artifact import Artifact
-from .config import NodeConfig
-from .errors import ArtifactError
+from .config import PARALLEL, NodeConfig
+from .errors import ArtifactError, ConfigError
 from .history import Action, History, entry_release
 from .maven import MavenVersion
 from .release import Release
@@ -36,6 +36,7 @@ class Plan:
 def release_of(app: AppDir, found: Artifact) -> tuple[Release, dict[str, Path]]:
     """The release a WAR makes with the app directory's config files, and their sources."""
     properties, jettyrc = app.payloads()
+    extra = _extensions(app)
     release = Release(
         war=found.sha256,
         config=properties.sha256,
@@ -43,10 +44,24 @@ def release_of(app: AppDir, found: Artifact) -> tuple[Release, dict[str, Path]]:
         version=str(found.version),
         coordinates=found.coordinates,
         war_name=found.path.name,
+        extensions=extensions.manifest(extra),
     )
     sources = {found.sha256: found.path, properties.sha256: properties.path}
     sources[jettyrc.sha256] = jettyrc.path
+    sources |= {item.sha256: item.source for item in extra}
     return release, sources
+
+
+def _extensions(app: AppDir) -> tuple[extensions.Extension, ...]:
+    """The app's extensions/; only parallel deployment mounts them beside each version."""
+    found = extensions.read(app.path)
+    if found and app.config.strategy != PARALLEL:
+        raise ConfigError(
+            f"{app.path / extensions.DIRECTORY}: extensions are delivered by strategy = "
+            f"{PARALLEL} only ({app.config.path} has strategy = {app.config.strategy}); "
+            "put them in the WAR, or move the directory away"
+        )
+    return found
 
 
 def undo_line(app: AppDir, release: Release, rollback: str) -> str:
@@ -122,4 +137,7 @@ def _local_sources(app: AppDir, release: Release) -> dict[str, Path]:
     for payload in app.payloads():
         if payload.sha256 in (release.config, release.jettyrc):
             sources[payload.sha256] = payload.path
+    for item in extensions.read(app.path):
+        if item.sha256 in release.blobs:
+            sources[item.sha256] = item.source
     return sources

@@ -24,12 +24,13 @@ from . import __version__
 from .errors import ExitCode
 from .tasks import DRY_RUN, FLAGS, Flag, namespace
 
-TASKS = ("status", "deploy", "rollback", "switch", "history")
+TASKS = ("status", "deploy", "rollback", "switch", "retire", "history")
 USAGE = {
     "status": "[status] [FLAGS]",
     "deploy": "[deploy] WAR|--latest [FLAGS]",
     "rollback": "rollback [FLAGS]",
     "switch": "switch [FLAGS]",
+    "retire": "retire [--now] [FLAGS]",
     "history": "history [FLAGS]",
 }
 EXAMPLES = (
@@ -262,8 +263,8 @@ def _scoped(flag: Flag, owners: Sequence[str]) -> str:
     missing = [task for task in TASKS if task not in owners]
     if not missing:
         return help
-    if len(owners) == 1:
-        return f"{owners[0]}: {help[:1].lower()}{help[1:]}"
+    if len(owners) < len(missing):  # name the fewer: the commands that take it
+        return f"{', '.join(owners)}: {help[:1].lower()}{help[1:]}"
     return f"{help} Not for {', '.join(missing)}."
 
 

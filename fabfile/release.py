@@ -21,10 +21,13 @@ class Release:
     version: str = dataclasses.field(compare=False)
     coordinates: str = dataclasses.field(compare=False)  # groupId:artifactId
     war_name: str = dataclasses.field(compare=False)
+    # parallel: the app directory's extensions/, one "SHA256  PATH" line per file
+    extensions: str = ""
 
     @property
     def blobs(self) -> frozenset[str]:
-        return frozenset((self.war, self.config, self.jettyrc))
+        shas = (line.split("  ", 1)[0] for line in self.extensions.splitlines())
+        return frozenset((self.war, self.config, self.jettyrc, *shas))
 
     @property
     def label(self) -> str:

@@ -29,7 +29,6 @@ from .phase import Phase, Reporter
 from .planning import Plan
 from .release import Release
 from .runtimes import Runtime
-from .runtimes.restart import Restart
 from .strategies.contract import Strategy
 from .target import Outcome, Target
 
@@ -60,7 +59,7 @@ class Rollout:
         self.stages: dict[str, float] = {}
         run_id = uuid.uuid4().hex
         holder = restartlock.record(Holder.me(plan.command), run_id)
-        self.runtime: Runtime = Restart(plan, self, run_id, holder)
+        self.runtime: Runtime = strategy.runtime(plan, self, run_id, holder)
 
     # -- driving ------------------------------------------------------------
 

@@ -197,6 +197,14 @@ def parse_strategy(text: str) -> str:
     return value
 
 
+def parse_retire(text: str) -> bool:
+    """``auto`` (retire after every deploy) is True, ``manual`` False."""
+    word = text.strip().lower()
+    if word not in ("auto", "manual"):
+        raise ValueError("expected auto or manual")
+    return word == "auto"
+
+
 @dataclasses.dataclass(frozen=True)
 class Key:
     """One ``.config`` key: how to read it, its default and what it means."""
@@ -213,8 +221,8 @@ KEYS: tuple[Key, ...] = (
         "strategy",
         parse_strategy,
         strategies.DEFAULT,
-        "How a release reaches the nodes: rolling, or blue-green (two instances per host, "
-        "switched in haproxy); parallel: not yet.",
+        "How a release reaches the nodes: rolling; blue-green (two instances per host, "
+        "switched in haproxy); parallel (Tomcat versions side by side, no restart).",
     ),
     Key(
         "instances",
@@ -288,6 +296,25 @@ KEYS: tuple[Key, ...] = (
         "A file only you can read holding the manager password "
         "(or set $DEPLOY_SECRET_MANAGER_PASSWORD).",
     ),
+    Key(
+        "retire",
+        parse_retire,
+        "auto",
+        "parallel: auto undeploys old versions after a deploy once their sessions end; "
+        "manual: only `deploy retire` does.",
+    ),
+    Key(
+        "retire_timeout",
+        parse_seconds,
+        "120",
+        "parallel: seconds retire waits for old versions' sessions to end.",
+    ),
+    Key(
+        "version_heap_mb",
+        parse_count,
+        "0",
+        "parallel: heap MiB one more version needs; 0: heap in use / versions running.",
+    ),
 )
 
 KEYS_BY_NAME = {key.name: key for key in KEYS}
@@ -296,6 +323,8 @@ CLUSTER_KEYS = (
     "strategy",
     "instances",
     "lb_state_file",
+    "retire",
+    "retire_timeout",
 )  # one value for the cluster: [deploy] only
 # What differs between the instances of one host: set in [instance:NAME].
 INSTANCE_KEYS = (

@@ -1,4 +1,4 @@
-"""The Invoke tasks: ``status``, ``deploy``, ``rollback``, ``switch``, ``history``.
+"""The Invoke tasks: ``status``, ``deploy``, ``rollback``, ``switch``, ``retire``, ``history``.
 
 Each task is thin: it finds the app directory, builds `Options` and calls
 `fabfile.actions`. The `boundary` decorator is the one place where a
@@ -46,7 +46,8 @@ FLAGS = {
     "app": Spec("", "NAME", "An app by name, in $DEPLOY_APPS_ROOT (default ./apps)."),
     "artifact": Spec("", "WAR", "The WAR (default: the newest by Maven version)."),
     "latest": Spec("l", "", "Use the newest WAR by Maven version."),
-    "force": Spec("f", "", "Restart nodes already on it, switch anyway."),
+    "force": Spec("f", "", "Redo nodes on it; past switch, heap checks."),
+    "now": Spec("", "", "Undeploy old versions now, sessions or not."),
     "no-switch": Spec("", "", "Blue/green: verify the idle colours, no switch."),
     "json": Spec("j", "", "Print JSON."),
     "limit": Spec("n", "N", f"Show the last N records (default {LIMIT})."),
@@ -174,7 +175,8 @@ def deploy(
     A node counts as deployed when its /status answers 200 and names the new
     version. Rolling: one node at a time; the first failure stops the rollout
     and says how to roll back. Blue/green: the idle colour of every host is
-    deployed and verified, then haproxy switches to it.
+    deployed and verified, then haproxy switches to it. Parallel: each host's
+    Tomcat deploys it beside the running version, then old versions retire.
     """
     options = _options(hosts, app_dir, app)
     return actions.deploy(options, artifact, force=force, latest=latest, switch=not no_switch)
@@ -189,7 +191,9 @@ def rollback(
 
     From the copies the nodes kept (no bytes are sent), with the config files
     it was deployed with. Rolling back twice goes two releases back. Blue/green:
-    a switch back to the colour that still runs it (no restart).
+    a switch back to the colour that still runs it (no restart). Parallel: the
+    previous release deployed again under a newer tag (no restart); users of
+    the newer one keep it until their sessions end.
     """
     return actions.rollback(_options(hosts, app_dir, app))
 
@@ -209,6 +213,24 @@ def switch(
 
 @task(klass=DeployTask)
 @boundary
+def retire(
+    c: Context,
+    now: bool = False,
+    hosts: str | None = None,
+    app_dir: str | None = None,
+    app: str | None = None,
+) -> ExitCode:
+    """Parallel: undeploy old versions once their last session ends.
+
+    Polls every host's sessions per version for up to retire_timeout; the
+    newest version is never undeployed. With --now, old versions go at once
+    (their users are logged out).
+    """
+    return actions.retire(_options(hosts, app_dir, app), now=now)
+
+
+@task(klass=DeployTask)
+@boundary
 def history(
     c: Context,
     limit: int = LIMIT,
@@ -222,4 +244,4 @@ def history(
 
 def namespace() -> Collection:
     """A fresh collection of the tasks, for ``deploy``, ``inv`` and ``fab``."""
-    return Collection(status, deploy, rollback, switch, history)
+    return Collection(status, deploy, rollback, switch, retire, history)

@@ -83,7 +83,7 @@ def config_text(cluster: Cluster) -> str:
     )
 
 
-def tomcat_config_text(tomcats: Tomcats, port: int = PORT) -> str:
+def tomcat_config_text(tomcats: Tomcats, port: int = PORT, sticky: bool = False) -> str:
     """haproxy in front of Tomcat instances: one server per instance, named as the deploy
     tool's ``lb_server`` defaults (the host; ``host-instance`` with several per host).
 
@@ -91,8 +91,10 @@ def tomcat_config_text(tomcats: Tomcats, port: int = PORT) -> str:
     maintenance (green, idle), as a blue/green switch expects to find them. A user
     sticks to a host (sessions are replicated between the colours of a host, not
     across hosts): a cookie names the host, and both colours carry its value, so
-    haproxy sends the user to whichever colour of that host is live."""
-    sticky = len(tomcats.instances) > 1
+    haproxy sends the user to whichever colour of that host is live. ``sticky`` keeps
+    users on their host with one instance too (parallel deployment: a user's session,
+    and so the version they use, lives on one host)."""
+    sticky = sticky or len(tomcats.instances) > 1
     servers = "\n".join(
         f"    server {tomcats.server_name(address, name)} {address}:{tomcats.http_port(name)} "
         f"check{'' if name == tomcats.instances[0] else ' disabled'}"

@@ -108,6 +108,36 @@ def build_war(
     return war
 
 
+EXTENSION_SOURCE = """package sample.ext;
+
+/** An extension kept outside the WAR (built by sandbox.sample.build_extension_jar). */
+public final class Greeting {
+    private Greeting() {
+    }
+
+    public static String text() {
+        return %s;
+    }
+}
+"""
+
+
+def build_extension_jar(out: Path, text: str) -> Path:
+    """A jar holding ``sample.ext.Greeting`` whose ``text()`` returns ``text``: the
+    class the webapp's /extension page loads from outside the WAR."""
+    if not re.fullmatch(r"[A-Za-z0-9 ._-]{1,64}", text):
+        raise ValueError(f"extension text is 1-64 letters, digits, space . _ -: {text!r}")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="sample-ext-") as tmp:
+        source = Path(tmp) / "src" / "sample" / "ext" / "Greeting.java"
+        source.parent.mkdir(parents=True)
+        source.write_text(EXTENSION_SOURCE % f'"{text}"', encoding="utf-8")
+        classes = Path(tmp) / "classes"
+        _run(["javac", "--release", JAVA_RELEASE, "-d", str(classes), str(source)])
+        _jar(classes, out)
+    return out
+
+
 def _stage_code(staging: Path, container: str = "jetty") -> None:
     """Lay out the compiled classes and web.xml, the part shared by every build."""
     shutil.copytree(compiled_classes(container), staging / "WEB-INF" / "classes")

@@ -14,7 +14,7 @@ from . import app, cluster, haproxy, tomcat, tomcat_app
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_APP_DIR = REPO / "apps" / app.APP
-KINDS = ("jetty", "tomcat", "tomcat-bg")
+KINDS = ("jetty", "tomcat", "tomcat-bg", "tomcat-parallel")
 
 
 @task(
@@ -24,7 +24,8 @@ KINDS = ("jetty", "tomcat", "tomcat-bg")
         "app-dir": "The app directory to write (default apps/search-web-frontend).",
         "root": "Where the sandbox keeps its files (default /tmp/wardeploy-sandbox).",
         "kind": "jetty (default); tomcat: one Tomcat 10 per node; tomcat-bg: blue and green "
-        "Tomcat 10 instances per node, sessions replicated (app directory under the root).",
+        "Tomcat 10 instances per node, sessions replicated; tomcat-parallel: one Tomcat 10 "
+        "per node, versions side by side (app directory under the root).",
     }
 )
 @boundary
@@ -55,18 +56,20 @@ def up(
 def _up_tomcat(nodes: int, first: str, app_dir: str | None, root: Path, kind: str) -> None:
     """Tomcat hosts instead of Jetty ones. ``tomcat``: the deploy tool brings 1.0.125 to
     each host's one instance. ``tomcat-bg``: blue and green start on 1.0.125 directly,
-    haproxy sends traffic to blue; the app directory is a blue-green one."""
+    haproxy sends traffic to blue; the app directory is a blue-green one.
+    ``tomcat-parallel``: the deploy tool has each host's manager deploy 1.0.125 as a
+    version; users stick to a host by cookie."""
     if kind not in KINDS:
         raise Exit(f"error: --kind must be one of {', '.join(KINDS)}, not {kind!r}", code=2)
     _refuse_running(root)
     started = cluster.up(root, nodes, first)
-    blue_green = kind == "tomcat-bg"
+    blue_green, parallel = kind == "tomcat-bg", kind == "tomcat-parallel"
     layout = tomcat.Tomcats(
         started, tomcat.BLUE_GREEN if blue_green else tomcat.SINGLE, replicate=blue_green
     )
-    socket = haproxy.up(started, haproxy.tomcat_config_text(layout))
+    socket = haproxy.up(started, haproxy.tomcat_config_text(layout, sticky=parallel))
     target = Path(app_dir) if app_dir else root / "apps" / app.APP
-    strategy = "blue-green" if blue_green else "rolling"
+    strategy = "blue-green" if blue_green else "parallel" if parallel else "rolling"
     wars = tomcat_app.write(layout, target, balancer=str(socket), strategy=strategy)
     initial = next(war for war in wars if app.INITIAL in war.name)
     print(f"sandbox: {nodes} Tomcat host(s) ({', '.join(layout.instances)}) at")
@@ -77,6 +80,8 @@ def _up_tomcat(nodes: int, first: str, app_dir: str | None, root: Path, kind: st
         tomcat.up(started, layout.instances, True, war=initial, properties=properties)
     else:
         tomcat.up(started, layout.instances, False)
+        if parallel:
+            tomcat.start_empty(layout)
         actions.deploy(actions.Options(AppDir(target.resolve())), str(initial))
 
 

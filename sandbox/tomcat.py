@@ -15,6 +15,7 @@ Only processes started here are ended, by the PID files of the instances.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import json
@@ -33,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from .cluster import Cluster, alive, read_pid
-from .tomcat_conf import Base, Member, node_script, write_base
+from .tomcat_conf import MANAGER_USER, Base, Member, node_script, write_base
 
 HTTP_PORT = 8080
 SHUTDOWN_PORT = 8005
@@ -259,6 +260,38 @@ def wait_ready(
         time.sleep(0.05)
     log = tomcats.base(address, name) / "logs" / "catalina.out"
     raise RuntimeError(f"{tomcats.url(address, name)} not ready in {timeout} s: {seen}; see {log}")
+
+
+def start_empty(tomcats: Tomcats, timeout: float = 60) -> None:
+    """Start every instance with no app of its own (parallel deployment: the manager
+    deploys the versions) and wait until each one's manager answers."""
+    for address, name in tomcats.all():
+        control(tomcats, address, name, "start")
+    for address, name in tomcats.all():
+        wait_manager(tomcats, address, name, timeout)
+
+
+def manager_get(tomcats: Tomcats, address: str, name: str, command: str) -> str:
+    """GET ``/manager/text/COMMAND`` as the sandbox's manager user; the body."""
+    request = urllib.request.Request(tomcats.url(address, name, "/manager/text/" + command))
+    token = base64.b64encode(f"{MANAGER_USER}:{tomcats.password()}".encode()).decode()
+    request.add_header("Authorization", "Basic " + token)
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return str(answer.read().decode())
+
+
+def wait_manager(tomcats: Tomcats, address: str, name: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if manager_get(tomcats, address, name, "list").startswith("OK"):
+                return
+        except OSError as error:
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"{address}/{name}: no manager within {timeout} s: {error}"
+                ) from None
+        time.sleep(0.1)
 
 
 def jvm(tomcats: Tomcats, address: str, name: str) -> int | None:

@@ -8,6 +8,11 @@ instance's ``webapps/ROOT.war``, ``config.properties`` to its
 ``lib/`` (on Tomcat's common class path, where the app reads it) and the
 ``.jettyrc`` to its ``bin/setenv.sh`` (which catalina.sh sources: the same
 "shell file of JVM options" role, under Tomcat's variable name).
+
+With ``strategy = parallel`` the manager deploys each version beside the
+others at ``/`` (``ROOT##TAG``); ``config.properties`` and the app
+directory's ``extensions/`` (a jar the /extension page loads) go with each
+version, mounted ahead of the WAR's own classes.
 """
 
 from __future__ import annotations
@@ -15,10 +20,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from .app import APP, VERSIONS
-from .sample import build_war
+from .sample import build_extension_jar, build_war
 from .tomcat import Tomcats
 from .tomcat_conf import MANAGER_USER, SETENV
 
+PARALLEL = "parallel"
+EXTENSION_JAR = "extensions/WEB-INF/lib/greeting.jar"
+EXTENSION_TEXT = "Greeting from an extension"
 PROPERTIES = """# Delivered to every instance as ~/tomcat/NAME/lib/config.properties
 greeting=Hello from the sandbox's Tomcat
 search.backend=http://127.0.0.1:9200
@@ -58,6 +66,8 @@ def config_text(
         f"manager_user = {MANAGER_USER}",
         f"manager_password_file = {tomcats.password_file}",
     ]
+    if strategy == PARALLEL:
+        lines += ["retire_timeout = 30"]
     if balancer:  # each haproxy server is named as lb_server defaults: host[-instance]
         state = Path(balancer).with_name("haproxy.state")  # haproxy.state_path
         lines += [f"lb_socket = {balancer}", "lb_backend = web", f"lb_state_file = {state}"]
@@ -84,6 +94,8 @@ def write(
     (app_dir / ".config").write_text(text)
     (app_dir / "config.properties").write_text(PROPERTIES)
     (app_dir / ".jettyrc").write_text(SETENV)
+    if strategy == PARALLEL:
+        build_extension_jar(app_dir / EXTENSION_JAR, EXTENSION_TEXT)
     return [
         build_war(v, app_dir, artifact_id=APP, pad_mb=pad_mb, container="tomcat") for v in versions
     ]

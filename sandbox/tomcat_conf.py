@@ -60,6 +60,8 @@ def write_base(base: Base, password: str) -> None:
         (base.path / sub).mkdir(parents=True, exist_ok=True)
     for name in COPIED:
         shutil.copyfile(DEBIAN_CONF / name, base.path / "conf" / name)
+    if not base.members:
+        _expire_quickly(base.path / "conf" / "context.xml")
     _private(base.path / "conf" / "server.xml", server_xml(base, secrets.token_hex(16)))
     _private(base.path / "conf" / "tomcat-users.xml", users_xml(password))
     manager = base.path / "conf" / "Catalina" / "localhost" / "manager.xml"
@@ -67,6 +69,17 @@ def write_base(base: Base, password: str) -> None:
     setenv = base.path / "bin" / "setenv.sh"
     if not setenv.exists():  # the deploy tool may deliver its own (jettyrc_path)
         setenv.write_text(SETENV)
+
+
+def _expire_quickly(context: Path) -> None:
+    """Look for idle sessions every second (Tomcat: every 60 s), so a session that times
+    out ends, and a version left without sessions can retire, within a second or two.
+    (An instance in a cluster has the cluster's manager, which keeps its own pace.)"""
+    text = context.read_text()
+    manager = '<Manager pathname="SESSIONS.ser" />'
+    if manager not in text:
+        raise RuntimeError(f"{context}: Debian's <Manager> is not there to tune; see its file")
+    context.write_text(text.replace(manager, EXPIRING_MANAGER))
 
 
 def _private(path: Path, text: str) -> None:
@@ -139,7 +152,7 @@ SERVER_XML = """<?xml version="1.0" encoding="UTF-8"?>
   <Service name="Catalina">
     <Connector address={address} port="{http_port}" protocol="HTTP/1.1"
                connectionTimeout="20000" />
-    <Engine name="Catalina" defaultHost="localhost">{cluster}
+    <Engine name="Catalina" defaultHost="localhost" backgroundProcessorDelay="1">{cluster}
       <Realm className="org.apache.catalina.realm.LockOutRealm">
         <Realm className="org.apache.catalina.realm.UserDatabaseRealm"
                resourceName="UserDatabase" />
@@ -152,6 +165,8 @@ SERVER_XML = """<?xml version="1.0" encoding="UTF-8"?>
   </Service>
 </Server>
 """
+
+EXPIRING_MANAGER = '<Manager pathname="SESSIONS.ser" processExpiresFrequency="1" />'
 
 CLUSTER_XML = """
       <Cluster className="org.apache.catalina.ha.tcp.SimpleTcpCluster" channelSendOptions="6">

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 REGISTRY: dict[str, str | None] = {
     "rolling": "fabfile.strategies.rolling:Rolling",
     "blue-green": "fabfile.strategies.bluegreen:BlueGreen",
-    "parallel": None,
+    "parallel": "fabfile.strategies.parallel:Parallel",
 }
 DEFAULT = "rolling"
 

@@ -25,6 +25,9 @@ from typing import ClassVar
 from ..config import NodeConfig
 from ..errors import DeployError, NodeError, RolloutError
 from ..phase import Phase
+from ..planning import Plan
+from ..runtimes import Runtime
+from ..runtimes.restart import Restart
 from ..target import Outcome, Target
 from .contract import Rollback, Rotation, Sessions, Setup, Steps
 
@@ -85,6 +88,9 @@ class BlueGreen:
         return problems
 
     # -- the run --------------------------------------------------------------
+
+    def runtime(self, plan: Plan, steps: Steps, run_id: str, holder: str) -> Runtime:
+        return Restart(plan, steps, run_id, holder)
 
     def run(self, steps: Steps) -> None:
         pairs = self._pairs(steps)

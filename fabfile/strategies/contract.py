@@ -12,11 +12,16 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Sequence
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from ..config import NodeConfig
 from ..phase import Phase
 from ..target import Target
+
+if TYPE_CHECKING:
+    from ..manager import Manager
+    from ..planning import Plan
+    from ..runtimes import Runtime
 
 
 class Rollback(enum.StrEnum):
@@ -64,6 +69,7 @@ class Setup:
     force: bool = False  # --force: also past a check that would stop before the switch
     distributable: bool | None = None  # the WAR's web.xml says <distributable/>; None: unknown
     rollback: bool = False  # the plan goes back to an earlier release
+    manager: Manager | None = None  # parallel: deploys and undeploys through it
 
 
 class Steps(Protocol):
@@ -97,6 +103,10 @@ class Strategy(Protocol):
 
     def check(self, nodes: tuple[NodeConfig, ...]) -> list[str]:
         """Pre-flight problems of the strategy's own (e.g. the load balancer's)."""
+        ...
+
+    def runtime(self, plan: Plan, steps: Steps, run_id: str, holder: str) -> Runtime:
+        """How a release becomes live on one node (`fabfile.runtimes`) for this strategy."""
         ...
 
     def run(self, steps: Steps) -> None: ...

@@ -11,6 +11,9 @@ from typing import ClassVar
 from ..config import NodeConfig
 from ..errors import DeployError, NodeError
 from ..phase import Phase
+from ..planning import Plan
+from ..runtimes import Runtime
+from ..runtimes.restart import Restart
 from ..target import Outcome, Target
 from .contract import Rollback, Rotation, Setup, Steps
 
@@ -32,6 +35,9 @@ class Rolling:
             return self.rotation.mismatches(nodes)
         except NodeError as error:
             return [f"{error}; without it no node can be drained"]
+
+    def runtime(self, plan: Plan, steps: Steps, run_id: str, holder: str) -> Runtime:
+        return Restart(plan, steps, run_id, holder)
 
     def run(self, steps: Steps) -> None:
         targets = steps.targets

@@ -481,9 +481,19 @@ def test_the_strategy_is_rolling_unless_set(tmp_path: Path) -> None:
     [
         pytest.param(
             ["strategy = parallel"],
-            ":4: [deploy] strategy = 'parallel': not available yet in this version; "
-            "use strategy = rolling",
-            id="named, not yet available",
+            ":4: [deploy] strategy = parallel deploys through the Tomcat manager: set "
+            "manager_user (a manager-script user) and manager_password_file",
+            id="parallel without a manager user",
+        ),
+        pytest.param(
+            ["strategy = parallel", "manager_user = deploy", "retire = sometimes"],
+            ":6: [deploy] retire = 'sometimes': expected auto or manual",
+            id="retire neither auto nor manual",
+        ),
+        pytest.param(
+            ["[host:web1]", "retire_timeout = 5"],
+            ":5: [host:web1] retire_timeout: retire_timeout belongs in [deploy] only",
+            id="retire_timeout per host",
         ),
         pytest.param(
             ["strategy = canary"],

@@ -88,7 +88,7 @@ def test_help_says_which_commands_take_a_flag(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = run(["--help"], tmp_path, capsys).out
-    assert "  -j, --json            Print JSON. Not for deploy, rollback, switch." in lines_of(out)
+    assert "  -j, --json            status, history: print JSON." in lines_of(out)
     assert "  -n, --limit N         history: show the last N records (default 20)." in out
     assert "-H, --hosts LIST      Only these nodes, comma-separated. Not for history." in out
     assert "-C, --app-dir DIR     The app directory (default: the current directory).\n" in out

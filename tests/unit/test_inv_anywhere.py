@@ -53,7 +53,7 @@ def test_a_one_line_tasks_py_lists_the_tasks(app: Path, where: str) -> None:
     assert result.returncode == 0, result.stderr
     listed = [line.split()[0] for line in result.stdout.splitlines() if line.startswith("  ")]
     assert {"status", "rollback"} <= set(listed)
-    assert sorted(listed) == ["deploy", "history", "rollback", "status", "switch"]
+    assert sorted(listed) == ["deploy", "history", "retire", "rollback", "status", "switch"]
     assert "Default task: status" in result.stdout
 
 
