@@ -337,7 +337,7 @@ def _war_path(app: AppDir, war: str) -> Path:
 def _roll(options: Options, plan: Plan, switch: bool = True) -> ExitCode:
     console = options.console
     balancer = options.balancer(plan.nodes)
-    if balancer is None:
+    if balancer is None and not options.parallel:  # parallel restarts nothing
         console.print(
             "[yellow]warning:[/] no load balancer in .config (lb_socket): requests sent to a "
             "node while it restarts may fail"

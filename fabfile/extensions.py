@@ -47,7 +47,9 @@ def read(app_dir: Path) -> tuple[Extension, ...]:
                 "move it under one of them or remove it"
             )
         if relative.startswith("WEB-INF/lib/") and not _is_jar(file, relative):
-            raise ConfigError(f"{file}: not a jar (zip) file, so Tomcat would not load it")
+            raise ConfigError(
+                f"{file}: not a jar (zip) file directly in WEB-INF/lib, so Tomcat would not load it"
+            )
         found.append(Extension(relative, file, file_sha256(file)))
     return tuple(found)
 

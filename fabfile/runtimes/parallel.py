@@ -114,10 +114,11 @@ class ParallelVersions:
             self._verify(target)
             target.node.record(self.plan.release)
         except NodeError as error:
-            self._take_back(target, tag, deployed, error)
+            failure = RolloutError(str(error))
+            self._take_back(target, tag, deployed, failure)
             target.end(Outcome.FAILED, str(error))
             self.steps.set_phase(target, Phase.FAILED, str(error))
-            raise RolloutError(str(error)) from None
+            raise failure from None
         except (DeployError, KeyboardInterrupt) as error:
             self._take_back(target, tag, deployed, error)
             raise

@@ -1,0 +1,261 @@
+"""Parallel deployment's own rules, without a Tomcat: tags that sort, what the manager's
+answers mean, which versions retire, and what extensions become on the node.
+(The real stack: tests/real/test_parallel.py.)"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from fabfile import extensions
+from fabfile.config import NodeConfig
+from fabfile.errors import ConfigError, NodeError
+from fabfile.manager import Deployed, Manager
+from fabfile.retirement import Held, Retirement
+from fabfile.secrets import Secret
+from fabfile.tag import Tag, following
+from tests.fakes import node_configs
+
+# -- tags ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "versions", [["9", "10"], ["1.0.9", "1.0.10"], ["2.0", "1.0.125", "10.0-SNAPSHOT"]]
+)
+def test_a_tag_deployed_later_sorts_later_as_a_string_whatever_the_versions(
+    versions: list[str],
+) -> None:
+    tags: list[Tag] = []
+    for version in versions:
+        tags.append(following(tags, version))
+    texts = [tag.text for tag in tags]
+    assert sorted(texts) == texts  # Tomcat's order is the deploy order
+    assert [Tag.parse(text) for text in texts] == tags
+    assert str(tags[-1]) == f"{versions[-1]} (##{texts[-1]})"
+
+
+def test_a_tag_is_fixed_width_and_carries_the_version_in_safe_characters() -> None:
+    assert Tag(7, "1.2.0").text == "000007-1.2.0"
+    assert Tag(7, "1.2.0+build/5 x").text == "000007-1.2.0+build_5_x"
+    assert following([Tag(41, "a"), Tag(7, "b")], "1.0").sequence == 42
+
+
+@pytest.mark.parametrize("text", ["9", "0010", "", "000001", "000001-", "1-1.0"])
+def test_tags_this_tool_did_not_write_are_not_read_as_its_own(text: str) -> None:
+    assert Tag.parse(text) is None
+
+
+# -- the manager's answers ------------------------------------------------------------
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> NodeConfig:
+    lines = ["hosts = web1", "user = u", "strategy = parallel", "manager_user = deploy"]
+    return node_configs(tmp_path, *lines, "war_path = /t/webapps/ROOT.war")[0]
+
+
+class Answers(Manager):
+    """A manager whose answers are given, and which keeps what it was asked."""
+
+    def __init__(self, answers: dict[str, str]) -> None:
+        super().__init__(Secret("pw", "test"))
+        self.answers = answers
+        self.asked: list[str] = []
+
+    def _get(
+        self, node: NodeConfig, command: str, what: str = "", whole: str = "", slow: bool = False
+    ) -> str:
+        self.asked.append(whole or command)
+        key = "status" if whole else command.partition("?")[0]
+        return self.answers[key]
+
+
+LIST = (
+    "OK - Listed applications for virtual host [localhost]\n"
+    "/manager:running:0:/usr/share/tomcat10-admin/manager\n"
+    "/:running:2:ROOT##000002-1.0.125\n"
+    "/:stopped:0:ROOT##000004-1.0.127\n"
+    "/:running:0:ROOT##000003-1.0.126\n"
+    "/shop:running:5:shop##000009-3.0\n"
+)
+
+
+def test_versions_are_the_apps_own_context_oldest_tag_first(node: NodeConfig) -> None:
+    listed = Answers({"/list": LIST}).versions(node)
+    assert [(d.tag, d.state, d.sessions) for d in listed] == [
+        ("000002-1.0.125", "running", 2),
+        ("000003-1.0.126", "running", 0),
+        ("000004-1.0.127", "stopped", 0),
+    ]
+    assert listed[0].label == "1.0.125 (##000002-1.0.125)"
+    assert Deployed("", "running", 0).label == "(no version tag)"
+
+
+def test_a_deploy_names_the_wars_path_on_the_node_never_uploads_it(node: NodeConfig) -> None:
+    manager = Answers({"/deploy": "OK - Deployed"})
+    manager.deploy(node, "000005-1.1", "/home/u/releases/shop/versions/000005-1.1.war", "/x.xml")
+    assert manager.asked == [
+        "/deploy?path=%2F&version=000005-1.1"
+        "&war=file%3A%2Fhome%2Fu%2Freleases%2Fshop%2Fversions%2F000005-1.1.war"
+        "&config=file%3A%2Fx.xml"
+    ]
+
+
+def test_the_heap_is_read_from_the_status_page(node: NodeConfig) -> None:
+    page = "<status><jvm><memory free='100' total='300' max='1000'/></jvm></status>"
+    heap = Answers({"status": page}).heap(node)
+    assert (heap.used, heap.max, heap.free) == (200, 1000, 800)
+    with pytest.raises(NodeError, match="shows no heap figures"):
+        Answers({"status": "<status/>"}).heap(node)
+
+
+# -- retire ---------------------------------------------------------------------------
+
+
+@dataclasses.dataclass
+class FakeManager:
+    """Versions per node label; undeploy removes one."""
+
+    held: dict[str, list[Deployed]]
+    undeployed: list[tuple[str, str]] = dataclasses.field(default_factory=list)
+
+    def versions(self, node: NodeConfig) -> list[Deployed]:
+        return list(self.held[node.label])
+
+    def undeploy(self, node: NodeConfig, tag: str) -> None:
+        self.undeployed.append((node.label, tag))
+        self.held[node.label] = [d for d in self.held[node.label] if d.tag != tag]
+
+
+class Quiet:
+    def __init__(self) -> None:
+        self.shown: list[list[Held]] = []
+
+    def show(self, left: Sequence[Held], seconds: float) -> None:
+        self.shown.append(list(left))
+
+    def note(self, text: str) -> None:
+        pass
+
+
+def retire(
+    tmp_path: Path, held: dict[str, list[Deployed]], timeout: float = 0, now: bool = False
+) -> tuple[FakeManager, list[Held]]:
+    nodes = node_configs(
+        tmp_path, "hosts = web1, web2", "user = u", "strategy = parallel", "manager_user = m"
+    )
+    manager = FakeManager(held)
+    run = Retirement(manager, nodes, Quiet(), timeout, now)  # type: ignore[arg-type]
+    return manager, run.run()
+
+
+A, B, C = "000001-1.0", "000002-1.1", "000003-1.2"
+
+
+def test_each_host_retires_what_has_no_session_there_and_never_the_newest(
+    tmp_path: Path,
+) -> None:
+    held = {
+        "web1": [Deployed(A, "running", 0), Deployed(B, "running", 3), Deployed(C, "running", 0)],
+        "web2": [Deployed(B, "running", 0), Deployed(C, "running", 4)],
+    }
+    manager, left = retire(tmp_path, held)
+    assert manager.undeployed == [("web1", A), ("web2", B)]
+    assert [(h.node, h.version.tag) for h in left] == [("web1", B)]
+
+
+def test_retire_now_undeploys_old_versions_with_sessions_but_not_the_newest(
+    tmp_path: Path,
+) -> None:
+    held = {"web1": [Deployed(A, "running", 3), Deployed(B, "running", 1)], "web2": []}
+    manager, left = retire(tmp_path, held, timeout=60, now=True)
+    assert manager.undeployed == [("web1", A)] and left == []
+
+
+def test_the_newest_running_version_stays_when_a_newer_one_failed_to_start(
+    tmp_path: Path,
+) -> None:
+    held = {"web1": [Deployed(A, "running", 0), Deployed(B, "stopped", 0)], "web2": []}
+    manager, _ = retire(tmp_path, held)
+    assert manager.undeployed == [("web1", B)]  # the stopped one serves nobody
+    only_stopped = {"web1": [Deployed(A, "stopped", 0)], "web2": []}
+    manager, _ = retire(tmp_path, only_stopped)
+    assert manager.undeployed == []  # nothing runs: leave it for a person to look at
+
+
+def test_retire_polls_until_the_last_session_ends(tmp_path: Path) -> None:
+    held = {"web1": [Deployed(A, "running", 1), Deployed(B, "running", 0)], "web2": []}
+    manager = FakeManager(held)
+    looks = 0
+    real = manager.versions
+
+    def versions(node: NodeConfig) -> list[Deployed]:
+        nonlocal looks
+        looks += node.label == "web1"
+        if looks == 2:  # the user logged out meanwhile
+            manager.held["web1"][0] = Deployed(A, "running", 0)
+        return real(node)
+
+    manager.versions = versions  # type: ignore[method-assign]
+    nodes = node_configs(tmp_path, "hosts = web1, web2", "user = u")
+    left = Retirement(manager, nodes, Quiet(), 10).run()  # type: ignore[arg-type]
+    assert left == [] and manager.undeployed == [("web1", A)] and looks == 2
+
+
+# -- extensions -----------------------------------------------------------------------
+
+
+def jar(path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("x/Y.class", b"\xca\xfe")
+    return path
+
+
+def test_extensions_are_listed_by_checksum_and_path(tmp_path: Path) -> None:
+    jar(tmp_path / "extensions" / "WEB-INF" / "lib" / "a.jar")
+    props = tmp_path / "extensions" / "WEB-INF" / "classes" / "env" / "site.properties"
+    props.parent.mkdir(parents=True)
+    props.write_text("k=v\n")
+    found = extensions.read(tmp_path)
+    assert [item.path for item in found] == [
+        "WEB-INF/classes/env/site.properties",
+        "WEB-INF/lib/a.jar",
+    ]
+    text = extensions.manifest(found)
+    assert extensions.entries(text) == [(item.sha256, item.path) for item in found]
+    assert extensions.read(tmp_path / "none") == ()
+
+
+@pytest.mark.parametrize(
+    ("relative", "expected"),
+    [
+        ("lib/a.jar", "extensions hold WEB-INF/lib/*.jar and WEB-INF/classes/"),
+        ("WEB-INF/lib/readme.txt", "not a jar (zip) file"),
+        ("WEB-INF/lib/sub/a.jar", "not a jar (zip) file"),
+    ],
+)
+def test_a_file_tomcat_would_not_load_is_refused_with_its_path(
+    tmp_path: Path, relative: str, expected: str
+) -> None:
+    jar(tmp_path / "extensions" / relative)
+    with pytest.raises(ConfigError, match=re.escape(expected)) as error:
+        extensions.read(tmp_path)
+    assert str(tmp_path / "extensions" / relative) in str(error.value)
+
+
+def test_the_context_file_keeps_the_wars_own_context_and_mounts_the_version_ahead() -> None:
+    own = b'<Context reloadable="false"><Resources cachingAllowed="false"/><Valve x="1"/></Context>'
+    text = extensions.context_xml(own, "/r/versions/000002-1.1")
+    assert 'reloadable="false"' in text and '<Valve x="1" />' in text
+    assert 'cachingAllowed="false"' in text and text.count("<Resources") == 1
+    assert (
+        'base="/r/versions/000002-1.1/WEB-INF/lib" webAppMount="/WEB-INF/lib"' in text
+        and 'webAppMount="/WEB-INF/classes"' in text
+    )
+    assert extensions.context_xml(None, "/b").startswith("<Context><Resources><PreResources")
