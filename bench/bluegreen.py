@@ -13,21 +13,16 @@ as JSON to bench/results/bluegreen.json: the median of ``--runs`` runs, with ran
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
-import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import requests
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.load import Load  # noqa: E402
+from bench.scenario import bytes_sent, deploy, log_in, logged_in, report, row  # noqa: E402
 from sandbox import app, cluster, haproxy, tomcat, tomcat_app  # noqa: E402
 from sandbox.sample import build_war  # noqa: E402
 
@@ -47,15 +42,15 @@ def main() -> None:
         runs = []
         for number in range(1, args.runs + 1):
             print(f"run {number} of {args.runs}", flush=True)
-            _deploy(app_dir, wars[OLD])  # the same start: every live colour on OLD,
-            _deploy(app_dir, wars[OLD], "--no-switch", "--force")  # and every idle one
+            deploy(app_dir, wars[OLD])  # the same start: every live colour on OLD,
+            deploy(app_dir, wars[OLD], "--no-switch", "--force")  # and every idle one
             runs.append(_scenarios(nodes, app_dir, wars, args))
     finally:
         haproxy.down(nodes)
         tomcat.down(ROOT)
         for address in nodes.addresses:
             cluster.stop_sshd(nodes, address)
-    _report(runs, args)
+    report(runs, SCENARIOS, args.out)
 
 
 def _arguments() -> argparse.Namespace:
@@ -80,84 +75,25 @@ def _prepare(nodes: cluster.Cluster, app_dir: Path, args: argparse.Namespace) ->
     return built
 
 
-def _deploy(app_dir: Path, war: Path | None, *words: str) -> float:
-    """Run the ``deploy`` command as a user would; return its wall time."""
-    command = ["deploy", *words, *([war.name] if war else [])]
-    started = time.monotonic()
-    subprocess.run(command, cwd=app_dir, check=True, stdout=subprocess.DEVNULL)
-    return time.monotonic() - started
-
-
 def _scenarios(
     nodes: cluster.Cluster, app_dir: Path, wars: dict[str, Path], args: argparse.Namespace
 ) -> list[dict[str, Any]]:
     plan: list[tuple[str, Callable[[], float]]] = [
-        (SCENARIOS[0], lambda: _deploy(app_dir, wars[NEW])),
-        (SCENARIOS[1], lambda: _deploy(app_dir, None, "switch")),  # back to OLD ...
-        ("", lambda: _deploy(app_dir, None, "switch")),  # ... and to NEW again, unmeasured
-        (SCENARIOS[2], lambda: _deploy(app_dir, None, "rollback")),
+        (SCENARIOS[0], lambda: deploy(app_dir, wars[NEW])),
+        (SCENARIOS[1], lambda: deploy(app_dir, None, "switch")),  # back to OLD ...
+        ("", lambda: deploy(app_dir, None, "switch")),  # ... and to NEW again, unmeasured
+        (SCENARIOS[2], lambda: deploy(app_dir, None, "rollback")),
     ]
     rows = []
     for name, run in plan:
-        users = [_log_in(nodes, f"user{i}") for i in range(args.users)]
+        users = [log_in(nodes, f"user{i}") for i in range(args.users)]
         with Load(haproxy.url(nodes, "/"), args.rate) as load:
             seconds = run()
-        lost = sum(not _logged_in(nodes, user, f"user{i}") for i, user in enumerate(users))
+        lost = sum(not logged_in(nodes, user, f"user{i}") for i, user in enumerate(users))
         if name:
-            rows.append(_row(name, seconds, load, lost, _bytes(app_dir)))
+            rows.append(row(name, seconds, load, lost, bytes_sent(app_dir)))
             print(rows[-1], flush=True)
     return rows
-
-
-def _log_in(nodes: cluster.Cluster, name: str) -> requests.Session:
-    session = requests.Session()
-    session.post(haproxy.url(nodes, "/login"), {"user": name}, timeout=5).raise_for_status()
-    return session
-
-
-def _logged_in(nodes: cluster.Cluster, session: requests.Session, name: str) -> bool:
-    answer = session.get(haproxy.url(nodes, "/whoami"), timeout=5)
-    return answer.status_code == 200 and answer.text.strip() == name
-
-
-def _bytes(app_dir: Path) -> int:
-    last = json.loads((app_dir / ".deploy-history.jsonl").read_text().splitlines()[-1])
-    return sum(int(h["bytes_sent"]) for h in last["hosts"].values())
-
-
-def _row(name: str, seconds: float, load: Load, lost: int, sent: int) -> dict[str, Any]:
-    return {
-        "scenario": name,
-        "seconds": round(seconds, 2),
-        "requests": load.figures.requests,
-        "failed": load.figures.failed,
-        "sessions_lost": lost,
-        "bytes_sent": sent,
-    }
-
-
-def _report(runs: list[list[dict[str, Any]]], args: argparse.Namespace) -> None:
-    print(f"{'scenario':>22}  {'seconds':>20}  failed  sessions lost  bytes sent")
-    table = []
-    for index, name in enumerate(SCENARIOS):
-        rows = [run[index] for run in runs]
-        times = [row["seconds"] for row in rows]
-        summary = {
-            "scenario": name,
-            "seconds": statistics.median(times),
-            "range": [min(times), max(times)],
-            "failed": max(row["failed"] for row in rows),
-            "sessions_lost": max(row["sessions_lost"] for row in rows),
-            "bytes_sent": max(row["bytes_sent"] for row in rows),
-        }
-        table.append(summary)
-        spread = f"{summary['seconds']:.2f} [{min(times):.2f}-{max(times):.2f}]"
-        print(
-            f"{name:>22}  {spread:>20}  {summary['failed']:>6}  {summary['sessions_lost']:>13}"
-            f"  {summary['bytes_sent']:>10}"
-        )
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"summary": table, "runs": runs}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

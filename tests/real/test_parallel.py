@@ -417,3 +417,27 @@ def test_the_extensions_manifest_is_what_the_release_records(
     assert extensions.entries(recorded) == [
         (extensions.read(app_dir)[0].sha256, "WEB-INF/lib/" + jar.name)
     ]
+
+
+def test_a_killed_retire_leaves_both_versions_serving_and_running_again_finishes(
+    par: Sandbox, app_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    alice, home = logged_in(par)
+    assert cli.run([par.wars[NEW].name], app_dir, capsys).code == 0
+    set_keys(app_dir, retire_timeout="30")
+    process = subprocess.Popen(["deploy", "retire"], cwd=app_dir, stdout=subprocess.PIPE, text=True)
+    assert process.stdout is not None
+    seen = []
+    for text in process.stdout:  # the countdown: alice's session holds the old version
+        seen.append(text)
+        if f"{home}: 1.0.125 (##" in text and "holds 1 session(s)" in text:
+            process.kill()
+            break
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "".join(seen)
+    assert versions(app_dir, capsys)[home] == [OLD, NEW]
+    assert uses(par, alice) == OLD and served(par) == {NEW}
+    assert alice.post(par.url("/logout"), timeout=5).status_code == 200
+    again = cli.run(["retire"], app_dir, capsys)
+    assert again.code == 0, again.text
+    assert versions(app_dir, capsys) == {a: [NEW] for a in par.addresses}
