@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import signal
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +16,24 @@ import requests
 from sandbox import cluster as cluster_module
 from sandbox import haproxy, tomcat
 from sandbox.cluster import Cluster
+
+
+@dataclasses.dataclass(frozen=True)
+class TomcatSandbox:
+    """A Tomcat cluster behind haproxy that a test module brought up, and its WARs."""
+
+    tomcats: tomcat.Tomcats
+    wars: dict[str, Path]  # by version, and the bad ones by what is wrong with them
+
+    @property
+    def addresses(self) -> list[str]:
+        return list(self.tomcats.cluster.addresses)
+
+    def url(self, path: str = "/status") -> str:
+        return haproxy.url(self.tomcats.cluster, path)
+
+    def jvms(self) -> dict[str, int | None]:
+        return {f"{a}/{n}": tomcat.jvm(self.tomcats, a, n) for a, n in self.tomcats.all()}
 
 
 def versions(sandbox: Cluster) -> dict[str, str]:
@@ -65,3 +87,21 @@ def fail_on_leftovers(left: list[tuple[int, str]], who: str) -> None:
             + "; ".join(f"pid {pid}: {cmd[:160]}" for pid, cmd in left),
             pytrace=False,
         )
+
+
+def kill_when(argv: list[str], cwd: Path, when: Callable[[str], bool]) -> str:
+    """Run ``argv`` (a ``deploy`` command line) and SIGKILL it at the first output line
+    ``when`` accepts, as a coordinator that dies there; return what it printed."""
+    process = subprocess.Popen(
+        argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert process.stdout is not None
+    seen = []
+    for text in process.stdout:
+        seen.append(text)
+        if when(text):
+            process.kill()
+            break
+    process.wait()
+    assert process.returncode == -signal.SIGKILL, "".join(seen)
+    return "".join(seen)

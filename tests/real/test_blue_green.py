@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +24,8 @@ from fabfile.phase import Phase
 from sandbox import app, cluster, haproxy, tomcat, tomcat_app, tomcat_conf
 from sandbox.sample import DEFAULT_GROUP_ID, build_war
 from tests import cli
-from tests.real.helpers import fail_on_leftovers, history, stop_clusters
+from tests.real.helpers import TomcatSandbox as Sandbox
+from tests.real.helpers import fail_on_leftovers, history, kill_when, stop_clusters
 from tests.real.test_faults import on_phase
 
 pytestmark = pytest.mark.real
@@ -33,22 +33,6 @@ pytestmark = pytest.mark.real
 # WARDEPLOY_BG_NET moves these hosts, like WARDEPLOY_TOMCAT_NET the other Tomcat ones.
 NET = os.environ.get("WARDEPLOY_BG_NET", "127.0.5")
 OLD, NEW, OTHER = "1.0.125", "1.0.126", "1.0.127"
-
-
-@dataclasses.dataclass(frozen=True)
-class Sandbox:
-    tomcats: tomcat.Tomcats
-    wars: dict[str, Path]  # OLD, NEW, and the bad ones by what is wrong with them
-
-    @property
-    def addresses(self) -> list[str]:
-        return list(self.tomcats.cluster.addresses)
-
-    def url(self, path: str = "/status") -> str:
-        return haproxy.url(self.tomcats.cluster, path)
-
-    def jvms(self) -> dict[str, int | None]:
-        return {f"{a}/{n}": tomcat.jvm(self.tomcats, a, n) for a, n in self.tomcats.all()}
 
 
 @pytest.fixture(scope="module")
@@ -349,22 +333,11 @@ def test_a_killed_coordinator_leaves_the_cluster_serving_and_running_again_finis
     before = live(app_dir, capsys)
     targets = idle_of(before)
     fresh = build_war(NEW, app_dir / "fresh", artifact_id=app.APP, container="tomcat")
-    process = subprocess.Popen(
+    kill_when(
         ["deploy", str(fresh)],
-        cwd=app_dir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        app_dir,
+        lambda text: targets[-1] in text and text.rstrip().endswith(line),
     )
-    assert process.stdout is not None
-    seen = []
-    for text in process.stdout:
-        seen.append(text)
-        if targets[-1] in text and text.rstrip().endswith(line):
-            process.kill()
-            break
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "".join(seen)
     assert served(bg) in (OLD, NEW)
     assert_serving(bg, app_dir, capsys)
     again = cli.run([str(fresh)], app_dir, capsys)

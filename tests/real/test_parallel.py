@@ -9,11 +9,9 @@ on each other's order.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import signal
-import subprocess
 import time
 import zipfile
 from collections.abc import Iterator
@@ -28,7 +26,8 @@ from fabfile.retirement import Retirement
 from sandbox import app, cluster, haproxy, tomcat, tomcat_app
 from sandbox.sample import build_extension_jar, build_war
 from tests import cli
-from tests.real.helpers import fail_on_leftovers, history, stop_clusters
+from tests.real.helpers import TomcatSandbox as Sandbox
+from tests.real.helpers import fail_on_leftovers, history, kill_when, stop_clusters
 from tests.real.test_faults import on_phase
 
 pytestmark = pytest.mark.real
@@ -36,19 +35,6 @@ pytestmark = pytest.mark.real
 # WARDEPLOY_PARALLEL_NET moves these hosts, like WARDEPLOY_BG_NET the blue/green ones.
 NET = os.environ.get("WARDEPLOY_PARALLEL_NET", "127.0.8")
 OLD, NEW, OTHER = "1.0.125", "1.0.126", "1.0.127"
-
-
-@dataclasses.dataclass(frozen=True)
-class Sandbox:
-    tomcats: tomcat.Tomcats
-    wars: dict[str, Path]
-
-    @property
-    def addresses(self) -> list[str]:
-        return list(self.tomcats.cluster.addresses)
-
-    def url(self, path: str = "/status") -> str:
-        return haproxy.url(self.tomcats.cluster, path)
 
 
 def unstartable(war: Path) -> Path:
@@ -358,22 +344,11 @@ def test_a_killed_coordinator_leaves_every_host_serving_and_running_again_finish
     par: Sandbox, app_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     where = par.addresses[1]
-    process = subprocess.Popen(
+    kill_when(
         ["deploy", par.wars[NEW].name],
-        cwd=app_dir,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        app_dir,
+        lambda text: where in text and "deploying beside" in text,
     )
-    assert process.stdout is not None
-    seen = []
-    for text in process.stdout:
-        seen.append(text)
-        if where in text and "deploying beside" in text:
-            process.kill()
-            break
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "".join(seen)
     assert_serving(par, app_dir, capsys)
     again = cli.run([par.wars[NEW].name], app_dir, capsys)
     assert again.code == 0, again.text
@@ -425,16 +400,11 @@ def test_a_killed_retire_leaves_both_versions_serving_and_running_again_finishes
     alice, home = logged_in(par)
     assert cli.run([par.wars[NEW].name], app_dir, capsys).code == 0
     set_keys(app_dir, retire_timeout="30")
-    process = subprocess.Popen(["deploy", "retire"], cwd=app_dir, stdout=subprocess.PIPE, text=True)
-    assert process.stdout is not None
-    seen = []
-    for text in process.stdout:  # the countdown: alice's session holds the old version
-        seen.append(text)
-        if f"{home}: 1.0.125 (##" in text and "holds 1 session(s)" in text:
-            process.kill()
-            break
-    process.wait()
-    assert process.returncode == -signal.SIGKILL, "".join(seen)
+    kill_when(  # at the countdown: alice's session holds the old version
+        ["deploy", "retire"],
+        app_dir,
+        lambda text: f"{home}: 1.0.125 (##" in text and "holds 1 session(s)" in text,
+    )
     assert versions(app_dir, capsys)[home] == [OLD, NEW]
     assert uses(par, alice) == OLD and served(par) == {NEW}
     assert alice.post(par.url("/logout"), timeout=5).status_code == 200
