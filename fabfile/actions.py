@@ -21,6 +21,7 @@ from .appdir import AppDir
 from .balancer import Balancer
 from .config import BLUE_GREEN, PARALLEL, NodeConfig
 from .errors import (
+    ConfigError,
     DeployError,
     ExitCode,
     Interrupted,
@@ -102,17 +103,20 @@ def _versions_status(
 ) -> ExitCode:
     """Parallel deployment: every version on every node, with its sessions."""
     nodes = options.nodes
-    manager = Manager.for_nodes(nodes)
-    assert manager is not None  # `fabfile.config` requires manager_user for parallel
     versions: dict[str, list[Deployed]] = {}
     errors: list[str] = []
-    with ThreadPoolExecutor(max_workers=min(32, len(nodes))) as pool:
-        found = list(pool.map(_versions_or_error(manager), nodes))
-    for node, listed in zip(nodes, found, strict=True):
-        if isinstance(listed, str):
-            errors.append(listed)
-        else:
-            versions[node.label] = listed
+    try:
+        manager = Manager.for_nodes(nodes)
+    except ConfigError as error:  # no password here: /status still says what serves
+        manager, errors = None, [f"versions not listed: {error}"]
+    if manager is not None:
+        with ThreadPoolExecutor(max_workers=min(32, len(nodes))) as pool:
+            found = list(pool.map(_versions_or_error(manager), nodes))
+        for node, listed in zip(nodes, found, strict=True):
+            if isinstance(listed, str):
+                errors.append(listed)
+            else:
+                versions[node.label] = listed
     if as_json:
         options.console.file.write(view.versions_json(statuses, versions, expected) + "\n")
     else:
@@ -202,7 +206,17 @@ def _retire_after(options: Options, code: ExitCode) -> ExitCode:
     left after retire_timeout keeps serving its users; the deploy itself succeeded."""
     if code != ExitCode.OK or not options.parallel or not options.app.config.retire:
         return code
-    retire(options)
+    try:
+        retire(options)
+    except Interrupted:
+        raise
+    except DeployError as error:  # the deploy is done: say what the retire could not do
+        options.console.print(
+            view.plain(
+                f"deployed; retire did not finish: {explain(error)}. "
+                f"Run it later: {options.command('retire')}"
+            )
+        )
     return code
 
 
@@ -260,15 +274,16 @@ def retire(options: Options, now: bool = False) -> ExitCode:
     assert manager is not None  # `fabfile.config` requires manager_user for parallel
     timeout = options.app.config.retire_timeout
     shown = view.RetireView(options.console)
-    run = Retirement(manager, nodes, shown, timeout, now)
+    verified = History(options.app.history_path).verified_tags()
+    run = Retirement(manager, nodes, shown, timeout, now, verified)
     command = options.command("retire", *(["--now"] if now else []))
     with Lock(options.app.lock_path, command):
         left = _retire_recorded(options, run, shown)
     if left:
         options.console.print(view.plain(_left_message(left, timeout, options)))
-        return ExitCode.NODE_FAILED
-    options.console.print("retire: no old version left")
-    return ExitCode.OK
+    elif not run.failed:
+        options.console.print("retire: no old version left")
+    return ExitCode.NODE_FAILED if left or run.failed else ExitCode.OK
 
 
 def _retire_recorded(options: Options, run: Retirement, shown: view.RetireView) -> list[Held]:

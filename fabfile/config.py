@@ -150,6 +150,11 @@ def load(path: Path, app: str | None = None) -> AppConfig:
     strategy = _strategy(path, parser, lines)
     if strategy == BLUE_GREEN:
         _check_blue_green(path, parser, lines, nodes)
+    if strategy == PARALLEL and any(node.instance for node in nodes):
+        raise ConfigError(
+            f"{path}:{lines.of(DEPLOY, 'instances')}: [deploy] instances: strategy = parallel "
+            "runs one Tomcat per host, which holds the versions side by side; remove instances"
+        )
     if strategy == PARALLEL and not nodes[0].manager_user:
         raise ConfigError(
             f"{path}:{lines.of(DEPLOY, 'strategy')}: [deploy] strategy = parallel deploys "
@@ -175,11 +180,6 @@ def _cluster_value(path: Path, parser: configparser.ConfigParser, lines: _Lines,
 def _strategy(path: Path, parser: configparser.ConfigParser, lines: _Lines) -> str:
     raw = parser.get(DEPLOY, "strategy", fallback=KEYS_BY_NAME["strategy"].default)
     name: str = _value(path, lines, DEPLOY, "strategy", raw)
-    if not strategies.available(name):
-        where = f"{path}:{lines.of(DEPLOY, 'strategy')}: [deploy] strategy = {name!r}"
-        raise ConfigError(
-            f"{where}: not available yet in this version; use strategy = {strategies.DEFAULT}"
-        )
     return name
 
 

@@ -219,7 +219,7 @@ def versions_table(statuses: Sequence[Status], versions: Mapping[str, Sequence[D
             table.add_row(_escape(status.host), "-", "-", "-", answer, _ms(status))
         for deployed in listed:
             on = deployed is newest
-            state = deployed.state + (" (new sessions)" if on else "")
+            state = _escape(deployed.state) + (" (new sessions)" if on else "")
             table.add_row(
                 _escape(status.host),
                 _escape(deployed.label),

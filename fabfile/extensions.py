@@ -50,7 +50,12 @@ def read(app_dir: Path) -> tuple[Extension, ...]:
             raise ConfigError(
                 f"{file}: not a jar (zip) file directly in WEB-INF/lib, so Tomcat would not load it"
             )
-        found.append(Extension(relative, file, file_sha256(file)))
+        try:
+            found.append(Extension(relative, file, file_sha256(file)))
+        except OSError as error:
+            raise ConfigError(
+                f"{file}: cannot read it ({error.strerror}); fix or remove it"
+            ) from None
     return tuple(found)
 
 
@@ -69,20 +74,26 @@ def entries(text: str) -> list[tuple[str, str]]:
     return [(sha, path) for sha, gap, path in pairs if gap]
 
 
-def own_context(war: Path | None) -> bytes | None:
-    """The WAR's ``META-INF/context.xml`` (a context file given at deploy replaces it)."""
-    if war is None:
-        return None
+def own_context(war: Path) -> str:
+    """The WAR's ``META-INF/context.xml`` ('' without one), checked to be well-formed:
+    a context file given at deploy replaces it, so the tool adds to it (`context_xml`)."""
     try:
         with zipfile.ZipFile(war) as archive:
-            return archive.read("META-INF/context.xml")
+            text = archive.read("META-INF/context.xml").decode("utf-8")
     except KeyError:
-        return None
-    except (OSError, zipfile.BadZipFile) as error:
-        raise ArtifactError(f"{war}: cannot read it ({error})") from None
+        return ""
+    except (OSError, zipfile.BadZipFile, UnicodeDecodeError) as error:
+        raise ArtifactError(f"{war}: cannot read META-INF/context.xml ({error})") from None
+    try:
+        ElementTree.fromstring(text)
+    except ElementTree.ParseError as error:
+        raise ArtifactError(
+            f"{war}: META-INF/context.xml is not well-formed XML ({error}); fix the WAR"
+        ) from None
+    return text
 
 
-def context_xml(own: bytes | None, base: str) -> str:
+def context_xml(own: str, base: str) -> str:
     """The context file of one version: the WAR's own context, plus its extensions
     (``base``: the version's directory on the node) mounted ahead of the WAR's files."""
     root = ElementTree.fromstring(own) if own else ElementTree.Element("Context")

@@ -24,6 +24,7 @@ from .release import Release
 from .secrets import redact
 
 Entry = dict[str, Any]
+VERIFIED_AS = "as ##"  # parallel: a node's detail once its new version is verified
 
 
 class Action(enum.StrEnum):
@@ -168,6 +169,17 @@ class History:
             else:
                 stack.append((release, ok))
         return [release for release, _ in stack]
+
+    def verified_tags(self) -> dict[str, str]:
+        """Parallel: the version tag each node last passed verification with."""
+        found: dict[str, str] = {}
+        for entry in self.entries():
+            for host, item in (entry.get("hosts") or {}).items():
+                detail = str(item.get("detail", "")) if isinstance(item, dict) else ""
+                verified = item.get("outcome") in ("deployed", "unchanged")
+                if verified and detail.startswith(VERIFIED_AS):
+                    found[host] = detail[len(VERIFIED_AS) :]
+        return found
 
     def current(self) -> Release | None:
         stack = self.stack()

@@ -45,6 +45,7 @@ def release_of(app: AppDir, found: Artifact) -> tuple[Release, dict[str, Path]]:
         coordinates=found.coordinates,
         war_name=found.path.name,
         extensions=extensions.manifest(extra),
+        context=extensions.own_context(found.path) if app.config.strategy == PARALLEL else "",
     )
     sources = {found.sha256: found.path, properties.sha256: properties.path}
     sources[jettyrc.sha256] = jettyrc.path

@@ -23,6 +23,9 @@ class Release:
     war_name: str = dataclasses.field(compare=False)
     # parallel: the app directory's extensions/, one "SHA256  PATH" line per file
     extensions: str = ""
+    # parallel: the WAR's own META-INF/context.xml (a context file given at deploy
+    # replaces it), kept so a rollback without the WAR at hand still has it
+    context: str = dataclasses.field(default="", compare=False)
 
     @property
     def blobs(self) -> frozenset[str]:

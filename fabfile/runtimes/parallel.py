@@ -24,6 +24,7 @@ from collections.abc import Iterable
 
 from .. import extensions, probe
 from ..errors import DeployError, NodeError, RolloutError
+from ..history import VERIFIED_AS, Action
 from ..manager import Deployed, Manager
 from ..phase import Phase
 from ..planning import Plan
@@ -44,7 +45,6 @@ class ParallelVersions:
         self.steps = steps
         self.manager = manager
         self.seen: dict[str, list[Deployed]] = {}  # by node label, from the pre-flight
-        self.own = extensions.own_context(plan.sources.get(plan.release.war))
 
     # -- pre-flight -------------------------------------------------------------
 
@@ -62,7 +62,12 @@ class ParallelVersions:
             )
         self.seen[target.host] = deployed
         if not self.plan.force:
-            self._check_heap(target, deployed)
+            try:
+                self._check_heap(target, deployed)
+            except NodeError as error:
+                if self.plan.action != Action.ROLLBACK:
+                    raise
+                self.steps.note(f"{error}; rolling back anyway (a way back is never refused)")
         self._forget_retired(target, deployed)
 
     def _check_heap(self, target: Target, deployed: list[Deployed]) -> None:
@@ -77,8 +82,8 @@ class ParallelVersions:
         raise NodeError(
             f"{target.host}: one more version needs about {need // MIB} MiB of heap ({how}), "
             f"but only {heap.free // MIB} of {heap.max // MIB} MiB are free ({heap.used // MIB} "
-            "in use); retire old versions first (deploy retire), raise -Xmx, or deploy with "
-            "--force"
+            "in use); retire old versions first (deploy retire), raise -Xmx (.jettyrc, at "
+            "Tomcat's next restart), or deploy with --force"
         )
 
     def _forget_retired(self, target: Target, deployed: list[Deployed]) -> None:
@@ -91,6 +96,11 @@ class ParallelVersions:
             '*) rm -rf -- "$f" ;; esac; done'
         )
         target.node.run(script, "removing files of retired versions")
+
+    def serving(self, target: Target) -> str:
+        """``as ##TAG`` of the newest running version (what /status answers from)."""
+        running = [d for d in self.seen.get(target.host, []) if d.state == "running"]
+        return VERIFIED_AS + running[-1].tag if running else ""
 
     # -- making it live --------------------------------------------------------
 
@@ -122,7 +132,7 @@ class ParallelVersions:
         except (DeployError, KeyboardInterrupt) as error:
             self._take_back(target, tag, deployed, error)
             raise
-        target.end(Outcome.DEPLOYED, f"as ##{tag}")
+        target.end(Outcome.DEPLOYED, VERIFIED_AS + tag)
 
     def _lay_out(self, target: Target, tag: str) -> tuple[str, str]:
         """The version's files on the node, linked from the staged blobs; the absolute
@@ -141,7 +151,8 @@ class ParallelVersions:
                 _link(sha, f'"$b"/{shlex.quote(path)}'),
             ]
         lines.append(_link(release.war, '"$b".war'))
-        xml = extensions.context_xml(self.own, base)
+        lines += _jettyrc_lines(release.jettyrc, target.config.jettyrc_path)
+        xml = extensions.context_xml(release.context, base)
         lines.append(f'printf "%s" {shlex.quote(xml)} > "$b".xml')
         node.run("\n".join(lines), f"laying out version ##{tag}")
         return f"{base}.war", f"{base}.xml"
@@ -176,6 +187,17 @@ class ParallelVersions:
             f"{target.host}: ##{tag} was undeployed again; "
             + (f"{older[-1]} keeps serving" if older else "no older version was running")
         )
+
+
+def _jettyrc_lines(sha: str, path: str) -> list[str]:
+    """.jettyrc (the instance's JVM options) goes to ``jettyrc_path`` as with a restart,
+    renamed into place; no restart here, so Tomcat reads it at its next start."""
+    new = path + ".deploy-new"
+    return [
+        f"mkdir -p {sh_path(path.rpartition('/')[0] or '.')}",
+        f'cp -f "$d"/blobs/{shlex.quote(sha)} {sh_path(new)}',  # a copy: it may be edited
+        f"mv -f {sh_path(new)} {sh_path(path)}",
+    ]
 
 
 def _link(sha: str, target: str) -> str:

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .contract import Setup, Strategy
 
-# name -> "module:class", or None while it is not available yet
-REGISTRY: dict[str, str | None] = {
+# name -> "module:class"
+REGISTRY: dict[str, str] = {
     "rolling": "fabfile.strategies.rolling:Rolling",
     "blue-green": "fabfile.strategies.bluegreen:BlueGreen",
     "parallel": "fabfile.strategies.parallel:Parallel",
@@ -22,16 +22,9 @@ REGISTRY: dict[str, str | None] = {
 DEFAULT = "rolling"
 
 
-def available(name: str) -> bool:
-    return REGISTRY.get(name) is not None
-
-
 def build(name: str, setup: Setup) -> Strategy:
     """The strategy ``name`` (checked by `fabfile.config`), with what ``setup`` gives it."""
-    where = REGISTRY[name]
-    if where is None:
-        raise LookupError(f"strategy {name} is not available yet")
-    module, _, attribute = where.partition(":")
+    module, _, attribute = REGISTRY[name].partition(":")
     kind = getattr(importlib.import_module(module), attribute)
     strategy: Strategy = kind(setup)
     return strategy

@@ -42,12 +42,14 @@ class Parallel:
         return []
 
     def runtime(self, plan: Plan, steps: Steps, run_id: str, holder: str) -> Runtime:
-        return ParallelVersions(plan, steps, self.manager)
+        self.versions = ParallelVersions(plan, steps, self.manager)
+        return self.versions
 
     def run(self, steps: Steps) -> None:
         for target in steps.targets:
             if steps.unchanged(target):
-                target.end(Outcome.UNCHANGED)
+                # /status names the release: the newest version serving it is verified now
+                target.end(Outcome.UNCHANGED, self.versions.serving(target))
                 detail = target.status.describe() if target.status else ""
                 steps.set_phase(target, Phase.SKIPPED, detail)
                 continue

@@ -180,6 +180,10 @@ def test_a_logged_in_user_stays_on_the_old_version_until_logout_then_retire_remo
     assert done.code == 0, done.text
     assert versions(app_dir, capsys) == {a: [NEW] for a in par.addresses}
     assert [e["action"] for e in history(app_dir)][-2:] == ["retire", "retire"]
+    secret = par.tomcats.password()  # used all along, shown nowhere
+    shown = [result.text, status.text, waited.text, done.text, cli.run(["-j"], app_dir, capsys).out]
+    assert all(secret not in text for text in shown)
+    assert secret not in (app_dir / ".deploy-history.jsonl").read_text()
 
 
 def test_retire_after_a_deploy_waits_for_a_session_to_expire_and_never_takes_the_newest(
@@ -265,6 +269,25 @@ def test_manager_problems_are_refused_in_preflight_and_nothing_is_deployed(
     assert versions(app_dir, capsys) == {a: [OLD] for a in par.addresses}
 
 
+def test_a_version_tag_this_tool_did_not_write_is_refused_in_preflight(
+    par: Sandbox, app_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    host = par.addresses[0]  # the node is a directory here: its manager reads the WAR as is
+    war = f"file:{par.wars[OLD]}"
+    deployed = tomcat.manager_get(par.tomcats, host, "main", f"deploy?path=/&version=9&war={war}")
+    assert deployed.startswith("OK"), deployed
+    try:
+        result = cli.run([par.wars[NEW].name], app_dir, capsys)
+        assert result.code == 4, result.text
+        assert f"{host}: the Tomcat manager lists version(s) ##9, not tagged by this tool" in (
+            result.err
+        )
+        assert "Tomcat compares tags as strings" in result.err
+    finally:
+        tomcat.manager_get(par.tomcats, host, "main", "undeploy?path=/&version=9")
+    assert versions(app_dir, capsys) == {a: [OLD] for a in par.addresses}
+
+
 def test_a_second_version_that_would_not_fit_the_heap_is_refused_unless_forced(
     par: Sandbox, app_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -301,16 +324,20 @@ def test_extensions_load_in_both_versions_and_a_changed_jar_is_all_that_is_sent(
 def test_rollback_sends_new_sessions_back_while_users_of_the_new_version_keep_it(
     par: Sandbox, app_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    build_extension_jar(app_dir / tomcat_app.EXTENSION_JAR, "Plugin two")  # goes with NEW
     deployed = cli.run([par.wars[NEW].name], app_dir, capsys)
     assert deployed.code == 0, deployed.text
     bob, _ = logged_in(par)
     assert uses(par, bob) == NEW
+    assert bob.get(par.url("/extension"), timeout=5).text == f"{NEW} Plugin two\n"
     started = time.monotonic()
     result = cli.run(["rollback"], app_dir, capsys)
     seconds = time.monotonic() - started
     assert result.code == 0, result.text
     assert "0 bytes sent" in result.out
     assert served(par) == {OLD}
+    fresh = requests.get(par.url("/extension"), timeout=5).text  # OLD's own extension is back
+    assert fresh == f"{OLD} {tomcat_app.EXTENSION_TEXT}\n"
     assert uses(par, bob) == NEW
     print(f"\nparallel rollback of {len(par.addresses)} hosts: {seconds:.2f} s")
 
@@ -324,15 +351,14 @@ def test_ctrl_c_during_a_deploy_leaves_every_host_serving_and_running_again_fini
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    where = par.addresses[1]
-    on_phase(monkeypatch, where, Phase.DEPLOYING, lambda: os.kill(os.getpid(), signal.SIGINT))
+    where = par.addresses[1]  # its new version is deployed, not yet verified
+    on_phase(monkeypatch, where, Phase.WAITING, lambda: os.kill(os.getpid(), signal.SIGINT))
     result = cli.run([par.wars[NEW].name], app_dir, capsys)
     assert result.code == 130, result.text
     monkeypatch.undo()
-    assert (
-        f"interrupted at node {where} in phase 'deploying beside'"
-        in history(app_dir)[-1]["message"]
-    )
+    message = history(app_dir)[-1]["message"]
+    assert f"interrupted at node {where} in phase 'waiting for /status'" in message
+    assert f"{where}: ##" in message and "was undeployed again" in message
     assert_serving(par, app_dir, capsys)
     assert versions(app_dir, capsys)[where] == [OLD]  # the one cut short was taken back
     again = cli.run([par.wars[NEW].name], app_dir, capsys)
@@ -353,6 +379,9 @@ def test_a_killed_coordinator_leaves_every_host_serving_and_running_again_finish
     again = cli.run([par.wars[NEW].name], app_dir, capsys)
     assert again.code == 0, again.text
     assert served(par) == {NEW}
+    # what the killed run may have left (deployed, never verified) retires with OLD
+    assert cli.run(["retire"], app_dir, capsys).code == 0
+    assert versions(app_dir, capsys) == {a: [NEW] for a in par.addresses}
 
 
 def test_ctrl_c_during_retire_leaves_both_versions_serving(

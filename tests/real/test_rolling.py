@@ -269,15 +269,16 @@ def test_bad_config_is_reported_with_file_line_and_key(
     assert "warmup" in refusal["message"]
 
 
-def test_a_strategy_not_available_yet_is_refused_before_any_node_is_contacted(
+def test_a_strategy_these_settings_cannot_run_is_refused_before_any_node_is_contacted(
     on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = on_125 / ".config"
+    config = on_125 / ".config"  # parallel deploys through Tomcat's manager: no user here
     config.write_text(config.read_text().replace("[deploy]\n", "[deploy]\nstrategy = parallel\n"))
     number = config.read_text().splitlines().index("strategy = parallel") + 1
     result = cli.run(["search-web-frontend-1.0.126.war"], on_125, capsys)
     assert result.code == 3
-    assert f"{config}:{number}: [deploy] strategy = 'parallel': not available yet" in result.err
+    expected = f"{config}:{number}: [deploy] strategy = parallel deploys through the Tomcat manager"
+    assert expected in result.err
     assert versions(sandbox) == all_on(sandbox, "1.0.125")
 
 

@@ -491,6 +491,11 @@ def test_the_strategy_is_rolling_unless_set(tmp_path: Path) -> None:
             id="retire neither auto nor manual",
         ),
         pytest.param(
+            ["strategy = parallel", "manager_user = m", "instances = a, b"],
+            ":6: [deploy] instances: strategy = parallel runs one Tomcat per host",
+            id="parallel with instances",
+        ),
+        pytest.param(
             ["[host:web1]", "retire_timeout = 5"],
             ":5: [host:web1] retire_timeout: retire_timeout belongs in [deploy] only",
             id="retire_timeout per host",

@@ -144,13 +144,17 @@ class Quiet:
 
 
 def retire(
-    tmp_path: Path, held: dict[str, list[Deployed]], timeout: float = 0, now: bool = False
+    tmp_path: Path,
+    held: dict[str, list[Deployed]],
+    timeout: float = 0,
+    now: bool = False,
+    verified: dict[str, str] | None = None,
 ) -> tuple[FakeManager, list[Held]]:
     nodes = node_configs(
         tmp_path, "hosts = web1, web2", "user = u", "strategy = parallel", "manager_user = m"
     )
     manager = FakeManager(held)
-    run = Retirement(manager, nodes, Quiet(), timeout, now)  # type: ignore[arg-type]
+    run = Retirement(manager, nodes, Quiet(), timeout, now, verified or {})  # type: ignore[arg-type]
     return manager, run.run()
 
 
@@ -186,6 +190,36 @@ def test_the_newest_running_version_stays_when_a_newer_one_failed_to_start(
     only_stopped = {"web1": [Deployed(A, "stopped", 0)], "web2": []}
     manager, _ = retire(tmp_path, only_stopped)
     assert manager.undeployed == []  # nothing runs: leave it for a person to look at
+
+
+def test_a_newer_version_never_verified_keeps_the_verified_one_from_retiring(
+    tmp_path: Path,
+) -> None:
+    # a deploy killed after the manager started C, before /status was checked
+    held = {
+        "web1": [Deployed(A, "running", 0), Deployed(B, "running", 0), Deployed(C, "running", 0)],
+        "web2": [Deployed(B, "running", 0), Deployed(C, "running", 0)],
+    }
+    manager, left = retire(tmp_path, held, now=True, verified={"web1": B, "web2": C})
+    assert manager.undeployed == [("web1", A), ("web2", B)]  # web1 keeps B and C
+    assert left == []
+
+
+def test_a_host_whose_manager_fails_is_skipped_and_the_others_retire(tmp_path: Path) -> None:
+    held = {"web2": [Deployed(A, "running", 0), Deployed(B, "running", 0)]}
+    manager = FakeManager(held)
+    real = manager.versions
+
+    def versions(node: NodeConfig) -> list[Deployed]:
+        if node.label == "web1":
+            raise NodeError("web1: the Tomcat manager at http://web1:8080/manager/text ...")
+        return real(node)
+
+    manager.versions = versions  # type: ignore[method-assign]
+    nodes = node_configs(tmp_path, "hosts = web1, web2", "user = u")
+    run = Retirement(manager, nodes, Quiet(), 0)  # type: ignore[arg-type]
+    assert run.run() == [] and manager.undeployed == [("web2", A)]
+    assert list(run.failed) == ["web1"]
 
 
 def test_retire_polls_until_the_last_session_ends(tmp_path: Path) -> None:
@@ -250,7 +284,7 @@ def test_a_file_tomcat_would_not_load_is_refused_with_its_path(
 
 
 def test_the_context_file_keeps_the_wars_own_context_and_mounts_the_version_ahead() -> None:
-    own = b'<Context reloadable="false"><Resources cachingAllowed="false"/><Valve x="1"/></Context>'
+    own = '<Context reloadable="false"><Resources cachingAllowed="false"/><Valve x="1"/></Context>'
     text = extensions.context_xml(own, "/r/versions/000002-1.1")
     assert 'reloadable="false"' in text and '<Valve x="1" />' in text
     assert 'cachingAllowed="false"' in text and text.count("<Resources") == 1
@@ -258,4 +292,4 @@ def test_the_context_file_keeps_the_wars_own_context_and_mounts_the_version_ahea
         'base="/r/versions/000002-1.1/WEB-INF/lib" webAppMount="/WEB-INF/lib"' in text
         and 'webAppMount="/WEB-INF/classes"' in text
     )
-    assert extensions.context_xml(None, "/b").startswith("<Context><Resources><PreResources")
+    assert extensions.context_xml("", "/b").startswith("<Context><Resources><PreResources")
