@@ -9,17 +9,27 @@ import re
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 import pytest
 
-from fabfile import extensions
+from fabfile import extensions, probe
 from fabfile.config import NodeConfig
-from fabfile.errors import ConfigError, NodeError
-from fabfile.manager import Deployed, Manager
+from fabfile.errors import ConfigError, NodeError, RolloutError, explain
+from fabfile.history import Action
+from fabfile.manager import Deployed, Heap, Manager
+from fabfile.node import Node
+from fabfile.phase import Phase
+from fabfile.planning import Plan
+from fabfile.probe import Status
+from fabfile.release import Release
 from fabfile.retirement import Held, Retirement
+from fabfile.runtimes.parallel import ParallelVersions
 from fabfile.secrets import Secret
 from fabfile.tag import Tag, following
+from fabfile.target import Outcome, Target
 from tests.fakes import node_configs
+from tests.unit.helpers import release
 
 # -- tags ---------------------------------------------------------------------------
 
@@ -293,3 +303,158 @@ def test_the_context_file_keeps_the_wars_own_context_and_mounts_the_version_ahea
         and 'webAppMount="/WEB-INF/classes"' in text
     )
     assert extensions.context_xml("", "/b").startswith("<Context><Resources><PreResources")
+
+
+# -- the runtime: a version that fails is taken back; the heap check ------------------
+
+
+MIB = 1024 * 1024
+
+
+class StubNode:
+    """A node that runs every script (recorded) and records a release."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        self.config = config
+        self.host = config.host
+        self.scripts: list[str] = []
+        self.recorded: list[Release] = []
+
+    def run(self, script: str, what: str, timeout: float | None = None) -> str:
+        self.scripts.append(what)
+        return ""
+
+    def absolute(self, path: str) -> str:
+        return path.replace("~", "/home/u", 1)
+
+    def record(self, release: Release) -> None:
+        self.recorded.append(release)
+
+
+@dataclasses.dataclass
+class StubManager:
+    listed: list[Deployed]
+    heap_used: int = 10 * MIB
+    heap_max: int = 100 * MIB
+    deploy_error: str = ""
+    calls: list[str] = dataclasses.field(default_factory=list)
+
+    def versions(self, node: NodeConfig) -> list[Deployed]:
+        return list(self.listed)
+
+    def heap(self, node: NodeConfig) -> Heap:
+        return Heap(self.heap_used, self.heap_max)
+
+    def deploy(self, node: NodeConfig, tag: str, war: str, context: str = "") -> None:
+        self.calls.append(f"deploy {tag}")
+        if self.deploy_error:
+            raise NodeError(self.deploy_error)
+
+    def undeploy(self, node: NodeConfig, tag: str) -> None:
+        self.calls.append(f"undeploy {tag}")
+
+
+class Steps:
+    def __init__(self) -> None:
+        self.notes: list[str] = []
+
+    def set_phase(self, target: Target, phase: Phase, detail: str = "") -> None:
+        pass
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+
+RUNNING = Deployed("000001-1.0.1", "running", 3)
+
+
+def runtime(
+    tmp_path: Path, manager: StubManager, action: Action = Action.DEPLOY, *lines: str
+) -> tuple[ParallelVersions, Target, Steps]:
+    nodes = node_configs(
+        tmp_path, "hosts = web1", "user = u", "strategy = parallel", "manager_user = m", *lines
+    )
+    plan = Plan(action, release(2), {}, nodes)
+    steps = Steps()
+    versions = ParallelVersions(plan, steps, manager)  # type: ignore[arg-type]
+    target = Target(cast(Node, StubNode(nodes[0])))
+    versions.settle(target)
+    return versions, target, steps
+
+
+def test_a_version_that_fails_verification_is_undeployed_and_says_who_serves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager = StubManager([RUNNING])
+    versions, target, _ = runtime(tmp_path, manager)
+    seen = Status("web1", "http://web1:8080/status", False, "HTTP 500: broken", 500)
+    monkeypatch.setattr(probe, "wait_ready", lambda *args, **kwargs: (False, seen, True))
+    with pytest.raises(RolloutError) as error:
+        versions.make_live(target)
+    assert manager.calls == ["deploy 000002-1.0.2", "undeploy 000002-1.0.2"]
+    assert "answered 'HTTP 500: broken'" in explain(error.value)
+    assert "##000002-1.0.2 was undeployed again; 1.0.1 (##000001-1.0.1) keeps serving" in (
+        explain(error.value)
+    )
+    assert target.outcome == Outcome.FAILED
+    assert cast(StubNode, target.node).recorded == []  # not what the node runs
+
+
+def test_the_managers_refusal_is_quoted_and_what_it_left_is_undeployed(tmp_path: Path) -> None:
+    manager = StubManager([RUNNING], deploy_error="web1: the Tomcat manager said: FAIL - nope")
+    versions, target, _ = runtime(tmp_path, manager)
+    with pytest.raises(RolloutError, match="FAIL - nope"):
+        versions.make_live(target)
+    assert manager.calls[-1] == "undeploy 000002-1.0.2"
+
+
+def test_a_ctrl_c_while_verifying_undeploys_the_unverified_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager = StubManager([RUNNING])
+    versions, target, _ = runtime(tmp_path, manager)
+
+    def interrupted(*args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(probe, "wait_ready", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        versions.make_live(target)
+    assert manager.calls == ["deploy 000002-1.0.2", "undeploy 000002-1.0.2"]
+
+
+def test_a_verified_version_is_recorded_with_its_tag(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager = StubManager([RUNNING])
+    versions, target, _ = runtime(tmp_path, manager)
+    seen = Status("web1", "u", True, "", 200, "com.example:shop", "1.0.2")
+    monkeypatch.setattr(probe, "wait_ready", lambda *args, **kwargs: (True, seen, False))
+    versions.make_live(target)
+    assert manager.calls == ["deploy 000002-1.0.2"]
+    assert (target.outcome, target.detail) == (Outcome.DEPLOYED, "as ##000002-1.0.2")
+    assert cast(StubNode, target.node).recorded == [release(2)]
+
+
+@pytest.mark.parametrize(
+    ("used", "running", "setting", "refused"),
+    [
+        (40, 1, "", False),  # 40 in use by 1 version: 60 free >= 40
+        (60, 1, "", True),  # 40 free < 60
+        (60, 2, "", False),  # 60 by 2 versions: 30 each, 40 free
+        (10, 1, "version_heap_mb = 95", True),
+    ],
+)
+def test_one_more_version_must_fit_the_heap(
+    tmp_path: Path, used: int, running: int, setting: str, refused: bool
+) -> None:
+    listed = [Deployed(f"00000{i}-1.0.{i}", "running", 0) for i in range(1, running + 1)]
+    manager = StubManager(listed, heap_used=used * MIB)
+    lines = (setting,) if setting else ()
+    if refused:
+        with pytest.raises(NodeError, match=r"one more version needs about .* MiB of heap"):
+            runtime(tmp_path, manager, Action.DEPLOY, *lines)
+        _, _, steps = runtime(tmp_path, manager, Action.ROLLBACK, *lines)
+        assert "rolling back anyway" in steps.notes[0]  # a way back is never refused
+    else:
+        runtime(tmp_path, manager, Action.DEPLOY, *lines)
