@@ -83,7 +83,16 @@ def status_json(
     rotation: Mapping[str, str] | None = None,
     live: Mapping[str, bool] | None = None,
 ) -> str:
-    rows = [
+    return json.dumps(_status_rows(statuses, expected, rotation, live), indent=2)
+
+
+def _status_rows(
+    statuses: Sequence[Status],
+    expected: str | None,
+    rotation: Mapping[str, str] | None = None,
+    live: Mapping[str, bool] | None = None,
+) -> list[dict[str, Any]]:
+    return [
         {
             "host": s.host,
             "url": s.url,
@@ -100,7 +109,6 @@ def status_json(
         }
         for s in statuses
     ]
-    return json.dumps(rows, indent=2)
 
 
 def history_table(entries: Sequence[dict[str, Any]]) -> Table:
@@ -245,7 +253,7 @@ def held_lines(versions: Mapping[str, Sequence[Deployed]]) -> list[str]:
 def versions_json(
     statuses: Sequence[Status], versions: Mapping[str, Sequence[Deployed]], expected: str | None
 ) -> str:
-    rows = json.loads(status_json(statuses, expected))
+    rows = _status_rows(statuses, expected)
     for row in rows:
         listed = versions.get(row["host"])
         newest = _newest(listed or ())

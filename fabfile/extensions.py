@@ -60,7 +60,9 @@ def read(app_dir: Path) -> tuple[Extension, ...]:
 
 
 def _is_jar(file: Path, relative: str) -> bool:
-    return relative.endswith(".jar") and "/" not in relative[12:] and zipfile.is_zipfile(file)
+    """A zip named *.jar directly in WEB-INF/lib (Tomcat looks no deeper)."""
+    name = relative.removeprefix("WEB-INF/lib/")
+    return name.endswith(".jar") and "/" not in name and zipfile.is_zipfile(file)
 
 
 def manifest(found: tuple[Extension, ...]) -> str:

@@ -10,6 +10,8 @@ import dataclasses
 import json
 from typing import Any
 
+from . import extensions
+
 
 @dataclasses.dataclass(frozen=True)
 class Release:
@@ -29,7 +31,7 @@ class Release:
 
     @property
     def blobs(self) -> frozenset[str]:
-        shas = (line.split("  ", 1)[0] for line in self.extensions.splitlines())
+        shas = (sha for sha, _ in extensions.entries(self.extensions))
         return frozenset((self.war, self.config, self.jettyrc, *shas))
 
     @property
