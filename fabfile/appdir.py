@@ -1,8 +1,8 @@
-"""The coordinator's app directory: ``.config``, ``config.properties``, ``.jettyrc``, WARs.
+"""The coordinator's app directory: ``.config``, the configuration files, the WARs.
 
 It is found from the current directory, ``--app-dir DIR`` or ``--app NAME``
 (under ``$DEPLOY_APPS_ROOT``, default ``./apps``), and also holds the tool's
-own files: the history and the lock.
+own files: the history, the lock and the archive of configuration files.
 """
 
 from __future__ import annotations
@@ -12,26 +12,14 @@ import functools
 import os
 from pathlib import Path
 
-import javaproperties
-
-from . import config
-from .artifact import file_sha256
+from . import config, overrides
+from .archive import Archive
 from .errors import ConfigError, UsageError
+from .overrides import JETTYRC, LOGBACK, PROPERTIES, Overrides
 
 CONFIG = ".config"
-PROPERTIES = "config.properties"
-JETTYRC = ".jettyrc"
 HISTORY = ".deploy-history.jsonl"
 LOCK = ".deploy.lock"
-
-
-@dataclasses.dataclass(frozen=True)
-class Payload:
-    """A file delivered to every node beside the WAR, known by its checksum."""
-
-    name: str
-    path: Path
-    sha256: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,23 +44,29 @@ class AppDir:
     def lock_path(self) -> Path:
         return self.path / LOCK
 
-    def payloads(self) -> tuple[Payload, Payload]:
-        """config.properties and .jettyrc, checked; both must exist."""
-        return (self._properties(), self._payload(JETTYRC))
+    @property
+    def archive(self) -> Archive:
+        return Archive(self.path)
 
-    def _payload(self, name: str) -> Payload:
-        path = self.path / name
-        if not path.is_file():
-            raise ConfigError(f"{path}: missing; every node gets it (an empty file is fine)")
-        return Payload(name, path, file_sha256(path))
+    def overrides(self) -> Overrides:
+        """config.properties, .jettyrc, logback.xml and each host's own, read and checked."""
+        found = Overrides(self.path, self.config.hosts, self.config.path)
+        if found.base.logback is not None and not self.config.nodes[0].logback_path:
+            raise ConfigError(
+                f"{self.path / LOGBACK}: {self.config.path} has no logback_path; set it in "
+                "[deploy] to where the application reads its logback.xml on a node"
+            )
+        return found
 
-    def _properties(self) -> Payload:
-        payload = self._payload(PROPERTIES)
-        try:
-            javaproperties.loads(payload.path.read_text(encoding="latin-1"))
-        except Exception as error:  # javaproperties raises its own family on bad escapes
-            raise ConfigError(f"{payload.path}: not a valid .properties file ({error})") from None
-        return payload
+    def config_files(self) -> list[Path]:
+        """Every configuration file of the app directory that exists, for the archive."""
+        names = (CONFIG, PROPERTIES, JETTYRC, LOGBACK)
+        found = [self.path / name for name in names if (self.path / name).is_file()]
+        return found + overrides.paths(self.path)
+
+    def snapshot(self, command: str) -> None:
+        """Archive the configuration files as this command sees them (`fabfile.archive`)."""
+        self.archive.snapshot(self.config_files(), command)
 
 
 def locate(app_dir: str | None = None, app: str | None = None, cwd: Path | None = None) -> AppDir:

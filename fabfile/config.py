@@ -54,6 +54,7 @@ class NodeConfig:
     war_path: str
     config_path: str
     jettyrc_path: str
+    logback_path: str
     releases_dir: str
     keep_releases: int
     min_free_mb: int
@@ -404,6 +405,7 @@ _TEMPLATES = (
     "war_path",
     "config_path",
     "jettyrc_path",
+    "logback_path",
     "releases_dir",
     "pid_file",
     "manager_url",

@@ -12,6 +12,7 @@ installed release, one JSON line, replaced atomically) and ``releases.log``
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import dataclasses
 import logging
@@ -63,6 +64,12 @@ class Inventory:
     installed: tuple[Release, ...]  # releases.log, oldest first: what pruning keeps
     claim: Claim | None = None  # a restart claim found on the node (`fabfile.restartlock`)
     held: tuple[Release, ...] = ()  # what every instance on the node runs: pruning keeps it
+    # checksums of the files at config_path, jettyrc_path and logback_path ('' if absent)
+    files: tuple[tuple[str, str], ...] = ()
+
+    def file(self, kind: str) -> str:
+        """The checksum of the file the node has at that kind's path ('' when absent)."""
+        return dict(self.files).get(kind, "")
 
 
 class Node:
@@ -121,12 +128,15 @@ class Node:
 
     # -- what the node holds ------------------------------------------------
 
-    def inventory(self) -> Inventory:
-        """HOME, free space, blobs and releases, in one command."""
+    def inventory(self, tidy: bool = True) -> Inventory:
+        """HOME, free space, blobs, releases and the installed files' checksums, in one
+        command. ``tidy`` also creates the releases directory and removes partial
+        uploads (a dry run changes nothing)."""
         d = sh_path(self.config.releases_dir)
         current = _current_file(self.config.instance)
+        tidying = 'mkdir -p "$d/blobs"; rm -f "$d"/blobs/*.part; ' if tidy else ""
         script = (
-            f'set -e; d={d}; mkdir -p "$d/blobs"; rm -f "$d"/blobs/*.part; '
+            f"set -e; d={d}; {tidying}"
             'printf "home %s\\n" "$HOME"; '
             'printf "free %s\\n" "$(df -Pk "$d" | awk \'NR==2 {print $4}\')"; '
             'for f in "$d"/blobs/*; do [ -e "$f" ] && printf "blob %s\\n" "${f##*/}"; done; '
@@ -134,11 +144,33 @@ class Node:
             'for f in "$d"/current "$d"/current.*; do [ -f "$f" ] && '
             'printf "held %s\\n" "$(cat "$f")"; done; '
             f'[ -f "$d/releases.log" ] && tail -n {_RECENT} "$d/releases.log" '
-            "| sed 's/^/release /'; " + restartlock.read_script(self.config.releases_dir)
+            "| sed 's/^/release /'; "
+            + self._checksum_script()
+            + restartlock.read_script(self.config.releases_dir)
         )
         inventory = _parse_inventory(self.run(script, "reading the releases directory"))
         self.home = inventory.home
         return inventory
+
+    def _checksum_script(self) -> str:
+        c = self.config
+        paths = {"config": c.config_path, "jettyrc": c.jettyrc_path, "logback": c.logback_path}
+        return "".join(
+            f"[ -f {sh_path(path)} ] && printf 'file {kind} %s\\n' "
+            f'"$(sha256sum < {sh_path(path)} | cut -d" " -f1)"; '
+            for kind, path in paths.items()
+            if path
+        )
+
+    def read(self, path: str, limit: int = 1 << 20) -> bytes | None:
+        """The node's file at ``path`` (at most ``limit`` bytes), None when it has none."""
+        p = sh_path(path)
+        text = self.run(
+            f"if [ -f {p} ]; then echo y; head -c {limit} {p} | base64; else echo n; fi",
+            f"reading {path}",
+        )
+        present, _, encoded = text.partition("\n")
+        return base64.b64decode(encoded) if present == "y" else None
 
     def absolute(self, path: str) -> str:
         """``path`` with ``~`` replaced by the node's HOME (for SFTP)."""
@@ -195,7 +227,7 @@ class Node:
         """Put the release's files in place and record it, all or nothing.
 
         Every file is first copied next to its target under a hidden name; only
-        when all three copies exist are they renamed over the targets, the WAR
+        when all copies exist are they renamed over the targets, the WAR
         last, so a hot-deploying Jetty never starts it with the old config.
         A copy, not a link: the fresh mtime makes Jetty unpack the WAR again
         even when an older release comes back (a kept file's old mtime would not).
@@ -204,6 +236,7 @@ class Node:
         files = (
             (release.config, c.config_path),
             (release.jettyrc, c.jettyrc_path),
+            *([(release.logback, c.logback_path)] if release.logback and c.logback_path else []),
             (release.war, c.war_path),
         )
         staged = [(sha, target, _hidden_beside(target)) for sha, target in files]
@@ -320,6 +353,7 @@ def _parse_inventory(text: str) -> Inventory:
     fields: dict[str, Any] = {"home": "", "free": 0, "blobs": set(), "current": None, "claim": None}
     installed: list[Release] = []
     held: list[Release] = []
+    files: list[tuple[str, str]] = []
     for line in text.splitlines():
         word, _, rest = line.partition(" ")
         if word == "blob":
@@ -332,6 +366,9 @@ def _parse_inventory(text: str) -> Inventory:
             fields["claim"] = Claim.parse(rest)
         elif word == "held" and (release := Release.from_json(rest)) is not None:
             held.append(release)
+        elif word == "file":
+            kind, _, sha = rest.partition(" ")
+            files.append((kind, sha))
         elif word in ("home", "free"):
             fields[word] = rest
     return Inventory(
@@ -342,6 +379,7 @@ def _parse_inventory(text: str) -> Inventory:
         installed=tuple(installed),
         claim=fields["claim"],
         held=tuple(held),
+        files=tuple(files),
     )
 
 

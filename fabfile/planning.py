@@ -17,6 +17,7 @@ from .config import PARALLEL, NodeConfig
 from .errors import ArtifactError, ConfigError
 from .history import Action, History, entry_release
 from .maven import MavenVersion
+from .overrides import HostFiles
 from .release import Release
 
 
@@ -32,25 +33,47 @@ class Plan:
     next_step: str = ""  # the sentence that tells the user how to undo or finish
     command: str = "deploy"  # the command line that runs this plan again
 
+    def release_for(self, node: NodeConfig) -> Release:
+        """What ``node`` installs: the release with its host's own config files."""
+        return self.release.for_host(node.host)
+
 
 def release_of(app: AppDir, found: Artifact) -> tuple[Release, dict[str, Path]]:
-    """The release a WAR makes with the app directory's config files, and their sources."""
-    properties, jettyrc = app.payloads()
+    """The release a WAR makes with the app directory's config files, and their sources.
+
+    Every host's merged files are kept in the archive (`fabfile.archive`): the
+    sources are those copies, so what is sent is what was checksummed.
+    """
+    files = app.overrides()
     extra = _extensions(app)
+    sources = {found.sha256: found.path} | {item.sha256: item.source for item in extra}
+    own = []
+    for host in app.config.hosts:
+        mine = files.files(host)
+        sources |= {file.sha256: app.archive.keep(file.data) for file in mine}
+        if mine != files.base:
+            own.append(f"{host} {_shas(mine)}")
+    base = files.base
     release = Release(
         war=found.sha256,
-        config=properties.sha256,
-        jettyrc=jettyrc.sha256,
+        config=base.config.sha256,
+        jettyrc=base.jettyrc.sha256,
         version=str(found.version),
         coordinates=found.coordinates,
         war_name=found.path.name,
         extensions=extensions.manifest(extra),
         context=extensions.own_context(found.path) if app.config.strategy == PARALLEL else "",
+        logback=base.logback.sha256 if base.logback else "",
+        hosts="\n".join(own),
     )
-    sources = {found.sha256: found.path, properties.sha256: properties.path}
-    sources[jettyrc.sha256] = jettyrc.path
-    sources |= {item.sha256: item.source for item in extra}
+    sources |= {file.sha256: app.archive.keep(file.data) for file in base}
     return release, sources
+
+
+def _shas(files: HostFiles) -> str:
+    """One host's line of `Release.hosts` after the host name."""
+    logback = files.logback.sha256 if files.logback else "-"
+    return f"{files.config.sha256} {files.jettyrc.sha256} {logback}"
 
 
 def _extensions(app: AppDir) -> tuple[extensions.Extension, ...]:
@@ -135,9 +158,9 @@ def _local_sources(app: AppDir, release: Release) -> dict[str, Path]:
     war = app.path / release.war_name
     if war.is_file() and artifacts.file_sha256(war) == release.war:
         sources[release.war] = war
-    for payload in app.payloads():
-        if payload.sha256 in (release.config, release.jettyrc):
-            sources[payload.sha256] = payload.path
+    for sha in release.blobs - sources.keys():
+        if (kept := app.archive.find(sha)) is not None:
+            sources[sha] = kept
     for item in extensions.read(app.path):
         if item.sha256 in release.blobs:
             sources[item.sha256] = item.source

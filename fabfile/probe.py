@@ -1,8 +1,10 @@
 """Asking a node's ``/status`` what it runs, one node or all of them at once.
 
-``/status`` answers ``groupId:artifactId version``. A node is ready only when
-it answers 200 *and* names the version just deployed: right after a restart
-the old JVM still answers 200 for a moment.
+``/status`` answers ``groupId:artifactId version`` on its first line. Lines
+after it may add facts as ``name: value`` (``pid``, ``started``, ``log-level``):
+`deploy logging` reads them to see that the same JVM took the new level. A
+node is ready only when it answers 200 *and* names the version just deployed:
+right after a restart the old JVM still answers 200 for a moment.
 """
 
 from __future__ import annotations
@@ -34,6 +36,11 @@ class Status:
     coordinates: str = ""
     version: str = ""
     seconds: float = 0.0
+    facts: tuple[tuple[str, str], ...] = ()  # the ``name: value`` lines after the first
+
+    def fact(self, name: str) -> str:
+        """A fact the node reported on ``/status`` ('' when it reports none by that name)."""
+        return next((value for key, value in self.facts if key == name), "")
 
     def describe(self) -> str:
         """What was seen, in words, for error messages."""
@@ -84,11 +91,18 @@ def _read(node: NodeConfig, url: str, started: float, code: int, text: str) -> S
         excerpt = " ".join(body.split())[:_EXCERPT]
         reason = f"HTTP {code}" + (f": {excerpt}" if excerpt else "")
         return Status(node.label, url, False, reason, code, seconds=seconds)
-    coordinates, _, version = body.partition(" ")
-    if ":" not in coordinates or not version or "\n" in version:
+    first, *rest = body.splitlines() or [""]
+    coordinates, _, version = first.strip().partition(" ")
+    if ":" not in coordinates or not version.strip():
         reason = f"200 but not 'groupId:artifactId version': {body[:_EXCERPT]!r}"
         return Status(node.label, url, False, reason, 200, seconds=seconds)
-    return Status(node.label, url, True, "", 200, coordinates, version.strip(), seconds)
+    facts = tuple(_fact(line) for line in rest if ":" in line)
+    return Status(node.label, url, True, "", 200, coordinates, version.strip(), seconds, facts)
+
+
+def _fact(line: str) -> tuple[str, str]:
+    name, _, value = line.partition(":")
+    return name.strip().lower(), value.strip()
 
 
 def _failed(node: NodeConfig, url: str, started: float, reason: str) -> Status:

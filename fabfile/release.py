@@ -1,7 +1,9 @@
-"""A release: the WAR and the two config files that go with it, by checksum.
+"""A release: the WAR and the config files that go with it, by checksum.
 
-Two releases are the same when their three checksums are; the version and
-names travel along for messages and for verifying ``/status``.
+Two releases are the same when their checksums are; the version and names
+travel along for messages and for verifying ``/status``. A release of the
+cluster also names the hosts whose files differ (`fabfile.overrides`);
+`Release.for_host` is what one host installs and records as its own.
 """
 
 from __future__ import annotations
@@ -28,11 +30,30 @@ class Release:
     # parallel: the WAR's own META-INF/context.xml (a context file given at deploy
     # replaces it), kept so a rollback without the WAR at hand still has it
     context: str = dataclasses.field(default="", compare=False)
+    logback: str = ""  # logback.xml's checksum; '' when the app directory has none
+    # hosts whose files differ from the cluster's: "HOST CONFIG JETTYRC LOGBACK" lines
+    hosts: str = ""
 
     @property
     def blobs(self) -> frozenset[str]:
-        shas = (sha for sha, _ in extensions.entries(self.extensions))
-        return frozenset((self.war, self.config, self.jettyrc, *shas))
+        shas = [sha for sha, _ in extensions.entries(self.extensions)]
+        for files in self._own_files().values():
+            shas += files
+        return frozenset(s for s in (self.war, self.config, self.jettyrc, self.logback, *shas) if s)
+
+    def for_host(self, host: str) -> Release:
+        """What ``host`` installs: its own config files' checksums, no other host's."""
+        config, jettyrc, logback = self._own_files().get(
+            host, (self.config, self.jettyrc, self.logback)
+        )
+        return dataclasses.replace(self, config=config, jettyrc=jettyrc, logback=logback, hosts="")
+
+    def _own_files(self) -> dict[str, tuple[str, str, str]]:
+        found = {}
+        for line in self.hosts.splitlines():
+            host, config, jettyrc, logback = line.split()
+            found[host] = (config, jettyrc, "" if logback == "-" else logback)
+        return found
 
     @property
     def label(self) -> str:

@@ -33,6 +33,7 @@ from .strategies.contract import Strategy
 from .target import Outcome, Target
 
 T = TypeVar("T")
+_FILE_NAMES = {"config": "config.properties", "jettyrc": ".jettyrc", "logback": "logback.xml"}
 NodeFactory = Callable[..., Node]
 
 
@@ -119,16 +120,32 @@ class Rollout:
         time.sleep(seconds)
 
     def unchanged(self, target: Target) -> bool:
-        """Already runs this release and says so: verify and skip, unless --force."""
-        release, status = self.plan.release, target.status
+        """Already runs this release, its files as deployed, and says so: verify and
+        skip, unless --force."""
+        release, status = self.plan.release_for(target.config), target.status
         return (
             not self.plan.force
             and target.inventory is not None
             and target.inventory.current == release
+            and not self.drift(target)
             and status is not None
             and status.ok
             and (status.coordinates, status.version) == (release.coordinates, release.version)
         )
+
+    def drift(self, target: Target) -> list[str]:
+        """The config files on the node that are not what its release installed (an
+        edit on the node, or a file removed): a deploy puts them back."""
+        inventory, release = target.inventory, self.plan.release_for(target.config)
+        if inventory is None or inventory.current != release:
+            return []
+        wanted = {"config": release.config, "jettyrc": release.jettyrc}
+        wanted["logback"] = release.logback if target.config.logback_path else ""
+        return [
+            _FILE_NAMES[kind]
+            for kind in self.runtime.places
+            if wanted[kind] and inventory.file(kind) != wanted[kind]
+        ]
 
     # -- pre-flight ---------------------------------------------------------
 
@@ -155,6 +172,11 @@ class Rollout:
             self.set_phase(target, Phase.FAILED, str(error))
             return str(error)
         target.status = probe.probe(target.config)
+        if drifted := self.drift(target):
+            self.note(
+                f"{target.host}: {', '.join(drifted)} on the node differs from what was deployed "
+                "(edited there?); this deploy puts the deployed one back"
+            )
         return self._room(target, target.inventory)
 
     def _room(self, target: Target, inventory: Inventory) -> str:
@@ -176,7 +198,7 @@ class Rollout:
 
     def missing(self, target: Target) -> list[str]:
         held = target.inventory.blobs if target.inventory else frozenset()
-        return sorted(self.plan.release.blobs - held)
+        return sorted(self.plan.release_for(target.config).blobs - held)
 
     # -- staging ------------------------------------------------------------
 
@@ -226,7 +248,7 @@ class Rollout:
     def _prune(self, target: Target) -> None:
         if target.inventory is None:
             return
-        keep = self.plan.release.blobs | _kept_blobs(target)
+        keep = self.plan.release_for(target.config).blobs | _kept_blobs(target)
         try:
             target.node.prune(target.inventory, keep)
         except NodeError as error:  # best effort: old files cost disk, not correctness

@@ -262,6 +262,12 @@ KEYS: tuple[Key, ...] = (
         "Where config.properties goes.",
     ),
     Key("jettyrc_path", parse_template, "~/.jettyrc", "Where .jettyrc goes."),
+    Key(
+        "logback_path",
+        parse_optional_template,
+        "",
+        "Where logback.xml goes (needed when the app directory has one).",
+    ),
     Key("releases_dir", parse_template, "~/releases/{app}", "Where a node keeps its releases."),
     Key("keep_releases", parse_count, "5", "Releases kept on each node (at least 2 are)."),
     Key("min_free_mb", parse_count, "16", "MiB that must stay free on a node after staging."),
@@ -334,6 +340,7 @@ INSTANCE_KEYS = (
     "war_path",
     "config_path",
     "jettyrc_path",
+    "logback_path",
     "lb_server",
     "manager_url",
 )

@@ -136,9 +136,15 @@ def boundary(function: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _options(hosts: str | None, app_dir: str | None, app: str | None) -> actions.Options:
+def _options(
+    hosts: str | None, app_dir: str | None, app: str | None, command: str
+) -> actions.Options:
+    """The app directory and nodes a command means; its config files are archived as
+    the command sees them (`fabfile.archive`)."""
     chosen = tuple(h.strip() for h in hosts.split(",")) if hosts else None
-    return actions.Options(appdir.locate(app_dir, app), chosen)
+    found = appdir.locate(app_dir, app)
+    found.snapshot(command)
+    return actions.Options(found, chosen)
 
 
 @task(klass=DeployTask, default=True)
@@ -155,7 +161,7 @@ def status(
     For each node: URL, Ok or Fail with the reason, groupId:artifactId, version
     and response time. Exits 1 when any node is not Ok.
     """
-    return actions.status(_options(hosts, app_dir, app), as_json=json)
+    return actions.status(_options(hosts, app_dir, app, "status"), as_json=json)
 
 
 @task(klass=DeployTask)
@@ -178,7 +184,7 @@ def deploy(
     deployed and verified, then haproxy switches to it. Parallel: each host's
     Tomcat deploys it beside the running version, then old versions retire.
     """
-    options = _options(hosts, app_dir, app)
+    options = _options(hosts, app_dir, app, "deploy")
     return actions.deploy(options, artifact, force=force, latest=latest, switch=not no_switch)
 
 
@@ -195,7 +201,7 @@ def rollback(
     previous release deployed again under a newer tag (no restart); users of
     the newer one keep it until their sessions end.
     """
-    return actions.rollback(_options(hosts, app_dir, app))
+    return actions.rollback(_options(hosts, app_dir, app, "rollback"))
 
 
 @task(klass=DeployTask)
@@ -208,7 +214,7 @@ def switch(
     The idle colours must answer /status with the release they run; haproxy
     then sends every host's traffic to them (new colour up, then old one out).
     """
-    return actions.switch(_options(hosts, app_dir, app))
+    return actions.switch(_options(hosts, app_dir, app, "switch"))
 
 
 @task(klass=DeployTask)
@@ -226,7 +232,7 @@ def retire(
     newest version is never undeployed. With --now, old versions go at once
     (their users are logged out).
     """
-    return actions.retire(_options(hosts, app_dir, app), now=now)
+    return actions.retire(_options(hosts, app_dir, app, "retire"), now=now)
 
 
 @task(klass=DeployTask)
@@ -239,7 +245,7 @@ def history(
     app: str | None = None,
 ) -> ExitCode:
     """Show the deploys and rollbacks recorded in the app directory."""
-    return actions.history(_options(None, app_dir, app), limit=limit, as_json=json)
+    return actions.history(_options(None, app_dir, app, "history"), limit=limit, as_json=json)
 
 
 def namespace() -> Collection:

@@ -16,6 +16,22 @@ greeting=Hello from the sandbox
 search.backend=http://127.0.0.1:9200
 """
 
+LOGBACK = """<?xml version="1.0" encoding="UTF-8"?>
+<!-- Delivered to every node as ~/jetty-base/resources/logback.xml: that directory is on
+     Jetty's class path, where the webapp's logback looks for logback.xml. Rescanned every
+     second, so a new root level takes effect in the running JVM, without a restart. -->
+<configuration scan="true" scanPeriod="1 seconds">
+  <appender name="CONSOLE" class="ch.qos.logback.core.ConsoleAppender">
+    <encoder>
+      <pattern>%d{HH:mm:ss.SSS} %-5level [%thread] %logger{36} - %msg%n</pattern>
+    </encoder>
+  </appender>
+  <root level="INFO">
+    <appender-ref ref="CONSOLE" />
+  </root>
+</configuration>
+"""
+
 JETTYRC = """# Sourced by jetty.sh on every node: JVM options for Jetty.
 JAVA_OPTIONS="-Xms32m -Xmx192m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto"
 """
@@ -66,9 +82,11 @@ def write(
     balancer: str = "",
     ready_timeout: float = 30,
 ) -> list[Path]:
-    """Write .config, config.properties, .jettyrc and build the WARs; return the WARs."""
+    """Write .config, config.properties, logback.xml, .jettyrc and build the WARs;
+    return the WARs."""
     app_dir.mkdir(parents=True, exist_ok=True)
     (app_dir / ".config").write_text(config_text(cluster, warmup, balancer, ready_timeout))
     (app_dir / "config.properties").write_text(PROPERTIES)
+    (app_dir / "logback.xml").write_text(LOGBACK)
     (app_dir / ".jettyrc").write_text(JETTYRC)
     return [build_war(v, app_dir, artifact_id=APP, pad_mb=pad_mb) for v in versions]

@@ -48,7 +48,10 @@ mkdir -p "$JETTY_RUN"
 {home}/bin/jetty.sh "$@" </dev/null >>"$HOME/jetty-base/logs/jetty-sh.log" 2>&1
 """
 
-_START_INI = """--module=server,http,deploy,resources,stats
+# console-capture: jetty.sh (start-stop-daemon -b) sends the JVM's stdout and stderr to
+# /dev/null; captured, Jetty's log and the webapp's (logback's console appender) go to
+# ~/jetty-base/logs/YYYY_MM_DD.jetty.log.
+_START_INI = """--module=server,http,deploy,resources,stats,console-capture
 jetty.http.host={address}
 jetty.http.port={port}
 # The restart is the deploy: no hot deploy of a half-copied WAR.

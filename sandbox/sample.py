@@ -13,6 +13,10 @@ the same files with the package renamed at build time, against Tomcat's own
 servlet API, and ships a Servlet 6.0 web.xml that marks the app distributable
 (its login/whoami/logout servlets keep a Serializable user in the session).
 
+Both builds log through slf4j and ship Debian's slf4j-api and logback in
+``WEB-INF/lib``; the WAR carries no logback.xml, so the one a node puts on the
+container's class path configures it (and is rescanned when it says ``scan``).
+
 CLI: ``python -m sandbox.sample 1.0.1 1.0.2 --out DIR [--mode broken] [--container tomcat]``
 """
 
@@ -34,6 +38,13 @@ WEBAPP_DIR = Path(__file__).resolve().parent / "webapp"
 SRC_DIR = WEBAPP_DIR / "src"
 WEB_XML = WEBAPP_DIR / "WEB-INF" / "web.xml"
 SERVLET_API_JAR = Path("/usr/share/java/servlet-api.jar")
+SLF4J_API_JAR = Path("/usr/share/java/slf4j-api.jar")  # 1.7: the API the code compiles against
+# Packed into every WAR's WEB-INF/lib: the API and its binding, logback 1.2.
+LIB_JARS = (
+    SLF4J_API_JAR,
+    Path("/usr/share/java/logback-classic.jar"),
+    Path("/usr/share/java/logback-core.jar"),
+)
 JAVA_RELEASE = "11"
 MODES = ("ok", "broken", "hang")
 MODE_FILE = "WEB-INF/sample-mode.properties"
@@ -139,9 +150,14 @@ def build_extension_jar(out: Path, text: str) -> Path:
 
 
 def _stage_code(staging: Path, container: str = "jetty") -> None:
-    """Lay out the compiled classes and web.xml, the part shared by every build."""
+    """Lay out the compiled classes, the library jars and web.xml, the part shared by
+    every build. The jars are copied from the system on every build (not cached)."""
     shutil.copytree(compiled_classes(container), staging / "WEB-INF" / "classes")
     shutil.copy2(CONTAINERS[container].web_xml, staging / "WEB-INF" / "web.xml")
+    lib = staging / "WEB-INF" / "lib"
+    lib.mkdir()
+    for jar in LIB_JARS:
+        shutil.copyfile(jar, lib / jar.name)
 
 
 def _jar(staging: Path, war: Path) -> None:
@@ -204,11 +220,19 @@ def compiled_classes(container: str = "jetty") -> Path:
     return target
 
 
+def _class_path(container: str = "jetty") -> tuple[Path, ...]:
+    """What javac compiles against: the container's servlet API and slf4j's."""
+    return (CONTAINERS[container].api_jar, SLF4J_API_JAR)
+
+
 def _source_digest(container: str = "jetty") -> str:
-    """Hash the Java sources and the compile settings that shape the class files."""
+    """Hash the Java sources and the compile settings that shape the class files,
+    the jars of the class path included (by content: an upgraded API recompiles)."""
     h = hashlib.sha256(f"release={JAVA_RELEASE}\n".encode())
-    if container != "jetty":  # the Jetty digest stays what it was: its cache stays valid
+    if container != "jetty":
         h.update(f"container={container}\n".encode())
+    for jar in _class_path(container):
+        h.update(f"classpath={jar}\n".encode() + hashlib.sha256(jar.read_bytes()).digest())
     for path in sorted(SRC_DIR.rglob("*.java")):
         h.update(path.relative_to(SRC_DIR).as_posix().encode() + b"\0")
         h.update(path.read_bytes() + b"\0")
@@ -227,8 +251,8 @@ def _compile_into(target: Path, container: str = "jetty") -> None:
                 package = CONTAINERS[container].servlet_package
                 sources = _renamed_sources(Path(generated), package)
             cmd = ["javac", "--release", JAVA_RELEASE, "-encoding", "UTF-8"]
-            api_jar = CONTAINERS[container].api_jar
-            _run([*cmd, "-cp", str(api_jar), "-d", str(scratch), *sources])
+            class_path = os.pathsep.join(str(jar) for jar in _class_path(container))
+            _run([*cmd, "-cp", class_path, "-d", str(scratch), *sources])
         try:
             scratch.rename(target)
         except OSError:

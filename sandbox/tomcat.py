@@ -249,12 +249,13 @@ def status(tomcats: Tomcats, address: str, name: str, timeout: float = 2) -> tup
 def wait_ready(
     tomcats: Tomcats, address: str, name: str, version: str = "", timeout: float = 60
 ) -> str:
-    """Wait until /status answers 200 (naming ``version``, when given); return the body."""
+    """Wait until /status answers 200 (naming ``version`` on its first line, when given);
+    return the body."""
     deadline = time.monotonic() + timeout
     seen: tuple[int, str] = (0, "")
     while time.monotonic() < deadline:
         seen = status(tomcats, address, name)
-        words = seen[1].split()
+        words = seen[1].partition("\n")[0].split()  # the lines after it are facts
         if seen[0] == 200 and (not version or words[-1:] == [version]):
             return seen[1]
         time.sleep(0.05)

@@ -5,7 +5,8 @@ one instance per host the ``.config`` is a rolling one; with blue and green,
 ``strategy = blue-green`` switches between them in haproxy. In both,
 ``~/bin/tomcat NAME restart`` is the restart, the WAR goes to the
 instance's ``webapps/ROOT.war``, ``config.properties`` to its
-``lib/`` (on Tomcat's common class path, where the app reads it) and the
+``lib/`` (on Tomcat's common class path, where the app reads it), as does
+``logback.xml`` (where the webapp's logback finds it, and rescans it), and the
 ``.jettyrc`` to its ``bin/setenv.sh`` (which catalina.sh sources: the same
 "shell file of JVM options" role, under Tomcat's variable name).
 
@@ -30,6 +31,21 @@ EXTENSION_TEXT = "Greeting from an extension"
 PROPERTIES = """# Delivered to every instance as ~/tomcat/NAME/lib/config.properties
 greeting=Hello from the sandbox's Tomcat
 search.backend=http://127.0.0.1:9200
+"""
+LOGBACK = """<?xml version="1.0" encoding="UTF-8"?>
+<!-- Delivered to every instance as ~/tomcat/NAME/lib/logback.xml: that directory is on
+     Tomcat's common class path, where the webapp's logback looks for logback.xml. Rescanned
+     every second, so a new root level takes effect in the running JVM, without a restart. -->
+<configuration scan="true" scanPeriod="1 seconds">
+  <appender name="CONSOLE" class="ch.qos.logback.core.ConsoleAppender">
+    <encoder>
+      <pattern>%d{HH:mm:ss.SSS} %-5level [%thread] %logger{36} - %msg%n</pattern>
+    </encoder>
+  </appender>
+  <root level="INFO">
+    <appender-ref ref="CONSOLE" />
+  </root>
+</configuration>
 """
 
 
@@ -88,11 +104,13 @@ def write(
     ready_timeout: float = 30,
     strategy: str = "rolling",
 ) -> list[Path]:
-    """Write .config, config.properties, .jettyrc (setenv.sh) and build the Tomcat WARs."""
+    """Write .config, config.properties, logback.xml, .jettyrc (setenv.sh) and build the
+    Tomcat WARs."""
     app_dir.mkdir(parents=True, exist_ok=True)
     text = config_text(tomcats, warmup, balancer, ready_timeout, strategy)
     (app_dir / ".config").write_text(text)
     (app_dir / "config.properties").write_text(PROPERTIES)
+    (app_dir / "logback.xml").write_text(LOGBACK)
     (app_dir / ".jettyrc").write_text(SETENV)
     if strategy == PARALLEL:
         build_extension_jar(app_dir / EXTENSION_JAR, EXTENSION_TEXT)

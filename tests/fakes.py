@@ -40,6 +40,7 @@ class FakeHost:
     installed: Release | None = None
     running: Release | None = None
     broken: bool = False  # a restart leaves it answering 500
+    edited: tuple[tuple[str, str], ...] = ()  # config files changed by hand: (kind, sha256)
     before: dict[str, Callable[[], None]] = dataclasses.field(default_factory=dict)
     # "install" or "restart" -> called first, e.g. to raise KeyboardInterrupt or NodeError
 
@@ -96,7 +97,11 @@ class FakeNode:
 
     def inventory(self) -> Inventory:
         self._did("inventory")
-        return Inventory("/home/u", 10**9, frozenset(self.blobs), self.state.installed, ())
+        installed = self.state.installed
+        files = (("config", installed.config), ("jettyrc", installed.jettyrc)) if installed else ()
+        return Inventory(
+            "/home/u", 10**9, frozenset(self.blobs), installed, (), files=files + self.state.edited
+        )
 
     def upload(self, local: Path, sha256: str) -> int:
         self._did(f"upload {sha256[:8]}")
@@ -109,6 +114,7 @@ class FakeNode:
         self._hook("install")
         self._did(f"install {release.version}")
         self.state.installed = release
+        self.state.edited = ()
 
     def restart(self, holder: str, run: str, stale: str = "") -> tuple[None, float]:
         self._hook("restart")

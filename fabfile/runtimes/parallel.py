@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import shlex
 from collections.abc import Iterable
+from typing import ClassVar
 
 from .. import extensions, probe
 from ..errors import DeployError, NodeError, RolloutError
@@ -39,6 +40,11 @@ VERSIONS = "versions"
 
 class ParallelVersions:
     """Makes ``plan``'s release live on one instance at a time, beside the old version."""
+
+    places: ClassVar[tuple[str, ...]] = (
+        "jettyrc",
+        "logback",
+    )  # config.properties goes inside each version
 
     def __init__(self, plan: Plan, steps: Steps, manager: Manager) -> None:
         self.plan = plan
@@ -122,7 +128,7 @@ class ParallelVersions:
             self.manager.deploy(target.config, tag, war, context)
             target.end(Outcome.INSTALLED)
             self._verify(target)
-            target.node.record(self.plan.release)
+            target.node.record(self.plan.release_for(target.config))
         except NodeError as error:
             failure = RolloutError(str(error))
             self._take_back(target, tag, deployed, failure)
@@ -137,7 +143,7 @@ class ParallelVersions:
     def _lay_out(self, target: Target, tag: str) -> tuple[str, str]:
         """The version's files on the node, linked from the staged blobs; the absolute
         paths of its WAR and context file."""
-        node, release = target.node, self.plan.release
+        node, release = target.node, self.plan.release_for(target.config)
         versions = node.absolute(target.config.releases_dir) + "/" + VERSIONS
         base = f"{versions}/{tag}"
         files = [(release.config, "WEB-INF/classes/config.properties")]
@@ -151,7 +157,9 @@ class ParallelVersions:
                 _link(sha, f'"$b"/{shlex.quote(path)}'),
             ]
         lines.append(_link(release.war, '"$b".war'))
-        lines += _jettyrc_lines(release.jettyrc, target.config.jettyrc_path)
+        lines += _copy_lines(release.jettyrc, target.config.jettyrc_path)
+        if release.logback and target.config.logback_path:
+            lines += _copy_lines(release.logback, target.config.logback_path)
         xml = extensions.context_xml(release.context, base)
         lines.append(f'printf "%s" {shlex.quote(xml)} > "$b".xml')
         node.run("\n".join(lines), f"laying out version ##{tag}")
@@ -189,9 +197,10 @@ class ParallelVersions:
         )
 
 
-def _jettyrc_lines(sha: str, path: str) -> list[str]:
+def _copy_lines(sha: str, path: str) -> list[str]:
     """.jettyrc (the instance's JVM options) goes to ``jettyrc_path`` as with a restart,
-    renamed into place; no restart here, so Tomcat reads it at its next start."""
+    renamed into place; no restart here, so Tomcat reads it at its next start. So does
+    logback.xml, to ``logback_path``: logback rereads it when it scans."""
     new = path + ".deploy-new"
     return [
         f"mkdir -p {sh_path(path.rpartition('/')[0] or '.')}",

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from typing import ClassVar
 
 from .. import listener, probe, restartlock
 from ..errors import DeployError, NodeError, RolloutError
@@ -22,6 +23,8 @@ from ..target import Outcome, Target
 
 class Restart:
     """Makes ``plan``'s release live on one target at a time, by a container restart."""
+
+    places: ClassVar[tuple[str, ...]] = ("config", "jettyrc", "logback")
 
     def __init__(self, plan: Plan, steps: Steps, run_id: str, holder: str) -> None:
         self.plan = plan
@@ -43,7 +46,7 @@ class Restart:
         try:
             self.steps.set_phase(target, Phase.INSTALLING)
             target.end(Outcome.INSTALLING)
-            target.node.install(self.plan.release)
+            target.node.install(self.plan.release_for(target.config))
             target.end(Outcome.INSTALLED)
             self.steps.set_phase(target, Phase.RESTARTING)
             self._restart_and_verify(target)

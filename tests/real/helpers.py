@@ -42,7 +42,8 @@ def versions(sandbox: Cluster) -> dict[str, str]:
     for address in sandbox.addresses:
         try:
             response = requests.get(sandbox.url(address), timeout=2)
-            found[address] = response.text.split()[-1] if response.status_code == 200 else ""
+            first = response.text.partition("\n")[0]  # the lines after it are facts
+            found[address] = first.split()[-1] if response.status_code == 200 else ""
         except requests.RequestException:
             found[address] = ""
     return found

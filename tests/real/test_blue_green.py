@@ -89,7 +89,7 @@ def served(bg: Sandbox, session: requests.Session | None = None) -> str:
     """The version haproxy's frontend serves now."""
     answer = (session or requests).get(bg.url(), timeout=5)
     assert answer.status_code == 200, answer.text
-    return answer.text.split()[-1]
+    return answer.text.partition("\n")[0].split()[-1]
 
 
 def logged_in(bg: Sandbox) -> requests.Session:

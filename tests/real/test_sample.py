@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox.sample import MODE_FILE, build_war, pom_properties_path
+from sandbox.app import LOGBACK
+from sandbox.sample import LIB_JARS, MODE_FILE, build_war, pom_properties_path
 
 pytestmark = pytest.mark.real
 
@@ -44,6 +45,7 @@ class Jetty:
     base_url: str
     startup_s: float
     log: Path
+    pid: int
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,7 @@ def _make_base(base: Path, host: str) -> None:
     (base / "start.ini").write_text(start_ini)
     (base / "resources").mkdir()
     (base / "resources" / "config.properties").write_text("greeting=hello\n")
+    (base / "resources" / "logback.xml").write_text(LOGBACK)
     (base / "work").mkdir()  # keeps Jetty's unpacked WARs here rather than in /tmp
     webapps = base / "webapps"
     build_war(VERSION, webapps, file_name="root.war")
@@ -157,7 +160,7 @@ def jetty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Jetty]:
     try:
         base_url = f"http://{host}:{PORT}"
         _wait_ready(proc, f"{base_url}/status", log)
-        yield Jetty(base_url, time.monotonic() - started, log)
+        yield Jetty(base_url, time.monotonic() - started, log, proc.pid)
     finally:
         _stop(proc)
 
@@ -174,6 +177,7 @@ def test_war_layout(tmp_path: Path) -> None:
     assert pom == {"groupId": GROUP_ID, "artifactId": ARTIFACT_ID, "version": VERSION}
     assert mode == {"mode": "broken", "startup_delay_ms": "250"}
     assert {"WEB-INF/web.xml", "WEB-INF/classes/sample/StatusServlet.class"} <= names
+    assert {f"WEB-INF/lib/{jar.name}" for jar in LIB_JARS} <= names
     assert "WEB-INF/pad.bin" not in names
     assert not list(tmp_path.glob(".*.partial"))
 
@@ -205,12 +209,43 @@ def test_rejects_bad_arguments(tmp_path: Path, kwargs: dict[str, object]) -> Non
     assert not list(tmp_path.iterdir())
 
 
+def _facts(body: str) -> dict[str, str]:
+    """The ``name: value`` lines of a /status body after its first."""
+    pairs = (line.partition(":") for line in body.splitlines()[1:])
+    return {key.strip(): value.strip() for key, _, value in pairs}
+
+
 def test_status_reports_coordinates(jetty: Jetty) -> None:
-    """/status is the machine-readable identity of the running build."""
+    """/status is the machine-readable identity of the running build, on its first
+    line; facts about the JVM follow as ``name: value`` lines."""
     reply = _get(f"{jetty.base_url}/status")
     assert reply.status == 200
     assert reply.content_type.startswith("text/plain")
-    assert reply.body == f"{GROUP_ID}:{ARTIFACT_ID} {VERSION}\n"
+    first, _, _ = reply.body.partition("\n")
+    assert first == f"{GROUP_ID}:{ARTIFACT_ID} {VERSION}"
+    facts = _facts(reply.body)
+    assert list(facts) == ["pid", "started", "heap-max-mb", "log-level"]
+    assert facts["pid"] == str(jetty.pid)
+    assert int(facts["started"]) > 0 and int(facts["heap-max-mb"]) > 0
+    assert facts["log-level"] == "INFO"  # resources/logback.xml, on Jetty's class path
+
+
+def test_logback_xml_in_resources_is_rescanned(jetty: Jetty) -> None:
+    """Jetty's resources/logback.xml is rescanned: a new root level shows on /status
+    within seconds, from the same JVM, and the DEBUG line of each /status gets logged."""
+    logback = jetty.log.parent / "resources" / "logback.xml"
+    before = _facts(_get(f"{jetty.base_url}/status").body)
+    try:
+        logback.write_text(LOGBACK.replace('<root level="INFO">', '<root level="DEBUG">'))
+        deadline, after = time.monotonic() + 5, before
+        while after["log-level"] != "DEBUG" and time.monotonic() < deadline:
+            time.sleep(0.1)
+            after = _facts(_get(f"{jetty.base_url}/status").body)
+        assert after == {**before, "log-level": "DEBUG"}
+        _get(f"{jetty.base_url}/status")  # logged at DEBUG, whatever the race above
+        assert "sample.StatusServlet - status asked" in jetty.log.read_text()
+    finally:
+        logback.write_text(LOGBACK)
 
 
 def test_root_page_shows_version_and_greeting(jetty: Jetty) -> None:

@@ -57,6 +57,7 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
         started.append(cluster.up(root / "single", 1, SINGLE))
         single = tomcat.up(started[-1], tomcat.SINGLE, replicate=False)
         tomcat.install(single, SINGLE, "main", wars[OLD])
+        (single.base(SINGLE, "main") / "lib" / "logback.xml").write_text(tomcat_app.LOGBACK)
         begin = time.monotonic()
         tomcat.start_all(single, single.all())  # alone on the machine: a fair cold start
         MEASURED["cold start to /status 200 (s)"] = time.monotonic() - begin
@@ -71,20 +72,57 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
 
 
 def answer(version: str) -> tuple[int, str]:
-    """What /status says for ``version``: exactly what the Jetty build says."""
-    return 200, f"{DEFAULT_GROUP_ID}:{app.APP} {version}\n"
+    """What /status says first for ``version``: exactly what the Jetty build says."""
+    return 200, f"{DEFAULT_GROUP_ID}:{app.APP} {version}"
+
+
+def identity(tomcats: tomcat.Tomcats, address: str, name: str) -> tuple[int, str]:
+    """The instance's /status: HTTP status and first line (the lines after it are facts)."""
+    code, body = tomcat.status(tomcats, address, name)
+    return code, body.partition("\n")[0]
+
+
+def facts(body: str) -> dict[str, str]:
+    """The ``name: value`` lines of a /status body after its first."""
+    pairs = (line.partition(":") for line in body.splitlines()[1:])
+    return {key.strip(): value.strip() for key, _, value in pairs}
 
 
 def test_every_instance_answers_its_version_after_its_first_start(hosts: Hosts) -> None:
     every = [(hosts.blue_green, *pair) for pair in hosts.blue_green.all()]
     every += [(hosts.single, *pair) for pair in hosts.single.all()]
     for tomcats, address, name in every:
-        assert tomcat.status(tomcats, address, name) == answer(OLD), (address, name)
+        assert identity(tomcats, address, name) == answer(OLD), (address, name)
         pid = tomcat.jvm(tomcats, address, name)
         assert pid is not None, f"{address}/{name}: its PID file names no JVM of its base"
     rss = [tomcat.rss_kib(tomcat.jvm(t, a, n) or 0) / 1024 for t, a, n in every]
     MEASURED["RSS per instance, max (MiB)"] = max(rss)
     MEASURED["RSS per instance, min (MiB)"] = min(rss)
+
+
+def test_logback_xml_in_lib_is_read_and_rescanned(hosts: Hosts) -> None:
+    """~/tomcat/NAME/lib/logback.xml (Tomcat's common class path) configures the webapp's
+    logback and is rescanned: a new root level shows on /status within seconds, from the
+    same JVM, and the DEBUG line each /status logs reaches catalina.out."""
+    tomcats = hosts.single
+    base = tomcats.base(SINGLE, "main")
+    before = facts(tomcat.status(tomcats, SINGLE, "main")[1])
+    assert before["pid"] == str(tomcat.jvm(tomcats, SINGLE, "main"))
+    assert before["log-level"] == "INFO"
+    assert int(before["started"]) > 0 and 0 < int(before["heap-max-mb"]) <= 192
+    debug = tomcat_app.LOGBACK.replace('<root level="INFO">', '<root level="DEBUG">')
+    try:
+        (base / "lib" / "logback.xml").write_text(debug)
+        begin, after = time.monotonic(), before
+        while after["log-level"] != "DEBUG" and time.monotonic() - begin < 5:
+            time.sleep(0.1)
+            after = facts(tomcat.status(tomcats, SINGLE, "main")[1])
+        MEASURED["logback.xml edit to new level on /status (s)"] = time.monotonic() - begin
+        assert after == {**before, "log-level": "DEBUG"}
+        tomcat.status(tomcats, SINGLE, "main")  # logged at DEBUG, whatever the race above
+        assert "sample.StatusServlet - status asked" in (base / "logs" / "catalina.out").read_text()
+    finally:
+        (base / "lib" / "logback.xml").write_text(tomcat_app.LOGBACK)
 
 
 def test_restart_over_ssh_replaces_the_jvm_and_returns_at_once(hosts: Hosts) -> None:
@@ -93,15 +131,15 @@ def test_restart_over_ssh_replaces_the_jvm_and_returns_at_once(hosts: Hosts) -> 
     tomcat.install(tomcats, address, name, hosts.wars[NEW])
     begin = time.monotonic()
     tomcat.control(tomcats, address, name, "restart")
-    under_way = tomcat.status(tomcats, address, name)
+    under_way = identity(tomcats, address, name)
     tomcat.wait_ready(tomcats, address, name, NEW, timeout=30)
     MEASURED["restart to new version (s)"] = time.monotonic() - begin
     new = tomcat.jvm(tomcats, address, name)
     assert under_way != answer(NEW), "the restart command waited for the new JVM"
     assert new is not None and new != old
     assert not cluster.alive(old)
-    assert tomcat.status(tomcats, address, name) == answer(NEW)
-    assert tomcat.status(tomcats, address, "green") == answer(OLD)  # its neighbour untouched
+    assert identity(tomcats, address, name) == answer(NEW)
+    assert identity(tomcats, address, "green") == answer(OLD)  # its neighbour untouched
 
 
 def test_manager_text_api_answers_the_script_user_only(hosts: Hosts) -> None:
@@ -170,7 +208,7 @@ def test_the_deploy_tool_sees_and_rolls_every_instance_of_a_host(
     restarted = [ln.split()[1] for ln in result.out.splitlines() if ln.endswith(" restarting")]
     assert restarted == labels  # one instance after the other, in .config order
     for address, name in hosts.blue_green.all():
-        assert tomcat.status(hosts.blue_green, address, name) == answer(NEW), (address, name)
+        assert identity(hosts.blue_green, address, name) == answer(NEW), (address, name)
     history = json.loads((app_dir / ".deploy-history.jsonl").read_text().splitlines()[-1])
     assert list(history["hosts"]) == labels
 
@@ -185,7 +223,7 @@ def test_the_deploy_tool_deploys_to_a_tomcat_host(
         shutil.copy(war, app_dir / war.name)
     result = cli.run([hosts.wars[NEW].name], app_dir, capsys)
     assert result.code == 0, result.text
-    assert tomcat.status(hosts.single, SINGLE, "main") == answer(NEW)
+    assert identity(hosts.single, SINGLE, "main") == answer(NEW)
     status = cli.run([], app_dir, capsys)
     assert status.code == 0, status.text
     assert NEW in status.text

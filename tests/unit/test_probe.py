@@ -48,7 +48,7 @@ ANSWERS = {
     "/error": (500, b"<h1>Internal Server Error</h1>\n  java.lang.OutOfMemoryError:\n heap\n"),
     "/empty-error": (503, b""),
     "/garbage": (200, b"<html>It works!</html>\n"),
-    "/two-lines": (200, b"g:a 1.2.3\nsomething else\n"),
+    "/facts": (200, b"g:a 1.2.3\npid: 42\nLog-Level: DEBUG \nnot a fact\n"),
     "/slow": (200, b"g:a 1.2.3\n"),
     "/slow-too": (200, b"g:a 1.2.3\n"),
     "/down-then-up": (200, b"g:a 1.2.3\n"),
@@ -125,12 +125,21 @@ def test_an_error_without_a_body_shows_the_code(tmp_path: Path, port: int) -> No
     assert (status.ok, status.code, status.reason) == (False, 503, "HTTP 503")
 
 
-@pytest.mark.parametrize("path", ["/garbage", "/two-lines"])
-def test_a_200_that_is_not_a_status_line_is_not_ok(tmp_path: Path, port: int, path: str) -> None:
-    status = probe.probe(node_configs(tmp_path, *loopback(port, path))[0])
+def test_a_200_that_is_not_a_status_line_is_not_ok(tmp_path: Path, port: int) -> None:
+    status = probe.probe(node_configs(tmp_path, *loopback(port, "/garbage"))[0])
     assert not status.ok
     assert status.code == 200
     assert status.reason.startswith("200 but not 'groupId:artifactId version'")
+
+
+def test_lines_after_the_status_line_are_facts(tmp_path: Path, port: int) -> None:
+    status = probe.probe(node_configs(tmp_path, *loopback(port, "/facts"))[0])
+    assert (status.ok, status.coordinates, status.version) == (True, "g:a", "1.2.3")
+    assert (status.fact("pid"), status.fact("log-level"), status.fact("started")) == (
+        "42",
+        "DEBUG",
+        "",
+    )
 
 
 def test_a_slow_answer_times_out(tmp_path: Path, port: int) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import time
@@ -41,7 +42,9 @@ def rollout(
 
 
 def inventory(current: Release | None, blobs: frozenset[str], *installed: Release) -> Inventory:
-    return Inventory("/home/u", 10**9, blobs, current, installed)
+    """What a node holds; the files at its config paths are the current release's."""
+    files = (("config", current.config), ("jettyrc", current.jettyrc)) if current else ()
+    return Inventory("/home/u", 10**9, blobs, current, installed, files=files)
 
 
 def answering(target: Release) -> Status:
@@ -64,6 +67,22 @@ def test_a_node_on_the_release_that_says_so_is_skipped_unless_forced(tmp_path: P
         target.inventory = inventory(current, current.blobs)
         target.status = answering(current)
         assert plan.unchanged(target) is expected
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"), [("config", "config.properties"), ("jettyrc", ".jettyrc")]
+)
+def test_a_node_whose_config_file_was_edited_is_deployed_again(
+    tmp_path: Path, kind: str, name: str
+) -> None:
+    current = release(2)
+    plan = rollout(tmp_path, current, {})
+    target = plan.targets[0]
+    held = inventory(current, current.blobs)
+    edited = dataclasses.replace(held, files=(*held.files, (kind, "e" * 64)))
+    for found, drift in ((held, []), (edited, [name])):
+        target.inventory, target.status = found, answering(current)
+        assert (plan.drift(target), plan.unchanged(target)) == (drift, not drift)
 
 
 @pytest.mark.parametrize(

@@ -14,9 +14,9 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fabfile.appdir import AppDir
 from fabfile.errors import ConfigError
 from fabfile.lock import read_holder
+from fabfile.overrides import Overrides
 
 WRITER = """
 import sys
@@ -73,6 +73,6 @@ def test_any_config_properties_is_read_or_refused_with_our_error(text: str) -> N
         (path / "config.properties").write_text(text, encoding="latin-1", errors="replace")
         (path / ".jettyrc").write_text("")
         try:
-            AppDir(path).payloads()
+            Overrides(path, ["web1"], path / ".config")
         except ConfigError as error:
             assert "config.properties" in str(error)
