@@ -16,7 +16,7 @@ from rich.console import Console
 
 from . import artifact as artifacts
 from . import console as view
-from . import planning, probe, strategies
+from . import drift, logback, planning, preview, probe, strategies
 from .appdir import AppDir
 from .balancer import Balancer
 from .config import BLUE_GREEN, PARALLEL, NodeConfig
@@ -31,10 +31,12 @@ from .errors import (
     explain,
 )
 from .history import Action, History, HostRecord, Record, Result
-from .lock import Lock
+from .lock import Lock, read_holder
 from .manager import Deployed, Manager
+from .node import Node
 from .planning import Plan
 from .probe import Status
+from .release import Release
 from .retirement import Held, Retirement
 from .rollout import Rollout
 from .strategies.contract import Setup, Strategy
@@ -201,6 +203,40 @@ def deploy(
     return _retire_after(options, code)
 
 
+def dry_run(
+    options: Options, war: str | None, force: bool = False, latest: bool = False
+) -> ExitCode:
+    """Print what ``deploy WAR`` would do on each node; change nothing, take no lock."""
+    app = options.app
+    if war and latest:
+        raise UsageError("give a WAR or --latest, not both")
+    found = (
+        artifacts.read(_war_path(app, war), app.name)
+        if war
+        else artifacts.newest(app.path, app.name)
+    )
+    release, sources = planning.release_of(app, found)
+    files = app.overrides()
+    merged = {host: files.files(host) for host in app.config.hosts}
+    plan = Plan(Action.DEPLOY, release, sources, options.nodes, force)
+    setup = Setup(force=force, manager=Manager.for_nodes(plan.nodes))
+    strategy = strategies.build(app.config.strategy, setup)
+    rollout = Rollout(app, plan, strategy, view.PlainReporter(options.console))
+    holder = read_holder(app.lock_path)
+    console = options.console
+    console.print(
+        view.plain(
+            f"dry run: deploy {release.label} to {len(plan.nodes)} node(s), strategy "
+            f"{app.config.strategy}; nothing is changed, no lock is taken"
+        )
+    )
+    console.print(view.plain(f"lock: held by {holder.describe()}" if holder else "lock: free"))
+    steps = preview.plan_steps(rollout, merged, app.config.strategy)
+    for line in preview.lines(steps):
+        console.print(view.plain(line))
+    return ExitCode.PREFLIGHT if any(step.error for step in steps) else ExitCode.OK
+
+
 def _retire_after(options: Options, code: ExitCode) -> ExitCode:
     """Parallel, ``retire = auto``: retire old versions once the new one serves. What is
     left after retire_timeout keeps serving its users; the deploy itself succeeded."""
@@ -324,6 +360,107 @@ def _record_retire(
         hosts[node.label] = HostRecord("; ".join(gone + kept) or "nothing to retire")
     record = Record(Action.RETIRE, result, "", message=message, hosts=hosts)
     History(options.app.history_path).append(record)
+
+
+def logging(options: Options) -> ExitCode:
+    """Push logback.xml (each host's own, if it has one) to every node, live: no restart.
+
+    Recorded as a release (the current one with this logback.xml), so a rollback
+    goes back to the logging configuration before it."""
+    app, nodes = options.app, options.nodes
+    files = app.overrides()
+    wanted = logback.settings(files, tuple(dict.fromkeys(node.host for node in nodes)))
+    current = History(app.history_path).current()
+    if current is None:
+        raise ConfigError(
+            f"{app.history_path}: no release recorded; deploy a WAR first (logback.xml goes "
+            "with it), then push logging changes"
+        )
+    assert files.base.logback is not None  # `logback.settings` requires it
+    own = {host: current.for_host(host).logback for host in app.config.hosts}
+    own |= {host: setting.file.sha256 for host, setting in wanted.items()}
+    release = current.with_logback(files.base.logback.sha256, own)
+    sources = {s.file.sha256: app.archive.keep(s.file.data) for s in wanted.values()}
+    pushes = [logback.Push(Node(node), wanted[node.host]) for node in nodes]
+    options.console.print(f"logging: logback.xml to {len(nodes)} node(s), no restart")
+    with Lock(app.lock_path, options.command("logging")):
+        try:
+            logback.push_all(pushes, sources)
+        finally:
+            for push in pushes:
+                push.node.close()
+            _record_logging(options, release, pushes)
+    for push in pushes:
+        options.console.print(view.plain(f"{push.label}: {push.outcome}: {push.detail}"))
+    failed = [push.label for push in pushes if push.outcome != "deployed"]
+    if failed:
+        options.console.print(
+            view.plain(
+                f"logging failed on {', '.join(failed)} (each got its previous file back); the "
+                f"others run the new one. Fix it and run {options.command('logging')} again, "
+                f"or go back everywhere: {options.command('rollback')}"
+            )
+        )
+    return ExitCode.NODE_FAILED if failed else ExitCode.OK
+
+
+def _record_logging(options: Options, release: Release, pushes: list[logback.Push]) -> None:
+    ok = all(push.outcome == "deployed" for push in pushes)
+    hosts = {push.label: HostRecord(push.outcome, push.detail) for push in pushes}
+    result = Result.OK if ok else Result.FAILED
+    record = Record(Action.LOGGING, result, release.war_name, release=release, hosts=hosts)
+    History(options.app.history_path).append(record)
+
+
+def config_diff(options: Options, as_json: bool = False) -> ExitCode:
+    """What each node's config files differ in from what the coordinator would send it.
+
+    Exit 0 when every node has what it would be sent, 1 when one differs (drift)
+    or cannot be read."""
+    app = options.app
+    files = app.overrides()
+    merged = {host: files.files(host) for host in app.config.hosts}
+    nodes = [Node(config) for config in options.nodes]
+    try:
+        found = drift.compare_all(nodes, merged, app.config.strategy)
+    finally:
+        for node in nodes:
+            node.close()
+    errors = [item for item in found if isinstance(item, str)]
+    drifts = [item for item in found if not isinstance(item, str)]
+    if as_json:
+        shown = [d.to_dict() for d in drifts] + [{"error": e} for e in errors]
+        options.console.file.write(json.dumps(shown, indent=2) + "\n")
+    else:
+        _print_drift(options.console, drifts, errors)
+    bad = errors or any(d.diff for d in drifts)
+    return ExitCode.NODE_FAILED if bad else ExitCode.OK
+
+
+def _print_drift(console: Console, drifts: list[drift.FileDrift], errors: list[str]) -> None:
+    for item in drifts:
+        if item.diff:
+            console.print(view.plain(item.diff.rstrip("\n")))
+    changed = sorted({f"{d.node}: {d.name}" for d in drifts if d.diff})
+    for error in errors:
+        console.print(view.plain(f"not read: {error}"))
+    if changed:
+        console.print(view.plain(f"drift: {', '.join(changed)}; a deploy puts the files back"))
+    elif not errors:
+        console.print(f"no drift: {len(drifts)} file(s) on the nodes are what deploy would send")
+
+
+def config_history(options: Options, limit: int = 20, as_json: bool = False) -> ExitCode:
+    """Every version of the config files the coordinator saw, newest last."""
+    versions = options.app.archive.versions()[-limit:]
+    if as_json:
+        rows = [dataclasses.asdict(v) for v in versions]
+        options.console.file.write(json.dumps(rows, indent=2) + "\n")
+    elif not versions:
+        options.console.print("no configuration files archived yet")
+    else:
+        options.console.print(view.config_table(options.app.archive, versions))
+    return ExitCode.OK
 
 
 def history(options: Options, limit: int = 20, as_json: bool = False) -> ExitCode:

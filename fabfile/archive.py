@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
 import fcntl
 import getpass
 import hashlib
@@ -79,6 +80,20 @@ class Archive:
                 with (self.root / LOG).open("a", encoding="utf-8") as log:
                     log.writelines(json.dumps(dataclasses.asdict(v)) + "\n" for v in versions)
         return versions
+
+    def change(self, before: str, after: str) -> str:
+        """``+A -B`` lines from one kept content to another ('new' for a first version)."""
+        if not before:
+            return "new"
+        old, new = self.find(before), self.find(after) if after else None
+        if old is None or (after and new is None):
+            return "?"
+        old_lines = old.read_bytes().decode("latin-1").splitlines()
+        new_lines = new.read_bytes().decode("latin-1").splitlines() if new else []
+        diff = list(difflib.unified_diff(old_lines, new_lines, lineterm="", n=0))
+        added = sum(1 for line in diff if line.startswith("+") and not line.startswith("+++"))
+        removed = sum(1 for line in diff if line.startswith("-") and not line.startswith("---"))
+        return f"+{added} -{removed}"
 
     def versions(self) -> list[Version]:
         """Every logged version, oldest first (a damaged line is skipped)."""

@@ -19,6 +19,7 @@ from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
 
+from .archive import Archive, Version
 from .manager import Deployed
 from .phase import Phase
 from .probe import Status
@@ -136,6 +137,28 @@ def history_table(entries: Sequence[dict[str, Any]]) -> Table:
             f"{entry.get('seconds', 0):.1f}",
             _escape(str(entry.get("user", ""))),
             _escape(nodes),
+        )
+    return table
+
+
+def config_table(archive: Archive, versions: Sequence[Version]) -> Table:
+    """Config history: when each file changed, to what, and by how many lines."""
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("Seen", "File", "sha256", "Change", "User", "Command"):
+        table.add_column(column)
+    previous: dict[str, str] = {}
+    for version in archive.versions():
+        before = previous.get(version.file, "")
+        previous[version.file] = version.sha256
+        if version not in versions:
+            continue
+        table.add_row(
+            _escape(version.at),
+            _escape(version.file),
+            version.sha256[:12] or "(removed)",
+            archive.change(before, version.sha256),
+            _escape(version.user),
+            _escape(version.command),
         )
     return table
 

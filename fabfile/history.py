@@ -33,6 +33,7 @@ class Action(enum.StrEnum):
     SWITCH = "switch"  # blue/green: traffic to the other colour, whatever it runs
     DARK = "deploy --no-switch"  # blue/green: verified on the idle colours, not live
     RETIRE = "retire"  # parallel: old versions undeployed; no release of its own
+    LOGGING = "logging"  # a new logback.xml, live: the same release with it
 
 
 class Result(enum.StrEnum):

@@ -169,8 +169,7 @@ class Node:
             f"if [ -f {p} ]; then echo y; head -c {limit} {p} | base64; else echo n; fi",
             f"reading {path}",
         )
-        present, _, encoded = text.partition("\n")
-        return base64.b64decode(encoded) if present == "y" else None
+        return file_from(text)
 
     def absolute(self, path: str) -> str:
         """``path`` with ``~`` replaced by the node's HOME (for SFTP)."""
@@ -223,7 +222,7 @@ class Node:
             return self.run(script, "removing a partial upload").strip() or "?"
         return "?"
 
-    def install(self, release: Release) -> None:
+    def install(self, release: Release, only: tuple[str, ...] = ()) -> None:
         """Put the release's files in place and record it, all or nothing.
 
         Every file is first copied next to its target under a hidden name; only
@@ -231,15 +230,20 @@ class Node:
         last, so a hot-deploying Jetty never starts it with the old config.
         A copy, not a link: the fresh mtime makes Jetty unpack the WAR again
         even when an older release comes back (a kept file's old mtime would not).
+        ``only`` limits it to some of the files (``logback``: `deploy logging`).
         """
         c = self.config
         files = (
-            (release.config, c.config_path),
-            (release.jettyrc, c.jettyrc_path),
-            *([(release.logback, c.logback_path)] if release.logback and c.logback_path else []),
-            (release.war, c.war_path),
+            ("config", release.config, c.config_path),
+            ("jettyrc", release.jettyrc, c.jettyrc_path),
+            ("logback", release.logback, c.logback_path),
+            ("war", release.war, c.war_path),
         )
-        staged = [(sha, target, _hidden_beside(target)) for sha, target in files]
+        staged = [
+            (sha, target, _hidden_beside(target))
+            for kind, sha, target in files
+            if sha and target and kind in (only or (kind,))
+        ]
         temps = " ".join(sh_path(tmp) for _, _, tmp in staged)
         lines = [
             "set -e",
@@ -323,6 +327,12 @@ class Node:
         d = sh_path(self.config.releases_dir)
         names = " ".join(shlex.quote(name) for name in doomed)
         self.run(f"cd {d}/blobs && rm -f -- {names}", "removing old releases")
+
+
+def file_from(text: str) -> bytes | None:
+    """A file a script sent as ``y`` and its base64 (None: it sent ``n``, no such file)."""
+    present, _, encoded = text.partition("\n")
+    return base64.b64decode(encoded) if present == "y" else None
 
 
 def _current_file(instance: str) -> str:

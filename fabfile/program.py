@@ -24,23 +24,38 @@ from . import __version__
 from .errors import ExitCode
 from .tasks import DRY_RUN, FLAGS, Flag, namespace
 
-TASKS = ("status", "deploy", "rollback", "switch", "retire", "history")
+TASKS = (
+    "status",
+    "deploy",
+    "rollback",
+    "switch",
+    "retire",
+    "logging",
+    "config-diff",
+    "config-history",
+    "history",
+)
 USAGE = {
     "status": "[status] [FLAGS]",
-    "deploy": "[deploy] WAR|--latest [FLAGS]",
+    "deploy": "[deploy] WAR|--latest [--dry-run] [FLAGS]",
     "rollback": "rollback [FLAGS]",
     "switch": "switch [FLAGS]",
     "retire": "retire [--now] [FLAGS]",
+    "logging": "logging [FLAGS]",
+    "config-diff": "config diff [FLAGS]",
+    "config-history": "config history [FLAGS]",
     "history": "history [FLAGS]",
 }
 EXAMPLES = (
     "deploy search-web-frontend-1.0.126.war --hosts web1,web2",
     "deploy rollback",
+    "deploy search-web-frontend-1.0.126.war --dry-run",
     "deploy search-web-frontend-1.0.126.war --no-switch && deploy switch",
+    "deploy config diff --hosts web1 && deploy logging",
 )
 _VALUED_SHORT = {spec.short for spec in FLAGS.values() if spec.short and spec.value}
 _VALUED = {f"--{name}" for name, spec in FLAGS.items() if spec.value}
-_DEPLOYING = {"--artifact", "--latest", "--force", "--no-switch"}
+_DEPLOYING = {"--artifact", "--latest", "--force", "--no-switch", "--dry-run"}
 _DEPLOYING_SHORT = {FLAGS["latest"].short, FLAGS["force"].short}
 _CORE = {"-h", "--help", "-V", "--version", "--complete", "--print-completion-script"}
 _DRY = re.compile(r"--(dry([-_]?run)?|no-?op|simulate|what-?if)", re.IGNORECASE)
@@ -53,7 +68,7 @@ def route(argv: Sequence[str]) -> list[str]:
     A bare ``*.war`` word becomes ``--artifact X.war``, since Invoke has no
     optional positional arguments.
     """
-    head, rest = list(argv[:1]), list(argv[1:])
+    head, rest = list(argv[:1]), _joined(list(argv[1:]))
     if not rest:
         return [*head, "status"]
     if rest[0].split("=")[0] in _CORE:
@@ -66,6 +81,15 @@ def route(argv: Sequence[str]) -> list[str]:
     if task is None:
         task = "deploy" if wars or any(_deploying(word) for word in rest) else "status"
     return [*head, task, *rest]
+
+
+def _joined(words: list[str]) -> list[str]:
+    """``config diff`` and ``config history`` are the tasks ``config-diff`` and
+    ``config-history`` (Invoke has no sub-commands)."""
+    for index, word in enumerate(words[:-1]):
+        if word == "config" and _bare(words, index) and words[index + 1] in ("diff", "history"):
+            return [*words[:index], f"config-{words[index + 1]}", *words[index + 2 :]]
+    return words
 
 
 def _bare(words: list[str], index: int) -> bool:
@@ -101,11 +125,14 @@ def _deploying(word: str) -> bool:
 
 
 def _refuse_dry_run(argv: Sequence[str]) -> None:
-    """Refuse ``--dry-run`` and its kin: without a real dry run, it would deploy for real."""
+    """Refuse the kin of ``--dry-run`` (``--dry``, ``-R``, ``--noop``...): a flag a user
+    believes makes a dry run must never deploy for real."""
     for word in argv:
         if word == "--":
             return
         name = word.split("=")[0]
+        if word == "--dry-run":
+            continue  # deploy's own flag
         if _DRY.fullmatch(name) or "R" in _shorts(word):
             raise _usage_exit(f"{name}: {DRY_RUN}")
 
@@ -170,7 +197,8 @@ class DeployProgram(Program):
         print(f"       {self.binary} WAR|--latest [FLAGS]\n\nCommands:")
         for name in TASKS:
             default = " (default)" if name == self.collection.default else ""
-            print(f"  {name:<10} {helpline(self.collection[name])}{default}")
+            shown = name.replace("-", " ")  # config diff, config history
+            print(f"  {shown:<15}{helpline(self.collection[name])}{default}".rstrip())
         print("\nFlags:")
         owners = self._owners()
         for flag in [*self._task_flags(), *_core_flags(shown=True)]:

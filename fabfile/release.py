@@ -48,6 +48,16 @@ class Release:
         )
         return dataclasses.replace(self, config=config, jettyrc=jettyrc, logback=logback, hosts="")
 
+    def with_logback(self, logback: str, own: dict[str, str]) -> Release:
+        """This release with a new logback.xml: ``logback`` for the cluster, ``own`` for
+        the hosts whose file is theirs (or that kept their old one)."""
+        lines = []
+        for host in dict.fromkeys([*self._own_files(), *own]):
+            mine, theirs = self.for_host(host), own.get(host, logback)
+            if (mine.config, mine.jettyrc, theirs) != (self.config, self.jettyrc, logback):
+                lines.append(f"{host} {mine.config} {mine.jettyrc} {theirs or '-'}")
+        return dataclasses.replace(self, logback=logback, hosts="\n".join(lines))
+
     def _own_files(self) -> dict[str, tuple[str, str, str]]:
         found = {}
         for line in self.hosts.splitlines():

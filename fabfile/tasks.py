@@ -1,4 +1,5 @@
-"""The Invoke tasks: ``status``, ``deploy``, ``rollback``, ``switch``, ``retire``, ``history``.
+"""The Invoke tasks: ``status``, ``deploy``, ``rollback``, ``switch``, ``retire``,
+``logging``, ``config-diff``, ``config-history``, ``history``.
 
 Each task is thin: it finds the app directory, builds `Options` and calls
 `fabfile.actions`. The `boundary` decorator is the one place where a
@@ -41,7 +42,7 @@ class Spec:
 
 
 FLAGS = {
-    "hosts": Spec("H", "LIST", "Only these nodes, comma-separated."),
+    "hosts": Spec("H", "LIST", "Only these nodes: a,b."),
     "app-dir": Spec("C", "DIR", "The app directory (default: the current directory)."),
     "app": Spec("", "NAME", "An app by name, in $DEPLOY_APPS_ROOT (default ./apps)."),
     "artifact": Spec("", "WAR", "The WAR (default: the newest by Maven version)."),
@@ -49,10 +50,11 @@ FLAGS = {
     "force": Spec("f", "", "Redo nodes on it; past switch, heap checks."),
     "now": Spec("", "", "Undeploy old versions now, sessions or not."),
     "no-switch": Spec("", "", "Blue/green: verify the idle colours, no switch."),
-    "json": Spec("j", "", "Print JSON."),
-    "limit": Spec("n", "N", f"Show the last N records (default {LIMIT})."),
+    "dry-run": Spec("", "", "Print the plan and config diffs; change nothing."),
+    "json": Spec("j", "", "As JSON."),
+    "limit": Spec("n", "N", f"Last N records (default {LIMIT})."),
 }
-DRY_RUN = "a dry run does not exist yet, so nothing was done"
+DRY_RUN = "the dry run is `deploy WAR --dry-run` (it prints the plan); nothing was done"
 
 
 class Flag(Argument):
@@ -156,7 +158,7 @@ def status(
     app_dir: str | None = None,
     app: str | None = None,
 ) -> ExitCode:
-    """Show every node's /status: Ok or Fail, version, timing.
+    """Show every node's /status: Ok or Fail, version.
 
     For each node: URL, Ok or Fail with the reason, groupId:artifactId, version
     and response time. Exits 1 when any node is not Ok.
@@ -172,6 +174,7 @@ def deploy(
     latest: bool = False,
     force: bool = False,
     no_switch: bool = False,
+    dry_run: bool = False,
     hosts: str | None = None,
     app_dir: str | None = None,
     app: str | None = None,
@@ -185,6 +188,8 @@ def deploy(
     Tomcat deploys it beside the running version, then old versions retire.
     """
     options = _options(hosts, app_dir, app, "deploy")
+    if dry_run:
+        return actions.dry_run(options, artifact, force=force, latest=latest)
     return actions.deploy(options, artifact, force=force, latest=latest, switch=not no_switch)
 
 
@@ -248,6 +253,58 @@ def history(
     return actions.history(_options(None, app_dir, app, "history"), limit=limit, as_json=json)
 
 
+@task(klass=DeployTask)
+@boundary
+def logging(
+    c: Context, hosts: str | None = None, app_dir: str | None = None, app: str | None = None
+) -> ExitCode:
+    """Push logback.xml to every node, live, without a restart.
+
+    logback rereads it (the file must say scan="true"); each node is verified on
+    /status: the same JVM (pid, start time) reports the file's root level. A node
+    where it does not show gets its previous file back. Rollback restores the
+    logging configuration of the release before.
+    """
+    return actions.logging(_options(hosts, app_dir, app, "logging"))
+
+
+@task(klass=DeployTask, name="config-diff")
+@boundary
+def config_diff(
+    c: Context,
+    hosts: str | None = None,
+    json: bool = False,
+    app_dir: str | None = None,
+    app: str | None = None,
+) -> ExitCode:
+    """Diff each node's config files against what deploy would send.
+
+    A unified diff per node and file (config.properties, .jettyrc, logback.xml,
+    each host's overrides applied). Exits 1 when a node differs (drift).
+    """
+    return actions.config_diff(_options(hosts, app_dir, app, "config diff"), as_json=json)
+
+
+@task(klass=DeployTask, name="config-history")
+@boundary
+def config_history(
+    c: Context,
+    limit: int = LIMIT,
+    json: bool = False,
+    app_dir: str | None = None,
+    app: str | None = None,
+) -> ExitCode:
+    """Show every version of the config files the coordinator saw.
+
+    .config, config.properties, .jettyrc, logback.xml and the per-host files;
+    each version's content is kept by sha256 in .deploy-archive/.
+    """
+    options = _options(None, app_dir, app, "config history")
+    return actions.config_history(options, limit=limit, as_json=json)
+
+
 def namespace() -> Collection:
     """A fresh collection of the tasks, for ``deploy``, ``inv`` and ``fab``."""
-    return Collection(status, deploy, rollback, switch, retire, history)
+    return Collection(
+        status, deploy, rollback, switch, retire, logging, config_diff, config_history, history
+    )

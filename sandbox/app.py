@@ -55,6 +55,7 @@ def config_text(
         "war_path = ~/jetty-base/webapps/root.war",
         "config_path = ~/jetty-base/resources/config.properties",
         "jettyrc_path = ~/.jettyrc",
+        "logback_path = ~/jetty-base/resources/logback.xml",
         "releases_dir = ~/releases/{app}",
         f"warmup = {warmup:g}",
         f"ready_timeout = {ready_timeout:g}",

@@ -76,6 +76,7 @@ def config_text(
         f"war_path = ~/tomcat/{name}/webapps/ROOT.war",
         f"config_path = ~/tomcat/{name}/lib/config.properties",
         f"jettyrc_path = ~/tomcat/{name}/bin/setenv.sh",
+        f"logback_path = ~/tomcat/{name}/lib/logback.xml",
         "releases_dir = ~/releases/{app}",
         f"warmup = {warmup:g}",
         f"ready_timeout = {ready_timeout:g}",

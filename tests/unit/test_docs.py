@@ -49,3 +49,4 @@ def test_the_shipped_example_app_points_at_the_default_sandbox() -> None:
     assert shipped == app.config_text(default, balancer=f"{default.root}/haproxy.sock")
     assert (REPO / "apps" / app.APP / "config.properties").read_text() == app.PROPERTIES
     assert (REPO / "apps" / app.APP / ".jettyrc").read_text() == app.JETTYRC
+    assert (REPO / "apps" / app.APP / "logback.xml").read_text() == app.LOGBACK

@@ -257,17 +257,15 @@ def test_dash_l_deploys_the_newest_war_instead_of_listing_tasks(
     assert "Subcommands" not in result.out
 
 
-# -- a dry run does not exist yet: refuse, never deploy ---------------------------
+# -- only deploy --dry-run is a dry run: refuse its kin, never deploy --------------
 
 
 @pytest.mark.parametrize(
     "argv",
     [
         ["--dry"],
-        ["--dry-run"],
         ["-R"],
-        ["x.war", "--dry-run"],
-        ["--dry-run=yes", "x.war"],
+        ["x.war", "--dryrun"],
         ["--latest", "--dry"],
         ["-fR", "x.war"],
         ["rollback", "--dryrun"],
@@ -283,7 +281,7 @@ def test_a_dry_run_flag_is_refused_and_nothing_runs(
     (app / "shop-1.0.1.war").write_bytes(b"")
     result = run(argv, app, capsys)
     assert result.code == ExitCode.USAGE
-    assert "a dry run does not exist yet, so nothing was done" in result.err
+    assert "the dry run is `deploy WAR --dry-run`" in result.err
     assert result.err.startswith("error: ") and "see deploy --help" in result.err
     assert calls == []
 
@@ -297,7 +295,7 @@ def test_inv_dry_is_refused_by_the_task_itself(
     with pytest.raises(Exit) as refused:
         tasks.deploy(context, latest=True)
     assert refused.value.code == ExitCode.USAGE
-    assert "a dry run does not exist yet" in str(refused.value.message)
+    assert "the dry run is `deploy WAR --dry-run`" in str(refused.value.message)
     assert calls == []
     tasks.deploy(Context(Config()), latest=True)
     assert [name for name, _ in calls] == ["deploy"]
@@ -315,7 +313,7 @@ def test_inv_dry_is_refused_by_the_task_itself(
         (["-H"], "--hosts needs a value"),
         (["--hosts="], "--hosts needs a value"),
         (["history", "-n"], "--limit needs a value"),
-        (["--limit", "abc"], "--limit is not a flag of status, only of history"),
+        (["--limit", "abc"], "--limit is not a flag of status, only of config-history, history"),
         (["history", "--limit", "abc"], "--limit takes a whole number, not 'abc'"),
         (["history", "-n", "abc"], "--limit takes a whole number, not 'abc'"),
         (["--no-such-flag"], "unknown flag --no-such-flag"),

@@ -1,0 +1,98 @@
+"""Drift: the config files a node has now against what the coordinator would send it.
+
+A hand edit on a node (a heap size changed in a hurry, a property "just for
+today") is invisible until the next restart bites. `deploy config diff` and
+`deploy --dry-run` read each node's files over SSH and show a unified diff
+against the host's merged files (`fabfile.overrides`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from concurrent.futures import ThreadPoolExecutor
+
+from .config import PARALLEL, NodeConfig
+from .errors import NodeError
+from .node import Node, file_from
+from .overrides import File, HostFiles
+from .shell import sh_path
+
+_LIMIT = 1 << 20  # config files are small; a huge one is shown cut
+
+
+@dataclasses.dataclass(frozen=True)
+class FileDrift:
+    """One file of one node: where it is, and the diff ('' when the node has what we'd send)."""
+
+    node: str
+    name: str
+    path: str
+    diff: str
+
+    def to_dict(self) -> dict[str, str | bool]:
+        return {**dataclasses.asdict(self), "drift": bool(self.diff)}
+
+
+def compare(node: Node, files: HostFiles, strategy: str) -> list[FileDrift]:
+    """Each of the node's config files against ``files``; raises `NodeError` if unreadable."""
+    config = node.config
+    found = []
+    for file, path in _paths(config, files, strategy):
+        have = _read(node, path)
+        found.append(FileDrift(config.label, file.name, path, _diff(file, have, config, path)))
+    return found
+
+
+def _paths(config: NodeConfig, files: HostFiles, strategy: str) -> list[tuple[File, str]]:
+    """Where each file lives on the node. Parallel: config.properties is inside the newest
+    version (one copy per version); the others are at their configured paths."""
+    versions = f"{config.releases_dir.rstrip('/')}/versions"
+    newest = f"{versions}/NEWEST/WEB-INF/classes/config.properties"
+    paths = [(files.config, newest if strategy == PARALLEL else config.config_path)]
+    paths.append((files.jettyrc, config.jettyrc_path))
+    if files.logback is not None and config.logback_path:
+        paths.append((files.logback, config.logback_path))
+    return paths
+
+
+def _read(node: Node, path: str) -> bytes | None:
+    """The node's file at ``path`` (``NEWEST`` stands for the newest version directory)."""
+    if "/NEWEST/" not in path:
+        return node.read(path, _LIMIT)
+    versions, _, rest = path.partition("/NEWEST/")
+    script = (
+        f"v=$(ls -d {sh_path(versions)}/*/ 2>/dev/null | sort | tail -n 1); "
+        f'f="$v"{sh_path(rest)}; if [ -n "$v" ] && [ -f "$f" ]; then echo y; '
+        f'head -c {_LIMIT} "$f" | base64; else echo n; fi'
+    )
+    return file_from(node.run(script, f"reading {path}"))
+
+
+def _diff(file: File, have: bytes | None, config: NodeConfig, path: str) -> str:
+    if have == file.data:
+        return ""
+    ours = file.data.decode("latin-1").splitlines(keepends=True)
+    theirs = [] if have is None else have.decode("latin-1").splitlines(keepends=True)
+    lines = difflib.unified_diff(
+        theirs,
+        ours,
+        fromfile=f"{config.label}:{path}" + (" (missing)" if have is None else ""),
+        tofile=f"coordinator: {file.name} for {config.host}",
+    )
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def compare_all(
+    nodes: list[Node], merged: dict[str, HostFiles], strategy: str
+) -> list[FileDrift | str]:
+    """Every node's files, read at once, or the error that kept us from reading them."""
+
+    def one(node: Node) -> list[FileDrift | str]:
+        try:
+            return list(compare(node, merged[node.host], strategy))
+        except NodeError as error:
+            return [str(error)]
+
+    with ThreadPoolExecutor(max_workers=min(32, len(nodes) or 1)) as pool:
+        return [item for found in pool.map(one, nodes) for item in found]
