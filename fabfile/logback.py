@@ -92,9 +92,18 @@ class Push:
 
 
 def push_all(pushes: list[Push], sources: dict[str, Path]) -> None:
-    """Every node at once: a logging change restarts nothing, so there is no order to keep."""
-    with ThreadPoolExecutor(max_workers=min(32, len(pushes))) as pool:
-        list(pool.map(lambda push: _push(push, sources), pushes))
+    """Every host at once: a logging change restarts nothing, so there is no order to
+    keep. The instances of a host share its releases directory: one after the other."""
+    hosts: dict[str, list[Push]] = {}
+    for push in pushes:
+        hosts.setdefault(push.node.host, []).append(push)
+
+    def host_pushes(mine: list[Push]) -> None:
+        for push in mine:
+            _push(push, sources)
+
+    with ThreadPoolExecutor(max_workers=min(32, len(hosts))) as pool:
+        list(pool.map(host_pushes, hosts.values()))
 
 
 def _push(push: Push, sources: dict[str, Path]) -> None:
@@ -102,10 +111,6 @@ def _push(push: Push, sources: dict[str, Path]) -> None:
     try:
         inventory = node.inventory()
         push.before = inventory.current
-        if push.before is None:
-            raise NodeError(
-                f"{push.label}: runs no release deployed by this tool; deploy a WAR first"
-            )
         before = probe.probe(node.config)
         if not before.ok:
             raise NodeError(f"{push.label}: /status answers {before.describe()!r}; fix it first")
@@ -113,7 +118,10 @@ def _push(push: Push, sources: dict[str, Path]) -> None:
         sha = setting.file.sha256
         if sha not in inventory.blobs:
             node.upload(sources[sha], sha)
-        node.install(dataclasses.replace(push.before, logback=sha), only=("logback",))
+        if push.before is None:  # no release of ours to record it in: the file alone
+            node.place(sha, node.config.logback_path)
+        else:
+            node.install(dataclasses.replace(push.before, logback=sha), only=("logback",))
         push.outcome = "installed, not verified"
         push.detail = _verify(node, setting, before, jvm)
         push.outcome = "deployed"
@@ -161,8 +169,7 @@ def _verify(node: Node, setting: Setting, before: Status, jvm: str) -> str:
 
 def _put_back(push: Push) -> str:
     """The node's previous logback.xml and release record, after a failed push."""
-    assert push.before is not None
-    if not push.before.logback:
+    if push.before is None or not push.before.logback:
         return "; it had no logback.xml from this tool before, so the new one stays"
     try:
         push.node.install(push.before, only=("logback",))

@@ -244,17 +244,14 @@ class Node:
             for kind, sha, target in files
             if sha and target and kind in (only or (kind,))
         ]
-        temps = " ".join(sh_path(tmp) for _, _, tmp in staged)
-        lines = [
-            "set -e",
-            f"d={sh_path(c.releases_dir)}",
-            f"trap {shlex.quote(f'rm -f {temps}')} EXIT",
-        ]
-        for sha, target, tmp in staged:
-            lines.append(f"mkdir -p {sh_path(_parent(target))}")
-            lines.append(f'cp "$d/blobs/"{shlex.quote(sha)} {sh_path(tmp)}')
-        lines += [f"mv -f {sh_path(tmp)} {sh_path(target)}" for _, target, tmp in staged]
-        self.run("\n".join(lines + self._record_lines(release)), "installing the release")
+        lines = _placing(c.releases_dir, staged) + self._record_lines(release)
+        self.run("\n".join(lines), "installing the release")
+
+    def place(self, sha256: str, target: str) -> None:
+        """Put one staged file at ``target`` (renamed into place), recording no release:
+        a node that runs none this tool deployed still takes a logback.xml."""
+        staged = [(sha256, target, _hidden_beside(target))]
+        self.run("\n".join(_placing(self.config.releases_dir, staged)), f"placing {target}")
 
     def record(self, release: Release) -> None:
         """Note ``release`` as what the instance runs (parallel: once it is verified)."""
@@ -327,6 +324,17 @@ class Node:
         d = sh_path(self.config.releases_dir)
         names = " ".join(shlex.quote(name) for name in doomed)
         self.run(f"cd {d}/blobs && rm -f -- {names}", "removing old releases")
+
+
+def _placing(releases_dir: str, staged: list[tuple[str, str, str]]) -> list[str]:
+    """Shell lines that copy each (blob, target, hidden temp) beside its target, then
+    rename them all over their targets; a failure removes the copies."""
+    temps = " ".join(sh_path(tmp) for _, _, tmp in staged)
+    lines = ["set -e", f"d={sh_path(releases_dir)}", f"trap {shlex.quote(f'rm -f {temps}')} EXIT"]
+    for sha, target, tmp in staged:
+        lines.append(f"mkdir -p {sh_path(_parent(target))}")
+        lines.append(f'cp "$d/blobs/"{shlex.quote(sha)} {sh_path(tmp)}')
+    return lines + [f"mv -f {sh_path(tmp)} {sh_path(target)}" for _, target, tmp in staged]
 
 
 def file_from(text: str) -> bytes | None:

@@ -32,6 +32,18 @@ class TomcatSandbox:
     def url(self, path: str = "/status") -> str:
         return haproxy.url(self.tomcats.cluster, path)
 
+    def page(self, address: str, instance: str, path: str = "/status") -> str:
+        """A page of one instance, asked directly (not through haproxy)."""
+        url = f"http://{address}:{self.tomcats.http_port(instance)}{path}"
+        answer = requests.get(url, timeout=5)
+        assert answer.status_code == 200, answer.text
+        return answer.text
+
+    def facts(self, address: str, instance: str) -> dict[str, str]:
+        """The ``name: value`` lines of an instance's /status (pid, log-level, ...)."""
+        lines = self.page(address, instance).splitlines()[1:]
+        return dict(line.split(": ", 1) for line in lines if ": " in line)
+
     def jvms(self) -> dict[str, int | None]:
         return {f"{a}/{n}": tomcat.jvm(self.tomcats, a, n) for a, n in self.tomcats.all()}
 

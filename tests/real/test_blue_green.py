@@ -351,3 +351,22 @@ def assert_serving(bg: Sandbox, app_dir: Path, capsys: pytest.CaptureFixture[str
     for address in bg.addresses:
         shown = [h for h, r in rows(app_dir, capsys).items() if r["live"] and r["ok"]]
         assert any(h.startswith(f"{address}/") for h in shown), status.text
+
+
+# -- configuration -------------------------------------------------------------------
+
+
+def test_a_logging_change_is_live_on_both_colours_without_a_restart(
+    bg: Sandbox, app_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # both colours deployed by the tool, so each JVM started with its logback.xml
+    assert cli.run([bg.wars[NEW].name], app_dir, capsys).code == 0
+    before = {(a, c): bg.facts(a, c) for a, c in bg.tomcats.all()}
+    logback = app_dir / "logback.xml"
+    logback.write_text(logback.read_text().replace('level="INFO"', 'level="WARN"'))
+    pushed = cli.run(["logging"], app_dir, capsys)
+    assert pushed.code == 0, pushed.text
+    for (address, colour), was in before.items():
+        now = bg.facts(address, colour)
+        assert (now["log-level"], now["pid"]) == ("WARN", was["pid"])
+    assert cli.run(["config", "diff"], app_dir, capsys).code == 0

@@ -440,3 +440,30 @@ def test_a_killed_retire_leaves_both_versions_serving_and_running_again_finishes
     again = cli.run(["retire"], app_dir, capsys)
     assert again.code == 0, again.text
     assert versions(app_dir, capsys) == {a: [NEW] for a in par.addresses}
+
+
+# -- configuration -------------------------------------------------------------------
+
+
+def test_each_host_gets_its_own_settings_and_a_logging_change_is_live(
+    par: Sandbox, app_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first, second = par.addresses
+    (app_dir / f"config.{second}.properties").write_text("greeting=Hello from the second host\n")
+    deployed = cli.run([par.wars[NEW].name], app_dir, capsys)
+    assert deployed.code == 0, deployed.text
+    instance = par.tomcats.instances[0]
+    pages = {a: par.page(a, instance, "/") for a in par.addresses}
+    assert "Hello from the sandbox" in pages[first]
+    assert "Hello from the second host" in pages[second]
+    assert cli.run(["config", "diff"], app_dir, capsys).code == 0
+
+    before = {a: par.facts(a, instance) for a in par.addresses}
+    logback = app_dir / "logback.xml"
+    logback.write_text(logback.read_text().replace('level="INFO"', 'level="DEBUG"'))
+    pushed = cli.run(["logging"], app_dir, capsys)
+    assert pushed.code == 0, pushed.text
+    for address in par.addresses:
+        after = par.facts(address, instance)
+        assert after["log-level"] == "DEBUG" and after["pid"] == before[address]["pid"]
+    assert cli.run(["config", "diff"], app_dir, capsys).code == 0
