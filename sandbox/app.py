@@ -16,14 +16,17 @@ greeting=Hello from the sandbox
 search.backend=http://127.0.0.1:9200
 """
 
-LOGBACK = """<?xml version="1.0" encoding="UTF-8"?>
-<!-- Delivered to every node as ~/jetty-base/resources/logback.xml: that directory is on
-     Jetty's class path, where the webapp's logback looks for logback.xml. Rescanned every
-     second, so a new root level takes effect in the running JVM, without a restart. -->
+
+def logback_xml(where: str) -> str:
+    """The sample app's logback.xml, delivered to ``where`` (said in its comment)."""
+    return f"""<?xml version="1.0" encoding="UTF-8"?>
+<!-- Delivered to {where},
+     where the webapp's logback finds it. Rescanned every second: a new root level
+     takes effect in the running JVM, without a restart. -->
 <configuration scan="true" scanPeriod="1 seconds">
   <appender name="CONSOLE" class="ch.qos.logback.core.ConsoleAppender">
     <encoder>
-      <pattern>%d{HH:mm:ss.SSS} %-5level [%thread] %logger{36} - %msg%n</pattern>
+      <pattern>%d{{HH:mm:ss.SSS}} %-5level [%thread] %logger{{36}} - %msg%n</pattern>
     </encoder>
   </appender>
   <root level="INFO">
@@ -31,6 +34,9 @@ LOGBACK = """<?xml version="1.0" encoding="UTF-8"?>
   </root>
 </configuration>
 """
+
+
+LOGBACK = logback_xml("every node as ~/jetty-base/resources/logback.xml (on Jetty's class path)")
 
 JETTYRC = """# Sourced by jetty.sh on every node: JVM options for Jetty.
 JAVA_OPTIONS="-Xms32m -Xmx192m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:auto"

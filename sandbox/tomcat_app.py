@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .app import APP, VERSIONS
+from .app import APP, VERSIONS, logback_xml
 from .sample import build_extension_jar, build_war
 from .tomcat import Tomcats
 from .tomcat_conf import MANAGER_USER, SETENV
@@ -32,21 +32,7 @@ PROPERTIES = """# Delivered to every instance as ~/tomcat/NAME/lib/config.proper
 greeting=Hello from the sandbox's Tomcat
 search.backend=http://127.0.0.1:9200
 """
-LOGBACK = """<?xml version="1.0" encoding="UTF-8"?>
-<!-- Delivered to every instance as ~/tomcat/NAME/lib/logback.xml: that directory is on
-     Tomcat's common class path, where the webapp's logback looks for logback.xml. Rescanned
-     every second, so a new root level takes effect in the running JVM, without a restart. -->
-<configuration scan="true" scanPeriod="1 seconds">
-  <appender name="CONSOLE" class="ch.qos.logback.core.ConsoleAppender">
-    <encoder>
-      <pattern>%d{HH:mm:ss.SSS} %-5level [%thread] %logger{36} - %msg%n</pattern>
-    </encoder>
-  </appender>
-  <root level="INFO">
-    <appender-ref ref="CONSOLE" />
-  </root>
-</configuration>
-"""
+LOGBACK = logback_xml("every instance as ~/tomcat/NAME/lib/logback.xml (common class path)")
 
 
 def config_text(
