@@ -219,8 +219,17 @@ def dry_run(
     files = app.overrides()
     merged = {host: files.files(host) for host in app.config.hosts}
     plan = Plan(Action.DEPLOY, release, sources, options.nodes, force)
-    setup = Setup(force=force, manager=Manager.for_nodes(plan.nodes))
+    balancer = options.balancer(plan.nodes)
+    setup = Setup(rotation=balancer, force=force, manager=Manager.for_nodes(plan.nodes))
     strategy = strategies.build(app.config.strategy, setup)
+    live = None
+    if options.blue_green and balancer is not None:
+        try:
+            live = _live(plan.nodes, balancer.states(plan.nodes))
+        except NodeError as error:
+            raise PreflightError(
+                f"{error}; the dry run needs it to tell the idle colours"
+            ) from None
     rollout = Rollout(app, plan, strategy, view.PlainReporter(options.console))
     holder = read_holder(app.lock_path)
     console = options.console
@@ -231,7 +240,7 @@ def dry_run(
         )
     )
     console.print(view.plain(f"lock: held by {holder.describe()}" if holder else "lock: free"))
-    steps = preview.plan_steps(rollout, merged, app.config.strategy)
+    steps = preview.plan_steps(rollout, merged, app.config.strategy, live)
     for line in preview.lines(steps):
         console.print(view.plain(line))
     return ExitCode.PREFLIGHT if any(step.error for step in steps) else ExitCode.OK
@@ -370,20 +379,20 @@ def logging(options: Options) -> ExitCode:
     app, nodes = options.app, options.nodes
     files = app.overrides()
     wanted = logback.settings(files, tuple(dict.fromkeys(node.host for node in nodes)))
-    current = History(app.history_path).current()
-    if current is None:
-        raise ConfigError(
-            f"{app.history_path}: no release recorded; deploy a WAR first (logback.xml goes "
-            "with it), then push logging changes"
-        )
     assert files.base.logback is not None  # `logback.settings` requires it
-    own = {host: current.for_host(host).logback for host in app.config.hosts}
-    own |= {host: setting.file.sha256 for host, setting in wanted.items()}
-    release = current.with_logback(files.base.logback.sha256, own)
     sources = {s.file.sha256: app.archive.keep(s.file.data) for s in wanted.values()}
     pushes = [logback.Push(Node(node), wanted[node.host]) for node in nodes]
-    options.console.print(f"logging: logback.xml to {len(nodes)} node(s), no restart")
     with Lock(app.lock_path, options.command("logging")):
+        current = History(app.history_path).current()  # read under the lock: it is ours
+        if current is None:
+            raise ConfigError(
+                f"{app.history_path}: no release recorded; deploy a WAR first (logback.xml "
+                "goes with it), then push logging changes"
+            )
+        own = {host: current.for_host(host).logback for host in app.config.hosts}
+        own |= {host: setting.file.sha256 for host, setting in wanted.items()}
+        release = current.with_logback(files.base.logback.sha256, own)
+        options.console.print(f"logging: logback.xml to {len(nodes)} node(s), no restart")
         try:
             logback.push_all(pushes, sources)
         finally:
@@ -396,9 +405,9 @@ def logging(options: Options) -> ExitCode:
     if failed:
         options.console.print(
             view.plain(
-                f"logging failed on {', '.join(failed)} (each got its previous file back); the "
-                f"others run the new one. Fix it and run {options.command('logging')} again, "
-                f"or go back everywhere: {options.command('rollback')}"
+                f"logging failed on {', '.join(failed)} (each line above says what it left); "
+                f"the others run the new one. Fix it and run {options.command('logging')} "
+                f"again, or go back everywhere: {options.command('rollback')}"
             )
         )
     return ExitCode.NODE_FAILED if failed else ExitCode.OK
@@ -408,6 +417,8 @@ def _record_logging(options: Options, release: Release, pushes: list[logback.Pus
     ok = all(push.outcome == "deployed" for push in pushes)
     hosts = {push.label: HostRecord(push.outcome, push.detail) for push in pushes}
     result = Result.OK if ok else Result.FAILED
+    if not any(push.touched for push in pushes):
+        result = Result.REFUSED  # no node changed: not a release the cluster moved to
     record = Record(Action.LOGGING, result, release.war_name, release=release, hosts=hosts)
     History(options.app.history_path).append(record)
 

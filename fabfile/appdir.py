@@ -51,10 +51,12 @@ class AppDir:
     def overrides(self) -> Overrides:
         """config.properties, .jettyrc, logback.xml and each host's own, read and checked."""
         found = Overrides(self.path, self.config.hosts, self.config.path)
-        if found.base.logback is not None and not self.config.nodes[0].logback_path:
+        lacking = [node.label for node in self.config.nodes if not node.logback_path]
+        if found.base.logback is not None and lacking:
             raise ConfigError(
-                f"{self.path / LOGBACK}: {self.config.path} has no logback_path; set it in "
-                "[deploy] to where the application reads its logback.xml on a node"
+                f"{self.path / LOGBACK}: {self.config.path} has no logback_path for "
+                f"{', '.join(lacking)}; set it in [deploy] to where the application reads "
+                "its logback.xml on a node"
             )
         return found
 

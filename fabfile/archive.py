@@ -49,7 +49,7 @@ class Archive:
         """Store ``data`` under its checksum (once); return where it is."""
         path = self.root / hashlib.sha256(data).hexdigest()
         if not path.exists():
-            self.root.mkdir(exist_ok=True)
+            self.root.mkdir(mode=0o700, exist_ok=True)  # config files may hold secrets
             tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
             tmp.write_bytes(data)
             os.replace(tmp, path)
@@ -119,7 +119,7 @@ class Archive:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         """Two commands may snapshot at once: one at a time reads and appends."""
-        self.root.mkdir(exist_ok=True)
+        self.root.mkdir(mode=0o700, exist_ok=True)
         with (self.root / f"{LOG}.lock").open("a") as guard:
             fcntl.flock(guard, fcntl.LOCK_EX)
             yield

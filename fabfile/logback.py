@@ -85,6 +85,7 @@ class Push:
     before: Release | None = None
     outcome: str = "untouched"
     detail: str = ""
+    touched: bool = False  # the file on the node was replaced (and maybe put back)
 
     @property
     def label(self) -> str:
@@ -118,6 +119,7 @@ def _push(push: Push, sources: dict[str, Path]) -> None:
         sha = setting.file.sha256
         if sha not in inventory.blobs:
             node.upload(sources[sha], sha)
+        push.touched = True
         if push.before is None:  # no release of ours to record it in: the file alone
             node.place(sha, node.config.logback_path)
         else:
@@ -127,7 +129,7 @@ def _push(push: Push, sources: dict[str, Path]) -> None:
         push.outcome = "deployed"
     except NodeError as error:
         push.detail = str(error)
-        if push.outcome != "untouched":
+        if push.touched:
             push.detail += _put_back(push)
         push.outcome = "failed"
 

@@ -157,7 +157,7 @@ class Node:
         paths = {"config": c.config_path, "jettyrc": c.jettyrc_path, "logback": c.logback_path}
         return "".join(
             f"[ -f {sh_path(path)} ] && printf 'file {kind} %s\\n' "
-            f'"$(sha256sum < {sh_path(path)} | cut -d" " -f1)"; '
+            f'"$( (sha256sum || openssl dgst -sha256 -r) < {sh_path(path)} | cut -d" " -f1)"; '
             for kind, path in paths.items()
             if path
         )

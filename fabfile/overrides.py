@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import re
+import shlex
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from xml.etree import ElementTree
@@ -221,16 +222,17 @@ def _merge_properties(base: File, override: Path) -> File:
 
 def _jettyrc_entries(path: Path, base: str, base_path: Path) -> dict[str, str]:
     """The override's ``NAME=value`` lines by name; each must assign a variable the cluster's
-    .jettyrc assigns."""
-    known = {m["name"] for line in base.splitlines() if (m := _ASSIGNMENT.match(line))}
+    .jettyrc assigns on one line (lines split at "\n" only: latin-1 text may hold \x85)."""
+    known = {m["name"] for line in base.split("\n") if (m := _ASSIGNMENT.match(line))}
     entries: dict[str, str] = {}
-    for number, line in enumerate(_read(path).decode("latin-1").splitlines(), start=1):
+    for number, line in enumerate(_read(path).decode("latin-1").split("\n"), start=1):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         match = _ASSIGNMENT.match(line)
-        if match is None:
+        if match is None or _continues(line):
             raise ConfigError(
-                f"{path}:{number}: not 'NAME=value'; a node's .jettyrc only sets variables"
+                f"{path}:{number}: not a one-line 'NAME=value'; a node's .jettyrc only sets "
+                "variables, each on one line"
             )
         if match["name"] not in known:
             raise ConfigError(
@@ -241,15 +243,29 @@ def _jettyrc_entries(path: Path, base: str, base_path: Path) -> dict[str, str]:
     return entries
 
 
+def _continues(line: str) -> bool:
+    """Whether a shell line goes on on the next one (an open quote, a trailing backslash)."""
+    try:
+        shlex.split(line, comments=True)
+    except ValueError:
+        return True
+    return False
+
+
 def _merge_jettyrc(base: File, override: Path) -> File:
     """The cluster's .jettyrc with each overridden variable's last assignment replaced."""
     text = base.data.decode("latin-1")
     replacing = _jettyrc_entries(override, text, override.with_name(JETTYRC))
-    lines = text.splitlines(keepends=True)
+    lines = text.split("\n")
     last = {m["name"]: i for i, line in enumerate(lines) if (m := _ASSIGNMENT.match(line))}
     for name, line in replacing.items():
         index = last[name]
+        if _continues(lines[index]):
+            raise ConfigError(
+                f"{override.with_name(JETTYRC)}:{index + 1}: {name} spans several lines; put it "
+                f"on one line to override it in {override.name}"
+            )
         old = _ASSIGNMENT.match(lines[index])
         export = old["export"] if old and old["export"] and not line.startswith("export") else ""
-        lines[index] = f"{export}{line}\n"
-    return File(JETTYRC, "".join(lines).encode("latin-1"))
+        lines[index] = f"{export}{line}"
+    return File(JETTYRC, "\n".join(lines).encode("latin-1"))

@@ -64,7 +64,7 @@ def release_of(app: AppDir, found: Artifact) -> tuple[Release, dict[str, Path]]:
         extensions=extensions.manifest(extra),
         context=extensions.own_context(found.path) if app.config.strategy == PARALLEL else "",
         logback=base.logback.sha256 if base.logback else "",
-        hosts="\n".join(own),
+        hosts="\n".join(sorted(own)),  # one order, so equal releases compare equal
     )
     sources |= {file.sha256: app.archive.keep(file.data) for file in base}
     return release, sources

@@ -20,6 +20,8 @@ from .overrides import HostFiles
 from .rollout import Rollout
 from .target import Target
 
+LIVE = "live colour: not touched; the switch takes its traffic away"
+
 
 @dataclasses.dataclass(frozen=True)
 class Step:
@@ -35,8 +37,14 @@ class Step:
     error: str = ""
 
 
-def plan_steps(rollout: Rollout, merged: dict[str, HostFiles], strategy: str) -> list[Step]:
-    """Every node's step, read in parallel; a node that cannot be read says why."""
+def plan_steps(
+    rollout: Rollout,
+    merged: dict[str, HostFiles],
+    strategy: str,
+    live: dict[str, bool] | None = None,
+) -> list[Step]:
+    """Every node's step, read in parallel; a node that cannot be read says why.
+    ``live``: blue/green, which colours take traffic (they are switched away from)."""
     first: dict[str, Target] = {}
     for target in rollout.targets:
         first.setdefault(target.node.host, target)
@@ -44,6 +52,8 @@ def plan_steps(rollout: Rollout, merged: dict[str, HostFiles], strategy: str) ->
 
     def one(target: Target) -> Step:
         try:
+            if live is not None and live[target.host]:
+                return Step(target.host, LIVE, "", (), 0, (), ())
             return _step(rollout, target, merged, strategy, id(target) in sends)
         except NodeError as error:
             return Step(target.host, "cannot be read", "", (), 0, (), (), str(error))
@@ -68,14 +78,18 @@ def _step(
     diffs = tuple(
         d for d in drift.compare(target.node, merged[target.node.host], strategy) if d.diff
     )
+    action = _action(rollout.unchanged(target), strategy)
+    if target.host in rollout.logging_live:
+        action = "logback.xml only: put in place live (no restart)"
     return Step(
         target.host,
-        _action(rollout.unchanged(target), strategy),
+        action,
         target.status.describe(),
         tuple(names.get(sha, sha[:12]) for sha in missing),
         size,
         tuple(rollout.drift(target)),
         diffs,
+        rollout.room(target, target.inventory),
     )
 
 
@@ -85,7 +99,7 @@ def _action(unchanged: bool, strategy: str) -> str:
     if strategy == PARALLEL:
         return "deploy beside the running version (no restart)"
     if strategy == BLUE_GREEN:
-        return "install + restart if idle, then the switch"
+        return "install + restart (idle colour), then the switch to it"
     return "install + restart"
 
 
@@ -100,12 +114,13 @@ def lines(steps: Sequence[Step]) -> list[str]:
             f"send {len(step.files)} file(s), {step.bytes} bytes" if step.files else "send nothing"
         )
         listed = f" ({', '.join(step.files)})" if step.files else ""
-        out.append(f"{step.node}: {step.action}; {sent}{listed}; now {step.running}")
+        now = f"; now {step.running}" if step.running else ""
+        out.append(f"{step.node}: {step.action}; {sent}{listed}{now}")
         if step.edited:
             out.append(f"  edited on the node: {', '.join(step.edited)} (the deploy puts it back)")
         for item in step.diffs:
             out += ["  " + line for line in item.diff.rstrip("\n").splitlines()]
-    changed = [s for s in steps if not s.error and not s.action.startswith("unchanged")]
+    changed = [s for s in steps if not s.error and not s.action.startswith(("unchanged", LIVE))]
     restarts = [s for s in changed if "restart" in s.action and "no restart" not in s.action]
     total = sum(s.bytes for s in steps)
     out.append(

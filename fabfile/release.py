@@ -56,7 +56,7 @@ class Release:
             mine, theirs = self.for_host(host), own.get(host, logback)
             if (mine.config, mine.jettyrc, theirs) != (self.config, self.jettyrc, logback):
                 lines.append(f"{host} {mine.config} {mine.jettyrc} {theirs or '-'}")
-        return dataclasses.replace(self, logback=logback, hosts="\n".join(lines))
+        return dataclasses.replace(self, logback=logback, hosts="\n".join(sorted(lines)))
 
     def _own_files(self) -> dict[str, tuple[str, str, str]]:
         found = {}

@@ -10,6 +10,7 @@ and the first failure stops it there.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import signal
 import sys
 import threading
@@ -19,12 +20,21 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from . import history, probe, restartlock
+from . import history, logback, probe, restartlock
 from .appdir import AppDir
-from .errors import DeployError, Interrupted, NodeError, PreflightError, RolloutError, explain
+from .errors import (
+    ConfigError,
+    DeployError,
+    Interrupted,
+    NodeError,
+    PreflightError,
+    RolloutError,
+    explain,
+)
 from .history import HostRecord, Record, Result
 from .lock import Holder
 from .node import Inventory, Node
+from .overrides import LOGBACK, File
 from .phase import Phase, Reporter
 from .planning import Plan
 from .release import Release
@@ -61,6 +71,7 @@ class Rollout:
         run_id = uuid.uuid4().hex
         holder = restartlock.record(Holder.me(plan.command), run_id)
         self.runtime: Runtime = strategy.runtime(plan, self, run_id, holder)
+        self.logging_live: dict[str, Target] = {}  # on the release but for logback.xml
 
     # -- driving ------------------------------------------------------------
 
@@ -71,6 +82,7 @@ class Rollout:
             self._timed("preflight", self.preflight)
             self._timed("staging", self.stage)
             self._timed("nodes", self._roll)
+            self._timed("logging", self._logging_live)
             self._prune_unless_interrupted()
         except KeyboardInterrupt as interrupt:
             result = Result.INTERRUPTED
@@ -92,6 +104,26 @@ class Rollout:
         except RolloutError as error:
             error.add_note(self._stopped_there())
             raise
+
+    def _logging_live(self) -> None:
+        """Nodes that ran the release but for logback.xml get it now, live and verified
+        as `deploy logging` does; one where it does not take effect is a failure."""
+        settled = (Outcome.DEPLOYED, Outcome.FAILED, Outcome.INSTALLING, Outcome.INSTALLED)
+        targets = [t for t in self.logging_live.values() if t.outcome not in settled]
+        if not targets:
+            return
+        pushes = []
+        for target in targets:
+            release = self.plan.release_for(target.config)
+            file = File(LOGBACK, self.plan.sources[release.logback].read_bytes())
+            pushes.append(logback.Push(target.node, logback.read_setting(file, LOGBACK)))
+        logback.push_all(pushes, self.plan.sources)
+        failed = [f"{push.label}: {push.detail}" for push in pushes if push.outcome != "deployed"]
+        for push in pushes:
+            if push.outcome == "deployed":
+                self.note(f"{push.label}: logback.xml updated without a restart ({push.detail})")
+        if failed:
+            raise RolloutError("logback.xml did not take effect live:\n" + "\n".join(failed))
 
     def _timed(self, name: str, step: Callable[[], None]) -> None:
         """Run one stage of the rollout and keep its duration for the history."""
@@ -123,24 +155,41 @@ class Rollout:
         """Already runs this release, its files as deployed, and says so: verify and
         skip, unless --force."""
         release, status = self.plan.release_for(target.config), target.status
+        current = target.inventory.current if target.inventory else None
         return (
             not self.plan.force
-            and target.inventory is not None
-            and target.inventory.current == release
+            and current is not None
+            and (current == release or self._logging_only(target, current, release))
             and not self.drift(target)
             and status is not None
             and status.ok
             and (status.coordinates, status.version) == (release.coordinates, release.version)
         )
 
+    def _logging_only(self, target: Target, current: Release, release: Release) -> bool:
+        """The node runs the release but for its logback.xml, which logback rereads by
+        itself: no restart, the file goes live after the strategy's run (`_logging_live`)."""
+        if not release.logback or _but_logging(current, release) != _but_logging(release, release):
+            return False
+        try:
+            data = self.plan.sources[release.logback].read_bytes()
+            logback.read_setting(File(LOGBACK, data), LOGBACK)
+        except (KeyError, OSError, ConfigError):  # no copy, or it does not scan: restart
+            return False
+        self.logging_live[target.host] = target
+        return True
+
     def drift(self, target: Target) -> list[str]:
-        """The config files on the node that are not what its release installed (an
-        edit on the node, or a file removed): a deploy puts them back."""
+        """The config files on the node that are not what was deployed there (an edit on
+        the node, or a file removed): a deploy puts them back."""
         inventory, release = target.inventory, self.plan.release_for(target.config)
-        if inventory is None or inventory.current != release:
+        current = inventory.current if inventory else None
+        if inventory is None or current is None:
             return []
-        wanted = {"config": release.config, "jettyrc": release.jettyrc}
-        wanted["logback"] = release.logback if target.config.logback_path else ""
+        if _but_logging(current, release) != _but_logging(release, release):
+            return []  # another release: every file is installed anyway
+        wanted = {"config": current.config, "jettyrc": current.jettyrc}
+        wanted["logback"] = current.logback if target.config.logback_path else ""
         return [
             _FILE_NAMES[kind]
             for kind in self.runtime.places
@@ -177,9 +226,10 @@ class Rollout:
                 f"{target.host}: {', '.join(drifted)} on the node differs from what was deployed "
                 "(edited there?); this deploy puts the deployed one back"
             )
-        return self._room(target, target.inventory)
+        return self.room(target, target.inventory)
 
-    def _room(self, target: Target, inventory: Inventory) -> str:
+    def room(self, target: Target, inventory: Inventory) -> str:
+        """Why the node cannot take the release's files ('' when it can)."""
         missing = self.missing(target)
         unknown = [sha for sha in missing if sha not in self.plan.sources]
         if unknown:
@@ -299,6 +349,11 @@ class Rollout:
         history.History(self.app.history_path).append(record)
 
 
+def _but_logging(release: Release, like: Release) -> Release:
+    """``release`` with ``like``'s logback.xml: equal when only the logging differs."""
+    return dataclasses.replace(release, logback=like.logback)
+
+
 def _host_record(target: Target) -> HostRecord:
     ready = target.restart_to_ready
     return HostRecord(
@@ -313,14 +368,14 @@ def _kept_blobs(target: Target) -> frozenset[str]:
     """Blobs of the node's newest ``keep_releases`` distinct releases (at least 2)."""
     assert target.inventory is not None
     keep_count = max(2, target.config.keep_releases)
-    kept: list[Release] = []
-    for release in reversed(target.inventory.installed):
-        if release not in kept:
-            kept.append(release)
-        if len(kept) >= keep_count:
-            break
+    kept: list[Release] = []  # releases apart from their logback.xml (`deploy logging`)
     blobs: set[str] = set()
-    for release in kept:
+    for release in reversed(target.inventory.installed):
+        key = dataclasses.replace(release, logback="")
+        if key not in kept:
+            if len(kept) >= keep_count:
+                break
+            kept.append(key)
         blobs |= release.blobs
     for held in (target.inventory.current, *target.inventory.held):
         if held is not None:

@@ -187,7 +187,7 @@ def deploy(
     deployed and verified, then haproxy switches to it. Parallel: each host's
     Tomcat deploys it beside the running version, then old versions retire.
     """
-    options = _options(hosts, app_dir, app, "deploy")
+    options = _options(hosts, app_dir, app, "deploy --dry-run" if dry_run else "deploy")
     if dry_run:
         return actions.dry_run(options, artifact, force=force, latest=latest)
     return actions.deploy(options, artifact, force=force, latest=latest, switch=not no_switch)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import json
 import signal
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +16,7 @@ from typing import Any
 import pytest
 import requests
 
+from fabfile.balancer import Balancer
 from sandbox import cluster as cluster_module
 from sandbox import haproxy, tomcat
 from sandbox.cluster import Cluster
@@ -43,6 +47,23 @@ class TomcatSandbox:
         """The ``name: value`` lines of an instance's /status (pid, log-level, ...)."""
         lines = self.page(address, instance).splitlines()[1:]
         return dict(line.split(": ", 1) for line in lines if ": " in line)
+
+    def wait_in_rotation(self, seconds: float = 10) -> None:
+        """Until haproxy has every enabled server UP. After the first deploy to an empty
+        Tomcat, haproxy marks it UP at its next health check (``inter 1s``), not at once."""
+        balancer = Balancer(str(haproxy.socket_path(self.tomcats.cluster)))
+        deadline = time.monotonic() + seconds
+        while True:
+            rows = csv.DictReader(io.StringIO(balancer.command("show stat").lstrip("# ")))
+            states = [
+                r["status"]
+                for r in rows
+                if r["pxname"] == "web" and r["svname"] not in ("FRONTEND", "BACKEND")
+            ]
+            if all(state in ("UP", "MAINT") for state in states) or time.monotonic() > deadline:
+                assert all(state in ("UP", "MAINT") for state in states), states
+                return
+            time.sleep(0.1)
 
     def jvms(self) -> dict[str, int | None]:
         return {f"{a}/{n}": tomcat.jvm(self.tomcats, a, n) for a, n in self.tomcats.all()}

@@ -93,6 +93,7 @@ def app_dir(par: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     now = cli.run(["retire", "--now"], path, capsys)
     assert now.code == 0, now.text
     assert versions(path, capsys) == {a: [OLD] for a in par.addresses}
+    par.wait_in_rotation()  # the first test: haproxy has just seen the app come up
     return path
 
 

@@ -62,6 +62,20 @@ def test_a_jettyrc_override_replaces_the_assignment_and_keeps_export(app: Path) 
     )
 
 
+def test_a_multi_line_assignment_in_the_cluster_file_is_not_half_replaced(app: Path) -> None:
+    (app / ".jettyrc").write_text('JAVA_OPTIONS="-Xmx1g \\\n  -Dx=1"\n')
+    (app / ".jettyrc.web1").write_text('JAVA_OPTIONS="-Xmx2g"\n')
+    with pytest.raises(ConfigError, match=r"\.jettyrc:1: JAVA_OPTIONS spans several lines"):
+        read(app).files("web1")
+
+
+def test_latin1_bytes_that_python_calls_line_breaks_stay_in_their_line(app: Path) -> None:
+    (app / ".jettyrc").write_bytes(b'JAVA_OPTIONS="-Dn=\xc3\x85se"\nX=1\n')
+    (app / ".jettyrc.web1").write_bytes(b'X="\xc3\x85x"\n')
+    merged = read(app).files("web1").jettyrc.data
+    assert merged == b'JAVA_OPTIONS="-Dn=\xc3\x85se"\nX="\xc3\x85x"\n'
+
+
 def test_a_logback_file_per_host_replaces_the_cluster_one(app: Path) -> None:
     (app / "logback.xml").write_text(LOGBACK)
     (app / "logback.web2.xml").write_text(LOGBACK.replace("INFO", "DEBUG"))
@@ -81,7 +95,8 @@ def test_a_logback_file_per_host_replaces_the_cluster_one(app: Path) -> None:
             "config.web1.properties:3: key 'pool.sise'",
         ),
         (".jettyrc.web1", "# c\nJAVA_OPTS=-Xmx1g\n", ".jettyrc.web1:2: JAVA_OPTS is not set in"),
-        (".jettyrc.web1", "echo hi\n", ".jettyrc.web1:1: not 'NAME=value'"),
+        (".jettyrc.web1", "echo hi\n", ".jettyrc.web1:1: not a one-line 'NAME=value'"),
+        (".jettyrc.web1", 'JAVA_OPTIONS="-Xmx1g \\\n', ".jettyrc.web1:1: not a one-line"),
         (
             "logback.xml",
             "<configuration>\n<root>\n</configuration>",
@@ -118,6 +133,14 @@ def test_a_release_gives_each_host_its_own_files_and_new_logging(tmp_path: Path)
     logged = cluster.with_logback("l" * 64, {"web1": "l" * 64, "web2": "m" * 64})
     assert logged.for_host("web1").logback == "l" * 64
     assert (logged.for_host("web2").config, logged.for_host("web2").logback) == ("c" * 64, "m" * 64)
+
+
+def test_host_lines_are_in_one_order_whichever_way_the_release_was_made() -> None:
+    base = release(1)
+    two = "\n".join(f"{h} {'c' * 64} {'j' * 64} -" for h in ("web2", "web1"))
+    cluster = base.__class__(**{**base.__dict__, "hosts": two})
+    logged = cluster.with_logback("l" * 64, {"web1": "l" * 64, "web2": "l" * 64})
+    assert logged.hosts.splitlines()[0].startswith("web1 ")
 
 
 def test_the_archive_logs_a_file_only_when_it_changed(tmp_path: Path) -> None:

@@ -108,7 +108,7 @@ def test_a_node_lacking_a_blob_the_coordinator_cannot_send_is_refused(tmp_path: 
     plan = rollout(tmp_path, wanted, {})
     target: Target = plan.targets[0]
     target.inventory = inventory(None, frozenset())
-    message = plan._room(target, target.inventory)
+    message = plan.room(target, target.inventory)
     assert "web1: does not hold 3 file(s)" in message and "deploy that WAR explicitly" in message
 
 
@@ -119,7 +119,7 @@ def test_no_room_is_refused_with_the_figures(tmp_path: Path) -> None:
     plan = rollout(tmp_path, wanted, {sha: war for sha in wanted.blobs})
     target = plan.targets[0]
     target.inventory = Inventory("/home/u", 1024, frozenset(), None, ())
-    assert "1 MiB free" in plan._room(target, target.inventory)
+    assert "1 MiB free" in plan.room(target, target.inventory)
 
 
 def test_pruning_keeps_the_newest_releases_and_the_current(tmp_path: Path) -> None:
@@ -129,6 +129,33 @@ def test_pruning_keeps_the_newest_releases_and_the_current(tmp_path: Path) -> No
     target.inventory = inventory(r3, r1.blobs | r2.blobs | r3.blobs, r1, r2, r3)
     kept = _kept_blobs(target)
     assert r3.blobs <= kept and r2.blobs <= kept and not (r1.blobs & kept)
+
+
+def test_logging_pushes_do_not_count_against_the_releases_kept(tmp_path: Path) -> None:
+    r1, r2 = release(1), release(2)
+    pushes = [dataclasses.replace(r2, logback=f"{n:064x}") for n in range(5000, 5006)]
+    plan = rollout(tmp_path, release(3), {})
+    target = plan.targets[0]
+    held = r1.blobs | r2.blobs | {p.logback for p in pushes}
+    target.inventory = inventory(pushes[-1], held, r1, r2, *pushes)
+    assert r1.blobs <= _kept_blobs(target)  # keep_releases counts r1 and r2, not the pushes
+
+
+@pytest.mark.parametrize(("scans", "live"), [(True, True), (False, False)])
+def test_a_node_on_the_release_but_for_logback_is_unchanged_if_logback_rereads_it(
+    tmp_path: Path, scans: bool, live: bool
+) -> None:
+    scan = ' scan="true"' if scans else ""
+    xml = tmp_path / "logback.xml"
+    xml.write_text(f"<configuration{scan}><root level='DEBUG'/></configuration>")
+    wanted = dataclasses.replace(release(2), logback="d" * 64)
+    plan = rollout(tmp_path, wanted, {"d" * 64: xml})
+    target = plan.targets[0]
+    running = dataclasses.replace(wanted, logback="e" * 64)
+    target.inventory = inventory(running, running.blobs)
+    target.status = answering(wanted)
+    assert plan.unchanged(target) is live
+    assert ("web1" in plan.logging_live) is live
 
 
 def test_a_ctrl_c_during_parallel_work_waits_for_every_call_then_interrupts() -> None:
