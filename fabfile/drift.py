@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import shlex
 from concurrent.futures import ThreadPoolExecutor
 
 from .config import PARALLEL, NodeConfig
 from .errors import NodeError
-from .node import Node, file_from
+from .node import Node
 from .overrides import File, HostFiles
 from .shell import sh_path
 
 _LIMIT = 1 << 20  # config files are small; a huge one is shown cut
+_IN_VERSION = "WEB-INF/classes/config.properties"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,38 +37,24 @@ class FileDrift:
 
 
 def compare(node: Node, files: HostFiles, strategy: str) -> list[FileDrift]:
-    """Each of the node's config files against ``files``; raises `NodeError` if unreadable."""
+    """Each of the node's config files against ``files``, read in one round trip; raises
+    `NodeError` if unreadable."""
     config = node.config
-    found = []
-    for file, path in _paths(config, files, strategy):
-        have = _read(node, path)
-        found.append(FileDrift(config.label, file.name, path, _diff(file, have, config, path)))
-    return found
-
-
-def _paths(config: NodeConfig, files: HostFiles, strategy: str) -> list[tuple[File, str]]:
-    """Where each file lives on the node. Parallel: config.properties is inside the newest
-    version (one copy per version); the others are at their configured paths."""
-    versions = f"{config.releases_dir.rstrip('/')}/versions"
-    newest = f"{versions}/NEWEST/WEB-INF/classes/config.properties"
-    paths = [(files.config, newest if strategy == PARALLEL else config.config_path)]
-    paths.append((files.jettyrc, config.jettyrc_path))
+    wanted = [(files.config, config.config_path), (files.jettyrc, config.jettyrc_path)]
     if files.logback is not None and config.logback_path:
-        paths.append((files.logback, config.logback_path))
-    return paths
-
-
-def _read(node: Node, path: str) -> bytes | None:
-    """The node's file at ``path`` (``NEWEST`` stands for the newest version directory)."""
-    if "/NEWEST/" not in path:
-        return node.read(path, _LIMIT)
-    versions, _, rest = path.partition("/NEWEST/")
-    script = (
-        f"v=$(ls -d {sh_path(versions)}/*/ 2>/dev/null | sort | tail -n 1); "
-        f'f="$v"{sh_path(rest)}; if [ -n "$v" ] && [ -f "$f" ]; then echo y; '
-        f'head -c {_LIMIT} "$f" | base64; else echo n; fi'
-    )
-    return file_from(node.run(script, f"reading {path}"))
+        wanted.append((files.logback, config.logback_path))
+    words = [sh_path(path) for _, path in wanted]
+    before = ""
+    if strategy == PARALLEL:  # config.properties is inside each version: the newest's
+        versions = sh_path(f"{config.releases_dir.rstrip('/')}/versions")
+        before = f"v=$(ls -d {versions}/*/ 2>/dev/null | sort | tail -n 1); v=${{v:-/none/}}"
+        words[0] = f'"$v"{shlex.quote(_IN_VERSION)}'
+        wanted[0] = (files.config, f"{config.releases_dir}/versions/NEWEST/{_IN_VERSION}")
+    found = node.read_files(words, before, _LIMIT)
+    return [
+        FileDrift(config.label, file.name, path, _diff(file, have, config, path))
+        for (file, path), have in zip(wanted, found, strict=True)
+    ]
 
 
 def _diff(file: File, have: bytes | None, config: NodeConfig, path: str) -> str:

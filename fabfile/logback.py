@@ -142,16 +142,20 @@ def _jvm(node: Node, status: Status) -> str:
     return f"pid {listeners[0].pid}" if listeners else "?"
 
 
+def _same_jvm(node: Node, status: Status, jvm: str) -> None:
+    now = _jvm(node, status)
+    if now != jvm:
+        raise NodeError(f"{node.config.label}: the JVM changed ({jvm} -> {now}): it restarted")
+
+
 def _verify(node: Node, setting: Setting, before: Status, jvm: str) -> str:
     """Wait until the same JVM reports the new root level; the detail for the history."""
     config, wanted = node.config, setting.root_level
     deadline = time.monotonic() + setting.scan_seconds + config.ready_timeout
-    status = before
     while True:
         status = probe.probe(config)
-        now = _jvm(node, status) if status.ok else "?"
-        if status.ok and now != jvm:
-            raise NodeError(f"{config.label}: the JVM changed ({jvm} -> {now}): it restarted")
+        if status.ok and status.fact("pid"):  # cheap: the JVM says who it is every poll
+            _same_jvm(node, status, jvm)
         level = status.fact("log-level").upper()
         if status.ok and (not wanted or not level or level == wanted):
             break
@@ -163,6 +167,7 @@ def _verify(node: Node, setting: Setting, before: Status, jvm: str) -> str:
                 f"log-level {wanted}: did logback load {config.logback_path}, with scan on?"
             )
         time.sleep(max(config.poll_interval, 0.2))
+    _same_jvm(node, status, jvm)  # without a pid fact: the status port, once, over SSH
     was = before.fact("log-level").upper()
     if not level:
         return f"same JVM ({jvm}); /status reports no log-level, so the level was not checked"

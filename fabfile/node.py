@@ -162,14 +162,21 @@ class Node:
             if path
         )
 
-    def read(self, path: str, limit: int = 1 << 20) -> bytes | None:
-        """The node's file at ``path`` (at most ``limit`` bytes), None when it has none."""
-        p = sh_path(path)
-        text = self.run(
-            f"if [ -f {p} ]; then echo y; head -c {limit} {p} | base64; else echo n; fi",
-            f"reading {path}",
+    def read_files(
+        self, words: list[str], before: str = "", limit: int = 1 << 20
+    ) -> list[bytes | None]:
+        """The node's files, in one round trip: each of ``words`` is one shell word naming a
+        file (quoted by the caller; ``before`` may set a variable they use). None for a
+        file the node does not have; at most ``limit`` bytes of each."""
+        script = (
+            f'{before}\nfor f in {" ".join(words)}; do if [ -f "$f" ]; then echo y; '
+            f'head -c {limit} "$f" | base64 -w0; echo; else printf "n\\n\\n"; fi; done'
         )
-        return file_from(text)
+        lines = self.run(script, "reading the config files").split("\n")
+        return [
+            base64.b64decode(lines[2 * i + 1]) if lines[2 * i] == "y" else None
+            for i in range(len(words))
+        ]
 
     def absolute(self, path: str) -> str:
         """``path`` with ``~`` replaced by the node's HOME (for SFTP)."""
@@ -335,12 +342,6 @@ def _placing(releases_dir: str, staged: list[tuple[str, str, str]]) -> list[str]
         lines.append(f"mkdir -p {sh_path(_parent(target))}")
         lines.append(f'cp "$d/blobs/"{shlex.quote(sha)} {sh_path(tmp)}')
     return lines + [f"mv -f {sh_path(tmp)} {sh_path(target)}" for _, target, tmp in staged]
-
-
-def file_from(text: str) -> bytes | None:
-    """A file a script sent as ``y`` and its base64 (None: it sent ``n``, no such file)."""
-    present, _, encoded = text.partition("\n")
-    return base64.b64decode(encoded) if present == "y" else None
 
 
 def _current_file(instance: str) -> str:

@@ -71,7 +71,8 @@ class Rollout:
         run_id = uuid.uuid4().hex
         holder = restartlock.record(Holder.me(plan.command), run_id)
         self.runtime: Runtime = strategy.runtime(plan, self, run_id, holder)
-        self.logging_live: dict[str, Target] = {}  # on the release but for logback.xml
+        # on the release but for logback.xml: the target, and the file it will get live
+        self.logging_live: dict[str, tuple[Target, logback.Setting]] = {}
 
     # -- driving ------------------------------------------------------------
 
@@ -109,14 +110,13 @@ class Rollout:
         """Nodes that ran the release but for logback.xml get it now, live and verified
         as `deploy logging` does; one where it does not take effect is a failure."""
         settled = (Outcome.DEPLOYED, Outcome.FAILED, Outcome.INSTALLING, Outcome.INSTALLED)
-        targets = [t for t in self.logging_live.values() if t.outcome not in settled]
-        if not targets:
+        pushes = [
+            logback.Push(target.node, setting)
+            for target, setting in self.logging_live.values()
+            if target.outcome not in settled
+        ]
+        if not pushes:
             return
-        pushes = []
-        for target in targets:
-            release = self.plan.release_for(target.config)
-            file = File(LOGBACK, self.plan.sources[release.logback].read_bytes())
-            pushes.append(logback.Push(target.node, logback.read_setting(file, LOGBACK)))
         logback.push_all(pushes, self.plan.sources)
         failed = [f"{push.label}: {push.detail}" for push in pushes if push.outcome != "deployed"]
         for push in pushes:
@@ -169,14 +169,14 @@ class Rollout:
     def _logging_only(self, target: Target, current: Release, release: Release) -> bool:
         """The node runs the release but for its logback.xml, which logback rereads by
         itself: no restart, the file goes live after the strategy's run (`_logging_live`)."""
-        if not release.logback or _but_logging(current, release) != _but_logging(release, release):
+        if not release.logback or _but_logging(current, release) != release:
             return False
         try:
             data = self.plan.sources[release.logback].read_bytes()
-            logback.read_setting(File(LOGBACK, data), LOGBACK)
+            setting = logback.read_setting(File(LOGBACK, data), LOGBACK)
         except (KeyError, OSError, ConfigError):  # no copy, or it does not scan: restart
             return False
-        self.logging_live[target.host] = target
+        self.logging_live[target.host] = (target, setting)
         return True
 
     def drift(self, target: Target) -> list[str]:
@@ -186,7 +186,7 @@ class Rollout:
         current = inventory.current if inventory else None
         if inventory is None or current is None:
             return []
-        if _but_logging(current, release) != _but_logging(release, release):
+        if _but_logging(current, release) != release:
             return []  # another release: every file is installed anyway
         wanted = {"config": current.config, "jettyrc": current.jettyrc}
         wanted["logback"] = current.logback if target.config.logback_path else ""
