@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import shlex
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -19,6 +20,7 @@ from . import console as view
 from . import drift, logback, planning, preview, probe, strategies
 from .appdir import AppDir
 from .balancer import Balancer
+from .batches import RollBack
 from .config import BLUE_GREEN, PARALLEL, NodeConfig
 from .errors import (
     ConfigError,
@@ -27,6 +29,7 @@ from .errors import (
     Interrupted,
     NodeError,
     PreflightError,
+    RolloutError,
     UsageError,
     explain,
 )
@@ -34,6 +37,7 @@ from .history import Action, History, HostRecord, Record, Result
 from .lock import Lock, read_holder
 from .manager import Deployed, Manager
 from .node import Node
+from .pace import Pace, parse_batch
 from .planning import Plan
 from .probe import Status
 from .release import Release
@@ -72,6 +76,30 @@ class Options:
         if self.hosts:
             line += ["--hosts", ",".join(self.hosts)]
         return shlex.join(line)
+
+
+@dataclasses.dataclass(frozen=True)
+class PaceFlags:
+    """``--batch`` and ``--confirm``: what the command line changes in ``.config``'s pace."""
+
+    batch: str | None = None
+    confirm: bool = False
+
+    def apply(self, pace: Pace, canary: bool = True) -> Pace:
+        """``pace`` with the flags; ``canary=False`` (a rollback) goes without one."""
+        if self.batch is not None:
+            try:
+                pace = dataclasses.replace(pace, batch=parse_batch(self.batch))
+            except ValueError as error:
+                raise UsageError(f"--batch {self.batch}: {error}") from None
+        if self.confirm:
+            if not sys.stdin.isatty():
+                raise UsageError(
+                    "--confirm asks on a terminal, and stdin is not one; without it the "
+                    "canary is judged over canary_wait seconds"
+                )
+            pace = dataclasses.replace(pace, confirm=True, canary=max(pace.canary, 1))
+        return pace if canary else dataclasses.replace(pace, canary=0)
 
 
 def status(options: Options, as_json: bool = False) -> ExitCode:
@@ -170,6 +198,7 @@ def deploy(
     force: bool = False,
     latest: bool = False,
     switch: bool = True,
+    pace_flags: PaceFlags = PaceFlags(),
 ) -> ExitCode:
     """Roll ``war`` (or the newest WAR) over the nodes, in the app's strategy's order.
 
@@ -188,6 +217,7 @@ def deploy(
         )
         release, sources = planning.release_of(app, found)
         options.nodes  # noqa: B018 - parse .config now, so a refusal is recorded
+        pace = pace_flags.apply(app.config.pace)
     except DeployError as error:
         _record_refusal(options, Action.DEPLOY, war or "(newest)", error)
         raise
@@ -198,8 +228,13 @@ def deploy(
     else:
         next_step = f"Nothing was switched. To send traffic to it: {options.command('switch')}"
     action = Action.DEPLOY if switch else Action.DARK
-    plan = Plan(action, release, sources, options.nodes, force, next_step, again)
-    code = _roll(options, plan, switch)
+    plan = Plan(action, release, sources, options.nodes, force, next_step, again, pace)
+    try:
+        code = _roll(options, plan, switch)
+    except RollBack as chosen:
+        options.console.print(view.plain(f"{explain(chosen)}; rolling back now"))
+        rollback(options, PaceFlags(pace_flags.batch))
+        raise RolloutError(f"{chosen}; rolled back to the release before") from None
     return _retire_after(options, code)
 
 
@@ -279,7 +314,8 @@ def switch(options: Options) -> ExitCode:
     release, sources = planning.switch_target(options.app, idle)
     again = options.command("switch")
     finish = f"To finish the switch, run it again: {again} (it aims at the same release)"
-    plan = Plan(Action.SWITCH, release, sources, options.nodes, False, finish, again)
+    pace = PaceFlags().apply(options.app.config.pace, canary=False)
+    plan = Plan(Action.SWITCH, release, sources, options.nodes, False, finish, again, pace)
     return _roll(options, plan)
 
 
@@ -291,7 +327,7 @@ def _require_blue_green(options: Options, what: str) -> None:
         )
 
 
-def rollback(options: Options) -> ExitCode:
+def rollback(options: Options, flags: PaceFlags = PaceFlags()) -> ExitCode:
     """Go back to the release deployed before the current one, from the nodes' copies.
 
     What "back" means is the strategy's (`fabfile.strategies.contract.Rollback`);
@@ -300,7 +336,8 @@ def rollback(options: Options) -> ExitCode:
     release, sources = planning.rollback_target(options.app, options.nodes)
     again = options.command("rollback")
     finish = f"To finish the rollback, run it again: {again} (it aims at the same release)"
-    plan = Plan(Action.ROLLBACK, release, sources, options.nodes, False, finish, again)
+    pace = flags.apply(options.app.config.pace, canary=False)
+    plan = Plan(Action.ROLLBACK, release, sources, options.nodes, False, finish, again, pace)
     return _retire_after(options, _roll(options, plan))
 
 

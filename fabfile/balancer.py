@@ -15,6 +15,7 @@ blue/green switch survives it.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import fcntl
 import io
 import os
@@ -29,6 +30,17 @@ from .errors import NodeError
 
 _TIMEOUT = 5.0
 UP_TIMEOUT = 10.0  # seconds for a server set ready (health up) to be reported UP
+
+
+@dataclasses.dataclass(frozen=True)
+class Counters:
+    """One server's cumulative counters in ``show stat``: compare two readings."""
+
+    requests: int = 0  # lbtot: times haproxy chose the server
+    errors: int = 0  # hrsp_5xx + eresp (response errors) + econ (connection errors)
+
+    def __sub__(self, other: Counters) -> Counters:
+        return Counters(self.requests - other.requests, self.errors - other.errors)
 
 
 class Balancer:
@@ -110,6 +122,21 @@ class Balancer:
         found = {(r.get("pxname"), r.get("svname")): r.get("status") or "" for r in rows}
         return {node.label: _state(found.get((node.lb_backend, node.lb_server))) for node in nodes}
 
+    def counters(self, nodes: tuple[NodeConfig, ...]) -> dict[str, Counters]:
+        """Each node's request and error counters, by label (zeros for a missing server)."""
+        rows = csv.DictReader(io.StringIO(self.command("show stat").lstrip("# ")))
+        found = {(r.get("pxname"), r.get("svname")): _counters(r) for r in rows}
+        return {
+            node.label: found.get((node.lb_backend, node.lb_server), Counters()) for node in nodes
+        }
+
+    def set_weight(self, node: NodeConfig, percent: int) -> None:
+        """The node's share of new requests, relative to its weight in haproxy's file."""
+        server = f"{node.lb_backend}/{node.lb_server}"
+        answer = self.command(f"set weight {server} {percent}%")
+        if answer.strip():
+            raise NodeError(f"haproxy refused weight {percent}% for {node.label}: {answer.strip()}")
+
     def mismatches(self, nodes: tuple[NodeConfig, ...]) -> list[str]:
         """Every node whose haproxy server is missing or points elsewhere, in words.
 
@@ -149,12 +176,16 @@ class Balancer:
             time.sleep(0.01)
         return time.monotonic() - started
 
-    def ready(self, node: NodeConfig) -> None:
-        """Back in rotation now: the tool has just verified /status, which is
-        what haproxy's own check asks, so its health is set up rather than
-        waiting up to a check interval for haproxy to find out."""
+    def ready(self, node: NodeConfig, weight: int = 100) -> None:
+        """Back in rotation now, at ``weight`` percent: the tool has just verified
+        /status, which is what haproxy's own check asks, so its health is set up
+        rather than waiting up to a check interval for haproxy to find out. (Full
+        weight also ends a warm-up ramp an earlier run left half-way.)"""
         server = f"{node.lb_backend}/{node.lb_server}"
-        answer = self.command(f"set server {server} state ready; set server {server} health up")
+        answer = self.command(
+            f"set weight {server} {weight}%; set server {server} state ready; "
+            f"set server {server} health up"
+        )
         if answer.strip():
             raise NodeError(f"haproxy refused to put {node.label} back: {answer.strip()}")
         self.save_state()
@@ -167,6 +198,15 @@ class Balancer:
             time.sleep(0.02)
             state = self.states((node,))[node.label]
         return state
+
+
+def _counters(row: dict[str, str]) -> Counters:
+    def number(name: str) -> int:
+        value = row.get(name) or "0"
+        return int(value) if value.isdigit() else 0
+
+    errors = number("hrsp_5xx") + number("eresp") + number("econ")
+    return Counters(requests=number("lbtot"), errors=errors)
 
 
 def _state(status: str | None) -> str:

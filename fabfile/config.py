@@ -20,6 +20,7 @@ from typing import Any
 
 from . import strategies
 from .errors import ConfigError, UsageError
+from .pace import Pace
 from .settings import CLUSTER_KEYS, INSTANCE_KEYS, KEYS, KEYS_BY_NAME
 
 DEPLOY = "deploy"
@@ -49,6 +50,7 @@ class NodeConfig:
     error_grace: float
     poll_interval: float
     warmup: float
+    warmup_urls: tuple[str, ...]
     restart: str
     pid_file: str
     war_path: str
@@ -90,6 +92,7 @@ class AppConfig:
     lb_state_file: str = ""  # haproxy's server-state-file, kept in step (see `Balancer`)
     retire: bool = True  # parallel: retire old versions after a deploy
     retire_timeout: float = 120.0
+    pace: Pace = dataclasses.field(default_factory=Pace)
 
     @property
     def hosts(self) -> tuple[str, ...]:
@@ -168,7 +171,32 @@ def load(path: Path, app: str | None = None) -> AppConfig:
     state_file = _state_file(path, parser, lines, nodes)
     retire: bool = _cluster_value(path, parser, lines, "retire")
     retire_timeout: float = _cluster_value(path, parser, lines, "retire_timeout")
-    return AppConfig(path, app, nodes, strategy, state_file, retire, retire_timeout)
+    pace = _pace(path, parser, lines, nodes, strategy)
+    return AppConfig(path, app, nodes, strategy, state_file, retire, retire_timeout, pace)
+
+
+def _pace(
+    path: Path,
+    parser: configparser.ConfigParser,
+    lines: _Lines,
+    nodes: tuple[NodeConfig, ...],
+    strategy: str,
+) -> Pace:
+    """Batches, canary and failure threshold. Blue/green changes hosts (both colours
+    of one host go together), the other strategies nodes."""
+    values = {
+        key: _cluster_value(path, parser, lines, key)
+        for key in ("batch", "canary", "canary_wait", "canary_min_requests", "max_failures")
+    }
+    units = len({node.host for node in nodes}) if strategy == BLUE_GREEN else len(nodes)
+    if values["canary"] >= units:
+        what = "hosts" if strategy == BLUE_GREEN else "nodes"
+        raise ConfigError(
+            f"{path}:{lines.of(DEPLOY, 'canary')}: [deploy] canary = {values['canary']}: the "
+            f"cluster has {units} {what}, and a canary must leave some to wait for its "
+            f"verdict; set canary below {units}"
+        )
+    return Pace(**values)
 
 
 def _cluster_value(path: Path, parser: configparser.ConfigParser, lines: _Lines, key: str) -> Any:

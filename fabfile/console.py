@@ -8,9 +8,12 @@ and CI read well.
 from __future__ import annotations
 
 import json
+import os
 import sys
+import termios
 import threading
 import time
+import tty
 from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
@@ -173,6 +176,27 @@ def _escape(text: str) -> str:
     return escape(redact(text))
 
 
+def ask(console: Console, question: str, keys: str) -> str:
+    """One keypress of ``keys`` from the terminal ('' when stdin is not a terminal, or
+    at end of input). Other keys are ignored; the key is echoed."""
+    stream = sys.stdin
+    if not stream.isatty():
+        return ""
+    console.print(f"{_escape(question)} ", end="")
+    fd = stream.fileno()
+    saved = termios.tcgetattr(fd)
+    try:
+        tty.setcbreak(fd)
+        while True:
+            key = os.read(fd, 1).decode(errors="replace").lower()
+            if not key or key in keys:
+                break
+    finally:
+        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+    console.print(key)
+    return key
+
+
 class PlainReporter:
     """One line per phase change, with the time since the start."""
 
@@ -190,6 +214,10 @@ class PlainReporter:
     def note(self, text: str) -> None:
         with self._lock:
             self.console.print(_escape(text), soft_wrap=True)
+
+    def ask(self, question: str, keys: str) -> str:
+        with self._lock:
+            return ask(self.console, question, keys)
 
 
 class LiveReporter:
@@ -219,6 +247,15 @@ class LiveReporter:
 
     def note(self, text: str) -> None:
         self.live.console.print(_escape(text))
+
+    def ask(self, question: str, keys: str) -> str:
+        """The live table stops while the question waits for its key."""
+        with self._lock:
+            self.live.stop()
+            try:
+                return ask(self.console, question, keys)
+            finally:
+                self.live.start()
 
     def _render(self) -> Table:
         now = time.monotonic()

@@ -51,6 +51,7 @@ class HostRecord:
     detail: str = ""
     bytes_sent: int = 0
     restart_to_ready: float | None = None
+    guided: str = ""  # what the user chose after a failure (guided failure), in order
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +66,7 @@ class Record:
     hosts: dict[str, HostRecord] = dataclasses.field(default_factory=dict)
     seconds: float | None = None
     stages: dict[str, float] = dataclasses.field(default_factory=dict)
+    canary: str = ""  # the canary's verdict, when the run had one
     finished: str = dataclasses.field(default_factory=lambda: now())
     user: str = dataclasses.field(default_factory=getpass.getuser)
     origin: str = dataclasses.field(default_factory=socket.gethostname)
@@ -83,6 +85,8 @@ class Record:
         }
         if self.seconds is not None:
             entry["seconds"] = self.seconds
+        if self.canary:
+            entry["canary"] = self.canary
         if self.release is not None:
             entry |= {
                 "version": self.release.version,

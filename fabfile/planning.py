@@ -18,6 +18,7 @@ from .errors import ArtifactError, ConfigError
 from .history import Action, History, entry_release
 from .maven import MavenVersion
 from .overrides import HostFiles
+from .pace import Pace
 from .release import Release
 
 
@@ -32,6 +33,7 @@ class Plan:
     force: bool = False
     next_step: str = ""  # the sentence that tells the user how to undo or finish
     command: str = "deploy"  # the command line that runs this plan again
+    pace: Pace = dataclasses.field(default_factory=Pace)
 
     def release_for(self, node: NodeConfig) -> Release:
         """What ``node`` installs: the release with its host's own config files."""

@@ -9,18 +9,12 @@ and the first failure stops it there.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import signal
-import sys
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from collections.abc import Callable, Sequence
 
-from . import history, logback, probe, restartlock
+from . import fanout, history, logback, probe, restartlock, warmup
 from .appdir import AppDir
 from .errors import (
     ConfigError,
@@ -35,14 +29,14 @@ from .history import HostRecord, Record, Result
 from .lock import Holder
 from .node import Inventory, Node
 from .overrides import LOGBACK, File
+from .pace import Pace
 from .phase import Phase, Reporter
 from .planning import Plan
 from .release import Release
 from .runtimes import Runtime
-from .strategies.contract import Strategy
+from .strategies.contract import Rotation, Strategy
 from .target import Outcome, Target
 
-T = TypeVar("T")
 _FILE_NAMES = {"config": "config.properties", "jettyrc": ".jettyrc", "logback": "logback.xml"}
 NodeFactory = Callable[..., Node]
 
@@ -73,6 +67,7 @@ class Rollout:
         self.runtime: Runtime = strategy.runtime(plan, self, run_id, holder)
         # on the release but for logback.xml: the target, and the file it will get live
         self.logging_live: dict[str, tuple[Target, logback.Setting]] = {}
+        self.verdicts: list[str] = []  # the canary's, for the history
 
     # -- driving ------------------------------------------------------------
 
@@ -142,14 +137,32 @@ class Rollout:
     def note(self, text: str) -> None:
         self.reporter.note(text)
 
+    @property
+    def pace(self) -> Pace:
+        return self.plan.pace
+
+    @property
+    def release(self) -> Release:
+        return self.plan.release
+
+    def ask(self, question: str, keys: str) -> str:
+        return self.reporter.ask(question, keys)
+
+    def record_verdict(self, text: str) -> None:
+        self.verdicts.append(text)
+
     def make_live(self, target: Target) -> None:
         self.runtime.make_live(target)
 
-    def warm_up(self, targets: Sequence[Target]) -> None:
+    def warm_up(self, targets: Sequence[Target], ramp: Rotation | None = None) -> None:
         seconds = max((target.config.warmup for target in targets), default=0.0)
+        how = f"{seconds:g} s, haproxy weight ramping up" if ramp and seconds else f"{seconds:g} s"
         for target in targets:
-            self.set_phase(target, Phase.WARMING, f"{seconds:g} s")
-        time.sleep(seconds)
+            self.set_phase(target, Phase.WARMING, how)
+        if ramp is None or not seconds:
+            time.sleep(seconds)
+            return
+        warmup.ramp(ramp, [target.config for target in targets], seconds, self.note)
 
     def unchanged(self, target: Target) -> bool:
         """Already runs this release, its files as deployed, and says so: verify and
@@ -204,7 +217,7 @@ class Rollout:
         (It does create the releases directory, remove partial uploads and clear
         restart claims that are over.)
         """
-        errors = [e for e in _parallel(self._check, self.targets) if e]
+        errors = [e for e in fanout.each(self._check, self.targets) if e]
         errors += self.strategy.check(self.plan.nodes)
         if errors:
             raise PreflightError(
@@ -258,7 +271,7 @@ class Rollout:
         The instances of one host share its releases directory: the first of
         them receives the files, the others are staged with it."""
         first = _first_of_each_host(self.targets)
-        errors = [e for e in _parallel(self._stage, list(first.values())) if e]
+        errors = [e for e in fanout.each(self._stage, list(first.values())) if e]
         for target in self.targets:
             if first[target.node.host] is not target:
                 self.set_phase(target, Phase.STAGED, f"with {first[target.node.host].host}")
@@ -293,7 +306,7 @@ class Rollout:
     def prune(self) -> None:
         """Drop blobs of releases older than ``keep_releases``, on every host at once
         (once per host: its instances share the releases directory)."""
-        _parallel(self._prune, list(_first_of_each_host(self.targets).values()))
+        fanout.each(self._prune, list(_first_of_each_host(self.targets).values()))
 
     def _prune(self, target: Target) -> None:
         if target.inventory is None:
@@ -327,10 +340,13 @@ class Rollout:
         """Who is on what now, and the command to run: the context of a node's failure."""
         done = [t.host for t in self.targets if t.outcome.on_release]
         left = [t.host for t in self.targets if t.outcome == Outcome.UNTOUCHED]
+        failed = [t.host for t in self.targets if t.outcome == Outcome.FAILED]
         lines = [
             f"Stopped there. On the new release: {', '.join(done) or 'none'}. "
             f"Untouched (still on their old release): {', '.join(left) or 'none'}."
         ]
+        if len(failed) > 1:
+            lines[0] += f" Failed: {', '.join(failed)}."
         if self.plan.next_step:
             lines.append(self.plan.next_step)
         return "\n".join(lines)
@@ -345,6 +361,7 @@ class Rollout:
             hosts={t.host: _host_record(t) for t in self.targets},
             seconds=round(time.monotonic() - self.started, 3),
             stages=self.stages,
+            canary="; ".join(self.verdicts),
         )
         history.History(self.app.history_path).append(record)
 
@@ -361,6 +378,7 @@ def _host_record(target: Target) -> HostRecord:
         detail=target.detail,
         bytes_sent=target.sent,
         restart_to_ready=round(ready, 3) if ready is not None else None,
+        guided=", ".join(target.guided),
     )
 
 
@@ -389,41 +407,3 @@ def _first_of_each_host(targets: Sequence[Target]) -> dict[str, Target]:
     for target in targets:
         first.setdefault(target.node.host, target)
     return first
-
-
-def _parallel(work: Callable[[Target], T], targets: Sequence[Target]) -> list[T]:
-    """``work`` on every target at once. A Ctrl-C meanwhile takes effect once every call
-    has returned (each is bounded by its own timeouts): a call cannot be stopped in its
-    thread, and one left running (an upload) would touch the node after the rollout
-    recorded its end, and under the feet of the next run."""
-    if not targets:
-        return []
-    with _ctrl_c_held(), ThreadPoolExecutor(max_workers=min(32, len(targets))) as pool:
-        return list(pool.map(work, targets))
-
-
-@contextlib.contextmanager
-def _ctrl_c_held() -> Iterator[None]:
-    """Hold a Ctrl-C (SIGINT) until the block is over, then raise KeyboardInterrupt."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.getsignal(signal.SIGINT)
-    if previous in (signal.SIG_IGN, None):  # ignored, or not Python's to change
-        yield
-        return
-    pressed: list[int] = []
-
-    def hold(number: int, frame: object) -> None:
-        if pressed:  # pressed again: the user will not wait
-            raise KeyboardInterrupt
-        pressed.append(number)
-        sys.stderr.write("Ctrl-C: stopping once the calls in flight return (again: now)\n")
-
-    signal.signal(signal.SIGINT, hold)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if pressed:
-        raise KeyboardInterrupt

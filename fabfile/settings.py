@@ -14,7 +14,7 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any
 
-from . import strategies
+from . import pace, strategies
 
 Parser = Callable[[str], Any]
 
@@ -188,6 +188,15 @@ def parse_names(text: str) -> tuple[str, ...]:
     return names
 
 
+def parse_paths(text: str) -> tuple[str, ...]:
+    """URL paths on the node, comma-separated, each starting with ``/``."""
+    paths = tuple(path.strip() for path in text.split(",") if path.strip())
+    for path in paths:
+        if not path.startswith("/") or any(c.isspace() for c in path):
+            raise ValueError(f"{path!r} is not a path on the node (it starts with /, no spaces)")
+    return paths
+
+
 def parse_strategy(text: str) -> str:
     """A strategy the registry knows (`fabfile.strategies`)."""
     value = text.strip().lower()
@@ -246,7 +255,53 @@ KEYS: tuple[Key, ...] = (
         "5",
         "Seconds of steady 5xx from /status after which a node has failed.",
     ),
-    Key("warmup", parse_seconds, "5", "Seconds a verified node warms up before the next."),
+    Key(
+        "warmup",
+        parse_seconds,
+        "5",
+        "Seconds a verified node warms up before the next; with lb_socket its haproxy "
+        "weight ramps up over them.",
+    ),
+    Key(
+        "warmup_urls",
+        parse_paths,
+        "",
+        "Paths fetched from a verified node before it goes back in rotation, e.g. "
+        "/, /search?q=java; empty: none.",
+    ),
+    Key(
+        "batch",
+        pace.parse_batch,
+        "1",
+        "Nodes changed at once: N, or P% of the nodes (rounded down, at least 1).",
+    ),
+    Key(
+        "canary",
+        parse_count,
+        "0",
+        "Nodes that go first, alone; the rest waits for their verdict (0: no canary).",
+    ),
+    Key(
+        "canary_wait",
+        parse_seconds,
+        "60",
+        "Seconds the canaries are watched (/status, haproxy's error counters) before the "
+        "rest goes.",
+    ),
+    Key(
+        "canary_min_requests",
+        parse_count,
+        "10",
+        "Requests haproxy must send the canaries during canary_wait for a verdict; fewer "
+        "is Inconclusive.",
+    ),
+    Key(
+        "max_failures",
+        pace.parse_failures,
+        "0",
+        "Failed nodes a run goes on past (N or P%, rounded down), over the whole run; "
+        "0: stop at the first.",
+    ),
     Key("restart", parse_template, "/usr/share/jetty9/bin/jetty.sh restart", "Restart command."),
     Key(
         "pid_file",
@@ -331,6 +386,11 @@ CLUSTER_KEYS = (
     "lb_state_file",
     "retire",
     "retire_timeout",
+    "batch",
+    "canary",
+    "canary_wait",
+    "canary_min_requests",
+    "max_failures",
 )  # one value for the cluster: [deploy] only
 # What differs between the instances of one host: set in [instance:NAME].
 INSTANCE_KEYS = (

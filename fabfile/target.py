@@ -52,6 +52,7 @@ class Target:
     restarted: bool = False  # the restart command was started: the running JVM may change
     restarted_at: float | None = None  # the node's uptime when its restart was claimed
     stale_claim: str = ""  # a restart claim judged over, which this run may take over
+    guided: list[str] = dataclasses.field(default_factory=list)  # the user's choices
 
     @property
     def host(self) -> str:

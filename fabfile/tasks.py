@@ -51,6 +51,8 @@ FLAGS = {
     "now": Spec("", "", "Undeploy old versions now, sessions or not."),
     "no-switch": Spec("", "", "Blue/green: verify the idle colours, no switch."),
     "dry-run": Spec("", "", "Print the plan and config diffs; change nothing."),
+    "batch": Spec("b", "N|P%", "Nodes at once (default: .config batch)"),
+    "confirm": Spec("", "", "Ask to go on after the canary."),
     "json": Spec("j", "", "As JSON."),
     "limit": Spec("n", "N", f"Last N records (default {LIMIT})."),
 }
@@ -175,6 +177,8 @@ def deploy(
     force: bool = False,
     no_switch: bool = False,
     dry_run: bool = False,
+    batch: str | None = None,
+    confirm: bool = False,
     hosts: str | None = None,
     app_dir: str | None = None,
     app: str | None = None,
@@ -190,13 +194,20 @@ def deploy(
     options = _options(hosts, app_dir, app, "deploy --dry-run" if dry_run else "deploy")
     if dry_run:
         return actions.dry_run(options, artifact, force=force, latest=latest)
-    return actions.deploy(options, artifact, force=force, latest=latest, switch=not no_switch)
+    pace = actions.PaceFlags(batch, confirm)
+    return actions.deploy(
+        options, artifact, force=force, latest=latest, switch=not no_switch, pace_flags=pace
+    )
 
 
 @task(klass=DeployTask)
 @boundary
 def rollback(
-    c: Context, hosts: str | None = None, app_dir: str | None = None, app: str | None = None
+    c: Context,
+    batch: str | None = None,
+    hosts: str | None = None,
+    app_dir: str | None = None,
+    app: str | None = None,
 ) -> ExitCode:
     """Go back to the release before the current one.
 
@@ -206,7 +217,7 @@ def rollback(
     previous release deployed again under a newer tag (no restart); users of
     the newer one keep it until their sessions end.
     """
-    return actions.rollback(_options(hosts, app_dir, app, "rollback"))
+    return actions.rollback(_options(hosts, app_dir, app, "rollback"), actions.PaceFlags(batch))
 
 
 @task(klass=DeployTask)

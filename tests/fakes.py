@@ -17,6 +17,7 @@ import pytest
 
 from fabfile import config as config_module
 from fabfile import probe
+from fabfile.balancer import Counters
 from fabfile.config import NodeConfig
 from fabfile.listener import PortReport
 from fabfile.node import Inventory
@@ -150,6 +151,9 @@ class FakeBalancer:
         self.now = dict.fromkeys(cluster.hosts, "UP")
         self.most_out = 0  # the most nodes out of rotation at one moment
         self.up_after_ready = True  # False: a server set ready never comes UP
+        self.weights: dict[str, list[int]] = {}  # every weight set, by node
+        self.traffic: dict[str, Counters] = {}  # what `counters` reports, by node
+        self.per_read: dict[str, Counters] = {}  # added to `traffic` at every reading
 
     def _set(self, node: NodeConfig, state: str) -> None:
         self.now[node.label] = state
@@ -171,8 +175,19 @@ class FakeBalancer:
         self._set(node, "DRAIN")
         return 0.0
 
-    def ready(self, node: NodeConfig) -> None:
+    def ready(self, node: NodeConfig, weight: int = 100) -> None:
         self._set(node, "UP")
+        self.set_weight(node, weight)
+
+    def set_weight(self, node: NodeConfig, percent: int) -> None:
+        self.weights.setdefault(node.label, []).append(percent)
+
+    def counters(self, nodes: tuple[NodeConfig, ...]) -> dict[str, Counters]:
+        """Every reading adds ``per_read`` to a node's counters: traffic between reads."""
+        for label, more in self.per_read.items():
+            now = self.traffic.get(label, Counters())
+            self.traffic[label] = Counters(now.requests + more.requests, now.errors + more.errors)
+        return {node.label: self.traffic.get(node.label, Counters()) for node in nodes}
 
     def set_state(self, node: NodeConfig, state: str) -> None:
         self._set(node, state.upper())

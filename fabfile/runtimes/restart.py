@@ -13,7 +13,7 @@ import dataclasses
 import time
 from typing import ClassVar
 
-from .. import listener, probe, restartlock
+from .. import listener, probe, restartlock, warmup
 from ..errors import DeployError, NodeError, RolloutError
 from ..phase import Phase
 from ..planning import Plan
@@ -139,6 +139,14 @@ class Restart:
             raise RolloutError(self._unverified(target, status, steady))
         target.restart_to_ready = time.monotonic() - since
         target.end(Outcome.DEPLOYED)
+        if target.config.warmup_urls:
+            problems = warmup.fetch(target.config)
+            fetched = len(target.config.warmup_urls) - len(problems)
+            said = "; ".join(problems)
+            self.steps.note(
+                f"{target.host}: warm-up fetched {fetched} of {len(target.config.warmup_urls)} "
+                f"path(s) from the node" + (f" (not: {said})" if said else "")
+            )
 
     def _unverified(self, target: Target, status: probe.Status, steady: bool) -> str:
         """What /status said instead of the release, and for how long."""

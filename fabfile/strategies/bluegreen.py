@@ -22,6 +22,7 @@ import time
 from collections.abc import Sequence
 from typing import ClassVar
 
+from ..batches import Batches
 from ..config import NodeConfig
 from ..errors import DeployError, NodeError, RolloutError
 from ..phase import Phase
@@ -93,22 +94,42 @@ class BlueGreen:
         return Restart(plan, steps, run_id, holder)
 
     def run(self, steps: Steps) -> None:
+        """Idle colours made live ``batch`` hosts at a time; canary hosts are switched
+        and judged before the others; the rest is switched once all are verified. A host
+        whose idle colour failed (within ``max_failures``) keeps its live colour."""
         pairs = self._pairs(steps)
+        by_new = {id(pair.new): pair for pair in pairs}
+        switched: list[Pair] = []
+        todo = [pair.new for pair in pairs if not self._skipped(steps, pair)]
+
+        def after(verified: Sequence[Target], more: bool, canary: bool) -> None:
+            if canary and more and self.setup.switch:  # switched first, then judged
+                ready = [by_new[id(target)] for target in verified]
+                steps.warm_up(verified)
+                self._check_sessions(steps, ready)
+                for pair in ready:
+                    self._switch(steps, pair)
+                    switched.append(pair)
+
+        runner = Batches(steps, self.rotation)
         try:
-            made = [pair.new for pair in pairs if self._prepare(steps, pair)]
+            runner.run(todo, lambda target: self._make(steps, by_new[id(target)]), after)
+            rest = [p for p in pairs if p not in switched and p.new.outcome != Outcome.FAILED]
+            made = [pair.new for pair in rest if any(pair.new is t for t in todo)]
             if made:
                 steps.warm_up(made)
-            for pair in (pair for pair in pairs if not pair.serving):
+            for pair in (pair for pair in rest if not pair.serving):
                 pair.new.end(Outcome.VERIFIED)
                 steps.set_phase(pair.new, Phase.DONE, "verified, not live")
-            if not self.setup.switch:
-                return
-            self._check_sessions(steps, [pair for pair in pairs if not pair.serving])
+            if self.setup.switch:
+                self._check_sessions(steps, [pair for pair in rest if not pair.serving])
         except (DeployError, KeyboardInterrupt) as error:
-            error.add_note(_unswitched(pairs))
+            error.add_note(_unswitched(pairs, switched))
             raise
-        for pair in pairs:
-            self._switch(steps, pair)
+        if self.setup.switch:
+            for pair in rest:
+                self._switch(steps, pair)
+        runner.finish()
 
     def _pairs(self, steps: Steps) -> list[Pair]:
         targets = steps.targets
@@ -118,12 +139,17 @@ class BlueGreen:
             by_host.setdefault(target.node.host, []).append(target)
         return [_pair(steps, colours, states) for colours in by_host.values()]
 
-    def _prepare(self, steps: Steps, pair: Pair) -> bool:
-        """Bring the release to the host's new colour unless it runs it; True if it did."""
+    def _skipped(self, steps: Steps, pair: Pair) -> bool:
+        """The host's new colour runs the release already: nothing to make live."""
         new = pair.new
         if steps.unchanged(new):
             steps.set_phase(new, Phase.SKIPPED, new.status.describe() if new.status else "")
-            return False
+            return True
+        return False
+
+    def _make(self, steps: Steps, pair: Pair) -> None:
+        """Bring the release to the host's new colour."""
+        new = pair.new
         if self.setup.rollback:
             steps.note(
                 f"{new.node.host}: no colour runs that release any more; deploying it to "
@@ -135,7 +161,6 @@ class BlueGreen:
             self.rotation.set_state(new.config, "maint")
             pair.live.discard(new.host)
         steps.make_live(new)
-        return True
 
     def _check_sessions(self, steps: Steps, pairs: Sequence[Pair]) -> None:
         """Before the switch: will the users of each live colour still be logged in?"""
@@ -240,7 +265,12 @@ def _replicated(sessions: Sessions, pair: Pair) -> str:
     )
 
 
-def _unswitched(pairs: Sequence[Pair]) -> str:
+def _unswitched(pairs: Sequence[Pair], switched: Sequence[Pair] = ()) -> str:
+    if switched:
+        return (
+            f"Switched already (canary): {_names([pair.new for pair in switched])}; haproxy "
+            "was not switched on the other hosts."
+        )
     live = [
         target for pair in pairs for target in [*pair.old, pair.new] if target.host in pair.live
     ]

@@ -19,8 +19,11 @@ from ..phase import Phase
 from ..target import Target
 
 if TYPE_CHECKING:
+    from ..balancer import Counters
     from ..manager import Manager
+    from ..pace import Pace
     from ..planning import Plan
+    from ..release import Release
     from ..runtimes import Runtime
 
 
@@ -39,7 +42,13 @@ class Rotation(Protocol):
 
     def drain(self, node: NodeConfig) -> float: ...
 
-    def ready(self, node: NodeConfig) -> None: ...
+    def ready(self, node: NodeConfig, weight: int = 100) -> None: ...
+
+    def set_weight(self, node: NodeConfig, percent: int) -> None: ...
+
+    def counters(self, nodes: tuple[NodeConfig, ...]) -> dict[str, Counters]:
+        """Each node's request and error counters (cumulative), by label."""
+        ...
 
     def set_state(self, node: NodeConfig, state: str) -> None: ...
 
@@ -78,6 +87,24 @@ class Steps(Protocol):
     @property
     def targets(self) -> Sequence[Target]: ...
 
+    @property
+    def pace(self) -> Pace:
+        """Batch size, canary and failure threshold of this run."""
+        ...
+
+    @property
+    def release(self) -> Release:
+        """The release this run makes live."""
+        ...
+
+    def ask(self, question: str, keys: str) -> str:
+        """One key of ``keys`` pressed by the user; '' without a terminal."""
+        ...
+
+    def record_verdict(self, text: str) -> None:
+        """The canary's verdict, for the history."""
+        ...
+
     def unchanged(self, target: Target) -> bool:
         """Already runs the release and says so: verify and skip (unless --force)."""
         ...
@@ -86,8 +113,9 @@ class Steps(Protocol):
         """Install, restart, verify by version; `RolloutError` saying what was seen."""
         ...
 
-    def warm_up(self, targets: Sequence[Target]) -> None:
-        """Let verified targets warm up, together: one ``warmup`` for all of them."""
+    def warm_up(self, targets: Sequence[Target], ramp: Rotation | None = None) -> None:
+        """Let verified targets warm up, together: one ``warmup`` for all of them;
+        with ``ramp``, their haproxy weight rises to full over it."""
         ...
 
     def set_phase(self, target: Target, phase: Phase, detail: str = "") -> None: ...

@@ -15,14 +15,17 @@ stay on it until their sessions end (retire then removes it).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
+from .. import pace
+from ..batches import Batches
 from ..config import NodeConfig
 from ..phase import Phase
 from ..planning import Plan
 from ..runtimes import Runtime
 from ..runtimes.parallel import ParallelVersions
-from ..target import Outcome
+from ..target import Outcome, Target
 from .contract import Rollback, Setup, Steps
 
 
@@ -36,6 +39,7 @@ class Parallel:
         if setup.manager is None:  # `fabfile.config` requires manager_user for parallel
             raise ValueError("parallel deployment needs the Tomcat manager")
         self.manager = setup.manager
+        self.rotation = setup.rotation  # for the canary's error counters
 
     def check(self, nodes: tuple[NodeConfig, ...]) -> list[str]:
         """The manager is read per node by the runtime's pre-flight (`settle`)."""
@@ -46,12 +50,21 @@ class Parallel:
         return self.versions
 
     def run(self, steps: Steps) -> None:
-        for target in steps.targets:
+        """``batch`` hosts at a time, canaries first (`fabfile.batches`)."""
+        todo = []
+        for target in pace.order(steps.targets):
             if steps.unchanged(target):
                 # /status names the release: the newest version serving it is verified now
                 target.end(Outcome.UNCHANGED, self.versions.serving(target))
                 detail = target.status.describe() if target.status else ""
                 steps.set_phase(target, Phase.SKIPPED, detail)
-                continue
-            steps.make_live(target)
-            steps.set_phase(target, Phase.DONE, target.detail)
+            else:
+                todo.append(target)
+
+        def after(verified: Sequence[Target], more: bool, canary: bool) -> None:
+            for target in verified:
+                steps.set_phase(target, Phase.DONE, target.detail)
+
+        runner = Batches(steps, self.rotation)
+        runner.run(todo, steps.make_live, after)
+        runner.finish()

@@ -1,13 +1,18 @@
-"""Rolling: one node at a time out of rotation, made live, verified, back, warmed up.
+"""Rolling: a batch of nodes at a time out of rotation, made live, verified, back,
+warmed up.
 
-The first failure stops the rollout there: the nodes not yet reached keep
-serving the release they ran.
+``batch`` nodes at most are out of rotation at once (one by default); a
+failure stops the rollout there unless ``max_failures`` lets it go on, and
+the nodes not yet reached keep serving the release they ran (`fabfile.batches`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import ClassVar
 
+from .. import pace, warmup
+from ..batches import Batches
 from ..config import NodeConfig
 from ..errors import DeployError, NodeError
 from ..phase import Phase
@@ -40,15 +45,28 @@ class Rolling:
         return Restart(plan, steps, run_id, holder)
 
     def run(self, steps: Steps) -> None:
-        targets = steps.targets
-        for index, target in enumerate(targets):
+        todo = []
+        for target in pace.order(steps.targets):
             if steps.unchanged(target):
                 self._skip(steps, target)
-                continue
-            self._one(steps, target)
-            if any(not steps.unchanged(later) for later in targets[index + 1 :]):
-                steps.warm_up([target])  # it protects the next node's peers; none after the last
-            steps.set_phase(target, Phase.DONE, f"{target.restart_to_ready or 0:.1f} s to ready")
+            else:
+                todo.append(target)
+        self.ramping = False
+
+        def after(verified: Sequence[Target], more: bool, canary: bool) -> None:
+            if more and verified:  # it protects the next batch's peers; none after the last
+                steps.warm_up(verified, self.rotation if self.ramping else None)
+            for target in verified:
+                detail = f"{target.restart_to_ready or 0:.1f} s to ready"
+                steps.set_phase(target, Phase.DONE, detail)
+
+        def one(target: Target) -> None:
+            self._one(steps, target, ramp=self.ramping)
+
+        runner = Batches(steps, self.rotation)
+        self.ramping = self.rotation is not None and len(todo) > 1
+        runner.run(todo, one, after)
+        runner.finish()
 
     def _skip(self, steps: Steps, target: Target) -> None:
         target.end(Outcome.UNCHANGED)
@@ -57,7 +75,7 @@ class Rolling:
             self.rotation.ready(target.config)
         steps.set_phase(target, Phase.SKIPPED, target.status.describe() if target.status else "")
 
-    def _one(self, steps: Steps, target: Target) -> None:
+    def _one(self, steps: Steps, target: Target, ramp: bool = False) -> None:
         rotation = self.rotation
         try:
             if rotation is not None:
@@ -74,7 +92,8 @@ class Rolling:
                 _out_of_rotation(rotation, target, error)
             raise
         if rotation is not None:
-            rotation.ready(target.config)
+            weight = warmup.first_weight(target.config.warmup) if ramp else 100
+            rotation.ready(target.config, weight if target.config.warmup else 100)
 
 
 def _out_of_rotation(rotation: Rotation, target: Target, error: BaseException) -> None:

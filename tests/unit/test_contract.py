@@ -9,6 +9,7 @@ restart.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
@@ -19,6 +20,7 @@ from fabfile import strategies
 from fabfile.appdir import AppDir
 from fabfile.errors import Interrupted, NodeError, RolloutError, explain
 from fabfile.history import Action, History
+from fabfile.pace import Pace
 from fabfile.phase import Phase
 from fabfile.planning import Plan
 from fabfile.rollout import NodeFactory, Rollout
@@ -42,12 +44,18 @@ class Recorder:
     def __init__(self) -> None:
         self.phases: list[tuple[str, Phase]] = []
         self.notes: list[str] = []
+        self.answers: list[str] = []  # keys pressed at the questions, in order
+        self.questions: list[str] = []
 
     def phase(self, host: str, phase: Phase, detail: str = "") -> None:
         self.phases.append((host, phase))
 
     def note(self, text: str) -> None:
         self.notes.append(text)
+
+    def ask(self, question: str, keys: str) -> str:
+        self.questions.append(question)
+        return self.answers.pop(0) if self.answers else ""
 
 
 class World:
@@ -86,7 +94,9 @@ class World:
         self.reporter = Recorder()
         self.warmed: list[str] = []
         monkeypatch.setattr(
-            Rollout, "warm_up", lambda rollout, targets: self.warmed.extend(t.host for t in targets)
+            Rollout,
+            "warm_up",
+            lambda rollout, targets, ramp=None: self.warmed.extend(t.host for t in targets),
         )
 
     def strategy(self) -> Strategy:
@@ -96,7 +106,9 @@ class World:
         chosen = tuple(node for node in self.nodes if node.host in hosts)
         sources = {sha: self.app.path / ".jettyrc" for sha in target.blobs}  # type: ignore[attr-defined]
         action = kw.pop("action", Action.DEPLOY)
+        pace = cast(Pace, kw.pop("pace", Pace()))
         plan = Plan(action, target, sources, chosen, next_step="To roll back: deploy rollback")  # type: ignore[arg-type]
+        plan = dataclasses.replace(plan, pace=pace)
         # FakeNode answers what the rollout asks of a Node; the cast says so to mypy.
         factory = cast(NodeFactory, lambda config: FakeNode(self.cluster, config))
         rollout = Rollout(self.app, plan, self.strategy(), self.reporter, node=factory)
@@ -127,19 +139,20 @@ def test_every_node_ends_on_the_release_and_in_rotation(world: World) -> None:
 
 
 def test_a_failure_stops_at_that_node_and_leaves_the_rest_alone(world: World) -> None:
-    world.cluster.hosts[HOSTS[1]].broken = True
+    world.cluster.hosts[HOSTS[1]].broken = True  # unhealthy already: it goes first
     with pytest.raises(RolloutError) as caught:
         world.run()
     text = explain(caught.value)
     assert text.startswith(f"{HOSTS[1]}: not verified")
-    assert f"Untouched (still on their old release): {HOSTS[2]}." in text
+    assert f"Untouched (still on their old release): {HOSTS[0]}, {HOSTS[2]}." in text
     assert "To roll back: deploy rollback" in text
-    assert not [e for e in world.cluster.of(HOSTS[2]) if e.startswith(("install", "restart", "lb"))]
+    for host in (HOSTS[0], HOSTS[2]):
+        assert not [e for e in world.cluster.of(host) if e.startswith(("install", "restart", "lb"))]
     assert world.balancer.now[HOSTS[1]] != "UP"  # a failed node takes no traffic
     assert world.balancer.now[HOSTS[0]] == "UP" and world.balancer.now[HOSTS[2]] == "UP"
     entry = History(world.app.history_path).entries()[-1]
     assert entry["outcome"] == "failed"
-    assert [entry["hosts"][h]["outcome"] for h in HOSTS] == ["deployed", "failed", "untouched"]
+    assert [entry["hosts"][h]["outcome"] for h in HOSTS] == ["untouched", "failed", "untouched"]
 
 
 def test_nothing_outside_the_plan_is_touched(world: World) -> None:

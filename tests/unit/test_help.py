@@ -13,7 +13,15 @@ from fabfile.program import EXAMPLES, TASKS
 from fabfile.tasks import FLAGS
 from tests.cli import run
 
-SHORT = {"H": "hosts", "C": "app-dir", "l": "latest", "f": "force", "j": "json", "n": "limit"}
+SHORT = {
+    "H": "hosts",
+    "C": "app-dir",
+    "l": "latest",
+    "f": "force",
+    "j": "json",
+    "n": "limit",
+    "b": "batch",
+}
 INVOKE_INTERNALS = [
     "--prompt-for-sudo-password",
     "--write-pyc",
@@ -171,9 +179,11 @@ def test_invokes_core_flags_are_not_accepted(
                 "-f, --force",
                 "--no-switch",
                 "--dry-run",
+                "-b, --batch N|P%",
+                "--confirm",
             ],
         ),
-        ("rollback", ["-H, --hosts LIST", "-C, --app-dir DIR", "--app NAME"]),
+        ("rollback", ["-H, --hosts LIST", "-C, --app-dir DIR", "--app NAME", "-b, --batch N|P%"]),
         ("switch", ["-H, --hosts LIST", "-C, --app-dir DIR", "--app NAME"]),
         ("history", ["-C, --app-dir DIR", "--app NAME", "-j, --json", "-n, --limit N"]),
     ],
@@ -223,6 +233,6 @@ def test_one_table_of_short_flags_for_every_task() -> None:
 def test_completion_still_works(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     result = run(["--complete", "--", "deploy", "rollback", "--"], tmp_path, capsys)
     assert result.code == ExitCode.OK
-    assert set(result.out.split()) == {"--hosts", "--app-dir", "--app"}
+    assert set(result.out.split()) == {"--hosts", "--app-dir", "--app", "--batch"}
     script = run(["--print-completion-script", "bash"], tmp_path, capsys)
     assert script.code == ExitCode.OK and "complete -F _complete_deploy" in script.out

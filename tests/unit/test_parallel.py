@@ -152,6 +152,9 @@ class Quiet:
     def note(self, text: str) -> None:
         pass
 
+    def ask(self, question: str, keys: str) -> str:
+        return ""
+
 
 def retire(
     tmp_path: Path,

@@ -12,12 +12,13 @@ from typing import cast
 import pytest
 
 from fabfile.appdir import AppDir
+from fabfile.fanout import each
 from fabfile.history import Action
 from fabfile.node import Inventory
 from fabfile.planning import Plan
 from fabfile.probe import Status
 from fabfile.release import Release
-from fabfile.rollout import Rollout, _kept_blobs, _parallel
+from fabfile.rollout import Rollout, _kept_blobs
 from fabfile.strategies.contract import Setup
 from fabfile.strategies.rolling import Rolling
 from fabfile.target import Target
@@ -31,6 +32,9 @@ class Quiet:
 
     def note(self, text: str) -> None:
         pass
+
+    def ask(self, question: str, keys: str) -> str:
+        return ""
 
 
 def rollout(
@@ -172,7 +176,7 @@ def test_a_ctrl_c_during_parallel_work_waits_for_every_call_then_interrupts() ->
     before = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         with pytest.raises(KeyboardInterrupt):
-            _parallel(work, cast(list[Target], [0, 1, 2]))
+            each(work, cast(list[Target], [0, 1, 2]))
     finally:
         signal.signal(signal.SIGINT, before)
     assert sorted(finished) == [0, 1, 2]

@@ -1,0 +1,307 @@
+"""Batches, the canary's gate, max_failures and guided failure, on the fake cluster.
+
+(The real stack: tests/real/test_batches.py.)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fabfile import config as config_module
+from fabfile.balancer import Counters
+from fabfile.batches import RollBack
+from fabfile.errors import ConfigError, RolloutError, explain
+from fabfile.history import History
+from fabfile.pace import Pace, Share, order, parse_batch, parse_failures, split
+from fabfile.probe import Status
+from fabfile.target import Target
+from tests.unit.test_contract import HOSTS, NEW, OLD, World
+
+WEB1, WEB2, WEB3 = HOSTS
+
+
+@pytest.fixture
+def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    yield World(tmp_path, "rolling", monkeypatch)
+
+
+def run(world: World, pace: Pace) -> None:
+    world.run(pace=pace)
+
+
+def break_at_install(world: World, host: str) -> None:
+    """The node answers /status Ok until its new release is installed, then 500."""
+    state = world.cluster.hosts[host]
+    state.before["install"] = lambda: setattr(state, "broken", True)
+
+
+def outcomes(world: World) -> list[str]:
+    entry = History(world.app.history_path).entries()[-1]
+    return [entry["hosts"][host]["outcome"] for host in HOSTS]
+
+
+# -- values -------------------------------------------------------------------
+
+
+def test_a_share_is_a_count_or_a_percentage_rounded_down() -> None:
+    assert parse_batch("2").of(100, least=1) == 2
+    assert parse_batch("10%").of(100, least=1) == 10
+    assert parse_batch("25%").of(3, least=1) == 1  # 0.75 rounds down, to at least one
+    assert parse_failures("50%").of(3) == 1
+    assert parse_failures("0").of(3) == 0
+    assert str(parse_batch("12.5%")) == "12.5%" and str(parse_batch("3")) == "3"
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("0", "at least 1"),
+        ("150%", "at most 100%"),
+        ("0%", "above 0%"),
+        ("-2", "at least 1"),
+        ("two", "whole number or a percentage"),
+        ("%", "whole number or a percentage"),
+    ],
+)
+def test_a_bad_batch_says_what_is_expected(text: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason):
+        parse_batch(text)
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("batch = 0", ":3: [deploy] batch = '0': expected at least 1"),
+        ("batch = 150%", ":3: [deploy] batch = '150%': a percentage must be above 0%"),
+        ("max_failures = 150%", ":3: [deploy] max_failures = '150%': a percentage"),
+        ("canary = 3", ":3: [deploy] canary = 3: the cluster has 3 nodes"),
+        ("canary = 5", ":3: [deploy] canary = 5: the cluster has 3 nodes"),
+    ],
+)
+def test_bad_pace_values_name_file_line_and_key(tmp_path: Path, line: str, expected: str) -> None:
+    path = tmp_path / ".config"
+    path.write_text(f"[deploy]\nhosts = {', '.join(HOSTS)}\n{line}\n")
+    with pytest.raises(ConfigError) as caught:
+        config_module.load(path)
+    assert f"{path}{expected}" in str(caught.value)
+
+
+def test_pace_from_config(tmp_path: Path) -> None:
+    path = tmp_path / ".config"
+    path.write_text(
+        f"[deploy]\nhosts = {', '.join(HOSTS)}\nbatch = 50%\ncanary = 1\ncanary_wait = 7\n"
+        "max_failures = 1\n"
+    )
+    pace = config_module.load(path).pace
+    assert pace == Pace(Share(percent=50), 1, 7.0, 10, Share(1))
+
+
+def test_blue_green_counts_hosts_for_the_canary(tmp_path: Path) -> None:
+    path = tmp_path / ".config"
+    path.write_text(
+        "[deploy]\nhosts = a, b\nstrategy = blue-green\ninstances = blue, green\n"
+        "status_url = http://{host}:80{instance}/status\nlb_socket = /s\nlb_backend = web\n"
+        "war_path = /w/{instance}.war\ncanary = 2\n"
+        "[instance:blue]\nstatus_url = http://{host}:8081/status\n"
+        "[instance:green]\nstatus_url = http://{host}:8082/status\n"
+    )
+    with pytest.raises(ConfigError, match="the cluster has 2 hosts"):
+        config_module.load(path)
+
+
+# -- order and batches -------------------------------------------------------
+
+
+def target(name: str, ok: bool | None) -> Target:
+    status = None if ok is None else Status(name, "u", ok, "")
+    return Target(node=None, status=status)  # type: ignore[arg-type]
+
+
+def test_unhealthy_and_unread_nodes_go_first_then_config_order() -> None:
+    a, b, c, d = target("a", True), target("b", False), target("c", True), target("d", None)
+    assert order([a, b, c, d]) == [b, d, a, c]
+
+
+def test_canaries_go_alone_in_batches_of_at_most_batch() -> None:
+    targets = [target(str(i), True) for i in range(7)]
+    batches = split(targets, Pace(batch=Share(2), canary=3), 7)
+    assert [(len(b.targets), b.canary) for b in batches] == [
+        (2, True),
+        (1, True),
+        (2, False),
+        (2, False),
+    ]
+    assert split(targets[:2], Pace(canary=2), 2)[0].canary is False  # nothing left to wait
+
+
+# -- on the fake cluster ------------------------------------------------------
+
+
+def test_a_batch_of_two_never_has_more_than_two_out(world: World) -> None:
+    run(world, Pace(batch=Share(2)))
+    assert world.running() == dict.fromkeys(HOSTS, NEW.version)
+    assert world.balancer.most_out <= 2  # (both at once: tests/real/test_batches.py)
+    assert world.reporter.notes[:2] == [f"batch 1/2: {WEB1}, {WEB2}", f"batch 2/2: {WEB3}"]
+    assert world.warmed == [WEB1, WEB2]  # together, once; none after the last batch
+
+
+def test_max_failures_goes_on_past_one_failure_and_the_command_still_fails(world: World) -> None:
+    break_at_install(world, WEB2)
+    with pytest.raises(RolloutError) as caught:
+        run(world, Pace(max_failures=Share(1)))
+    text = explain(caught.value)
+    assert text.startswith(f"finished with 1 failed node(s), within max_failures (1): {WEB2}")
+    assert outcomes(world) == ["deployed", "failed", "deployed"]
+    assert world.balancer.now[WEB2] == "MAINT"
+    assert any("1 of max_failures (1) used, going on" in note for note in world.reporter.notes)
+
+
+def test_max_failures_counts_over_the_whole_run_not_per_batch(world: World) -> None:
+    break_at_install(world, WEB1)
+    break_at_install(world, WEB2)
+    with pytest.raises(RolloutError) as caught:
+        run(world, Pace(max_failures=Share(1)))
+    text = explain(caught.value)
+    assert "2 node(s) failed, more than max_failures (1); stopped there." in text
+    assert f"Untouched (still on their old release): {WEB3}." in text
+    assert outcomes(world) == ["failed", "failed", "untouched"]
+    assert world.running()[WEB3] == OLD.version
+
+
+def test_the_default_stops_at_the_first_failure(world: World) -> None:
+    break_at_install(world, WEB1)
+    with pytest.raises(RolloutError):
+        run(world, Pace())
+    assert outcomes(world) == ["failed", "untouched", "untouched"]
+
+
+def canary_world(world: World, canary: Counters, others: Counters) -> None:
+    world.balancer.per_read = {WEB1: canary, WEB2: others, WEB3: others}
+
+
+def test_a_healthy_canary_lets_the_rest_go(world: World) -> None:
+    canary_world(world, Counters(20, 0), Counters(20, 0))
+    run(world, Pace(canary=1, canary_wait=0.01))
+    assert world.running() == dict.fromkeys(HOSTS, NEW.version)
+    entry = History(world.app.history_path).entries()[-1]
+    assert entry["canary"].startswith("Successful: ")
+
+
+def test_a_canary_with_failing_requests_stops_with_only_the_canary_changed(world: World) -> None:
+    canary_world(world, Counters(20, 5), Counters(20, 0))
+    with pytest.raises(RolloutError) as caught:
+        run(world, Pace(canary=1, canary_wait=5))
+    assert f"canary {WEB1}: Failed: " in str(caught.value)
+    assert world.running() == {WEB1: NEW.version, WEB2: OLD.version, WEB3: OLD.version}
+    assert world.balancer.now[WEB1] == "MAINT"
+    assert outcomes(world) == ["failed", "untouched", "untouched"]
+
+
+def test_a_canary_whose_status_fails_is_judged_failed(world: World) -> None:
+    canary_world(world, Counters(20, 0), Counters(20, 0))
+    state = world.cluster.hosts[WEB1]
+    state.before["release_restart"] = lambda: None
+    original = world.balancer.counters
+
+    def sick_after_first_reading(nodes: tuple[object, ...]) -> dict[str, Counters]:
+        state.broken = True  # the canary turns unhealthy once the watch has begun
+        return original(nodes)  # type: ignore[arg-type]
+
+    world.balancer.counters = sick_after_first_reading  # type: ignore[method-assign]
+    with pytest.raises(RolloutError, match=f"canary {WEB1}: Failed: {WEB1}: /status answered"):
+        run(world, Pace(canary=1, canary_wait=5))
+    assert world.running()[WEB2] == OLD.version
+
+
+def test_too_little_traffic_is_inconclusive_and_stops_without_a_terminal(world: World) -> None:
+    canary_world(world, Counters(1, 0), Counters(1, 0))
+    with pytest.raises(RolloutError, match=r"Inconclusive: .* fewer than canary_min_requests"):
+        run(world, Pace(canary=1, canary_wait=0.01))
+    assert world.running() == {WEB1: NEW.version, WEB2: OLD.version, WEB3: OLD.version}
+    assert world.balancer.now[WEB1] == "UP"  # healthy as far as anyone can tell: it serves
+
+
+def test_inconclusive_goes_on_when_the_user_says_so(world: World) -> None:
+    canary_world(world, Counters(1, 0), Counters(1, 0))
+    world.reporter.answers = ["y"]
+    run(world, Pace(canary=1, canary_wait=0.01))
+    assert world.running() == dict.fromkeys(HOSTS, NEW.version)
+    assert "inconclusive" in world.reporter.questions[0]
+    entry = History(world.app.history_path).entries()[-1]
+    assert entry["canary"].endswith("; the user went on")
+
+
+def test_confirm_asks_instead_of_watching(world: World) -> None:
+    world.reporter.answers = ["n"]
+    with pytest.raises(RolloutError, match=f"stopped after the canary {WEB1}: not confirmed"):
+        run(world, Pace(canary=1, confirm=True))
+    assert world.running() == {WEB1: NEW.version, WEB2: OLD.version, WEB3: OLD.version}
+
+
+# -- guided failure -------------------------------------------------------------
+
+
+def test_guided_failure_skip_goes_on_and_is_recorded(world: World) -> None:
+    break_at_install(world, WEB1)
+    world.reporter.answers = ["r", "s"]
+    with pytest.raises(RolloutError, match="finished with 1 failed node"):
+        run(world, Pace())
+    assert "[r]etry it, [s]kip it" in world.reporter.questions[0]
+    assert outcomes(world) == ["failed", "deployed", "deployed"]
+    entry = History(world.app.history_path).entries()[-1]
+    assert entry["hosts"][WEB1]["guided"] == "retry, skip"
+    assert world.balancer.now[WEB1] == "MAINT"
+
+
+def test_guided_failure_retry_that_works(world: World) -> None:
+    state = world.cluster.hosts[WEB2]
+    tries: list[int] = []
+
+    def broken_once() -> None:
+        tries.append(1)
+        state.broken = len(tries) == 1
+
+    state.before["install"] = broken_once
+    world.reporter.answers = ["r"]
+    run(world, Pace())
+    assert world.running() == dict.fromkeys(HOSTS, NEW.version)
+    entry = History(world.app.history_path).entries()[-1]
+    assert entry["hosts"][WEB2] | {"restart_to_ready": 0} == entry["hosts"][WEB2] | {
+        "restart_to_ready": 0,
+        "outcome": "deployed",
+        "guided": "retry",
+    }
+
+
+def test_guided_failure_roll_back(world: World) -> None:
+    break_at_install(world, WEB2)
+    world.reporter.answers = ["b"]
+    with pytest.raises(RollBack):
+        run(world, Pace())
+    assert outcomes(world) == ["deployed", "failed", "untouched"]
+
+
+def test_without_a_terminal_nothing_is_asked(world: World) -> None:
+    break_at_install(world, WEB2)
+    with pytest.raises(RolloutError):
+        run(world, Pace())
+    assert len(world.reporter.questions) == 1  # asked, and '' (no terminal) means: as today
+    assert outcomes(world) == ["deployed", "failed", "untouched"]
+
+
+def test_pace_flags_override_the_config() -> None:
+    from fabfile.actions import PaceFlags
+    from fabfile.errors import UsageError
+
+    pace = Pace(canary=2)
+    assert PaceFlags("25%").apply(pace).batch == Share(percent=25)
+    assert PaceFlags().apply(pace, canary=False).canary == 0
+    with pytest.raises(UsageError, match="--batch 0: expected at least 1"):
+        PaceFlags("0").apply(pace)
+    with pytest.raises(UsageError, match="--confirm asks on a terminal"):
+        PaceFlags(confirm=True).apply(pace)
+    assert dataclasses.replace(pace, confirm=True).confirm
