@@ -45,7 +45,7 @@ backend web
     balance roundrobin
     option httpchk GET /status
     http-check expect status 200
-    default-server inter 1s fall 2 rise 1
+    default-server inter 1s fall 2 rise 1 weight 100
 {servers}
 """
 
