@@ -438,7 +438,7 @@ def logging(options: Options) -> ExitCode:
             _record_logging(options, release, pushes)
     for push in pushes:
         options.console.print(view.plain(f"{push.label}: {push.outcome}: {push.detail}"))
-    failed = [push.label for push in pushes if push.outcome != "deployed"]
+    failed = [push.label for push in pushes if not push.ok]
     if failed:
         options.console.print(
             view.plain(
@@ -451,7 +451,7 @@ def logging(options: Options) -> ExitCode:
 
 
 def _record_logging(options: Options, release: Release, pushes: list[logback.Push]) -> None:
-    ok = all(push.outcome == "deployed" for push in pushes)
+    ok = all(push.ok for push in pushes)
     hosts = {push.label: HostRecord(push.outcome, push.detail) for push in pushes}
     result = Result.OK if ok else Result.FAILED
     if not any(push.touched for push in pushes):

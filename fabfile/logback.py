@@ -91,6 +91,11 @@ class Push:
     def label(self) -> str:
         return self.node.config.label
 
+    @property
+    def ok(self) -> bool:
+        """The node runs the file now: pushed and verified, or it had it already."""
+        return self.outcome in ("deployed", "unchanged")
+
 
 def push_all(pushes: list[Push], sources: dict[str, Path]) -> None:
     """Every host at once: a logging change restarts nothing, so there is no order to
@@ -117,6 +122,12 @@ def _push(push: Push, sources: dict[str, Path]) -> None:
             raise NodeError(f"{push.label}: /status answers {before.describe()!r}; fix it first")
         jvm = _jvm(node, before)
         sha = setting.file.sha256
+        if inventory.file("logback") == sha and (push.before is None or push.before.logback == sha):
+            # Replacing it would only make logback reload the same file, and for a moment
+            # (logback resets, then configures) the node would log at logback's default.
+            push.outcome = "unchanged"
+            push.detail = f"already in place, log-level {before.fact('log-level') or '?'} ({jvm})"
+            return
         if sha not in inventory.blobs:
             node.upload(sources[sha], sha)
         push.touched = True

@@ -113,7 +113,7 @@ class Rollout:
         if not pushes:
             return
         logback.push_all(pushes, self.plan.sources)
-        failed = [f"{push.label}: {push.detail}" for push in pushes if push.outcome != "deployed"]
+        failed = [f"{push.label}: {push.detail}" for push in pushes if not push.ok]
         for push in pushes:
             if push.outcome == "deployed":
                 self.note(f"{push.label}: logback.xml updated without a restart ({push.detail})")

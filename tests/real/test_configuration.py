@@ -115,6 +115,10 @@ def test_a_logging_file_per_node(
     (on_125 / f"logback.{first}.xml").write_text(text.replace('level="INFO"', 'level="WARN"'))
     result = cli.run(["logging"], on_125, capsys)
     assert result.code == 0, result.text
+    # The others have that file already: it is not replaced, so logback does not reload
+    # it (a reload resets the root level to logback's default, DEBUG, for a moment).
+    for other in sandbox.addresses[1:]:
+        assert f"{other}: unchanged: already in place, log-level INFO" in result.out
     levels = {a: facts(sandbox, a)["log-level"] for a in sandbox.addresses}
     assert levels == {a: "WARN" if a == first else "INFO" for a in sandbox.addresses}
 
