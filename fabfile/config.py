@@ -10,7 +10,6 @@ from __future__ import annotations
 import configparser
 import dataclasses
 import difflib
-import getpass
 import re
 import shlex
 import urllib.parse
@@ -18,10 +17,11 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from . import strategies
+from . import sshconfig, strategies
 from .errors import ConfigError, UsageError
 from .pace import Pace
 from .settings import CLUSTER_KEYS, INSTANCE_KEYS, KEYS, KEYS_BY_NAME
+from .sshconfig import Resolved
 
 DEPLOY = "deploy"
 BLUE_GREEN = "blue-green"
@@ -41,6 +41,7 @@ class NodeConfig:
     user: str
     port: int
     identity_file: str
+    ssh_config: str
     known_hosts: str
     accept_unknown_hosts: bool
     connect_timeout: float
@@ -69,11 +70,15 @@ class NodeConfig:
     manager_password_file: str
     version_heap_mb: int
     instance: str = ""  # one of the host's instances ('' when it has one)
+    address: str = ""  # what ssh_config resolves ``host`` to (its HostName), or ``host``
+    ssh: Resolved | None = None  # how SSH reaches it (`fabfile.sshconfig`)
+    jumps: tuple[Resolved, ...] = ()  # ProxyJump hops, each resolved the same way
 
     @property
     def url(self) -> str:
-        """The node's /status URL."""
-        return self.status_url.format(host=self.host)
+        """The node's /status URL: ``{host}`` is the name in ``hosts``, ``{address}``
+        what ssh_config resolves it to."""
+        return self.status_url.format(host=self.host, address=self.address or self.host)
 
     @property
     def label(self) -> str:
@@ -410,7 +415,7 @@ def _node(
         source = next((s for s in sections if parser.has_option(s, key.name)), DEPLOY)
         raw = parser.get(source, key.name, fallback=key.default)
         values[key.name] = _value(path, lines, source, key.name, raw)
-    values["user"] = values["user"] or getpass.getuser()
+    _resolve_ssh(values, path, lines, sections, host)
     _fill_placeholders(values, host, app, instance)
     if values["lb_socket"] and not values["lb_backend"]:
         raise ConfigError(
@@ -427,6 +432,18 @@ def _node(
             f"{node.url}, not a valid URL ({error})"
         ) from None
     return node
+
+
+def _resolve_ssh(
+    values: dict[str, Any], path: Path, lines: _Lines, sections: list[str], host: str
+) -> None:
+    """User, port, address and jump hosts as ssh_config gives them, ``.config`` first."""
+    parser_section = next((s for s in sections if (s, "ssh_config") in lines.keys), DEPLOY)
+    where = f"{path}:{lines.of(parser_section, 'ssh_config')}: [{parser_section}] ssh_config"
+    setting = values["ssh_config"]
+    ssh = sshconfig.resolve(host, setting, where, values["user"], values["port"])
+    values.update(user=ssh.user, port=ssh.port, address=ssh.address, ssh=ssh)
+    values["jumps"] = tuple(sshconfig.resolve(hop, setting, where) for hop in ssh.jumps)
 
 
 _TEMPLATES = (

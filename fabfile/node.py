@@ -34,6 +34,7 @@ from .listener import PortReport
 from .release import Release
 from .restartlock import Claim
 from .shell import sh_path
+from .sshconfig import Resolved
 
 _RECENT = 200  # releases.log lines read back: plenty for keep_releases
 _FAST_FIRST = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
@@ -96,13 +97,15 @@ class Node:
         try:
             connection.open()
         except Exception as error:
-            connection.close()
-            raise NodeError(f"{self.host}: {_connect_reason(self.config, error)}") from None
+            hop = _failed_hop(self.config, connection)
+            _close(connection)
+            reason = _connect_reason(self.config, error, hop)
+            raise NodeError(f"{self.host}: {reason}") from None
         self._connection = connection
 
     def close(self) -> None:
         if self._connection is not None:
-            self._connection.close()
+            _close(self._connection)
             self._connection = None
 
     def run(self, script: str, what: str, timeout: float | None = None) -> str:
@@ -403,25 +406,40 @@ def _parse_inventory(text: str) -> Inventory:
 
 
 def _connection(config: NodeConfig) -> Connection:
-    """A Fabric connection that checks host keys against ``known_hosts``."""
+    """A Fabric connection to the node's resolved address (`fabfile.sshconfig`), through
+    its jump hosts, every one of them checked against ``known_hosts``.
+
+    Fabric reads no ssh_config itself (we resolved it), and its own ProxyJump is not
+    used: it would accept any jump host's key."""
+    gateway: Connection | bool = False  # False: no gateway, and Fabric looks for none
+    for hop in config.jumps:
+        gateway = _one(config, hop, gateway)
+    assert config.ssh is not None  # `fabfile.config` resolves every node
+    return _one(config, config.ssh, gateway, own_key=True)
+
+
+def _one(
+    config: NodeConfig, ssh: Resolved, gateway: Connection | bool, own_key: bool = False
+) -> Connection:
+    """One SSH hop: ``.config``'s identity_file first (for the node itself), then
+    ssh_config's IdentityFile, each host key checked."""
+    keys = [str(Path(config.identity_file).expanduser())] if config.identity_file else []
     kwargs: dict[str, Any] = {
         "banner_timeout": config.connect_timeout,
         "auth_timeout": config.connect_timeout,
+        "channel_timeout": config.connect_timeout,
+        "key_filename": keys + list(ssh.identity_files),
     }
-    if config.identity_file:
-        kwargs.update(
-            key_filename=str(Path(config.identity_file).expanduser()),
-            look_for_keys=False,
-            allow_agent=False,
-        )
-    fabric_config = Config(overrides={"load_ssh_configs": False})
+    if config.identity_file and own_key:
+        kwargs.update(look_for_keys=False, allow_agent=False)
     connection = Connection(
-        config.host,
-        user=config.user,
-        port=config.port,
+        ssh.address,
+        user=ssh.user,
+        port=ssh.port,
         connect_kwargs=kwargs,
-        config=fabric_config,
+        config=Config(overrides={"load_ssh_configs": False}),
         connect_timeout=config.connect_timeout,
+        gateway=gateway,
     )
     known = Path(config.known_hosts).expanduser()
     hostkeys.load(connection.client, known)
@@ -432,28 +450,65 @@ def _connection(config: NodeConfig) -> Connection:
     return connection
 
 
-def _connect_reason(config: NodeConfig, error: Exception) -> str:
-    """Turn paramiko's and the socket's exceptions into what to do."""
+def _failed_hop(config: NodeConfig, connection: Connection) -> Resolved | None:
+    """The jump host the connection did not get through (None: the node itself)."""
+    chain = []
+    hop: Any = connection.gateway
+    while isinstance(hop, Connection):
+        chain.append(hop)
+        hop = hop.gateway
+    for index, opened in enumerate(reversed(chain)):  # in dialling order
+        if not opened.is_connected:
+            return config.jumps[index]
+    return None
+
+
+def _close(connection: Connection) -> None:
+    """The connection and its jump hosts (Fabric closes only the first)."""
+    while isinstance(connection, Connection):
+        connection.close()
+        connection = connection.gateway
+
+
+def _connect_reason(config: NodeConfig, error: Exception, hop: Resolved | None = None) -> str:
+    """Turn paramiko's and the socket's exceptions into what to do (``hop``: the jump
+    host that failed, None for the node itself)."""
     known = config.known_hosts
+    via = f"jump host {hop.address}:{hop.port}: " if hop is not None else ""
     if isinstance(error, paramiko.BadHostKeyException):
+        address, port = (hop.address, hop.port) if hop else (config.address, config.port)
+        name = address if port == 22 else f"[{address}]:{port}"  # as known_hosts names it
         return (
-            f"HOST KEY CHANGED (the server's key is not the one in {known}); this may be an "
-            f"attack. If the node was rebuilt, remove the old key: ssh-keygen -R "
-            f"{shlex.quote(config.host)} -f {shlex.quote(known)}"
+            f"{via}HOST KEY CHANGED for {name} (the server's key is not the one in {known}); "
+            f"this may be an attack. If the host was rebuilt, remove the old key: ssh-keygen "
+            f"-R {shlex.quote(name)} -f {shlex.quote(known)}"
         )
+    if isinstance(error, socket.gaierror):
+        name = hop.address if hop is not None else config.address or config.host
+        told = config.ssh.describe(config.host) if config.ssh else ""
+        return f"{via}{name!r} resolves to no address ({error.strerror}); {told}"
     if isinstance(error, paramiko.PasswordRequiredException) or "encrypted" in str(error):
         return (
             f"the identity_file {config.identity_file} is passphrase-protected; load it into "
             "ssh-agent and leave identity_file empty"
         )
     if isinstance(error, paramiko.AuthenticationException):
-        return f"SSH login as {config.user!r} refused; check user and identity_file"
+        user = hop.user if hop is not None else config.user
+        return f"{via}SSH login as {user!r} refused; check user and identity_file"
     if isinstance(error, paramiko.SSHException) and "not found in known_hosts" in str(error):
         return (
-            f"unknown host key (not in {known}); add it with ssh-keyscan after checking "
+            f"{via}unknown host key (not in {known}); add it with ssh-keyscan after checking "
             "its fingerprint, or set accept_unknown_hosts = yes in .config"
         )
-    where = f"sshd at {config.host}:{config.port}"
+    if isinstance(error, paramiko.ChannelException) and hop is None and config.jumps:
+        told = config.ssh.describe(config.host) if config.ssh else ""
+        return (
+            f"the jump host {config.jumps[-1].address} could not reach {config.address}:"
+            f"{config.port} ({error.text}); {told}"
+        )
+    where = f"sshd at {config.address or config.host}:{config.port}"
+    if hop is not None:
+        where = f"jump host sshd at {hop.address}:{hop.port}"
     if isinstance(error, paramiko.ssh_exception.NoValidConnectionsError):
         reasons = {type(e) for e in error.errors.values()}
         if reasons == {ConnectionRefusedError}:

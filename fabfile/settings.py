@@ -78,6 +78,11 @@ def parse_port(text: str) -> int:
     return value
 
 
+def parse_optional_port(text: str) -> int:
+    """A TCP port, or empty (0): ssh_config's Port, else 22."""
+    return parse_port(text) if text.strip() else 0
+
+
 def parse_text(text: str) -> str:
     """A non-empty string."""
     value = text.strip()
@@ -94,8 +99,8 @@ def parse_optional(text: str) -> str:
 def parse_status_url(text: str) -> str:
     """The URL template must name ``{host}``, or every node would probe one URL."""
     value = parse_text(text)
-    if "{host}" not in value:
-        raise ValueError("must contain {host}, e.g. http://{host}:8080/status")
+    if "{host}" not in value and "{address}" not in value:
+        raise ValueError("must contain {host} or {address}, e.g. http://{host}:8080/status")
     value_for_check = value.replace("{instance}", "1")  # names may be digits: :808{instance}
     if not value.startswith(("http://", "https://")):
         raise ValueError("must start with http:// or https://")
@@ -107,10 +112,11 @@ def parse_status_url(text: str) -> str:
         ]
     except ValueError as error:
         raise ValueError(f"unbalanced braces ({error})") from None
-    if any(field != "host" for field in fields):
-        raise ValueError("only {host} and {instance} may stand in braces")
+    if any(field not in ("host", "address") for field in fields):
+        raise ValueError("only {host}, {address} and {instance} may stand in braces")
     try:
-        urllib.parse.urlsplit(value_for_check.format(host="node.example")).port  # noqa: B018
+        check = value_for_check.format(host="node.example", address="node.example")
+        urllib.parse.urlsplit(check).port  # noqa: B018
     except ValueError as error:
         raise ValueError(f"not a valid URL ({error})") from None
     return value
@@ -239,9 +245,27 @@ KEYS: tuple[Key, ...] = (
         "",
         "Instances on every host, e.g. blue, green (see [instance:NAME]); empty: one.",
     ),
-    Key("user", parse_optional, "", "SSH user; empty means the user running deploy."),
-    Key("port", parse_port, "22", "SSH port."),
-    Key("identity_file", parse_optional, "", "SSH private key; empty means agent and ~/.ssh keys."),
+    Key(
+        "user",
+        parse_optional,
+        "",
+        "SSH user; empty: ssh_config's User, else the user running deploy.",
+    ),
+    Key("port", parse_optional_port, "", "SSH port; empty: ssh_config's Port, else 22."),
+    Key(
+        "identity_file",
+        parse_optional,
+        "",
+        "SSH private key, tried before ssh_config's IdentityFile; empty: those, the agent "
+        "and ~/.ssh keys.",
+    ),
+    Key(
+        "ssh_config",
+        parse_optional,
+        "",
+        "The ssh_config file read for Host aliases, HostName, User, Port, IdentityFile "
+        "and ProxyJump; empty: ~/.ssh/config when it exists.",
+    ),
     Key("known_hosts", parse_text, "~/.ssh/known_hosts", "Known-hosts file checked on connect."),
     Key("accept_unknown_hosts", parse_bool, "no", "yes: trust and record an unknown host key."),
     Key("connect_timeout", parse_positive_seconds, "5", "Seconds to connect (SSH and HTTP)."),

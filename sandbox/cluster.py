@@ -215,6 +215,20 @@ def _wait_port(address: str, port: int, timeout: float) -> None:
     raise RuntimeError(f"{address}:{port} did not open within {timeout} s")
 
 
+def start_bastion(cluster: Cluster, address: str) -> str:
+    """A jump host for ProxyJump: one more sshd (no Jetty is ever started there) that
+    lets the coordinator's key in and forwards TCP; return its known_hosts line."""
+    addresses(1, address)  # loopback only
+    line = _prepare_node(cluster, address)
+    _start_sshd(cluster, address)
+    _wait_port(address, 22, timeout=10)
+    return line
+
+
+def stop_bastion(cluster: Cluster, address: str) -> list[int]:
+    return stop_pid_file(cluster.home(address) / "run" / "tini.pid", settle=0)
+
+
 def down(root: Path = DEFAULT_ROOT) -> list[int]:
     """Stop every Jetty and sshd this sandbox started, by PID; return the PIDs."""
     cluster = Cluster.load(root)

@@ -169,6 +169,7 @@ class NodeSession(Session):  # type: ignore[misc]
             timeout=ANY,
             banner_timeout=ANY,
             auth_timeout=ANY,
+            channel_timeout=ANY,
         )
         for channel, command in zip(self.channels, self.commands, strict=True):
             command.expect_execution(channel)
