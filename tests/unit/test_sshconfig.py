@@ -74,3 +74,33 @@ def test_status_url_may_name_address_instead_of_host(tmp_path: Path) -> None:
     path.write_text("[deploy]\nhosts = web1\nstatus_url = http://{address}:{nothing}/status\n")
     with pytest.raises(ConfigError, match=r"only \{host\}, \{address\} and \{instance\}"):
         config.load(path)
+
+
+def test_every_jump_host_is_checked_against_known_hosts(tmp_path: Path) -> None:
+    import paramiko
+    from fabric import Connection
+
+    from fabfile import node as node_module
+
+    (tmp_path / "known").write_text("")
+    nodes = app(
+        tmp_path,
+        f"known_hosts = {tmp_path}/known",
+        ssh=(
+            "Host web1\n  HostName 10.0.0.11\n  ProxyJump hop1,hop2\n"
+            "Host hop1\n  HostName 10.9.9.1\n  Port 2201\nHost hop2\n  HostName 10.9.9.2\n"
+        ),
+    ).nodes
+    chain: list[Connection] = []
+    hop: object = node_module._connection(nodes[0])
+    while isinstance(hop, Connection):
+        chain.append(hop)
+        hop = hop.gateway
+    assert [(c.host, c.port) for c in chain] == [
+        ("10.0.0.11", 22),
+        ("10.9.9.2", 22),  # the last hop carries the node's connection ...
+        ("10.9.9.1", 2201),  # ... and is reached through the first, dialled first
+    ]
+    assert hop is False  # no gateway of Fabric's own, from any ssh_config
+    for connection in chain:
+        assert isinstance(connection.client._policy, paramiko.RejectPolicy)
