@@ -238,6 +238,34 @@ def deploy(
     return _retire_after(options, code)
 
 
+def stage(options: Options, war: str | None, latest: bool = False) -> ExitCode:
+    """Send ``war``'s release to every node ahead (pre-flight and staging only)."""
+    app = options.app
+    if war and latest:
+        raise UsageError("give a WAR or --latest, not both")
+    found = (
+        artifacts.read(_war_path(app, war), app.name)
+        if war
+        else artifacts.newest(app.path, app.name)
+    )
+    release, sources = planning.release_of(app, found)
+    command = options.command("stage", release.war_name)
+    plan = Plan(Action.STAGE, release, sources, options.nodes, command=command)
+    setup = Setup(rotation=options.balancer(plan.nodes), manager=Manager.for_nodes(plan.nodes))
+    strategy = strategies.build(app.config.strategy, setup)
+    options.console.print(f"stage {release.label} to {len(plan.nodes)} node(s); nothing goes live")
+    with Lock(app.lock_path, command):
+        targets = _run(options, plan, strategy, stage_only=True)
+    sent = sum(target.sent for target in targets)
+    options.console.print(
+        view.plain(
+            f"staged: {sent} bytes sent; every node holds {release.label}. Deploying it now "
+            f"sends nothing: {options.command(release.war_name)}"
+        )
+    )
+    return ExitCode.OK
+
+
 def dry_run(
     options: Options, war: str | None, force: bool = False, latest: bool = False
 ) -> ExitCode:
@@ -568,13 +596,15 @@ def _distributable(plan: Plan) -> bool | None:
     return artifacts.distributable(war) if war else None
 
 
-def _run(options: Options, plan: Plan, strategy: Strategy) -> list[Target]:
+def _run(
+    options: Options, plan: Plan, strategy: Strategy, stage_only: bool = False
+) -> list[Target]:
     console = options.console
     hosts = [node.label for node in plan.nodes]
     if console.is_terminal:
         with view.LiveReporter(console, hosts) as live:
-            return Rollout(options.app, plan, strategy, live).run()
-    return Rollout(options.app, plan, strategy, view.PlainReporter(console)).run()
+            return Rollout(options.app, plan, strategy, live).run(stage_only)
+    return Rollout(options.app, plan, strategy, view.PlainReporter(console)).run(stage_only)
 
 
 def _summary(console: Console, targets: Sequence[Target]) -> None:

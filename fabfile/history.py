@@ -34,6 +34,7 @@ class Action(enum.StrEnum):
     DARK = "deploy --no-switch"  # blue/green: verified on the idle colours, not live
     RETIRE = "retire"  # parallel: old versions undeployed; no release of its own
     LOGGING = "logging"  # a new logback.xml, live: the same release with it
+    STAGE = "stage"  # a release's files sent to the nodes ahead; nothing live changed
 
 
 class Result(enum.StrEnum):
@@ -159,7 +160,7 @@ class History:
             release, ok = entry_release(entry), entry.get("outcome") == "ok"
             if release is None or entry.get("outcome") == "refused":
                 continue
-            if entry.get("action") == Action.DARK:
+            if entry.get("action") in (Action.DARK, Action.STAGE):
                 continue  # nobody was sent to it: not a release the cluster moved to
             if entry.get("action") in (Action.ROLLBACK, Action.SWITCH):
                 # back to a release on the stack (or on top, if new). A failed one is

@@ -27,6 +27,7 @@ from .tasks import DRY_RUN, FLAGS, Flag, namespace
 TASKS = (
     "status",
     "deploy",
+    "stage",
     "rollback",
     "switch",
     "retire",
@@ -38,6 +39,7 @@ TASKS = (
 USAGE = {
     "status": "[status] [FLAGS]",
     "deploy": "[deploy] WAR|--latest [--dry-run] [FLAGS]",
+    "stage": "stage WAR|--latest [FLAGS]",
     "rollback": "rollback [FLAGS]",
     "switch": "switch [FLAGS]",
     "retire": "retire [--now] [FLAGS]",
@@ -49,6 +51,7 @@ USAGE = {
 EXAMPLES = (
     "deploy search-web-frontend-1.0.126.war --hosts web1,web2",
     "deploy rollback",
+    "deploy stage app-1.0.126.war && deploy app-1.0.126.war --batch 25%",
     "deploy search-web-frontend-1.0.126.war --dry-run",
     "deploy search-web-frontend-1.0.126.war --no-switch && deploy switch",
     "deploy config diff --hosts web1 && deploy logging",

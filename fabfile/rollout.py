@@ -71,12 +71,17 @@ class Rollout:
 
     # -- driving ------------------------------------------------------------
 
-    def run(self) -> list[Target]:
-        """Pre-flight, stage, roll; always record the outcome and close connections."""
+    def run(self, stage_only: bool = False) -> list[Target]:
+        """Pre-flight, stage, roll; always record the outcome and close connections.
+        ``stage_only`` (`deploy stage`): pre-flight and staging, nothing live changes."""
         result, message = Result.OK, ""
         try:
             self._timed("preflight", self.preflight)
             self._timed("staging", self.stage)
+            if stage_only:
+                for target in self.targets:
+                    target.end(Outcome.STAGED, f"{target.sent} bytes sent")
+                return self.targets
             self._timed("nodes", self._roll)
             self._timed("logging", self._logging_live)
             self._prune_unless_interrupted()

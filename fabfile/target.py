@@ -24,6 +24,7 @@ class Outcome(enum.StrEnum):
     DEPLOYED = "deployed"
     UNCHANGED = "unchanged"
     FAILED = "failed"
+    STAGED = "staged"  # `deploy stage`: holds the release's files, runs what it ran
     INTERRUPTED = "interrupted"
     # blue/green: a colour verified on the release but taking no traffic yet, the
     # colour switched to, and the colour switched away from (kept for a switch back)

@@ -45,7 +45,7 @@ FLAGS = {
     "hosts": Spec("H", "LIST", "Only these nodes: a,b."),
     "app-dir": Spec("C", "DIR", "The app directory (default: the current directory)."),
     "app": Spec("", "NAME", "An app by name, in $DEPLOY_APPS_ROOT (default ./apps)."),
-    "artifact": Spec("", "WAR", "The WAR (default: the newest by Maven version)."),
+    "artifact": Spec("", "WAR", "The WAR (default: the newest version)."),
     "latest": Spec("l", "", "Use the newest WAR by Maven version."),
     "force": Spec("f", "", "Redo nodes on it; past switch, heap checks."),
     "now": Spec("", "", "Undeploy old versions now, sessions or not."),
@@ -202,6 +202,25 @@ def deploy(
 
 @task(klass=DeployTask)
 @boundary
+def stage(
+    c: Context,
+    artifact: str | None = None,
+    latest: bool = False,
+    hosts: str | None = None,
+    app_dir: str | None = None,
+    app: str | None = None,
+) -> ExitCode:
+    """Send a WAR to the nodes ahead of its deploy; nothing goes live.
+
+    Pre-flight and staging only: each node gets the files it lacks, checked by
+    sha256 on the node. The deploy of that WAR then sends 0 bytes and costs
+    only the restarts.
+    """
+    return actions.stage(_options(hosts, app_dir, app, "stage"), artifact, latest=latest)
+
+
+@task(klass=DeployTask)
+@boundary
 def rollback(
     c: Context,
     batch: str | None = None,
@@ -317,5 +336,14 @@ def config_history(
 def namespace() -> Collection:
     """A fresh collection of the tasks, for ``deploy``, ``inv`` and ``fab``."""
     return Collection(
-        status, deploy, rollback, switch, retire, logging, config_diff, config_history, history
+        status,
+        deploy,
+        stage,
+        rollback,
+        switch,
+        retire,
+        logging,
+        config_diff,
+        config_history,
+        history,
     )

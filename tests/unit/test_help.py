@@ -73,6 +73,7 @@ def test_help_shows_our_usage(
     assert EXAMPLES == (
         "deploy search-web-frontend-1.0.126.war --hosts web1,web2",
         "deploy rollback",
+        "deploy stage app-1.0.126.war && deploy app-1.0.126.war --batch 25%",
         "deploy search-web-frontend-1.0.126.war --dry-run",
         "deploy search-web-frontend-1.0.126.war --no-switch && deploy switch",
         "deploy config diff --hosts web1 && deploy logging",
