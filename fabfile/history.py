@@ -53,6 +53,7 @@ class HostRecord:
     bytes_sent: int = 0
     restart_to_ready: float | None = None
     guided: str = ""  # what the user chose after a failure (guided failure), in order
+    phases: list[tuple[str, float]] = dataclasses.field(default_factory=list)  # when each began
 
 
 @dataclasses.dataclass(frozen=True)

@@ -137,6 +137,7 @@ class Rollout:
 
     def set_phase(self, target: Target, phase: Phase, detail: str = "") -> None:
         target.phase = phase
+        target.phases.append((phase.value, round(time.monotonic() - self.started, 3)))
         self.reporter.phase(target.host, phase, detail)
 
     def note(self, text: str) -> None:
@@ -384,6 +385,7 @@ def _host_record(target: Target) -> HostRecord:
         bytes_sent=target.sent,
         restart_to_ready=round(ready, 3) if ready is not None else None,
         guided=", ".join(target.guided),
+        phases=list(target.phases),
     )
 
 

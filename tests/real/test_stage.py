@@ -35,6 +35,11 @@ def test_stage_then_deploy_sends_nothing_more(
     assert record["action"] == "stage"
     assert {h["outcome"] for h in record["hosts"].values()} == {"staged"}
     assert all(h["bytes_sent"] > 0 for h in record["hosts"].values())
+    assert [name for name, _ in record["hosts"][sandbox.addresses[0]]["phases"]] == [
+        "pre-flight",
+        "staging",
+        "staged",
+    ]
 
     again = cli.run(["stage", WAR], on_125, capsys)  # already there: nothing sent
     assert again.code == 0 and "staged: 0 bytes sent" in again.out, again.text

@@ -305,3 +305,14 @@ def test_pace_flags_override_the_config() -> None:
     with pytest.raises(UsageError, match="--confirm asks on a terminal"):
         PaceFlags(confirm=True).apply(pace)
     assert dataclasses.replace(pace, confirm=True).confirm
+
+
+def test_the_history_keeps_when_each_node_entered_each_phase(world: World) -> None:
+    run(world, Pace(batch=Share(2)))
+    entry = History(world.app.history_path).entries()[-1]
+    phases = entry["hosts"][WEB1]["phases"]
+    names = [name for name, _ in phases]
+    assert names[0] == "pre-flight" and "staged" in names
+    assert names[-1] == "done" and "installing" in names and "waiting for /status" in names
+    times = [at for _, at in phases]
+    assert times == sorted(times) and times[-1] <= entry["seconds"]
