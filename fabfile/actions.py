@@ -217,7 +217,7 @@ def deploy(
         )
         release, sources = planning.release_of(app, found)
         options.nodes  # noqa: B018 - parse .config now, so a refusal is recorded
-        pace = pace_flags.apply(app.config.pace)
+        pace = pace_flags.apply(app.config.pace, canary=switch)  # --no-switch: no traffic
     except DeployError as error:
         _record_refusal(options, Action.DEPLOY, war or "(newest)", error)
         raise
@@ -232,6 +232,8 @@ def deploy(
     try:
         code = _roll(options, plan, switch)
     except RollBack as chosen:
+        if not switch:  # nothing users see changed: nothing to roll back
+            raise RolloutError(f"{chosen}; nothing was switched, so nothing to roll back") from None
         options.console.print(view.plain(f"{explain(chosen)}; rolling back now"))
         rollback(options, PaceFlags(pace_flags.batch))
         raise RolloutError(f"{chosen}; rolled back to the release before") from None

@@ -136,6 +136,8 @@ class Balancer:
         answer = self.command(f"set weight {server} {percent}%")
         if answer.strip():
             raise NodeError(f"haproxy refused weight {percent}% for {node.label}: {answer.strip()}")
+        if percent == 100:
+            self.save_state()  # the end of a ramp survives a reload of haproxy
 
     def mismatches(self, nodes: tuple[NodeConfig, ...]) -> list[str]:
         """Every node whose haproxy server is missing or points elsewhere, in words.
@@ -176,12 +178,16 @@ class Balancer:
             time.sleep(0.01)
         return time.monotonic() - started
 
-    def ready(self, node: NodeConfig, weight: int = 100) -> None:
-        """Back in rotation now, at ``weight`` percent: the tool has just verified
-        /status, which is what haproxy's own check asks, so its health is set up
-        rather than waiting up to a check interval for haproxy to find out. (Full
-        weight also ends a warm-up ramp an earlier run left half-way.)"""
+    def ready(self, node: NodeConfig, weight: int = 100) -> int:
+        """Back in rotation now: the tool has just verified /status, which is what
+        haproxy's own check asks, so its health is set up rather than waiting up to
+        a check interval for haproxy to find out. At ``weight`` percent when haproxy
+        can give it that share (not with a static balance algorithm, nor a weight in
+        its file too small to split), else at full weight (which also ends a ramp an
+        earlier run left half-way); return the percent it got."""
         server = f"{node.lb_backend}/{node.lb_server}"
+        if weight < 100 and not self._splittable(server, weight):
+            weight = 100
         answer = self.command(
             f"set weight {server} {weight}%; set server {server} state ready; "
             f"set server {server} health up"
@@ -189,6 +195,17 @@ class Balancer:
         if answer.strip():
             raise NodeError(f"haproxy refused to put {node.label} back: {answer.strip()}")
         self.save_state()
+        return weight
+
+    def _splittable(self, server: str, percent: int) -> bool:
+        """Whether ``percent`` of the server's configured weight is a weight above 0
+        that haproxy accepts (``get weight`` says 'current (initial)')."""
+        words = self.command(f"get weight {server}").replace("(", " ").replace(")", " ").split()
+        initial = int(words[1]) if len(words) > 1 and words[1].isdigit() else 0
+        if initial * percent // 100 < 1:
+            return False
+        answer = self.command(f"set weight {server} {percent}%")  # a static algorithm refuses
+        return not answer.strip()
 
     def wait_up(self, node: NodeConfig) -> str:
         """Wait until haproxy reports the node UP (bounded); return the state last seen."""

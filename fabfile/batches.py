@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 from . import canary, fanout
 from . import pace as paces
-from .errors import RolloutError, explain
+from .errors import DeployError, RolloutError, explain
 from .strategies.contract import Rotation, Steps
 from .target import Outcome, Target
 
@@ -33,9 +33,17 @@ class RollBack(RolloutError):
 class Batches:
     """Runs ``one`` over the targets in batches; raises `RolloutError` to stop."""
 
-    def __init__(self, steps: Steps, rotation: Rotation | None) -> None:
+    def __init__(
+        self,
+        steps: Steps,
+        rotation: Rotation | None,
+        units: int = 0,
+        on_failed_canary: One | None = None,
+    ) -> None:
         self.steps = steps
         self.rotation = rotation
+        self.units = units or len(steps.targets)  # what percentages count: nodes (hosts)
+        self.on_failed_canary = on_failed_canary
         self.failed: list[tuple[Target, RolloutError]] = []
         self.skipped: list[Target] = []  # failed, and the user chose to go on past it
 
@@ -43,7 +51,7 @@ class Batches:
         """Every batch, or up to the failure that stops the run (raised). Failures within
         ``max_failures`` are in `failed`; `finish` raises them once the strategy is done."""
         steps, pace = self.steps, self.steps.pace
-        total = len(steps.targets)
+        total = self.units
         groups = paces.split(todo, pace, total)
         for number, batch in enumerate(groups, start=1):
             if len(groups) > 1:
@@ -53,7 +61,7 @@ class Batches:
             failed = self._each(batch.targets, one)
             more = number < len(groups)
             stop = self._stop(failed, batch.canary, pace.tolerated(total), more)
-            bad = {id(target) for target, _ in failed}
+            bad = {id(target) for target, _ in failed} | {id(t) for t in self.skipped}
             verified = [t for t in batch.targets if id(t) not in bad]
             after(verified, more and stop is None, batch.canary)
             if stop is not None:
@@ -66,18 +74,32 @@ class Batches:
         """Raise the failures the run went on past (skipped ones included): the command
         still fails, since those nodes are not on the release."""
         if self.failed or self.skipped:
-            raise self._finished_with_failures(self.steps.pace.tolerated(len(self.steps.targets)))
+            raise self._finished_with_failures(self.steps.pace.tolerated(self.units))
 
     # -- one batch ------------------------------------------------------------
 
     def _each(self, targets: Sequence[Target], one: One) -> list[tuple[Target, RolloutError]]:
         """Run ``one`` on every target of the batch; the failures, after guidance."""
         if len(targets) == 1:
-            results = [_attempt(one, targets[0])]
-        else:
-            results = fanout.each(lambda target: _attempt(one, target), targets)
+            results = {id(targets[0]): _attempt(one, targets[0])}
+        else:  # hosts at once; the instances of one host one after the other (their
+            # restarts share the host's restart claim)
+            by_host: dict[str, list[Target]] = {}
+            for target in targets:
+                by_host.setdefault(target.node.host, []).append(target)
+
+            def host(mine: list[Target]) -> list[RolloutError | None]:
+                return [_attempt(one, target) for target in mine]
+
+            done = fanout.each(host, list(by_host.values()))
+            results = {
+                id(t): error
+                for mine, errors in zip(by_host.values(), done, strict=True)
+                for t, error in zip(mine, errors, strict=True)
+            }
         failed = []
-        for target, error in zip(targets, results, strict=True):
+        for target in targets:
+            error = results[id(target)]
             if error is not None:
                 error = self._guided(target, error, one)
             if error is not None:
@@ -160,6 +182,9 @@ class Batches:
             question = f"canary {names} verified on the release. Go on with the rest? [y/n]"
             key = steps.ask(question, "yn")
             steps.note(f"canary: {'confirmed' if key == 'y' else 'not confirmed'} by the user")
+            steps.record_verdict(
+                f"canary {names}: {'confirmed' if key == 'y' else 'not confirmed'}"
+            )
             if key != "y":
                 raise RolloutError(f"stopped after the canary {names}: not confirmed")
             return
@@ -191,17 +216,33 @@ class Batches:
 
     def _out(self, target: Target, why: str) -> None:
         """A canary judged Failed leaves rotation: it serves nobody until a deploy or
-        rollback verifies it."""
+        rollback verifies it (blue/green: its host switches back to the old colour)."""
         target.end(Outcome.FAILED, why)
-        if self.rotation is not None:
-            self.rotation.set_state(target.config, "maint")
+        try:
+            if self.on_failed_canary is not None:
+                self.on_failed_canary(target)
+            elif self.rotation is not None:
+                self.rotation.set_state(target.config, "maint")
+            else:
+                self.steps.note(f"{target.host} keeps serving: no load balancer to take it out")
+        except DeployError as error:
+            self.steps.note(f"{target.host} could not be taken out of rotation: {error}")
 
 
 def _attempt(one: One, target: Target) -> RolloutError | None:
+    """The node's failure, if any: a `NodeError` on the way (haproxy refusing a state,
+    say) is the node's failure too, so max_failures and guided failure see it."""
     try:
         one(target)
     except RolloutError as error:
         return error
+    except DeployError as error:
+        if target.outcome not in (Outcome.FAILED,):
+            target.end(Outcome.FAILED, str(error))
+        failure = RolloutError(str(error))
+        for note in getattr(error, "__notes__", ()):
+            failure.add_note(note)
+        return failure
     return None
 
 

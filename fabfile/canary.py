@@ -67,13 +67,19 @@ def judge(watch: Watch, rotation: Rotation | None) -> Judgement:
         if left <= 0:
             break
         time.sleep(min(POLL, left))
-    if traffic is None:
+    if traffic is not None:
+        return traffic
+    if rotation is not None:
         return Judgement(
-            Verdict.SUCCESSFUL,
-            f"/status named the release for {watch.seconds:g} s; traffic not judged (no "
-            "load balancer in .config)",
+            Verdict.INCONCLUSIVE,
+            f"/status named the release for {watch.seconds:g} s, but haproxy's counters "
+            "could not be read",
         )
-    return traffic
+    return Judgement(
+        Verdict.SUCCESSFUL,
+        f"/status named the release for {watch.seconds:g} s; traffic not judged (no load "
+        "balancer in .config)",
+    )
 
 
 def _unhealthy(watch: Watch) -> str:
@@ -114,13 +120,13 @@ def _traffic(
         f"{mine.requests} request(s) to the canaries, {mine.errors} failed ({rate:.1%}); "
         f"the other nodes {their_rate:.1%}"
     )
-    if mine.errors and rate > ERROR_RATE and rate > their_rate:
-        return Judgement(Verdict.FAILED, said)
     if mine.requests < watch.min_requests:
         return Judgement(
             Verdict.INCONCLUSIVE,
             f"{said}: fewer than canary_min_requests ({watch.min_requests}) to judge",
         )
+    if mine.errors and rate > ERROR_RATE and rate > their_rate:
+        return Judgement(Verdict.FAILED, said)
     return Judgement(Verdict.SUCCESSFUL, said)
 
 

@@ -443,7 +443,7 @@ def _resolve_ssh(
     setting = values["ssh_config"]
     ssh = sshconfig.resolve(host, setting, where, values["user"], values["port"])
     values.update(user=ssh.user, port=ssh.port, address=ssh.address, ssh=ssh)
-    values["jumps"] = tuple(sshconfig.resolve(hop, setting, where) for hop in ssh.jumps)
+    values["jumps"] = tuple(sshconfig.hop(spec, setting, where) for spec in ssh.jumps)
 
 
 _TEMPLATES = (

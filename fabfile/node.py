@@ -457,8 +457,9 @@ def _failed_hop(config: NodeConfig, connection: Connection) -> Resolved | None:
     while isinstance(hop, Connection):
         chain.append(hop)
         hop = hop.gateway
-    for index, opened in enumerate(reversed(chain)):  # in dialling order
-        if not opened.is_connected:
+    for index, hop in enumerate(reversed(chain)):  # in dialling order
+        transport = hop.client.get_transport()  # set before the key check and the login
+        if transport is None or not transport.is_authenticated():
             return config.jumps[index]
     return None
 

@@ -100,10 +100,13 @@ class Batch:
 
 
 def split(targets: Sequence[Target], pace: Pace, total: int) -> list[Batch]:
-    """The batches of a run: the first ``canary`` targets (in batches of at most
-    ``batch``), then the rest. ``total`` is the run's node count, for percentages."""
+    """The batches of a run: the first ``canary`` healthy targets (in batches of at
+    most ``batch``), then the rest. ``total`` is the run's node count, for percentages."""
     size = pace.size(total)
-    canaries, rest = list(targets[: pace.canary]), list(targets[pace.canary :])
+    healthy = [t for t in targets if t.status is not None and t.status.ok]
+    chosen = (healthy or list(targets))[: pace.canary]  # judge the release, not a sick node
+    canaries = [t for t in targets if any(t is c for c in chosen)]
+    rest = [t for t in targets if not any(t is c for c in chosen)]
     if not rest:  # nothing would wait for the verdict: no canary
         canaries, rest = [], canaries
     batches = [Batch(tuple(canaries[i : i + size]), True) for i in range(0, len(canaries), size)]

@@ -77,6 +77,20 @@ def load(setting: str, where: str) -> tuple[paramiko.SSHConfig, str]:
         raise ConfigError(f"{where}: {path}: {error}; fix that line") from None
 
 
+def hop(spec: str, setting: str, where: str) -> Resolved:
+    """One ProxyJump hop, ``[ssh://][user@]host[:port]``, resolved as a host of its own
+    (its own ProxyJump is not followed: give the whole chain in the node's ProxyJump)."""
+    rest = spec.removeprefix("ssh://")
+    user, _, rest = rest.rpartition("@")
+    host, port = rest, 0
+    if rest.count(":") == 1:
+        host, _, number = rest.partition(":")
+        if not number.isdigit():
+            raise ConfigError(f"{where}: ProxyJump {spec!r}: the port is not a number")
+        port = int(number)
+    return resolve(host, setting, where, user, port)
+
+
 def resolve(name: str, setting: str, where: str, user: str = "", port: int = 0) -> Resolved:
     """``name`` as ssh would see it; ``user`` and ``port`` (from ``.config``) win."""
     parsed, source = load(setting, where)

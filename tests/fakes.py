@@ -175,9 +175,10 @@ class FakeBalancer:
         self._set(node, "DRAIN")
         return 0.0
 
-    def ready(self, node: NodeConfig, weight: int = 100) -> None:
+    def ready(self, node: NodeConfig, weight: int = 100) -> int:
         self._set(node, "UP")
         self.set_weight(node, weight)
+        return weight
 
     def set_weight(self, node: NodeConfig, percent: int) -> None:
         self.weights.setdefault(node.label, []).append(percent)

@@ -111,7 +111,10 @@ class BlueGreen:
                     self._switch(steps, pair)
                     switched.append(pair)
 
-        runner = Batches(steps, self.rotation)
+        def switch_back(target: Target) -> None:
+            self._switch_back(steps, by_new[id(target)])
+
+        runner = Batches(steps, self.rotation, units=len(pairs), on_failed_canary=switch_back)
         try:
             runner.run(todo, lambda target: self._make(steps, by_new[id(target)]), after)
             rest = [p for p in pairs if p not in switched and p.new.outcome != Outcome.FAILED]
@@ -188,6 +191,16 @@ class BlueGreen:
             )
         for problem in problems:
             steps.note(f"{problem}; switching anyway (--force)")
+
+    def _switch_back(self, steps: Steps, pair: Pair) -> None:
+        """A canary host judged Failed: its old colour back in (and UP), then the new one
+        out, as a switch does the other way."""
+        for old in pair.was_live:
+            self.rotation.ready(old.config)
+            self.rotation.wait_up(old.config)
+            old.end(Outcome.LIVE, "switched back: the canary failed")
+            steps.set_phase(old, Phase.DONE, "live again")
+        self.rotation.set_state(pair.new.config, "maint")
 
     def _switch(self, steps: Steps, pair: Pair) -> None:
         """New colour ready and reported UP, then the old one out: never a moment without."""

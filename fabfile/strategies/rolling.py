@@ -52,10 +52,16 @@ class Rolling:
             else:
                 todo.append(target)
         self.ramping = False
+        self.reduced: list[Target] = []  # back in rotation at a share of their weight
 
         def after(verified: Sequence[Target], more: bool, canary: bool) -> None:
+            reduced = {id(target) for target in self.reduced}
+            ramped = [target for target in verified if id(target) in reduced]
             if more and verified:  # it protects the next batch's peers; none after the last
-                steps.warm_up(verified, self.rotation if self.ramping else None)
+                steps.warm_up(verified, self.rotation if ramped else None)
+            elif ramped and self.rotation is not None:  # nothing follows: full weight now
+                for target in ramped:
+                    self.rotation.set_weight(target.config, 100)
             for target in verified:
                 detail = f"{target.restart_to_ready or 0:.1f} s to ready"
                 steps.set_phase(target, Phase.DONE, detail)
@@ -92,8 +98,10 @@ class Rolling:
                 _out_of_rotation(rotation, target, error)
             raise
         if rotation is not None:
-            weight = warmup.first_weight(target.config.warmup) if ramp else 100
-            rotation.ready(target.config, weight if target.config.warmup else 100)
+            wanted = warmup.first_weight(target.config.warmup) if ramp else 100
+            got = rotation.ready(target.config, wanted if target.config.warmup else 100)
+            if got < 100:
+                self.reduced.append(target)
 
 
 def _out_of_rotation(rotation: Rotation, target: Target, error: BaseException) -> None:

@@ -126,10 +126,10 @@ def test_rollback_deploys_the_release_when_no_colour_runs_it_any_more(world: Wor
 def test_an_interrupted_switch_is_finished_by_running_again(world: World) -> None:
     original = world.balancer.ready
 
-    def ready(node: NodeConfig, weight: int = 100) -> None:
+    def ready(node: NodeConfig, weight: int = 100) -> int:
         if node.label == GREEN[1]:
             raise KeyboardInterrupt
-        original(node, weight)
+        return original(node, weight)
 
     world.balancer.ready = ready  # type: ignore[method-assign]
     with pytest.raises(Interrupted) as caught:

@@ -104,3 +104,11 @@ def test_every_jump_host_is_checked_against_known_hosts(tmp_path: Path) -> None:
     assert hop is False  # no gateway of Fabric's own, from any ssh_config
     for connection in chain:
         assert isinstance(connection.client._policy, paramiko.RejectPolicy)
+
+
+def test_a_jump_may_name_its_user_and_port(tmp_path: Path) -> None:
+    node = app(tmp_path, ssh="Host web1\n  ProxyJump ops@gate:2200,ssh://10.9.9.9\n").nodes[0]
+    assert [(j.address, j.user, j.port) for j in node.jumps] == [
+        ("gate", "ops", 2200),
+        ("10.9.9.9", node.jumps[1].user, 22),
+    ]
