@@ -30,6 +30,10 @@ class RollBack(RolloutError):
     """The user chose to roll back after a failure (guided failure)."""
 
 
+class Finished(RolloutError):
+    """The run went through every batch, past failures within max_failures."""
+
+
 class Batches:
     """Runs ``one`` over the targets in batches; raises `RolloutError` to stop."""
 
@@ -152,19 +156,19 @@ class Batches:
         if more:
             names = ", ".join(target.host for target, _ in failed)
             self.steps.note(
-                f"{names} failed and stay(s) out of rotation; {len(self.failed)} of "
+                f"{names} failed; {len(self.failed)} of "
                 f"max_failures ({limit}) used, going on:\n{explain(_joined(failed))}"
             )
         return None
 
-    def _finished_with_failures(self, limit: int) -> RolloutError:
+    def _finished_with_failures(self, limit: int) -> Finished:
         names = ", ".join(target.host for target, _ in self.failed)
         words = [f"within max_failures ({limit}): {names}"] if self.failed else []
         if self.skipped:
             words.append(f"skipped by you: {', '.join(t.host for t in self.skipped)}")
-        error = RolloutError(
+        error = Finished(
             f"finished with {len(self.failed) + len(self.skipped)} failed node(s), "
-            f"{'; '.join(words)} (out of rotation)"
+            f"{'; '.join(words)}"
         )
         for _, failure in self.failed:
             error.add_note(explain(failure))

@@ -122,7 +122,10 @@ def _push(push: Push, sources: dict[str, Path]) -> None:
             raise NodeError(f"{push.label}: /status answers {before.describe()!r}; fix it first")
         jvm = _jvm(node, before)
         sha = setting.file.sha256
-        if inventory.file("logback") == sha and (push.before is None or push.before.logback == sha):
+        running = before.fact("log-level").upper()
+        same_level = not running or not setting.root_level or running == setting.root_level
+        held = push.before is None or push.before.logback == sha
+        if inventory.file("logback") == sha and held and same_level:
             # Replacing it would only make logback reload the same file, and for a moment
             # (logback resets, then configures) the node would log at logback's default.
             push.outcome = "unchanged"

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 from . import fanout, history, logback, probe, restartlock, warmup
 from .appdir import AppDir
+from .batches import Finished
 from .errors import (
     ConfigError,
     DeployError,
@@ -102,6 +103,9 @@ class Rollout:
     def _roll(self) -> None:
         try:
             self.strategy.run(self)
+        except Finished as error:  # every node was reached: no "stopped there"
+            error.add_note(self._finished_summary())
+            raise
         except RolloutError as error:
             error.add_note(self._stopped_there())
             raise
@@ -353,6 +357,13 @@ class Rollout:
         ]
         if len(failed) > 1:
             lines[0] += f" Failed: {', '.join(failed)}."
+        if self.plan.next_step:
+            lines.append(self.plan.next_step)
+        return "\n".join(lines)
+
+    def _finished_summary(self) -> str:
+        done = [t.host for t in self.targets if t.outcome.on_release]
+        lines = [f"On the new release: {', '.join(done) or 'none'}."]
         if self.plan.next_step:
             lines.append(self.plan.next_step)
         return "\n".join(lines)
