@@ -19,6 +19,7 @@ import dataclasses
 import fcntl
 import io
 import os
+import re
 import socket
 import time
 import urllib.parse
@@ -199,9 +200,10 @@ class Balancer:
 
     def _splittable(self, server: str, percent: int) -> bool:
         """Whether ``percent`` of the server's configured weight is a weight above 0
-        that haproxy accepts (``get weight`` says 'current (initial)')."""
-        words = self.command(f"get weight {server}").replace("(", " ").replace(")", " ").split()
-        initial = int(words[1]) if len(words) > 1 and words[1].isdigit() else 0
+        that haproxy accepts (``get weight`` says '100 (initial 100)')."""
+        answer = self.command(f"get weight {server}")
+        numbers = [int(word) for word in re.findall(r"\d+", answer)]
+        initial = numbers[-1] if len(numbers) >= 2 else 0
         if initial * percent // 100 < 1:
             return False
         answer = self.command(f"set weight {server} {percent}%")  # a static algorithm refuses

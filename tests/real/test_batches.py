@@ -233,6 +233,8 @@ def test_warm_up_fetches_the_urls_and_ramps_the_weight(
     ramp = load.weights("node1")
     assert ramp[0] == 100 and ramp[-1] == 100
     assert any(0 < weight < 100 for weight in ramp), ramp  # a share, rising, then full
+    for server in ("node1", "node2", "node3"):  # the last one too: full weight at the end
+        assert load.weights(server)[-1] == 100, (server, load.weights(server))
     assert load.failed == []
 
 
