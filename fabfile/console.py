@@ -192,7 +192,7 @@ def ask(console: Console, question: str, keys: str) -> str:
             if not key or key in keys:
                 break
     finally:
-        termios.tcsetattr(fd, termios.TCSADRAIN, saved)
+        termios.tcsetattr(fd, termios.TCSANOW, saved)  # DRAIN would wait for the reader
     console.print(key)
     return key
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 import pty
 import re
-import select
+import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -25,11 +26,16 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 class Terminal:
-    """``deploy`` on a pseudo-terminal: read what it shows, press keys."""
+    """``deploy`` on a pseudo-terminal: read what it shows, press keys.
+
+    A thread reads the terminal all the time, so the program never blocks on a full
+    terminal buffer whatever the test is doing. A program still running at the end
+    is made to print every thread's stack (faulthandler, SIGABRT) before it is ended.
+    """
 
     def __init__(self, argv: list[str], cwd: Path) -> None:
         self.master, slave = pty.openpty()
-        env = {**os.environ, "COLUMNS": "200", "TERM": "xterm"}
+        env = {**os.environ, "COLUMNS": "200", "TERM": "xterm", "PYTHONFAULTHANDLER": "1"}
         self.process = subprocess.Popen(
             ["deploy", *argv],
             cwd=cwd,
@@ -41,49 +47,58 @@ class Terminal:
         )
         os.close(slave)
         self.shown = ""
+        self.lock = threading.Lock()
+        self.reader = threading.Thread(target=self._read_all, daemon=True)
+        self.reader.start()
 
-    def wait_for(self, text: str, seconds: float = 60) -> None:
+    def _read_all(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 65536)
+            except OSError:  # the program and every process it started are gone
+                return
+            if not data:
+                return
+            with self.lock:
+                self.shown += data.decode(errors="replace")
+
+    @property
+    def text(self) -> str:
+        with self.lock:
+            return ANSI.sub("", self.shown)
+
+    def wait_for(self, text: str, count: int = 1, seconds: float = 60) -> None:
         deadline = time.monotonic() + seconds
-        while text not in ANSI.sub("", self.shown):
-            left = deadline - time.monotonic()
-            assert left > 0, f"{text!r} never shown:\n{ANSI.sub('', self.shown)}"
-            if not self._read(left):
-                break
-        assert text in ANSI.sub("", self.shown), ANSI.sub("", self.shown)
+        while self.text.count(text) < count:
+            if time.monotonic() > deadline or self.process.poll() is not None:
+                self._end()
+                pytest.fail(f"{text!r} not shown {count} time(s):\n{self.text}")
+            time.sleep(0.05)
 
     def press(self, key: str) -> None:
         os.write(self.master, key.encode())
 
     def finish(self, seconds: float = 120) -> int:
-        """Wait for the exit code; a program still running after ``seconds`` is ended
-        (by its PID) and the test fails with what it showed."""
-        deadline = time.monotonic() + seconds
-        while time.monotonic() < deadline and self._read(deadline - time.monotonic()):
-            pass
+        """The exit code; a program still running after ``seconds`` fails the test."""
         try:
-            code = self.process.wait(timeout=max(1, deadline - time.monotonic()))
+            code = self.process.wait(timeout=seconds)
         except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            self._end()
             pytest.fail(f"deploy still running after {seconds} s:\n{self.text}")
-        finally:
-            os.close(self.master)
+        self.reader.join(timeout=5)
+        os.close(self.master)
         return code
 
-    def _read(self, seconds: float) -> bool:
-        ready, _, _ = select.select([self.master], [], [], min(seconds, 1.0))
-        if not ready:
-            return self.process.poll() is None
-        try:
-            data = os.read(self.master, 65536)
-        except OSError:  # the other side closed: the program ended
-            return False
-        self.shown += data.decode(errors="replace")
-        return bool(data)
-
-    @property
-    def text(self) -> str:
-        return ANSI.sub("", self.shown)
+    def _end(self) -> None:
+        """Have the program print its threads' stacks, then end it (by its PID)."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGABRT)
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.reader.join(timeout=5)
 
 
 def test_guided_failure_skip_then_the_rest_goes_and_the_choice_is_recorded(
@@ -94,10 +109,7 @@ def test_guided_failure_skip_then_the_rest_goes_and_the_choice_is_recorded(
     terminal = Terminal([WAR], on_125)
     terminal.wait_for("[r]etry it, [s]kip it")
     terminal.press("r")  # the restart fails again: asked again
-    deadline = time.monotonic() + 60
-    while terminal.text.count("[r]etry it, [s]kip it") < 2:
-        assert time.monotonic() < deadline, terminal.text
-        terminal._read(1)
+    terminal.wait_for("[r]etry it, [s]kip it", count=2)
     terminal.press("s")
     code = terminal.finish()
     assert code == 1, terminal.text

@@ -62,6 +62,7 @@ def test_a_one_line_tasks_py_lists_the_tasks(app: Path, where: str) -> None:
         "logging",
         "retire",
         "rollback",
+        "stage",
         "status",
         "switch",
     ]
