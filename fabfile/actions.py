@@ -210,12 +210,7 @@ def deploy(
     if not switch:
         _require_blue_green(options, "--no-switch")
     try:
-        found = (
-            artifacts.read(_war_path(app, war), app.name)
-            if war
-            else artifacts.newest(app.path, app.name)
-        )
-        release, sources = planning.release_of(app, found)
+        release, sources = planning.release_of(app, _artifact(app, war, latest))
         options.nodes  # noqa: B018 - parse .config now, so a refusal is recorded
         pace = pace_flags.apply(app.config.pace, canary=switch)  # --no-switch: no traffic
     except DeployError as error:
@@ -243,13 +238,7 @@ def deploy(
 def stage(options: Options, war: str | None, latest: bool = False) -> ExitCode:
     """Send ``war``'s release to every node ahead (pre-flight and staging only)."""
     app = options.app
-    if war and latest:
-        raise UsageError("give a WAR or --latest, not both")
-    found = (
-        artifacts.read(_war_path(app, war), app.name)
-        if war
-        else artifacts.newest(app.path, app.name)
-    )
+    found = _artifact(app, war, latest)
     release, sources = planning.release_of(app, found)
     command = options.command("stage", release.war_name)
     plan = Plan(Action.STAGE, release, sources, options.nodes, command=command)
@@ -273,13 +262,7 @@ def dry_run(
 ) -> ExitCode:
     """Print what ``deploy WAR`` would do on each node; change nothing, take no lock."""
     app = options.app
-    if war and latest:
-        raise UsageError("give a WAR or --latest, not both")
-    found = (
-        artifacts.read(_war_path(app, war), app.name)
-        if war
-        else artifacts.newest(app.path, app.name)
-    )
+    found = _artifact(app, war, latest)
     release, sources = planning.release_of(app, found)
     files = app.overrides()
     merged = {host: files.files(host) for host in app.config.hosts}
@@ -557,6 +540,15 @@ def _record_refusal(options: Options, action: Action, artifact: str, error: Depl
     """Bad input changes nothing, but the history still says it was tried and why."""
     record = Record(action, Result.REFUSED, Path(artifact).name, message=explain(error))
     History(options.app.history_path).append(record)
+
+
+def _artifact(app: AppDir, war: str | None, latest: bool) -> artifacts.Artifact:
+    """The WAR a command names, or with none (or --latest) the newest by Maven version."""
+    if war and latest:
+        raise UsageError("give a WAR or --latest, not both")
+    if war:
+        return artifacts.read(_war_path(app, war), app.name)
+    return artifacts.newest(app.path, app.name)
 
 
 def _war_path(app: AppDir, war: str) -> Path:

@@ -241,7 +241,7 @@ def _attempt(one: One, target: Target) -> RolloutError | None:
     except RolloutError as error:
         return error
     except DeployError as error:
-        if target.outcome not in (Outcome.FAILED,):
+        if target.outcome != Outcome.FAILED:
             target.end(Outcome.FAILED, str(error))
         failure = RolloutError(str(error))
         for note in getattr(error, "__notes__", ()):
