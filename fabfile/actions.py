@@ -17,7 +17,7 @@ from rich.console import Console
 
 from . import artifact as artifacts
 from . import console as view
-from . import drift, logback, planning, preview, probe, strategies
+from . import drift, logback, planning, preview, probe, strategies, timeline
 from .appdir import AppDir
 from .balancer import Balancer
 from .batches import RollBack
@@ -526,13 +526,39 @@ def config_history(options: Options, limit: int = 20, as_json: bool = False) -> 
 
 def history(options: Options, limit: int = 20, as_json: bool = False) -> ExitCode:
     """The last ``limit`` records, as a table or, for scripts, as JSON (a list, oldest first)."""
-    entries = History(options.app.history_path).entries()[-limit:]
+    every = History(options.app.history_path).entries()
+    entries = every[-limit:]
+    first = len(every) - len(entries) + 1
     if as_json:
-        options.console.file.write(json.dumps(entries, indent=2) + "\n")
+        numbered = [{"run": n} | e for n, e in enumerate(entries, start=first)]
+        options.console.file.write(json.dumps(numbered, indent=2) + "\n")
     elif not entries:
         options.console.print(f"no deploys recorded in {options.app.history_path} yet")
     else:
-        options.console.print(view.history_table(entries))
+        options.console.print(view.history_table(entries, first))
+    return ExitCode.OK
+
+
+def report(
+    options: Options, run: int = 0, output: str | None = None, as_json: bool = False
+) -> ExitCode:
+    """Where one run's time went: seconds per phase and node here (or as JSON), and its
+    timeline drawn into a file (with --json, only when --output names one)."""
+    path = options.app.history_path
+    number, entry = timeline.chosen(History(path).entries(), run, str(path))
+    drawn = timeline.of(entry)
+    rows = timeline.rows(drawn)
+    target = timeline.destination(output, number) if output or not as_json else None
+    if target is not None:
+        timeline.write(drawn, timeline.title(number, entry), target)
+    if as_json:
+        data = {"run": number, "picture": str(target) if target else None, "nodes": rows}
+        options.console.file.write(json.dumps(data, indent=2) + "\n")
+        return ExitCode.OK
+    phases = [p for p in drawn.phases() if p not in timeline.WAITING_TURN]
+    options.console.print(view.plain(timeline.title(number, entry)))
+    options.console.print(view.timeline_table(rows, phases))
+    options.console.print(f"timeline: {view.plain(str(target))}")
     return ExitCode.OK
 
 
@@ -601,7 +627,23 @@ def _run(
     return Rollout(options.app, plan, strategy, view.PlainReporter(console)).run(stage_only)
 
 
+SUMMARY_NAMES = 8  # up to this many nodes, the summary names each one's outcome
+_TROUBLE = (Outcome.FAILED, Outcome.INTERRUPTED, Outcome.INSTALLING, Outcome.INSTALLED)
+
+
 def _summary(console: Console, targets: Sequence[Target]) -> None:
+    """Each node's outcome; past a few nodes, how many ended each way, and by name only
+    those not on the release."""
     sent = sum(t.sent for t in targets)
-    outcomes = ", ".join(f"{t.host}: {t.outcome.value}" for t in targets)
-    console.print(f"done: {outcomes}; {sent} bytes sent")
+    if len(targets) <= SUMMARY_NAMES:
+        outcomes = ", ".join(f"{t.host}: {t.outcome.value}" for t in targets)
+    else:
+        by: dict[Outcome, list[str]] = {}
+        for target in targets:
+            by.setdefault(target.outcome, []).append(target.host)
+        outcomes = ", ".join(
+            f"{outcome.value}: {len(hosts)}"
+            + (f" ({', '.join(hosts)})" if outcome in _TROUBLE else "")
+            for outcome, hosts in by.items()
+        )
+    console.print(view.plain(f"done: {outcomes}; {sent} bytes sent"))

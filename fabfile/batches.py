@@ -12,6 +12,7 @@ effect once the nodes in flight are verified or have failed (`fabfile.fanout`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 
 from . import canary, fanout
@@ -58,11 +59,13 @@ class Batches:
         total = self.units
         groups = paces.split(todo, pace, total)
         for number, batch in enumerate(groups, start=1):
+            name = f"batch {number}/{len(groups)}" + (" (canary)" if batch.canary else "")
             if len(groups) > 1:
-                kind = " (canary)" if batch.canary else ""
-                names = ", ".join(t.host for t in batch.targets)
-                steps.note(f"batch {number}/{len(groups)}{kind}: {names}")
+                steps.note(f"{name}: {_names(batch.targets)}")
+            started = time.monotonic()
             failed = self._each(batch.targets, one)
+            if len(groups) > 1 and len(batch.targets) > 1:
+                steps.note(self._summary(name, batch.targets, failed, started))
             more = number < len(groups)
             stop = self._stop(failed, batch.canary, pace.tolerated(total), more)
             bad = {id(target) for target, _ in failed} | {id(t) for t in self.skipped}
@@ -73,6 +76,22 @@ class Batches:
             if batch.canary and more and not groups[number].canary:
                 canaries = [t for b in groups if b.canary for t in b.targets]
                 self._gate([t for t in canaries if id(t) not in bad])
+
+    def _summary(
+        self,
+        name: str,
+        targets: Sequence[Target],
+        failed: Sequence[tuple[Target, RolloutError]],
+        started: float,
+    ) -> str:
+        """A batch's line once it is over: how many verified, which failed, how long."""
+        skipped = [t for t in targets if t in self.skipped]
+        words = [f"{len(targets) - len(failed) - len(skipped)} verified"]
+        if failed:
+            words.append(f"{len(failed)} failed ({_names([t for t, _ in failed])})")
+        if skipped:
+            words.append(f"{len(skipped)} skipped ({_names(skipped)})")
+        return f"{name}: {', '.join(words)} in {time.monotonic() - started:.1f} s"
 
     def finish(self) -> None:
         """Raise the failures the run went on past (skipped ones included): the command
@@ -248,6 +267,14 @@ def _attempt(one: One, target: Target) -> RolloutError | None:
             failure.add_note(note)
         return failure
     return None
+
+
+def _names(targets: Sequence[Target], most: int = 6) -> str:
+    """Every name of a small batch; of a big one the first few, the last and the count."""
+    hosts = [t.host for t in targets]
+    if len(hosts) <= most:
+        return ", ".join(hosts)
+    return f"{', '.join(hosts[: most - 2])}, ..., {hosts[-1]} ({len(hosts)} nodes)"
 
 
 def _decided(target: Target, key: str) -> None:

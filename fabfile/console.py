@@ -14,7 +14,7 @@ import termios
 import threading
 import time
 import tty
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -115,9 +115,12 @@ def _status_rows(
     ]
 
 
-def history_table(entries: Sequence[dict[str, Any]]) -> Table:
+def history_table(entries: Sequence[dict[str, Any]], first: int = 1) -> Table:
+    """One row per run; # is the run's number (``deploy report --run #``), ``first``
+    being the number of the first entry given."""
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in (
+        "#",
         "Finished",
         "Action",
         "Artifact",
@@ -128,10 +131,11 @@ def history_table(entries: Sequence[dict[str, Any]]) -> Table:
         "Nodes",
     ):
         table.add_column(column)
-    for entry in entries:
+    for number, entry in enumerate(entries, start=first):
         hosts = entry.get("hosts") or {}
         nodes = ", ".join(f"{h}: {r.get('outcome', '?')}" for h, r in hosts.items())
         table.add_row(
+            str(number),
             _escape(str(entry.get("finished", ""))),
             _escape(str(entry.get("action", ""))),
             _escape(str(entry.get("artifact", ""))),
@@ -141,6 +145,26 @@ def history_table(entries: Sequence[dict[str, Any]]) -> Table:
             _escape(str(entry.get("user", ""))),
             _escape(nodes),
         )
+    return table
+
+
+def timeline_table(rows: Sequence[dict[str, Any]], phases: Sequence[str]) -> Table:
+    """Seconds per phase for each node of one run (`fabfile.timeline.rows`)."""
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    table.add_column("Node")
+    for phase in phases:
+        table.add_column(_escape(phase), justify="right")
+    table.add_column("Busy", justify="right")
+    table.add_column("Ended")
+    slowest = max((row["busy"] for row in rows), default=0.0)
+    for row in rows:
+        cells = [f"{row['phases'][p]:.2f}" if p in row["phases"] else "" for p in phases]
+        busy = f"{row['busy']:.2f}"
+        if len(rows) > 1 and row["busy"] == slowest:
+            busy = f"[bold]{busy}[/]"
+        ended = _STYLES.get(Phase(row["ended"]), "") if row["ended"] else ""
+        end = f"[{ended}]{_escape(row['ended'])}[/]" if ended else _escape(row["ended"])
+        table.add_row(_escape(row["node"]), *cells, busy, end)
     return table
 
 
@@ -221,7 +245,13 @@ class PlainReporter:
 
 
 class LiveReporter:
-    """A live table: each node's phase, how long it has been in it, and details."""
+    """A live table: each node's phase, how long it has been in it, and details.
+
+    When a row per node would not fit the terminal (a fleet), the table is
+    compact instead: a row per phase with how many nodes are in it, the longest
+    any has been there and which nodes, the slowest first. The notes above it
+    (a line per batch) say what was done.
+    """
 
     def __init__(self, console: Console, hosts: Sequence[str]) -> None:
         self.console = console
@@ -230,20 +260,21 @@ class LiveReporter:
             host: (Phase.PENDING, self.started, "") for host in hosts
         }
         self._lock = threading.Lock()
-        self.live = Live(self._render(), console=console, refresh_per_second=8)
+        # Drawn afresh at every refresh, so the times tick between phase changes.
+        self.live = Live(get_renderable=self._render, console=console, refresh_per_second=8)
 
     def __enter__(self) -> LiveReporter:
         self.live.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.live.update(self._render())
+        self.live.refresh()
         self.live.__exit__(None, None, None)
 
     def phase(self, host: str, phase: Phase, detail: str = "") -> None:
         with self._lock:
             self.rows[host] = (phase, time.monotonic(), detail)
-            self.live.update(self._render())
+            self.live.refresh()
 
     def note(self, text: str) -> None:
         self.live.console.print(_escape(text))
@@ -258,6 +289,8 @@ class LiveReporter:
                 self.live.start()
 
     def _render(self) -> Table:
+        if len(self.rows) + _LIVE_MARGIN > self.console.size.height:
+            return self._by_phase()
         now = time.monotonic()
         table = Table(box=None, pad_edge=False, header_style="bold")
         table.add_column("Node")
@@ -270,6 +303,40 @@ class LiveReporter:
             table.add_row(_escape(host), name, f"{now - since:5.1f}s", _escape(detail))
         table.caption = f"{now - self.started:.1f}s elapsed"
         return table
+
+    def _by_phase(self) -> Table:
+        """The compact table: a row per phase that has nodes, in the order of a run."""
+        now = time.monotonic()
+        table = Table(box=None, pad_edge=False, header_style="bold")
+        table.add_column("Phase", no_wrap=True)
+        table.add_column("Nodes", justify="right")
+        table.add_column("Longest", justify="right")
+        table.add_column("Which", no_wrap=True, overflow="ellipsis")
+        for phase in Phase:
+            here = [(host, now - since) for host, (p, since, _) in self.rows.items() if p == phase]
+            if not here:
+                continue
+            here.sort(key=lambda item: item[1], reverse=True)
+            style = _STYLES.get(phase, "")
+            name = f"[{style}]{phase.value}[/]" if style else phase.value
+            timed = phase not in (Phase.PENDING, *_ENDED)
+            longest = f"{here[0][1]:5.1f}s" if timed else ""
+            table.add_row(name, str(len(here)), longest, _escape(_some(h for h, _ in here)))
+        ended = sum(1 for p, _, _ in self.rows.values() if p in _ENDED)
+        table.caption = f"{now - self.started:.1f}s elapsed, {ended} of {len(self.rows)} ended"
+        return table
+
+
+_ENDED = (Phase.DONE, Phase.SKIPPED, Phase.FAILED, Phase.INTERRUPTED)
+_LIVE_MARGIN = 6  # header, caption and a few notes: a row per node needs that much more
+_SOME = 8
+
+
+def _some(hosts: Iterable[str]) -> str:
+    """The first few names and how many more: a row stays one line at a hundred nodes."""
+    listed = list(hosts)
+    more = len(listed) - _SOME
+    return ", ".join(listed[:_SOME]) + (f" and {more} more" if more > 0 else "")
 
 
 def versions_table(statuses: Sequence[Status], versions: Mapping[str, Sequence[Deployed]]) -> Table:

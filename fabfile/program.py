@@ -13,6 +13,7 @@ import contextlib
 import inspect
 import re
 import sys
+import textwrap
 from collections.abc import Iterator, Sequence
 
 from invoke import Argument, Program
@@ -35,6 +36,7 @@ TASKS = (
     "config-diff",
     "config-history",
     "history",
+    "report",
 )
 USAGE = {
     "status": "[status] [FLAGS]",
@@ -47,6 +49,7 @@ USAGE = {
     "config-diff": "config diff [FLAGS]",
     "config-history": "config history [FLAGS]",
     "history": "history [FLAGS]",
+    "report": "report [--run N] [--output FILE] [FLAGS]",
 }
 EXAMPLES = (
     "deploy search-web-frontend-1.0.126.war --hosts web1,web2",
@@ -63,6 +66,7 @@ _DEPLOYING_SHORT = {FLAGS["latest"].short, FLAGS["force"].short}
 _CORE = {"-h", "--help", "-V", "--version", "--complete", "--print-completion-script"}
 _DRY = re.compile(r"--(dry([-_]?run)?|no-?op|simulate|what-?if)", re.IGNORECASE)
 _COLUMN = 24  # the help text starts here
+_WIDTH = 80
 
 
 def route(argv: Sequence[str]) -> list[str]:
@@ -300,9 +304,12 @@ def _scoped(flag: Flag, owners: Sequence[str]) -> str:
 
 
 def _line(spelling: str, help: str) -> str:
-    """One flag, one line; long-only flags line up with the long names of the others."""
+    """One flag and its help, wrapped under the help's column to stay within 80;
+    long-only flags line up with the long names of the others."""
     indent = "      " if spelling.startswith("--") else "  "
-    return f"{indent + spelling:<{_COLUMN}}{help}".rstrip()
+    lines = textwrap.wrap(help, _WIDTH - _COLUMN) or [""]
+    first = f"{indent + spelling:<{_COLUMN}}{lines[0]}".rstrip()
+    return "\n".join([first, *(" " * _COLUMN + line for line in lines[1:])])
 
 
 def _usage_exit(message: str) -> Exit:

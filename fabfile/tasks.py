@@ -1,5 +1,5 @@
 """The Invoke tasks: ``status``, ``deploy``, ``rollback``, ``switch``, ``retire``,
-``logging``, ``config-diff``, ``config-history``, ``history``.
+``logging``, ``config-diff``, ``config-history``, ``history``, ``report``.
 
 Each task is thin: it finds the app directory, builds `Options` and calls
 `fabfile.actions`. The `boundary` decorator is the one place where a
@@ -55,6 +55,8 @@ FLAGS = {
     "confirm": Spec("", "", "Ask to go on after the canary."),
     "json": Spec("j", "", "As JSON."),
     "limit": Spec("n", "N", f"Last N records (default {LIMIT})."),
+    "run": Spec("", "N", "A run by its # in history (default: the last)."),
+    "output": Spec("o", "FILE", "Draw it here: .svg or .html."),
 }
 DRY_RUN = "the dry run is `deploy WAR --dry-run` (it prints the plan); nothing was done"
 
@@ -285,6 +287,26 @@ def history(
 
 @task(klass=DeployTask)
 @boundary
+def report(
+    c: Context,
+    run: int = 0,
+    output: str | None = None,
+    json: bool = False,
+    app_dir: str | None = None,
+    app: str | None = None,
+) -> ExitCode:
+    """Show where a run's time went, and draw its timeline.
+
+    Per node: seconds in each phase (pre-flight, staging, drain, restart,
+    /status, warm-up, switch) and how it ended. The timeline, a row per node,
+    goes to timeline-N.html here (a self-contained page), or to --output.
+    """
+    options = _options(None, app_dir, app, "report")
+    return actions.report(options, run=run, output=output, as_json=json)
+
+
+@task(klass=DeployTask)
+@boundary
 def logging(
     c: Context, hosts: str | None = None, app_dir: str | None = None, app: str | None = None
 ) -> ExitCode:
@@ -346,4 +368,5 @@ def namespace() -> Collection:
         config_diff,
         config_history,
         history,
+        report,
     )

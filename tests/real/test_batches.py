@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import os
 import signal
 import subprocess
 import threading
 import time
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 
@@ -125,6 +127,38 @@ def test_a_batch_of_two_has_two_out_at_most_and_no_request_fails(
     assert load.served > 50
     assert load.failed == []
     assert versions(sandbox) == all_on(sandbox, "1.0.126")
+
+
+def test_the_report_draws_where_each_node_of_each_batch_spent_its_time(
+    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    assert cli.run([WAR, "--batch", "2"], on_125, capsys).code == 0
+    first, second, third = sandbox.addresses
+    began = {host: dict(r["phases"]) for host, r in history(on_125)[-1]["hosts"].items()}
+    # the timeline the history keeps: two restarts at once, the third once both were done
+    assert max(began[first]["restarting"], began[second]["restarting"]) < min(
+        began[first]["done"], began[second]["done"]
+    )
+    assert began[third]["draining"] >= max(began[first]["done"], began[second]["done"])
+
+    picture = tmp_path / "run.svg"
+    result = cli.run(["report", "--json", "--output", str(picture)], on_125, capsys)
+    assert result.code == 0, result.text
+    data = json.loads(result.out)
+    assert data["run"] == len(history(on_125)) and data["picture"] == str(picture)
+    assert [row["node"] for row in data["nodes"]] == [first, second, third]
+    for row in data["nodes"]:
+        assert row["ended"] == "done"
+        assert row["phases"]["waiting for /status"] > 0.2  # a JVM takes that long at least
+    assert ET.parse(picture).getroot().tag.endswith("svg")
+    assert f"<!-- {third} -->" in picture.read_text()
+
+    shown = cli.run(["report"], on_125, capsys)  # the table, and the page in the current dir
+    assert shown.code == 0, shown.text
+    assert f"timeline: timeline-{data['run']}.html" in shown.out
+    assert f"<tr><td>{first}</td>" in (on_125 / f"timeline-{data['run']}.html").read_text()
+    lines = shown.out.splitlines()
+    assert any(line.startswith(third) and line.rstrip().endswith("done") for line in lines)
 
 
 def test_a_canary_that_turns_unhealthy_stops_the_deploy_with_only_it_changed(

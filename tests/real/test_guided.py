@@ -6,11 +6,14 @@ test presses the keys.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import pty
 import re
 import signal
+import struct
 import subprocess
+import termios
 import threading
 import time
 from pathlib import Path
@@ -33,8 +36,10 @@ class Terminal:
     is made to print every thread's stack (faulthandler, SIGABRT) before it is ended.
     """
 
-    def __init__(self, argv: list[str], cwd: Path) -> None:
+    def __init__(self, argv: list[str], cwd: Path, rows: int = 0) -> None:
         self.master, slave = pty.openpty()
+        if rows:  # the window's size, as a terminal emulator sets it
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, 200, 0, 0))
         env = {**os.environ, "COLUMNS": "200", "TERM": "xterm", "PYTHONFAULTHANDLER": "1"}
         self.process = subprocess.Popen(
             ["deploy", *argv],
@@ -145,6 +150,22 @@ def test_confirm_asks_after_the_canary(on_125: Path, sandbox: cluster.Cluster) -
     assert versions(sandbox) == {first: "1.0.126", second: "1.0.125", third: "1.0.125"}
     terminal.press("y")
     assert terminal.finish() == 0, terminal.text
+    assert versions(sandbox) == all_on(sandbox, "1.0.126")
+
+
+def test_a_terminal_too_small_for_a_row_per_node_shows_a_row_per_phase(
+    on_125: Path, sandbox: cluster.Cluster
+) -> None:
+    """A fleet on a terminal of 24 lines, played by 3 nodes on a terminal of 8."""
+    pair = "|".join(re.escape(host) for host in sandbox.addresses[:2])
+    terminal = Terminal([WAR, "--batch", "2"], on_125, rows=8)
+    assert terminal.finish() == 0, terminal.text
+    shown = terminal.text
+    assert re.search(r"Phase +Nodes +Longest +Which", shown)
+    assert re.search(rf"waiting for /status +2 +\d+\.\ds +(?:{pair}), (?:{pair})", shown)
+    assert "3 of 3 ended" in shown
+    assert not re.search(r"Node +Phase +For +Detail", shown)  # never the row-per-node table
+    assert re.search(r"batch 1/2: 2 verified in \d+\.\d s", shown)  # a line per batch
     assert versions(sandbox) == all_on(sandbox, "1.0.126")
 
 

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -145,7 +146,10 @@ def test_a_batch_of_two_never_has_more_than_two_out(world: World) -> None:
     run(world, Pace(batch=Share(2)))
     assert world.running() == dict.fromkeys(HOSTS, NEW.version)
     assert world.balancer.most_out <= 2  # (both at once: tests/real/test_batches.py)
-    assert world.reporter.notes[:2] == [f"batch 1/2: {WEB1}, {WEB2}", f"batch 2/2: {WEB3}"]
+    notes = world.reporter.notes
+    assert notes[0] == f"batch 1/2: {WEB1}, {WEB2}"
+    assert re.fullmatch(r"batch 1/2: 2 verified in \d+\.\d s", notes[1])  # a batch's summary
+    assert notes[2] == f"batch 2/2: {WEB3}"  # a batch of one needs none: its node's line says it
     assert world.warmed == [WEB1, WEB2]  # together, once; none after the last batch
 
 

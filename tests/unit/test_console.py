@@ -59,3 +59,34 @@ def test_text_from_a_node_is_never_read_as_markup() -> None:
     statuses = [Status("web1", "http://web1/status", True, "", 200, "g:a", "1.0[/]", 0.001)]
     out.print(view.status_table(statuses, "2.0"))
     assert "1.0[/] (last deployed: 2.0)" in out.export_text()
+
+
+def test_a_fleet_that_would_not_fit_the_terminal_gets_a_row_per_phase() -> None:
+    hosts = [f"web{n}" for n in range(1, 101)]
+    screen = Console(file=io.StringIO(), force_terminal=True, width=120, height=30, record=True)
+    with view.LiveReporter(screen, hosts) as live:
+        for host in hosts[:40]:
+            live.phase(host, Phase.DONE)
+        live.phase("web41", Phase.FAILED, "HTTP 500")
+        for host in hosts[41:51]:
+            live.phase(host, Phase.WAITING)
+    last = screen.export_text().split("Phase")[-1]  # the last frame the live view drew
+    lines = last.splitlines()
+    assert len(lines) < 30, "the compact table fits the terminal"
+    rows = {line.split()[0]: line for line in lines[1:] if line.strip()}
+    assert rows["pending"].split()[1] == "49"
+    assert rows["done"].split()[1] == "40"
+    assert "web1, web2" in rows["done"] and "and 32 more" in rows["done"]
+    assert rows["failed"].split()[1] == "1" and "web41" in rows["failed"]
+    waiting = next(line for line in lines if line.startswith("waiting for /status"))
+    assert " 10 " in waiting and "s " in waiting  # the longest wait is shown
+    assert "41 of 100 ended" in last
+
+
+def test_a_few_nodes_keep_a_row_each() -> None:
+    screen = Console(file=io.StringIO(), force_terminal=True, width=120, height=30, record=True)
+    with view.LiveReporter(screen, ["web1", "web2", "web3"]) as live:
+        live.phase("web1", Phase.DONE)
+    text = screen.export_text()
+    assert "Which" not in text
+    assert any(line.startswith("web3") for line in text.splitlines())

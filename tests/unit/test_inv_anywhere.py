@@ -60,6 +60,7 @@ def test_a_one_line_tasks_py_lists_the_tasks(app: Path, where: str) -> None:
         "deploy",
         "history",
         "logging",
+        "report",
         "retire",
         "rollback",
         "stage",
