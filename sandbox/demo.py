@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from invoke import Context, task
 
@@ -16,9 +17,11 @@ from . import tasks as sandbox_tasks
 @task
 @boundary
 def demo(c: Context) -> None:
-    """Bring up 3 nodes, show status, deploy the newest WAR, show status, roll back."""
+    """Bring up 3 nodes, show status, deploy the newest WAR, show status, roll back,
+    show the history and where the rollback's time went."""
     sandbox_tasks.up(c)
     options = actions.Options(AppDir(sandbox_tasks.DEFAULT_APP_DIR))
+    picture = str(Path(sandbox_tasks.DEFAULT_APP_DIR) / "timeline.html")
     steps: tuple[tuple[str, Callable[[], object]], ...] = (
         ("$ deploy", lambda: actions.status(options)),
         ("$ deploy --latest", lambda: actions.deploy(options, None, latest=True)),
@@ -26,6 +29,7 @@ def demo(c: Context) -> None:
         ("$ inv rollback", lambda: actions.rollback(options)),
         ("$ deploy", lambda: actions.status(options)),
         ("$ inv history", lambda: actions.history(options)),
+        (f"$ deploy report --output {picture}", lambda: actions.report(options, output=picture)),
     )
     for title, step in steps:
         options.console.rule(title)
