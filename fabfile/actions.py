@@ -547,17 +547,16 @@ def report(
     path = options.app.history_path
     number, entry = timeline.chosen(History(path).entries(), run, str(path))
     drawn = timeline.of(entry)
-    rows = timeline.rows(drawn)
     target = timeline.destination(output, number) if output or not as_json else None
     if target is not None:
         timeline.write(drawn, timeline.title(number, entry), target)
     if as_json:
-        data = {"run": number, "picture": str(target) if target else None, "nodes": rows}
+        picture = str(target) if target else None
+        data = {"run": number, "picture": picture, "nodes": timeline.rows(drawn)}
         options.console.file.write(json.dumps(data, indent=2) + "\n")
         return ExitCode.OK
-    phases = [p for p in drawn.phases() if p not in timeline.WAITING_TURN]
     options.console.print(view.plain(timeline.title(number, entry)))
-    options.console.print(view.timeline_table(rows, phases))
+    options.console.print(view.timeline_table(drawn))
     options.console.print(f"timeline: {view.plain(str(target))}")
     return ExitCode.OK
 
@@ -628,6 +627,7 @@ def _run(
 
 
 SUMMARY_NAMES = 8  # up to this many nodes, the summary names each one's outcome
+# named in a fleet's summary: the nodes to look at (untouched ones are only counted)
 _TROUBLE = (Outcome.FAILED, Outcome.INTERRUPTED, Outcome.INSTALLING, Outcome.INSTALLED)
 
 
@@ -643,7 +643,7 @@ def _summary(console: Console, targets: Sequence[Target]) -> None:
             by.setdefault(target.outcome, []).append(target.host)
         outcomes = ", ".join(
             f"{outcome.value}: {len(hosts)}"
-            + (f" ({', '.join(hosts)})" if outcome in _TROUBLE else "")
+            + (f" ({view.some(hosts)})" if outcome in _TROUBLE else "")
             for outcome, hosts in by.items()
         )
     console.print(view.plain(f"done: {outcomes}; {sent} bytes sent"))

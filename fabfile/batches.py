@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 
 from . import canary, fanout
 from . import pace as paces
+from .console import some
 from .errors import DeployError, RolloutError, explain
 from .strategies.contract import Rotation, Steps
 from .target import Outcome, Target
@@ -85,7 +86,7 @@ class Batches:
         started: float,
     ) -> str:
         """A batch's line once it is over: how many verified, which failed, how long."""
-        skipped = [t for t in targets if t in self.skipped]
+        skipped = [t for t in targets if any(t is s for s in self.skipped)]
         words = [f"{len(targets) - len(failed) - len(skipped)} verified"]
         if failed:
             words.append(f"{len(failed)} failed ({_names([t for t, _ in failed])})")
@@ -269,12 +270,8 @@ def _attempt(one: One, target: Target) -> RolloutError | None:
     return None
 
 
-def _names(targets: Sequence[Target], most: int = 6) -> str:
-    """Every name of a small batch; of a big one the first few, the last and the count."""
-    hosts = [t.host for t in targets]
-    if len(hosts) <= most:
-        return ", ".join(hosts)
-    return f"{', '.join(hosts[: most - 2])}, ..., {hosts[-1]} ({len(hosts)} nodes)"
+def _names(targets: Sequence[Target]) -> str:
+    return some([t.host for t in targets])
 
 
 def _decided(target: Target, key: str) -> None:

@@ -14,7 +14,7 @@ import termios
 import threading
 import time
 import tty
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, TextIO
 
 from rich.console import Console
@@ -28,8 +28,10 @@ from .phase import Phase
 from .probe import Status
 from .retirement import Held
 from .secrets import redact
+from .timeline import Timeline
 
 _STYLES = {Phase.DONE: "green", Phase.SKIPPED: "green", Phase.FAILED: "bold red"}
+_END_STYLES = {phase.value: style for phase, style in _STYLES.items()}
 
 
 def make_console(stream: TextIO | None = None) -> Console:
@@ -148,23 +150,25 @@ def history_table(entries: Sequence[dict[str, Any]], first: int = 1) -> Table:
     return table
 
 
-def timeline_table(rows: Sequence[dict[str, Any]], phases: Sequence[str]) -> Table:
-    """Seconds per phase for each node of one run (`fabfile.timeline.rows`)."""
+def timeline_table(run: Timeline) -> Table:
+    """Seconds per phase for each node of one run; the slowest node's own time in bold."""
+    columns = run.columns()
     table = Table(box=None, pad_edge=False, header_style="bold")
     table.add_column("Node")
-    for phase in phases:
+    for phase in columns:
         table.add_column(_escape(phase), justify="right")
     table.add_column("Busy", justify="right")
     table.add_column("Ended")
-    slowest = max((row["busy"] for row in rows), default=0.0)
-    for row in rows:
-        cells = [f"{row['phases'][p]:.2f}" if p in row["phases"] else "" for p in phases]
-        busy = f"{row['busy']:.2f}"
-        if len(rows) > 1 and row["busy"] == slowest:
+    slowest = max((node.busy for node in run.nodes), default=0.0)
+    for node in run.nodes:
+        totals = node.totals()
+        cells = [f"{totals[p]:.2f}" if p in totals else "" for p in columns]
+        busy = f"{node.busy:.2f}"
+        if len(run.nodes) > 1 and node.busy == slowest:
             busy = f"[bold]{busy}[/]"
-        ended = _STYLES.get(Phase(row["ended"]), "") if row["ended"] else ""
-        end = f"[{ended}]{_escape(row['ended'])}[/]" if ended else _escape(row["ended"])
-        table.add_row(_escape(row["node"]), *cells, busy, end)
+        style = _END_STYLES.get(node.ended, "")
+        ended = f"[{style}]{_escape(node.ended)}[/]" if style else _escape(node.ended)
+        table.add_row(_escape(node.node), *cells, busy, ended)
     return table
 
 
@@ -268,13 +272,13 @@ class LiveReporter:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.live.refresh()
-        self.live.__exit__(None, None, None)
+        self.live.__exit__(None, None, None)  # draws the last frame
 
     def phase(self, host: str, phase: Phase, detail: str = "") -> None:
+        """Only noted here: the next refresh draws it, so a worker never waits on the
+        terminal (a slow link, a terminal held by Ctrl-S) in the middle of a node."""
         with self._lock:
             self.rows[host] = (phase, time.monotonic(), detail)
-            self.live.refresh()
 
     def note(self, text: str) -> None:
         self.live.console.print(_escape(text))
@@ -289,22 +293,25 @@ class LiveReporter:
                 self.live.start()
 
     def _render(self) -> Table:
-        if len(self.rows) + _LIVE_MARGIN > self.console.size.height:
-            return self._by_phase()
+        """Called by the live view's own thread: it reads a copy of the rows (their
+        keys never change; each value is replaced whole)."""
+        rows = dict(self.rows)
+        if len(rows) + _LIVE_MARGIN > self.console.size.height:
+            return self._by_phase(rows)
         now = time.monotonic()
         table = Table(box=None, pad_edge=False, header_style="bold")
         table.add_column("Node")
         table.add_column("Phase")
         table.add_column("For", justify="right")
         table.add_column("Detail")
-        for host, (phase, since, detail) in self.rows.items():
+        for host, (phase, since, detail) in rows.items():
             style = _STYLES.get(phase, "")
             name = f"[{style}]{phase.value}[/]" if style else phase.value
             table.add_row(_escape(host), name, f"{now - since:5.1f}s", _escape(detail))
         table.caption = f"{now - self.started:.1f}s elapsed"
         return table
 
-    def _by_phase(self) -> Table:
+    def _by_phase(self, rows: dict[str, tuple[Phase, float, str]]) -> Table:
         """The compact table: a row per phase that has nodes, in the order of a run."""
         now = time.monotonic()
         table = Table(box=None, pad_edge=False, header_style="bold")
@@ -313,7 +320,7 @@ class LiveReporter:
         table.add_column("Longest", justify="right")
         table.add_column("Which", no_wrap=True, overflow="ellipsis")
         for phase in Phase:
-            here = [(host, now - since) for host, (p, since, _) in self.rows.items() if p == phase]
+            here = [(host, now - since) for host, (p, since, _) in rows.items() if p == phase]
             if not here:
                 continue
             here.sort(key=lambda item: item[1], reverse=True)
@@ -321,22 +328,20 @@ class LiveReporter:
             name = f"[{style}]{phase.value}[/]" if style else phase.value
             timed = phase not in (Phase.PENDING, *_ENDED)
             longest = f"{here[0][1]:5.1f}s" if timed else ""
-            table.add_row(name, str(len(here)), longest, _escape(_some(h for h, _ in here)))
-        ended = sum(1 for p, _, _ in self.rows.values() if p in _ENDED)
-        table.caption = f"{now - self.started:.1f}s elapsed, {ended} of {len(self.rows)} ended"
+            table.add_row(name, str(len(here)), longest, _escape(some([h for h, _ in here])))
+        ended = sum(1 for p, _, _ in rows.values() if p in _ENDED)
+        table.caption = f"{now - self.started:.1f}s elapsed, {ended} of {len(rows)} ended"
         return table
 
 
 _ENDED = (Phase.DONE, Phase.SKIPPED, Phase.FAILED, Phase.INTERRUPTED)
 _LIVE_MARGIN = 6  # header, caption and a few notes: a row per node needs that much more
-_SOME = 8
 
 
-def _some(hosts: Iterable[str]) -> str:
-    """The first few names and how many more: a row stays one line at a hundred nodes."""
-    listed = list(hosts)
-    more = len(listed) - _SOME
-    return ", ".join(listed[:_SOME]) + (f" and {more} more" if more > 0 else "")
+def some(names: Sequence[str], most: int = 8) -> str:
+    """The first few names and how many more: a line stays a line at a hundred nodes."""
+    more = len(names) - most
+    return ", ".join(names[:most]) + (f" and {more} more" if more > 0 else "")
 
 
 def versions_table(statuses: Sequence[Status], versions: Mapping[str, Sequence[Deployed]]) -> Table:

@@ -307,7 +307,7 @@ def _line(spelling: str, help: str) -> str:
     """One flag and its help, wrapped under the help's column to stay within 80;
     long-only flags line up with the long names of the others."""
     indent = "      " if spelling.startswith("--") else "  "
-    lines = textwrap.wrap(help, _WIDTH - _COLUMN) or [""]
+    lines = textwrap.wrap(help, _WIDTH - _COLUMN, break_on_hyphens=False) or [""]
     first = f"{indent + spelling:<{_COLUMN}}{lines[0]}".rstrip()
     return "\n".join([first, *(" " * _COLUMN + line for line in lines[1:])])
 

@@ -1,11 +1,17 @@
 """A picture of one run: when each node was in which phase.
 
 The history keeps, per node, when each phase began (seconds since the run
-started; `fabfile.history.HostRecord.phases`). A phase lasts until the next
-one begins; the last one (done, failed, ...) is an end, drawn as a mark. The
-picture is drawn by matplotlib (imported only here, only when a picture is
-asked for: it takes half a second) as an SVG, or as a self-contained HTML page
-that carries the SVG and a table of where each node's time went.
+started; `fabfile.history.HostRecord.phases`). A phase lasts until the next one
+begins. A node's last phase is how it ended (done, failed, ...), drawn as a
+mark; a run that stopped while a node was mid-phase closes that phase at the
+run's end and marks the node with its recorded outcome. An end that is not the
+last (a failure the user retried, a blue/green colour verified and then
+switched) is a wait, not work: it is drawn pale and not counted as the node's
+own time.
+
+matplotlib draws the picture (imported only here, only when one is asked for:
+it takes half a second) as an SVG, or as a self-contained HTML page that carries
+the SVG and a table of where each node's time went.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import dataclasses
 import html
 import io
 import itertools
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,35 +29,45 @@ from .errors import UsageError
 from .history import Entry
 from .phase import Phase
 
-# What a bar means; waiting for its turn (staged, pending) is drawn pale, not hidden:
-# at batch 1 most of a node's run is that wait.
+WAITING_TURN = "waiting for its turn"  # staged or pending: at batch 1, most of a run
+WAITING_USER = "waiting for you"  # failed, then retried (guided failure)
+WAITING_SWITCH = "verified, waiting"  # blue/green: verified, then switched
+WAITS = (WAITING_TURN, WAITING_USER, WAITING_SWITCH)
+
 COLOURS = {
+    WAITING_TURN: "#e8e8e8",
+    WAITING_USER: "#f4c7c3",
+    WAITING_SWITCH: "#cfe8cc",
     Phase.CHECKING.value: "#9ecae1",
     Phase.STAGING.value: "#4c78a8",
-    Phase.STAGED.value: "#e8e8e8",
-    Phase.PENDING.value: "#e8e8e8",
     Phase.DRAINING.value: "#b279a2",
     Phase.INSTALLING.value: "#f2cf5b",
     Phase.RESTARTING.value: "#f58518",
-    Phase.DEPLOYING.value: "#f58518",
-    Phase.WAITING.value: "#ffbf79",  # the new JVM starting: the restart's own colour, paler
+    Phase.DEPLOYING.value: "#e8710a",
+    Phase.WAITING.value: "#ffbf79",  # the new JVM starting: the restart's colour, paler
     Phase.WARMING.value: "#54a24b",
     Phase.SWITCHING.value: "#72b7b2",
 }
-WAITING_TURN = (Phase.STAGED.value, Phase.PENDING.value)
-ENDS = {
+ENDS = {  # how a node ended: a mark's colour and shape
     Phase.DONE.value: ("#2e7d32", "o"),
     Phase.SKIPPED.value: ("#2e7d32", "o"),
     Phase.FAILED.value: ("#c62828", "X"),
-    Phase.INTERRUPTED.value: ("#6d4c41", "X"),
+    "interrupted": ("#6d4c41", "X"),
+    "untouched": ("#9e9e9e", "|"),
 }
+_HELD = {  # an end phase followed by more phases: what the node was doing meanwhile
+    Phase.FAILED.value: WAITING_USER,
+    Phase.DONE.value: WAITING_SWITCH,
+    Phase.SKIPPED.value: WAITING_SWITCH,
+}
+_RENAMED = {Phase.STAGED.value: WAITING_TURN, Phase.PENDING.value: WAITING_TURN}
+_ORDER = [WAITING_TURN, *(p.value for p in Phase), WAITING_USER, WAITING_SWITCH]
 
 
 @dataclasses.dataclass(frozen=True)
 class Span:
     """One node in one phase, from ``start`` to ``end`` seconds into the run."""
 
-    node: str
     phase: str
     start: float
     end: float
@@ -61,138 +78,166 @@ class Span:
 
 
 @dataclasses.dataclass(frozen=True)
-class Timeline:
-    """Every node's spans and how each ended, in the order the run recorded them."""
+class NodeTime:
+    """One node's run: its spans and how it ended (``ended`` '' when not known)."""
 
+    node: str
     spans: tuple[Span, ...]
-    ends: tuple[tuple[str, str, float], ...]  # node, final phase, when
-    nodes: tuple[str, ...]
+    ended: str = ""
+    at: float | None = None
+
+    def totals(self) -> dict[str, float]:
+        """Seconds in each phase (a phase entered twice, as on a retry, adds up)."""
+        totals: dict[str, float] = {}
+        for span in self.spans:
+            totals[span.phase] = totals.get(span.phase, 0.0) + span.seconds
+        return totals
+
+    @property
+    def busy(self) -> float:
+        """The node's own time: every phase but the waits."""
+        return sum(s.seconds for s in self.spans if s.phase not in WAITS)
+
+
+@dataclasses.dataclass(frozen=True)
+class Timeline:
+    """Every node's run, in the order the run recorded them."""
+
+    nodes: tuple[NodeTime, ...]
 
     @property
     def seconds(self) -> float:
-        times = [s.end for s in self.spans] + [t for _, _, t in self.ends]
-        return max(times, default=0.0)
-
-    def totals(self, node: str) -> dict[str, float]:
-        """Seconds the node spent in each phase (a phase entered twice, as on a retry,
-        adds up)."""
-        totals: dict[str, float] = {}
-        for span in self.spans:
-            if span.node == node:
-                totals[span.phase] = totals.get(span.phase, 0.0) + span.seconds
-        return totals
-
-    def busy(self, node: str) -> float:
-        """The node's own time: every phase but waiting for its turn."""
-        return sum(s for p, s in self.totals(node).items() if p not in WAITING_TURN)
+        times = [s.end for n in self.nodes for s in n.spans]
+        return max(times + [n.at for n in self.nodes if n.at is not None], default=0.0)
 
     def phases(self) -> list[str]:
         """The phases that occur, in the order a run goes through them."""
-        present = {s.phase for s in self.spans}
-        return [p.value for p in Phase if p.value in present]
+        present = {s.phase for n in self.nodes for s in n.spans}
+        return [p for p in _ORDER if p in present]
+
+    def columns(self) -> list[str]:
+        """The phases a table shows: the node's own work, not its waits."""
+        return [p for p in self.phases() if p not in WAITS]
 
 
 def of(entry: Entry) -> Timeline:
-    """The timeline of one history entry (empty when it recorded no phases)."""
-    spans: list[Span] = []
-    ends: list[tuple[str, str, float]] = []
+    """The timeline of one history entry (no nodes when it recorded no phases; a
+    damaged host record or mark is left out, as the history skips a damaged line)."""
+    hosts = entry.get("hosts")
+    run_end = _number(entry.get("seconds"))
     nodes = []
-    for node, record in (entry.get("hosts") or {}).items():
-        marks = [(str(p), float(t)) for p, t in record.get("phases") or ()]
-        if not marks:
-            continue
-        nodes.append(node)
-        for (phase, start), (_, end) in itertools.pairwise(marks):
-            spans.append(Span(node, phase, start, end))
-        last, at = marks[-1]
-        if last in ENDS:
-            ends.append((node, last, at))
-        else:  # the run stopped while the node was in this phase
-            spans.append(Span(node, last, at, at))
-    return Timeline(tuple(spans), tuple(ends), tuple(nodes))
+    for node, record in hosts.items() if isinstance(hosts, dict) else ():
+        marks = _marks(record)
+        if marks:
+            nodes.append(_node(str(node), marks, record, run_end))
+    return Timeline(tuple(nodes))
+
+
+def _marks(record: Any) -> list[tuple[str, float]]:
+    """A host record's (phase, began) pairs, the readable ones, in time order."""
+    raw = record.get("phases") if isinstance(record, dict) else None
+    marks = []
+    for mark in raw if isinstance(raw, list) else ():
+        if isinstance(mark, list | tuple) and len(mark) == 2:
+            at = _number(mark[1])
+            if at is not None:
+                marks.append((str(mark[0]), at))
+    return sorted(marks, key=lambda m: m[1])
+
+
+def _node(
+    node: str, marks: list[tuple[str, float]], record: Any, run_end: float | None
+) -> NodeTime:
+    spans = [
+        Span(_HELD.get(phase, _RENAMED.get(phase, phase)), start, end)
+        for (phase, start), (_, end) in itertools.pairwise(marks)
+    ]
+    last, at = marks[-1]
+    if last in ENDS:
+        return NodeTime(node, tuple(spans), last, at)
+    # the run stopped with the node in this phase: it lasted to the run's end
+    end = max(run_end or at, at)
+    spans.append(Span(_RENAMED.get(last, last), at, end))
+    outcome = str(record.get("outcome", ""))
+    return NodeTime(node, tuple(spans), outcome if outcome in ENDS else "", end)
+
+
+def _number(value: Any) -> float | None:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def svg(timeline: Timeline, title: str) -> str:
     """The timeline drawn as an SVG document: a row per node, a bar per phase."""
     import matplotlib
+    from matplotlib.figure import Figure
 
-    matplotlib.use("svg")  # no screen: never a GUI backend
-    import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
-    from matplotlib.patches import Patch
-
-    nodes = list(timeline.nodes)
-    figure, axes = plt.subplots(figsize=(11, 1.6 + 0.28 * len(nodes)))
-    try:
-        for phase in timeline.phases():
-            mine = [s for s in timeline.spans if s.phase == phase]
-            for row, node in enumerate(nodes):
-                bars = [(s.start, max(s.seconds, 0.02)) for s in mine if s.node == node]
-                if bars:
-                    axes.broken_barh(bars, (row - 0.38, 0.76), facecolors=COLOURS.get(phase))
-        for node, phase, at in timeline.ends:
-            colour, marker = ENDS[phase]
-            axes.plot([at], [nodes.index(node)], marker=marker, color=colour, markersize=6)
-        axes.set_yticks(range(len(nodes)), nodes, fontsize=8)
-        axes.set_ylim(len(nodes) - 0.5, -0.5)  # first node on top
-        axes.set_xlim(0, max(timeline.seconds * 1.02, 0.1))
-        axes.set_xlabel("seconds since the start of the run")
-        axes.set_title(title, fontsize=10, loc="left")
-        axes.grid(axis="x", color="#dddddd", linewidth=0.6)
-        axes.set_axisbelow(True)
-        handles: list[Any] = [
-            Patch(color=COLOURS.get(p), label=_label(p)) for p in _legend(timeline.phases())
-        ]
-        handles += [
-            Line2D([], [], color=ENDS[p][0], marker=ENDS[p][1], linestyle="", label=p)
-            for p in dict.fromkeys(phase for _, phase, _ in timeline.ends)
-        ]
-        axes.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
-        out = io.StringIO()
-        # No date in the file: the same run draws the same bytes.
+    rows = len(timeline.nodes)
+    figure = Figure(figsize=(11, 1.6 + 0.28 * rows))  # no pyplot: no backend, no global state
+    axes = figure.subplots()
+    _bars(axes, timeline)
+    axes.set_yticks(range(rows), [n.node for n in timeline.nodes], fontsize=8, parse_math=False)
+    axes.set_ylim(rows - 0.5, -0.5)  # the first node on top
+    axes.set_xlim(0, max(timeline.seconds * 1.02, 0.1))
+    axes.set_xlabel("seconds since the start of the run")
+    axes.set_title(title, fontsize=10, loc="left", parse_math=False)
+    axes.grid(axis="x", color="#dddddd", linewidth=0.6)
+    axes.set_axisbelow(True)
+    axes.legend(handles=_legend(timeline), loc="upper left", bbox_to_anchor=(1.01, 1))
+    out = io.StringIO()
+    # A fixed salt for the ids matplotlib makes, and no date: the same run, the same bytes.
+    with matplotlib.rc_context({"svg.hashsalt": "deploy-report"}):
         figure.savefig(out, format="svg", bbox_inches="tight", metadata={"Date": None})
-    finally:
-        plt.close(figure)
     return out.getvalue()
 
 
-def _legend(phases: Sequence[str]) -> list[str]:
-    """One entry per colour: staged and pending are both 'waiting for its turn'."""
-    shown: list[str] = []
-    for phase in phases:
-        if phase in WAITING_TURN and any(p in WAITING_TURN for p in shown):
-            continue
-        if phase == Phase.DEPLOYING.value and Phase.RESTARTING.value in shown:
-            continue
-        shown.append(phase)
-    return shown
+def _bars(axes: Any, timeline: Timeline) -> None:
+    """A row per node: its phases as bars, how it ended as a mark."""
+    for row, node in enumerate(timeline.nodes):
+        by_phase: dict[str, list[tuple[float, float]]] = {}
+        for span in node.spans:
+            by_phase.setdefault(span.phase, []).append((span.start, max(span.seconds, 0.02)))
+        for phase, bars in by_phase.items():
+            axes.broken_barh(bars, (row - 0.38, 0.76), facecolors=COLOURS.get(phase, "#bdbdbd"))
+        if node.ended and node.at is not None:
+            colour, marker = ENDS[node.ended]
+            axes.plot([node.at], [row], marker=marker, color=colour, markersize=6)
 
 
-def _label(phase: str) -> str:
-    return "waiting for its turn" if phase in WAITING_TURN else phase
+def _legend(timeline: Timeline) -> list[Any]:
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles: list[Any] = [
+        Patch(color=COLOURS.get(p, "#bdbdbd"), label=p) for p in timeline.phases()
+    ]
+    ends = dict.fromkeys(n.ended for n in timeline.nodes if n.ended)
+    handles += [
+        Line2D([], [], color=ENDS[e][0], marker=ENDS[e][1], linestyle="", label=e) for e in ends
+    ]
+    return handles
 
 
 def page(timeline: Timeline, title: str, picture: str) -> str:
     """A self-contained HTML page: the picture inline and a table of each node's
     seconds per phase, the slowest node first."""
-    phases = [p for p in timeline.phases() if p not in WAITING_TURN]
-    head = "".join(f"<th>{html.escape(p)}</th>" for p in phases)
+    columns = timeline.columns()
+    head = "".join(f"<th>{html.escape(p)}</th>" for p in columns)
     rows = []
-    for node in sorted(timeline.nodes, key=timeline.busy, reverse=True):
-        totals = timeline.totals(node)
-        end = next((p for n, p, _ in timeline.ends if n == node), "")
-        cells = "".join(f"<td>{totals[p]:.2f}</td>" if p in totals else "<td></td>" for p in phases)
+    for node in sorted(timeline.nodes, key=lambda n: n.busy, reverse=True):
+        totals = node.totals()
+        cells = "".join(
+            f"<td>{totals[p]:.2f}</td>" if p in totals else "<td></td>" for p in columns
+        )
         rows.append(
-            f"<tr><td>{html.escape(node)}</td>{cells}"
-            f"<td>{timeline.busy(node):.2f}</td><td>{html.escape(end)}</td></tr>"
+            f"<tr><td>{html.escape(node.node)}</td>{cells}"
+            f"<td>{node.busy:.2f}</td><td>{html.escape(node.ended)}</td></tr>"
         )
     svg_body = picture[picture.index("<svg") :]  # inline: no XML declaration or doctype
-    return _PAGE.format(
-        title=html.escape(title),
-        picture=svg_body,
-        head=head,
-        rows="\n".join(rows),
-    )
+    return _PAGE.format(title=html.escape(title), picture=svg_body, head=head, rows="\n".join(rows))
 
 
 _PAGE = """<!DOCTYPE html>
@@ -231,35 +276,48 @@ def chosen(entries: Sequence[Entry], run: int, where: str) -> tuple[int, Entry]:
         raise UsageError(
             f"{where} records no run with per-node phases yet: deploy first, then `deploy report`"
         )
+    if not entries:
+        raise UsageError(f"--run {run}: {where} records no run yet")
     if not 1 <= run <= len(entries):
         raise UsageError(
             f"--run {run}: {where} holds runs 1 to {len(entries)}; `deploy history` "
             "shows their numbers (#)"
         )
-    if not of(entries[run - 1]).nodes:
-        raise UsageError(
-            f"--run {run} ({entries[run - 1].get('action', '?')}, "
-            f"{entries[run - 1].get('outcome', '?')}) recorded no node's phases: a refused "
-            "run touches no node, and runs before this version of the tool kept none"
-        )
-    return run, entries[run - 1]
+    entry = entries[run - 1]
+    if not of(entry).nodes:
+        raise UsageError(f"--run {run}: {_why_no_phases(entry)}; `deploy history` lists the runs")
+    return run, entry
+
+
+def _why_no_phases(entry: Entry) -> str:
+    action, outcome = entry.get("action", "?"), entry.get("outcome", "?")
+    if outcome == "refused":
+        return f"that {action} was refused before it touched a node"
+    if action in ("retire", "logging"):
+        return f"a {action} goes through no deploy phases on the nodes"
+    return f"that {action} ({outcome}) kept no phases (runs before this version kept none)"
 
 
 def title(number: int, entry: Entry) -> str:
+    """The run as a line: which, what, how it ended, how long, when, by whom."""
+    seconds = _number(entry.get("seconds")) or 0.0
     return (
         f"#{number} {entry.get('action', '?')} {entry.get('artifact', '')} "
-        f"({entry.get('outcome', '?')}, {entry.get('seconds', 0):.1f} s, "
+        f"({entry.get('outcome', '?')}, {seconds:.1f} s, "
         f"{entry.get('finished', '')}, by {entry.get('user', '?')})"
     )
 
 
 def destination(output: str | None, number: int) -> Path:
     """Where the picture goes: ``--output`` (.svg or .html), else timeline-N.html here."""
-    path = Path(output or f"timeline-{number}.html")
+    path = Path(output).expanduser() if output else Path(f"timeline-{number}.html")
     if path.suffix.lower() not in (".svg", ".html", ".htm"):
         raise UsageError(f"--output {output}: the picture is written as .svg or .html")
     if not path.parent.is_dir():
-        raise UsageError(f"--output {output}: no directory {path.parent}")
+        raise UsageError(
+            f"--output {output}: there is no directory {path.parent}; create it or name "
+            "a file in another"
+        )
     return path
 
 
@@ -267,19 +325,23 @@ def write(timeline: Timeline, heading: str, path: Path) -> None:
     """Draw the picture into ``path``: an SVG, or an HTML page carrying it."""
     picture = svg(timeline, heading)
     text = picture if path.suffix.lower() == ".svg" else page(timeline, heading, picture)
-    path.write_text(text, encoding="utf-8")
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as error:
+        raise UsageError(
+            f"--output {path}: cannot write it ({error.strerror}); name another file with --output"
+        ) from None
 
 
 def rows(timeline: Timeline) -> list[dict[str, Any]]:
     """Per node: seconds per phase, its own time, how it ended (for the table and JSON)."""
-    ended = {node: (phase, at) for node, phase, at in timeline.ends}
     return [
         {
-            "node": node,
-            "phases": {p: round(s, 3) for p, s in timeline.totals(node).items()},
-            "busy": round(timeline.busy(node), 3),
-            "ended": ended.get(node, ("", 0.0))[0],
-            "at": round(ended.get(node, ("", 0.0))[1], 3),
+            "node": node.node,
+            "phases": {p: round(s, 3) for p, s in node.totals().items()},
+            "busy": round(node.busy, 3),
+            "ended": node.ended or None,
+            "at": round(node.at, 3) if node.at is not None else None,
         }
         for node in timeline.nodes
     ]

@@ -190,10 +190,11 @@ def test_rollback_sends_no_bytes(
     shown = cli.run(["history"], on_125, capsys)
     assert "Version" in shown.out.splitlines()[0]
     rows = [line.split() for line in shown.out.splitlines()[1:]]
-    assert [row[1:4] for row in rows[-2:]] == [
+    assert [row[2:5] for row in rows[-2:]] == [  # after the run's number and when
         ["deploy", "search-web-frontend-1.0.126.war", "1.0.126"],
         ["rollback", "search-web-frontend-1.0.125.war", "1.0.125"],
     ]
+    assert [int(row[0]) for row in rows[-2:]] == [len(history(on_125)) - 1, len(history(on_125))]
     as_json = json.loads(cli.run(["history", "--json", "--limit", "2"], on_125, capsys).out)
     assert [(e["action"], e["version"]) for e in as_json] == [
         ("deploy", "1.0.126"),

@@ -164,6 +164,25 @@ def test_max_failures_goes_on_past_one_failure_and_the_command_still_fails(world
     assert any("1 of max_failures (1) used, going on" in note for note in world.reporter.notes)
 
 
+def test_a_batch_line_names_what_failed_or_was_skipped(world: World) -> None:
+    break_at_install(world, WEB2)
+    with pytest.raises(RolloutError):
+        run(world, Pace(batch=Share(2), max_failures=Share(1)))
+    assert re.fullmatch(
+        rf"batch 1/2: 1 verified, 1 failed \({WEB2}\) in \d+\.\d s", world.reporter.notes[1]
+    )
+
+
+def test_a_batch_line_names_what_was_skipped(world: World) -> None:
+    break_at_install(world, WEB2)
+    world.reporter.answers = ["s"]
+    with pytest.raises(RolloutError, match="skipped by you"):
+        run(world, Pace(batch=Share(2)))
+    assert re.fullmatch(
+        rf"batch 1/2: 1 verified, 1 skipped \({WEB2}\) in \d+\.\d s", world.reporter.notes[1]
+    )
+
+
 def test_max_failures_counts_over_the_whole_run_not_per_batch(world: World) -> None:
     break_at_install(world, WEB1)
     break_at_install(world, WEB2)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import io
+import re
+from types import SimpleNamespace
+from typing import Any, cast
 
 from rich.console import Console
 
+from fabfile import actions
 from fabfile import console as view
 from fabfile.phase import Phase
 from fabfile.probe import Status
+from fabfile.target import Outcome
 
 
 def recording(terminal: bool) -> Console:
@@ -79,7 +84,7 @@ def test_a_fleet_that_would_not_fit_the_terminal_gets_a_row_per_phase() -> None:
     assert "web1, web2" in rows["done"] and "and 32 more" in rows["done"]
     assert rows["failed"].split()[1] == "1" and "web41" in rows["failed"]
     waiting = next(line for line in lines if line.startswith("waiting for /status"))
-    assert " 10 " in waiting and "s " in waiting  # the longest wait is shown
+    assert re.match(r"waiting for /status +10 +\d+\.\ds +web42, web43", waiting)  # the longest
     assert "41 of 100 ended" in last
 
 
@@ -90,3 +95,18 @@ def test_a_few_nodes_keep_a_row_each() -> None:
     text = screen.export_text()
     assert "Which" not in text
     assert any(line.startswith("web3") for line in text.splitlines())
+
+
+def test_a_fleet_summary_counts_outcomes_and_names_the_nodes_to_look_at() -> None:
+    out = recording(terminal=False)
+    ends = [Outcome.DEPLOYED] * 9 + [Outcome.FAILED, Outcome.UNTOUCHED, Outcome.UNTOUCHED]
+    targets = [
+        SimpleNamespace(host=f"web{n}", outcome=end, sent=10) for n, end in enumerate(ends, 1)
+    ]
+    actions._summary(out, cast(Any, targets))
+    assert out.export_text().strip() == (
+        "done: deployed: 9, failed: 1 (web10), untouched: 2; 120 bytes sent"
+    )
+    few = recording(terminal=False)
+    actions._summary(few, cast(Any, targets[8:10]))
+    assert few.export_text().strip() == "done: web9: deployed, web10: failed; 20 bytes sent"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -9,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from fabfile import timeline
-from fabfile.errors import UsageError
+from fabfile.errors import ExitCode, UsageError
+from fabfile.phase import Phase
+from tests.cli import run
 
 RUN = {
     "action": "deploy",
@@ -49,20 +52,84 @@ REFUSED = {"action": "deploy", "outcome": "refused", "hosts": {}}
 
 def test_each_phase_lasts_until_the_next_begins() -> None:
     line = timeline.of(RUN)
-    assert line.nodes == ("web1", "web2")
-    web1 = line.totals("web1")
-    assert web1["waiting for /status"] == pytest.approx(2.0)
-    assert web1["staged"] == pytest.approx(0.1)
-    assert line.ends == (("web1", "done", 4.2), ("web2", "failed", 9.4))
-    assert line.busy("web2") == pytest.approx(9.4 - 3.8)  # its wait for its turn is not its own
+    web1, web2 = line.nodes
+    assert (web1.node, web2.node) == ("web1", "web2")
+    assert web1.totals()["waiting for /status"] == pytest.approx(2.0)
+    assert web1.totals()[timeline.WAITING_TURN] == pytest.approx(0.1)  # staged, then its turn
+    assert (web1.ended, web1.at, web2.ended, web2.at) == ("done", 4.2, "failed", 9.4)
+    assert web2.busy == pytest.approx(9.4 - 3.8)  # its wait for its turn is not its own
     assert line.seconds == pytest.approx(9.4)
+    assert line.columns() == [
+        "pre-flight",
+        "draining",
+        "restarting",
+        "waiting for /status",
+        "warming up",
+    ]
 
 
-def test_a_node_stopped_mid_phase_shows_where_it_was() -> None:
-    entry = {"hosts": {"web1": {"phases": [["pre-flight", 0.0], ["restarting", 0.3]]}}}
-    line = timeline.of(entry)
-    assert line.ends == ()
-    assert line.spans[-1] == timeline.Span("web1", "restarting", 0.3, 0.3)
+def test_a_run_stopped_mid_phase_closes_it_at_the_run_end_with_the_node_outcome() -> None:
+    entry = {
+        "seconds": 8.0,
+        "hosts": {
+            "web1": {
+                "outcome": "interrupted",
+                "phases": [["pre-flight", 0.0], ["restarting", 1.5]],
+            },
+            "web2": {"outcome": "untouched", "phases": [["pre-flight", 0.0], ["staged", 0.4]]},
+        },
+    }
+    web1, web2 = timeline.of(entry).nodes
+    assert web1.spans[-1] == timeline.Span("restarting", 1.5, 8.0)
+    assert (web1.ended, web1.at) == ("interrupted", 8.0)
+    assert web2.spans[-1] == timeline.Span(timeline.WAITING_TURN, 0.4, 8.0)
+    assert web2.ended == "untouched" and web2.busy == pytest.approx(0.4)
+
+
+def test_a_retried_node_waited_for_the_user_and_that_is_not_its_own_time() -> None:
+    marks = [
+        ["restarting", 0.0],
+        ["failed", 1.0],
+        ["draining", 8.0],
+        ["restarting", 8.5],
+        ["done", 9.5],
+    ]
+    [node] = timeline.of({"hosts": {"web1": {"phases": marks}}}).nodes
+    assert node.totals() == pytest.approx(
+        {"restarting": 2.0, timeline.WAITING_USER: 7.0, "draining": 0.5}
+    )
+    assert node.busy == pytest.approx(2.5) and node.ended == "done"
+
+
+def test_a_blue_green_colour_verified_then_switched_waited_for_the_switch() -> None:
+    marks = [["waiting for /status", 0.0], ["done", 2.0], ["switching", 2.5], ["done", 2.7]]
+    [node] = timeline.of({"hosts": {"web1:green": {"phases": marks}}}).nodes
+    assert node.totals() == pytest.approx(
+        {"waiting for /status": 2.0, timeline.WAITING_SWITCH: 0.5, "switching": 0.2}
+    )
+
+
+def test_every_phase_has_a_colour_or_a_mark() -> None:
+    assert all(
+        p.value in timeline.COLOURS or p.value in timeline.ENDS
+        for p in Phase
+        if p not in (Phase.STAGED, Phase.PENDING)
+    )
+    assert all(wait in timeline.COLOURS for wait in timeline.WAITS)
+
+
+@pytest.mark.parametrize(
+    "hosts",
+    [
+        ["not", "a", "mapping"],
+        {"web1": None},
+        {"web1": {"phases": [["restarting"], ["done", None], "x", ["done", "soon"]]}},
+    ],
+)
+def test_a_damaged_record_is_left_out_not_fatal(hosts: object) -> None:
+    entry = {"seconds": "?", "hosts": hosts}
+    assert timeline.of(entry).nodes == ()
+    assert "0.0 s" in timeline.title(1, entry)
 
 
 def test_the_last_run_with_phases_is_the_default() -> None:
@@ -75,7 +142,9 @@ def test_the_last_run_with_phases_is_the_default() -> None:
     [
         ([REFUSED], 0, "h records no run with per-node phases yet"),
         ([RUN], 2, "--run 2: h holds runs 1 to 1"),
-        ([RUN, REFUSED], 2, "--run 2 (deploy, refused) recorded no node's phases"),
+        ([], 2, "--run 2: h records no run yet"),
+        ([RUN, REFUSED], 2, "--run 2: that deploy was refused before it touched a node"),
+        ([RUN, {"action": "retire", "outcome": "ok"}], 2, "a retire goes through no deploy"),
     ],
 )
 def test_a_run_without_phases_is_refused_clearly(
@@ -89,8 +158,11 @@ def test_the_picture_goes_to_svg_or_html_only(tmp_path: Path) -> None:
     assert timeline.destination(None, 7) == Path("timeline-7.html")
     with pytest.raises(UsageError, match=r"--output t.png: the picture is written as .svg"):
         timeline.destination("t.png", 7)
-    with pytest.raises(UsageError, match="no directory"):
+    with pytest.raises(UsageError, match=r"there is no directory .*; create it"):
         timeline.destination(str(tmp_path / "missing" / "t.svg"), 7)
+    (tmp_path / "t.html").mkdir()
+    with pytest.raises(UsageError, match=r"t.html: cannot write it \(Is a directory\)"):
+        timeline.write(timeline.of(RUN), "t", tmp_path / "t.html")
 
 
 def test_the_svg_is_a_picture_of_every_node(tmp_path: Path) -> None:
@@ -101,7 +173,13 @@ def test_the_svg_is_a_picture_of_every_node(tmp_path: Path) -> None:
     text = path.read_text()
     assert "<!-- web1 -->" in text and "<!-- web2 -->" in text  # matplotlib names its labels
     assert "<!-- waiting for its turn -->" in text and "<!-- failed -->" in text
-    assert "Date" not in text.split("</metadata>")[0].split("<metadata>")[-1]
+
+
+def test_the_same_run_draws_the_same_bytes(tmp_path: Path) -> None:
+    entry = RUN | {"artifact": "app-$x$.war"}  # no math read in a title
+    first = timeline.svg(timeline.of(entry), timeline.title(3, entry))
+    assert first == timeline.svg(timeline.of(entry), timeline.title(3, entry))
+    assert "<dc:date>" not in first
 
 
 def test_the_page_carries_the_picture_and_the_slowest_node_first(tmp_path: Path) -> None:
@@ -113,3 +191,40 @@ def test_the_page_carries_the_picture_and_the_slowest_node_first(tmp_path: Path)
     assert "<script" not in text and "<link" not in text
     assert text.index("<tr><td>web2</td>") < text.index("<tr><td>web1</td>")
     assert "<td>4.80</td>" in text  # web2 waited 4.8 s for its /status
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Path:
+    """An app directory whose history holds a refused run, then RUN, then a refused one."""
+    path = tmp_path / "shop"
+    path.mkdir()
+    (path / ".config").write_text("[deploy]\nhosts = web1, web2\nuser = u\n")
+    lines = [json.dumps(e) for e in (REFUSED, RUN, REFUSED)]
+    (path / ".deploy-history.jsonl").write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_history_numbers_the_runs_also_past_the_limit(
+    shop: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run(["history", "--limit", "2", "--json"], shop, capsys)
+    assert [e["run"] for e in json.loads(result.out)] == [2, 3]
+    table = run(["history", "-n", "2"], shop, capsys).out.splitlines()
+    assert [line.split()[0] for line in table[1:]] == ["2", "3"]
+
+
+def test_report_as_json_draws_nothing_unless_asked(
+    shop: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run(["report", "--json"], shop, capsys)  # the last run with phases: #2
+    assert result.code == 0, result.text
+    data = json.loads(result.out)
+    assert data["run"] == 2 and data["picture"] is None
+    assert [(n["node"], n["ended"], n["at"]) for n in data["nodes"]] == [
+        ("web1", "done", 4.2),
+        ("web2", "failed", 9.4),
+    ]
+    assert not list(shop.glob("timeline-*"))
+    refused = run(["report", "--run", "3"], shop, capsys)
+    assert refused.code == ExitCode.USAGE
+    assert "--run 3: that deploy was refused before it touched a node" in refused.err
