@@ -314,6 +314,24 @@ def start_sshd(cluster: Cluster, address: str) -> None:
     _wait_port(address, 22, timeout=10)
 
 
+def ssh(cluster: Cluster, address: str, command: str, timeout: float = 30) -> str:
+    """Run ``command`` on a node over its own sshd, host key checked; return its stdout.
+
+    Nothing of the caller's ssh setup is used (no config file, agent or keys)."""
+    argv = [
+        "ssh", "-F", "/dev/null", "-i", str(cluster.key), "-o", "IdentitiesOnly=yes",
+        "-o", f"UserKnownHostsFile={cluster.known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null",
+        "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
+        f"root@{address}", command,
+    ]  # fmt: skip
+    done = subprocess.run(
+        argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"ssh {address} {command}: exit {done.returncode}: {done.stderr}")
+    return done.stdout
+
+
 def read_pid(path: Path) -> int | None:
     try:
         return int(path.read_text().strip())

@@ -23,7 +23,6 @@ import re
 import secrets
 import shlex
 import shutil
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -31,7 +30,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .cluster import Cluster, alive, read_pid, terminate_all
+from .cluster import Cluster, alive, read_pid, ssh, terminate_all
 from .tomcat_conf import MANAGER_USER, Base, Member, node_script, write_base
 
 HTTP_PORT = 8080
@@ -181,24 +180,6 @@ def install(
         partial = target.with_name(f".{target.name}.partial")
         shutil.copyfile(source, partial)
         os.replace(partial, target)
-
-
-def ssh(cluster: Cluster, address: str, command: str, timeout: float = 30) -> str:
-    """Run ``command`` on a node over its own sshd, host key checked; return its stdout.
-
-    Nothing of the caller's ssh setup is used (no config file, agent or keys)."""
-    argv = [
-        "ssh", "-F", "/dev/null", "-i", str(cluster.key), "-o", "IdentitiesOnly=yes",
-        "-o", f"UserKnownHostsFile={cluster.known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null",
-        "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
-        f"root@{address}", command,
-    ]  # fmt: skip
-    done = subprocess.run(
-        argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"ssh {address} {command}: exit {done.returncode}: {done.stderr}")
-    return done.stdout
 
 
 def control(tomcats: Tomcats, address: str, name: str, action: str = "restart") -> None:
