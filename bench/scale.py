@@ -4,9 +4,9 @@
                            [--stage]
 
 Brings up its own light sandbox (`sandbox.scale`: sshd + a light HTTP server per node
-on 127.0.12.2..., haproxy on 127.0.12.1), deploys the old version everywhere, then per
-``--batches`` value deploys the other version (old and new alternate, so every
-measured run restarts every node) as a user would: the ``deploy`` command in a
+on 127.0.12.2..., haproxy on 127.0.12.1), deploys a first version everywhere, then per
+``--batches`` value deploys a version no node has seen (so every measured run stages a
+new WAR and restarts every node) as a user would: the ``deploy`` command in a
 subprocess, output piped to a log under the sandbox root. With ``--stage``, each batch
 value gets a second run preceded by ``deploy stage WAR``, timed on its own.
 
@@ -46,7 +46,7 @@ from sandbox.cluster import Cluster  # noqa: E402
 
 ROOT = Path("/tmp/wardeploy-scale-bench")
 FIRST = "127.0.12.2"  # haproxy on 127.0.12.1
-OLD, NEW = "3.0.0", "3.0.1"
+FIRST_VERSION = "3.0.0"
 DEPLOY = [sys.executable, "-c", "from fabfile.program import main; main()"]
 
 
@@ -62,17 +62,15 @@ def main() -> None:
         socket = str(haproxy.up(sandbox))
         app_dir = ROOT / "apps" / app.APP
         (app_dir / ".deploy-history.jsonl").unlink(missing_ok=True)
-        built = scale.write(sandbox, app_dir, (OLD, NEW), args.warmup, socket)
-        wars = dict(zip((OLD, NEW), built, strict=True))
-        first = _run(app_dir, ["--batch", "25%", wars[OLD].name], "first")
+        plan = [(b, s) for b in args.batches for s in ((False, True) if args.stage else (False,))]
+        versions = [FIRST_VERSION, *(f"3.0.{i}" for i in range(1, len(plan) + 1))]
+        wars = scale.write(sandbox, app_dir, tuple(versions), args.warmup, socket)
+        first = _run(app_dir, ["--batch", "25%", wars[0].name], "first")
         print(f"first deploy (every server starts): {first['seconds']:.1f} s", flush=True)
-        version = OLD
-        for batch in args.batches:
-            for staged in (False, True) if args.stage else (False,):
-                version = NEW if version == OLD else OLD
-                _wait_all_up(sandbox)
-                rows.append(_measure(sandbox, app_dir, wars[version], batch, staged, args))
-                print(_line(rows[-1]), flush=True)
+        for (batch, staged), war in zip(plan, wars[1:], strict=True):
+            _wait_all_up(sandbox)
+            rows.append(_measure(sandbox, app_dir, war, batch, staged, args))
+            print(_line(rows[-1]), flush=True)
         light = _light_rss(sandbox)
     finally:
         haproxy.down(sandbox)
@@ -177,6 +175,8 @@ def _measure(
         "nodes": nodes,
         "machine_busy": round(busy_share, 2),
         "restart_to_ready_mean_s": round(statistics.mean(restarts), 3) if restarts else None,
+        "preflight_s": entry.get("stages", {}).get("preflight"),
+        "staging_s": entry.get("stages", {}).get("staging"),
         "stages": entry.get("stages", {}),
         "tool_seconds": entry.get("seconds"),
         "version": war.name,
@@ -241,6 +241,7 @@ _HEADER = (
     ("batch", 6), ("staged", 6), ("stage_s", 7), ("batches", 7), ("seconds", 8), ("floor", 6),
     ("overhead_s", 10), ("overhead_per_node_s", 19), ("cpu_s", 6), ("peak_rss_mib", 12),
     ("ssh_connections", 15), ("machine_busy", 12), ("restart_to_ready_mean_s", 23),
+    ("preflight_s", 11), ("staging_s", 9),
 )  # fmt: skip
 
 

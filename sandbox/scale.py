@@ -56,7 +56,7 @@ running() {{  # the PID file names a live process running this node's server scr
 stop() {{
   running || {{ rm -f "$pid_file"; return 0; }}
   kill -TERM "$pid" 2>/dev/null
-  for _ in $(seq 50); do running || break; sleep 0.1; done
+  for _ in $(seq 250); do running || break; sleep 0.02; done  # a restart waits on this
   if running; then kill -KILL "$pid"; sleep 0.2; fi
   rm -f "$pid_file"
 }}
