@@ -19,8 +19,7 @@ run (everything shares 2 cores here); and the tool's own figures from its histor
 (mean restart-to-ready, stages). Prints a table, writes JSON to
 bench/results/scale.json, and ends what it started (checking for leftovers).
 
-The ``deploy`` run is this checkout's: ``python -c 'from fabfile.program import main'``
-with the checkout first on PYTHONPATH (the ``deploy`` on PATH may be another's).
+The ``deploy`` run is this checkout's (`bench.command`), not the one on PATH.
 """
 
 from __future__ import annotations
@@ -40,6 +39,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench import command  # noqa: E402
 from fabfile.balancer import Balancer  # noqa: E402
 from sandbox import app, cluster, haproxy, scale  # noqa: E402
 from sandbox.cluster import Cluster  # noqa: E402
@@ -47,13 +47,12 @@ from sandbox.cluster import Cluster  # noqa: E402
 ROOT = Path("/tmp/wardeploy-scale-bench")
 FIRST = "127.0.12.2"  # haproxy on 127.0.12.1
 FIRST_VERSION = "3.0.0"
-DEPLOY = [sys.executable, "-c", "from fabfile.program import main; main()"]
 
 
 def main() -> None:
     args = _arguments()
     _clean(ROOT)  # what an interrupted run left, by its PIDs
-    _check_code()
+    command.check()
     started = time.monotonic()
     sandbox = scale.up(ROOT, args.nodes, FIRST, args.delay)
     print(f"{args.nodes} light nodes up in {time.monotonic() - started:.1f} s", flush=True)
@@ -101,28 +100,15 @@ def _clean(root: Path) -> None:
     cluster.end_leftovers(root)
 
 
-def _environment() -> dict[str, str]:
-    path = os.environ.get("PYTHONPATH", "")
-    return os.environ | {"PYTHONPATH": os.pathsep.join(p for p in (str(REPO), path) if p)}
-
-
-def _check_code() -> None:
-    """Fail unless ``DEPLOY`` runs this checkout's fabfile."""
-    probe = [sys.executable, "-c", "import fabfile; print(fabfile.__file__)"]
-    where = subprocess.run(probe, env=_environment(), capture_output=True, text=True, check=True)
-    if not Path(where.stdout.strip()).is_relative_to(REPO):
-        raise SystemExit(f"deploy would run {where.stdout.strip()}, not {REPO}'s code")
-
-
 def _run(app_dir: Path, words: list[str], name: str) -> dict[str, Any]:
     """``deploy WORDS`` in ``app_dir``: wall time, CPU and peak RSS (wait4), its output."""
     log = ROOT / "logs" / f"{name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     process = subprocess.Popen(
-        [*DEPLOY, *words],
+        [*command.DEPLOY, *words],
         cwd=app_dir,
-        env=_environment(),
+        env=command.environment(),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
