@@ -114,7 +114,7 @@ def _scenarios(
 def _rss_mib(tomcats: tomcat.Tomcats) -> float:
     """The mean resident memory of the hosts' Tomcat JVMs."""
     pids = [tomcat.jvm(tomcats, address, name) for address, name in tomcats.all()]
-    return statistics.mean(tomcat.rss_kib(pid) for pid in pids if pid) / 1024
+    return statistics.mean(cluster.rss_kib(pid) for pid in pids if pid) / 1024
 
 
 if __name__ == "__main__":

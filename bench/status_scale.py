@@ -3,10 +3,11 @@
     python3 bench/status_scale.py [--counts 10 100 300] [--timeout 1]
 
 Each endpoint is a tiny asyncio HTTP server on its own loopback address
-(127.0.3.1, ...; port 8080), not a Jetty. Of every 100, 5 accept connections
-and never answer and 5 refuse (nothing listens). A second run per count has
-every endpoint answering. Times are the status action in-process and the whole
-``deploy --json`` command (Python start-up included). Written as JSON to
+(127.0.20.1, ...; port 8080; up to 1,023 fit in 127.0.20-23.x, which nothing else
+uses), not a Jetty. Of every 100, 5 accept connections and never answer and 5 refuse
+(nothing listens). A second run per count has every endpoint answering. Times are the
+status action in-process and the whole ``deploy --json`` command of this checkout
+(`bench.command`; Python start-up included). Written as JSON to
 bench/results/status_scale.json.
 """
 
@@ -25,10 +26,13 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench import command  # noqa: E402
 from fabfile import probe  # noqa: E402
 from fabfile.appdir import AppDir  # noqa: E402
 
 PORT = 8080
+FIRST = "127.0.20.1"
+LAST = "127.0.23.255"
 SERVER = r"""
 import asyncio, sys
 body = b"com.example:light-status 1.0.0"
@@ -55,7 +59,9 @@ asyncio.run(main())
 
 def endpoints(count: int, faulty: bool) -> dict[str, str]:
     """address -> 'ok' | 'hang' | 'refuse'; 5 % hang and 5 % refuse when faulty."""
-    start = ipaddress.IPv4Address("127.0.3.1")
+    start = ipaddress.IPv4Address(FIRST)
+    if start + count - 1 > ipaddress.IPv4Address(LAST):
+        raise SystemExit(f"at most {int(ipaddress.IPv4Address(LAST)) - int(start) + 1} endpoints")
     kinds = {}
     for i in range(count):
         kind = "ok"
@@ -101,8 +107,14 @@ def measure(count: int, faulty: bool, timeout: float, root: Path) -> dict[str, A
         statuses = probe.probe_all(nodes)
         in_process = time.monotonic() - started
         started = time.monotonic()
-        subprocess.run(["deploy", "--json"], cwd=path, stdout=subprocess.DEVNULL, check=False)
-        command = time.monotonic() - started
+        subprocess.run(
+            [*command.DEPLOY, "--json"],
+            cwd=path,
+            env=command.environment(),
+            stdout=subprocess.DEVNULL,
+            check=False,
+        )
+        whole = time.monotonic() - started
     finally:
         server.kill()
         server.wait()
@@ -111,7 +123,7 @@ def measure(count: int, faulty: bool, timeout: float, root: Path) -> dict[str, A
         "faulty": faulty,
         "not_ok": sum(not s.ok for s in statuses),
         "in_process_s": round(in_process, 3),
-        "command_s": round(command, 3),
+        "command_s": round(whole, 3),
         "timeout_s": timeout,
     }
 

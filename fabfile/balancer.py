@@ -44,6 +44,32 @@ class Counters:
         return Counters(self.requests - other.requests, self.errors - other.errors)
 
 
+def _connect_unix(path: str) -> socket.socket:
+    """Connect to haproxy's Unix socket, waiting (bounded) while its backlog is full.
+
+    haproxy serves its stats socket to ``stats maxconn`` connections at once (10 by
+    default); past that the kernel's backlog fills, and a connect with a timeout then
+    fails at once with EAGAIN instead of waiting as a TCP connect would. The nodes of
+    one batch drain and come back at the same moment: 25 at once hit it (bench/scale.py)."""
+    deadline = time.monotonic() + _TIMEOUT
+    pause = 0.005
+    while True:
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.settimeout(_TIMEOUT)
+        try:
+            conn.connect(path)
+            return conn
+        except BlockingIOError:
+            conn.close()
+            if time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
+        except BaseException:
+            conn.close()
+            raise
+
+
 class Balancer:
     """A client of one haproxy runtime API (a Unix socket path or HOST:PORT)."""
 
@@ -68,16 +94,19 @@ class Balancer:
                 chunks = []
                 while chunk := conn.recv(65536):
                     chunks.append(chunk)
+        except BlockingIOError:
+            raise NodeError(
+                f"haproxy at {self.address}: its runtime API stayed busy for {_TIMEOUT:g} s "
+                "(every connection its 'stats maxconn' allows in use; haproxy's default is "
+                "10): raise it on the 'stats socket' line, or use a smaller --batch"
+            ) from None
         except OSError as error:
             raise NodeError(f"haproxy at {self.address}: {error}; is it running?") from None
         return b"".join(chunks).decode(errors="replace")
 
     def _connect(self) -> socket.socket:
         if "/" in self.address:
-            conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            conn.settimeout(_TIMEOUT)
-            conn.connect(self.address)
-            return conn
+            return _connect_unix(self.address)
         host, _, port = self.address.rpartition(":")
         return socket.create_connection((host, int(port)), timeout=_TIMEOUT)
 

@@ -14,6 +14,7 @@ Only processes started here are ended, by the PIDs recorded here.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import ipaddress
 import json
@@ -107,15 +108,22 @@ def addresses(count: int, first: str = "127.0.0.2") -> tuple[str, ...]:
 
 
 def up(
-    root: Path = DEFAULT_ROOT, nodes: int = 3, first: str = "127.0.0.2", port: int = 8080
+    root: Path = DEFAULT_ROOT,
+    nodes: int = 3,
+    first: str = "127.0.0.2",
+    port: int = 8080,
+    prepare: Callable[[Cluster, str], str] | None = None,
 ) -> Cluster:
-    """Start sshd on every node (Jetty starts with the first deploy)."""
+    """Start sshd on every node (Jetty starts with the first deploy).
+
+    ``prepare`` writes a node's files and returns its known_hosts line; by default
+    sshd's and a Jetty base (`sandbox.scale` gives light nodes instead)."""
     cluster = Cluster(root, addresses(nodes, first), port)
     Path("/run/sshd").mkdir(parents=True, exist_ok=True)
     _coordinator_key(cluster)
     lines = []
     for address in cluster.addresses:
-        lines.append(_prepare_node(cluster, address))
+        lines.append((prepare or _prepare_node)(cluster, address))
     cluster.known_hosts.write_text("".join(lines))
     cluster.save()
     for address in cluster.addresses:
@@ -141,28 +149,30 @@ def _keygen(path: Path) -> None:
 
 def _prepare_node(cluster: Cluster, address: str) -> str:
     """Write the node's sshd config, keys and Jetty base; return its known_hosts line."""
+    line = prepare_ssh(cluster, address)
     home = cluster.home(address)
-    for sub in (
-        "etc",
-        "bin",
-        "run",
-        "jetty-base/webapps",
-        "jetty-base/resources",
-        "jetty-base/logs",
-        "jetty-base/work",
-    ):
+    for sub in ("jetty-base/webapps", "jetty-base/resources", "jetty-base/logs", "jetty-base/work"):
         (home / sub).mkdir(parents=True, exist_ok=True)
-    host_key = home / "etc" / "ssh_host_ed25519_key"
-    if not host_key.exists():
-        _keygen(host_key)
-    shutil.copy(f"{cluster.key}.pub", home / "etc" / "authorized_keys")
-    (home / "etc" / "sshd_config").write_text(_sshd_config(home, address))
     for name, script in (("jetty", _NODE_JETTY), ("jetty-wait", _NODE_JETTY_WAIT)):
         path = home / "bin" / name
         path.write_text(script.format(home=JETTY_HOME))
         path.chmod(0o755)
     ini = _START_INI.format(address=address, port=cluster.http_port)
     (home / "jetty-base" / "start.ini").write_text(ini)
+    return line
+
+
+def prepare_ssh(cluster: Cluster, address: str) -> str:
+    """Write what any node needs (sshd config, host key, the coordinator's key, ``etc``,
+    ``bin``, ``run``); return its known_hosts line."""
+    home = cluster.home(address)
+    for sub in ("etc", "bin", "run"):
+        (home / sub).mkdir(parents=True, exist_ok=True)
+    host_key = home / "etc" / "ssh_host_ed25519_key"
+    if not host_key.exists():
+        _keygen(host_key)
+    shutil.copy(f"{cluster.key}.pub", home / "etc" / "authorized_keys")
+    (home / "etc" / "sshd_config").write_text(_sshd_config(home, address))
     key_type, key_body = Path(f"{host_key}.pub").read_text().split()[:2]
     return f"{address} {key_type} {key_body}\n"
 
@@ -304,6 +314,24 @@ def start_sshd(cluster: Cluster, address: str) -> None:
     _wait_port(address, 22, timeout=10)
 
 
+def ssh(cluster: Cluster, address: str, command: str, timeout: float = 30) -> str:
+    """Run ``command`` on a node over its own sshd, host key checked; return its stdout.
+
+    Nothing of the caller's ssh setup is used (no config file, agent or keys)."""
+    argv = [
+        "ssh", "-F", "/dev/null", "-i", str(cluster.key), "-o", "IdentitiesOnly=yes",
+        "-o", f"UserKnownHostsFile={cluster.known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null",
+        "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
+        f"root@{address}", command,
+    ]  # fmt: skip
+    done = subprocess.run(
+        argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"ssh {address} {command}: exit {done.returncode}: {done.stderr}")
+    return done.stdout
+
+
 def read_pid(path: Path) -> int | None:
     try:
         return int(path.read_text().strip())
@@ -332,6 +360,29 @@ def _terminate(pid: int, timeout: float = 15) -> None:
         time.sleep(0.05)
     if alive(pid):
         os.kill(pid, signal.SIGKILL)
+
+
+def terminate_all(pids: list[int], timeout: float = 15) -> None:
+    """SIGTERM every one, wait for all, then SIGKILL what is left."""
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in pids:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process, in KiB (0 when it is gone)."""
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return 0
+    found = [line.split()[1] for line in lines if line.startswith("VmRSS:")]
+    return int(found[0]) if found else 0
 
 
 def leftovers(root: Path) -> list[tuple[int, str]]:

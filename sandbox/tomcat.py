@@ -16,7 +16,6 @@ Only processes started here are ended, by the PID files of the instances.
 from __future__ import annotations
 
 import base64
-import contextlib
 import dataclasses
 import json
 import os
@@ -24,8 +23,6 @@ import re
 import secrets
 import shlex
 import shutil
-import signal
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -33,7 +30,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from .cluster import Cluster, alive, read_pid
+from .cluster import Cluster, alive, read_pid, ssh, terminate_all
 from .tomcat_conf import MANAGER_USER, Base, Member, node_script, write_base
 
 HTTP_PORT = 8080
@@ -185,24 +182,6 @@ def install(
         os.replace(partial, target)
 
 
-def ssh(cluster: Cluster, address: str, command: str, timeout: float = 30) -> str:
-    """Run ``command`` on a node over its own sshd, host key checked; return its stdout.
-
-    Nothing of the caller's ssh setup is used (no config file, agent or keys)."""
-    argv = [
-        "ssh", "-F", "/dev/null", "-i", str(cluster.key), "-o", "IdentitiesOnly=yes",
-        "-o", f"UserKnownHostsFile={cluster.known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null",
-        "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
-        f"root@{address}", command,
-    ]  # fmt: skip
-    done = subprocess.run(
-        argv, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"ssh {address} {command}: exit {done.returncode}: {done.stderr}")
-    return done.stdout
-
-
 def control(tomcats: Tomcats, address: str, name: str, action: str = "restart") -> None:
     """``~/bin/tomcat NAME ACTION`` on the node, as an operator or the deploy tool runs it."""
     command = f"~/bin/tomcat {shlex.quote(name)} {shlex.quote(action)}"
@@ -301,16 +280,6 @@ def jvm(tomcats: Tomcats, address: str, name: str) -> int | None:
     return pid if _of_base(pid, tomcats.base(address, name)) else None
 
 
-def rss_kib(pid: int) -> int:
-    """Resident memory of a process, in KiB (0 when it is gone)."""
-    try:
-        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
-    except OSError:
-        return 0
-    found = [line.split()[1] for line in lines if line.startswith("VmRSS:")]
-    return int(found[0]) if found else 0
-
-
 def down(root: Path) -> list[int]:
     """End every Tomcat JVM this sandbox started, by the instances' PID files; return the PIDs.
 
@@ -322,7 +291,7 @@ def down(root: Path) -> list[int]:
     while any(root.glob(_PID_FILES)) and time.monotonic() - quiet_since < 0.5:
         found = [pid for pid in running_jvms(root) if pid not in stopped]
         if found:
-            _terminate_all(found)
+            terminate_all(found)
             stopped += found
             quiet_since = time.monotonic()
         time.sleep(0.1)
@@ -353,16 +322,3 @@ def _of_base(pid: int | None, base: Path) -> bool:
     except OSError:
         return False
     return f"CATALINA_BASE={base}".encode() in environment
-
-
-def _terminate_all(pids: list[int], timeout: float = 15) -> None:
-    """SIGTERM every one, wait for all, then SIGKILL what is left."""
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while any(alive(pid) for pid in pids) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    for pid in pids:
-        if alive(pid):
-            os.kill(pid, signal.SIGKILL)

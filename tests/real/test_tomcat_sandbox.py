@@ -95,7 +95,7 @@ def test_every_instance_answers_its_version_after_its_first_start(hosts: Hosts) 
         assert identity(tomcats, address, name) == answer(OLD), (address, name)
         pid = tomcat.jvm(tomcats, address, name)
         assert pid is not None, f"{address}/{name}: its PID file names no JVM of its base"
-    rss = [tomcat.rss_kib(tomcat.jvm(t, a, n) or 0) / 1024 for t, a, n in every]
+    rss = [cluster.rss_kib(tomcat.jvm(t, a, n) or 0) / 1024 for t, a, n in every]
     MEASURED["RSS per instance, max (MiB)"] = max(rss)
     MEASURED["RSS per instance, min (MiB)"] = min(rss)
 

@@ -1,0 +1,78 @@
+"""The haproxy client against a real Unix socket whose backlog is full, as haproxy's
+stats socket is when more than its ``stats maxconn`` (10) connections arrive at once."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fabfile import balancer
+from fabfile.balancer import Balancer
+from fabfile.errors import NodeError
+
+
+@pytest.fixture
+def full(tmp_path: Path) -> Iterator[tuple[str, socket.socket, list[socket.socket]]]:
+    """A listening socket nobody accepts on, its backlog filled until a connect says EAGAIN."""
+    path = str(tmp_path / "haproxy.sock")
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(0)
+    waiting: list[socket.socket] = []
+    while True:
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        client.settimeout(1)
+        try:
+            client.connect(path)
+        except BlockingIOError:
+            client.close()
+            break
+        waiting.append(client)
+        assert len(waiting) < 100, "the backlog never filled"
+    try:
+        yield path, server, waiting
+    finally:
+        for client in waiting:
+            client.close()
+        server.close()
+
+
+def test_a_command_waits_while_the_socket_is_busy(
+    full: tuple[str, socket.socket, list[socket.socket]],
+) -> None:
+    path, server, waiting = full
+    answered: list[bytes] = []
+
+    def haproxy() -> None:
+        """Busy for a moment, then takes every connection in turn; answers commands."""
+        time.sleep(0.2)
+        for client in waiting:
+            client.close()
+        for _ in range(len(waiting) + 1):
+            conn, _ = server.accept()
+            with conn:
+                line = conn.recv(100)
+                if line:
+                    answered.append(line)
+                    conn.sendall(b"Pid: 42\n")
+
+    thread = threading.Thread(target=haproxy, daemon=True)
+    thread.start()
+    assert Balancer(path).command("show info") == "Pid: 42\n"
+    thread.join(5)
+    assert answered == [b"show info\n"]
+
+
+def test_a_socket_busy_for_good_fails_naming_stats_maxconn(
+    full: tuple[str, socket.socket, list[socket.socket]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(balancer, "_TIMEOUT", 0.3)
+    started = time.monotonic()
+    with pytest.raises(NodeError, match=r"stayed busy for 0.3 s .*'stats maxconn'"):
+        Balancer(full[0]).command("show info")
+    assert time.monotonic() - started < 2
