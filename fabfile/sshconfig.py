@@ -94,6 +94,8 @@ def hop(spec: str, setting: str, where: str) -> Resolved:
 def resolve(name: str, setting: str, where: str, user: str = "", port: int = 0) -> Resolved:
     """``name`` as ssh would see it; ``user`` and ``port`` (from ``.config``) win."""
     parsed, source = load(setting, where)
+    if not source:  # no file: the name as it is (a lookup costs 50 µs a node, for nothing)
+        return Resolved(name, user or getpass.getuser(), port or 22, (), (), "", False)
     found = parsed.lookup(name)
     address = found.get("hostname", name)  # paramiko answers the name itself without one
     jumps = tuple(hop.strip() for hop in str(found.get("proxyjump", "")).split(",") if hop.strip())

@@ -152,6 +152,15 @@ def test_a_slow_answer_times_out(tmp_path: Path, port: int) -> None:
     assert TIMEOUT * 0.9 <= elapsed < SLOW
 
 
+def test_a_probe_the_pool_reached_late_has_that_much_less_time(tmp_path: Path, port: int) -> None:
+    node = node_configs(tmp_path, *loopback(port, "/slow"))[0]
+    started = time.monotonic()
+    status = probe.probe(node, since=started - TIMEOUT * 0.9)  # the fleet's probes began then
+    elapsed = time.monotonic() - started
+    assert status.reason == "timed out"
+    assert 0.04 <= elapsed < TIMEOUT * 0.9  # what was left (at least 0.05 s), not a whole one
+
+
 def test_a_closed_port_is_connection_refused(tmp_path: Path) -> None:
     status = probe.probe(node_configs(tmp_path, *loopback(closed_port(), "/status"))[0])
     assert (status.ok, status.reason, status.code) == (False, "connection refused", None)
