@@ -65,7 +65,7 @@ class FakeCluster:
     def of(self, host: str) -> list[str]:
         return [what for where, what in self.events if where == host]
 
-    def probe(self, node: NodeConfig) -> Status:
+    def probe(self, node: NodeConfig, since: float | None = None) -> Status:
         host, label = self.hosts[node.label], node.label
         if host.running is None:
             return Status(label, node.url, False, "connection refused")
