@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from .cluster import Cluster
@@ -43,25 +44,44 @@ JAVA_OPTIONS="-Xms32m -Xmx192m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xshare:
 """
 
 
+@dataclasses.dataclass(frozen=True)
+class Runtime:
+    """What runs on a sandbox node, as ``.config`` names it: Jetty, or a light server."""
+
+    header: str  # the file's opening comment
+    restart: str = "~/bin/jetty restart"
+    pid_file: str = "~/run/jetty.pid"
+    logback_path: str = "~/jetty-base/resources/logback.xml"  # '' for none
+
+
+JETTY = Runtime(
+    "# The sandbox cluster written by `inv sandbox.up`: every node is a real sshd\n"
+    "# and a real Jetty on its own loopback address. See README, '.config'."
+)
+
+
 def config_text(
-    cluster: Cluster, warmup: float = 1, balancer: str = "", ready_timeout: float = 30
+    cluster: Cluster,
+    warmup: float = 1,
+    balancer: str = "",
+    ready_timeout: float = 30,
+    runtime: Runtime = JETTY,
 ) -> str:
     """The ``.config`` of an app deployed to ``cluster`` (same keys for every node)."""
     lines = [
-        "# The sandbox cluster written by `inv sandbox.up`: every node is a real sshd",
-        "# and a real Jetty on its own loopback address. See README, '.config'.",
+        runtime.header,
         "[deploy]",
         f"hosts = {', '.join(cluster.addresses)}",
         "user = root",
         f"identity_file = {cluster.key}",
         f"known_hosts = {cluster.known_hosts}",
         f"status_url = http://{{host}}:{cluster.http_port}/status",
-        "restart = ~/bin/jetty restart",
-        "pid_file = ~/run/jetty.pid",
+        f"restart = {runtime.restart}",
+        f"pid_file = {runtime.pid_file}",
         "war_path = ~/jetty-base/webapps/root.war",
         "config_path = ~/jetty-base/resources/config.properties",
         "jettyrc_path = ~/.jettyrc",
-        "logback_path = ~/jetty-base/resources/logback.xml",
+        *([f"logback_path = {runtime.logback_path}"] if runtime.logback_path else []),
         "releases_dir = ~/releases/{app}",
         f"warmup = {warmup:g}",
         f"ready_timeout = {ready_timeout:g}",

@@ -161,34 +161,15 @@ def down(root: Path = DEFAULT_ROOT) -> list[int]:
     return stopped
 
 
-def config_text(
-    nodes: Cluster, warmup: float = 1, balancer: str = "", ready_timeout: float = 30
-) -> str:
-    """The ``.config`` of the sample app on light nodes: `sandbox.app`'s keys, with the
-    light server's restart command and PID file, and no logback.xml."""
-    lines = [
-        "# A light sandbox (sandbox.scale): every node is a real sshd and a light HTTP",
-        "# server on its own loopback address. See README, '.config'.",
-        "[deploy]",
-        f"hosts = {', '.join(nodes.addresses)}",
-        "user = root",
-        f"identity_file = {nodes.key}",
-        f"known_hosts = {nodes.known_hosts}",
-        f"status_url = http://{{host}}:{nodes.http_port}/status",
-        "restart = ~/bin/light restart",
-        "pid_file = ~/run/light.pid",
-        "war_path = ~/jetty-base/webapps/root.war",
-        "config_path = ~/jetty-base/resources/config.properties",
-        "jettyrc_path = ~/.jettyrc",
-        "releases_dir = ~/releases/{app}",
-        f"warmup = {warmup:g}",
-        f"ready_timeout = {ready_timeout:g}",
-    ]
-    if balancer:
-        state = Path(balancer).with_name("haproxy.state")  # haproxy.state_path
-        lines += [f"lb_socket = {balancer}", "lb_backend = web", f"lb_state_file = {state}"]
-        lines += app._server_names(nodes)
-    return "\n".join(lines) + "\n"
+# `sandbox.app`'s keys, with the light server's restart command and PID file, and no
+# logback.xml (no JVM reads one).
+LIGHT = app.Runtime(
+    "# A light sandbox (sandbox.scale): every node is a real sshd and a light HTTP\n"
+    "# server on its own loopback address. See README, '.config'.",
+    restart="~/bin/light restart",
+    pid_file="~/run/light.pid",
+    logback_path="",
+)
 
 
 def write(
@@ -202,7 +183,8 @@ def write(
     """Write the app directory (.config, config.properties, .jettyrc) and build the WARs;
     the WARs."""
     app_dir.mkdir(parents=True, exist_ok=True)
-    (app_dir / ".config").write_text(config_text(nodes, warmup, balancer, ready_timeout))
+    text = app.config_text(nodes, warmup, balancer, ready_timeout, LIGHT)
+    (app_dir / ".config").write_text(text)
     (app_dir / "config.properties").write_text(app.PROPERTIES)
     (app_dir / ".jettyrc").write_text(JETTYRC)
     return [build_war(v, app_dir, artifact_id=app.APP) for v in versions]
