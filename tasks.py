@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from invoke import Collection
 
-from fabfile import tasks as deploy_tasks
+from fabfile.cli import tasks as deploy_tasks
 from sandbox import demo as demo_tasks
 from sandbox import tasks as sandbox_tasks
 

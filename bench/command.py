@@ -2,7 +2,7 @@
 
 The ``deploy`` on PATH runs the code its virtualenv was installed from (an editable
 install of another worktree, say); a benchmark measures the code beside it. So here
-``deploy`` is this interpreter running `fabfile.program.main` (what the entry point
+``deploy`` is this interpreter running `fabfile.cli.program.main` (what the entry point
 runs) with this checkout first on PYTHONPATH.
 """
 
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DEPLOY = (sys.executable, "-c", "from fabfile.program import main; main()")
+DEPLOY = (sys.executable, "-c", "from fabfile.cli.program import main; main()")
 
 
 def environment() -> dict[str, str]:

@@ -36,8 +36,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.load import Load  # noqa: E402
-from fabfile import config  # noqa: E402
-from fabfile.balancer import Balancer  # noqa: E402
+from fabfile.app import config  # noqa: E402
+from fabfile.cluster.balancer import Balancer  # noqa: E402
 from sandbox import app, cluster, haproxy  # noqa: E402
 from sandbox.sample import build_war  # noqa: E402
 

@@ -40,7 +40,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench import command  # noqa: E402
-from fabfile.balancer import Balancer  # noqa: E402
+from fabfile.cluster.balancer import Balancer  # noqa: E402
 from sandbox import app, cluster, haproxy, scale  # noqa: E402
 from sandbox.cluster import Cluster  # noqa: E402
 

@@ -27,8 +27,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench import command  # noqa: E402
-from fabfile import probe  # noqa: E402
-from fabfile.appdir import AppDir  # noqa: E402
+from fabfile.app.appdir import AppDir  # noqa: E402
+from fabfile.cluster import probe  # noqa: E402
 
 PORT = 8080
 FIRST = "127.0.20.1"

@@ -8,6 +8,6 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 
-from .tasks import namespace
+from .cli.tasks import namespace
 
 ns = namespace()

@@ -1,7 +1,7 @@
 """One exception family whose ``str()`` is the sentence the user reads.
 
 Every failure the user can act on is a `DeployError`; the CLI edge
-(`fabfile.program`) turns it into that sentence and its exit code. Anything
+(`fabfile.cli.program`) turns it into that sentence and its exit code. Anything
 else escaping is a bug and keeps its traceback.
 """
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from invoke import Context, task
 
-from fabfile import actions
-from fabfile.appdir import AppDir
-from fabfile.tasks import boundary
+from fabfile.app.appdir import AppDir
+from fabfile.cli.tasks import boundary
+from fabfile.commands import actions
 
 from . import tasks as sandbox_tasks
 

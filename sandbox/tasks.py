@@ -6,9 +6,9 @@ from pathlib import Path
 
 from invoke import Context, Exit, task
 
-from fabfile import actions
-from fabfile.appdir import AppDir
-from fabfile.tasks import boundary
+from fabfile.app.appdir import AppDir
+from fabfile.cli.tasks import boundary
+from fabfile.commands import actions
 
 from . import app, cluster, haproxy, tomcat, tomcat_app
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fabfile.program import make_program
+from fabfile.cli.program import make_program
 
 
 @dataclasses.dataclass(frozen=True)

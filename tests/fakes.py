@@ -1,9 +1,9 @@
 """A fake cluster between `fabric.testing` and the real stack: nodes and a balancer
 that record what was done to them, for the strategy contract suite.
 
-`FakeNode` answers what `fabfile.rollout.Rollout` and the restart runtime ask
-of a `fabfile.node.Node`; `FakeCluster.probe` stands in for ``/status``;
-`FakeBalancer` is a `fabfile.strategies.contract.Rotation`. Everything done is
+`FakeNode` answers what `fabfile.engine.rollout.Rollout` and the restart runtime ask
+of a `fabfile.cluster.node.Node`; `FakeCluster.probe` stands in for ``/status``;
+`FakeBalancer` is a `fabfile.engine.strategies.contract.Rotation`. Everything done is
 appended to `FakeCluster.events` as ``(host, what)``, in order.
 """
 
@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pytest
 
-from fabfile import config as config_module
-from fabfile import probe
-from fabfile.balancer import Counters
-from fabfile.config import NodeConfig
-from fabfile.listener import PortReport
-from fabfile.node import Inventory
-from fabfile.probe import Status
-from fabfile.release import Release
+from fabfile.app import config as config_module
+from fabfile.app.config import NodeConfig
+from fabfile.app.release import Release
+from fabfile.cluster import probe
+from fabfile.cluster.balancer import Counters
+from fabfile.cluster.node import Inventory
+from fabfile.cluster.portowner import PortReport
+from fabfile.cluster.probe import Status
 
 Event = tuple[str, str]
 

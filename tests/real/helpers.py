@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import requests
 
-from fabfile.balancer import Balancer
+from fabfile.cluster.balancer import Balancer
 from sandbox import cluster as cluster_module
 from sandbox import haproxy, tomcat
 from sandbox.cluster import Cluster

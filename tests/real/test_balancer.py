@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from fabfile.balancer import Balancer
+from fabfile.cluster.balancer import Balancer
 from sandbox import app, cluster, haproxy
 from tests import cli
 from tests.real.conftest import BROKEN
@@ -163,7 +163,7 @@ def test_status_shows_each_nodes_haproxy_state_and_fails_when_one_is_out(
 
 
 def _node(app_dir: Path, address: str):  # type: ignore[no-untyped-def]
-    from fabfile import config
+    from fabfile.app import config
 
     return next(n for n in config.load(app_dir / ".config").nodes if n.host == address)
 

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from fabfile import config
-from fabfile.balancer import Balancer
-from fabfile.config import NodeConfig
+from fabfile.app import config
+from fabfile.app.config import NodeConfig
+from fabfile.cluster.balancer import Balancer
 from sandbox import cluster, haproxy
 from tests import cli
 from tests.real.helpers import all_on, history, override, versions

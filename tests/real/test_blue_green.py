@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from fabfile.phase import Phase
+from fabfile.engine.phase import Phase
 from sandbox import app, cluster, haproxy, tomcat, tomcat_app, tomcat_conf
 from sandbox.sample import DEFAULT_GROUP_ID, build_war
 from tests import cli

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from fabfile import config
-from fabfile import node as node_module
-from fabfile.artifact import file_sha256
-from fabfile.balancer import Balancer
-from fabfile.config import NodeConfig
-from fabfile.console import PlainReporter
-from fabfile.phase import Phase
+from fabfile.app import config
+from fabfile.app.artifact import file_sha256
+from fabfile.app.config import NodeConfig
+from fabfile.cluster import node as node_module
+from fabfile.cluster.balancer import Balancer
+from fabfile.engine.phase import Phase
+from fabfile.view.console import PlainReporter
 from sandbox import cluster, haproxy
 from sandbox.sample import build_war
 from tests import cli

@@ -20,9 +20,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from fabfile import extensions
-from fabfile.phase import Phase
-from fabfile.retirement import Retirement
+from fabfile.app import extensions
+from fabfile.engine.phase import Phase
+from fabfile.engine.retirement import Retirement
 from sandbox import app, cluster, haproxy, tomcat, tomcat_app
 from sandbox.sample import build_extension_jar, build_war
 from tests import cli

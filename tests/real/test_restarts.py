@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from fabfile.phase import Phase
+from fabfile.engine.phase import Phase
 from sandbox import cluster
 from sandbox.cluster import JETTY_HOME
 from tests import cli

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from fabfile.lock import Holder
+from fabfile.records.lock import Holder
 from sandbox import cluster
 from tests import cli
 from tests.real.conftest import BROKEN

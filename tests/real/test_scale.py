@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from fabfile.balancer import Balancer
+from fabfile.cluster.balancer import Balancer
 from sandbox import app, cluster, haproxy, scale
 from sandbox.cluster import Cluster
 from tests import cli

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fabfile.release import Release
+from fabfile.app.release import Release
 
 
 def release(n: int, war_name: str | None = None) -> Release:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from fabfile import artifact
+from fabfile.app import artifact
+from fabfile.app.maven import MavenVersion
 from fabfile.errors import ArtifactError, ExitCode
-from fabfile.maven import MavenVersion
 
 APP = "shop"
 WEB_XML = b"<web-app>" + bytes(range(256)) * 8 + b"</web-app>"

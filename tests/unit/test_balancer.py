@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from fabfile import balancer
-from fabfile.balancer import Balancer
+from fabfile.cluster import balancer
+from fabfile.cluster.balancer import Balancer
 from fabfile.errors import NodeError
 
 

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from fabfile import config as config_module
-from fabfile.balancer import Counters
-from fabfile.batches import RollBack
+from fabfile.app import config as config_module
+from fabfile.app.pace import Pace, Share, order, parse_batch, parse_failures, split
+from fabfile.cluster.balancer import Counters
+from fabfile.cluster.probe import Status
+from fabfile.engine.batches import RollBack
+from fabfile.engine.target import Target
 from fabfile.errors import ConfigError, RolloutError, explain
-from fabfile.history import History
-from fabfile.pace import Pace, Share, order, parse_batch, parse_failures, split
-from fabfile.probe import Status
-from fabfile.target import Target
+from fabfile.records.history import History
 from tests.unit.test_contract import HOSTS, NEW, OLD, World
 
 WEB1, WEB2, WEB3 = HOSTS
@@ -317,7 +317,7 @@ def test_without_a_terminal_nothing_is_asked(world: World) -> None:
 
 
 def test_pace_flags_override_the_config() -> None:
-    from fabfile.actions import PaceFlags
+    from fabfile.commands.actions import PaceFlags
     from fabfile.errors import UsageError
 
     pace = Pace(canary=2)

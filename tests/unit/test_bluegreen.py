@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from fabfile.config import NodeConfig
+from fabfile.app.config import NodeConfig
+from fabfile.engine.strategies.contract import Setup
 from fabfile.errors import Interrupted, NodeError, PreflightError, RolloutError, explain
-from fabfile.history import Action, History
-from fabfile.strategies.contract import Setup
+from fabfile.records.history import Action, History
 from tests.unit.helpers import release
 from tests.unit.test_contract import HOSTS, NEW, OLD, World
 

@@ -11,10 +11,10 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from fabfile import config
-from fabfile.config import AppConfig
+from fabfile.app import config
+from fabfile.app.config import AppConfig
+from fabfile.app.keys import CLUSTER_KEYS, KEYS
 from fabfile.errors import ConfigError, ExitCode, UsageError
-from fabfile.settings import CLUSTER_KEYS, KEYS
 
 # Every file below sets ``user`` so the tests do not depend on who runs them.
 USER = "user = deployer"

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from fabfile.cluster.node import Node
 from fabfile.errors import NodeError
-from fabfile.node import Node
 from tests.fakes import node_configs
 
 
@@ -84,7 +84,7 @@ def test_paramiko_prints_nothing_of_its_own(tmp_path: Path, silent_port: int) ->
         f"[deploy]\nhosts = 127.0.0.1\nuser = u\nport = {silent_port}\nconnect_timeout = 0.5\n"
     )
     script = (
-        "import sys; from fabfile import config; from fabfile.node import Node\n"
+        "import sys; from fabfile.app import config; from fabfile.cluster.node import Node\n"
         "node = Node(config.load(__import__('pathlib').Path(sys.argv[1]), app='a').nodes[0])\n"
         "try:\n    node.open()\nexcept Exception as error:\n    print(error)\n"
     )

@@ -9,11 +9,11 @@ from typing import Any, cast
 
 from rich.console import Console
 
-from fabfile import actions
-from fabfile import console as view
-from fabfile.phase import Phase
-from fabfile.probe import Status
-from fabfile.target import Outcome
+from fabfile.cluster.probe import Status
+from fabfile.commands import actions
+from fabfile.engine.phase import Phase
+from fabfile.engine.target import Outcome
+from fabfile.view import console as view
 
 
 def recording(terminal: bool) -> Console:

@@ -16,16 +16,16 @@ from typing import cast
 
 import pytest
 
-from fabfile import strategies
-from fabfile.appdir import AppDir
+from fabfile.app.appdir import AppDir
+from fabfile.app.pace import Pace
+from fabfile.engine import strategies
+from fabfile.engine.phase import Phase
+from fabfile.engine.planning import Plan
+from fabfile.engine.rollout import NodeFactory, Rollout
+from fabfile.engine.strategies.contract import Rollback, Setup, Strategy
+from fabfile.engine.target import Outcome
 from fabfile.errors import Interrupted, NodeError, RolloutError, explain
-from fabfile.history import Action, History
-from fabfile.pace import Pace
-from fabfile.phase import Phase
-from fabfile.planning import Plan
-from fabfile.rollout import NodeFactory, Rollout
-from fabfile.strategies.contract import Rollback, Setup, Strategy
-from fabfile.target import Outcome
+from fabfile.records.history import Action, History
 from tests.fakes import FakeBalancer, FakeCluster, FakeNode, node_configs
 from tests.unit.helpers import release
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from fabfile.app.keys import KEYS
 from fabfile.errors import ExitCode
-from fabfile.settings import KEYS
 from sandbox import app, cluster
 
 REPO = Path(__file__).resolve().parents[2]

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 import fabfile
+from fabfile.cli.program import EXAMPLES, TASKS
+from fabfile.cli.tasks import FLAGS
 from fabfile.errors import ExitCode
-from fabfile.program import EXAMPLES, TASKS
-from fabfile.tasks import FLAGS
 from tests.cli import run
 
 SHORT = {

@@ -7,14 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from fabfile import history
-from fabfile.history import Action, History, Record, Result
-from fabfile.release import Release
+from fabfile.app.release import Release
+from fabfile.records import history
+from fabfile.records.history import Action, History, Record, Result
 from tests.unit.helpers import release
 
 
 def entry(action: str, target: Release, outcome: str = "ok") -> Record:
-    """A record as `fabfile.rollout` writes it."""
+    """A record as `fabfile.engine.rollout` writes it."""
     return Record(
         Action(action), Result(outcome), target.war_name, release=target, finished=FINISHED
     )

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import paramiko
 
-from fabfile import hostkeys
+from fabfile.cluster import hostkeys
 
 
 def test_lines_paramiko_cannot_read_do_not_stop_the_rest(tmp_path: Path) -> None:

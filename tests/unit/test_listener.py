@@ -6,8 +6,8 @@ import os
 import subprocess
 from pathlib import Path
 
-from fabfile import listener
-from fabfile.listener import Listener, PortReport
+from fabfile.cluster import portowner
+from fabfile.cluster.portowner import Listener, PortReport
 
 SS = """listener [::ffff:127.0.0.3]:8080 4711 1000.50 java
 listener [::ffff:127.0.0.4]:8080 4800 1200.00 java
@@ -20,7 +20,7 @@ clock 1800000000
 
 
 def test_parse_keeps_the_nodes_own_and_wildcard_listeners() -> None:
-    report = listener.parse(SS, 8080, "~/run/jetty.pid", "127.0.0.3")
+    report = portowner.parse(SS, 8080, "~/run/jetty.pid", "127.0.0.3")
     assert [(item.address, item.pid) for item in report.listeners] == [
         ("127.0.0.3", 4711),
         ("*", 4900),
@@ -30,8 +30,8 @@ def test_parse_keeps_the_nodes_own_and_wildcard_listeners() -> None:
 
 
 def test_an_unknown_jvm_is_named_with_what_to_do() -> None:
-    report = listener.parse(SS, 8080, "~/run/jetty.pid", "127.0.0.3")
-    text = listener.explain(report, "web3", None, "deploy app-2.war")
+    report = portowner.parse(SS, 8080, "~/run/jetty.pid", "127.0.0.3")
+    text = portowner.explain(report, "web3", None, "deploy app-2.war")
     first = text.split("; ")[0]
     wall = report.wall(1000.5)
     assert first == (
@@ -43,20 +43,20 @@ def test_an_unknown_jvm_is_named_with_what_to_do() -> None:
 
 def test_the_managed_jvm_that_outlived_its_restart_is_named_too() -> None:
     known = PortReport(8080, (Listener("*", 4800, 50.0, "java"),), "/run/j.pid", 4800, 300, 1e9)
-    text = listener.explain(known, "web3", 120.0, "deploy x.war")
+    text = portowner.explain(known, "web3", 120.0, "deploy x.war")
     assert "before the restart at" in text and "check 'restart' in .config" in text
 
 
 def test_nothing_listening_says_so() -> None:
     empty = PortReport(8080, (), "", None, 10.0, 1e9)
-    assert "nothing on web3 was seen listening on port 8080" in listener.explain(
+    assert "nothing on web3 was seen listening on port 8080" in portowner.explain(
         empty, "web3", None, "deploy"
     )
 
 
 def test_the_script_runs_in_a_real_sh(tmp_path: Path) -> None:
     (tmp_path / "jetty.pid").write_text("12345\n")
-    script = listener.script(1, "~/jetty.pid")  # port 1: nothing listens there
+    script = portowner.script(1, "~/jetty.pid")  # port 1: nothing listens there
     done = subprocess.run(
         ["sh", "-c", script],
         env={"HOME": str(tmp_path), "PATH": os.environ["PATH"]},
@@ -65,7 +65,7 @@ def test_the_script_runs_in_a_real_sh(tmp_path: Path) -> None:
         timeout=20,
         check=True,
     )
-    report = listener.parse(done.stdout, 1, "~/jetty.pid", "127.0.0.1")
+    report = portowner.parse(done.stdout, 1, "~/jetty.pid", "127.0.0.1")
     assert report.listeners == ()
     assert report.pid_file_names == 12345
     assert report.uptime > 0 and report.clock > 1_600_000_000

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from fabfile import lock
 from fabfile.errors import ExitCode, LockError
-from fabfile.lock import Holder, Lock, read_holder
+from fabfile.records import lock
+from fabfile.records.lock import Holder, Lock, read_holder
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""Tests for fabfile.maven: Maven 3.9 ``ComparableVersion`` ordering.
+"""Tests for fabfile.app.maven: Maven 3.9 ``ComparableVersion`` ordering.
 
 Most cases are ported from Maven's own ``ComparableVersionTest`` (3.9.x); the
 rest were checked against maven-artifact-3.9.6.jar.  Every ``check_*`` helper
@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fabfile.maven import MavenVersion, parse_version
+from fabfile.app.maven import MavenVersion, parse_version
 
 # --- Maven's ComparableVersionTest (3.9.x) -----------------------------------
 

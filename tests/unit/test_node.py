@@ -14,9 +14,9 @@ import paramiko
 import pytest
 from fabric.testing.base import Command, MockRemote, Session
 
+from fabfile.app.release import Release
+from fabfile.cluster.node import Node, _parse_inventory, sh_path
 from fabfile.errors import NodeError
-from fabfile.node import Node, _parse_inventory, sh_path
-from fabfile.release import Release
 from tests.fakes import node_configs
 from tests.unit.helpers import release
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from fabfile import logback
-from fabfile.archive import Archive
+from fabfile.app.overrides import File, Overrides
+from fabfile.cli.program import route
+from fabfile.cluster import logback
 from fabfile.errors import ConfigError
-from fabfile.overrides import File, Overrides
-from fabfile.program import route
+from fabfile.records.archive import Archive
 from tests.unit.helpers import release
 
 BASE = """# the cluster's settings

@@ -13,21 +13,22 @@ from typing import cast
 
 import pytest
 
-from fabfile import extensions, probe
-from fabfile.config import NodeConfig
+from fabfile.app import extensions
+from fabfile.app.config import NodeConfig
+from fabfile.app.credentials import Secret
+from fabfile.app.release import Release
+from fabfile.app.tag import Tag, following
+from fabfile.cluster import probe
+from fabfile.cluster.manager import Deployed, Heap, Manager
+from fabfile.cluster.node import Node
+from fabfile.cluster.probe import Status
+from fabfile.engine.phase import Phase
+from fabfile.engine.planning import Plan
+from fabfile.engine.retirement import Held, Retirement
+from fabfile.engine.runtimes.parallel import ParallelVersions
+from fabfile.engine.target import Outcome, Target
 from fabfile.errors import ConfigError, NodeError, RolloutError, explain
-from fabfile.history import Action
-from fabfile.manager import Deployed, Heap, Manager
-from fabfile.node import Node
-from fabfile.phase import Phase
-from fabfile.planning import Plan
-from fabfile.probe import Status
-from fabfile.release import Release
-from fabfile.retirement import Held, Retirement
-from fabfile.runtimes.parallel import ParallelVersions
-from fabfile.secrets import Secret
-from fabfile.tag import Tag, following
-from fabfile.target import Outcome, Target
+from fabfile.records.history import Action
 from tests.fakes import node_configs
 from tests.unit.helpers import release
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from fabfile import probe
-from fabfile.probe import Status
+from fabfile.cluster import probe
+from fabfile.cluster.probe import Status
 from tests.fakes import node_configs
 
 TIMEOUT = 0.3  # status_timeout and ready_timeout: keeps the file fast

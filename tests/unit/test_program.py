@@ -8,9 +8,11 @@ import pytest
 from invoke import Config, Context
 from invoke.exceptions import Exit
 
-from fabfile import __version__, actions, tasks
+from fabfile import __version__
+from fabfile.cli import tasks
+from fabfile.cli.program import DeployProgram, make_program, route
+from fabfile.commands import actions
 from fabfile.errors import ExitCode
-from fabfile.program import DeployProgram, make_program, route
 from tests.cli import run
 
 

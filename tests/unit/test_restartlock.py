@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from fabfile import restartlock
-from fabfile.listener import Listener, PortReport
-from fabfile.lock import Holder, _start_time
-from fabfile.restartlock import BUSY_EXIT, Claim
+from fabfile.cluster import restartclaim
+from fabfile.cluster.portowner import Listener, PortReport
+from fabfile.cluster.restartclaim import BUSY_EXIT, Claim
+from fabfile.records.lock import Holder, _start_time
 
 RUN = "run-1"
 HOSTILE = "$(touch canary1) `touch canary2`; touch canary3 'q\"x"
@@ -36,7 +36,7 @@ def home(tmp_path: Path) -> Path:
 
 
 def claim_file(home: Path) -> Path:
-    return home / "releases" / "app" / restartlock.FILE
+    return home / "releases" / "app" / restartclaim.FILE
 
 
 def holder(pid: int, command: str = "deploy app-1.war") -> Holder:
@@ -44,17 +44,17 @@ def holder(pid: int, command: str = "deploy app-1.war") -> Holder:
 
 
 def take(home: Path, record: str, stale: str = "", restart: str = "echo restarted") -> str:
-    script = restartlock.claim_and_restart("~/releases/app", record, 120, stale, restart)
+    script = restartclaim.claim_and_restart("~/releases/app", record, 120, stale, restart)
     done = sh(script, home)
     return f"{done.returncode}\n{done.stdout}"
 
 
 def test_a_free_node_is_claimed_then_restarted(home: Path) -> None:
-    record = restartlock.record(holder(os.getpid()), RUN)
+    record = restartclaim.record(holder(os.getpid()), RUN)
     out = take(home, record)
     code, _, stdout = out.partition("\n")
     assert code == "0"
-    blocked, at = restartlock.parse_outcome(stdout)
+    blocked, at = restartclaim.parse_outcome(stdout)
     assert blocked is None and at is not None and at > 0
     assert stdout.splitlines()[-1] == "restarted"
     claim = Claim.parse(claim_file(home).read_text())
@@ -63,56 +63,56 @@ def test_a_free_node_is_claimed_then_restarted(home: Path) -> None:
 
 
 def test_a_held_claim_blocks_the_restart_and_names_its_holder(home: Path) -> None:
-    first = restartlock.record(holder(os.getpid(), "deploy first.war"), "run-a")
+    first = restartclaim.record(holder(os.getpid(), "deploy first.war"), "run-a")
     take(home, first)
-    out = take(home, restartlock.record(holder(os.getpid()), "run-b"), restart="touch ran")
+    out = take(home, restartclaim.record(holder(os.getpid()), "run-b"), restart="touch ran")
     code, _, stdout = out.partition("\n")
     assert code == str(BUSY_EXIT)
-    blocked, _ = restartlock.parse_outcome(stdout)
+    blocked, _ = restartclaim.parse_outcome(stdout)
     assert blocked is not None and blocked.token == "run-a"
     assert "`deploy first.war`" in blocked.describe()
     assert not (home / "ran").exists()
 
 
 def test_only_the_claim_judged_stale_is_taken_over(home: Path) -> None:
-    take(home, restartlock.record(holder(os.getpid()), "run-a"))
+    take(home, restartclaim.record(holder(os.getpid()), "run-a"))
     held = claim_file(home).read_text().strip()
-    assert take(home, restartlock.record(holder(os.getpid()), "run-b"), stale="other").startswith(
+    assert take(home, restartclaim.record(holder(os.getpid()), "run-b"), stale="other").startswith(
         f"{BUSY_EXIT}\n"
     )
-    assert take(home, restartlock.record(holder(os.getpid()), "run-b"), stale=held).startswith(
+    assert take(home, restartclaim.record(holder(os.getpid()), "run-b"), stale=held).startswith(
         "0\n"
     )
     assert Claim.parse(claim_file(home).read_text()).token == "run-b"  # type: ignore[union-attr]
 
 
 def test_release_removes_only_the_runs_own_claim(home: Path) -> None:
-    take(home, restartlock.record(holder(os.getpid()), "run-a"))
-    sh(restartlock.release_script("~/releases/app", "run-b"), home)
+    take(home, restartclaim.record(holder(os.getpid()), "run-a"))
+    sh(restartclaim.release_script("~/releases/app", "run-b"), home)
     assert claim_file(home).exists()
-    sh(restartlock.release_script("~/releases/app", "run-a"), home)
+    sh(restartclaim.release_script("~/releases/app", "run-a"), home)
     assert not claim_file(home).exists()
 
 
 def test_clear_removes_a_claim_only_while_it_is_the_one_judged(home: Path) -> None:
-    take(home, restartlock.record(holder(os.getpid()), "run-a"))
+    take(home, restartclaim.record(holder(os.getpid()), "run-a"))
     line = claim_file(home).read_text().strip()
-    sh(restartlock.clear_script("~/releases/app", line + "x"), home)
+    sh(restartclaim.clear_script("~/releases/app", line + "x"), home)
     assert claim_file(home).exists()
-    sh(restartlock.clear_script("~/releases/app", line), home)
+    sh(restartclaim.clear_script("~/releases/app", line), home)
     assert not claim_file(home).exists()
 
 
 def test_hostile_words_in_the_claim_never_reach_the_shell(home: Path) -> None:
-    record = restartlock.record(holder(os.getpid(), HOSTILE), HOSTILE)
+    record = restartclaim.record(holder(os.getpid(), HOSTILE), HOSTILE)
     assert take(home, record, stale=HOSTILE).startswith("0\n")
-    sh(restartlock.release_script("~/releases/app", HOSTILE), home)
+    sh(restartclaim.release_script("~/releases/app", HOSTILE), home)
     assert not list(home.glob("canary*"))
     assert not claim_file(home).exists()
 
 
 def test_the_claim_does_not_leak_its_lock_to_what_the_restart_starts(home: Path) -> None:
-    out = take(home, restartlock.record(holder(os.getpid()), RUN), restart="ls /proc/$$/fd")
+    out = take(home, restartclaim.record(holder(os.getpid()), RUN), restart="ls /proc/$$/fd")
     assert "9" not in out.split("\n", 2)[2].split()
 
 
@@ -125,7 +125,7 @@ def report(uptime: float, *started: float) -> PortReport:
 
 
 def claim(who: Holder | None, token: str = "other", at: float = 100.0) -> Claim:
-    text = restartlock.record(who, token) if who else "damaged"
+    text = restartclaim.record(who, token) if who else "damaged"
     parsed = Claim.parse(f"{at:.2f} {at + 60:.2f} {text}")
     assert parsed is not None
     return parsed

@@ -11,17 +11,17 @@ from typing import cast
 
 import pytest
 
-from fabfile.appdir import AppDir
-from fabfile.fanout import each
-from fabfile.history import Action
-from fabfile.node import Inventory
-from fabfile.planning import Plan
-from fabfile.probe import Status
-from fabfile.release import Release
-from fabfile.rollout import Rollout, _kept_blobs
-from fabfile.strategies.contract import Setup
-from fabfile.strategies.rolling import Rolling
-from fabfile.target import Target
+from fabfile.app.appdir import AppDir
+from fabfile.app.release import Release
+from fabfile.cluster.node import Inventory
+from fabfile.cluster.probe import Status
+from fabfile.engine.fanout import each
+from fabfile.engine.planning import Plan
+from fabfile.engine.rollout import Rollout, _kept_blobs
+from fabfile.engine.strategies.contract import Setup
+from fabfile.engine.strategies.rolling import Rolling
+from fabfile.engine.target import Target
+from fabfile.records.history import Action
 from tests.fakes import node_configs
 from tests.unit.helpers import release
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fabfile import config
+from fabfile.app import config
 from fabfile.errors import ConfigError
 
 
@@ -80,7 +80,7 @@ def test_every_jump_host_is_checked_against_known_hosts(tmp_path: Path) -> None:
     import paramiko
     from fabric import Connection
 
-    from fabfile import node as node_module
+    from fabfile.cluster import node as node_module
 
     (tmp_path / "known").write_text("")
     nodes = app(

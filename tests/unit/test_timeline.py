@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from fabfile import timeline
+from fabfile.engine.phase import Phase
 from fabfile.errors import ExitCode, UsageError
-from fabfile.phase import Phase
+from fabfile.view import timeline
 from tests.cli import run
 
 RUN = {

@@ -14,15 +14,15 @@ from pathlib import Path
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fabfile.app.overrides import Overrides
 from fabfile.errors import ConfigError
-from fabfile.lock import read_holder
-from fabfile.overrides import Overrides
+from fabfile.records.lock import read_holder
 
 WRITER = """
 import sys
 from pathlib import Path
-from fabfile.history import Action, History, Record, Result
-from fabfile.lock import Lock
+from fabfile.records.history import Action, History, Record, Result
+from fabfile.records.lock import Lock
 history = History(Path(sys.argv[1]))
 lock = Path(sys.argv[2])
 n = 0

@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from fabfile import actions, planning
-from fabfile.appdir import AppDir
-from fabfile.history import Action, History, Record, Result
-from fabfile.release import Release
+from fabfile.app.appdir import AppDir
+from fabfile.app.release import Release
+from fabfile.commands import actions
+from fabfile.engine import planning
+from fabfile.records.history import Action, History, Record, Result
 from sandbox.sample import build_war
 from tests.cli import run
 from tests.unit.helpers import release

@@ -1,0 +1,507 @@
+"""Reading ``.config``: the ini file naming the nodes and the deploy settings.
+
+The raw `configparser` stays in this module; the rest of the tool sees frozen
+`NodeConfig` objects, one per node, with every ``[host:NAME]`` override
+already applied. Every mistake is reported with file, line and key.
+"""
+
+from __future__ import annotations
+
+import configparser
+import dataclasses
+import difflib
+import re
+import shlex
+import urllib.parse
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ..engine import strategies
+from ..errors import ConfigError, UsageError
+from . import sshconfig
+from .keys import CLUSTER_KEYS, INSTANCE_KEYS, KEYS, KEYS_BY_NAME
+from .pace import Pace
+from .sshconfig import Resolved
+
+DEPLOY = "deploy"
+BLUE_GREEN = "blue-green"
+PARALLEL = "parallel"
+HOST_PREFIX = "host:"
+INSTANCE_PREFIX = "instance:"
+_SECTION = re.compile(r"^\s*\[(?P<name>[^\]]*)\]")
+_HOST = re.compile(r"^(?![-.])[A-Za-z0-9._-]+$|^[0-9A-Fa-f:]+$")  # a name, IPv4 or IPv6
+_OPTION = re.compile(r"^(?P<key>[^\s=:#;][^=:]*?)\s*[=:]")
+
+
+@dataclasses.dataclass(frozen=True)
+class NodeConfig:
+    """Everything needed to deploy to one node."""
+
+    host: str
+    user: str
+    port: int
+    identity_file: str
+    ssh_config: str
+    known_hosts: str
+    accept_unknown_hosts: bool
+    connect_timeout: float
+    status_url: str
+    status_timeout: float
+    ready_timeout: float
+    error_grace: float
+    poll_interval: float
+    warmup: float
+    warmup_urls: tuple[str, ...]
+    restart: str
+    pid_file: str
+    war_path: str
+    config_path: str
+    jettyrc_path: str
+    logback_path: str
+    releases_dir: str
+    keep_releases: int
+    min_free_mb: int
+    lb_socket: str
+    lb_backend: str
+    lb_server: str
+    drain_timeout: float
+    manager_user: str
+    manager_url: str
+    manager_password_file: str
+    version_heap_mb: int
+    instance: str = ""  # one of the host's instances ('' when it has one)
+    address: str = ""  # what ssh_config resolves ``host`` to (its HostName), or ``host``
+    ssh: Resolved | None = None  # how SSH reaches it (`fabfile.app.sshconfig`)
+    jumps: tuple[Resolved, ...] = ()  # ProxyJump hops, each resolved the same way
+
+    @property
+    def url(self) -> str:
+        """The node's /status URL: ``{host}`` is the name in ``hosts``, ``{address}``
+        what ssh_config resolves it to."""
+        return self.status_url.format(host=self.host, address=self.address or self.host)
+
+    @property
+    def label(self) -> str:
+        """How tables and messages name it: the host, or ``host/instance``."""
+        return f"{self.host}/{self.instance}" if self.instance else self.host
+
+
+@dataclasses.dataclass(frozen=True)
+class AppConfig:
+    """The parsed ``.config`` of one app directory."""
+
+    path: Path
+    app: str
+    nodes: tuple[NodeConfig, ...]
+    strategy: str = strategies.DEFAULT
+    lb_state_file: str = ""  # haproxy's server-state-file, kept in step (see `Balancer`)
+    retire: bool = True  # parallel: retire old versions after a deploy
+    retire_timeout: float = 120.0
+    pace: Pace = dataclasses.field(default_factory=Pace)
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(node.host for node in self.nodes))
+
+    def select(self, hosts: Iterable[str] | None) -> tuple[NodeConfig, ...]:
+        """The nodes named by ``--hosts`` (all when None), in ``.config`` order."""
+        if hosts is None:
+            return self.nodes
+        wanted = [h for h in hosts if h]
+        if not wanted:
+            raise UsageError("--hosts names no host; give NODE[,NODE]")
+        unknown = [h for h in wanted if h not in self.hosts]
+        if unknown:
+            raise UsageError(
+                f"--hosts names {', '.join(unknown)}, not in hosts of {self.path}; "
+                f"known: {', '.join(self.hosts)}"
+            )
+        return tuple(node for node in self.nodes if node.host in wanted)
+
+
+class _Lines:
+    """Line numbers of sections and keys, which configparser does not keep."""
+
+    def __init__(self, text: str) -> None:
+        self.keys: dict[tuple[str, str], int] = {}
+        self.sections: dict[str, int] = {}
+        section = ""
+        for number, line in enumerate(text.split("\n"), start=1):
+            if match := _SECTION.match(line):
+                section = match["name"].strip()
+                self.sections.setdefault(section, number)
+            elif match := _OPTION.match(line):
+                self.keys.setdefault((section, match["key"].strip().lower()), number)
+
+    def of(self, section: str, key: str | None = None) -> int:
+        if key is None:
+            return self.sections.get(section, 1)
+        return self.keys.get((section, key), self.sections.get(section, 1))
+
+
+def load(path: Path, app: str | None = None) -> AppConfig:
+    """Read and check ``path``; raise `ConfigError` naming file, line and key."""
+    app = app or path.resolve().parent.name
+    text = _read(path)
+    lines = _Lines(text)
+    parser = _parse(path, text)
+    if not parser.has_section(DEPLOY):
+        raise ConfigError(f"{path}:1: no [deploy] section; add one with at least 'hosts = ...'")
+    _check_sections(path, parser, lines)
+    hosts = _hosts(path, parser, lines)
+    _check_named_sections(path, parser, lines, HOST_PREFIX, hosts)
+    instances = _instances(path, parser, lines)
+    nodes = tuple(
+        _node(path, parser, lines, app, host, instance)
+        for host in hosts
+        for instance in instances or ("",)
+    )
+    strategy = _strategy(path, parser, lines)
+    if strategy == BLUE_GREEN:
+        _check_blue_green(path, parser, lines, nodes)
+    if strategy == PARALLEL and any(node.instance for node in nodes):
+        raise ConfigError(
+            f"{path}:{lines.of(DEPLOY, 'instances')}: [deploy] instances: strategy = parallel "
+            "runs one Tomcat per host, which holds the versions side by side; remove instances"
+        )
+    if strategy == PARALLEL and not nodes[0].manager_user:
+        raise ConfigError(
+            f"{path}:{lines.of(DEPLOY, 'strategy')}: [deploy] strategy = parallel deploys "
+            "through the Tomcat manager: set manager_user (a manager-script user) and "
+            "manager_password_file, or export $DEPLOY_SECRET_MANAGER_PASSWORD"
+        )
+    for key in ("lb_socket", "manager_user", "manager_password_file"):
+        _check_one_value(path, lines, nodes, key)
+    _check_distinct(path, lines, nodes)
+    state_file = _state_file(path, parser, lines, nodes)
+    retire: bool = _cluster_value(path, parser, lines, "retire")
+    retire_timeout: float = _cluster_value(path, parser, lines, "retire_timeout")
+    pace = _pace(path, parser, lines, nodes, strategy)
+    return AppConfig(path, app, nodes, strategy, state_file, retire, retire_timeout, pace)
+
+
+def _pace(
+    path: Path,
+    parser: configparser.ConfigParser,
+    lines: _Lines,
+    nodes: tuple[NodeConfig, ...],
+    strategy: str,
+) -> Pace:
+    """Batches, canary and failure threshold. Blue/green changes hosts (both colours
+    of one host go together), the other strategies nodes."""
+    values = {
+        key: _cluster_value(path, parser, lines, key)
+        for key in ("batch", "canary", "canary_wait", "canary_min_requests", "max_failures")
+    }
+    units = len({node.host for node in nodes}) if strategy == BLUE_GREEN else len(nodes)
+    if values["canary"] >= units:
+        what = "hosts" if strategy == BLUE_GREEN else "nodes"
+        raise ConfigError(
+            f"{path}:{lines.of(DEPLOY, 'canary')}: [deploy] canary = {values['canary']}: the "
+            f"cluster has {units} {what}, and a canary must leave some to wait for its "
+            f"verdict; set canary below {units}"
+        )
+    return Pace(**values)
+
+
+def _cluster_value(path: Path, parser: configparser.ConfigParser, lines: _Lines, key: str) -> Any:
+    """A [deploy]-only key's value (its default when unset)."""
+    return _value(
+        path, lines, DEPLOY, key, parser.get(DEPLOY, key, fallback=KEYS_BY_NAME[key].default)
+    )
+
+
+def _strategy(path: Path, parser: configparser.ConfigParser, lines: _Lines) -> str:
+    raw = parser.get(DEPLOY, "strategy", fallback=KEYS_BY_NAME["strategy"].default)
+    name: str = _value(path, lines, DEPLOY, "strategy", raw)
+    return name
+
+
+def _check_blue_green(
+    path: Path, parser: configparser.ConfigParser, lines: _Lines, nodes: tuple[NodeConfig, ...]
+) -> None:
+    """Two colours per host, each on its own port, switched through haproxy."""
+    strategy = f"{path}:{lines.of(DEPLOY, 'strategy')}: [deploy] strategy = blue-green"
+    colours = tuple(dict.fromkeys(node.instance for node in nodes if node.instance))
+    if len(colours) != 2:
+        raise ConfigError(
+            f"{path}:{lines.of(DEPLOY, 'instances')}: [deploy] instances: blue-green runs two "
+            f"instances on every host, {len(colours)} are named; set instances = blue, green"
+        )
+    if not nodes[0].lb_socket:
+        raise ConfigError(
+            f"{strategy} switches traffic in haproxy: set lb_socket and lb_backend in [deploy]"
+        )
+    for colour in colours:
+        section = _section(parser, INSTANCE_PREFIX, colour)
+        if not parser.has_option(section, "status_url") and "{instance}" not in parser.get(
+            DEPLOY, "status_url", fallback=""
+        ):
+            where = (
+                lines.of(section) if parser.has_section(section) else lines.of(DEPLOY, "instances")
+            )
+            raise ConfigError(
+                f"{path}:{where}: [{section}] has no status_url: colour {colour} needs a port of "
+                f"its own; add [{section}] status_url = http://{{host}}:PORT/status"
+            )
+    by_host: dict[tuple[str, int | None], NodeConfig] = {}
+    for node in nodes:
+        parts = urllib.parse.urlsplit(node.url)
+        other = by_host.setdefault((parts.hostname or "", parts.port), node)
+        if other is not node:
+            section = _section(parser, INSTANCE_PREFIX, node.instance)
+            raise ConfigError(
+                f"{path}:{lines.of(section, 'status_url')}: [{section}] status_url: "
+                f"{other.label} and {node.label} both answer on port {parts.port or 'the default'};"
+                " give each colour its own port"
+            )
+
+
+def _state_file(
+    path: Path, parser: configparser.ConfigParser, lines: _Lines, nodes: tuple[NodeConfig, ...]
+) -> str:
+    """haproxy's server-state-file is written on this machine: only beside a local socket."""
+    raw = parser.get(DEPLOY, "lb_state_file", fallback="")
+    value: str = _value(path, lines, DEPLOY, "lb_state_file", raw)
+    if value and "/" not in nodes[0].lb_socket:
+        raise ConfigError(
+            f"{path}:{lines.of(DEPLOY, 'lb_state_file')}: [deploy] lb_state_file needs haproxy "
+            "on this machine: set lb_socket to its stats socket path"
+        )
+    return str(Path(value).expanduser()) if value else ""
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no such file; the app directory needs a .config (see README, '.config')"
+        ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read it ({error}); fix its permissions") from None
+
+
+def _parse(path: Path, text: str) -> configparser.ConfigParser:
+    parser = configparser.ConfigParser(interpolation=None, strict=True, default_section="\0")
+    try:
+        parser.read_string(text, source=str(path))
+    except configparser.DuplicateOptionError as error:
+        raise ConfigError(
+            f"{path}:{error.lineno}: key '{error.option}' appears twice in [{error.section}]; "
+            "keep one"
+        ) from None
+    except configparser.DuplicateSectionError as error:
+        raise ConfigError(
+            f"{path}:{error.lineno}: section [{error.section}] appears twice; merge them"
+        ) from None
+    except configparser.MissingSectionHeaderError as error:
+        raise ConfigError(
+            f"{path}:{error.lineno}: a key before any section; start with [deploy]"
+        ) from None
+    except configparser.ParsingError as error:
+        lineno = error.errors[0][0] if error.errors else 1
+        raise ConfigError(f"{path}:{lineno}: not 'key = value' or '[section]'") from None
+    except configparser.Error as error:
+        raise ConfigError(f"{path}: {error.message}") from None
+    return parser
+
+
+def _check_sections(path: Path, parser: configparser.ConfigParser, lines: _Lines) -> None:
+    for section in parser.sections():
+        if section != DEPLOY and not section.startswith((HOST_PREFIX, INSTANCE_PREFIX)):
+            raise ConfigError(
+                f"{path}:{lines.of(section)}: unknown section [{section}]; "
+                "sections are [deploy], [host:NAME] and [instance:NAME]"
+            )
+        for key in parser.options(section):
+            _check_key(path, lines, section, key)
+
+
+def _instances(path: Path, parser: configparser.ConfigParser, lines: _Lines) -> tuple[str, ...]:
+    """The instances every host runs; each ``[instance:NAME]`` must be one of them."""
+    raw = parser.get(DEPLOY, "instances", fallback="")
+    names: tuple[str, ...] = _value(path, lines, DEPLOY, "instances", raw)
+    _check_named_sections(path, parser, lines, INSTANCE_PREFIX, list(names))
+    return names
+
+
+def _check_distinct(path: Path, lines: _Lines, nodes: tuple[NodeConfig, ...]) -> None:
+    """Two instances on one URL or one WAR, or two nodes behind one haproxy server,
+    would be one."""
+    urls: dict[str, NodeConfig] = {}
+    servers: dict[str, NodeConfig] = {}
+    wars: dict[str, NodeConfig] = {}
+    for node in nodes:
+        _unique(path, lines, urls, node.url, node, "status_url")
+        _unique(path, lines, wars, f"{node.war_path} on {node.host}", node, "war_path")
+        if node.lb_socket:
+            server = f"{node.lb_backend}/{node.lb_server}"
+            _unique(path, lines, servers, server, node, "lb_server")
+
+
+def _unique(
+    path: Path, lines: _Lines, seen: dict[str, NodeConfig], value: str, node: NodeConfig, key: str
+) -> None:
+    other = seen.setdefault(value, node)
+    if other is not node:
+        candidates = [f"{INSTANCE_PREFIX}{node.instance}", f"{HOST_PREFIX}{node.host}"]
+        section = next((c for c in candidates if (c, key) in lines.keys), DEPLOY)
+        raise ConfigError(
+            f"{path}:{lines.of(section, key)}: [{section}] {key}: {other.label} and "
+            f"{node.label} both use {value}; give each its own"
+        )
+
+
+def _check_key(path: Path, lines: _Lines, section: str, key: str) -> None:
+    where = f"{path}:{lines.of(section, key)}: [{section}] {key}"
+    if key not in KEYS_BY_NAME:
+        close = difflib.get_close_matches(key, KEYS_BY_NAME, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else "see the README's list of keys"
+        raise ConfigError(f"{where}: unknown key; {hint}")
+    if key in CLUSTER_KEYS and section != DEPLOY:
+        raise ConfigError(f"{where}: {key} belongs in [deploy] only")
+    if section.startswith(INSTANCE_PREFIX) and key not in INSTANCE_KEYS:
+        raise ConfigError(
+            f"{where}: not an instance setting; an instance sets {', '.join(INSTANCE_KEYS)}"
+        )
+
+
+def _hosts(path: Path, parser: configparser.ConfigParser, lines: _Lines) -> list[str]:
+    where = f"{path}:{lines.of(DEPLOY, 'hosts')}: [deploy] hosts"
+    raw = parser.get(DEPLOY, "hosts", fallback="")
+    hosts = [h.strip() for h in raw.replace("\n", ",").split(",") if h.strip()]
+    if not hosts:
+        raise ConfigError(f"{where}: no hosts; list the nodes, e.g. 'hosts = web1, web2'")
+    seen: set[str] = set()
+    for host in hosts:
+        if host in seen:
+            raise ConfigError(f"{where}: '{host}' is listed twice; list each node once")
+        if not _HOST.match(host):
+            raise ConfigError(f"{where}: '{host}' is not a host name or address")
+        seen.add(host)
+    return hosts
+
+
+def _check_named_sections(
+    path: Path, parser: configparser.ConfigParser, lines: _Lines, prefix: str, names: list[str]
+) -> None:
+    """Every ``[host:NAME]`` names a host, every ``[instance:NAME]`` an instance."""
+    kind = prefix.rstrip(":")  # "host" or "instance"
+    for section in parser.sections():
+        if section.startswith(prefix) and section[len(prefix) :].strip() not in names:
+            raise ConfigError(
+                f"{path}:{lines.of(section)}: [{section}] names {'an' if kind[0] == 'i' else 'a'} "
+                f"{kind} that is not in [deploy] {kind}s ({', '.join(names) or 'none'}); "
+                "add it there or remove the section"
+            )
+
+
+def _node(
+    path: Path,
+    parser: configparser.ConfigParser,
+    lines: _Lines,
+    app: str,
+    host: str,
+    instance: str,
+) -> NodeConfig:
+    """One instance of one host: [instance:NAME] over [host:NAME] over [deploy]."""
+    sections = [_section(parser, INSTANCE_PREFIX, instance)] if instance else []
+    sections += [_section(parser, HOST_PREFIX, host), DEPLOY]
+    values: dict[str, Any] = {"host": host, "instance": instance}
+    for key in KEYS:
+        if key.name in CLUSTER_KEYS:
+            continue
+        source = next((s for s in sections if parser.has_option(s, key.name)), DEPLOY)
+        raw = parser.get(source, key.name, fallback=key.default)
+        values[key.name] = _value(path, lines, source, key.name, raw)
+    _resolve_ssh(values, path, lines, sections, host)
+    _fill_placeholders(values, host, app, instance)
+    if values["lb_socket"] and not values["lb_backend"]:
+        raise ConfigError(
+            f"{path}:{lines.of(DEPLOY, 'lb_socket')}: [deploy] lb_socket is set but "
+            "lb_backend is not; name the haproxy backend that holds the nodes"
+        )
+    values["lb_server"] = values["lb_server"] or (f"{host}-{instance}" if instance else host)
+    node = NodeConfig(**values)
+    try:
+        urllib.parse.urlsplit(node.url).port  # noqa: B018 - {instance} filled in may break it
+    except ValueError as error:
+        raise ConfigError(
+            f"{path}:{lines.of(DEPLOY, 'status_url')}: status_url for {node.label} is "
+            f"{node.url}, not a valid URL ({error})"
+        ) from None
+    return node
+
+
+def _resolve_ssh(
+    values: dict[str, Any], path: Path, lines: _Lines, sections: list[str], host: str
+) -> None:
+    """User, port, address and jump hosts as ssh_config gives them, ``.config`` first."""
+    parser_section = next((s for s in sections if (s, "ssh_config") in lines.keys), DEPLOY)
+    where = f"{path}:{lines.of(parser_section, 'ssh_config')}: [{parser_section}] ssh_config"
+    setting = values["ssh_config"]
+    ssh = sshconfig.resolve(host, setting, where, values["user"], values["port"])
+    values.update(user=ssh.user, port=ssh.port, address=ssh.address, ssh=ssh)
+    values["jumps"] = tuple(sshconfig.hop(spec, setting, where) for spec in ssh.jumps)
+
+
+_TEMPLATES = (
+    "war_path",
+    "config_path",
+    "jettyrc_path",
+    "logback_path",
+    "releases_dir",
+    "pid_file",
+    "manager_url",
+)
+
+
+def _fill_placeholders(values: dict[str, Any], host: str, app: str, instance: str) -> None:
+    """``{host}``, ``{app}`` and ``{instance}`` in paths and in the restart command.
+
+    A host name is letters, digits and ``._-`` and an instance name letters,
+    digits, ``-`` and ``_`` (both checked), so each is one shell word as it is;
+    the app name is quoted in the restart command.
+    """
+    for name in _TEMPLATES:
+        filled = values[name].replace("{host}", host).replace("{app}", app)
+        values[name] = filled.replace("{instance}", instance)
+    restart = values["restart"].replace("{host}", host).replace("{instance}", instance)
+    values["restart"] = restart.replace("{app}", shlex.quote(app))
+    values["status_url"] = values["status_url"].replace("{instance}", instance)
+    server = values["lb_server"].replace("{host}", host)
+    values["lb_server"] = server.replace("{instance}", instance)
+
+
+def _check_one_value(path: Path, lines: _Lines, nodes: tuple[NodeConfig, ...], key: str) -> None:
+    """One value for every node: one haproxy to drain through (``lb_socket``), one
+    manager user and password (the secret is loaded once, for every host)."""
+    odd = next((n for n in nodes if getattr(n, key) != getattr(nodes[0], key)), None)
+    if odd is not None:
+        section = f"{HOST_PREFIX}{odd.host}"
+        raise ConfigError(
+            f"{path}:{lines.of(section, key)}: [{section}] {key} differs from "
+            f"{nodes[0].host}'s; set {key} once, in [deploy]"
+        )
+
+
+def _section(parser: configparser.ConfigParser, prefix: str, name: str) -> str:
+    """The ``[host:NAME]`` or ``[instance:NAME]`` section of ``name``, however it is spaced."""
+    for section in parser.sections():
+        if section.startswith(prefix) and section[len(prefix) :].strip() == name:
+            return section
+    return f"{prefix}{name}"
+
+
+def _value(path: Path, lines: _Lines, section: str, name: str, raw: str | None) -> Any:
+    where = f"{path}:{lines.of(section, name)}: [{section}] {name}"
+    if raw is None:
+        raise ConfigError(f"{where}: missing; it has no default")
+    try:
+        return KEYS_BY_NAME[name].parse(raw)
+    except ValueError as error:
+        reason = str(error)
+        shown = raw.strip()[:60]
+        raise ConfigError(f"{where} = {shown!r}: {reason}") from None

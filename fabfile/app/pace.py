@@ -1,0 +1,114 @@
+"""How fast a rollout may go: batches, a canary, and how many failures it tolerates.
+
+``batch`` bounds how many nodes a rollout changes at once (out of rotation,
+restarting, verifying); ``canary`` nodes go first, alone, and the rest waits
+for their verdict (`fabfile.engine.canary`); ``max_failures`` counts failed nodes over
+the whole run, not per batch. The values come from ``.config`` and, for
+``batch``, from ``--batch``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # `fabfile.app.keys` parses with this module: no import cycle at run time
+    from ..engine.target import Target
+
+
+@dataclasses.dataclass(frozen=True)
+class Share:
+    """A number of nodes, or a percentage of the nodes a run has (``3`` or ``25%``)."""
+
+    count: int = 0
+    percent: float | None = None
+
+    @classmethod
+    def parse(cls, text: str, least: int) -> Share:
+        """``N`` (a whole number >= ``least``) or ``P%`` (above 0, at most 100)."""
+        word = text.strip()
+        if word.endswith("%"):
+            try:
+                percent = float(word[:-1])
+            except ValueError:
+                raise ValueError("expected a whole number or a percentage like 25%") from None
+            if not 0 < percent <= 100:
+                raise ValueError("a percentage must be above 0% and at most 100%")
+            return cls(percent=percent)
+        try:
+            count = int(word)
+        except ValueError:
+            raise ValueError("expected a whole number or a percentage like 25%") from None
+        if count < least:
+            raise ValueError(f"expected at least {least}, or a percentage like 25%")
+        return cls(count=count)
+
+    def of(self, total: int, least: int = 0) -> int:
+        """How many nodes this is out of ``total``: a percentage rounds down, to at
+        least ``least`` (Ansible's ``serial`` and Kubernetes' ``maxUnavailable`` round
+        the same way)."""
+        if self.percent is None:
+            return self.count
+        return max(least, int(total * self.percent / 100))
+
+    def __str__(self) -> str:
+        return f"{self.percent:g}%" if self.percent is not None else str(self.count)
+
+
+def parse_batch(text: str) -> Share:
+    """``batch``: at least one node at a time."""
+    return Share.parse(text, least=1)
+
+
+def parse_failures(text: str) -> Share:
+    """``max_failures``: 0 stops at the first failure."""
+    return Share.parse(text, least=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Pace:
+    """The batch size, the canary and the failure threshold of one run."""
+
+    batch: Share = Share(1)
+    canary: int = 0
+    canary_wait: float = 60.0
+    canary_min_requests: int = 10
+    max_failures: Share = Share(0)
+    confirm: bool = False  # --confirm: ask the user after the canary instead of waiting
+
+    def size(self, total: int) -> int:
+        return self.batch.of(total, least=1)
+
+    def tolerated(self, total: int) -> int:
+        """How many nodes may fail before the run stops (it stops at one more)."""
+        return self.max_failures.of(total)
+
+
+def order(targets: Sequence[Target]) -> list[Target]:
+    """Nodes whose /status did not answer Ok first (they serve nobody anyway), then
+    the rest in ``.config`` order."""
+    return sorted(targets, key=lambda target: bool(target.status and target.status.ok))
+
+
+@dataclasses.dataclass(frozen=True)
+class Batch:
+    """Nodes changed together; ``canary`` ones are judged before any other goes."""
+
+    targets: tuple[Target, ...]
+    canary: bool = False
+
+
+def split(targets: Sequence[Target], pace: Pace, total: int) -> list[Batch]:
+    """The batches of a run: the first ``canary`` healthy targets (in batches of at
+    most ``batch``), then the rest. ``total`` is the run's node count, for percentages."""
+    size = pace.size(total)
+    healthy = [t for t in targets if t.status is not None and t.status.ok]
+    chosen = (healthy or list(targets))[: pace.canary]  # judge the release, not a sick node
+    canaries = [t for t in targets if any(t is c for c in chosen)]
+    rest = [t for t in targets if not any(t is c for c in chosen)]
+    if not rest:  # nothing would wait for the verdict: no canary
+        canaries, rest = [], canaries
+    batches = [Batch(tuple(canaries[i : i + size]), True) for i in range(0, len(canaries), size)]
+    batches += [Batch(tuple(rest[i : i + size])) for i in range(0, len(rest), size)]
+    return batches

@@ -1,0 +1,119 @@
+"""The user's ssh_config, read with Paramiko's own parser: aliases, HostName, User,
+Port, IdentityFile and ProxyJump, as ``ssh`` itself would use them.
+
+``.config`` settings win over it (``user``, ``port``, ``identity_file``). The file
+is ``ssh_config`` from ``.config``, else ``~/.ssh/config`` when there is one. We
+resolve a host here, once, and hand Fabric plain addresses and our own jump
+chain (`fabfile.cluster.node`): Fabric's own ProxyJump handling accepts any jump host's
+key, and host keys stay as strict through a jump host as without one.
+
+Paramiko's parser does not follow ``Include`` lines (they are ignored), and a
+``Match exec`` runs its command, as OpenSSH does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import getpass
+import os
+from pathlib import Path
+
+import paramiko
+
+from ..errors import ConfigError
+
+DEFAULT = "~/.ssh/config"
+
+
+@dataclasses.dataclass(frozen=True)
+class Resolved:
+    """What a host name means to SSH: where to connect, as whom, through which jumps."""
+
+    address: str  # HostName, or the name itself
+    user: str
+    port: int
+    identity_files: tuple[str, ...]  # those that exist, in ssh_config's order
+    jumps: tuple[str, ...]  # ProxyJump hops, first dialled first
+    source: str  # the ssh_config file read ('' when none)
+    named: bool  # the file gives it a HostName of its own
+
+    def describe(self, name: str) -> str:
+        """Where ``name`` came from, for an error about it."""
+        if not self.source:
+            return f"no ssh_config was read ({DEFAULT} does not exist)"
+        if self.named:
+            return f"{self.source} gives HostName {self.address}"
+        return f"{self.source} was read and gives no HostName for {name!r}"
+
+
+def path_of(setting: str) -> Path | None:
+    """The file to read: the ``ssh_config`` setting, or the default when it exists."""
+    if setting:
+        return Path(setting).expanduser()
+    default = Path(DEFAULT).expanduser()
+    return default if default.is_file() else None
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed(path: str, changed: float) -> paramiko.SSHConfig:
+    """One parse per file and version of it (``changed``: its mtime)."""
+    return paramiko.SSHConfig.from_path(path)
+
+
+def load(setting: str, where: str) -> tuple[paramiko.SSHConfig, str]:
+    """The parsed file and its path ('' and an empty config when there is none);
+    `ConfigError` naming ``where`` (the ``.config`` line) when it cannot be read."""
+    path = path_of(setting)
+    if path is None:
+        return paramiko.SSHConfig(), ""
+    try:
+        return _parsed(str(path), path.stat().st_mtime), str(path)
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: {path}: no such file; fix ssh_config") from None
+    except OSError as error:
+        raise ConfigError(f"{where}: {path}: cannot read it ({error.strerror})") from None
+    except paramiko.ssh_exception.ConfigParseError as error:
+        raise ConfigError(f"{where}: {path}: {error}; fix that line") from None
+
+
+def hop(spec: str, setting: str, where: str) -> Resolved:
+    """One ProxyJump hop, ``[ssh://][user@]host[:port]``, resolved as a host of its own
+    (its own ProxyJump is not followed: give the whole chain in the node's ProxyJump)."""
+    rest = spec.removeprefix("ssh://")
+    user, _, rest = rest.rpartition("@")
+    host, port = rest, 0
+    if rest.count(":") == 1:
+        host, _, number = rest.partition(":")
+        if not number.isdigit():
+            raise ConfigError(f"{where}: ProxyJump {spec!r}: the port is not a number")
+        port = int(number)
+    return resolve(host, setting, where, user, port)
+
+
+def resolve(name: str, setting: str, where: str, user: str = "", port: int = 0) -> Resolved:
+    """``name`` as ssh would see it; ``user`` and ``port`` (from ``.config``) win."""
+    parsed, source = load(setting, where)
+    if not source:  # no file: the name as it is (a lookup costs 50 µs a node, for nothing)
+        return Resolved(name, user or getpass.getuser(), port or 22, (), (), "", False)
+    found = parsed.lookup(name)
+    address = found.get("hostname", name)  # paramiko answers the name itself without one
+    jumps = tuple(hop.strip() for hop in str(found.get("proxyjump", "")).split(",") if hop.strip())
+    if jumps == ("none",):
+        jumps = ()
+    try:
+        found_port = int(found.get("port", 22))
+    except ValueError:
+        raise ConfigError(f"{where}: {source}: Port {found.get('port')!r} for {name!r}") from None
+    keys = tuple(
+        key for key in found.get("identityfile", []) if os.path.isfile(os.path.expanduser(key))
+    )  # ssh skips a missing IdentityFile; paramiko would fail the login on it
+    return Resolved(
+        address=address,
+        user=user or found.get("user") or getpass.getuser(),
+        port=port or found_port,
+        identity_files=keys,
+        jumps=jumps,
+        source=source,
+        named=address != name,
+    )

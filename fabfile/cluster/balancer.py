@@ -1,0 +1,284 @@
+"""Taking a node out of haproxy's rotation and back, through its runtime API.
+
+haproxy's stats socket (``stats socket PATH level admin``) takes one command
+per connection. A node is set to ``drain`` (no new requests), we wait for its
+current sessions to reach 0, and after verification it is set ``ready``; a
+node that failed verification is left in ``maint``.
+
+haproxy forgets runtime states on a reload. With ``lb_state_file`` set, every
+state change is followed by writing haproxy's own ``show servers state`` to
+the file its ``server-state-file`` names, so a reload (with
+``load-server-state-from-file global``) starts where the runtime was: a
+blue/green switch survives it.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import fcntl
+import io
+import os
+import re
+import socket
+import time
+import urllib.parse
+from pathlib import Path
+
+from ..app.config import NodeConfig
+from ..errors import NodeError
+from .address import normal, resolve, url_port
+
+_TIMEOUT = 5.0
+UP_TIMEOUT = 10.0  # seconds for a server set ready (health up) to be reported UP
+
+
+@dataclasses.dataclass(frozen=True)
+class Counters:
+    """One server's cumulative counters in ``show stat``: compare two readings."""
+
+    requests: int = 0  # lbtot: times haproxy chose the server
+    errors: int = 0  # hrsp_5xx + eresp (response errors) + econ (connection errors)
+
+    def __sub__(self, other: Counters) -> Counters:
+        return Counters(self.requests - other.requests, self.errors - other.errors)
+
+
+def _connect_unix(path: str) -> socket.socket:
+    """Connect to haproxy's Unix socket, waiting (bounded) while its backlog is full.
+
+    haproxy serves its stats socket to ``stats maxconn`` connections at once (10 by
+    default); past that the kernel's backlog fills, and a connect with a timeout then
+    fails at once with EAGAIN instead of waiting as a TCP connect would. The nodes of
+    one batch drain and come back at the same moment: 25 at once hit it (bench/scale.py)."""
+    deadline = time.monotonic() + _TIMEOUT
+    pause = 0.005
+    while True:
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.settimeout(_TIMEOUT)
+        try:
+            conn.connect(path)
+            return conn
+        except BlockingIOError:
+            conn.close()
+            if time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
+        except BaseException:
+            conn.close()
+            raise
+
+
+class Balancer:
+    """A client of one haproxy runtime API (a Unix socket path or HOST:PORT)."""
+
+    def __init__(self, address: str, state_file: str = "") -> None:
+        self.address = address
+        self.state_file = state_file
+
+    @classmethod
+    def for_nodes(cls, nodes: tuple[NodeConfig, ...], state_file: str = "") -> Balancer | None:
+        """The balancer the nodes name, or None when ``.config`` names none.
+
+        `fabfile.app.config` already checked the names and that every node names
+        the same socket.
+        """
+        return cls(nodes[0].lb_socket, state_file) if nodes and nodes[0].lb_socket else None
+
+    def command(self, line: str) -> str:
+        """Send one command and return haproxy's whole answer."""
+        try:
+            with self._connect() as conn:
+                conn.sendall(line.encode() + b"\n")
+                chunks = []
+                while chunk := conn.recv(65536):
+                    chunks.append(chunk)
+        except BlockingIOError:
+            raise NodeError(
+                f"haproxy at {self.address}: its runtime API stayed busy for {_TIMEOUT:g} s "
+                "(every connection its 'stats maxconn' allows in use; haproxy's default is "
+                "10): raise it on the 'stats socket' line, or use a smaller --batch"
+            ) from None
+        except OSError as error:
+            raise NodeError(f"haproxy at {self.address}: {error}; is it running?") from None
+        return b"".join(chunks).decode(errors="replace")
+
+    def _connect(self) -> socket.socket:
+        if "/" in self.address:
+            return _connect_unix(self.address)
+        host, _, port = self.address.rpartition(":")
+        return socket.create_connection((host, int(port)), timeout=_TIMEOUT)
+
+    def set_state(self, node: NodeConfig, state: str) -> None:
+        answer = self.command(f"set server {node.lb_backend}/{node.lb_server} state {state}")
+        if answer.strip():
+            raise NodeError(f"haproxy refused 'state {state}' for {node.label}: {answer.strip()}")
+        self.save_state()
+
+    def save_state(self) -> None:
+        """Write haproxy's server states where its ``server-state-file`` reads them
+        at the next reload (nothing without ``lb_state_file``); whole or not at all."""
+        if not self.state_file:
+            return
+        path = Path(self.state_file)
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        try:  # under a lock: another app's deploy through this haproxy saves states too
+            with path.with_name(f".{path.name}.lock").open("a") as guard:
+                fcntl.flock(guard, fcntl.LOCK_EX)
+                partial.write_text(self.command("show servers state"))
+                os.replace(partial, path)
+        except OSError as error:
+            partial.unlink(missing_ok=True)
+            raise NodeError(
+                f"cannot write haproxy's server states to {path} ({error.strerror}); a reload "
+                "of haproxy would revert them: fix lb_state_file"
+            ) from None
+
+    def row(self, node: NodeConfig) -> dict[str, str]:
+        """The node's server line of ``show stat`` (``scur``, ``status``, ...)."""
+        rows = csv.DictReader(io.StringIO(self.command("show stat").lstrip("# ")))
+        for row in rows:
+            if (row.get("pxname"), row.get("svname")) == (node.lb_backend, node.lb_server):
+                return row
+        raise NodeError(
+            f"haproxy has no server {node.lb_backend}/{node.lb_server} for {node.label}; "
+            "check lb_backend and lb_server in .config"
+        )
+
+    def states(self, nodes: tuple[NodeConfig, ...]) -> dict[str, str]:
+        """Each node's state in haproxy: UP, DRAIN, MAINT, DOWN (or MISSING), by host."""
+        rows = csv.DictReader(io.StringIO(self.command("show stat").lstrip("# ")))
+        found = {(r.get("pxname"), r.get("svname")): r.get("status") or "" for r in rows}
+        return {node.label: _state(found.get((node.lb_backend, node.lb_server))) for node in nodes}
+
+    def counters(self, nodes: tuple[NodeConfig, ...]) -> dict[str, Counters]:
+        """Each node's request and error counters, by label (zeros for a missing server)."""
+        rows = csv.DictReader(io.StringIO(self.command("show stat").lstrip("# ")))
+        found = {(r.get("pxname"), r.get("svname")): _counters(r) for r in rows}
+        return {
+            node.label: found.get((node.lb_backend, node.lb_server), Counters()) for node in nodes
+        }
+
+    def set_weight(self, node: NodeConfig, percent: int) -> None:
+        """The node's share of new requests, relative to its weight in haproxy's file."""
+        server = f"{node.lb_backend}/{node.lb_server}"
+        answer = self.command(f"set weight {server} {percent}%")
+        if answer.strip():
+            raise NodeError(f"haproxy refused weight {percent}% for {node.label}: {answer.strip()}")
+        if percent == 100:
+            self.save_state()  # the end of a ramp survives a reload of haproxy
+
+    def mismatches(self, nodes: tuple[NodeConfig, ...]) -> list[str]:
+        """Every node whose haproxy server is missing or points elsewhere, in words.
+
+        A swapped ``lb_server`` would drain one node and restart another:
+        requests fail while the deploy reports success. haproxy's own table
+        (``show servers state``) says where each server sends traffic.
+        """
+        problems = []
+        for backend in sorted({node.lb_backend for node in nodes}):
+            servers = self._servers(backend)
+            for node in (n for n in nodes if n.lb_backend == backend):
+                problem = _mismatch(node, servers)
+                if problem:
+                    problems.append(problem)
+        return problems
+
+    def _servers(self, backend: str) -> dict[str, tuple[str, int]]:
+        """Server name -> (address, port) in ``backend``, from haproxy's state table."""
+        lines = self.command(f"show servers state {backend}").splitlines()
+        header = next((ln[2:].split() for ln in lines if ln.startswith("# be_id")), [])
+        servers = {}
+        for line in lines:
+            fields = line.split()
+            if not header or len(fields) != len(header) or line.startswith("#"):
+                continue
+            row = dict(zip(header, fields, strict=True))
+            port = int(row["srv_port"]) if row.get("srv_port", "").isdigit() else 0
+            servers[row["srv_name"]] = (normal(row["srv_addr"]), port)
+        return servers
+
+    def drain(self, node: NodeConfig) -> float:
+        """Stop new requests and wait (bounded) until in-flight ones are done."""
+        self.set_state(node, "drain")
+        started = time.monotonic()
+        deadline = started + node.drain_timeout
+        while int(self.row(node).get("scur") or 0) > 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return time.monotonic() - started
+
+    def ready(self, node: NodeConfig, weight: int = 100) -> int:
+        """Back in rotation now: the tool has just verified /status, which is what
+        haproxy's own check asks, so its health is set up rather than waiting up to
+        a check interval for haproxy to find out. At ``weight`` percent when haproxy
+        can give it that share (not with a static balance algorithm, nor a weight in
+        its file too small to split), else at full weight (which also ends a ramp an
+        earlier run left half-way); return the percent it got."""
+        server = f"{node.lb_backend}/{node.lb_server}"
+        if weight < 100 and not self._splittable(server, weight):
+            weight = 100
+        answer = self.command(
+            f"set weight {server} {weight}%; set server {server} state ready; "
+            f"set server {server} health up"
+        )
+        if answer.strip():
+            raise NodeError(f"haproxy refused to put {node.label} back: {answer.strip()}")
+        self.save_state()
+        return weight
+
+    def _splittable(self, server: str, percent: int) -> bool:
+        """Whether ``percent`` of the server's configured weight is a weight above 0
+        that haproxy accepts (``get weight`` says '100 (initial 100)')."""
+        answer = self.command(f"get weight {server}")
+        numbers = [int(word) for word in re.findall(r"\d+", answer)]
+        initial = numbers[-1] if len(numbers) >= 2 else 0
+        if initial * percent // 100 < 1:
+            return False
+        answer = self.command(f"set weight {server} {percent}%")  # a static algorithm refuses
+        return not answer.strip()
+
+    def wait_up(self, node: NodeConfig) -> str:
+        """Wait until haproxy reports the node UP (bounded); return the state last seen."""
+        deadline = time.monotonic() + UP_TIMEOUT
+        state = self.states((node,))[node.label]
+        while state != "UP" and time.monotonic() < deadline:
+            time.sleep(0.02)
+            state = self.states((node,))[node.label]
+        return state
+
+
+def _counters(row: dict[str, str]) -> Counters:
+    def number(name: str) -> int:
+        value = row.get(name) or "0"
+        return int(value) if value.isdigit() else 0
+
+    errors = number("hrsp_5xx") + number("eresp") + number("econ")
+    return Counters(requests=number("lbtot"), errors=errors)
+
+
+def _state(status: str | None) -> str:
+    """haproxy's status column in one word: 'UP 1/3' -> UP, 'no check' -> UP."""
+    if status is None:
+        return "MISSING"
+    word = status.split()[0] if status.strip() else "?"
+    return "UP" if status == "no check" else word
+
+
+def _mismatch(node: NodeConfig, servers: dict[str, tuple[str, int]]) -> str:
+    server = f"{node.lb_backend}/{node.lb_server}"
+    if node.lb_server not in servers:
+        known = ", ".join(sorted(servers)) or "none"
+        return (
+            f"{node.label}: haproxy has no server {server} (servers in {node.lb_backend}: "
+            f"{known}); fix lb_backend / lb_server in .config"
+        )
+    address, port = servers[node.lb_server]
+    host, want_port = urllib.parse.urlsplit(node.url).hostname or node.host, url_port(node.url)
+    if address not in resolve(host) or port != want_port:
+        return (
+            f"{node.label}: haproxy server {server} sends traffic to {address}:{port}, not to "
+            f"this node ({host}:{want_port}); draining it would not protect this "
+            "node: fix lb_server in .config"
+        )
+    return ""

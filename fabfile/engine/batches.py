@@ -1,0 +1,289 @@
+"""A strategy's per-node work, batch by batch: the canary's gate, the failure threshold.
+
+A strategy says what to do to one node (``one``) and after a batch (``after``);
+`Batches` decides how many at once (`fabfile.app.pace`), waits for the canary's
+verdict (`fabfile.engine.canary`), counts failures over the whole run and, on a
+terminal, offers guided failure: retry the node, skip it, or roll back.
+
+A batch of one runs in the caller's thread, so Ctrl-C stops it at once, as
+it always did; a bigger batch runs its nodes in threads, and a Ctrl-C takes
+effect once the nodes in flight are verified or have failed (`fabfile.engine.fanout`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+
+from ..app import pace as paces
+from ..errors import DeployError, RolloutError, explain
+from ..view.console import some
+from . import canary, fanout
+from .strategies.contract import Rotation, Steps
+from .target import Outcome, Target
+
+One = Callable[[Target], None]
+# after a batch: its verified nodes, whether more batches come, whether it was a canary one
+After = Callable[[Sequence[Target], bool, bool], None]
+GUIDE = "r", "s", "b"
+
+
+class RollBack(RolloutError):
+    """The user chose to roll back after a failure (guided failure)."""
+
+
+class Finished(RolloutError):
+    """The run went through every batch, past failures within max_failures."""
+
+
+class Batches:
+    """Runs ``one`` over the targets in batches; raises `RolloutError` to stop."""
+
+    def __init__(
+        self,
+        steps: Steps,
+        rotation: Rotation | None,
+        units: int = 0,
+        on_failed_canary: One | None = None,
+    ) -> None:
+        self.steps = steps
+        self.rotation = rotation
+        self.units = units or len(steps.targets)  # what percentages count: nodes (hosts)
+        self.on_failed_canary = on_failed_canary
+        self.failed: list[tuple[Target, RolloutError]] = []
+        self.skipped: list[Target] = []  # failed, and the user chose to go on past it
+
+    def run(self, todo: Sequence[Target], one: One, after: After) -> None:
+        """Every batch, or up to the failure that stops the run (raised). Failures within
+        ``max_failures`` are in `failed`; `finish` raises them once the strategy is done."""
+        steps, pace = self.steps, self.steps.pace
+        total = self.units
+        groups = paces.split(todo, pace, total)
+        for number, batch in enumerate(groups, start=1):
+            name = f"batch {number}/{len(groups)}" + (" (canary)" if batch.canary else "")
+            if len(groups) > 1:
+                steps.note(f"{name}: {_names(batch.targets)}")
+            started = time.monotonic()
+            failed = self._each(batch.targets, one)
+            if len(groups) > 1 and len(batch.targets) > 1:
+                steps.note(self._summary(name, batch.targets, failed, started))
+            more = number < len(groups)
+            stop = self._stop(failed, batch.canary, pace.tolerated(total), more)
+            bad = {id(target) for target, _ in failed} | {id(t) for t in self.skipped}
+            verified = [t for t in batch.targets if id(t) not in bad]
+            after(verified, more and stop is None, batch.canary)
+            if stop is not None:
+                raise stop
+            if batch.canary and more and not groups[number].canary:
+                canaries = [t for b in groups if b.canary for t in b.targets]
+                self._gate([t for t in canaries if id(t) not in bad])
+
+    def _summary(
+        self,
+        name: str,
+        targets: Sequence[Target],
+        failed: Sequence[tuple[Target, RolloutError]],
+        started: float,
+    ) -> str:
+        """A batch's line once it is over: how many verified, which failed, how long."""
+        skipped = [t for t in targets if any(t is s for s in self.skipped)]
+        words = [f"{len(targets) - len(failed) - len(skipped)} verified"]
+        if failed:
+            words.append(f"{len(failed)} failed ({_names([t for t, _ in failed])})")
+        if skipped:
+            words.append(f"{len(skipped)} skipped ({_names(skipped)})")
+        return f"{name}: {', '.join(words)} in {time.monotonic() - started:.1f} s"
+
+    def finish(self) -> None:
+        """Raise the failures the run went on past (skipped ones included): the command
+        still fails, since those nodes are not on the release."""
+        if self.failed or self.skipped:
+            raise self._finished_with_failures(self.steps.pace.tolerated(self.units))
+
+    # -- one batch ------------------------------------------------------------
+
+    def _each(self, targets: Sequence[Target], one: One) -> list[tuple[Target, RolloutError]]:
+        """Run ``one`` on every target of the batch; the failures, after guidance."""
+        if len(targets) == 1:
+            results = {id(targets[0]): _attempt(one, targets[0])}
+        else:  # hosts at once; the instances of one host one after the other (their
+            # restarts share the host's restart claim)
+            by_host: dict[str, list[Target]] = {}
+            for target in targets:
+                by_host.setdefault(target.node.host, []).append(target)
+
+            def host(mine: list[Target]) -> list[RolloutError | None]:
+                return [_attempt(one, target) for target in mine]
+
+            done = fanout.each(host, list(by_host.values()))
+            results = {
+                id(t): error
+                for mine, errors in zip(by_host.values(), done, strict=True)
+                for t, error in zip(mine, errors, strict=True)
+            }
+        failed = []
+        for target in targets:
+            error = results[id(target)]
+            if error is not None:
+                error = self._guided(target, error, one)
+            if error is not None:
+                failed.append((target, error))
+        return failed
+
+    def _guided(self, target: Target, error: RolloutError, one: One) -> RolloutError | None:
+        """On a terminal: retry the node, skip it (left out of rotation), or roll back.
+        None when a retry verified it or the user skipped it."""
+        while True:
+            key = self.steps.ask(
+                f"{explain(error)}\n{target.host} failed. [r]etry it, [s]kip it (it stays out "
+                "of rotation), or roll [b]ack?",
+                "".join(GUIDE),
+            )
+            if not key:
+                return error
+            _decided(target, key)
+            if key == "b":
+                raise RollBack(f"{target.host} failed and you chose to roll back") from None
+            if key == "s":
+                self.skipped.append(target)
+                target.end(Outcome.FAILED, f"{target.detail}; skipped (guided failure)")
+                return None
+            retried = _attempt(one, target)
+            if retried is None:
+                target.detail = "deployed on retry (guided failure)"
+                return None
+            error = retried
+
+    def _stop(
+        self, failed: list[tuple[Target, RolloutError]], canary: bool, limit: int, more: bool
+    ) -> RolloutError | None:
+        """The error that stops the run here, or None to go on past these failures."""
+        if not failed:
+            return None
+        self.failed += failed
+        if canary:
+            error = _joined(failed)
+            error.add_note("A canary failed: the other nodes were not touched.")
+            return error
+        if len(self.failed) > limit:
+            error = _joined(failed) if limit == 0 else _joined(self.failed)
+            if limit:
+                error.add_note(
+                    f"{len(self.failed)} node(s) failed, more than max_failures ({limit}); "
+                    "stopped there."
+                )
+            return error
+        if more:
+            names = ", ".join(target.host for target, _ in failed)
+            self.steps.note(
+                f"{names} failed; {len(self.failed)} of "
+                f"max_failures ({limit}) used, going on:\n{explain(_joined(failed))}"
+            )
+        return None
+
+    def _finished_with_failures(self, limit: int) -> Finished:
+        names = ", ".join(target.host for target, _ in self.failed)
+        words = [f"within max_failures ({limit}): {names}"] if self.failed else []
+        if self.skipped:
+            words.append(f"skipped by you: {', '.join(t.host for t in self.skipped)}")
+        error = Finished(
+            f"finished with {len(self.failed) + len(self.skipped)} failed node(s), "
+            f"{'; '.join(words)}"
+        )
+        for _, failure in self.failed:
+            error.add_note(explain(failure))
+        return error
+
+    # -- the canary's gate ------------------------------------------------------
+
+    def _gate(self, canaries: Sequence[Target]) -> None:
+        """Go on past the canaries only on a Successful verdict (or the user's yes)."""
+        if not canaries:
+            return
+        steps, pace = self.steps, self.steps.pace
+        names = ", ".join(t.host for t in canaries)
+        if pace.confirm:
+            question = f"canary {names} verified on the release. Go on with the rest? [y/n]"
+            key = steps.ask(question, "yn")
+            steps.note(f"canary: {'confirmed' if key == 'y' else 'not confirmed'} by the user")
+            steps.record_verdict(
+                f"canary {names}: {'confirmed' if key == 'y' else 'not confirmed'}"
+            )
+            if key != "y":
+                raise RolloutError(f"stopped after the canary {names}: not confirmed")
+            return
+        release = steps.release
+        others = tuple(t.config for t in steps.targets if t not in canaries)
+        watch = canary.Watch(
+            tuple(t.config for t in canaries),
+            others,
+            release.coordinates,
+            release.version,
+            pace.canary_wait,
+            pace.canary_min_requests,
+        )
+        steps.note(f"canary {names}: watching for {pace.canary_wait:g} s")
+        judgement = canary.judge(watch, self.rotation)
+        steps.note(f"canary {names}: {judgement}")
+        steps.record_verdict(str(judgement))
+        if judgement.verdict == canary.Verdict.SUCCESSFUL:
+            return
+        if judgement.verdict == canary.Verdict.INCONCLUSIVE:
+            key = steps.ask(f"canary {names} inconclusive. Go on with the rest? [y/n]", "yn")
+            if key == "y":
+                steps.record_verdict(f"{judgement}; the user went on")
+                return
+            raise RolloutError(f"canary {names}: {judgement}; stopped (no one said go on)")
+        for target in canaries:
+            self._out(target, str(judgement))
+        raise RolloutError(f"canary {names}: {judgement}; the other nodes were not touched")
+
+    def _out(self, target: Target, why: str) -> None:
+        """A canary judged Failed leaves rotation: it serves nobody until a deploy or
+        rollback verifies it (blue/green: its host switches back to the old colour)."""
+        target.end(Outcome.FAILED, why)
+        try:
+            if self.on_failed_canary is not None:
+                self.on_failed_canary(target)
+            elif self.rotation is not None:
+                self.rotation.set_state(target.config, "maint")
+            else:
+                self.steps.note(f"{target.host} keeps serving: no load balancer to take it out")
+        except DeployError as error:
+            self.steps.note(f"{target.host} could not be taken out of rotation: {error}")
+
+
+def _attempt(one: One, target: Target) -> RolloutError | None:
+    """The node's failure, if any: a `NodeError` on the way (haproxy refusing a state,
+    say) is the node's failure too, so max_failures and guided failure see it."""
+    try:
+        one(target)
+    except RolloutError as error:
+        return error
+    except DeployError as error:
+        if target.outcome != Outcome.FAILED:
+            target.end(Outcome.FAILED, str(error))
+        failure = RolloutError(str(error))
+        for note in getattr(error, "__notes__", ()):
+            failure.add_note(note)
+        return failure
+    return None
+
+
+def _names(targets: Sequence[Target]) -> str:
+    return some([t.host for t in targets])
+
+
+def _decided(target: Target, key: str) -> None:
+    word = {"r": "retry", "s": "skip", "b": "roll back"}[key]
+    target.guided.append(word)
+
+
+def _joined(failed: Sequence[tuple[Target, RolloutError]]) -> RolloutError:
+    """One failure as it was raised; several as one error listing each."""
+    if len(failed) == 1:
+        return failed[0][1]
+    error = RolloutError(f"{len(failed)} nodes failed:")
+    for _, failure in failed:
+        error.add_note(explain(failure))
+    return error

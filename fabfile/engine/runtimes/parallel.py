@@ -1,0 +1,220 @@
+"""The parallel-deployment runtime: a new version beside the running one, no restart.
+
+How a release becomes live on one Tomcat instance: its files, already staged
+on the node by checksum, are laid out as one version under
+``releases_dir/versions/TAG`` (hard links, no copy over the network); the
+instance's manager deploys that WAR from the node's own path under a tag that
+sorts after every version the app holds (`fabfile.app.tag`); then ``/status``,
+which Tomcat answers from the newest version, must name the release. The old
+version keeps serving the sessions it holds. A version that fails is
+undeployed again, so new sessions go back to the old one.
+
+On the node, per version: ``versions/TAG.war``, ``versions/TAG.xml`` (the
+context file: the WAR's own, plus ``<PreResources>`` for the version's
+``WEB-INF/lib`` and ``WEB-INF/classes``) and ``versions/TAG/WEB-INF/...``
+(the extensions, and ``config.properties`` in ``classes``, so each version
+reads its own).
+"""
+
+from __future__ import annotations
+
+import functools
+import shlex
+from collections.abc import Iterable
+from typing import ClassVar
+
+from ...app import extensions
+from ...app.tag import Tag, following
+from ...cluster import probe
+from ...cluster.manager import Deployed, Manager
+from ...cluster.shell import sh_path
+from ...errors import DeployError, NodeError, RolloutError
+from ...records.history import VERIFIED_AS, Action
+from ..phase import Phase
+from ..planning import Plan
+from ..strategies.contract import Steps
+from ..target import Outcome, Target
+
+MIB = 1024 * 1024
+VERSIONS = "versions"
+
+
+class ParallelVersions:
+    """Makes ``plan``'s release live on one instance at a time, beside the old version."""
+
+    places: ClassVar[tuple[str, ...]] = (
+        "jettyrc",
+        "logback",
+    )  # config.properties goes inside each version
+
+    def __init__(self, plan: Plan, steps: Steps, manager: Manager) -> None:
+        self.plan = plan
+        self.steps = steps
+        self.manager = manager
+        self.seen: dict[str, list[Deployed]] = {}  # by node label, from the pre-flight
+
+    # -- pre-flight -------------------------------------------------------------
+
+    def settle(self, target: Target) -> None:
+        """Read the versions the instance holds and its heap; refuse what would not work."""
+        node = target.config
+        deployed = self.manager.versions(node)
+        foreign = [d.tag for d in deployed if d.tag and d.parsed is None]
+        if foreign:
+            raise NodeError(
+                f"{target.host}: the Tomcat manager lists version(s) "
+                f"{', '.join('##' + tag for tag in foreign)}, not tagged by this tool; Tomcat "
+                "compares tags as strings and could keep serving new sessions from them: "
+                "undeploy them first"
+            )
+        self.seen[target.host] = deployed
+        if not self.plan.force:
+            try:
+                self._check_heap(target, deployed)
+            except NodeError as error:
+                if self.plan.action != Action.ROLLBACK:
+                    raise
+                self.steps.note(f"{error}; rolling back anyway (a way back is never refused)")
+        self._forget_retired(target, deployed)
+
+    def _check_heap(self, target: Target, deployed: list[Deployed]) -> None:
+        """One more version holds its own copy of the app's heap: refuse when it won't fit."""
+        node = target.config
+        heap = self.manager.heap(node)
+        running = max(1, sum(1 for d in deployed if d.state == "running"))
+        need = node.version_heap_mb * MIB or heap.used // running
+        if heap.free >= need:
+            return
+        how = "version_heap_mb" if node.version_heap_mb else f"heap in use / {running} version(s)"
+        raise NodeError(
+            f"{target.host}: one more version needs about {need // MIB} MiB of heap ({how}), "
+            f"but only {heap.free // MIB} of {heap.max // MIB} MiB are free ({heap.used // MIB} "
+            "in use); retire old versions first (deploy retire), raise -Xmx (.jettyrc, at "
+            "Tomcat's next restart), or deploy with --force"
+        )
+
+    def _forget_retired(self, target: Target, deployed: list[Deployed]) -> None:
+        """Remove the node's files of versions the manager no longer lists."""
+        keep = shlex.quote(" ".join(sorted(d.tag for d in deployed if d.tag)))
+        v = f"{sh_path(target.config.releases_dir)}/{VERSIONS}"
+        script = (
+            f'keep={keep}; cd {v} 2>/dev/null || exit 0; for f in *; do [ -e "$f" ] || continue; '
+            't="${f%.war}"; t="${t%.xml}"; case " $keep " in *" $t "*) ;; '
+            '*) rm -rf -- "$f" ;; esac; done'
+        )
+        target.node.run(script, "removing files of retired versions")
+
+    def serving(self, target: Target) -> str:
+        """``as ##TAG`` of the newest running version (what /status answers from)."""
+        running = [d for d in self.seen.get(target.host, []) if d.state == "running"]
+        return VERIFIED_AS + running[-1].tag if running else ""
+
+    # -- making it live --------------------------------------------------------
+
+    @functools.cached_property
+    def tag(self) -> Tag:
+        """One tag for every host: above every version any of them holds."""
+        return following(_tags(self.seen.values()), self.plan.release.version)
+
+    def make_live(self, target: Target) -> None:
+        """Lay out, deploy beside, verify by version; undeploy it again if it fails."""
+        tag = self.tag.text
+        deployed = False
+        try:
+            self.steps.set_phase(target, Phase.INSTALLING, f"##{tag}")
+            target.end(Outcome.INSTALLING)
+            war, context = self._lay_out(target, tag)
+            self.steps.set_phase(target, Phase.DEPLOYING, f"##{tag}")
+            deployed = True
+            self.manager.deploy(target.config, tag, war, context)
+            target.end(Outcome.INSTALLED)
+            self._verify(target)
+            target.node.record(self.plan.release_for(target.config))
+        except NodeError as error:
+            failure = RolloutError(str(error))
+            self._take_back(target, tag, deployed, failure)
+            target.end(Outcome.FAILED, str(error))
+            self.steps.set_phase(target, Phase.FAILED, str(error))
+            raise failure from None
+        except (DeployError, KeyboardInterrupt) as error:
+            self._take_back(target, tag, deployed, error)
+            raise
+        target.end(Outcome.DEPLOYED, VERIFIED_AS + tag)
+
+    def _lay_out(self, target: Target, tag: str) -> tuple[str, str]:
+        """The version's files on the node, linked from the staged blobs; the absolute
+        paths of its WAR and context file."""
+        node, release = target.node, self.plan.release_for(target.config)
+        versions = node.absolute(target.config.releases_dir) + "/" + VERSIONS
+        base = f"{versions}/{tag}"
+        files = [(release.config, "WEB-INF/classes/config.properties")]
+        files += extensions.entries(release.extensions)
+        lines = ["set -e", f"d={sh_path(target.config.releases_dir)}", f"b={shlex.quote(base)}"]
+        lines += [f'mkdir -p "$b"/{shlex.quote(mount)}' for mount in extensions.MOUNTS]
+        for sha, path in files:
+            parent = path.rpartition("/")[0]
+            lines += [
+                f'mkdir -p "$b"/{shlex.quote(parent)}',
+                _link(sha, f'"$b"/{shlex.quote(path)}'),
+            ]
+        lines.append(_link(release.war, '"$b".war'))
+        lines += _copy_lines(release.jettyrc, target.config.jettyrc_path)
+        if release.logback and target.config.logback_path:
+            lines += _copy_lines(release.logback, target.config.logback_path)
+        xml = extensions.context_xml(release.context, base)
+        lines.append(f'printf "%s" {shlex.quote(xml)} > "$b".xml')
+        node.run("\n".join(lines), f"laying out version ##{tag}")
+        return f"{base}.war", f"{base}.xml"
+
+    def _verify(self, target: Target) -> None:
+        """New sessions go to the newest version, so ``/status`` (no session) answers from it."""
+        release = self.plan.release
+        self.steps.set_phase(target, Phase.WAITING)
+        ready, status, _ = probe.wait_ready(target.config, release.coordinates, release.version)
+        target.status = status
+        if not ready:
+            raise NodeError(
+                f"{target.host}: not verified: {status.url} answered {status.describe()!r}, "
+                f"expected 200 '{release.coordinates} {release.version}' from ##{self.tag.text}"
+            )
+
+    def _take_back(self, target: Target, tag: str, deployed: bool, error: BaseException) -> None:
+        """Undeploy a version that failed (or was interrupted): new sessions go back to
+        the one that served. Says so on ``error``."""
+        if not deployed:
+            return
+        try:
+            self.manager.undeploy(target.config, tag)
+        except NodeError as undeploy_error:
+            error.add_note(
+                f"{target.host}: ##{tag} could not be undeployed ({undeploy_error}); it may take "
+                "new sessions: run `deploy rollback` or undeploy it in the manager"
+            )
+            return
+        older = [d.label for d in self.seen.get(target.host, []) if d.state == "running"]
+        error.add_note(
+            f"{target.host}: ##{tag} was undeployed again; "
+            + (f"{older[-1]} keeps serving" if older else "no older version was running")
+        )
+
+
+def _copy_lines(sha: str, path: str) -> list[str]:
+    """.jettyrc (the instance's JVM options) goes to ``jettyrc_path`` as with a restart,
+    renamed into place; no restart here, so Tomcat reads it at its next start. So does
+    logback.xml, to ``logback_path``: logback rereads it when it scans."""
+    new = path + ".deploy-new"
+    return [
+        f"mkdir -p {sh_path(path.rpartition('/')[0] or '.')}",
+        f'cp -f "$d"/blobs/{shlex.quote(sha)} {sh_path(new)}',  # a copy: it may be edited
+        f"mv -f {sh_path(new)} {sh_path(path)}",
+    ]
+
+
+def _link(sha: str, target: str) -> str:
+    """Hard-link a staged blob into place (same file system), or copy it."""
+    blob = f'"$d"/blobs/{shlex.quote(sha)}'
+    return f"ln -f {blob} {target} 2>/dev/null || cp -f {blob} {target}"
+
+
+def _tags(lists: Iterable[list[Deployed]]) -> list[Tag]:
+    return [tag for deployed in lists for d in deployed if (tag := d.parsed) is not None]

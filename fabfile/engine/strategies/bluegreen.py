@@ -1,0 +1,297 @@
+"""Blue/green: every host runs two instances; the idle one gets the release, the switch
+sends the traffic to it.
+
+The order is the safety argument. The idle colour of *every* host is made live
+and verified by version on its own port while the live colours serve; only
+then does haproxy switch, host by host: the new colour ``ready`` and reported
+UP, then the old one ``maint`` (the other order fails requests: a server
+leaving maintenance is not UP at once). A failure before the switch changes
+nothing users see. The old colour keeps its release, so a rollback is a
+switch back: no restart, no bytes.
+
+Which colour is live is read from haproxy, never from a file of ours. A host
+whose colours are both in rotation (a switch cut short) or where a colour
+already runs the release is finished rather than redone, so running the same
+command again completes an interrupted run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Sequence
+from typing import ClassVar
+
+from ...app.config import NodeConfig
+from ...errors import DeployError, NodeError, RolloutError
+from ..batches import Batches
+from ..phase import Phase
+from ..planning import Plan
+from ..runtimes import Runtime
+from ..runtimes.restart import Restart
+from ..target import Outcome, Target
+from .contract import Rollback, Rotation, Sessions, Setup, Steps
+
+OUT = "MAINT"  # haproxy's word for a server taken out of rotation
+SERVING = ("UP", "DRAIN")  # in rotation and answering its health checks
+REPLICATION_WAIT = 3.0  # seconds for a new session on the live colour to reach the idle one
+
+
+@dataclasses.dataclass
+class Pair:
+    """One host's colours: ``new`` serves after the run, ``old`` is the other one."""
+
+    new: Target
+    old: list[Target]
+    live: set[str]  # the labels of the colours in rotation when the run began
+    serving_labels: set[str]  # ... and of those that were UP (their users have sessions)
+
+    @property
+    def serving(self) -> bool:
+        """Only ``new`` takes traffic: nothing to switch on this host."""
+        return self.live == {self.new.host}
+
+    @property
+    def was_live(self) -> list[Target]:
+        return [target for target in self.old if target.host in self.live]
+
+    @property
+    def was_serving(self) -> list[Target]:
+        return [target for target in self.old if target.host in self.serving_labels]
+
+
+class BlueGreen:
+    """Make the idle colours live, verify them all, then switch haproxy host by host."""
+
+    name: ClassVar[str] = "blue-green"
+    rollback: ClassVar[Rollback] = Rollback.SWITCH_BACK
+
+    def __init__(self, setup: Setup) -> None:
+        if setup.rotation is None:  # `fabfile.app.config` refuses blue-green without lb_socket
+            raise ValueError("blue-green needs a load balancer")
+        self.rotation: Rotation = setup.rotation
+        self.setup = setup
+
+    # -- pre-flight ---------------------------------------------------------
+
+    def check(self, nodes: tuple[NodeConfig, ...]) -> list[str]:
+        """Every colour's haproxy server exists and points at it; the live colours'
+        sessions can be counted (when a manager user is configured)."""
+        try:
+            problems = self.rotation.mismatches(nodes)
+            states = self.rotation.states(nodes)
+        except NodeError as error:
+            return [f"{error}; without it no colour can be switched"]
+        sessions = self.setup.sessions
+        if sessions is not None:  # a colour that is down has no users left to lose
+            live = [node for node in nodes if states[node.label] in SERVING]
+            problems += [p for p in (_countable(sessions, node) for node in live) if p]
+        return problems
+
+    # -- the run --------------------------------------------------------------
+
+    def runtime(self, plan: Plan, steps: Steps, run_id: str, holder: str) -> Runtime:
+        return Restart(plan, steps, run_id, holder)
+
+    def run(self, steps: Steps) -> None:
+        """Idle colours made live ``batch`` hosts at a time; canary hosts are switched
+        and judged before the others; the rest is switched once all are verified. A host
+        whose idle colour failed (within ``max_failures``) keeps its live colour."""
+        pairs = self._pairs(steps)
+        by_new = {id(pair.new): pair for pair in pairs}
+        switched: list[Pair] = []
+        todo = [pair.new for pair in pairs if not self._skipped(steps, pair)]
+
+        def after(verified: Sequence[Target], more: bool, canary: bool) -> None:
+            if canary and more and self.setup.switch:  # switched first, then judged
+                ready = [by_new[id(target)] for target in verified]
+                steps.warm_up(verified)
+                self._check_sessions(steps, ready)
+                for pair in ready:
+                    self._switch(steps, pair)
+                    switched.append(pair)
+
+        def switch_back(target: Target) -> None:
+            self._switch_back(steps, by_new[id(target)])
+
+        runner = Batches(steps, self.rotation, units=len(pairs), on_failed_canary=switch_back)
+        try:
+            runner.run(todo, lambda target: self._make(steps, by_new[id(target)]), after)
+            rest = [p for p in pairs if p not in switched and p.new.outcome != Outcome.FAILED]
+            made = [pair.new for pair in rest if any(pair.new is t for t in todo)]
+            if made:
+                steps.warm_up(made)
+            for pair in (pair for pair in rest if not pair.serving):
+                pair.new.end(Outcome.VERIFIED)
+                steps.set_phase(pair.new, Phase.DONE, "verified, not live")
+            if self.setup.switch:
+                self._check_sessions(steps, [pair for pair in rest if not pair.serving])
+        except (DeployError, KeyboardInterrupt) as error:
+            error.add_note(_unswitched(pairs, switched))
+            raise
+        if self.setup.switch:
+            for pair in rest:
+                self._switch(steps, pair)
+        runner.finish()
+
+    def _pairs(self, steps: Steps) -> list[Pair]:
+        targets = steps.targets
+        states = self.rotation.states(tuple(target.config for target in targets))
+        by_host: dict[str, list[Target]] = {}
+        for target in targets:
+            by_host.setdefault(target.node.host, []).append(target)
+        return [_pair(steps, colours, states) for colours in by_host.values()]
+
+    def _skipped(self, steps: Steps, pair: Pair) -> bool:
+        """The host's new colour runs the release already: nothing to make live."""
+        new = pair.new
+        if steps.unchanged(new):
+            steps.set_phase(new, Phase.SKIPPED, new.status.describe() if new.status else "")
+            return True
+        return False
+
+    def _make(self, steps: Steps, pair: Pair) -> None:
+        """Bring the release to the host's new colour."""
+        new = pair.new
+        if self.setup.rollback:
+            steps.note(
+                f"{new.node.host}: no colour runs that release any more; deploying it to "
+                f"{new.host} the normal way"
+            )
+        if new.host in pair.live:  # both colours took traffic: take this one out first
+            steps.set_phase(new, Phase.DRAINING)
+            self.rotation.drain(new.config)
+            self.rotation.set_state(new.config, "maint")
+            pair.live.discard(new.host)
+        steps.make_live(new)
+
+    def _check_sessions(self, steps: Steps, pairs: Sequence[Pair]) -> None:
+        """Before the switch: will the users of each live colour still be logged in?"""
+        if not pairs:
+            return
+        if self.setup.distributable is False:
+            steps.note(
+                "users will be logged out by the switch: the WAR's WEB-INF/web.xml has no "
+                "<distributable/>, so Tomcat does not replicate its sessions"
+            )
+            return
+        sessions = self.setup.sessions
+        if sessions is None:
+            steps.note(
+                "sessions not checked (no manager_user in .config): a colour that has not "
+                "joined the live one's cluster would log its users out at the switch"
+            )
+            return
+        problems = [p for p in (_replicated(sessions, pair) for pair in pairs) if p]
+        if problems and not self.setup.force:
+            raise RolloutError(
+                "\n".join(problems) + "\nCheck the <Cluster> of both colours' server.xml, then "
+                "run the same command again; a deploy with --force switches anyway (those users "
+                "log in again)"
+            )
+        for problem in problems:
+            steps.note(f"{problem}; switching anyway (--force)")
+
+    def _switch_back(self, steps: Steps, pair: Pair) -> None:
+        """A canary host judged Failed: its old colour back in (and UP), then the new one
+        out, as a switch does the other way."""
+        for old in pair.was_live:
+            self.rotation.ready(old.config)
+            self.rotation.wait_up(old.config)
+            old.end(Outcome.LIVE, "switched back: the canary failed")
+            steps.set_phase(old, Phase.DONE, "live again")
+        self.rotation.set_state(pair.new.config, "maint")
+
+    def _switch(self, steps: Steps, pair: Pair) -> None:
+        """New colour ready and reported UP, then the old one out: never a moment without."""
+        new = pair.new
+        if pair.serving:
+            if new.outcome == Outcome.UNTOUCHED:
+                new.end(Outcome.UNCHANGED)
+            return
+        steps.set_phase(new, Phase.SWITCHING)
+        try:
+            self.rotation.ready(new.config)
+            state = self.rotation.wait_up(new.config)
+            if state != "UP":
+                self.rotation.set_state(new.config, "maint")
+                raise NodeError(
+                    f"{new.host}: haproxy reports it {state}, not UP, after it was set ready; "
+                    f"it was taken out again and {_names(pair.was_live)} still serve(s)"
+                )
+            for old in pair.was_live:
+                self.rotation.set_state(old.config, "maint")
+        except NodeError as error:
+            new.end(Outcome.FAILED, str(error))
+            steps.set_phase(new, Phase.FAILED, str(error))
+            raise RolloutError(str(error)) from None
+        new.end(Outcome.LIVE)
+        steps.set_phase(new, Phase.DONE, "live")
+        for old in pair.old:
+            old.end(Outcome.STANDBY, "out of rotation, keeps its release for a switch back")
+            steps.set_phase(old, Phase.DONE, "standby")
+
+
+def _pair(steps: Steps, colours: list[Target], states: dict[str, str]) -> Pair:
+    """Which colour serves after the run: one that runs the release already (live
+    first), else the idle one (the last, when both take traffic)."""
+    live = [target for target in colours if states.get(target.host) != OUT]
+    idle = [target for target in colours if states.get(target.host) == OUT]
+    ready = [target for target in live + idle if steps.unchanged(target)]
+    # both in rotation: the one that is not UP, so the other keeps serving meanwhile
+    down_first = sorted(colours, key=lambda target: states.get(target.host) in SERVING)
+    new = ready[0] if ready else (idle[0] if idle else down_first[0])
+    serving = {t.host for t in live if states.get(t.host) in SERVING}
+    old = [target for target in colours if target is not new]
+    return Pair(new, old, {t.host for t in live}, serving)
+
+
+def _countable(sessions: Sessions, node: NodeConfig) -> str:
+    try:
+        sessions.count(node)
+    except NodeError as error:
+        return f"{error}; sessions cannot be checked before the switch"
+    return ""
+
+
+def _replicated(sessions: Sessions, pair: Pair) -> str:
+    """'' when the new colour carries the sessions of the live one (polled a moment, as
+    a session just opened takes that long to replicate); else what was seen."""
+    live = pair.was_serving
+    if not live:
+        return ""
+    deadline = time.monotonic() + REPLICATION_WAIT
+    while True:
+        try:
+            expected, found = sessions.count(live[0].config), sessions.count(pair.new.config)
+        except NodeError as error:
+            return f"{error}; sessions cannot be checked before the switch"
+        if found >= expected or time.monotonic() >= deadline:
+            break
+        time.sleep(0.1)
+    if found >= expected:
+        return ""
+    return (
+        f"{pair.new.host} carries {found} of the {expected} session(s) of {live[0].host} "
+        f"(Tomcat manager): it has not joined {live[0].host}'s cluster, and switching to it "
+        f"would log {expected - found} user(s) out"
+    )
+
+
+def _unswitched(pairs: Sequence[Pair], switched: Sequence[Pair] = ()) -> str:
+    if switched:
+        return (
+            f"Switched already (canary): {_names([pair.new for pair in switched])}; haproxy "
+            "was not switched on the other hosts."
+        )
+    live = [
+        target for pair in pairs for target in [*pair.old, pair.new] if target.host in pair.live
+    ]
+    return (
+        "Nothing users see changed: haproxy was not switched and still sends every request "
+        f"to {_names(live)}."
+    )
+
+
+def _names(targets: Sequence[Target]) -> str:
+    return ", ".join(target.host for target in targets) or "no colour"

@@ -1,0 +1,70 @@
+"""Parallel deployment: Tomcat serves the new version beside the old one, no restart.
+
+Each host's manager deploys the release as a new version tag
+(`fabfile.engine.runtimes.parallel`); new sessions go to it, users with a session
+stay on theirs, and `fabfile.engine.retirement` undeploys old versions once their
+sessions end. No JVM restarts, so no node leaves the load balancer's pool.
+
+Hosts go one after another: a version takes about half a second to deploy
+and verify, and a release that fails on the first host then reaches that
+host's new users only, never the whole cluster's. A rollback is the previous
+release deployed again under a newer tag, from the node's kept copy: new
+sessions go to it at once, and users logged into the version rolled back from
+stay on it until their sessions end (retire then removes it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from ...app import pace
+from ...app.config import NodeConfig
+from ..batches import Batches
+from ..phase import Phase
+from ..planning import Plan
+from ..runtimes import Runtime
+from ..runtimes.parallel import ParallelVersions
+from ..target import Outcome, Target
+from .contract import Rollback, Setup, Steps
+
+
+class Parallel:
+    """One host after another: the new version deployed beside the old, verified."""
+
+    name: ClassVar[str] = "parallel"
+    rollback: ClassVar[Rollback] = Rollback.ROUTE_BACK
+
+    def __init__(self, setup: Setup) -> None:
+        if setup.manager is None:  # `fabfile.app.config` requires manager_user for parallel
+            raise ValueError("parallel deployment needs the Tomcat manager")
+        self.manager = setup.manager
+        self.rotation = setup.rotation  # for the canary's error counters
+
+    def check(self, nodes: tuple[NodeConfig, ...]) -> list[str]:
+        """The manager is read per node by the runtime's pre-flight (`settle`)."""
+        return []
+
+    def runtime(self, plan: Plan, steps: Steps, run_id: str, holder: str) -> Runtime:
+        self.versions = ParallelVersions(plan, steps, self.manager)
+        return self.versions
+
+    def run(self, steps: Steps) -> None:
+        """``batch`` hosts at a time, canaries first (`fabfile.engine.batches`)."""
+        todo = []
+        for target in pace.order(steps.targets):
+            if steps.unchanged(target):
+                # /status names the release: the newest version serving it is verified now
+                target.end(Outcome.UNCHANGED, self.versions.serving(target))
+                detail = target.status.describe() if target.status else ""
+                steps.set_phase(target, Phase.SKIPPED, detail)
+            else:
+                todo.append(target)
+
+        def after(verified: Sequence[Target], more: bool, canary: bool) -> None:
+            for target in verified:
+                steps.set_phase(target, Phase.DONE, target.detail)
+
+        runner = Batches(steps, self.rotation)
+        runner.run(todo, steps.make_live, after)
+        runner.finish()

@@ -1,0 +1,129 @@
+"""Rolling: a batch of nodes at a time out of rotation, made live, verified, back,
+warmed up.
+
+``batch`` nodes at most are out of rotation at once (one by default); a
+failure stops the rollout there unless ``max_failures`` lets it go on, and
+the nodes not yet reached keep serving the release they ran (`fabfile.engine.batches`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+from ...app import pace
+from ...app.config import NodeConfig
+from ...errors import DeployError, NodeError
+from .. import warmup
+from ..batches import Batches
+from ..phase import Phase
+from ..planning import Plan
+from ..runtimes import Runtime
+from ..runtimes.restart import Restart
+from ..target import Outcome, Target
+from .contract import Rollback, Rotation, Setup, Steps
+
+
+class Rolling:
+    """One node at a time: out of rotation, make live, verify, back in, warm up."""
+
+    name: ClassVar[str] = "rolling"
+    rollback: ClassVar[Rollback] = Rollback.REDEPLOY
+
+    def __init__(self, setup: Setup) -> None:
+        self.rotation = setup.rotation
+
+    def check(self, nodes: tuple[NodeConfig, ...]) -> list[str]:
+        """Pre-flight: every node's haproxy server exists and sends traffic to it."""
+        if self.rotation is None:
+            return []
+        try:
+            return self.rotation.mismatches(nodes)
+        except NodeError as error:
+            return [f"{error}; without it no node can be drained"]
+
+    def runtime(self, plan: Plan, steps: Steps, run_id: str, holder: str) -> Runtime:
+        return Restart(plan, steps, run_id, holder)
+
+    def run(self, steps: Steps) -> None:
+        todo = []
+        for target in pace.order(steps.targets):
+            if steps.unchanged(target):
+                self._skip(steps, target)
+            else:
+                todo.append(target)
+        self.ramping = False
+        self.reduced: list[Target] = []  # back in rotation at a share of their weight
+
+        def after(verified: Sequence[Target], more: bool, canary: bool) -> None:
+            reduced = {id(target) for target in self.reduced}
+            ramped = [target for target in verified if id(target) in reduced]
+            if more and verified:  # it protects the next batch's peers; none after the last
+                steps.warm_up(verified, self.rotation if ramped else None)
+            elif ramped and self.rotation is not None:  # nothing follows: full weight now
+                for target in ramped:
+                    self.rotation.set_weight(target.config, 100)
+            for target in verified:
+                detail = f"{target.restart_to_ready or 0:.1f} s to ready"
+                steps.set_phase(target, Phase.DONE, detail)
+
+        def one(target: Target) -> None:
+            self._one(steps, target, ramp=self.ramping)
+
+        runner = Batches(steps, self.rotation)
+        self.ramping = self.rotation is not None and len(todo) > 1
+        runner.run(todo, one, after)
+        runner.finish()
+
+    def _skip(self, steps: Steps, target: Target) -> None:
+        target.end(Outcome.UNCHANGED)
+        if self.rotation is not None:
+            # A run cut short may have left it drained: it is verified, so back in.
+            self.rotation.ready(target.config)
+        steps.set_phase(target, Phase.SKIPPED, target.status.describe() if target.status else "")
+
+    def _one(self, steps: Steps, target: Target, ramp: bool = False) -> None:
+        rotation = self.rotation
+        try:
+            if rotation is not None:
+                steps.set_phase(target, Phase.DRAINING)
+                waited = rotation.drain(target.config)
+                if waited >= target.config.drain_timeout:
+                    steps.note(
+                        f"{target.host}: sessions still open after drain_timeout "
+                        f"({target.config.drain_timeout:g} s); restarting anyway"
+                    )
+            steps.make_live(target)
+        except (DeployError, KeyboardInterrupt) as error:
+            if rotation is not None:
+                _out_of_rotation(rotation, target, error)
+            raise
+        if rotation is not None:
+            wanted = warmup.first_weight(target.config.warmup) if ramp else 100
+            got = rotation.ready(target.config, wanted if target.config.warmup else 100)
+            if got < 100:
+                self.reduced.append(target)
+
+
+def _out_of_rotation(rotation: Rotation, target: Target, error: BaseException) -> None:
+    """After a failure: a node whose JVM was not restarted still runs its verified
+    release and goes back in; one that was restarted stays out. Says so on ``error``."""
+    node = target.config
+    interrupted = isinstance(error, KeyboardInterrupt)
+    where = f"in haproxy ({node.lb_backend}/{node.lb_server})"
+    until = "it takes no traffic until a deploy or rollback verifies it."
+    if not target.restarted:
+        state, note = "ready", ""
+    elif interrupted:
+        state, note = "drain", f"{target.host} is left in drain {where} mid-restart: {until}"
+    else:
+        state, note = "maint", f"{target.host} is left in maintenance {where}: {until}"
+    try:
+        if state == "ready":
+            rotation.ready(node)
+        else:
+            rotation.set_state(node, state)
+    except NodeError as lb_error:
+        note = f"{target.host} could not be set to {state} {where}: {lb_error}"
+    if note:
+        error.add_note(note)

@@ -1,0 +1,131 @@
+"""`deploy WAR --dry-run`: the plan, read from the nodes, with nothing changed.
+
+It reads what the pre-flight reads (each node's releases directory without
+tidying it, its ``/status``, its config files) and asks the rollout's own
+questions (`Rollout.unchanged`, `Rollout.missing`, `Rollout.drift`), so the
+plan printed is the plan a deploy would run. It takes no lock and writes no
+history; it says who holds the lock, if anyone does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from ..app import extensions
+from ..app.config import BLUE_GREEN, PARALLEL
+from ..app.overrides import HostFiles
+from ..cluster import drift, probe
+from ..engine.rollout import Rollout
+from ..engine.target import Target
+from ..errors import NodeError
+
+LIVE = "live colour: not touched; the switch takes its traffic away"
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """What the deploy would do on one node."""
+
+    node: str
+    action: str  # "unchanged", "install + restart", ...
+    running: str  # what /status answers now
+    files: tuple[str, ...]  # names of the files it would be sent
+    bytes: int
+    edited: tuple[str, ...]  # config files changed on the node since the deploy
+    diffs: tuple[drift.FileDrift, ...]
+    error: str = ""
+
+
+def plan_steps(
+    rollout: Rollout,
+    merged: dict[str, HostFiles],
+    strategy: str,
+    live: dict[str, bool] | None = None,
+) -> list[Step]:
+    """Every node's step, read in parallel; a node that cannot be read says why.
+    ``live``: blue/green, which colours take traffic (they are switched away from)."""
+    first: dict[str, Target] = {}
+    for target in rollout.targets:
+        first.setdefault(target.node.host, target)
+    sends = {id(t) for t in first.values()}  # a host's instances share its files
+
+    def one(target: Target) -> Step:
+        try:
+            if live is not None and live[target.host]:
+                return Step(target.host, LIVE, "", (), 0, (), ())
+            return _step(rollout, target, merged, strategy, id(target) in sends)
+        except NodeError as error:
+            return Step(target.host, "cannot be read", "", (), 0, (), (), str(error))
+        finally:
+            target.node.close()
+
+    with ThreadPoolExecutor(max_workers=min(32, len(rollout.targets))) as pool:
+        return list(pool.map(one, rollout.targets))
+
+
+def _step(
+    rollout: Rollout, target: Target, merged: dict[str, HostFiles], strategy: str, sends: bool
+) -> Step:
+    target.inventory = target.node.inventory(tidy=False)
+    target.status = probe.probe(target.config)
+    release = rollout.plan.release_for(target.config)
+    names = {release.war: release.war_name, release.config: "config.properties"}
+    names |= {release.jettyrc: ".jettyrc", release.logback: "logback.xml"}
+    names |= {sha: path for sha, path in extensions.entries(release.extensions)}
+    missing = rollout.missing(target) if sends else []
+    size = sum(rollout.plan.sources[s].stat().st_size for s in missing if s in rollout.plan.sources)
+    diffs = tuple(
+        d for d in drift.compare(target.node, merged[target.node.host], strategy) if d.diff
+    )
+    action = _action(rollout.unchanged(target), strategy)
+    if target.host in rollout.logging_live:
+        action = "logback.xml only: put in place live (no restart)"
+    return Step(
+        target.host,
+        action,
+        target.status.describe(),
+        tuple(names.get(sha, sha[:12]) for sha in missing),
+        size,
+        tuple(rollout.drift(target)),
+        diffs,
+        rollout.room(target, target.inventory),
+    )
+
+
+def _action(unchanged: bool, strategy: str) -> str:
+    if unchanged:
+        return "unchanged (verified on /status, skipped)"
+    if strategy == PARALLEL:
+        return "deploy beside the running version (no restart)"
+    if strategy == BLUE_GREEN:
+        return "install + restart (idle colour), then the switch to it"
+    return "install + restart"
+
+
+def lines(steps: Sequence[Step]) -> list[str]:
+    """The plan as text, one paragraph per node, then the totals."""
+    out = []
+    for step in steps:
+        if step.error:
+            out.append(f"{step.node}: cannot be read: {step.error}")
+            continue
+        sent = (
+            f"send {len(step.files)} file(s), {step.bytes} bytes" if step.files else "send nothing"
+        )
+        listed = f" ({', '.join(step.files)})" if step.files else ""
+        now = f"; now {step.running}" if step.running else ""
+        out.append(f"{step.node}: {step.action}; {sent}{listed}{now}")
+        if step.edited:
+            out.append(f"  edited on the node: {', '.join(step.edited)} (the deploy puts it back)")
+        for item in step.diffs:
+            out += ["  " + line for line in item.diff.rstrip("\n").splitlines()]
+    changed = [s for s in steps if not s.error and not s.action.startswith(("unchanged", LIVE))]
+    restarts = [s for s in changed if "restart" in s.action and "no restart" not in s.action]
+    total = sum(s.bytes for s in steps)
+    out.append(
+        f"plan: {len(changed)} of {len(steps)} node(s) change, {len(restarts)} restart, "
+        f"{total} bytes to send; nothing was changed"
+    )
+    return out
