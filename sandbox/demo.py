@@ -8,8 +8,9 @@ from pathlib import Path
 from invoke import Context, task
 
 from fabfile.app.appdir import AppDir
-from fabfile.cli.tasks import boundary
-from fabfile.commands import actions
+from fabfile.cli.flags import boundary
+from fabfile.commands import deploy, history, report, rollback, status
+from fabfile.commands.options import Options
 
 from . import tasks as sandbox_tasks
 
@@ -20,16 +21,16 @@ def demo(c: Context) -> None:
     """Bring up 3 nodes, show status, deploy the newest WAR, show status, roll back,
     show the history and where the rollback's time went."""
     sandbox_tasks.up(c)
-    options = actions.Options(AppDir(sandbox_tasks.DEFAULT_APP_DIR))
+    options = Options(AppDir(sandbox_tasks.DEFAULT_APP_DIR))
     picture = str(Path(sandbox_tasks.DEFAULT_APP_DIR) / "timeline.html")
     steps: tuple[tuple[str, Callable[[], object]], ...] = (
-        ("$ deploy", lambda: actions.status(options)),
-        ("$ deploy --latest", lambda: actions.deploy(options, None, latest=True)),
-        ("$ deploy", lambda: actions.status(options)),
-        ("$ inv rollback", lambda: actions.rollback(options)),
-        ("$ deploy", lambda: actions.status(options)),
-        ("$ inv history", lambda: actions.history(options)),
-        (f"$ deploy report --output {picture}", lambda: actions.report(options, output=picture)),
+        ("$ deploy", lambda: status.status(options)),
+        ("$ deploy --latest", lambda: deploy.deploy(options, None, latest=True)),
+        ("$ deploy", lambda: status.status(options)),
+        ("$ inv rollback", lambda: rollback.rollback(options)),
+        ("$ deploy", lambda: status.status(options)),
+        ("$ inv history", lambda: history.history(options)),
+        (f"$ deploy report --output {picture}", lambda: report.report(options, output=picture)),
     )
     for title, step in steps:
         options.console.rule(title)

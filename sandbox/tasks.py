@@ -7,8 +7,9 @@ from pathlib import Path
 from invoke import Context, Exit, task
 
 from fabfile.app.appdir import AppDir
-from fabfile.cli.tasks import boundary
-from fabfile.commands import actions
+from fabfile.cli.flags import boundary
+from fabfile.commands.deploy import deploy
+from fabfile.commands.options import Options
 
 from . import app, cluster, haproxy, tomcat, tomcat_app
 
@@ -48,9 +49,9 @@ def up(
     wars = app.write(started, target, balancer=str(socket))
     print(f"sandbox: {nodes} node(s) at {', '.join(started.addresses)} behind haproxy at")
     print(f"{haproxy.url(started)}; app directory {target}")
-    options = actions.Options(AppDir(target.resolve()))
+    options = Options(AppDir(target.resolve()))
     initial = next(war for war in wars if app.INITIAL in war.name)
-    actions.deploy(options, str(initial))
+    deploy(options, str(initial))
 
 
 def _up_tomcat(nodes: int, first: str, app_dir: str | None, root: Path, kind: str) -> None:
@@ -82,7 +83,7 @@ def _up_tomcat(nodes: int, first: str, app_dir: str | None, root: Path, kind: st
         tomcat.up(started, layout.instances, False)
         if parallel:
             tomcat.start_empty(layout)
-        actions.deploy(actions.Options(AppDir(target.resolve())), str(initial))
+        deploy(Options(AppDir(target.resolve())), str(initial))
 
 
 def _refuse_running(root: Path) -> None:

@@ -23,34 +23,11 @@ from invoke.util import helpline
 
 from .. import __version__
 from ..errors import ExitCode
-from .tasks import DRY_RUN, FLAGS, Flag, namespace
+from .flags import DRY_RUN, FLAGS, Flag
+from .tasks import COMMANDS, namespace
 
-TASKS = (
-    "status",
-    "deploy",
-    "stage",
-    "rollback",
-    "switch",
-    "retire",
-    "logging",
-    "config-diff",
-    "config-history",
-    "history",
-    "report",
-)
-USAGE = {
-    "status": "[status] [FLAGS]",
-    "deploy": "[deploy] WAR|--latest [--dry-run] [FLAGS]",
-    "stage": "stage WAR|--latest [FLAGS]",
-    "rollback": "rollback [FLAGS]",
-    "switch": "switch [FLAGS]",
-    "retire": "retire [--now] [FLAGS]",
-    "logging": "logging [FLAGS]",
-    "config-diff": "config diff [FLAGS]",
-    "config-history": "config history [FLAGS]",
-    "history": "history [FLAGS]",
-    "report": "report [--run N] [--output FILE] [FLAGS]",
-}
+TASKS = tuple(command.name for command in COMMANDS)
+USAGE = {command.name: command.usage for command in COMMANDS}
 EXAMPLES = (
     "deploy search-web-frontend-1.0.126.war --hosts web1,web2",
     "deploy rollback",

@@ -1,6 +1,6 @@
 """What to roll out where: a `Plan`, from the app directory, its WARs and its history.
 
-Free of the command line and of the nodes: `fabfile.commands.actions` asks for a plan,
+Free of the command line and of the nodes: the commands (`fabfile.commands`) ask for a plan,
 `fabfile.engine.rollout.Rollout` runs it.
 """
 

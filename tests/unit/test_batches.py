@@ -317,7 +317,7 @@ def test_without_a_terminal_nothing_is_asked(world: World) -> None:
 
 
 def test_pace_flags_override_the_config() -> None:
-    from fabfile.commands.actions import PaceFlags
+    from fabfile.commands.options import PaceFlags
     from fabfile.errors import UsageError
 
     pace = Pace(canary=2)

@@ -10,7 +10,7 @@ from typing import Any, cast
 from rich.console import Console
 
 from fabfile.cluster.probe import Status
-from fabfile.commands import actions
+from fabfile.commands import execute
 from fabfile.engine.phase import Phase
 from fabfile.engine.target import Outcome
 from fabfile.view import console as view
@@ -103,10 +103,10 @@ def test_a_fleet_summary_counts_outcomes_and_names_the_nodes_to_look_at() -> Non
     targets = [
         SimpleNamespace(host=f"web{n}", outcome=end, sent=10) for n, end in enumerate(ends, 1)
     ]
-    actions._summary(out, cast(Any, targets))
+    execute.summary(out, cast(Any, targets))
     assert out.export_text().strip() == (
         "done: deployed: 9, failed: 1 (web10), untouched: 2; 120 bytes sent"
     )
     few = recording(terminal=False)
-    actions._summary(few, cast(Any, targets[8:10]))
+    execute.summary(few, cast(Any, targets[8:10]))
     assert few.export_text().strip() == "done: web9: deployed, web10: failed; 20 bytes sent"

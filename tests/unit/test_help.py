@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import fabfile
+from fabfile.cli.flags import FLAGS
 from fabfile.cli.program import EXAMPLES, TASKS
-from fabfile.cli.tasks import FLAGS
 from fabfile.errors import ExitCode
 from tests.cli import run
 

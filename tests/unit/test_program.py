@@ -11,7 +11,8 @@ from invoke.exceptions import Exit
 from fabfile import __version__
 from fabfile.cli import tasks
 from fabfile.cli.program import DeployProgram, make_program, route
-from fabfile.commands import actions
+from fabfile.commands import deploy, history, rollback, status
+from fabfile.commands.options import Options
 from fabfile.errors import ExitCode
 from tests.cli import run
 
@@ -176,18 +177,19 @@ def test_route_finds_the_task_after_flags() -> None:
 
 @pytest.fixture
 def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, object]]]:
-    """Replace the four actions with recorders: which one ran, with what."""
+    """Replace the four commands with recorders: which one ran, with what."""
     seen: list[tuple[str, dict[str, object]]] = []
 
     def recorder(name: str) -> object:
-        def record(options: actions.Options, *args: object, **kwargs: object) -> ExitCode:
+        def record(options: Options, *args: object, **kwargs: object) -> ExitCode:
             seen.append((name, {"options": options, "args": args, **kwargs}))
             return ExitCode.OK
 
         return record
 
-    for name in ("status", "deploy", "rollback", "history"):
-        monkeypatch.setattr(actions, name, recorder(name))
+    for module in (status, deploy, rollback, history):
+        name = module.__name__.rpartition(".")[2]
+        monkeypatch.setattr(module, name, recorder(name))
     return seen
 
 
@@ -233,7 +235,7 @@ def test_dash_big_h_means_hosts_in_every_command_that_takes_hosts(
 ) -> None:
     assert run([*command, "-H", "web1,web3"], app, capsys).code == ExitCode.OK
     options = calls[0][1]["options"]
-    assert isinstance(options, actions.Options)
+    assert isinstance(options, Options)
     assert options.hosts == ("web1", "web3")
 
 
@@ -246,7 +248,7 @@ def test_dash_big_c_means_app_dir_in_every_command(
 ) -> None:
     assert run(["-C", str(app), *command], app.parent, capsys).code == ExitCode.OK
     options = calls[0][1]["options"]
-    assert isinstance(options, actions.Options)
+    assert isinstance(options, Options)
     assert options.app.path == app.resolve()
 
 
@@ -295,11 +297,11 @@ def test_inv_dry_is_refused_by_the_task_itself(
     monkeypatch.chdir(app)
     context = Context(Config(overrides={"run": {"dry": True}}))
     with pytest.raises(Exit) as refused:
-        tasks.deploy(context, latest=True)
+        tasks.deploy_task(context, latest=True)
     assert refused.value.code == ExitCode.USAGE
     assert "the dry run is `deploy WAR --dry-run`" in str(refused.value.message)
     assert calls == []
-    tasks.deploy(Context(Config()), latest=True)
+    tasks.deploy_task(Context(Config()), latest=True)
     assert [name for name, _ in calls] == ["deploy"]
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from fabfile.app.appdir import AppDir
 from fabfile.app.release import Release
-from fabfile.commands import actions
+from fabfile.commands.options import Options
 from fabfile.engine import planning
 from fabfile.records.history import Action, History, Record, Result
 from sandbox.sample import build_war
@@ -20,14 +20,14 @@ from tests.unit.helpers import release
 APP = "shop"
 
 
-def options(tmp_path: Path) -> actions.Options:
+def options(tmp_path: Path) -> Options:
     app = tmp_path / APP
     app.mkdir(exist_ok=True)
     (app / ".config").write_text("[deploy]\nhosts = web1\nuser = u\n")
-    return actions.Options(AppDir(app))
+    return Options(AppDir(app))
 
 
-def undo(chosen: actions.Options, planned: Release) -> str:
+def undo(chosen: Options, planned: Release) -> str:
     return planning.undo_line(chosen.app, planned, chosen.command("rollback"))
 
 

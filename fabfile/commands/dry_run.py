@@ -1,0 +1,57 @@
+"""``deploy WAR --dry-run``: the plan, read from the nodes, with nothing changed."""
+
+from __future__ import annotations
+
+from ..cluster.manager import Manager
+from ..engine import planning, strategies
+from ..engine.planning import Plan
+from ..engine.rollout import Rollout
+from ..engine.strategies.contract import Setup
+from ..errors import (
+    ExitCode,
+    NodeError,
+    PreflightError,
+)
+from ..records.history import Action
+from ..records.lock import read_holder
+from ..view import console as view
+from ..view import preview
+from . import status
+from .options import Options, artifact
+
+
+def dry_run(
+    options: Options, war: str | None, force: bool = False, latest: bool = False
+) -> ExitCode:
+    """Print what ``deploy WAR`` would do on each node; change nothing, take no lock."""
+    app = options.app
+    found = artifact(app, war, latest)
+    release, sources = planning.release_of(app, found)
+    files = app.overrides()
+    merged = {host: files.files(host) for host in app.config.hosts}
+    plan = Plan(Action.DEPLOY, release, sources, options.nodes, force)
+    balancer = options.balancer(plan.nodes)
+    setup = Setup(rotation=balancer, force=force, manager=Manager.for_nodes(plan.nodes))
+    strategy = strategies.build(app.config.strategy, setup)
+    live = None
+    if options.blue_green and balancer is not None:
+        try:
+            live = status.live_colours(plan.nodes, balancer.states(plan.nodes))
+        except NodeError as error:
+            raise PreflightError(
+                f"{error}; the dry run needs it to tell the idle colours"
+            ) from None
+    rollout = Rollout(app, plan, strategy, view.PlainReporter(options.console))
+    holder = read_holder(app.lock_path)
+    console = options.console
+    console.print(
+        view.plain(
+            f"dry run: deploy {release.label} to {len(plan.nodes)} node(s), strategy "
+            f"{app.config.strategy}; nothing is changed, no lock is taken"
+        )
+    )
+    console.print(view.plain(f"lock: held by {holder.describe()}" if holder else "lock: free"))
+    steps = preview.plan_steps(rollout, merged, app.config.strategy, live)
+    for line in preview.lines(steps):
+        console.print(view.plain(line))
+    return ExitCode.PREFLIGHT if any(step.error for step in steps) else ExitCode.OK

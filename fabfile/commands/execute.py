@@ -1,0 +1,107 @@
+"""Running a plan: the strategy built for it, the lock, the rollout, the summary.
+
+Shared by deploy, stage, switch and rollback, so that no command calls another.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console
+
+from ..app import artifact as artifacts
+from ..cluster.manager import Manager
+from ..engine import planning, strategies
+from ..engine.planning import Plan
+from ..engine.rollout import Rollout
+from ..engine.strategies.contract import Setup, Strategy
+from ..engine.target import Outcome, Target
+from ..errors import (
+    ExitCode,
+)
+from ..records.history import Action
+from ..records.lock import Lock
+from ..view import console as view
+from . import retiring
+from .options import Options, PaceFlags
+
+
+def roll(options: Options, plan: Plan, switch: bool = True) -> ExitCode:
+    console = options.console
+    balancer = options.balancer(plan.nodes)
+    if balancer is None and not options.parallel:  # parallel restarts nothing
+        console.print(
+            "[yellow]warning:[/] no load balancer in .config (lb_socket): requests sent to a "
+            "node while it restarts may fail"
+        )
+    console.print(f"{plan.action} {plan.release.label} to {len(plan.nodes)} node(s)")
+    manager = Manager.for_nodes(plan.nodes)
+    setup = Setup(
+        rotation=balancer,
+        sessions=manager,
+        switch=switch,
+        force=plan.force,
+        distributable=_distributable(plan),
+        rollback=plan.action == Action.ROLLBACK,
+        manager=manager,
+    )
+    strategy = strategies.build(options.app.config.strategy, setup)
+    with Lock(options.app.lock_path, plan.command):
+        targets = run_plan(options, plan, strategy)
+    summary(console, targets)
+    if any(target.outcome == Outcome.VERIFIED for target in targets):
+        console.print(plan.next_step)
+    return ExitCode.OK
+
+
+def _distributable(plan: Plan) -> bool | None:
+    """Whether the release's WAR replicates sessions (None: no copy here to read)."""
+    war = plan.sources.get(plan.release.war)
+    return artifacts.distributable(war) if war else None
+
+
+def run_plan(
+    options: Options, plan: Plan, strategy: Strategy, stage_only: bool = False
+) -> list[Target]:
+    console = options.console
+    hosts = [node.label for node in plan.nodes]
+    if console.is_terminal:
+        with view.LiveReporter(console, hosts) as live:
+            return Rollout(options.app, plan, strategy, live).run(stage_only)
+    return Rollout(options.app, plan, strategy, view.PlainReporter(console)).run(stage_only)
+
+
+SUMMARY_NAMES = 8  # up to this many nodes, the summary names each one's outcome
+
+
+# named in a fleet's summary: the nodes to look at (untouched ones are only counted)
+_TROUBLE = (Outcome.FAILED, Outcome.INTERRUPTED, Outcome.INSTALLING, Outcome.INSTALLED)
+
+
+def summary(console: Console, targets: Sequence[Target]) -> None:
+    """Each node's outcome; past a few nodes, how many ended each way, and by name only
+    those not on the release."""
+    sent = sum(t.sent for t in targets)
+    if len(targets) <= SUMMARY_NAMES:
+        outcomes = ", ".join(f"{t.host}: {t.outcome.value}" for t in targets)
+    else:
+        by: dict[Outcome, list[str]] = {}
+        for target in targets:
+            by.setdefault(target.outcome, []).append(target.host)
+        outcomes = ", ".join(
+            f"{outcome.value}: {len(hosts)}"
+            + (f" ({view.some(hosts)})" if outcome in _TROUBLE else "")
+            for outcome, hosts in by.items()
+        )
+    console.print(view.plain(f"done: {outcomes}; {sent} bytes sent"))
+
+
+def go_back(options: Options, flags: PaceFlags) -> ExitCode:
+    """Roll back to the release before the current one (``deploy rollback``, and a guided
+    failure's ``b``), then retire what parallel deployment leaves behind."""
+    release, sources = planning.rollback_target(options.app, options.nodes)
+    again = options.command("rollback")
+    finish = f"To finish the rollback, run it again: {again} (it aims at the same release)"
+    pace = flags.apply(options.app.config.pace, canary=False)
+    plan = Plan(Action.ROLLBACK, release, sources, options.nodes, False, finish, again, pace)
+    return retiring.retire_after(options, roll(options, plan))

@@ -1,0 +1,111 @@
+"""The options every command takes, and the small pieces of work several share:
+finding the WAR a command names, recording a refusal.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from ..app import artifact as artifacts
+from ..app.appdir import AppDir
+from ..app.config import BLUE_GREEN, PARALLEL, NodeConfig
+from ..app.pace import Pace, parse_batch
+from ..cluster.balancer import Balancer
+from ..errors import (
+    DeployError,
+    UsageError,
+    explain,
+)
+from ..records.history import Action, History, Record, Result
+from ..view import console as view
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """What every command takes: where the app is, which nodes, how to print."""
+
+    app: AppDir
+    hosts: tuple[str, ...] | None = None
+    console: Console = dataclasses.field(default_factory=view.make_console)
+
+    @property
+    def nodes(self) -> tuple[NodeConfig, ...]:
+        return self.app.config.select(self.hosts)
+
+    @property
+    def blue_green(self) -> bool:
+        return self.app.config.strategy == BLUE_GREEN
+
+    @property
+    def parallel(self) -> bool:
+        return self.app.config.strategy == PARALLEL
+
+    def balancer(self, nodes: tuple[NodeConfig, ...]) -> Balancer | None:
+        return Balancer.for_nodes(nodes, self.app.config.lb_state_file)
+
+    def command(self, *words: str) -> str:
+        """The command line that repeats ``words`` for this app and these hosts."""
+        line = ["deploy", *words, "--app-dir", str(self.app.path)]
+        if self.hosts:
+            line += ["--hosts", ",".join(self.hosts)]
+        return shlex.join(line)
+
+
+@dataclasses.dataclass(frozen=True)
+class PaceFlags:
+    """``--batch`` and ``--confirm``: what the command line changes in ``.config``'s pace."""
+
+    batch: str | None = None
+    confirm: bool = False
+
+    def apply(self, pace: Pace, canary: bool = True) -> Pace:
+        """``pace`` with the flags; ``canary=False`` (a rollback) goes without one."""
+        if self.batch is not None:
+            try:
+                pace = dataclasses.replace(pace, batch=parse_batch(self.batch))
+            except ValueError as error:
+                raise UsageError(f"--batch {self.batch}: {error}") from None
+        if self.confirm:
+            if not sys.stdin.isatty():
+                raise UsageError(
+                    "--confirm asks on a terminal, and stdin is not one; without it the "
+                    "canary is judged over canary_wait seconds"
+                )
+            pace = dataclasses.replace(pace, confirm=True, canary=max(pace.canary, 1))
+        return pace if canary else dataclasses.replace(pace, canary=0)
+
+
+def require_blue_green(options: Options, what: str) -> None:
+    if not options.blue_green:
+        raise UsageError(
+            f"{what} is for blue/green apps; {options.app.config.path} has strategy = "
+            f"{options.app.config.strategy}"
+        )
+
+
+def record_refusal(options: Options, action: Action, artifact: str, error: DeployError) -> None:
+    """Bad input changes nothing, but the history still says it was tried and why."""
+    record = Record(action, Result.REFUSED, Path(artifact).name, message=explain(error))
+    History(options.app.history_path).append(record)
+
+
+def artifact(app: AppDir, war: str | None, latest: bool) -> artifacts.Artifact:
+    """The WAR a command names, or with none (or --latest) the newest by Maven version."""
+    if war and latest:
+        raise UsageError("give a WAR or --latest, not both")
+    if war:
+        return artifacts.read(_war_path(app, war), app.name)
+    return artifacts.newest(app.path, app.name)
+
+
+def _war_path(app: AppDir, war: str) -> Path:
+    path = Path(war)
+    return (path if path.is_absolute() or path.exists() else app.path / path).absolute()
+
+
+NO_FLAGS = PaceFlags()  # the pace as .config gives it

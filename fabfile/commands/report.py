@@ -1,0 +1,35 @@
+"""``deploy report``: where one run's time went, and its timeline."""
+
+from __future__ import annotations
+
+import json
+
+from ..errors import (
+    ExitCode,
+)
+from ..records.history import History
+from ..view import console as view
+from ..view import timeline
+from .options import Options
+
+
+def report(
+    options: Options, run: int = 0, output: str | None = None, as_json: bool = False
+) -> ExitCode:
+    """Where one run's time went: seconds per phase and node here (or as JSON), and its
+    timeline drawn into a file (with --json, only when --output names one)."""
+    path = options.app.history_path
+    number, entry = timeline.chosen(History(path).entries(), run, str(path))
+    drawn = timeline.of(entry)
+    target = timeline.destination(output, number) if output or not as_json else None
+    if target is not None:
+        timeline.write(drawn, timeline.title(number, entry), target)
+    if as_json:
+        picture = str(target) if target else None
+        data = {"run": number, "picture": picture, "nodes": timeline.rows(drawn)}
+        options.console.file.write(json.dumps(data, indent=2) + "\n")
+        return ExitCode.OK
+    options.console.print(view.plain(timeline.title(number, entry)))
+    options.console.print(view.timeline_table(drawn))
+    options.console.print(f"timeline: {view.plain(str(target))}")
+    return ExitCode.OK

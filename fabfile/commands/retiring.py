@@ -1,0 +1,109 @@
+"""Parallel deployment: retiring old versions once their sessions end, with its record.
+
+Shared by ``deploy retire`` and by deploy and rollback (``retire = auto``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..cluster.manager import Manager
+from ..engine.retirement import Held, Retirement
+from ..errors import (
+    DeployError,
+    ExitCode,
+    Interrupted,
+    NodeError,
+    UsageError,
+    explain,
+)
+from ..records.history import Action, History, HostRecord, Record, Result
+from ..records.lock import Lock
+from ..view import console as view
+from .options import Options
+
+
+def retire_after(options: Options, code: ExitCode) -> ExitCode:
+    """Parallel, ``retire = auto``: retire old versions once the new one serves. What is
+    left after retire_timeout keeps serving its users; the deploy itself succeeded."""
+    if code != ExitCode.OK or not options.parallel or not options.app.config.retire:
+        return code
+    try:
+        retire_old(options)
+    except Interrupted:
+        raise
+    except DeployError as error:  # the deploy is done: say what the retire could not do
+        options.console.print(
+            view.plain(
+                f"deployed; retire did not finish: {explain(error)}. "
+                f"Run it later: {options.command('retire')}"
+            )
+        )
+    return code
+
+
+def retire_old(options: Options, now: bool = False) -> ExitCode:
+    """Parallel: undeploy old versions once their sessions end on each host (``now``:
+    whatever their sessions), waiting at most ``retire_timeout``.
+
+    Non-zero when old versions are left; they keep serving their users."""
+    if not options.parallel:
+        raise UsageError(
+            f"deploy retire is for parallel apps; {options.app.config.path} has strategy = "
+            f"{options.app.config.strategy}"
+        )
+    nodes = options.nodes
+    manager = Manager.for_nodes(nodes)
+    assert manager is not None  # `fabfile.app.config` requires manager_user for parallel
+    timeout = options.app.config.retire_timeout
+    shown = view.RetireView(options.console)
+    verified = History(options.app.history_path).verified_tags()
+    run = Retirement(manager, nodes, shown, timeout, now, verified)
+    command = options.command("retire", *(["--now"] if now else []))
+    with Lock(options.app.lock_path, command):
+        left = _retire_recorded(options, run, shown)
+    if left:
+        options.console.print(view.plain(_left_message(left, timeout, options)))
+    elif not run.failed:
+        options.console.print("retire: no old version left")
+    return ExitCode.NODE_FAILED if left or run.failed else ExitCode.OK
+
+
+def _retire_recorded(options: Options, run: Retirement, shown: view.RetireView) -> list[Held]:
+    """Run ``run`` and write its history record, however it ends."""
+    left: list[Held] = []
+    result, message = Result.OK, ""
+    try:
+        with shown:
+            left = run.run()
+    except KeyboardInterrupt:
+        result, message = Result.INTERRUPTED, "retire interrupted: every version not yet "
+        message += "undeployed keeps serving; run `deploy retire` again to go on"
+        raise Interrupted(message) from None
+    except NodeError as error:
+        result, message = Result.FAILED, str(error)
+        raise
+    finally:
+        _record_retire(options, run, left, result, message)
+    return left
+
+
+def _left_message(left: Sequence[Held], timeout: float, options: Options) -> str:
+    held = "; ".join(f"{h.node}: {h.version.label}, {h.version.sessions} session(s)" for h in left)
+    return (
+        f"after retire_timeout ({timeout:g} s) old versions still hold sessions ({held}). "
+        f"They keep serving their users; leave them (the next retire tries again), or end "
+        f"them now, logging those users out: {options.command('retire', '--now')}"
+    )
+
+
+def _record_retire(
+    options: Options, run: Retirement, left: Sequence[Held], result: Result, message: str
+) -> None:
+    hosts = {}
+    for node in options.nodes:
+        gone = [f"undeployed {label}" for label in run.retired.get(node.label, [])]
+        kept = [f"holds {h.version.label}" for h in left if h.node == node.label]
+        hosts[node.label] = HostRecord("; ".join(gone + kept) or "nothing to retire")
+    record = Record(Action.RETIRE, result, "", message=message, hosts=hosts)
+    History(options.app.history_path).append(record)

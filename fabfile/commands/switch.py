@@ -1,0 +1,33 @@
+"""``deploy switch``: blue/green, the traffic to the other colour."""
+
+from __future__ import annotations
+
+from ..engine import planning
+from ..engine.planning import Plan
+from ..errors import (
+    ExitCode,
+    NodeError,
+    PreflightError,
+)
+from ..records.history import Action
+from . import execute
+from .options import Options, PaceFlags, require_blue_green
+
+
+def switch(options: Options) -> ExitCode:
+    """Blue/green: send the traffic to the other colour, whatever release it runs
+    (it must answer /status with it); run again, it switches back."""
+    require_blue_green(options, "deploy switch")
+    balancer = options.balancer(options.nodes)
+    assert balancer is not None  # `fabfile.app.config` requires one for blue-green
+    try:
+        states = balancer.states(options.nodes)
+    except NodeError as error:
+        raise PreflightError(f"{error}; the switch needs it; nothing was changed") from None
+    idle = tuple(node for node in options.nodes if states[node.label] == "MAINT")
+    release, sources = planning.switch_target(options.app, idle)
+    again = options.command("switch")
+    finish = f"To finish the switch, run it again: {again} (it aims at the same release)"
+    pace = PaceFlags().apply(options.app.config.pace, canary=False)
+    plan = Plan(Action.SWITCH, release, sources, options.nodes, False, finish, again, pace)
+    return execute.roll(options, plan)
