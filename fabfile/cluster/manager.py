@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import http.client
 import re
 import urllib.parse
 from collections.abc import Sequence
@@ -23,6 +22,7 @@ from ..app import credentials
 from ..app.config import NodeConfig
 from ..app.tag import Tag
 from ..errors import NodeError
+from . import http
 
 SECRET = "manager_password"
 _MAX_BODY = 1 << 20
@@ -143,29 +143,24 @@ class Manager:
         """GET ``command`` of the text API (or the URL ``whole``); the body when it says OK.
         ``slow``: a deploy, which starts the version before it answers (ready_timeout)."""
         base = url(node)
-        parts = urllib.parse.urlsplit(whole or base + command)
-        kind = (
-            http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-        )
         credentials = f"{node.manager_user}:{self.password.reveal()}".encode()
         headers = {"Authorization": "Basic " + base64.b64encode(credentials).decode()}
-        connection = kind(
-            parts.hostname or "",
-            parts.port,
-            timeout=node.ready_timeout if slow else node.connect_timeout,
-        )
+        timeout = node.ready_timeout if slow else node.connect_timeout
         try:
-            target = parts.path + (f"?{parts.query}" if parts.query else "")
-            connection.request("GET", target, headers=headers)
-            response = connection.getresponse()
-            body = response.read(_MAX_BODY).decode("utf-8", errors="replace")
-        except (OSError, http.client.HTTPException) as error:
-            reason = getattr(error, "strerror", None) or type(error).__name__
+            response = http.request(
+                "GET",
+                whole or base + command,
+                headers=headers,
+                connect_timeout=timeout,
+                read_timeout=timeout,
+                max_body=_MAX_BODY,
+            )
+        except http.HttpError as error:
+            reason = getattr(error.cause, "strerror", None) or type(error.cause).__name__
             raise NodeError(
                 f"{node.label}: the Tomcat manager at {base} does not answer ({reason})"
             ) from None
-        finally:
-            connection.close()
+        body = response.text
         if response.status in _REFUSALS:
             why = _REFUSALS[response.status].format(
                 user=node.manager_user, source=self.password.source

@@ -11,13 +11,13 @@ backend whose balance algorithm is static refuses weights between 0% and
 from __future__ import annotations
 
 import contextlib
-import http.client
 import math
 import time
 import urllib.parse
 from collections.abc import Callable, Sequence
 
 from ..app.config import NodeConfig
+from ..cluster import http
 from ..errors import NodeError
 from .strategies.contract import Rotation
 
@@ -58,19 +58,16 @@ def fetch(node: NodeConfig) -> list[str]:
     """Fetch the node's warm-up paths from it, one after another; what went wrong, in
     words (a warm-up page that fails does not fail the node: /status verified it)."""
     parts = urllib.parse.urlsplit(node.url)
-    kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
     problems = []
     for path in node.warmup_urls:
         url = f"{parts.scheme}://{parts.netloc}{path}"
-        conn = kind(parts.hostname or node.host, parts.port, timeout=node.status_timeout)
         try:
-            conn.request("GET", path)
-            response = conn.getresponse()
-            response.read()
-            if response.status >= 400:
-                problems.append(f"{url}: HTTP {response.status}")
-        except (OSError, http.client.HTTPException) as error:
-            problems.append(f"{url}: {error or type(error).__name__}")
-        finally:
-            conn.close()
+            response = http.request(
+                "GET", url, connect_timeout=node.status_timeout, read_timeout=node.status_timeout
+            )
+        except http.HttpError as error:
+            problems.append(f"{url}: {error.cause or type(error.cause).__name__}")
+            continue
+        if response.status >= 400:
+            problems.append(f"{url}: HTTP {response.status}")
     return problems
