@@ -20,7 +20,7 @@ from fabfile.app.config import NodeConfig
 from fabfile.app.release import Release
 from fabfile.cluster import probe
 from fabfile.cluster.balancer import Counters
-from fabfile.cluster.node import Inventory
+from fabfile.cluster.holdings import Holdings
 from fabfile.cluster.portowner import PortReport
 from fabfile.cluster.probe import Status
 
@@ -96,11 +96,11 @@ class FakeNode:
         if step in self.state.before:
             self.state.before[step]()
 
-    def inventory(self) -> Inventory:
-        self._did("inventory")
+    def holdings(self) -> Holdings:
+        self._did("holdings")
         installed = self.state.installed
         files = (("config", installed.config), ("jettyrc", installed.jettyrc)) if installed else ()
-        return Inventory(
+        return Holdings(
             "/home/u", 10**9, frozenset(self.blobs), installed, (), files=files + self.state.edited
         )
 
@@ -136,7 +136,7 @@ class FakeNode:
     def port_report(self) -> PortReport:
         return PortReport(8080, (), "", None, self.cluster.uptime, 1.8e9)
 
-    def prune(self, inventory: Inventory, keep: frozenset[str]) -> None:
+    def prune(self, holdings: Holdings, keep: frozenset[str]) -> None:
         self._did("prune")
 
     def close(self) -> None:

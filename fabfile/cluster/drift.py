@@ -16,11 +16,11 @@ from concurrent.futures import ThreadPoolExecutor
 from ..app.config import PARALLEL, NodeConfig
 from ..app.overrides import File, HostFiles
 from ..errors import NodeError
+from .layout import VERSION_CONFIG, Layout
 from .node import Node
 from .shell import sh_path
 
 _LIMIT = 1 << 20  # config files are small; a huge one is shown cut
-_IN_VERSION = "WEB-INF/classes/config.properties"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,10 +46,12 @@ def compare(node: Node, files: HostFiles, strategy: str) -> list[FileDrift]:
     words = [sh_path(path) for _, path in wanted]
     before = ""
     if strategy == PARALLEL:  # config.properties is inside each version: the newest's
-        versions = sh_path(f"{config.releases_dir.rstrip('/')}/versions")
+        layout = Layout.of(config)
+        versions = sh_path(layout.versions)
         before = f"v=$(ls -d {versions}/*/ 2>/dev/null | sort | tail -n 1); v=${{v:-/none/}}"
-        words[0] = f'"$v"{shlex.quote(_IN_VERSION)}'
-        wanted[0] = (files.config, f"{config.releases_dir}/versions/NEWEST/{_IN_VERSION}")
+        words[0] = f'"$v"{shlex.quote(VERSION_CONFIG)}'
+        newest = layout.version("NEWEST")  # as shown: the shell finds which it is
+        wanted[0] = (files.config, f"{newest}/{VERSION_CONFIG}")
     found = node.read_files(words, before, _LIMIT)
     return [
         FileDrift(config.label, file.name, path, _diff(file, have, config, path))

@@ -115,8 +115,8 @@ def push_all(pushes: list[Push], sources: dict[str, Path]) -> None:
 def _push(push: Push, sources: dict[str, Path]) -> None:
     node, setting = push.node, push.setting
     try:
-        inventory = node.inventory()
-        push.before = inventory.current
+        holdings = node.holdings()
+        push.before = holdings.current
         before = probe.probe(node.config)
         if not before.ok:
             raise NodeError(f"{push.label}: /status answers {before.describe()!r}; fix it first")
@@ -125,13 +125,13 @@ def _push(push: Push, sources: dict[str, Path]) -> None:
         running = before.fact("log-level").upper()
         same_level = not running or not setting.root_level or running == setting.root_level
         held = push.before is None or push.before.logback == sha
-        if inventory.file("logback") == sha and held and same_level:
+        if holdings.file("logback") == sha and held and same_level:
             # Replacing it would only make logback reload the same file, and for a moment
             # (logback resets, then configures) the node would log at logback's default.
             push.outcome = "unchanged"
             push.detail = f"already in place, log-level {before.fact('log-level') or '?'} ({jvm})"
             return
-        if sha not in inventory.blobs:
+        if sha not in holdings.blobs:
             node.upload(sources[sha], sha)
         push.touched = True
         if push.before is None:  # no release of ours to record it in: the file alone

@@ -22,10 +22,10 @@ import shlex
 import socket
 
 from ..records.lock import Holder
+from .layout import Layout
 from .portowner import PortReport
 from .shell import sh_path
 
-FILE = "restart.claim"
 BUSY = "restart-claim-busy"
 CLAIMED = "restart-claim-taken"
 BUSY_EXIT = 75
@@ -97,7 +97,7 @@ def record(holder: Holder, run: str) -> str:
 
 def read_script(releases_dir: str) -> str:
     """Print ``claim LINE`` when the node holds a restart claim."""
-    claim = f"{sh_path(releases_dir)}/{FILE}"
+    claim = sh_path(Layout(releases_dir).claim)
     return f'[ -s {claim} ] && printf "claim %s\\n" "$(head -n 1 {claim})"; true'
 
 
@@ -111,20 +111,20 @@ def claim_and_restart(
     The lock's file descriptor is closed before the restart command, so no JVM
     it starts inherits the lock.
     """
-    d = sh_path(releases_dir)
-    claim = f"{d}/{FILE}"
+    layout = Layout(releases_dir)
+    claim, new = sh_path(layout.claim), sh_path(layout.claim_new)
     return "\n".join(
         [
             "now=$(cut -d' ' -f1 /proc/uptime 2>/dev/null || echo 0)",
-            f"exec 9>>{d}/{FILE}.lock",
+            f"exec 9>>{sh_path(layout.claim_lock)}",
             "command -v flock >/dev/null 2>&1 && flock -w 10 9",
             f"held=$(head -n 1 {claim} 2>/dev/null)",
             f'if [ -n "$held" ] && [ "$held" != {shlex.quote(stale)} ]; then',
             f'  exec 9>&-; printf "{BUSY} %s\\n" "$held"; exit {BUSY_EXIT}',
             "fi",
             f'until=$(awk -v n="$now" -v t={ttl:.2f} \'BEGIN {{ printf "%.2f", n + t }}\')',
-            f'printf "%s %s %s\\n" "$now" "$until" {shlex.quote(holder_record)} > {claim}.new',
-            f"mv -f {claim}.new {claim}",
+            f'printf "%s %s %s\\n" "$now" "$until" {shlex.quote(holder_record)} > {new}',
+            f"mv -f {new} {claim}",
             "exec 9>&-",
             f'printf "{CLAIMED} %s\\n" "$now"',
             restart,
@@ -134,13 +134,13 @@ def claim_and_restart(
 
 def clear_script(releases_dir: str, line: str) -> str:
     """Remove the claim if it is still exactly ``line`` (one judged over)."""
-    claim = f"{sh_path(releases_dir)}/{FILE}"
+    claim = sh_path(Layout(releases_dir).claim)
     return f'[ "$(head -n 1 {claim} 2>/dev/null)" = {shlex.quote(line)} ] && rm -f {claim}; true'
 
 
 def release_script(releases_dir: str, run: str) -> str:
     """Remove the claim if run ``run`` holds it; leave anyone else's."""
-    claim = f"{sh_path(releases_dir)}/{FILE}"
+    claim = sh_path(Layout(releases_dir).claim)
     mark = shlex.quote(f'"token": {json.dumps(run)}')  # as `record` wrote it
     return f"grep -qF {mark} {claim} 2>/dev/null && rm -f {claim}; true"
 

@@ -19,7 +19,8 @@ from ..app.overrides import LOGBACK, File
 from ..app.pace import Pace
 from ..app.release import Release
 from ..cluster import logback, probe, restartclaim
-from ..cluster.node import Inventory, Node
+from ..cluster.holdings import Holdings
+from ..cluster.node import Node
 from ..errors import (
     ConfigError,
     DeployError,
@@ -180,7 +181,7 @@ class Rollout:
         """Already runs this release, its files as deployed, and says so: verify and
         skip, unless --force."""
         release, status = self.plan.release_for(target.config), target.status
-        current = target.inventory.current if target.inventory else None
+        current = target.holdings.current if target.holdings else None
         return (
             not self.plan.force
             and current is not None
@@ -207,9 +208,9 @@ class Rollout:
     def drift(self, target: Target) -> list[str]:
         """The config files on the node that are not what was deployed there (an edit on
         the node, or a file removed): a deploy puts them back."""
-        inventory, release = target.inventory, self.plan.release_for(target.config)
-        current = inventory.current if inventory else None
-        if inventory is None or current is None:
+        holdings, release = target.holdings, self.plan.release_for(target.config)
+        current = holdings.current if holdings else None
+        if holdings is None or current is None:
             return []
         if _but_logging(current, release) != release:
             return []  # another release: every file is installed anyway
@@ -218,7 +219,7 @@ class Rollout:
         return [
             _FILE_NAMES[kind]
             for kind in self.runtime.places
-            if wanted[kind] and inventory.file(kind) != wanted[kind]
+            if wanted[kind] and holdings.file(kind) != wanted[kind]
         ]
 
     # -- pre-flight ---------------------------------------------------------
@@ -240,7 +241,7 @@ class Rollout:
     def _check(self, target: Target) -> str:
         self.set_phase(target, Phase.CHECKING)
         try:
-            target.inventory = target.node.inventory()
+            target.holdings = target.node.holdings()
             self.runtime.settle(target)
         except NodeError as error:
             self.set_phase(target, Phase.FAILED, str(error))
@@ -251,9 +252,9 @@ class Rollout:
                 f"{target.host}: {', '.join(drifted)} on the node differs from what was deployed "
                 "(edited there?); this deploy puts the deployed one back"
             )
-        return self.room(target, target.inventory)
+        return self.room(target, target.holdings)
 
-    def room(self, target: Target, inventory: Inventory) -> str:
+    def room(self, target: Target, holdings: Holdings) -> str:
         """Why the node cannot take the release's files ('' when it can)."""
         missing = self.missing(target)
         unknown = [sha for sha in missing if sha not in self.plan.sources]
@@ -264,15 +265,15 @@ class Rollout:
             )
         need_kib = sum(self.plan.sources[sha].stat().st_size for sha in missing) // 1024
         need_kib += target.config.min_free_mb * 1024
-        if inventory.free_kib < need_kib:
+        if holdings.free_kib < need_kib:
             return (
-                f"{target.host}: {inventory.free_kib // 1024} MiB free in "
+                f"{target.host}: {holdings.free_kib // 1024} MiB free in "
                 f"{target.config.releases_dir}, {need_kib // 1024} MiB needed; free some space"
             )
         return ""
 
     def missing(self, target: Target) -> list[str]:
-        held = target.inventory.blobs if target.inventory else frozenset()
+        held = target.holdings.blobs if target.holdings else frozenset()
         return sorted(self.plan.release_for(target.config).blobs - held)
 
     # -- staging ------------------------------------------------------------
@@ -321,11 +322,11 @@ class Rollout:
         fanout.each(self._prune, list(_first_of_each_host(self.targets).values()))
 
     def _prune(self, target: Target) -> None:
-        if target.inventory is None:
+        if target.holdings is None:
             return
         keep = self.plan.release_for(target.config).blobs | _kept_blobs(target)
         try:
-            target.node.prune(target.inventory, keep)
+            target.node.prune(target.holdings, keep)
         except NodeError as error:  # best effort: old files cost disk, not correctness
             self.reporter.note(f"could not remove old releases: {error}")
 
@@ -404,18 +405,18 @@ def _host_record(target: Target) -> HostRecord:
 
 def _kept_blobs(target: Target) -> frozenset[str]:
     """Blobs of the node's newest ``keep_releases`` distinct releases (at least 2)."""
-    assert target.inventory is not None
+    assert target.holdings is not None
     keep_count = max(2, target.config.keep_releases)
     kept: list[Release] = []  # releases apart from their logback.xml (`deploy logging`)
     blobs: set[str] = set()
-    for release in reversed(target.inventory.installed):
+    for release in reversed(target.holdings.installed):
         key = dataclasses.replace(release, logback="")
         if key not in kept:
             if len(kept) >= keep_count:
                 break
             kept.append(key)
         blobs |= release.blobs
-    for held in (target.inventory.current, *target.inventory.held):
+    for held in (target.holdings.current, *target.holdings.held):
         if held is not None:
             blobs |= held.blobs  # what an instance on the node runs stays
     return frozenset(blobs)

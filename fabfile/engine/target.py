@@ -10,7 +10,8 @@ import dataclasses
 import enum
 
 from ..app.config import NodeConfig
-from ..cluster.node import Inventory, Node
+from ..cluster.holdings import Holdings
+from ..cluster.node import Node
 from ..cluster.probe import Status
 from .phase import Phase
 
@@ -43,7 +44,7 @@ class Target:
     """One node of the rollout and what is known about it so far."""
 
     node: Node
-    inventory: Inventory | None = None
+    holdings: Holdings | None = None
     status: Status | None = None
     phase: Phase = Phase.PENDING
     outcome: Outcome = Outcome.UNTOUCHED

@@ -68,7 +68,7 @@ def plan_steps(
 def _step(
     rollout: Rollout, target: Target, merged: dict[str, HostFiles], strategy: str, sends: bool
 ) -> Step:
-    target.inventory = target.node.inventory(tidy=False)
+    target.holdings = target.node.holdings(tidy=False)
     target.status = probe.probe(target.config)
     release = rollout.plan.release_for(target.config)
     names = {release.war: release.war_name, release.config: "config.properties"}
@@ -90,7 +90,7 @@ def _step(
         size,
         tuple(rollout.drift(target)),
         diffs,
-        rollout.room(target, target.inventory),
+        rollout.room(target, target.holdings),
     )
 
 

@@ -1,4 +1,4 @@
-"""Reaching a node: shell quoting, reading its inventory, and SSH plumbing via fabric.testing."""
+"""Reaching a node: shell quoting, reading its holdings, and SSH plumbing via fabric.testing."""
 
 from __future__ import annotations
 
@@ -15,7 +15,9 @@ import pytest
 from fabric.testing.base import Command, MockRemote, Session
 
 from fabfile.app.release import Release
-from fabfile.cluster.node import Node, _parse_inventory, sh_path
+from fabfile.cluster.holdings import Holdings
+from fabfile.cluster.node import Node
+from fabfile.cluster.shell import sh_path
 from fabfile.errors import NodeError
 from tests.fakes import node_configs
 from tests.unit.helpers import release
@@ -98,10 +100,10 @@ def test_sh_path_is_one_inert_word_for_a_real_shell(tmp_path: Path, template: st
     assert not canary.exists()
 
 
-# -- the inventory ------------------------------------------------------------------
+# -- the holdings ------------------------------------------------------------------
 
 
-def test_parse_inventory_reads_every_field() -> None:
+def test_parse_holdings_reads_every_field() -> None:
     r1, r2 = release(1), release(2)
     text = "\n".join(
         [
@@ -114,19 +116,19 @@ def test_parse_inventory_reads_every_field() -> None:
             f"release {r2.to_json()}",
         ]
     )
-    inventory = _parse_inventory(text + "\n")
-    assert inventory.home == "/home/deployer"
-    assert inventory.free_kib == 123456
-    assert inventory.blobs == frozenset({r1.war, r2.war})
-    assert inventory.current == r2
-    assert inventory.current.war_name == r2.war_name
-    assert inventory.installed == (r1, r2)
+    holdings = Holdings.parse(text + "\n")
+    assert holdings.home == "/home/deployer"
+    assert holdings.free_kib == 123456
+    assert holdings.blobs == frozenset({r1.war, r2.war})
+    assert holdings.current == r2
+    assert holdings.current.war_name == r2.war_name
+    assert holdings.installed == (r1, r2)
 
 
-def test_parse_inventory_of_a_fresh_node() -> None:
-    inventory = _parse_inventory("home /home/deployer\nfree \n")
-    assert (inventory.free_kib, inventory.blobs, inventory.current) == (0, frozenset(), None)
-    assert inventory.installed == ()
+def test_parse_holdings_of_a_fresh_node() -> None:
+    holdings = Holdings.parse("home /home/deployer\nfree \n")
+    assert (holdings.free_kib, holdings.blobs, holdings.current) == (0, frozenset(), None)
+    assert holdings.installed == ()
 
 
 def test_damaged_records_are_skipped() -> None:
@@ -140,16 +142,16 @@ def test_damaged_records_are_skipped() -> None:
             'release {"war": "ab',  # torn by a kill during the append
         ]
     )
-    inventory = _parse_inventory(text)
-    assert inventory.current is None
-    assert inventory.installed == (r1, r2)
+    holdings = Holdings.parse(text)
+    assert holdings.current is None
+    assert holdings.installed == (r1, r2)
 
 
 @pytest.mark.parametrize("record", ["1", "[]", '"x"', "null"])
 def test_records_that_are_not_objects_read_as_no_release(record: str) -> None:
-    inventory = _parse_inventory(f"current {record}\nrelease {record}\n")
-    assert inventory.current is None
-    assert inventory.installed == ()
+    holdings = Holdings.parse(f"current {record}\nrelease {record}\n")
+    assert holdings.current is None
+    assert holdings.installed == ()
 
 
 # -- SSH plumbing with fabric.testing -----------------------------------------------------

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from fabfile.cluster import restartclaim
+from fabfile.cluster.layout import Layout
 from fabfile.cluster.portowner import Listener, PortReport
 from fabfile.cluster.restartclaim import BUSY_EXIT, Claim
 from fabfile.records.lock import Holder, _start_time
@@ -36,7 +37,7 @@ def home(tmp_path: Path) -> Path:
 
 
 def claim_file(home: Path) -> Path:
-    return home / "releases" / "app" / restartclaim.FILE
+    return home / Layout("releases/app").claim
 
 
 def holder(pid: int, command: str = "deploy app-1.war") -> Holder:

@@ -13,7 +13,7 @@ import pytest
 
 from fabfile.app.appdir import AppDir
 from fabfile.app.release import Release
-from fabfile.cluster.node import Inventory
+from fabfile.cluster.holdings import Holdings
 from fabfile.cluster.probe import Status
 from fabfile.engine.fanout import each
 from fabfile.engine.planning import Plan
@@ -45,10 +45,10 @@ def rollout(
     return Rollout(AppDir(tmp_path), plan, Rolling(Setup()), Quiet())
 
 
-def inventory(current: Release | None, blobs: frozenset[str], *installed: Release) -> Inventory:
+def holdings(current: Release | None, blobs: frozenset[str], *installed: Release) -> Holdings:
     """What a node holds; the files at its config paths are the current release's."""
     files = (("config", current.config), ("jettyrc", current.jettyrc)) if current else ()
-    return Inventory("/home/u", 10**9, blobs, current, installed, files=files)
+    return Holdings("/home/u", 10**9, blobs, current, installed, files=files)
 
 
 def answering(target: Release) -> Status:
@@ -59,7 +59,7 @@ def test_a_node_is_sent_only_the_blobs_it_lacks(tmp_path: Path) -> None:
     new, old = release(2), release(1)
     plan = rollout(tmp_path, new, {})
     target = plan.targets[0]
-    target.inventory = inventory(old, old.blobs | {new.config})
+    target.holdings = holdings(old, old.blobs | {new.config})
     assert plan.missing(target) == sorted({new.war, new.jettyrc})
 
 
@@ -68,7 +68,7 @@ def test_a_node_on_the_release_that_says_so_is_skipped_unless_forced(tmp_path: P
     for force, expected in ((False, True), (True, False)):
         plan = rollout(tmp_path, current, {}, force=force)
         target = plan.targets[0]
-        target.inventory = inventory(current, current.blobs)
+        target.holdings = holdings(current, current.blobs)
         target.status = answering(current)
         assert plan.unchanged(target) is expected
 
@@ -82,10 +82,10 @@ def test_a_node_whose_config_file_was_edited_is_deployed_again(
     current = release(2)
     plan = rollout(tmp_path, current, {})
     target = plan.targets[0]
-    held = inventory(current, current.blobs)
+    held = holdings(current, current.blobs)
     edited = dataclasses.replace(held, files=(*held.files, (kind, "e" * 64)))
     for found, drift in ((held, []), (edited, [name])):
-        target.inventory, target.status = found, answering(current)
+        target.holdings, target.status = found, answering(current)
         assert (plan.drift(target), plan.unchanged(target)) == (drift, not drift)
 
 
@@ -102,7 +102,7 @@ def test_a_node_recorded_on_the_release_but_not_answering_it_is_redeployed(
     current = release(2)
     plan = rollout(tmp_path, current, {})
     target = plan.targets[0]
-    target.inventory = inventory(current, current.blobs)
+    target.holdings = holdings(current, current.blobs)
     target.status = status
     assert not plan.unchanged(target)
 
@@ -111,8 +111,8 @@ def test_a_node_lacking_a_blob_the_coordinator_cannot_send_is_refused(tmp_path: 
     wanted = release(2)
     plan = rollout(tmp_path, wanted, {})
     target: Target = plan.targets[0]
-    target.inventory = inventory(None, frozenset())
-    message = plan.room(target, target.inventory)
+    target.holdings = holdings(None, frozenset())
+    message = plan.room(target, target.holdings)
     assert "web1: does not hold 3 file(s)" in message and "deploy that WAR explicitly" in message
 
 
@@ -122,15 +122,15 @@ def test_no_room_is_refused_with_the_figures(tmp_path: Path) -> None:
     war.write_bytes(b"x" * 4096)
     plan = rollout(tmp_path, wanted, {sha: war for sha in wanted.blobs})
     target = plan.targets[0]
-    target.inventory = Inventory("/home/u", 1024, frozenset(), None, ())
-    assert "1 MiB free" in plan.room(target, target.inventory)
+    target.holdings = Holdings("/home/u", 1024, frozenset(), None, ())
+    assert "1 MiB free" in plan.room(target, target.holdings)
 
 
 def test_pruning_keeps_the_newest_releases_and_the_current(tmp_path: Path) -> None:
     r1, r2, r3 = release(1), release(2), release(3)
     plan = rollout(tmp_path, release(4), {})
     target = plan.targets[0]
-    target.inventory = inventory(r3, r1.blobs | r2.blobs | r3.blobs, r1, r2, r3)
+    target.holdings = holdings(r3, r1.blobs | r2.blobs | r3.blobs, r1, r2, r3)
     kept = _kept_blobs(target)
     assert r3.blobs <= kept and r2.blobs <= kept and not (r1.blobs & kept)
 
@@ -141,7 +141,7 @@ def test_logging_pushes_do_not_count_against_the_releases_kept(tmp_path: Path) -
     plan = rollout(tmp_path, release(3), {})
     target = plan.targets[0]
     held = r1.blobs | r2.blobs | {p.logback for p in pushes}
-    target.inventory = inventory(pushes[-1], held, r1, r2, *pushes)
+    target.holdings = holdings(pushes[-1], held, r1, r2, *pushes)
     assert r1.blobs <= _kept_blobs(target)  # keep_releases counts r1 and r2, not the pushes
 
 
@@ -156,7 +156,7 @@ def test_a_node_on_the_release_but_for_logback_is_unchanged_if_logback_rereads_i
     plan = rollout(tmp_path, wanted, {"d" * 64: xml})
     target = plan.targets[0]
     running = dataclasses.replace(wanted, logback="e" * 64)
-    target.inventory = inventory(running, running.blobs)
+    target.holdings = holdings(running, running.blobs)
     target.status = answering(wanted)
     assert plan.unchanged(target) is live
     assert ("web1" in plan.logging_live) is live

@@ -80,7 +80,7 @@ def test_every_jump_host_is_checked_against_known_hosts(tmp_path: Path) -> None:
     import paramiko
     from fabric import Connection
 
-    from fabfile.cluster import node as node_module
+    from fabfile.cluster import connection as connection_module
 
     (tmp_path / "known").write_text("")
     nodes = app(
@@ -92,7 +92,7 @@ def test_every_jump_host_is_checked_against_known_hosts(tmp_path: Path) -> None:
         ),
     ).nodes
     chain: list[Connection] = []
-    hop: object = node_module._connection(nodes[0])
+    hop: object = connection_module.build(nodes[0])
     while isinstance(hop, Connection):
         chain.append(hop)
         hop = hop.gateway

@@ -26,6 +26,7 @@ from typing import ClassVar
 from ...app import extensions
 from ...app.tag import Tag, following
 from ...cluster import probe
+from ...cluster.layout import VERSION_CONFIG, VERSION_FILES, Layout, beside
 from ...cluster.manager import Deployed, Manager
 from ...cluster.shell import sh_path
 from ...errors import DeployError, NodeError, RolloutError
@@ -36,7 +37,6 @@ from ..strategies.contract import Steps
 from ..target import Outcome, Target
 
 MIB = 1024 * 1024
-VERSIONS = "versions"
 
 
 class ParallelVersions:
@@ -96,10 +96,11 @@ class ParallelVersions:
     def _forget_retired(self, target: Target, deployed: list[Deployed]) -> None:
         """Remove the node's files of versions the manager no longer lists."""
         keep = shlex.quote(" ".join(sorted(d.tag for d in deployed if d.tag)))
-        v = f"{sh_path(target.config.releases_dir)}/{VERSIONS}"
+        v = sh_path(Layout.of(target.config).versions)
+        tag = 't="$f"' + "".join(f'; t="${{t%{shlex.quote(end)}}}"' for end in VERSION_FILES)
         script = (
             f'keep={keep}; cd {v} 2>/dev/null || exit 0; for f in *; do [ -e "$f" ] || continue; '
-            't="${f%.war}"; t="${t%.xml}"; case " $keep " in *" $t "*) ;; '
+            f'{tag}; case " $keep " in *" $t "*) ;; '
             '*) rm -rf -- "$f" ;; esac; done'
         )
         target.node.run(script, "removing files of retired versions")
@@ -145,26 +146,26 @@ class ParallelVersions:
         """The version's files on the node, linked from the staged blobs; the absolute
         paths of its WAR and context file."""
         node, release = target.node, self.plan.release_for(target.config)
-        versions = node.absolute(target.config.releases_dir) + "/" + VERSIONS
-        base = f"{versions}/{tag}"
-        files = [(release.config, "WEB-INF/classes/config.properties")]
-        files += extensions.entries(release.extensions)
-        lines = ["set -e", f"d={sh_path(target.config.releases_dir)}", f"b={shlex.quote(base)}"]
+        layout = Layout.of(target.config)
+        base = node.absolute(layout.version(tag))
+        war, xml = node.absolute(layout.version_war(tag)), node.absolute(layout.version_xml(tag))
+        files = [(release.config, VERSION_CONFIG), *extensions.entries(release.extensions)]
+        lines = ["set -e", layout.assign(), f"b={shlex.quote(base)}"]
         lines += [f'mkdir -p "$b"/{shlex.quote(mount)}' for mount in extensions.MOUNTS]
         for sha, path in files:
             parent = path.rpartition("/")[0]
             lines += [
                 f'mkdir -p "$b"/{shlex.quote(parent)}',
-                _link(sha, f'"$b"/{shlex.quote(path)}'),
+                _link(layout, sha, f'"$b"/{shlex.quote(path)}'),
             ]
-        lines.append(_link(release.war, '"$b".war'))
-        lines += _copy_lines(release.jettyrc, target.config.jettyrc_path)
+        lines.append(_link(layout, release.war, shlex.quote(war)))
+        lines += _copy_lines(layout, release.jettyrc, target.config.jettyrc_path)
         if release.logback and target.config.logback_path:
-            lines += _copy_lines(release.logback, target.config.logback_path)
-        xml = extensions.context_xml(release.context, base)
-        lines.append(f'printf "%s" {shlex.quote(xml)} > "$b".xml')
+            lines += _copy_lines(layout, release.logback, target.config.logback_path)
+        context = extensions.context_xml(release.context, base)
+        lines.append(f'printf "%s" {shlex.quote(context)} > {shlex.quote(xml)}')
         node.run("\n".join(lines), f"laying out version ##{tag}")
-        return f"{base}.war", f"{base}.xml"
+        return war, xml
 
     def _verify(self, target: Target) -> None:
         """New sessions go to the newest version, so ``/status`` (no session) answers from it."""
@@ -198,21 +199,21 @@ class ParallelVersions:
         )
 
 
-def _copy_lines(sha: str, path: str) -> list[str]:
+def _copy_lines(layout: Layout, sha: str, path: str) -> list[str]:
     """.jettyrc (the instance's JVM options) goes to ``jettyrc_path`` as with a restart,
     renamed into place; no restart here, so Tomcat reads it at its next start. So does
     logback.xml, to ``logback_path``: logback rereads it when it scans."""
-    new = path + ".deploy-new"
+    new = beside(path)
     return [
         f"mkdir -p {sh_path(path.rpartition('/')[0] or '.')}",
-        f'cp -f "$d"/blobs/{shlex.quote(sha)} {sh_path(new)}',  # a copy: it may be edited
+        f"cp -f {layout.word(layout.blob(sha))} {sh_path(new)}",  # a copy: it may be edited
         f"mv -f {sh_path(new)} {sh_path(path)}",
     ]
 
 
-def _link(sha: str, target: str) -> str:
+def _link(layout: Layout, sha: str, target: str) -> str:
     """Hard-link a staged blob into place (same file system), or copy it."""
-    blob = f'"$d"/blobs/{shlex.quote(sha)}'
+    blob = layout.word(layout.blob(sha))
     return f"ln -f {blob} {target} 2>/dev/null || cp -f {blob} {target}"
 
 

@@ -36,9 +36,9 @@ class Restart:
     def settle(self, target: Target) -> None:
         """Pre-flight: a restart claimed by another run and still under way is waited for;
         one that is over is cleared."""
-        assert target.inventory is not None
-        if target.inventory.claim is not None:
-            over = self._await_claim(target, target.inventory.claim)
+        assert target.holdings is not None
+        if target.holdings.claim is not None:
+            over = self._await_claim(target, target.holdings.claim)
             if over:
                 target.node.clear_claim(over)
 

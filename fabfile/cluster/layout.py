@@ -1,0 +1,150 @@
+"""Where things are on a node: the one place the names under ``releases_dir`` are spelled.
+
+Under ``releases_dir`` a node keeps ``blobs/SHA256`` (every WAR, config.properties,
+.jettyrc and logback.xml it was sent, by checksum; ``SHA256.part`` while one arrives),
+``current`` (the release the node runs, one JSON line, replaced atomically through
+``current.new``; ``current.INSTANCE`` for each of several instances), ``releases.log``
+(every install, one JSON line each, from which pruning keeps the newest),
+``restart.claim`` with its ``.lock`` and ``.new`` (`fabfile.cluster.restartclaim`)
+and, for parallel deployment, ``versions/TAG/`` with ``TAG.war`` and ``TAG.xml``
+beside it.
+
+A file put in place outside it (the WAR, config.properties, ...) is first copied
+beside its target, under a name ending in ``.deploy-new``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+
+from ..app.config import NodeConfig
+from .shell import sh_path
+
+_BLOBS = "blobs"
+_PART = ".part"
+_CURRENT = "current"
+_NEW = ".new"
+_LOG = "releases.log"
+_VERSIONS = "versions"
+_CLAIM = "restart.claim"
+_LOCK = ".lock"
+_STAGED = ".deploy-new"
+_VAR = "d"  # the shell variable `Layout.assign` sets to the releases directory
+
+VERSION_FILES = (".war", ".xml")  # beside each versions/TAG directory: its WAR, its context
+VERSION_CONFIG = "WEB-INF/classes/config.properties"  # inside versions/TAG: each reads its own
+
+
+@dataclasses.dataclass(frozen=True)
+class Layout:
+    """The paths under one node's ``releases_dir``, spelled as ``.config`` does (``~/``
+    is the node's HOME): quote them with `sh_path` or `word`, never paste them."""
+
+    root: str
+
+    @classmethod
+    def of(cls, config: NodeConfig) -> Layout:
+        return cls(config.releases_dir)
+
+    @property
+    def blobs(self) -> str:
+        """The directory of every file the node was sent, named by checksum."""
+        return self._under(_BLOBS)
+
+    def blob(self, sha256: str) -> str:
+        return f"{self.blobs}/{sha256}"
+
+    def part(self, sha256: str) -> str:
+        """Where an upload arrives, until its checksum is checked on the node."""
+        return self.blob(sha256) + _PART
+
+    def current(self, instance: str = "") -> str:
+        """The release an instance runs: ``current``, or ``current.NAME`` (a safe name)."""
+        return self._under(f"{_CURRENT}.{instance}" if instance else _CURRENT)
+
+    def current_new(self, instance: str = "") -> str:
+        """Written first, then renamed over `current`: a reader never sees half a record."""
+        return self.current(instance) + _NEW
+
+    @property
+    def log(self) -> str:
+        """Every release installed, one JSON line each, oldest first."""
+        return self._under(_LOG)
+
+    @property
+    def versions(self) -> str:
+        """Parallel deployment's directory of versions laid out side by side."""
+        return self._under(_VERSIONS)
+
+    def version(self, tag: str) -> str:
+        """One version's ``WEB-INF`` tree; its WAR and context file sit beside it."""
+        return f"{self.versions}/{tag}"
+
+    def version_war(self, tag: str) -> str:
+        return self.version(tag) + VERSION_FILES[0]
+
+    def version_xml(self, tag: str) -> str:
+        return self.version(tag) + VERSION_FILES[1]
+
+    @property
+    def claim(self) -> str:
+        """The restart claim: one restart at a time on a node."""
+        return self._under(_CLAIM)
+
+    @property
+    def claim_lock(self) -> str:
+        """The file ``flock`` holds while the claim is read and written."""
+        return self.claim + _LOCK
+
+    @property
+    def claim_new(self) -> str:
+        return self.claim + _NEW
+
+    def _under(self, name: str) -> str:
+        return f"{self.root}/{name}"
+
+    # -- shell words relative to $d, which keep the node's scripts short ---------------
+
+    def assign(self) -> str:
+        """The shell line that sets ``$d`` to the releases directory, for `word`."""
+        return f"{_VAR}={sh_path(self.root)}"
+
+    def word(self, path: str) -> str:
+        """``path`` (the root or one of its paths) as one shell word under ``$d``."""
+        if path == self.root:
+            return f'"${_VAR}"'
+        rest = path.removeprefix(self.root + "/")
+        if rest == path:
+            raise ValueError(f"{path!r} is not under {self.root!r}")
+        return f'"${_VAR}"/{shlex.quote(rest)}'
+
+    def every_blob(self) -> str:
+        """A shell glob of every blob (a literal pattern when there is none)."""
+        return f"{self.word(self.blobs)}/*"
+
+    def every_part(self) -> str:
+        """A shell glob of every upload left half done."""
+        return f"{self.word(self.blobs)}/*{shlex.quote(_PART)}"
+
+    def every_current(self) -> str:
+        """Shell globs of the release of every instance on the node."""
+        current = self.word(self.current())
+        return f"{current} {current}.*"
+
+
+def parent(target: str) -> str:
+    """The directory of a file outside the releases directory (``/`` or ``.`` at the top)."""
+    head, slash, _ = target.rpartition("/")
+    return head or ("/" if slash else ".")
+
+
+def hidden_beside(target: str) -> str:
+    """A hidden name in the target's directory: same filesystem, so the rename is atomic."""
+    name = target.rpartition("/")[2]
+    return f"{parent(target).rstrip('/')}/.{name}{_STAGED}"
+
+
+def beside(target: str) -> str:
+    """The name parallel deployment copies a file to before renaming it over ``target``."""
+    return target + _STAGED
