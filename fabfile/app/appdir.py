@@ -2,7 +2,8 @@
 
 It is found from the current directory, ``--app-dir DIR`` or ``--app NAME``
 (under ``$DEPLOY_APPS_ROOT``, default ``./apps``), and also holds the tool's
-own files: the history, the lock and the archive of configuration files.
+own files (`fabfile.records`): the history, the lock and the archive of
+configuration files.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import os
 from pathlib import Path
 
 from ..errors import ConfigError, UsageError
-from ..records.archive import Archive
 from . import config, overrides
 from .overrides import JETTYRC, LOGBACK, PROPERTIES, Overrides
 
@@ -44,10 +44,6 @@ class AppDir:
     def lock_path(self) -> Path:
         return self.path / LOCK
 
-    @property
-    def archive(self) -> Archive:
-        return Archive(self.path)
-
     def overrides(self) -> Overrides:
         """config.properties, .jettyrc, logback.xml and each host's own, read and checked."""
         found = Overrides(self.path, self.config.hosts, self.config.path)
@@ -65,10 +61,6 @@ class AppDir:
         names = (CONFIG, PROPERTIES, JETTYRC, LOGBACK)
         found = [self.path / name for name in names if (self.path / name).is_file()]
         return found + overrides.paths(self.path)
-
-    def snapshot(self, command: str) -> None:
-        """Archive the configuration files as this command sees them (`fabfile.records.archive`)."""
-        self.archive.snapshot(self.config_files(), command)
 
 
 def locate(app_dir: str | None = None, app: str | None = None, cwd: Path | None = None) -> AppDir:

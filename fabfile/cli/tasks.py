@@ -26,6 +26,7 @@ from ..commands import history as records
 from ..commands import status as statuses
 from ..commands.options import Options, PaceFlags
 from ..errors import ExitCode
+from ..records.archive import Archive
 from .flags import LIMIT, DeployTask, boundary
 
 
@@ -34,7 +35,7 @@ def _options(hosts: str | None, app_dir: str | None, app: str | None, command: s
     the command sees them (`fabfile.records.archive`)."""
     chosen = tuple(h.strip() for h in hosts.split(",")) if hosts else None
     found = appdir.locate(app_dir, app)
-    found.snapshot(command)
+    Archive(found.path).snapshot(found.config_files(), command)
     return Options(found, chosen)
 
 

@@ -14,6 +14,7 @@ from ..cluster.node import Node
 from ..errors import (
     ExitCode,
 )
+from ..records.archive import Archive
 from ..view import console as view
 from .options import Options
 
@@ -58,12 +59,12 @@ def _print_drift(console: Console, drifts: list[drift.FileDrift], errors: list[s
 
 def config_history(options: Options, limit: int = 20, as_json: bool = False) -> ExitCode:
     """Every version of the config files the coordinator saw, newest last."""
-    versions = options.app.archive.versions()[-limit:]
+    versions = Archive(options.app.path).versions()[-limit:]
     if as_json:
         rows = [dataclasses.asdict(v) for v in versions]
         options.console.file.write(json.dumps(rows, indent=2) + "\n")
     elif not versions:
         options.console.print("no configuration files archived yet")
     else:
-        options.console.print(view.config_table(options.app.archive, versions))
+        options.console.print(view.config_table(Archive(options.app.path), versions))
     return ExitCode.OK

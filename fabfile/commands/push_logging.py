@@ -9,6 +9,7 @@ from ..errors import (
     ConfigError,
     ExitCode,
 )
+from ..records.archive import Archive
 from ..records.history import Action, History, HostRecord, Record, Result
 from ..records.lock import Lock
 from ..view import console as view
@@ -24,7 +25,7 @@ def logging(options: Options) -> ExitCode:
     files = app.overrides()
     wanted = logback.settings(files, tuple(dict.fromkeys(node.host for node in nodes)))
     assert files.base.logback is not None  # `logback.settings` requires it
-    sources = {s.file.sha256: app.archive.keep(s.file.data) for s in wanted.values()}
+    sources = {s.file.sha256: Archive(app.path).keep(s.file.data) for s in wanted.values()}
     pushes = [logback.Push(Node(node), wanted[node.host]) for node in nodes]
     with Lock(app.lock_path, options.command("logging")):
         current = History(app.history_path).current()  # read under the lock: it is ours

@@ -20,6 +20,7 @@ from ..app.pace import Pace
 from ..app.release import Release
 from ..cluster import probe
 from ..errors import ArtifactError, ConfigError
+from ..records.archive import Archive
 from ..records.history import Action, History, entry_release
 
 
@@ -53,7 +54,7 @@ def release_of(app: AppDir, found: Artifact) -> tuple[Release, dict[str, Path]]:
     own = []
     for host in app.config.hosts:
         mine = files.files(host)
-        sources |= {file.sha256: app.archive.keep(file.data) for file in mine}
+        sources |= {file.sha256: Archive(app.path).keep(file.data) for file in mine}
         if mine != files.base:
             own.append(f"{host} {_shas(mine)}")
     base = files.base
@@ -69,7 +70,7 @@ def release_of(app: AppDir, found: Artifact) -> tuple[Release, dict[str, Path]]:
         logback=base.logback.sha256 if base.logback else "",
         hosts="\n".join(sorted(own)),  # one order, so equal releases compare equal
     )
-    sources |= {file.sha256: app.archive.keep(file.data) for file in base}
+    sources |= {file.sha256: Archive(app.path).keep(file.data) for file in base}
     return release, sources
 
 
@@ -162,7 +163,7 @@ def _local_sources(app: AppDir, release: Release) -> dict[str, Path]:
     if war.is_file() and artifacts.file_sha256(war) == release.war:
         sources[release.war] = war
     for sha in release.blobs - sources.keys():
-        if (kept := app.archive.find(sha)) is not None:
+        if (kept := Archive(app.path).find(sha)) is not None:
             sources[sha] = kept
     for item in extensions.read(app.path):
         if item.sha256 in release.blobs:
