@@ -47,6 +47,7 @@ from ..records.history import Action, History, HostRecord, Record, Result
 from ..records.lock import Lock, read_holder
 from ..view import console as view
 from ..view import preview, timeline
+from ..words import some
 
 
 @dataclasses.dataclass(frozen=True)
@@ -644,8 +645,7 @@ def _summary(console: Console, targets: Sequence[Target]) -> None:
         for target in targets:
             by.setdefault(target.outcome, []).append(target.host)
         outcomes = ", ".join(
-            f"{outcome.value}: {len(hosts)}"
-            + (f" ({view.some(hosts)})" if outcome in _TROUBLE else "")
+            f"{outcome.value}: {len(hosts)}" + (f" ({some(hosts)})" if outcome in _TROUBLE else "")
             for outcome, hosts in by.items()
         )
     console.print(view.plain(f"done: {outcomes}; {sent} bytes sent"))

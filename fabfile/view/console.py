@@ -28,6 +28,7 @@ from ..cluster.probe import Status
 from ..engine.phase import Phase
 from ..engine.retirement import Held
 from ..records.archive import Archive, Version
+from ..words import some
 from .timeline import Timeline
 
 _STYLES = {Phase.DONE: "green", Phase.SKIPPED: "green", Phase.FAILED: "bold red"}
@@ -336,12 +337,6 @@ class LiveReporter:
 
 _ENDED = (Phase.DONE, Phase.SKIPPED, Phase.FAILED, Phase.INTERRUPTED)
 _LIVE_MARGIN = 6  # header, caption and a few notes: a row per node needs that much more
-
-
-def some(names: Sequence[str], most: int = 8) -> str:
-    """The first few names and how many more: a line stays a line at a hundred nodes."""
-    more = len(names) - most
-    return ", ".join(names[:most]) + (f" and {more} more" if more > 0 else "")
 
 
 def versions_table(statuses: Sequence[Status], versions: Mapping[str, Sequence[Deployed]]) -> Table:
