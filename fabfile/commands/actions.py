@@ -46,7 +46,7 @@ from ..errors import (
 from ..records.history import Action, History, HostRecord, Record, Result
 from ..records.lock import Lock, read_holder
 from ..view import console as view
-from ..view import preview, timeline
+from ..view import preview, progress, tables, timeline
 from ..words import some
 
 
@@ -122,9 +122,9 @@ def status(options: Options, as_json: bool = False) -> ExitCode:
     rotation = _rotation(options, nodes)
     live = _live(nodes, rotation) if options.blue_green and rotation is not None else None
     if as_json:
-        options.console.file.write(view.status_json(statuses, expected, rotation, live) + "\n")
+        options.console.file.write(tables.status_json(statuses, expected, rotation, live) + "\n")
     else:
-        options.console.print(view.status_table(statuses, expected, rotation, live))
+        options.console.print(tables.status_table(statuses, expected, rotation, live))
     if live is not None:
         return ExitCode.OK if _colours_serve(nodes, statuses, live) else ExitCode.NODE_FAILED
     serving = all(state == "UP" for state in (rotation or {}).values())
@@ -151,10 +151,10 @@ def _versions_status(
             else:
                 versions[node.label] = listed
     if as_json:
-        options.console.file.write(view.versions_json(statuses, versions, expected) + "\n")
+        options.console.file.write(tables.versions_json(statuses, versions, expected) + "\n")
     else:
-        options.console.print(view.versions_table(statuses, versions))
-        for line in [*view.held_lines(versions), *errors]:
+        options.console.print(tables.versions_table(statuses, versions))
+        for line in [*tables.held_lines(versions), *errors]:
             options.console.print(view.plain(line))
     return ExitCode.OK if all(s.ok for s in statuses) and not errors else ExitCode.NODE_FAILED
 
@@ -281,7 +281,7 @@ def dry_run(
             raise PreflightError(
                 f"{error}; the dry run needs it to tell the idle colours"
             ) from None
-    rollout = Rollout(app, plan, strategy, view.PlainReporter(options.console))
+    rollout = Rollout(app, plan, strategy, progress.PlainReporter(options.console))
     holder = read_holder(app.lock_path)
     console = options.console
     console.print(
@@ -371,7 +371,7 @@ def retire(options: Options, now: bool = False) -> ExitCode:
     manager = Manager.for_nodes(nodes)
     assert manager is not None  # `fabfile.app.config` requires manager_user for parallel
     timeout = options.app.config.retire_timeout
-    shown = view.RetireView(options.console)
+    shown = progress.RetireView(options.console)
     verified = History(options.app.history_path).verified_tags()
     run = Retirement(manager, nodes, shown, timeout, now, verified)
     command = options.command("retire", *(["--now"] if now else []))
@@ -384,7 +384,7 @@ def retire(options: Options, now: bool = False) -> ExitCode:
     return ExitCode.NODE_FAILED if left or run.failed else ExitCode.OK
 
 
-def _retire_recorded(options: Options, run: Retirement, shown: view.RetireView) -> list[Held]:
+def _retire_recorded(options: Options, run: Retirement, shown: progress.RetireView) -> list[Held]:
     """Run ``run`` and write its history record, however it ends."""
     left: list[Held] = []
     result, message = Result.OK, ""
@@ -523,7 +523,7 @@ def config_history(options: Options, limit: int = 20, as_json: bool = False) -> 
     elif not versions:
         options.console.print("no configuration files archived yet")
     else:
-        options.console.print(view.config_table(options.app.archive, versions))
+        options.console.print(tables.config_table(options.app.archive, versions))
     return ExitCode.OK
 
 
@@ -538,7 +538,7 @@ def history(options: Options, limit: int = 20, as_json: bool = False) -> ExitCod
     elif not entries:
         options.console.print(f"no deploys recorded in {options.app.history_path} yet")
     else:
-        options.console.print(view.history_table(entries, first))
+        options.console.print(tables.history_table(entries, first))
     return ExitCode.OK
 
 
@@ -559,7 +559,7 @@ def report(
         options.console.file.write(json.dumps(data, indent=2) + "\n")
         return ExitCode.OK
     options.console.print(view.plain(timeline.title(number, entry)))
-    options.console.print(view.timeline_table(drawn))
+    options.console.print(tables.timeline_table(drawn))
     options.console.print(f"timeline: {view.plain(str(target))}")
     return ExitCode.OK
 
@@ -624,9 +624,9 @@ def _run(
     console = options.console
     hosts = [node.label for node in plan.nodes]
     if console.is_terminal:
-        with view.LiveReporter(console, hosts) as live:
+        with progress.LiveReporter(console, hosts) as live:
             return Rollout(options.app, plan, strategy, live).run(stage_only)
-    return Rollout(options.app, plan, strategy, view.PlainReporter(console)).run(stage_only)
+    return Rollout(options.app, plan, strategy, progress.PlainReporter(console)).run(stage_only)
 
 
 SUMMARY_NAMES = 8  # up to this many nodes, the summary names each one's outcome
