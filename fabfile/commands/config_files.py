@@ -15,6 +15,7 @@ from ..errors import (
     ExitCode,
 )
 from ..view import console as view
+from ..view import tables
 from .options import Options
 
 
@@ -65,5 +66,5 @@ def config_history(options: Options, limit: int = 20, as_json: bool = False) -> 
     elif not versions:
         options.console.print("no configuration files archived yet")
     else:
-        options.console.print(view.config_table(options.app.archive, versions))
+        options.console.print(tables.config_table(options.app.archive, versions))
     return ExitCode.OK
