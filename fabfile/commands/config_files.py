@@ -16,6 +16,7 @@ from ..errors import (
 )
 from ..records.archive import Archive
 from ..view import console as view
+from ..view import tables
 from .options import Options
 
 
@@ -66,5 +67,5 @@ def config_history(options: Options, limit: int = 20, as_json: bool = False) -> 
     elif not versions:
         options.console.print("no configuration files archived yet")
     else:
-        options.console.print(view.config_table(Archive(options.app.path), versions))
+        options.console.print(tables.config_table(Archive(options.app.path), versions))
     return ExitCode.OK

@@ -15,7 +15,7 @@ from ..errors import (
 from ..records.history import Action
 from ..records.lock import read_holder
 from ..view import console as view
-from ..view import preview
+from ..view import preview, progress
 from . import status
 from .options import Options, artifact
 
@@ -41,7 +41,7 @@ def dry_run(
             raise PreflightError(
                 f"{error}; the dry run needs it to tell the idle colours"
             ) from None
-    rollout = Rollout(app, plan, strategy, view.PlainReporter(options.console))
+    rollout = Rollout(app, plan, strategy, progress.PlainReporter(options.console))
     holder = read_holder(app.lock_path)
     console = options.console
     console.print(

@@ -22,6 +22,8 @@ from ..errors import (
 from ..records.history import Action
 from ..records.lock import Lock
 from ..view import console as view
+from ..view import progress
+from ..words import some
 from . import retiring
 from .options import Options, PaceFlags
 
@@ -66,9 +68,9 @@ def run_plan(
     console = options.console
     hosts = [node.label for node in plan.nodes]
     if console.is_terminal:
-        with view.LiveReporter(console, hosts) as live:
+        with progress.LiveReporter(console, hosts) as live:
             return Rollout(options.app, plan, strategy, live).run(stage_only)
-    return Rollout(options.app, plan, strategy, view.PlainReporter(console)).run(stage_only)
+    return Rollout(options.app, plan, strategy, progress.PlainReporter(console)).run(stage_only)
 
 
 SUMMARY_NAMES = 8  # up to this many nodes, the summary names each one's outcome
@@ -89,8 +91,7 @@ def summary(console: Console, targets: Sequence[Target]) -> None:
         for target in targets:
             by.setdefault(target.outcome, []).append(target.host)
         outcomes = ", ".join(
-            f"{outcome.value}: {len(hosts)}"
-            + (f" ({view.some(hosts)})" if outcome in _TROUBLE else "")
+            f"{outcome.value}: {len(hosts)}" + (f" ({some(hosts)})" if outcome in _TROUBLE else "")
             for outcome, hosts in by.items()
         )
     console.print(view.plain(f"done: {outcomes}; {sent} bytes sent"))

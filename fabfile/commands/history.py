@@ -8,7 +8,7 @@ from ..errors import (
     ExitCode,
 )
 from ..records.history import History
-from ..view import console as view
+from ..view import tables
 from .options import Options
 
 
@@ -23,5 +23,5 @@ def history(options: Options, limit: int = 20, as_json: bool = False) -> ExitCod
     elif not entries:
         options.console.print(f"no deploys recorded in {options.app.history_path} yet")
     else:
-        options.console.print(view.history_table(entries, first))
+        options.console.print(tables.history_table(entries, first))
     return ExitCode.OK

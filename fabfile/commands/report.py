@@ -9,7 +9,7 @@ from ..errors import (
 )
 from ..records.history import History
 from ..view import console as view
-from ..view import timeline
+from ..view import tables, timeline
 from .options import Options
 
 
@@ -30,6 +30,6 @@ def report(
         options.console.file.write(json.dumps(data, indent=2) + "\n")
         return ExitCode.OK
     options.console.print(view.plain(timeline.title(number, entry)))
-    options.console.print(view.timeline_table(drawn))
+    options.console.print(tables.timeline_table(drawn))
     options.console.print(f"timeline: {view.plain(str(target))}")
     return ExitCode.OK

@@ -20,6 +20,7 @@ from ..errors import (
 from ..records.history import Action, History, HostRecord, Record, Result
 from ..records.lock import Lock
 from ..view import console as view
+from ..view import progress
 from .options import Options
 
 
@@ -56,7 +57,7 @@ def retire_old(options: Options, now: bool = False) -> ExitCode:
     manager = Manager.for_nodes(nodes)
     assert manager is not None  # `fabfile.app.config` requires manager_user for parallel
     timeout = options.app.config.retire_timeout
-    shown = view.RetireView(options.console)
+    shown = progress.RetireView(options.console)
     verified = History(options.app.history_path).verified_tags()
     run = Retirement(manager, nodes, shown, timeout, now, verified)
     command = options.command("retire", *(["--now"] if now else []))
@@ -69,7 +70,7 @@ def retire_old(options: Options, now: bool = False) -> ExitCode:
     return ExitCode.NODE_FAILED if left or run.failed else ExitCode.OK
 
 
-def _retire_recorded(options: Options, run: Retirement, shown: view.RetireView) -> list[Held]:
+def _retire_recorded(options: Options, run: Retirement, shown: progress.RetireView) -> list[Held]:
     """Run ``run`` and write its history record, however it ends."""
     left: list[Held] = []
     result, message = Result.OK, ""

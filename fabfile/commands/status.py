@@ -16,6 +16,7 @@ from ..errors import (
 )
 from ..records.history import History
 from ..view import console as view
+from ..view import tables
 from .options import Options
 
 
@@ -36,9 +37,9 @@ def status(options: Options, as_json: bool = False) -> ExitCode:
     rotation = _rotation(options, nodes)
     live = live_colours(nodes, rotation) if options.blue_green and rotation is not None else None
     if as_json:
-        options.console.file.write(view.status_json(statuses, expected, rotation, live) + "\n")
+        options.console.file.write(tables.status_json(statuses, expected, rotation, live) + "\n")
     else:
-        options.console.print(view.status_table(statuses, expected, rotation, live))
+        options.console.print(tables.status_table(statuses, expected, rotation, live))
     if live is not None:
         return ExitCode.OK if _colours_serve(nodes, statuses, live) else ExitCode.NODE_FAILED
     serving = all(state == "UP" for state in (rotation or {}).values())
@@ -65,10 +66,10 @@ def _versions_status(
             else:
                 versions[node.label] = listed
     if as_json:
-        options.console.file.write(view.versions_json(statuses, versions, expected) + "\n")
+        options.console.file.write(tables.versions_json(statuses, versions, expected) + "\n")
     else:
-        options.console.print(view.versions_table(statuses, versions))
-        for line in [*view.held_lines(versions), *errors]:
+        options.console.print(tables.versions_table(statuses, versions))
+        for line in [*tables.held_lines(versions), *errors]:
             options.console.print(view.plain(line))
     return ExitCode.OK if all(s.ok for s in statuses) and not errors else ExitCode.NODE_FAILED
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 from ..app import pace as paces
 from ..errors import DeployError, RolloutError, explain
-from ..view.console import some
+from ..words import some
 from . import canary, fanout
 from .strategies.contract import Rotation, Steps
 from .target import Outcome, Target

@@ -5,6 +5,10 @@ node and changes nothing; staging sends bytes to every node but touches no
 running release; only then does the strategy (`fabfile.engine.strategies`) have the
 runtime (`fabfile.engine.runtimes`) make the release live, node by node in its order,
 and the first failure stops it there.
+
+`Rollout` runs the phases in that order; each has its module (`preflight`,
+`staging`, then `pruning`), and the run ends in one history record (`recording`)
+whose message says where it stopped (`ending`).
 """
 
 from __future__ import annotations
@@ -18,26 +22,27 @@ from ..app.appdir import AppDir
 from ..app.overrides import LOGBACK, File
 from ..app.pace import Pace
 from ..app.release import Release
-from ..cluster import logback, probe, restartclaim
+from ..cluster import logback, restartclaim
 from ..cluster.holdings import Holdings
 from ..cluster.node import Node
 from ..errors import (
     ConfigError,
     DeployError,
     Interrupted,
-    NodeError,
     PreflightError,
     RolloutError,
     explain,
 )
-from ..records import history
-from ..records.history import HostRecord, Record, Result
+from ..records.history import Result
 from ..records.lock import Holder
-from . import fanout, warmup
+from . import ending, recording, warmup
 from .batches import Finished
 from .phase import Phase, Reporter
 from .planning import Plan
+from .preflight import preflight
+from .pruning import prune
 from .runtimes import Runtime
+from .staging import stage
 from .strategies.contract import Rotation, Strategy
 from .target import Outcome, Target
 
@@ -80,8 +85,8 @@ class Rollout:
         ``stage_only`` (`deploy stage`): pre-flight and staging, nothing live changes."""
         result, message = Result.OK, ""
         try:
-            self._timed("preflight", self.preflight)
-            self._timed("staging", self.stage)
+            self._timed("preflight", lambda: preflight(self))
+            self._timed("staging", lambda: stage(self))
             if stage_only:
                 for target in self.targets:
                     target.end(Outcome.STAGED, f"{target.sent} bytes sent")
@@ -91,14 +96,15 @@ class Rollout:
             self._prune_unless_interrupted()
         except KeyboardInterrupt as interrupt:
             result = Result.INTERRUPTED
-            message = "\n".join([self._interruption(), *getattr(interrupt, "__notes__", ())])
+            interrupted = ending.interruption(self.targets, self.plan.next_step)
+            message = "\n".join([interrupted, *getattr(interrupt, "__notes__", ())])
             raise Interrupted(message) from None
         except DeployError as error:
             result = Result.REFUSED if isinstance(error, PreflightError) else Result.FAILED
             message = explain(error)
             raise
         finally:
-            self._record(result, message)
+            recording.write(self, result, message)
             for target in self.targets:
                 target.node.close()
         return self.targets
@@ -107,10 +113,10 @@ class Rollout:
         try:
             self.strategy.run(self)
         except Finished as error:  # every node was reached: no "stopped there"
-            error.add_note(self._finished_summary())
+            error.add_note(ending.finished_summary(self.targets, self.plan.next_step))
             raise
         except RolloutError as error:
-            error.add_note(self._stopped_there())
+            error.add_note(ending.stopped_there(self.targets, self.plan.next_step))
             raise
 
     def _logging_live(self) -> None:
@@ -222,37 +228,7 @@ class Rollout:
             if wanted[kind] and holdings.file(kind) != wanted[kind]
         ]
 
-    # -- pre-flight ---------------------------------------------------------
-
-    def preflight(self) -> None:
-        """Read every target in parallel; refuse before any release changes if one is unfit.
-
-        (It does create the releases directory, remove partial uploads and clear
-        restart claims that are over.)
-        """
-        errors = [e for e in fanout.each(self._check, self.targets) if e]
-        errors += self.strategy.check(self.plan.nodes)
-        if errors:
-            raise PreflightError(
-                f"pre-flight refused on {len(errors)} of {len(self.targets)} node(s); "
-                "nothing was changed:\n" + "\n".join(f"  {e}" for e in errors)
-            )
-
-    def _check(self, target: Target) -> str:
-        self.set_phase(target, Phase.CHECKING)
-        try:
-            target.holdings = target.node.holdings()
-            self.runtime.settle(target)
-        except NodeError as error:
-            self.set_phase(target, Phase.FAILED, str(error))
-            return str(error)
-        target.status = probe.probe(target.config)
-        if drifted := self.drift(target):
-            self.note(
-                f"{target.host}: {', '.join(drifted)} on the node differs from what was deployed "
-                "(edited there?); this deploy puts the deployed one back"
-            )
-        return self.room(target, target.holdings)
+    # -- what a node lacks (pre-flight, staging and the dry run ask) ----------
 
     def room(self, target: Target, holdings: Holdings) -> str:
         """Why the node cannot take the release's files ('' when it can)."""
@@ -276,155 +252,16 @@ class Rollout:
         held = target.holdings.blobs if target.holdings else frozenset()
         return sorted(self.plan.release_for(target.config).blobs - held)
 
-    # -- staging ------------------------------------------------------------
-
-    def stage(self) -> None:
-        """Send each host the blobs it lacks, in parallel, before any restart.
-
-        The instances of one host share its releases directory: the first of
-        them receives the files, the others are staged with it."""
-        first = _first_of_each_host(self.targets)
-        errors = [e for e in fanout.each(self._stage, list(first.values())) if e]
-        for target in self.targets:
-            if first[target.node.host] is not target:
-                self.set_phase(target, Phase.STAGED, f"with {first[target.node.host].host}")
-        if errors:
-            raise RolloutError(
-                "staging failed; no node was restarted, every node still runs what it ran:\n"
-                + "\n".join(f"  {e}" for e in errors)
-            )
-
-    def _stage(self, target: Target) -> str:
-        missing = self.missing(target)
-        if missing:
-            self.set_phase(target, Phase.STAGING, f"{len(missing)} file(s)")
-        try:
-            for sha in missing:
-                target.sent += target.node.upload(self.plan.sources[sha], sha)
-        except NodeError as error:
-            self.set_phase(target, Phase.FAILED, str(error))
-            return str(error)
-        self.set_phase(target, Phase.STAGED, f"{target.sent} bytes sent")
-        return ""
-
     # -- after the rollout -----------------------------------------------------
 
     def _prune_unless_interrupted(self) -> None:
         """The rollout is done by now: a Ctrl-C here stops the clean-up, not the record."""
         try:
-            self.prune()
+            prune(self.targets, self.plan, self.reporter.note)
         except KeyboardInterrupt:
             self.reporter.note("old releases not removed (interrupted); the next run does it")
-
-    def prune(self) -> None:
-        """Drop blobs of releases older than ``keep_releases``, on every host at once
-        (once per host: its instances share the releases directory)."""
-        fanout.each(self._prune, list(_first_of_each_host(self.targets).values()))
-
-    def _prune(self, target: Target) -> None:
-        if target.holdings is None:
-            return
-        keep = self.plan.release_for(target.config).blobs | _kept_blobs(target)
-        try:
-            target.node.prune(target.holdings, keep)
-        except NodeError as error:  # best effort: old files cost disk, not correctness
-            self.reporter.note(f"could not remove old releases: {error}")
-
-    # -- history ------------------------------------------------------------
-
-    def _interruption(self) -> str:
-        active = [t for t in self.targets if t.phase not in (Phase.PENDING, Phase.DONE)]
-        where = next(
-            (t for t in active if t.phase.changes_node),
-            next((t for t in active if t.phase == Phase.STAGING), active[-1] if active else None),
-        )
-        for target in self.targets:
-            if target.phase.changes_node and target.outcome != Outcome.DEPLOYED:
-                target.end(Outcome.INTERRUPTED, f"while {target.phase.value}")
-        if where is None:
-            return "interrupted before any node was contacted; nothing changed"
-        return (
-            f"interrupted at node {where.host} in phase '{where.phase.value}'. "
-            "Run `deploy` to see what each node runs; run the same deploy again to finish"
-            + (f". {self.plan.next_step}" if self.plan.next_step else "")
-        )
-
-    def _stopped_there(self) -> str:
-        """Who is on what now, and the command to run: the context of a node's failure."""
-        done = [t.host for t in self.targets if t.outcome.on_release]
-        left = [t.host for t in self.targets if t.outcome == Outcome.UNTOUCHED]
-        failed = [t.host for t in self.targets if t.outcome == Outcome.FAILED]
-        lines = [
-            f"Stopped there. On the new release: {', '.join(done) or 'none'}. "
-            f"Untouched (still on their old release): {', '.join(left) or 'none'}."
-        ]
-        if len(failed) > 1:
-            lines[0] += f" Failed: {', '.join(failed)}."
-        if self.plan.next_step:
-            lines.append(self.plan.next_step)
-        return "\n".join(lines)
-
-    def _finished_summary(self) -> str:
-        done = [t.host for t in self.targets if t.outcome.on_release]
-        lines = [f"On the new release: {', '.join(done) or 'none'}."]
-        if self.plan.next_step:
-            lines.append(self.plan.next_step)
-        return "\n".join(lines)
-
-    def _record(self, result: Result, message: str) -> None:
-        record = Record(
-            action=self.plan.action,
-            outcome=result,
-            artifact=self.plan.release.war_name,
-            message=message,
-            release=self.plan.release,
-            hosts={t.host: _host_record(t) for t in self.targets},
-            seconds=round(time.monotonic() - self.started, 3),
-            stages=self.stages,
-            canary="; ".join(self.verdicts),
-        )
-        history.History(self.app.history_path).append(record)
 
 
 def _but_logging(release: Release, like: Release) -> Release:
     """``release`` with ``like``'s logback.xml: equal when only the logging differs."""
     return dataclasses.replace(release, logback=like.logback)
-
-
-def _host_record(target: Target) -> HostRecord:
-    ready = target.restart_to_ready
-    return HostRecord(
-        outcome=target.outcome.value,
-        detail=target.detail,
-        bytes_sent=target.sent,
-        restart_to_ready=round(ready, 3) if ready is not None else None,
-        guided=", ".join(target.guided),
-        phases=list(target.phases),
-    )
-
-
-def _kept_blobs(target: Target) -> frozenset[str]:
-    """Blobs of the node's newest ``keep_releases`` distinct releases (at least 2)."""
-    assert target.holdings is not None
-    keep_count = max(2, target.config.keep_releases)
-    kept: list[Release] = []  # releases apart from their logback.xml (`deploy logging`)
-    blobs: set[str] = set()
-    for release in reversed(target.holdings.installed):
-        key = dataclasses.replace(release, logback="")
-        if key not in kept:
-            if len(kept) >= keep_count:
-                break
-            kept.append(key)
-        blobs |= release.blobs
-    for held in (target.holdings.current, *target.holdings.held):
-        if held is not None:
-            blobs |= held.blobs  # what an instance on the node runs stays
-    return frozenset(blobs)
-
-
-def _first_of_each_host(targets: Sequence[Target]) -> dict[str, Target]:
-    """The first target of each host, by host, in ``.config`` order."""
-    first: dict[str, Target] = {}
-    for target in targets:
-        first.setdefault(target.node.host, target)
-    return first

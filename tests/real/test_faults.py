@@ -26,7 +26,7 @@ from fabfile.app.config import NodeConfig
 from fabfile.cluster import node as node_module
 from fabfile.cluster.balancer import Balancer
 from fabfile.engine.phase import Phase
-from fabfile.view.console import PlainReporter
+from fabfile.view.progress import PlainReporter
 from sandbox import cluster, haproxy
 from sandbox.sample import build_war
 from tests import cli

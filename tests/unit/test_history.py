@@ -14,7 +14,7 @@ from tests.unit.helpers import release
 
 
 def entry(action: str, target: Release, outcome: str = "ok") -> Record:
-    """A record as `fabfile.engine.rollout` writes it."""
+    """A record as `fabfile.engine.recording` writes it."""
     return Record(
         Action(action), Result(outcome), target.war_name, release=target, finished=FINISHED
     )

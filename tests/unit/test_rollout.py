@@ -17,7 +17,8 @@ from fabfile.cluster.holdings import Holdings
 from fabfile.cluster.probe import Status
 from fabfile.engine.fanout import each
 from fabfile.engine.planning import Plan
-from fabfile.engine.rollout import Rollout, _kept_blobs
+from fabfile.engine.pruning import _kept_blobs
+from fabfile.engine.rollout import Rollout
 from fabfile.engine.strategies.contract import Setup
 from fabfile.engine.strategies.rolling import Rolling
 from fabfile.engine.target import Target

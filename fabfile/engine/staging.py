@@ -1,0 +1,70 @@
+"""Staging: each host is sent the release's files it lacks, before any restart.
+
+Staging sends bytes to every node but touches no running release, so a failure
+here leaves every node on what it ran. The instances of one host share its
+releases directory: the first of them receives the files for all.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Protocol
+
+from ..errors import NodeError, RolloutError
+from . import fanout
+from .phase import Phase
+from .planning import Plan
+from .target import Target
+
+
+class Staging(Protocol):
+    """The rollout as staging uses it: the local copy of each file, and what a node lacks."""
+
+    plan: Plan
+
+    @property
+    def targets(self) -> Sequence[Target]: ...
+
+    def set_phase(self, target: Target, phase: Phase, detail: str = "") -> None: ...
+
+    def missing(self, target: Target) -> list[str]: ...
+
+
+def stage(rollout: Staging) -> None:
+    """Send each host the blobs it lacks, in parallel, before any restart.
+
+    The instances of one host share its releases directory: the first of
+    them receives the files, the others are staged with it."""
+    first = first_of_each_host(rollout.targets)
+    errors = [e for e in fanout.each(functools.partial(_stage, rollout), list(first.values())) if e]
+    for target in rollout.targets:
+        if first[target.node.host] is not target:
+            rollout.set_phase(target, Phase.STAGED, f"with {first[target.node.host].host}")
+    if errors:
+        raise RolloutError(
+            "staging failed; no node was restarted, every node still runs what it ran:\n"
+            + "\n".join(f"  {e}" for e in errors)
+        )
+
+
+def _stage(rollout: Staging, target: Target) -> str:
+    missing = rollout.missing(target)
+    if missing:
+        rollout.set_phase(target, Phase.STAGING, f"{len(missing)} file(s)")
+    try:
+        for sha in missing:
+            target.sent += target.node.upload(rollout.plan.sources[sha], sha)
+    except NodeError as error:
+        rollout.set_phase(target, Phase.FAILED, str(error))
+        return str(error)
+    rollout.set_phase(target, Phase.STAGED, f"{target.sent} bytes sent")
+    return ""
+
+
+def first_of_each_host(targets: Sequence[Target]) -> dict[str, Target]:
+    """The first target of each host, by host, in ``.config`` order."""
+    first: dict[str, Target] = {}
+    for target in targets:
+        first.setdefault(target.node.host, target)
+    return first

@@ -1,0 +1,245 @@
+"""The tables the commands print: status, parallel versions, history, config, timeline.
+
+Text from nodes and files goes through `fabfile.view.console` (masked, never read as
+markup); ``--json`` gets the status rows as data instead.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from rich.table import Table
+
+from ..cluster.manager import Deployed
+from ..cluster.probe import Status
+from ..records.archive import Archive, Version
+from .console import _STYLES, _escape
+from .timeline import Timeline
+
+_END_STYLES = {phase.value: style for phase, style in _STYLES.items()}
+
+
+def status_table(
+    statuses: Sequence[Status],
+    expected: str | None,
+    rotation: Mapping[str, str] | None = None,
+    live: Mapping[str, bool] | None = None,
+) -> Table:
+    """One row per node; a node not on the last deployed version, or out of
+    rotation in haproxy, stands out. Blue/green (``live`` given): the idle
+    colour is out of rotation by design, and says so."""
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    columns = ["URL", "State", "Artifact", "Version", "Time"]
+    if rotation is not None:
+        columns.insert(2, "haproxy")
+    if live is not None:
+        columns.insert(0, "Node")
+        columns.insert(1, "Live")
+    for column in columns:
+        table.add_column(column, no_wrap=column != "State")
+    for status in statuses:
+        state = "[green]Ok[/]" if status.ok else f"[bold red]Fail[/] {_escape(status.reason)}"
+        version = _escape(status.version)
+        if status.ok and expected and status.version != expected:
+            version = f"[bold yellow]{version} (last deployed: {_escape(expected)})[/]"
+        cells = [
+            _escape(status.url),
+            state,
+            _escape(status.coordinates),
+            version,
+            f"{status.seconds * 1000:.0f} ms",
+        ]
+        if rotation is not None:
+            lb = rotation.get(status.host, "?")
+            idle = live is not None and lb == "MAINT"
+            good = lb == "UP" or idle
+            cells.insert(2, f"[green]{lb}[/]" if good else f"[bold red]{_escape(lb)}[/]")
+        if live is not None:
+            on = live.get(status.host, False)
+            cells[:0] = [_escape(status.host), "[bold green]live[/]" if on else "idle"]
+        table.add_row(*cells)
+    return table
+
+
+def status_json(
+    statuses: Sequence[Status],
+    expected: str | None,
+    rotation: Mapping[str, str] | None = None,
+    live: Mapping[str, bool] | None = None,
+) -> str:
+    return json.dumps(_status_rows(statuses, expected, rotation, live), indent=2)
+
+
+def _status_rows(
+    statuses: Sequence[Status],
+    expected: str | None,
+    rotation: Mapping[str, str] | None = None,
+    live: Mapping[str, bool] | None = None,
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "host": s.host,
+            "url": s.url,
+            "ok": s.ok,
+            "reason": s.reason,
+            "code": s.code,
+            "artifact": s.coordinates,
+            "version": s.version,
+            "seconds": round(s.seconds, 4),
+            "last_deployed": expected,
+            "drifted": bool(s.ok and expected and s.version != expected),
+            "haproxy": rotation.get(s.host) if rotation is not None else None,
+            "live": live.get(s.host) if live is not None else None,
+        }
+        for s in statuses
+    ]
+
+
+def history_table(entries: Sequence[dict[str, Any]], first: int = 1) -> Table:
+    """One row per run; # is the run's number (``deploy report --run #``), ``first``
+    being the number of the first entry given."""
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in (
+        "#",
+        "Finished",
+        "Action",
+        "Artifact",
+        "Version",
+        "Outcome",
+        "Seconds",
+        "User",
+        "Nodes",
+    ):
+        table.add_column(column)
+    for number, entry in enumerate(entries, start=first):
+        hosts = entry.get("hosts") or {}
+        nodes = ", ".join(f"{h}: {r.get('outcome', '?')}" for h, r in hosts.items())
+        table.add_row(
+            str(number),
+            _escape(str(entry.get("finished", ""))),
+            _escape(str(entry.get("action", ""))),
+            _escape(str(entry.get("artifact", ""))),
+            _escape(str(entry.get("version", ""))),
+            _escape(str(entry.get("outcome", ""))),
+            f"{entry.get('seconds', 0):.1f}",
+            _escape(str(entry.get("user", ""))),
+            _escape(nodes),
+        )
+    return table
+
+
+def timeline_table(run: Timeline) -> Table:
+    """Seconds per phase for each node of one run; the slowest node's own time in bold."""
+    columns = run.columns()
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    table.add_column("Node")
+    for phase in columns:
+        table.add_column(_escape(phase), justify="right")
+    table.add_column("Busy", justify="right")
+    table.add_column("Ended")
+    slowest = max((node.busy for node in run.nodes), default=0.0)
+    for node in run.nodes:
+        totals = node.totals()
+        cells = [f"{totals[p]:.2f}" if p in totals else "" for p in columns]
+        busy = f"{node.busy:.2f}"
+        if len(run.nodes) > 1 and node.busy == slowest:
+            busy = f"[bold]{busy}[/]"
+        style = _END_STYLES.get(node.ended, "")
+        ended = f"[{style}]{_escape(node.ended)}[/]" if style else _escape(node.ended)
+        table.add_row(_escape(node.node), *cells, busy, ended)
+    return table
+
+
+def config_table(archive: Archive, versions: Sequence[Version]) -> Table:
+    """Config history: when each file changed, to what, and by how many lines."""
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("Seen", "File", "sha256", "Change", "User", "Command"):
+        table.add_column(column)
+    previous: dict[str, str] = {}
+    for version in archive.versions():
+        before = previous.get(version.file, "")
+        previous[version.file] = version.sha256
+        if version not in versions:
+            continue
+        table.add_row(
+            _escape(version.at),
+            _escape(version.file),
+            version.sha256[:12] or "(removed)",
+            archive.change(before, version.sha256),
+            _escape(version.user),
+            _escape(version.command),
+        )
+    return table
+
+
+def versions_table(statuses: Sequence[Status], versions: Mapping[str, Sequence[Deployed]]) -> Table:
+    """Parallel deployment: one row per version on each node; ``/status`` answers from
+    the newest running one, so its row carries what /status said."""
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("Node", "Version", "State", "Sessions", "/status", "Time"):
+        table.add_column(column, no_wrap=column != "/status")
+    for status in statuses:
+        listed = versions.get(status.host, ())
+        newest = _newest(listed)
+        answer = "[green]Ok[/] " + _escape(status.version) if status.ok else "[bold red]Fail[/] "
+        answer += "" if status.ok else _escape(status.reason)
+        if not listed:
+            table.add_row(_escape(status.host), "-", "-", "-", answer, _ms(status))
+        for deployed in listed:
+            on = deployed is newest
+            state = _escape(deployed.state) + (" (new sessions)" if on else "")
+            table.add_row(
+                _escape(status.host),
+                _escape(deployed.label),
+                state if deployed.state == "running" else f"[bold red]{state}[/]",
+                str(deployed.sessions),
+                answer if on else "",
+                _ms(status) if on else "",
+            )
+    return table
+
+
+def held_lines(versions: Mapping[str, Sequence[Deployed]]) -> list[str]:
+    """Which hosts still hold each old version, and how many sessions on each."""
+    where: dict[str, list[str]] = {}
+    for host, listed in versions.items():
+        newest = _newest(listed)
+        for deployed in listed:
+            if deployed is not newest:
+                where.setdefault(deployed.label, []).append(f"{host} ({deployed.sessions})")
+    return [f"{label} is still on {', '.join(hosts)}" for label, hosts in where.items()]
+
+
+def versions_json(
+    statuses: Sequence[Status], versions: Mapping[str, Sequence[Deployed]], expected: str | None
+) -> str:
+    rows = _status_rows(statuses, expected)
+    for row in rows:
+        listed = versions.get(row["host"])
+        newest = _newest(listed or ())
+        row["versions"] = (
+            None
+            if listed is None
+            else [
+                {
+                    "tag": d.tag,
+                    "version": d.parsed.version if d.parsed else None,
+                    "state": d.state,
+                    "sessions": d.sessions,
+                    "newest": d is newest,
+                }
+                for d in listed
+            ]
+        )
+    return json.dumps(rows, indent=2)
+
+
+def _newest(listed: Sequence[Deployed]) -> Deployed | None:
+    running = [deployed for deployed in listed if deployed.state == "running"]
+    return running[-1] if running else None
+
+
+def _ms(status: Status) -> str:
+    return f"{status.seconds * 1000:.0f} ms"
