@@ -19,17 +19,17 @@ def report(
     """Where one run's time went: seconds per phase and node here (or as JSON), and its
     timeline drawn into a file (with --json, only when --output names one)."""
     path = options.app.history_path
-    number, entry = timeline.chosen(History(path).entries(), run, str(path))
-    drawn = timeline.of(entry)
+    number, record = timeline.chosen(History(path).records(), run, str(path))
+    drawn = timeline.of(record)
     target = timeline.destination(output, number) if output or not as_json else None
     if target is not None:
-        timeline.write(drawn, timeline.title(number, entry), target)
+        timeline.write(drawn, timeline.title(number, record), target)
     if as_json:
         picture = str(target) if target else None
         data = {"run": number, "picture": picture, "nodes": timeline.rows(drawn)}
         options.console.file.write(json.dumps(data, indent=2) + "\n")
         return ExitCode.OK
-    options.console.print(view.plain(timeline.title(number, entry)))
+    options.console.print(view.plain(timeline.title(number, record)))
     options.console.print(tables.timeline_table(drawn))
     options.console.print(f"timeline: {view.plain(str(target))}")
     return ExitCode.OK

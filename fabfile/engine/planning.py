@@ -21,7 +21,7 @@ from ..app.release import Release
 from ..cluster import probe
 from ..errors import ArtifactError, ConfigError
 from ..records.archive import Archive
-from ..records.history import Action, History, entry_release
+from ..records.history import Action, History, Result
 
 
 @dataclasses.dataclass(frozen=True)
@@ -130,11 +130,10 @@ def switch_target(app: AppDir, idle: tuple[NodeConfig, ...]) -> tuple[Release, d
 
     A switch cut short is aimed at again: its hosts' idle colours differ by now.
     """
-    entries = History(app.history_path).entries()
-    last = entries[-1] if entries else {}
-    unfinished = last.get("action") == Action.SWITCH and last.get("outcome") != "ok"
-    if unfinished and (release := entry_release(last)) is not None:
-        return release, _local_sources(app, release)
+    records = History(app.history_path).records()
+    last = records[-1] if records else None
+    if last and last.action == Action.SWITCH and last.outcome != Result.OK and last.release:
+        return last.release, _local_sources(app, last.release)
     statuses = [s for s in probe.probe_all(idle) if s.ok]
     versions = sorted({s.version for s in statuses})
     if not versions:
@@ -147,7 +146,7 @@ def switch_target(app: AppDir, idle: tuple[NodeConfig, ...]) -> tuple[Release, d
         raise ArtifactError(
             f"the idle colours run different versions ({seen}); deploy one of them explicitly"
         )
-    known = [r for r in map(entry_release, entries) if r and r.version == versions[0]]
+    known = [r.release for r in records if r.release and r.release.version == versions[0]]
     if not known:
         raise ArtifactError(
             f"the idle colours run {versions[0]}, which this app directory's history never "

@@ -55,4 +55,5 @@ def _host_record(target: Target) -> HostRecord:
         restart_to_ready=round(ready, 3) if ready is not None else None,
         guided=", ".join(target.guided),
         phases=list(target.phases),
+        tag=target.tag,
     )

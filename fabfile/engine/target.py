@@ -49,6 +49,7 @@ class Target:
     phase: Phase = Phase.PENDING
     outcome: Outcome = Outcome.UNTOUCHED
     detail: str = ""  # why it failed, or where it was interrupted
+    tag: str = ""  # parallel: the version tag (##TAG) it was verified as, for the history
     sent: int = 0
     restart_to_ready: float | None = None
     restarted: bool = False  # the restart command was started: the running JVM may change

@@ -3,8 +3,10 @@
 One JSON object per line in ``.deploy-history.jsonl``, each a `Record` written
 by `History.append` alone. The file is rewritten whole through a temporary file
 and a rename, so a kill at any moment leaves either the old or the new file,
-never a torn one. Reading is lenient: entries are dicts, since files written
-by older versions of the tool must still be read.
+never a torn one. Reading goes through one lenient reader, `Record.from_dict`
+(`History.records`): files written by older versions of the tool must still be
+read, so a line that is no JSON object is skipped, and within one a field that
+is missing or of the wrong type takes its default.
 """
 
 from __future__ import annotations
@@ -15,16 +17,22 @@ import enum
 import fcntl
 import getpass
 import json
+import math
 import os
 import socket
 from pathlib import Path
-from typing import Any
+from typing import Any, NewType, TypeVar
 
 from ..app.credentials import redact
 from ..app.release import Release
 
-Entry = dict[str, Any]
+Entry = dict[str, Any]  # a record as the file holds it (`Record.to_dict`)
 VERIFIED_AS = "as ##"  # parallel: a node's detail once its new version is verified
+# An action or outcome this version does not know (a newer version's, or a hand
+# edit): kept as read, so the line is still listed, numbered and shown as written, and
+# `History.stack` reads it as it always did (an unknown action as a deploy, an unknown
+# outcome as not ok)
+Unknown = NewType("Unknown", str)
 
 
 class Action(enum.StrEnum):
@@ -54,14 +62,35 @@ class HostRecord:
     restart_to_ready: float | None = None
     guided: str = ""  # what the user chose after a failure (guided failure), in order
     phases: list[tuple[str, float]] = dataclasses.field(default_factory=list)  # when each began
+    tag: str = ""  # parallel: the version tag (Tomcat's ##TAG) the node was verified as
+
+    @classmethod
+    def from_dict(cls, data: object) -> HostRecord | None:
+        """One node's part of a line, read leniently (None when it is no object)."""
+        if not isinstance(data, dict):
+            return None
+        detail, tag = _text(data.get("detail")), _text(data.get("tag"))
+        if "tag" not in data and detail.startswith(VERIFIED_AS):
+            # Versions before `tag` kept the tag only in the words of the detail; `deploy
+            # retire` still needs it from their lines to keep the verified version.
+            tag = detail.removeprefix(VERIFIED_AS)
+        return cls(
+            outcome=_text(data.get("outcome")),
+            detail=detail,
+            bytes_sent=_whole(data.get("bytes_sent")),
+            restart_to_ready=_number(data.get("restart_to_ready")),
+            guided=_text(data.get("guided")),
+            phases=_phases(data.get("phases")),
+            tag=tag,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
 class Record:
     """One line of the history: what was run, by whom, how it ended, per node."""
 
-    action: Action
-    outcome: Result
+    action: Action | Unknown
+    outcome: Result | Unknown
     artifact: str
     message: str = ""
     release: Release | None = None
@@ -75,8 +104,8 @@ class Record:
 
     def to_dict(self) -> Entry:
         entry: Entry = {
-            "action": self.action.value,
-            "outcome": self.outcome.value,
+            "action": str(self.action),
+            "outcome": str(self.outcome),
             "artifact": self.artifact,
             "message": self.message,
             "finished": self.finished,
@@ -97,6 +126,33 @@ class Record:
             }
         return entry
 
+    def to_json(self) -> Entry:
+        """`to_dict` as the file holds it, keys sorted at every level (`deploy history --json`)."""
+        data: Entry = json.loads(json.dumps(self.to_dict(), sort_keys=True))
+        return data
+
+    @classmethod
+    def from_dict(cls, data: object) -> Record | None:
+        """A history line, read leniently: None when it is no JSON object; a field
+        missing (older versions wrote fewer) or of the wrong type takes its default,
+        '' for who and when (never this machine's user or clock)."""
+        if not isinstance(data, dict):
+            return None
+        return cls(
+            action=_known(Action, data.get("action")),
+            outcome=_known(Result, data.get("outcome")),
+            artifact=_text(data.get("artifact")),
+            message=_text(data.get("message")),
+            release=_release(data.get("release")),
+            hosts=_hosts(data.get("hosts")),
+            seconds=_number(data.get("seconds")),
+            stages=_stages(data.get("stages")),
+            canary=_text(data.get("canary")),
+            finished=_text(data.get("finished")),
+            user=_text(data.get("user")),
+            origin=_text(data.get("from")),
+        )
+
 
 def now() -> str:
     return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
@@ -108,21 +164,21 @@ class History:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    def entries(self) -> list[Entry]:
-        """Every readable entry, oldest first (a damaged line is skipped, not fatal)."""
+    def records(self) -> list[Record]:
+        """Every readable record, oldest first (a damaged line is skipped, not fatal)."""
         try:
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return []
-        entries = []
+        records = []
         for line in text.splitlines():
             try:
-                entry = json.loads(line)
+                record = Record.from_dict(json.loads(line))
             except ValueError:
                 continue
-            if isinstance(entry, dict):
-                entries.append(entry)
-        return entries
+            if record is not None:
+                records.append(record)
+        return records
 
     def append(self, record: Record) -> None:
         """Add ``record`` atomically: write aside, fsync, rename over.
@@ -157,13 +213,13 @@ class History:
         the cluster moved past it, it is no release to go back to.
         """
         stack: list[tuple[Release, bool]] = []
-        for entry in self.entries():
-            release, ok = entry_release(entry), entry.get("outcome") == "ok"
-            if release is None or entry.get("outcome") == "refused":
+        for record in self.records():
+            release, ok = record.release, record.outcome == Result.OK
+            if release is None or record.outcome == Result.REFUSED:
                 continue
-            if entry.get("action") in (Action.DARK, Action.STAGE):
+            if record.action in (Action.DARK, Action.STAGE):
                 continue  # nobody was sent to it: not a release the cluster moved to
-            if entry.get("action") in (Action.ROLLBACK, Action.SWITCH):
+            if record.action in (Action.ROLLBACK, Action.SWITCH):
                 # back to a release on the stack (or on top, if new). A failed one is
                 # run again: it must aim at the same release
                 if ok:
@@ -180,12 +236,10 @@ class History:
     def verified_tags(self) -> dict[str, str]:
         """Parallel: the version tag each node last passed verification with."""
         found: dict[str, str] = {}
-        for entry in self.entries():
-            for host, item in (entry.get("hosts") or {}).items():
-                detail = str(item.get("detail", "")) if isinstance(item, dict) else ""
-                verified = item.get("outcome") in ("deployed", "unchanged")
-                if verified and detail.startswith(VERIFIED_AS):
-                    found[host] = detail[len(VERIFIED_AS) :]
+        for record in self.records():
+            for host, item in record.hosts.items():
+                if item.tag and item.outcome in ("deployed", "unchanged"):
+                    found[host] = item.tag
         return found
 
     def current(self) -> Release | None:
@@ -216,12 +270,63 @@ def _rolled_back_to(stack: list[tuple[Release, bool]], release: Release) -> None
         stack.append((release, True))
 
 
-def entry_release(entry: Entry) -> Release | None:
-    """The release an entry recorded (None for a refusal or an old, damaged line)."""
-    data = entry.get("release")
-    if not isinstance(data, dict):
+E = TypeVar("E", Action, Result)
+
+
+def _known(kind: type[E], value: object) -> E | Unknown:
+    """``kind``'s member named by ``value``; a word this version does not know, as read."""
+    text = _text(value)
+    try:
+        return kind(text)
+    except ValueError:
+        return Unknown(text)
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _number(value: object) -> float | None:
+    """A finite JSON number as written (an int stays one), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
         return None
     try:
-        return Release.from_dict(data)
+        return value if math.isfinite(value) else None
+    except OverflowError:  # an int beyond any float: no duration this tool wrote
+        return None
+
+
+def _whole(value: object) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _release(value: object) -> Release | None:
+    """The release a line recorded (None for a refusal or a damaged one)."""
+    if not isinstance(value, dict):
+        return None
+    try:
+        return Release.from_dict(value)
     except TypeError:
         return None
+
+
+def _hosts(value: object) -> dict[str, HostRecord]:
+    """Each node's record, in the order written; a damaged one is left out."""
+    items = value.items() if isinstance(value, dict) else ()
+    return {str(h): r for h, item in items if (r := HostRecord.from_dict(item)) is not None}
+
+
+def _stages(value: object) -> dict[str, float]:
+    items = value.items() if isinstance(value, dict) else ()
+    return {str(k): n for k, raw in items if (n := _number(raw)) is not None}
+
+
+def _phases(value: object) -> list[tuple[str, float]]:
+    """The readable (phase, began) marks, in the order written."""
+    marks = []
+    for mark in value if isinstance(value, list) else ():
+        if isinstance(mark, list) and len(mark) == 2 and isinstance(mark[0], str):
+            at = _number(mark[1])
+            if at is not None:
+                marks.append((mark[0], at))
+    return marks

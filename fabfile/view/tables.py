@@ -15,6 +15,7 @@ from rich.table import Table
 from ..cluster.manager import Deployed
 from ..cluster.probe import Status
 from ..records.archive import Archive, Version
+from ..records.history import Record
 from .console import _STYLES, _escape
 from .timeline import Timeline
 
@@ -97,9 +98,9 @@ def _status_rows(
     ]
 
 
-def history_table(entries: Sequence[dict[str, Any]], first: int = 1) -> Table:
+def history_table(records: Sequence[Record], first: int = 1) -> Table:
     """One row per run; # is the run's number (``deploy report --run #``), ``first``
-    being the number of the first entry given."""
+    being the number of the first record given."""
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in (
         "#",
@@ -113,18 +114,17 @@ def history_table(entries: Sequence[dict[str, Any]], first: int = 1) -> Table:
         "Nodes",
     ):
         table.add_column(column)
-    for number, entry in enumerate(entries, start=first):
-        hosts = entry.get("hosts") or {}
-        nodes = ", ".join(f"{h}: {r.get('outcome', '?')}" for h, r in hosts.items())
+    for number, record in enumerate(records, start=first):
+        nodes = ", ".join(f"{h}: {r.outcome or '?'}" for h, r in record.hosts.items())
         table.add_row(
             str(number),
-            _escape(str(entry.get("finished", ""))),
-            _escape(str(entry.get("action", ""))),
-            _escape(str(entry.get("artifact", ""))),
-            _escape(str(entry.get("version", ""))),
-            _escape(str(entry.get("outcome", ""))),
-            f"{entry.get('seconds', 0):.1f}",
-            _escape(str(entry.get("user", ""))),
+            _escape(record.finished),
+            _escape(record.action),
+            _escape(record.artifact),
+            _escape(record.release.version if record.release else ""),
+            _escape(record.outcome),
+            f"{record.seconds or 0:.1f}",
+            _escape(record.user),
             _escape(nodes),
         )
     return table

@@ -20,14 +20,13 @@ import dataclasses
 import html
 import io
 import itertools
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..engine.phase import Phase
 from ..errors import UsageError
-from ..records.history import Entry
+from ..records.history import Action, HostRecord, Record, Result
 
 WAITING_TURN = "waiting for its turn"  # staged or pending: at batch 1, most of a run
 WAITING_USER = "waiting for you"  # failed, then retried (guided failure)
@@ -120,33 +119,19 @@ class Timeline:
         return [p for p in self.phases() if p not in WAITS]
 
 
-def of(entry: Entry) -> Timeline:
-    """The timeline of one history entry (no nodes when it recorded no phases; a
-    damaged host record or mark is left out, as the history skips a damaged line)."""
-    hosts = entry.get("hosts")
-    run_end = _number(entry.get("seconds"))
+def of(record: Record) -> Timeline:
+    """The timeline of one run (no nodes when it recorded no phases; the history's
+    reader has left out a damaged host record or mark)."""
     nodes = []
-    for node, record in hosts.items() if isinstance(hosts, dict) else ():
-        marks = _marks(record)
+    for node, host in record.hosts.items():
+        marks = sorted(host.phases, key=lambda m: m[1])
         if marks:
-            nodes.append(_node(str(node), marks, record, run_end))
+            nodes.append(_node(node, marks, host, record.seconds))
     return Timeline(tuple(nodes))
 
 
-def _marks(record: Any) -> list[tuple[str, float]]:
-    """A host record's (phase, began) pairs, the readable ones, in time order."""
-    raw = record.get("phases") if isinstance(record, dict) else None
-    marks = []
-    for mark in raw if isinstance(raw, list) else ():
-        if isinstance(mark, list | tuple) and len(mark) == 2:
-            at = _number(mark[1])
-            if at is not None:
-                marks.append((str(mark[0]), at))
-    return sorted(marks, key=lambda m: m[1])
-
-
 def _node(
-    node: str, marks: list[tuple[str, float]], record: Any, run_end: float | None
+    node: str, marks: list[tuple[str, float]], host: HostRecord, run_end: float | None
 ) -> NodeTime:
     spans = [
         Span(_HELD.get(phase, _RENAMED.get(phase, phase)), start, end)
@@ -158,16 +143,8 @@ def _node(
     # the run stopped with the node in this phase: it lasted to the run's end
     end = max(run_end or at, at)
     spans.append(Span(_RENAMED.get(last, last), at, end))
-    outcome = str(record.get("outcome", ""))
+    outcome = host.outcome
     return NodeTime(node, tuple(spans), outcome if outcome in ENDS else "", end)
-
-
-def _number(value: Any) -> float | None:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
 
 
 def svg(timeline: Timeline, title: str) -> str:
@@ -266,45 +243,45 @@ svg {{ max-width: 100%; height: auto; }}
 """
 
 
-def chosen(entries: Sequence[Entry], run: int, where: str) -> tuple[int, Entry]:
+def chosen(records: Sequence[Record], run: int, where: str) -> tuple[int, Record]:
     """The run ``run`` names (its # in `deploy history`, from 1), or with 0 the last one
     that recorded its nodes' phases."""
     if not run:
-        for number in range(len(entries), 0, -1):
-            if of(entries[number - 1]).nodes:
-                return number, entries[number - 1]
+        for number in range(len(records), 0, -1):
+            if of(records[number - 1]).nodes:
+                return number, records[number - 1]
         raise UsageError(
             f"{where} records no run with per-node phases yet: deploy first, then `deploy report`"
         )
-    if not entries:
+    if not records:
         raise UsageError(f"--run {run}: {where} records no run yet")
-    if not 1 <= run <= len(entries):
+    if not 1 <= run <= len(records):
         raise UsageError(
-            f"--run {run}: {where} holds runs 1 to {len(entries)}; `deploy history` "
+            f"--run {run}: {where} holds runs 1 to {len(records)}; `deploy history` "
             "shows their numbers (#)"
         )
-    entry = entries[run - 1]
-    if not of(entry).nodes:
-        raise UsageError(f"--run {run}: {_why_no_phases(entry)}; `deploy history` lists the runs")
-    return run, entry
+    record = records[run - 1]
+    if not of(record).nodes:
+        raise UsageError(f"--run {run}: {_why_no_phases(record)}; `deploy history` lists the runs")
+    return run, record
 
 
-def _why_no_phases(entry: Entry) -> str:
-    action, outcome = entry.get("action", "?"), entry.get("outcome", "?")
-    if outcome == "refused":
+def _why_no_phases(record: Record) -> str:
+    action, outcome = record.action or "?", record.outcome or "?"
+    if record.outcome == Result.REFUSED:
         return f"that {action} was refused before it touched a node"
-    if action in ("retire", "logging"):
+    if record.action in (Action.RETIRE, Action.LOGGING):
         return f"a {action} goes through no deploy phases on the nodes"
     return f"that {action} ({outcome}) kept no phases (runs before this version kept none)"
 
 
-def title(number: int, entry: Entry) -> str:
+def title(number: int, record: Record) -> str:
     """The run as a line: which, what, how it ended, how long, when, by whom."""
-    seconds = _number(entry.get("seconds")) or 0.0
+    seconds = record.seconds or 0.0
     return (
-        f"#{number} {entry.get('action', '?')} {entry.get('artifact', '')} "
-        f"({entry.get('outcome', '?')}, {seconds:.1f} s, "
-        f"{entry.get('finished', '')}, by {entry.get('user', '?')})"
+        f"#{number} {record.action or '?'} {record.artifact} "
+        f"({record.outcome or '?'}, {seconds:.1f} s, "
+        f"{record.finished}, by {record.user or '?'})"
     )
 
 

@@ -41,7 +41,7 @@ def break_at_install(world: World, host: str) -> None:
 
 
 def outcomes(world: World) -> list[str]:
-    entry = History(world.app.history_path).entries()[-1]
+    entry = History(world.app.history_path).records()[-1].to_json()
     return [entry["hosts"][host]["outcome"] for host in HOSTS]
 
 
@@ -210,7 +210,7 @@ def test_a_healthy_canary_lets_the_rest_go(world: World) -> None:
     canary_world(world, Counters(20, 0), Counters(20, 0))
     run(world, Pace(canary=1, canary_wait=0.01))
     assert world.running() == dict.fromkeys(HOSTS, NEW.version)
-    entry = History(world.app.history_path).entries()[-1]
+    entry = History(world.app.history_path).records()[-1].to_json()
     assert entry["canary"].startswith("Successful: ")
 
 
@@ -254,7 +254,7 @@ def test_inconclusive_goes_on_when_the_user_says_so(world: World) -> None:
     run(world, Pace(canary=1, canary_wait=0.01))
     assert world.running() == dict.fromkeys(HOSTS, NEW.version)
     assert "inconclusive" in world.reporter.questions[0]
-    entry = History(world.app.history_path).entries()[-1]
+    entry = History(world.app.history_path).records()[-1].to_json()
     assert entry["canary"].endswith("; the user went on")
 
 
@@ -275,7 +275,7 @@ def test_guided_failure_skip_goes_on_and_is_recorded(world: World) -> None:
         run(world, Pace())
     assert "[r]etry it, [s]kip it" in world.reporter.questions[0]
     assert outcomes(world) == ["failed", "deployed", "deployed"]
-    entry = History(world.app.history_path).entries()[-1]
+    entry = History(world.app.history_path).records()[-1].to_json()
     assert entry["hosts"][WEB1]["guided"] == "retry, skip"
     assert world.balancer.now[WEB1] == "MAINT"
 
@@ -292,7 +292,7 @@ def test_guided_failure_retry_that_works(world: World) -> None:
     world.reporter.answers = ["r"]
     run(world, Pace())
     assert world.running() == dict.fromkeys(HOSTS, NEW.version)
-    entry = History(world.app.history_path).entries()[-1]
+    entry = History(world.app.history_path).records()[-1].to_json()
     assert entry["hosts"][WEB2] | {"restart_to_ready": 0} == entry["hosts"][WEB2] | {
         "restart_to_ready": 0,
         "outcome": "deployed",
@@ -332,7 +332,7 @@ def test_pace_flags_override_the_config() -> None:
 
 def test_the_history_keeps_when_each_node_entered_each_phase(world: World) -> None:
     run(world, Pace(batch=Share(2)))
-    entry = History(world.app.history_path).entries()[-1]
+    entry = History(world.app.history_path).records()[-1].to_json()
     phases = entry["hosts"][WEB1]["phases"]
     names = [name for name, _ in phases]
     assert names[0] == "pre-flight" and "staged" in names

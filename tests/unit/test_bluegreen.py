@@ -79,7 +79,7 @@ def test_every_green_is_verified_before_haproxy_changes_then_each_host_switches(
         **dict.fromkeys(BLUE, OLD.version),
         **dict.fromkeys(GREEN, NEW.version),
     }
-    entry = History(world.app.history_path).entries()[-1]
+    entry = History(world.app.history_path).records()[-1].to_json()
     assert entry["outcome"] == "ok"
     assert {h: r["outcome"] for h, r in entry["hosts"].items()} == {
         **dict.fromkeys(BLUE, "standby"),
@@ -98,7 +98,7 @@ def test_a_failure_before_the_switch_changes_nothing_users_see(world: World) -> 
     assert ", ".join(BLUE) in text
     assert lb_events(world) == []
     assert not [e for e in world.cluster.of(GREEN[2]) if e.startswith(("install", "restart"))]
-    entry = History(world.app.history_path).entries()[-1]
+    entry = History(world.app.history_path).records()[-1].to_json()
     assert [entry["hosts"][h]["outcome"] for h in GREEN] == ["deployed", "failed", "untouched"]
 
 
@@ -109,7 +109,7 @@ def test_rollback_is_a_switch_back_with_no_restart_and_no_bytes(world: World) ->
     after = world.cluster.events[before:]
     assert not [e for e in after if e[1].startswith(("install", "restart", "upload"))]
     assert world.balancer.now == {**dict.fromkeys(BLUE, "UP"), **dict.fromkeys(GREEN, "MAINT")}
-    sent = History(world.app.history_path).entries()[-1]["hosts"]
+    sent = History(world.app.history_path).records()[-1].to_json()["hosts"]
     assert [h["bytes_sent"] for h in sent.values()] == [0] * 6
 
 
@@ -155,7 +155,7 @@ def test_no_switch_verifies_and_stops_before_haproxy(world: World) -> None:
     world.setup = Setup(world.balancer, switch=False)
     world.run(action=Action.DARK)
     assert lb_events(world) == []
-    entry = History(world.app.history_path).entries()[-1]
+    entry = History(world.app.history_path).records()[-1].to_json()
     assert {entry["hosts"][h]["outcome"] for h in GREEN} == {"verified, not live"}
     assert History(world.app.history_path).current() != NEW  # nobody was sent to it
 

@@ -133,7 +133,7 @@ def test_every_node_ends_on_the_release_and_in_rotation(world: World) -> None:
     world.run()
     assert world.running() == dict.fromkeys(HOSTS, NEW.version)
     assert world.balancer.now == dict.fromkeys(HOSTS, "UP")
-    entry = History(world.app.history_path).entries()[-1]
+    entry = History(world.app.history_path).records()[-1].to_json()
     assert entry["outcome"] == "ok"
     assert {h["outcome"] for h in entry["hosts"].values()} == {"deployed"}
 
@@ -150,7 +150,7 @@ def test_a_failure_stops_at_that_node_and_leaves_the_rest_alone(world: World) ->
         assert not [e for e in world.cluster.of(host) if e.startswith(("install", "restart", "lb"))]
     assert world.balancer.now[HOSTS[1]] != "UP"  # a failed node takes no traffic
     assert world.balancer.now[HOSTS[0]] == "UP" and world.balancer.now[HOSTS[2]] == "UP"
-    entry = History(world.app.history_path).entries()[-1]
+    entry = History(world.app.history_path).records()[-1].to_json()
     assert entry["outcome"] == "failed"
     assert [entry["hosts"][h]["outcome"] for h in HOSTS] == ["untouched", "failed", "untouched"]
 
@@ -170,7 +170,7 @@ def test_rollback_restores_the_previous_release(world: World) -> None:
     world.run(OLD, action=Action.ROLLBACK)
     assert world.running() == dict.fromkeys(HOSTS, OLD.version)
     assert world.balancer.now == dict.fromkeys(HOSTS, "UP")
-    sent = History(world.app.history_path).entries()[-1]["hosts"]
+    sent = History(world.app.history_path).records()[-1].to_json()["hosts"]
     assert [h["bytes_sent"] for h in sent.values()] == [0, 0, 0]  # the nodes kept OLD
 
 
@@ -185,7 +185,7 @@ def test_an_interruption_leaves_the_pool_serving(world: World) -> None:
     assert world.balancer.most_out <= 1
     serving = [h for h in HOSTS if world.balancer.now[h] == "UP" and world.running()[h]]
     assert len(serving) >= len(HOSTS) - 1
-    assert History(world.app.history_path).entries()[-1]["outcome"] == "interrupted"
+    assert History(world.app.history_path).records()[-1].to_json()["outcome"] == "interrupted"
 
 
 # -- rolling's own promises ----------------------------------------------------
@@ -281,5 +281,5 @@ def test_rolling_takes_a_hosts_instances_one_at_a_time_and_stages_each_host_once
     restarts = [where for where, what in world.cluster.events if what == "restart"]
     assert restarts == labels
     assert world.balancer.most_out == 1
-    entry = History(world.app.history_path).entries()[-1]
+    entry = History(world.app.history_path).records()[-1].to_json()
     assert list(entry["hosts"]) == labels

@@ -22,6 +22,7 @@ from fabfile.cluster import probe
 from fabfile.cluster.manager import Deployed, Heap, Manager
 from fabfile.cluster.node import Node
 from fabfile.cluster.probe import Status
+from fabfile.engine import recording
 from fabfile.engine.phase import Phase
 from fabfile.engine.planning import Plan
 from fabfile.engine.retirement import Held, Retirement
@@ -425,6 +426,7 @@ def test_a_ctrl_c_while_verifying_undeploys_the_unverified_version(
     with pytest.raises(KeyboardInterrupt):
         versions.make_live(target)
     assert manager.calls == ["deploy 000002-1.0.2", "undeploy 000002-1.0.2"]
+    assert recording._host_record(target).tag == ""  # never verified: no tag to keep
 
 
 def test_a_verified_version_is_recorded_with_its_tag(
@@ -438,6 +440,15 @@ def test_a_verified_version_is_recorded_with_its_tag(
     assert manager.calls == ["deploy 000002-1.0.2"]
     assert (target.outcome, target.detail) == (Outcome.DEPLOYED, "as ##000002-1.0.2")
     assert cast(StubNode, target.node).recorded == [release(2)]
+    kept = recording._host_record(target)  # the tag in a field of its own, the words as before
+    assert (kept.tag, kept.detail) == ("000002-1.0.2", "as ##000002-1.0.2")
+
+
+def test_a_node_already_on_the_release_is_recorded_with_the_tag_serving(tmp_path: Path) -> None:
+    versions, target, _ = runtime(tmp_path, StubManager([RUNNING]))
+    target.end(Outcome.UNCHANGED, versions.serving(target))  # as the strategy does
+    kept = recording._host_record(target)
+    assert (kept.tag, kept.detail) == ("000001-1.0.1", "as ##000001-1.0.1")
 
 
 @pytest.mark.parametrize(

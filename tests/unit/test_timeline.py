@@ -11,6 +11,7 @@ import pytest
 
 from fabfile.engine.phase import Phase
 from fabfile.errors import ExitCode, UsageError
+from fabfile.records.history import Record
 from fabfile.view import timeline
 from tests.cli import run
 
@@ -50,8 +51,15 @@ RUN = {
 REFUSED = {"action": "deploy", "outcome": "refused", "hosts": {}}
 
 
+def read(line: object) -> Record:
+    """A history line as `fabfile.records.history.History.records` reads it."""
+    record = Record.from_dict(line)
+    assert record is not None
+    return record
+
+
 def test_each_phase_lasts_until_the_next_begins() -> None:
-    line = timeline.of(RUN)
+    line = timeline.of(read(RUN))
     web1, web2 = line.nodes
     assert (web1.node, web2.node) == ("web1", "web2")
     assert web1.totals()["waiting for /status"] == pytest.approx(2.0)
@@ -79,7 +87,7 @@ def test_a_run_stopped_mid_phase_closes_it_at_the_run_end_with_the_node_outcome(
             "web2": {"outcome": "untouched", "phases": [["pre-flight", 0.0], ["staged", 0.4]]},
         },
     }
-    web1, web2 = timeline.of(entry).nodes
+    web1, web2 = timeline.of(read(entry)).nodes
     assert web1.spans[-1] == timeline.Span("restarting", 1.5, 8.0)
     assert (web1.ended, web1.at) == ("interrupted", 8.0)
     assert web2.spans[-1] == timeline.Span(timeline.WAITING_TURN, 0.4, 8.0)
@@ -94,7 +102,7 @@ def test_a_retried_node_waited_for_the_user_and_that_is_not_its_own_time() -> No
         ["restarting", 8.5],
         ["done", 9.5],
     ]
-    [node] = timeline.of({"hosts": {"web1": {"phases": marks}}}).nodes
+    [node] = timeline.of(read({"hosts": {"web1": {"phases": marks}}})).nodes
     assert node.totals() == pytest.approx(
         {"restarting": 2.0, timeline.WAITING_USER: 7.0, "draining": 0.5}
     )
@@ -103,7 +111,7 @@ def test_a_retried_node_waited_for_the_user_and_that_is_not_its_own_time() -> No
 
 def test_a_blue_green_colour_verified_then_switched_waited_for_the_switch() -> None:
     marks = [["waiting for /status", 0.0], ["done", 2.0], ["switching", 2.5], ["done", 2.7]]
-    [node] = timeline.of({"hosts": {"web1:green": {"phases": marks}}}).nodes
+    [node] = timeline.of(read({"hosts": {"web1:green": {"phases": marks}}})).nodes
     assert node.totals() == pytest.approx(
         {"waiting for /status": 2.0, timeline.WAITING_SWITCH: 0.5, "switching": 0.2}
     )
@@ -128,13 +136,14 @@ def test_every_phase_has_a_colour_or_a_mark() -> None:
 )
 def test_a_damaged_record_is_left_out_not_fatal(hosts: object) -> None:
     entry = {"seconds": "?", "hosts": hosts}
-    assert timeline.of(entry).nodes == ()
-    assert "0.0 s" in timeline.title(1, entry)
+    assert timeline.of(read(entry)).nodes == ()
+    assert "0.0 s" in timeline.title(1, read(entry))
 
 
 def test_the_last_run_with_phases_is_the_default() -> None:
-    assert timeline.chosen([RUN, REFUSED], 0, "h") == (1, RUN)
-    assert timeline.chosen([RUN, REFUSED], 1, "h") == (1, RUN)
+    records = [read(RUN), read(REFUSED)]
+    assert timeline.chosen(records, 0, "h") == (1, read(RUN))
+    assert timeline.chosen(records, 1, "h") == (1, read(RUN))
 
 
 @pytest.mark.parametrize(
@@ -151,7 +160,7 @@ def test_a_run_without_phases_is_refused_clearly(
     entries: list[dict[str, object]], run: int, message: str
 ) -> None:
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        timeline.chosen(entries, run, "h")
+        timeline.chosen([read(e) for e in entries], run, "h")
 
 
 def test_the_picture_goes_to_svg_or_html_only(tmp_path: Path) -> None:
@@ -162,12 +171,12 @@ def test_the_picture_goes_to_svg_or_html_only(tmp_path: Path) -> None:
         timeline.destination(str(tmp_path / "missing" / "t.svg"), 7)
     (tmp_path / "t.html").mkdir()
     with pytest.raises(UsageError, match=r"t.html: cannot write it \(Is a directory\)"):
-        timeline.write(timeline.of(RUN), "t", tmp_path / "t.html")
+        timeline.write(timeline.of(read(RUN)), "t", tmp_path / "t.html")
 
 
 def test_the_svg_is_a_picture_of_every_node(tmp_path: Path) -> None:
     path = tmp_path / "t.svg"
-    timeline.write(timeline.of(RUN), timeline.title(3, RUN), path)
+    timeline.write(timeline.of(read(RUN)), timeline.title(3, read(RUN)), path)
     root = ET.parse(path).getroot()  # well-formed
     assert root.tag.endswith("svg")
     text = path.read_text()
@@ -177,14 +186,14 @@ def test_the_svg_is_a_picture_of_every_node(tmp_path: Path) -> None:
 
 def test_the_same_run_draws_the_same_bytes(tmp_path: Path) -> None:
     entry = RUN | {"artifact": "app-$x$.war"}  # no math read in a title
-    first = timeline.svg(timeline.of(entry), timeline.title(3, entry))
-    assert first == timeline.svg(timeline.of(entry), timeline.title(3, entry))
+    first = timeline.svg(timeline.of(read(entry)), timeline.title(3, read(entry)))
+    assert first == timeline.svg(timeline.of(read(entry)), timeline.title(3, read(entry)))
     assert "<dc:date>" not in first
 
 
 def test_the_page_carries_the_picture_and_the_slowest_node_first(tmp_path: Path) -> None:
     path = tmp_path / "t.html"
-    timeline.write(timeline.of(RUN), timeline.title(3, RUN), path)
+    timeline.write(timeline.of(read(RUN)), timeline.title(3, read(RUN)), path)
     text = path.read_text()
     assert text.startswith("<!DOCTYPE html>") and "<svg" in text and "<?xml" not in text
     assert not re.search(r'(src|href)="https?:', text)  # nothing fetched from elsewhere

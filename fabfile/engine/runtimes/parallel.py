@@ -106,9 +106,11 @@ class ParallelVersions:
         target.node.run(script, "removing files of retired versions")
 
     def serving(self, target: Target) -> str:
-        """``as ##TAG`` of the newest running version (what /status answers from)."""
+        """``as ##TAG`` of the newest running version (what /status answers from), and its
+        tag on ``target`` for the history: the node is verified as that version."""
         running = [d for d in self.seen.get(target.host, []) if d.state == "running"]
-        return VERIFIED_AS + running[-1].tag if running else ""
+        target.tag = running[-1].tag if running else ""
+        return VERIFIED_AS + target.tag if running else ""
 
     # -- making it live --------------------------------------------------------
 
@@ -141,6 +143,7 @@ class ParallelVersions:
             self._take_back(target, tag, deployed, error)
             raise
         target.end(Outcome.DEPLOYED, VERIFIED_AS + tag)
+        target.tag = tag
 
     def _lay_out(self, target: Target, tag: str) -> tuple[str, str]:
         """The version's files on the node, linked from the staged blobs; the absolute
