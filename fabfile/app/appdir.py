@@ -24,9 +24,11 @@ LOCK = ".deploy.lock"
 
 @dataclasses.dataclass(frozen=True)
 class AppDir:
-    """One application's directory on the coordinator."""
+    """One application's directory on the coordinator. ``rules``: what `config` checks
+    beyond the file's own rules (the strategy's: `fabfile.engine.strategies.validate`)."""
 
     path: Path
+    rules: config.Rules | None = dataclasses.field(default=None, compare=False)
 
     @property
     def name(self) -> str:
@@ -34,7 +36,7 @@ class AppDir:
 
     @functools.cached_property
     def config(self) -> config.AppConfig:
-        return config.load(self.path / CONFIG, app=self.name)
+        return config.load(self.path / CONFIG, app=self.name, rules=self.rules)
 
     @property
     def history_path(self) -> Path:
@@ -63,8 +65,14 @@ class AppDir:
         return found + overrides.paths(self.path)
 
 
-def locate(app_dir: str | None = None, app: str | None = None, cwd: Path | None = None) -> AppDir:
-    """The app directory the user means; raise `UsageError` when there is none."""
+def locate(
+    app_dir: str | None = None,
+    app: str | None = None,
+    cwd: Path | None = None,
+    rules: config.Rules | None = None,
+) -> AppDir:
+    """The app directory the user means; raise `UsageError` when there is none.
+    ``rules``: as `AppDir.rules`."""
     if app_dir and app:
         raise UsageError("give --app-dir or --app, not both")
     base = cwd or Path.cwd()
@@ -78,4 +86,4 @@ def locate(app_dir: str | None = None, app: str | None = None, cwd: Path | None 
             f"{path} is not an app directory (no {CONFIG}); "
             "cd into one or pass --app-dir DIR or --app NAME"
         )
-    return AppDir(path)
+    return AppDir(path, rules)

@@ -2,7 +2,10 @@
 
 The raw `configparser` stays in this module; the rest of the tool sees frozen
 `NodeConfig` objects, one per node, with every ``[host:NAME]`` override
-already applied. Every mistake is reported with file, line and key.
+already applied, and where each key was set (`Source`). Every mistake is
+reported with file, line and key (`AppConfig.where`). What a strategy requires
+of the file is the strategy's to check (`fabfile.engine.strategies.validate`,
+given to `load` as its ``rules``): this module knows no strategy.
 """
 
 from __future__ import annotations
@@ -13,11 +16,10 @@ import difflib
 import re
 import shlex
 import urllib.parse
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from ..engine import strategies
 from ..errors import ConfigError, UsageError
 from . import sshconfig
 from .keys import CLUSTER_KEYS, INSTANCE_KEYS, KEYS, KEYS_BY_NAME
@@ -25,8 +27,8 @@ from .pace import Pace
 from .sshconfig import Resolved
 
 DEPLOY = "deploy"
-BLUE_GREEN = "blue-green"
-PARALLEL = "parallel"
+BLUE_GREEN = "blue-green"  # for commands/, until they ask the strategy
+PARALLEL = "parallel"  # for commands/, until they ask the strategy
 HOST_PREFIX = "host:"
 INSTANCE_PREFIX = "instance:"
 _SECTION = re.compile(r"^\s*\[(?P<name>[^\]]*)\]")
@@ -88,17 +90,70 @@ class NodeConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class Source:
+    """Where ``.config`` says what: the line of each section and key, which configparser
+    does not keep, and each key's text as written, which a parsed value no longer shows."""
+
+    sections: dict[str, int] = dataclasses.field(default_factory=dict)  # first line of each
+    keys: dict[tuple[str, str], int] = dataclasses.field(default_factory=dict)
+    texts: dict[tuple[str, str], str] = dataclasses.field(default_factory=dict)
+    names: tuple[str, ...] = ()  # the sections, as configparser names them
+
+    @classmethod
+    def read(cls, text: str, parser: configparser.ConfigParser) -> Source:
+        sections: dict[str, int] = {}
+        keys: dict[tuple[str, str], int] = {}
+        section = ""
+        for number, line in enumerate(text.split("\n"), start=1):
+            if match := _SECTION.match(line):
+                section = match["name"].strip()
+                sections.setdefault(section, number)
+            elif match := _OPTION.match(line):
+                keys.setdefault((section, match["key"].strip().lower()), number)
+        names = tuple(parser.sections())
+        texts = {(name, key): parser.get(name, key) for name in names for key in parser[name]}
+        return cls(sections, keys, texts, names)
+
+    def line(self, section: str, key: str | None = None) -> int:
+        """The key's line, else its section's, else 1."""
+        if key is None:
+            return self.sections.get(section, 1)
+        return self.keys.get((section, key), self.sections.get(section, 1))
+
+    def text(self, section: str, key: str) -> str | None:
+        """What ``key`` is set to in ``section`` itself, as written; None when it is not."""
+        return self.texts.get((section, key))
+
+    def has(self, section: str) -> bool:
+        return section in self.names
+
+    def section(self, prefix: str, name: str) -> str:
+        """The ``[host:NAME]`` or ``[instance:NAME]`` section of ``name``, however it is
+        spaced; ``prefix + name`` when the file has none."""
+        for section in self.names:
+            if section.startswith(prefix) and section[len(prefix) :].strip() == name:
+                return section
+        return f"{prefix}{name}"
+
+
+@dataclasses.dataclass(frozen=True)
 class AppConfig:
     """The parsed ``.config`` of one app directory."""
 
     path: Path
     app: str
     nodes: tuple[NodeConfig, ...]
-    strategy: str = strategies.DEFAULT
+    strategy: str  # a name `fabfile.engine.strategies.validate` checks against its registry
     lb_state_file: str = ""  # haproxy's server-state-file, kept in step (see `Balancer`)
     retire: bool = True  # parallel: retire old versions after a deploy
     retire_timeout: float = 120.0
     pace: Pace = dataclasses.field(default_factory=Pace)
+    source: Source = dataclasses.field(default_factory=Source, compare=False, repr=False)
+
+    def where(self, section: str, key: str | None = None) -> str:
+        """``PATH:LINE: [section] key``, as every ``.config`` error begins."""
+        named = f" {key}" if key else ""
+        return f"{self.path}:{self.source.line(section, key)}: [{section}]{named}"
 
     @property
     def hosts(self) -> tuple[str, ...]:
@@ -120,156 +175,82 @@ class AppConfig:
         return tuple(node for node in self.nodes if node.host in wanted)
 
 
-class _Lines:
-    """Line numbers of sections and keys, which configparser does not keep."""
-
-    def __init__(self, text: str) -> None:
-        self.keys: dict[tuple[str, str], int] = {}
-        self.sections: dict[str, int] = {}
-        section = ""
-        for number, line in enumerate(text.split("\n"), start=1):
-            if match := _SECTION.match(line):
-                section = match["name"].strip()
-                self.sections.setdefault(section, number)
-            elif match := _OPTION.match(line):
-                self.keys.setdefault((section, match["key"].strip().lower()), number)
-
-    def of(self, section: str, key: str | None = None) -> int:
-        if key is None:
-            return self.sections.get(section, 1)
-        return self.keys.get((section, key), self.sections.get(section, 1))
+# What a higher layer checks of the file once every value is read: what the strategy it
+# names requires (`fabfile.engine.strategies.validate`). `ConfigError` to refuse.
+Rules = Callable[[AppConfig], None]
 
 
-def load(path: Path, app: str | None = None) -> AppConfig:
-    """Read and check ``path``; raise `ConfigError` naming file, line and key."""
+def load(path: Path, app: str | None = None, rules: Rules | None = None) -> AppConfig:
+    """Read and check ``path``; raise `ConfigError` naming file, line and key.
+
+    ``rules`` run once every value is read, before the checks across nodes, so a
+    strategy's own advice comes first (a colour without a port of its own is told so,
+    not that two colours share a URL)."""
     app = app or path.resolve().parent.name
     text = _read(path)
-    lines = _Lines(text)
     parser = _parse(path, text)
+    source = Source.read(text, parser)
     if not parser.has_section(DEPLOY):
         raise ConfigError(f"{path}:1: no [deploy] section; add one with at least 'hosts = ...'")
-    _check_sections(path, parser, lines)
-    hosts = _hosts(path, parser, lines)
-    _check_named_sections(path, parser, lines, HOST_PREFIX, hosts)
-    instances = _instances(path, parser, lines)
+    _check_sections(path, parser, source)
+    hosts = _hosts(path, parser, source)
+    _check_named_sections(path, parser, source, HOST_PREFIX, hosts)
+    instances = _instances(path, parser, source)
     nodes = tuple(
-        _node(path, parser, lines, app, host, instance)
+        _node(path, parser, source, app, host, instance)
         for host in hosts
         for instance in instances or ("",)
     )
-    strategy = _strategy(path, parser, lines)
-    if strategy == BLUE_GREEN:
-        _check_blue_green(path, parser, lines, nodes)
-    if strategy == PARALLEL and any(node.instance for node in nodes):
-        raise ConfigError(
-            f"{path}:{lines.of(DEPLOY, 'instances')}: [deploy] instances: strategy = parallel "
-            "runs one Tomcat per host, which holds the versions side by side; remove instances"
-        )
-    if strategy == PARALLEL and not nodes[0].manager_user:
-        raise ConfigError(
-            f"{path}:{lines.of(DEPLOY, 'strategy')}: [deploy] strategy = parallel deploys "
-            "through the Tomcat manager: set manager_user (a manager-script user) and "
-            "manager_password_file, or export $DEPLOY_SECRET_MANAGER_PASSWORD"
-        )
+    config = AppConfig(
+        path,
+        app,
+        nodes,
+        strategy=_cluster_value(path, parser, source, "strategy"),
+        lb_state_file=_state_file(path, parser, source),
+        retire=_cluster_value(path, parser, source, "retire"),
+        retire_timeout=_cluster_value(path, parser, source, "retire_timeout"),
+        pace=_pace(path, parser, source),
+        source=source,
+    )
+    if rules is not None:
+        rules(config)
     for key in ("lb_socket", "manager_user", "manager_password_file"):
-        _check_one_value(path, lines, nodes, key)
-    _check_distinct(path, lines, nodes)
-    state_file = _state_file(path, parser, lines, nodes)
-    retire: bool = _cluster_value(path, parser, lines, "retire")
-    retire_timeout: float = _cluster_value(path, parser, lines, "retire_timeout")
-    pace = _pace(path, parser, lines, nodes, strategy)
-    return AppConfig(path, app, nodes, strategy, state_file, retire, retire_timeout, pace)
+        _check_one_value(path, source, nodes, key)
+    _check_distinct(path, source, nodes)
+    _check_state_file(config)
+    return config
 
 
-def _pace(
-    path: Path,
-    parser: configparser.ConfigParser,
-    lines: _Lines,
-    nodes: tuple[NodeConfig, ...],
-    strategy: str,
-) -> Pace:
-    """Batches, canary and failure threshold. Blue/green changes hosts (both colours
-    of one host go together), the other strategies nodes."""
+def _pace(path: Path, parser: configparser.ConfigParser, source: Source) -> Pace:
+    """Batches, canary and failure threshold; whether the cluster has enough nodes (or
+    hosts) for the canary is the strategy's to say (it knows what it counts)."""
     values = {
-        key: _cluster_value(path, parser, lines, key)
+        key: _cluster_value(path, parser, source, key)
         for key in ("batch", "canary", "canary_wait", "canary_min_requests", "max_failures")
     }
-    units = len({node.host for node in nodes}) if strategy == BLUE_GREEN else len(nodes)
-    if values["canary"] >= units:
-        what = "hosts" if strategy == BLUE_GREEN else "nodes"
-        raise ConfigError(
-            f"{path}:{lines.of(DEPLOY, 'canary')}: [deploy] canary = {values['canary']}: the "
-            f"cluster has {units} {what}, and a canary must leave some to wait for its "
-            f"verdict; set canary below {units}"
-        )
     return Pace(**values)
 
 
-def _cluster_value(path: Path, parser: configparser.ConfigParser, lines: _Lines, key: str) -> Any:
+def _cluster_value(path: Path, parser: configparser.ConfigParser, source: Source, key: str) -> Any:
     """A [deploy]-only key's value (its default when unset)."""
     return _value(
-        path, lines, DEPLOY, key, parser.get(DEPLOY, key, fallback=KEYS_BY_NAME[key].default)
+        path, source, DEPLOY, key, parser.get(DEPLOY, key, fallback=KEYS_BY_NAME[key].default)
     )
 
 
-def _strategy(path: Path, parser: configparser.ConfigParser, lines: _Lines) -> str:
-    raw = parser.get(DEPLOY, "strategy", fallback=KEYS_BY_NAME["strategy"].default)
-    name: str = _value(path, lines, DEPLOY, "strategy", raw)
-    return name
-
-
-def _check_blue_green(
-    path: Path, parser: configparser.ConfigParser, lines: _Lines, nodes: tuple[NodeConfig, ...]
-) -> None:
-    """Two colours per host, each on its own port, switched through haproxy."""
-    strategy = f"{path}:{lines.of(DEPLOY, 'strategy')}: [deploy] strategy = blue-green"
-    colours = tuple(dict.fromkeys(node.instance for node in nodes if node.instance))
-    if len(colours) != 2:
-        raise ConfigError(
-            f"{path}:{lines.of(DEPLOY, 'instances')}: [deploy] instances: blue-green runs two "
-            f"instances on every host, {len(colours)} are named; set instances = blue, green"
-        )
-    if not nodes[0].lb_socket:
-        raise ConfigError(
-            f"{strategy} switches traffic in haproxy: set lb_socket and lb_backend in [deploy]"
-        )
-    for colour in colours:
-        section = _section(parser, INSTANCE_PREFIX, colour)
-        if not parser.has_option(section, "status_url") and "{instance}" not in parser.get(
-            DEPLOY, "status_url", fallback=""
-        ):
-            where = (
-                lines.of(section) if parser.has_section(section) else lines.of(DEPLOY, "instances")
-            )
-            raise ConfigError(
-                f"{path}:{where}: [{section}] has no status_url: colour {colour} needs a port of "
-                f"its own; add [{section}] status_url = http://{{host}}:PORT/status"
-            )
-    by_host: dict[tuple[str, int | None], NodeConfig] = {}
-    for node in nodes:
-        parts = urllib.parse.urlsplit(node.url)
-        other = by_host.setdefault((parts.hostname or "", parts.port), node)
-        if other is not node:
-            section = _section(parser, INSTANCE_PREFIX, node.instance)
-            raise ConfigError(
-                f"{path}:{lines.of(section, 'status_url')}: [{section}] status_url: "
-                f"{other.label} and {node.label} both answer on port {parts.port or 'the default'};"
-                " give each colour its own port"
-            )
-
-
-def _state_file(
-    path: Path, parser: configparser.ConfigParser, lines: _Lines, nodes: tuple[NodeConfig, ...]
-) -> str:
-    """haproxy's server-state-file is written on this machine: only beside a local socket."""
+def _state_file(path: Path, parser: configparser.ConfigParser, source: Source) -> str:
     raw = parser.get(DEPLOY, "lb_state_file", fallback="")
-    value: str = _value(path, lines, DEPLOY, "lb_state_file", raw)
-    if value and "/" not in nodes[0].lb_socket:
+    value: str = _value(path, source, DEPLOY, "lb_state_file", raw)
+    return str(Path(value).expanduser()) if value else ""
+
+
+def _check_state_file(config: AppConfig) -> None:
+    """haproxy's server-state-file is written on this machine: only beside a local socket."""
+    if config.lb_state_file and "/" not in config.nodes[0].lb_socket:
         raise ConfigError(
-            f"{path}:{lines.of(DEPLOY, 'lb_state_file')}: [deploy] lb_state_file needs haproxy "
+            f"{config.where(DEPLOY, 'lb_state_file')} needs haproxy "
             "on this machine: set lb_socket to its stats socket path"
         )
-    return str(Path(value).expanduser()) if value else ""
 
 
 def _read(path: Path) -> str:
@@ -308,54 +289,54 @@ def _parse(path: Path, text: str) -> configparser.ConfigParser:
     return parser
 
 
-def _check_sections(path: Path, parser: configparser.ConfigParser, lines: _Lines) -> None:
+def _check_sections(path: Path, parser: configparser.ConfigParser, source: Source) -> None:
     for section in parser.sections():
         if section != DEPLOY and not section.startswith((HOST_PREFIX, INSTANCE_PREFIX)):
             raise ConfigError(
-                f"{path}:{lines.of(section)}: unknown section [{section}]; "
+                f"{path}:{source.line(section)}: unknown section [{section}]; "
                 "sections are [deploy], [host:NAME] and [instance:NAME]"
             )
         for key in parser.options(section):
-            _check_key(path, lines, section, key)
+            _check_key(path, source, section, key)
 
 
-def _instances(path: Path, parser: configparser.ConfigParser, lines: _Lines) -> tuple[str, ...]:
+def _instances(path: Path, parser: configparser.ConfigParser, source: Source) -> tuple[str, ...]:
     """The instances every host runs; each ``[instance:NAME]`` must be one of them."""
     raw = parser.get(DEPLOY, "instances", fallback="")
-    names: tuple[str, ...] = _value(path, lines, DEPLOY, "instances", raw)
-    _check_named_sections(path, parser, lines, INSTANCE_PREFIX, list(names))
+    names: tuple[str, ...] = _value(path, source, DEPLOY, "instances", raw)
+    _check_named_sections(path, parser, source, INSTANCE_PREFIX, list(names))
     return names
 
 
-def _check_distinct(path: Path, lines: _Lines, nodes: tuple[NodeConfig, ...]) -> None:
+def _check_distinct(path: Path, source: Source, nodes: tuple[NodeConfig, ...]) -> None:
     """Two instances on one URL or one WAR, or two nodes behind one haproxy server,
     would be one."""
     urls: dict[str, NodeConfig] = {}
     servers: dict[str, NodeConfig] = {}
     wars: dict[str, NodeConfig] = {}
     for node in nodes:
-        _unique(path, lines, urls, node.url, node, "status_url")
-        _unique(path, lines, wars, f"{node.war_path} on {node.host}", node, "war_path")
+        _unique(path, source, urls, node.url, node, "status_url")
+        _unique(path, source, wars, f"{node.war_path} on {node.host}", node, "war_path")
         if node.lb_socket:
             server = f"{node.lb_backend}/{node.lb_server}"
-            _unique(path, lines, servers, server, node, "lb_server")
+            _unique(path, source, servers, server, node, "lb_server")
 
 
 def _unique(
-    path: Path, lines: _Lines, seen: dict[str, NodeConfig], value: str, node: NodeConfig, key: str
+    path: Path, source: Source, seen: dict[str, NodeConfig], value: str, node: NodeConfig, key: str
 ) -> None:
     other = seen.setdefault(value, node)
     if other is not node:
         candidates = [f"{INSTANCE_PREFIX}{node.instance}", f"{HOST_PREFIX}{node.host}"]
-        section = next((c for c in candidates if (c, key) in lines.keys), DEPLOY)
+        section = next((c for c in candidates if (c, key) in source.keys), DEPLOY)
         raise ConfigError(
-            f"{path}:{lines.of(section, key)}: [{section}] {key}: {other.label} and "
+            f"{path}:{source.line(section, key)}: [{section}] {key}: {other.label} and "
             f"{node.label} both use {value}; give each its own"
         )
 
 
-def _check_key(path: Path, lines: _Lines, section: str, key: str) -> None:
-    where = f"{path}:{lines.of(section, key)}: [{section}] {key}"
+def _check_key(path: Path, source: Source, section: str, key: str) -> None:
+    where = f"{path}:{source.line(section, key)}: [{section}] {key}"
     if key not in KEYS_BY_NAME:
         close = difflib.get_close_matches(key, KEYS_BY_NAME, n=1)
         hint = f"did you mean '{close[0]}'?" if close else "see the README's list of keys"
@@ -368,8 +349,8 @@ def _check_key(path: Path, lines: _Lines, section: str, key: str) -> None:
         )
 
 
-def _hosts(path: Path, parser: configparser.ConfigParser, lines: _Lines) -> list[str]:
-    where = f"{path}:{lines.of(DEPLOY, 'hosts')}: [deploy] hosts"
+def _hosts(path: Path, parser: configparser.ConfigParser, source: Source) -> list[str]:
+    where = f"{path}:{source.line(DEPLOY, 'hosts')}: [deploy] hosts"
     raw = parser.get(DEPLOY, "hosts", fallback="")
     hosts = [h.strip() for h in raw.replace("\n", ",").split(",") if h.strip()]
     if not hosts:
@@ -385,42 +366,42 @@ def _hosts(path: Path, parser: configparser.ConfigParser, lines: _Lines) -> list
 
 
 def _check_named_sections(
-    path: Path, parser: configparser.ConfigParser, lines: _Lines, prefix: str, names: list[str]
+    path: Path, parser: configparser.ConfigParser, source: Source, prefix: str, names: list[str]
 ) -> None:
     """Every ``[host:NAME]`` names a host, every ``[instance:NAME]`` an instance."""
     kind = prefix.rstrip(":")  # "host" or "instance"
     for section in parser.sections():
         if section.startswith(prefix) and section[len(prefix) :].strip() not in names:
             raise ConfigError(
-                f"{path}:{lines.of(section)}: [{section}] names {'an' if kind[0] == 'i' else 'a'} "
-                f"{kind} that is not in [deploy] {kind}s ({', '.join(names) or 'none'}); "
-                "add it there or remove the section"
+                f"{path}:{source.line(section)}: [{section}] names "
+                f"{'an' if kind[0] == 'i' else 'a'} {kind} that is not in [deploy] {kind}s "
+                f"({', '.join(names) or 'none'}); add it there or remove the section"
             )
 
 
 def _node(
     path: Path,
     parser: configparser.ConfigParser,
-    lines: _Lines,
+    source: Source,
     app: str,
     host: str,
     instance: str,
 ) -> NodeConfig:
     """One instance of one host: [instance:NAME] over [host:NAME] over [deploy]."""
-    sections = [_section(parser, INSTANCE_PREFIX, instance)] if instance else []
-    sections += [_section(parser, HOST_PREFIX, host), DEPLOY]
+    sections = [source.section(INSTANCE_PREFIX, instance)] if instance else []
+    sections += [source.section(HOST_PREFIX, host), DEPLOY]
     values: dict[str, Any] = {"host": host, "instance": instance}
     for key in KEYS:
         if key.name in CLUSTER_KEYS:
             continue
-        source = next((s for s in sections if parser.has_option(s, key.name)), DEPLOY)
-        raw = parser.get(source, key.name, fallback=key.default)
-        values[key.name] = _value(path, lines, source, key.name, raw)
-    _resolve_ssh(values, path, lines, sections, host)
+        section = next((s for s in sections if parser.has_option(s, key.name)), DEPLOY)
+        raw = parser.get(section, key.name, fallback=key.default)
+        values[key.name] = _value(path, source, section, key.name, raw)
+    _resolve_ssh(values, path, source, sections, host)
     _fill_placeholders(values, host, app, instance)
     if values["lb_socket"] and not values["lb_backend"]:
         raise ConfigError(
-            f"{path}:{lines.of(DEPLOY, 'lb_socket')}: [deploy] lb_socket is set but "
+            f"{path}:{source.line(DEPLOY, 'lb_socket')}: [deploy] lb_socket is set but "
             "lb_backend is not; name the haproxy backend that holds the nodes"
         )
     values["lb_server"] = values["lb_server"] or (f"{host}-{instance}" if instance else host)
@@ -429,18 +410,18 @@ def _node(
         urllib.parse.urlsplit(node.url).port  # noqa: B018 - {instance} filled in may break it
     except ValueError as error:
         raise ConfigError(
-            f"{path}:{lines.of(DEPLOY, 'status_url')}: status_url for {node.label} is "
+            f"{path}:{source.line(DEPLOY, 'status_url')}: status_url for {node.label} is "
             f"{node.url}, not a valid URL ({error})"
         ) from None
     return node
 
 
 def _resolve_ssh(
-    values: dict[str, Any], path: Path, lines: _Lines, sections: list[str], host: str
+    values: dict[str, Any], path: Path, source: Source, sections: list[str], host: str
 ) -> None:
     """User, port, address and jump hosts as ssh_config gives them, ``.config`` first."""
-    parser_section = next((s for s in sections if (s, "ssh_config") in lines.keys), DEPLOY)
-    where = f"{path}:{lines.of(parser_section, 'ssh_config')}: [{parser_section}] ssh_config"
+    parser_section = next((s for s in sections if (s, "ssh_config") in source.keys), DEPLOY)
+    where = f"{path}:{source.line(parser_section, 'ssh_config')}: [{parser_section}] ssh_config"
     setting = values["ssh_config"]
     ssh = sshconfig.resolve(host, setting, where, values["user"], values["port"])
     values.update(user=ssh.user, port=ssh.port, address=ssh.address, ssh=ssh)
@@ -475,28 +456,20 @@ def _fill_placeholders(values: dict[str, Any], host: str, app: str, instance: st
     values["lb_server"] = server.replace("{instance}", instance)
 
 
-def _check_one_value(path: Path, lines: _Lines, nodes: tuple[NodeConfig, ...], key: str) -> None:
+def _check_one_value(path: Path, source: Source, nodes: tuple[NodeConfig, ...], key: str) -> None:
     """One value for every node: one haproxy to drain through (``lb_socket``), one
     manager user and password (the secret is loaded once, for every host)."""
     odd = next((n for n in nodes if getattr(n, key) != getattr(nodes[0], key)), None)
     if odd is not None:
         section = f"{HOST_PREFIX}{odd.host}"
         raise ConfigError(
-            f"{path}:{lines.of(section, key)}: [{section}] {key} differs from "
+            f"{path}:{source.line(section, key)}: [{section}] {key} differs from "
             f"{nodes[0].host}'s; set {key} once, in [deploy]"
         )
 
 
-def _section(parser: configparser.ConfigParser, prefix: str, name: str) -> str:
-    """The ``[host:NAME]`` or ``[instance:NAME]`` section of ``name``, however it is spaced."""
-    for section in parser.sections():
-        if section.startswith(prefix) and section[len(prefix) :].strip() == name:
-            return section
-    return f"{prefix}{name}"
-
-
-def _value(path: Path, lines: _Lines, section: str, name: str, raw: str | None) -> Any:
-    where = f"{path}:{lines.of(section, name)}: [{section}] {name}"
+def _value(path: Path, source: Source, section: str, name: str, raw: str | None) -> Any:
+    where = f"{path}:{source.line(section, name)}: [{section}] {name}"
     if raw is None:
         raise ConfigError(f"{where}: missing; it has no default")
     try:

@@ -4,17 +4,13 @@
 restarting, verifying); ``canary`` nodes go first, alone, and the rest waits
 for their verdict (`fabfile.engine.canary`); ``max_failures`` counts failed nodes over
 the whole run, not per batch. The values come from ``.config`` and, for
-``batch``, from ``--batch``.
+``batch``, from ``--batch``. Which nodes go together is the engine's
+(`fabfile.engine.batches`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # `fabfile.app.keys` parses with this module: no import cycle at run time
-    from ..engine.target import Target
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,32 +79,3 @@ class Pace:
     def tolerated(self, total: int) -> int:
         """How many nodes may fail before the run stops (it stops at one more)."""
         return self.max_failures.of(total)
-
-
-def order(targets: Sequence[Target]) -> list[Target]:
-    """Nodes whose /status did not answer Ok first (they serve nobody anyway), then
-    the rest in ``.config`` order."""
-    return sorted(targets, key=lambda target: bool(target.status and target.status.ok))
-
-
-@dataclasses.dataclass(frozen=True)
-class Batch:
-    """Nodes changed together; ``canary`` ones are judged before any other goes."""
-
-    targets: tuple[Target, ...]
-    canary: bool = False
-
-
-def split(targets: Sequence[Target], pace: Pace, total: int) -> list[Batch]:
-    """The batches of a run: the first ``canary`` healthy targets (in batches of at
-    most ``batch``), then the rest. ``total`` is the run's node count, for percentages."""
-    size = pace.size(total)
-    healthy = [t for t in targets if t.status is not None and t.status.ok]
-    chosen = (healthy or list(targets))[: pace.canary]  # judge the release, not a sick node
-    canaries = [t for t in targets if any(t is c for c in chosen)]
-    rest = [t for t in targets if not any(t is c for c in chosen)]
-    if not rest:  # nothing would wait for the verdict: no canary
-        canaries, rest = [], canaries
-    batches = [Batch(tuple(canaries[i : i + size]), True) for i in range(0, len(canaries), size)]
-    batches += [Batch(tuple(rest[i : i + size])) for i in range(0, len(rest), size)]
-    return batches

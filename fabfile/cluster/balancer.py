@@ -24,6 +24,7 @@ import socket
 import time
 import urllib.parse
 from pathlib import Path
+from typing import Protocol
 
 from ..app.config import NodeConfig
 from ..errors import NodeError
@@ -42,6 +43,35 @@ class Counters:
 
     def __sub__(self, other: Counters) -> Counters:
         return Counters(self.requests - other.requests, self.errors - other.errors)
+
+
+class Rotation(Protocol):
+    """Taking a node out of the load balancer's rotation and back: what a strategy, the
+    batches, the canary and the warm-up ask of `Balancer` (and the tests of a fake)."""
+
+    def mismatches(self, nodes: tuple[NodeConfig, ...]) -> list[str]: ...
+
+    def drain(self, node: NodeConfig) -> float: ...
+
+    def ready(self, node: NodeConfig, weight: int = 100) -> int:
+        """Back in rotation, at ``weight`` percent if possible; the percent it got."""
+        ...
+
+    def set_weight(self, node: NodeConfig, percent: int) -> None: ...
+
+    def counters(self, nodes: tuple[NodeConfig, ...]) -> dict[str, Counters]:
+        """Each node's request and error counters (cumulative), by label."""
+        ...
+
+    def set_state(self, node: NodeConfig, state: str) -> None: ...
+
+    def states(self, nodes: tuple[NodeConfig, ...]) -> dict[str, str]:
+        """Each node's state by label: UP, DRAIN, MAINT, DOWN, ..."""
+        ...
+
+    def wait_up(self, node: NodeConfig) -> str:
+        """Wait (bounded) until the balancer reports the node UP; return its last state."""
+        ...
 
 
 def _connect_unix(path: str) -> socket.socket:

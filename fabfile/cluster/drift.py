@@ -36,16 +36,17 @@ class FileDrift:
         return {**dataclasses.asdict(self), "drift": bool(self.diff)}
 
 
-def compare(node: Node, files: HostFiles, strategy: str) -> list[FileDrift]:
+def compare(node: Node, files: HostFiles, in_version: bool) -> list[FileDrift]:
     """Each of the node's config files against ``files``, read in one round trip; raises
-    `NodeError` if unreadable."""
+    `NodeError` if unreadable. ``in_version``: config.properties lives inside each version
+    the node holds, not at config_path (the strategy says so: `Strategy.versioned`)."""
     config = node.config
     wanted = [(files.config, config.config_path), (files.jettyrc, config.jettyrc_path)]
     if files.logback is not None and config.logback_path:
         wanted.append((files.logback, config.logback_path))
     words = [sh_path(path) for _, path in wanted]
     before = ""
-    if strategy == PARALLEL:  # config.properties is inside each version: the newest's
+    if in_version:  # config.properties is inside each version: the newest's
         layout = Layout.of(config)
         versions = sh_path(layout.versions)
         before = f"v=$(ls -d {versions}/*/ 2>/dev/null | sort | tail -n 1); v=${{v:-/none/}}"
@@ -74,13 +75,15 @@ def _diff(file: File, have: bytes | None, config: NodeConfig, path: str) -> str:
 
 
 def compare_all(
-    nodes: list[Node], merged: dict[str, HostFiles], strategy: str
+    nodes: list[Node], merged: dict[str, HostFiles], in_version: bool | str
 ) -> list[FileDrift | str]:
     """Every node's files, read at once, or the error that kept us from reading them."""
+    if isinstance(in_version, str):  # a strategy's name: for commands/, until they ask the strategy
+        in_version = in_version == PARALLEL
 
     def one(node: Node) -> list[FileDrift | str]:
         try:
-            return list(compare(node, merged[node.host], strategy))
+            return list(compare(node, merged[node.host], in_version))
         except NodeError as error:
             return [str(error)]
 

@@ -17,6 +17,7 @@ import re
 import urllib.parse
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
+from typing import Protocol
 
 from ..app import credentials
 from ..app.config import NodeConfig
@@ -173,3 +174,10 @@ class Manager:
             doing = f" {what}" if what else ""
             raise NodeError(f"{node.label}: the Tomcat manager at {base} said{doing}: {first}")
         return body
+
+
+class Sessions(Protocol):
+    """Counting a node's active sessions, as `Manager.count` does: what blue/green asks
+    before a switch, to check that the idle colour carries the live one's users."""
+
+    def count(self, node: NodeConfig) -> int: ...

@@ -1,7 +1,7 @@
 """A strategy's per-node work, batch by batch: the canary's gate, the failure threshold.
 
 A strategy says what to do to one node (``one``) and after a batch (``after``);
-`Batches` decides how many at once (`fabfile.app.pace`), waits for the canary's
+`Batches` decides how many at once (`split`, by `fabfile.app.pace`), waits for the canary's
 verdict (`fabfile.engine.canary`), counts failures over the whole run and, on a
 terminal, offers guided failure: retry the node, skip it, or roll back.
 
@@ -12,20 +12,51 @@ effect once the nodes in flight are verified or have failed (`fabfile.engine.fan
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Sequence
 
-from ..app import pace as paces
+from ..app.pace import Pace
+from ..cluster.balancer import Rotation
 from ..errors import DeployError, RolloutError, explain
 from ..words import some
 from . import canary, fanout
-from .strategies.contract import Rotation, Steps
+from .steps import Steps
 from .target import Outcome, Target
 
 One = Callable[[Target], None]
 # after a batch: its verified nodes, whether more batches come, whether it was a canary one
 After = Callable[[Sequence[Target], bool, bool], None]
 GUIDE = "r", "s", "b"
+
+
+def order(targets: Sequence[Target]) -> list[Target]:
+    """Nodes whose /status did not answer Ok first (they serve nobody anyway), then
+    the rest in ``.config`` order."""
+    return sorted(targets, key=lambda target: bool(target.status and target.status.ok))
+
+
+@dataclasses.dataclass(frozen=True)
+class Batch:
+    """Nodes changed together; ``canary`` ones are judged before any other goes."""
+
+    targets: tuple[Target, ...]
+    canary: bool = False
+
+
+def split(targets: Sequence[Target], pace: Pace, total: int) -> list[Batch]:
+    """The batches of a run: the first ``canary`` healthy targets (in batches of at
+    most ``batch``), then the rest. ``total`` is the run's node count, for percentages."""
+    size = pace.size(total)
+    healthy = [t for t in targets if t.status is not None and t.status.ok]
+    chosen = (healthy or list(targets))[: pace.canary]  # judge the release, not a sick node
+    canaries = [t for t in targets if any(t is c for c in chosen)]
+    rest = [t for t in targets if not any(t is c for c in chosen)]
+    if not rest:  # nothing would wait for the verdict: no canary
+        canaries, rest = [], canaries
+    batches = [Batch(tuple(canaries[i : i + size]), True) for i in range(0, len(canaries), size)]
+    batches += [Batch(tuple(rest[i : i + size])) for i in range(0, len(rest), size)]
+    return batches
 
 
 class RollBack(RolloutError):
@@ -58,7 +89,7 @@ class Batches:
         ``max_failures`` are in `failed`; `finish` raises them once the strategy is done."""
         steps, pace = self.steps, self.steps.pace
         total = self.units
-        groups = paces.split(todo, pace, total)
+        groups = split(todo, pace, total)
         for number, batch in enumerate(groups, start=1):
             name = f"batch {number}/{len(groups)}" + (" (canary)" if batch.canary else "")
             if len(groups) > 1:

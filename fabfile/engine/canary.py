@@ -16,9 +16,8 @@ from collections.abc import Sequence
 
 from ..app.config import NodeConfig
 from ..cluster import probe
-from ..cluster.balancer import Counters
+from ..cluster.balancer import Counters, Rotation
 from ..errors import NodeError
-from .strategies.contract import Rotation
 
 ERROR_RATE = 0.01  # the canaries fail above this share of failed requests ...
 POLL = 1.0  # ... or as soon as /status stops naming the release (checked this often)

@@ -1,45 +1,29 @@
-"""What to roll out where: a `Plan`, from the app directory, its WARs and its history.
+"""How a `Plan` is made: the release, from the app directory, its WARs and its history.
 
 Free of the command line and of the nodes: the commands (`fabfile.commands`) ask for a plan,
-`fabfile.engine.rollout.Rollout` runs it.
+`fabfile.engine.rollout.Rollout` runs it. What the release holds depends on the app's
+strategy (`fabfile.engine.strategies`): one that deploys versions side by side takes
+the app directory's extensions/ and the WAR's own context.xml along.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 from ..app import artifact as artifacts
 from ..app import extensions
 from ..app.appdir import AppDir
 from ..app.artifact import Artifact
-from ..app.config import PARALLEL, NodeConfig
+from ..app.config import NodeConfig
 from ..app.maven import MavenVersion
 from ..app.overrides import HostFiles
-from ..app.pace import Pace
 from ..app.release import Release
 from ..cluster import probe
 from ..errors import ArtifactError, ConfigError
 from ..records.archive import Archive
 from ..records.history import Action, History, Result
-
-
-@dataclasses.dataclass(frozen=True)
-class Plan:
-    """What to roll out where: the release, the local copy of each blob, the nodes."""
-
-    action: Action
-    release: Release
-    sources: dict[str, Path]  # sha256 -> file on the coordinator
-    nodes: tuple[NodeConfig, ...]
-    force: bool = False
-    next_step: str = ""  # the sentence that tells the user how to undo or finish
-    command: str = "deploy"  # the command line that runs this plan again
-    pace: Pace = dataclasses.field(default_factory=Pace)
-
-    def release_for(self, node: NodeConfig) -> Release:
-        """What ``node`` installs: the release with its host's own config files."""
-        return self.release.for_host(node.host)
+from . import strategies
+from .plan import Plan as Plan  # imported from here by the rollout's modules and commands/
 
 
 def release_of(app: AppDir, found: Artifact) -> tuple[Release, dict[str, Path]]:
@@ -49,7 +33,8 @@ def release_of(app: AppDir, found: Artifact) -> tuple[Release, dict[str, Path]]:
     sources are those copies, so what is sent is what was checksummed.
     """
     files = app.overrides()
-    extra = _extensions(app)
+    versioned = strategies.kind(app.config).versioned
+    extra = _extensions(app, versioned)
     sources = {found.sha256: found.path} | {item.sha256: item.source for item in extra}
     own = []
     for host in app.config.hosts:
@@ -66,7 +51,7 @@ def release_of(app: AppDir, found: Artifact) -> tuple[Release, dict[str, Path]]:
         coordinates=found.coordinates,
         war_name=found.path.name,
         extensions=extensions.manifest(extra),
-        context=extensions.own_context(found.path) if app.config.strategy == PARALLEL else "",
+        context=extensions.own_context(found.path) if versioned else "",
         logback=base.logback.sha256 if base.logback else "",
         hosts="\n".join(sorted(own)),  # one order, so equal releases compare equal
     )
@@ -80,13 +65,15 @@ def _shas(files: HostFiles) -> str:
     return f"{files.config.sha256} {files.jettyrc.sha256} {logback}"
 
 
-def _extensions(app: AppDir) -> tuple[extensions.Extension, ...]:
-    """The app's extensions/; only parallel deployment mounts them beside each version."""
+def _extensions(app: AppDir, versioned: bool) -> tuple[extensions.Extension, ...]:
+    """The app's extensions/; only a strategy that deploys each release as a version of
+    its own (``versioned``) mounts them beside it."""
     found = extensions.read(app.path)
-    if found and app.config.strategy != PARALLEL:
+    if found and not versioned:
+        able = ", ".join(name for name, kind in strategies.REGISTRY.items() if kind.versioned)
         raise ConfigError(
             f"{app.path / extensions.DIRECTORY}: extensions are delivered by strategy = "
-            f"{PARALLEL} only ({app.config.path} has strategy = {app.config.strategy}); "
+            f"{able} only ({app.config.path} has strategy = {app.config.strategy}); "
             "put them in the WAR, or move the directory away"
         )
     return found

@@ -18,8 +18,8 @@ from collections.abc import Callable, Sequence
 
 from ..app.config import NodeConfig
 from ..cluster import http
+from ..cluster.balancer import Rotation
 from ..errors import NodeError
-from .strategies.contract import Rotation
 
 STEPS = 10  # at most this many weight changes over a warm-up
 

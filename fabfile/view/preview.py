@@ -3,25 +3,26 @@
 It reads what the pre-flight reads (each node's releases directory without
 tidying it, its ``/status``, its config files) and asks the rollout's own
 questions (`Rollout.unchanged`, `Rollout.missing`, `Rollout.drift`), so the
-plan printed is the plan a deploy would run. It takes no lock and writes no
-history; it says who holds the lock, if anyone does.
+plan printed is the plan a deploy would run, in the strategy's own words
+(`Strategy.preview`). It takes no lock and writes no history; it says who holds
+the lock, if anyone does.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from ..app import extensions
-from ..app.config import BLUE_GREEN, PARALLEL
 from ..app.overrides import HostFiles
 from ..cluster import drift, probe
 from ..engine.rollout import Rollout
 from ..engine.target import Target
 from ..errors import NodeError
 
-LIVE = "live colour: not touched; the switch takes its traffic away"
+UNCHANGED = "unchanged (verified on /status, skipped)"
+LOGGING_ONLY = "logback.xml only: put in place live (no restart)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,16 +37,18 @@ class Step:
     edited: tuple[str, ...]  # config files changed on the node since the deploy
     diffs: tuple[drift.FileDrift, ...]
     error: str = ""
+    changes: bool = False  # the deploy would change what the node runs
+    restarts: bool = False  # ... by restarting it
 
 
-def plan_steps(
-    rollout: Rollout,
-    merged: dict[str, HostFiles],
-    strategy: str,
-    live: dict[str, bool] | None = None,
+def steps(
+    rollout: Rollout, merged: dict[str, HostFiles], kept: Collection[str] | None = None
 ) -> list[Step]:
     """Every node's step, read in parallel; a node that cannot be read says why.
-    ``live``: blue/green, which colours take traffic (they are switched away from)."""
+    ``kept``: the nodes the run leaves as they are (`Strategy.kept`: blue/green's live
+    colours), asked of the rollout's strategy when not given."""
+    if kept is None:
+        kept = rollout.strategy.kept(rollout.plan.nodes)
     first: dict[str, Target] = {}
     for target in rollout.targets:
         first.setdefault(target.node.host, target)
@@ -53,9 +56,9 @@ def plan_steps(
 
     def one(target: Target) -> Step:
         try:
-            if live is not None and live[target.host]:
-                return Step(target.host, LIVE, "", (), 0, (), ())
-            return _step(rollout, target, merged, strategy, id(target) in sends)
+            if target.host in kept:
+                return Step(target.host, rollout.strategy.preview.kept, "", (), 0, (), ())
+            return _step(rollout, target, merged, id(target) in sends)
         except NodeError as error:
             return Step(target.host, "cannot be read", "", (), 0, (), (), str(error))
         finally:
@@ -65,9 +68,18 @@ def plan_steps(
         return list(pool.map(one, rollout.targets))
 
 
-def _step(
-    rollout: Rollout, target: Target, merged: dict[str, HostFiles], strategy: str, sends: bool
-) -> Step:
+def plan_steps(
+    rollout: Rollout,
+    merged: dict[str, HostFiles],
+    strategy: str,
+    live: Mapping[str, bool] | None = None,
+) -> list[Step]:
+    """`steps`, as commands/ asks for them until they ask the strategy: ``strategy`` is
+    not read (the rollout's strategy speaks), ``live`` names the colours kept."""
+    return steps(rollout, merged, None if live is None else {n for n, on in live.items() if on})
+
+
+def _step(rollout: Rollout, target: Target, merged: dict[str, HostFiles], sends: bool) -> Step:
     target.holdings = target.node.holdings(tidy=False)
     target.status = probe.probe(target.config)
     release = rollout.plan.release_for(target.config)
@@ -76,12 +88,18 @@ def _step(
     names |= {sha: path for sha, path in extensions.entries(release.extensions)}
     missing = rollout.missing(target) if sends else []
     size = sum(rollout.plan.sources[s].stat().st_size for s in missing if s in rollout.plan.sources)
+    strategy = rollout.strategy
     diffs = tuple(
-        d for d in drift.compare(target.node, merged[target.node.host], strategy) if d.diff
+        d
+        for d in drift.compare(target.node, merged[target.node.host], strategy.versioned)
+        if d.diff
     )
-    action = _action(rollout.unchanged(target), strategy)
+    if rollout.unchanged(target):
+        action, changes, restarts = UNCHANGED, False, False
+    else:
+        action, changes, restarts = strategy.preview.change, True, strategy.restarts
     if target.host in rollout.logging_live:
-        action = "logback.xml only: put in place live (no restart)"
+        action, changes, restarts = LOGGING_ONLY, True, False
     return Step(
         target.host,
         action,
@@ -91,17 +109,9 @@ def _step(
         tuple(rollout.drift(target)),
         diffs,
         rollout.room(target, target.holdings),
+        changes,
+        restarts,
     )
-
-
-def _action(unchanged: bool, strategy: str) -> str:
-    if unchanged:
-        return "unchanged (verified on /status, skipped)"
-    if strategy == PARALLEL:
-        return "deploy beside the running version (no restart)"
-    if strategy == BLUE_GREEN:
-        return "install + restart (idle colour), then the switch to it"
-    return "install + restart"
 
 
 def lines(steps: Sequence[Step]) -> list[str]:
@@ -121,8 +131,8 @@ def lines(steps: Sequence[Step]) -> list[str]:
             out.append(f"  edited on the node: {', '.join(step.edited)} (the deploy puts it back)")
         for item in step.diffs:
             out += ["  " + line for line in item.diff.rstrip("\n").splitlines()]
-    changed = [s for s in steps if not s.error and not s.action.startswith(("unchanged", LIVE))]
-    restarts = [s for s in changed if "restart" in s.action and "no restart" not in s.action]
+    changed = [s for s in steps if not s.error and s.changes]
+    restarts = [s for s in changed if s.restarts]
     total = sum(s.bytes for s in steps)
     out.append(
         f"plan: {len(changed)} of {len(steps)} node(s) change, {len(restarts)} restart, "

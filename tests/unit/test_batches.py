@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 
 from fabfile.app import config as config_module
-from fabfile.app.pace import Pace, Share, order, parse_batch, parse_failures, split
+from fabfile.app.pace import Pace, Share, parse_batch, parse_failures
 from fabfile.cluster.balancer import Counters
 from fabfile.cluster.probe import Status
-from fabfile.engine.batches import RollBack
+from fabfile.engine import strategies
+from fabfile.engine.batches import RollBack, order, split
 from fabfile.engine.target import Target
 from fabfile.errors import ConfigError, RolloutError, explain
 from fabfile.records.history import History
@@ -87,7 +88,7 @@ def test_bad_pace_values_name_file_line_and_key(tmp_path: Path, line: str, expec
     path = tmp_path / ".config"
     path.write_text(f"[deploy]\nhosts = {', '.join(HOSTS)}\n{line}\n")
     with pytest.raises(ConfigError) as caught:
-        config_module.load(path)
+        strategies.load(path)  # a canary counts what the strategy counts: it checks it
     assert f"{path}{expected}" in str(caught.value)
 
 
@@ -111,7 +112,7 @@ def test_blue_green_counts_hosts_for_the_canary(tmp_path: Path) -> None:
         "[instance:green]\nstatus_url = http://{host}:8082/status\n"
     )
     with pytest.raises(ConfigError, match="the cluster has 2 hosts"):
-        config_module.load(path)
+        strategies.load(path)
 
 
 # -- order and batches -------------------------------------------------------

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 from fabfile.app import config
 from fabfile.app.config import AppConfig
 from fabfile.app.keys import CLUSTER_KEYS, KEYS
+from fabfile.engine import strategies
 from fabfile.errors import ConfigError, ExitCode, UsageError
 
 # Every file below sets ``user`` so the tests do not depend on who runs them.
@@ -28,8 +29,9 @@ def write(tmp_path: Path, *lines: str) -> Path:
 
 
 def load_error(path: Path) -> str:
+    """The error of reading ``path`` as the tool does, the strategy's checks included."""
     with pytest.raises(ConfigError) as caught:
-        config.load(path, app="shop")
+        strategies.load(path, app="shop")
     return str(caught.value)
 
 

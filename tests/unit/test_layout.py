@@ -12,7 +12,7 @@ from typing import Any, cast
 
 import pytest
 
-from fabfile.app.config import PARALLEL, NodeConfig
+from fabfile.app.config import NodeConfig
 from fabfile.app.overrides import File, HostFiles
 from fabfile.app.release import Release
 from fabfile.cluster import drift
@@ -23,6 +23,7 @@ from fabfile.cluster.shell import sh_path
 from fabfile.engine.planning import Plan
 from fabfile.engine.runtimes.parallel import ParallelVersions
 from fabfile.engine.strategies.contract import Steps
+from fabfile.engine.strategies.parallel import Parallel
 from fabfile.engine.target import Target
 from fabfile.records.history import Action
 from tests.fakes import node_configs
@@ -222,7 +223,7 @@ def test_parallel_versions_are_laid_out_and_forgotten_where_the_layout_says(
     versions._forget_retired(target, [Deployed("000002-1.0.2", "running", 0)])
     left = sorted(p.name for p in local(layout.versions, home).iterdir())
     assert left == ["000002-1.0.2", "000002-1.0.2.war", "000002-1.0.2.xml"]
-    found = drift.compare(node, _files(f"content of {wanted.config[-4:]}"), PARALLEL)
+    found = drift.compare(node, _files(f"content of {wanted.config[-4:]}"), Parallel.versioned)
     assert found[0].diff == ""  # read from the newest version's own config.properties
     assert found[0].path == layout.version("NEWEST") + "/" + VERSION_CONFIG
     assert not canary.exists()

@@ -32,8 +32,8 @@ from ...cluster.shell import sh_path
 from ...errors import DeployError, NodeError, RolloutError
 from ...records.history import VERIFIED_AS, Action
 from ..phase import Phase
-from ..planning import Plan
-from ..strategies.contract import Steps
+from ..plan import Plan
+from ..steps import Steps
 from ..target import Outcome, Target
 
 MIB = 1024 * 1024

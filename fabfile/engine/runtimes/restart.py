@@ -17,8 +17,8 @@ from ...cluster import portowner, probe, restartclaim
 from ...errors import DeployError, NodeError, RolloutError
 from .. import warmup
 from ..phase import Phase
-from ..planning import Plan
-from ..strategies.contract import Steps
+from ..plan import Plan
+from ..steps import Steps
 from ..target import Outcome, Target
 
 

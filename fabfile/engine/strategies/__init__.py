@@ -1,30 +1,77 @@
 """The deploy strategies, by the name ``.config`` gives them (``strategy = ...``).
 
-The registry names every strategy the tool knows. This module imports nothing
-of the tool, so `fabfile.app.config` can check a name without a cycle; a
-strategy's own module is imported only when it is built.
+The registry names every strategy the tool knows; each strategy's module declares
+all that is its own (`contract.Strategy`). A fourth strategy is one module here and
+one line in `REGISTRY`. Everything else asks through this module: which strategy an
+app has (`kind`), whether its ``.config`` suits it (`validate`, `load`), and the
+strategy for a run (`build`); none of it compares a strategy's name.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING
+from pathlib import Path
 
-if TYPE_CHECKING:
-    from .contract import Setup, Strategy
+from ...app import config as config_file
+from ...app.config import DEPLOY, AppConfig
+from ...errors import ConfigError, UsageError
+from .bluegreen import BlueGreen
+from .contract import Setup, Strategy
+from .parallel import Parallel
+from .rolling import Rolling
 
-# name -> "module:class"
-REGISTRY: dict[str, str] = {
-    "rolling": "fabfile.engine.strategies.rolling:Rolling",
-    "blue-green": "fabfile.engine.strategies.bluegreen:BlueGreen",
-    "parallel": "fabfile.engine.strategies.parallel:Parallel",
+REGISTRY: dict[str, type[Strategy]] = {
+    Rolling.name: Rolling,
+    BlueGreen.name: BlueGreen,
+    Parallel.name: Parallel,
 }
-DEFAULT = "rolling"
+
+
+def kind(config: AppConfig) -> type[Strategy]:
+    """The strategy ``config`` names; `ConfigError` (file, line, key) for one the
+    registry does not know."""
+    found = REGISTRY.get(config.strategy)
+    if found is None:
+        written = (config.source.text(DEPLOY, "strategy") or config.strategy).strip()[:60]
+        raise ConfigError(
+            f"{config.where(DEPLOY, 'strategy')} = {written!r}: unknown strategy; "
+            f"known: {', '.join(REGISTRY)}"
+        )
+    return found
+
+
+def validate(config: AppConfig) -> None:
+    """Whether ``config`` suits the strategy it names: a known name, what that strategy
+    requires (`Strategy.validate`), and a canary that leaves some of what the strategy
+    counts (`Strategy.unit`) to wait for its verdict. `ConfigError` naming file, line and key.
+
+    It is `fabfile.app.config.load`'s ``rules`` (`load`); called on a config loaded
+    without them, a file with two mistakes may name the other one first."""
+    chosen = kind(config)
+    chosen.validate(config)
+    units = chosen.unit.of(config.nodes)
+    canary = config.pace.canary
+    if canary >= units:
+        raise ConfigError(
+            f"{config.where(DEPLOY, 'canary')} = {canary}: the cluster has {units} "
+            f"{chosen.unit}, and a canary must leave some to wait for its verdict; set canary "
+            f"below {units}"
+        )
+
+
+def load(path: Path, app: str | None = None) -> AppConfig:
+    """Read ``path`` and check it, the strategy's requirements included (`validate`)."""
+    return config_file.load(path, app, rules=validate)
 
 
 def build(name: str, setup: Setup) -> Strategy:
-    """The strategy ``name`` (checked by `fabfile.app.config`), with what ``setup`` gives it."""
-    module, _, attribute = REGISTRY[name].partition(":")
-    kind = getattr(importlib.import_module(module), attribute)
-    strategy: Strategy = kind(setup)
-    return strategy
+    """The strategy ``name`` (one `validate` accepted), with what ``setup`` gives it."""
+    return REGISTRY[name](setup)
+
+
+def require(config: AppConfig, command: str, what: str) -> None:
+    """`UsageError` unless ``config``'s strategy has ``command`` (`Strategy.commands`):
+    ``what`` (e.g. "deploy switch", "--no-switch") is for the apps of those that do."""
+    if command in kind(config).commands:
+        return
+    having = " or ".join(found.title for found in REGISTRY.values() if command in found.commands)
+    raise UsageError(f"{what} is for {having} apps; {config.path} has strategy = {config.strategy}")

@@ -19,18 +19,21 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import urllib.parse
 from collections.abc import Sequence
 from typing import ClassVar
 
-from ...app.config import NodeConfig
-from ...errors import DeployError, NodeError, RolloutError
+from ...app.config import DEPLOY, INSTANCE_PREFIX, AppConfig, NodeConfig
+from ...cluster.balancer import Rotation
+from ...cluster.manager import Sessions
+from ...errors import ConfigError, DeployError, NodeError, PreflightError, RolloutError
 from ..batches import Batches
 from ..phase import Phase
-from ..planning import Plan
+from ..plan import Plan
 from ..runtimes import Runtime
 from ..runtimes.restart import Restart
 from ..target import Outcome, Target
-from .contract import Rollback, Rotation, Sessions, Setup, Steps
+from .contract import Columns, Preview, Rollback, Setup, Steps, Unit
 
 OUT = "MAINT"  # haproxy's word for a server taken out of rotation
 SERVING = ("UP", "DRAIN")  # in rotation and answering its health checks
@@ -64,13 +67,55 @@ class BlueGreen:
     """Make the idle colours live, verify them all, then switch haproxy host by host."""
 
     name: ClassVar[str] = "blue-green"
+    title: ClassVar[str] = "blue/green"
     rollback: ClassVar[Rollback] = Rollback.SWITCH_BACK
+    unit: ClassVar[Unit] = Unit.HOSTS
+    restarts: ClassVar[bool] = True
+    versioned: ClassVar[bool] = False
+    preview: ClassVar[Preview] = Preview(
+        "install + restart (idle colour), then the switch to it",
+        kept="live colour: not touched; the switch takes its traffic away",
+    )
+    status: ClassVar[Columns] = Columns.COLOURS
+    # sends the traffic to the other colour, whatever release it runs (run again: back)
+    commands: ClassVar[tuple[str, ...]] = ("switch",)
 
     def __init__(self, setup: Setup) -> None:
-        if setup.rotation is None:  # `fabfile.app.config` refuses blue-green without lb_socket
+        if setup.rotation is None:  # `validate` refuses blue-green without lb_socket
             raise ValueError("blue-green needs a load balancer")
         self.rotation: Rotation = setup.rotation
         self.setup = setup
+
+    # -- .config ----------------------------------------------------------------
+
+    @classmethod
+    def validate(cls, config: AppConfig) -> None:
+        """Two colours per host, each on its own port, switched through haproxy."""
+        nodes = config.nodes
+        colours = tuple(dict.fromkeys(node.instance for node in nodes if node.instance))
+        if len(colours) != 2:
+            raise ConfigError(
+                f"{config.where(DEPLOY, 'instances')}: blue-green runs two instances on every "
+                f"host, {len(colours)} are named; set instances = blue, green"
+            )
+        if not nodes[0].lb_socket:
+            raise ConfigError(
+                f"{config.where(DEPLOY, 'strategy')} = blue-green switches traffic in haproxy: "
+                "set lb_socket and lb_backend in [deploy]"
+            )
+        for colour in colours:
+            _own_status_url(config, colour)
+        by_port: dict[tuple[str, int | None], NodeConfig] = {}
+        for node in nodes:
+            parts = urllib.parse.urlsplit(node.url)
+            other = by_port.setdefault((parts.hostname or "", parts.port), node)
+            if other is not node:
+                section = config.source.section(INSTANCE_PREFIX, node.instance)
+                raise ConfigError(
+                    f"{config.where(section, 'status_url')}: {other.label} and {node.label} "
+                    f"both answer on port {parts.port or 'the default'}; give each colour "
+                    "its own port"
+                )
 
     # -- pre-flight ---------------------------------------------------------
 
@@ -87,6 +132,16 @@ class BlueGreen:
             live = [node for node in nodes if states[node.label] in SERVING]
             problems += [p for p in (_countable(sessions, node) for node in live) if p]
         return problems
+
+    def kept(self, nodes: tuple[NodeConfig, ...]) -> frozenset[str]:
+        """The live colours: a run makes the idle ones live, then switches away from these."""
+        try:
+            states = self.rotation.states(nodes)
+        except NodeError as error:
+            raise PreflightError(
+                f"{error}; the dry run needs it to tell the idle colours"
+            ) from None
+        return frozenset(label for label, state in states.items() if state in SERVING)
 
     # -- the run --------------------------------------------------------------
 
@@ -244,6 +299,23 @@ def _pair(steps: Steps, colours: list[Target], states: dict[str, str]) -> Pair:
     serving = {t.host for t in live if states.get(t.host) in SERVING}
     old = [target for target in colours if target is not new]
     return Pair(new, old, {t.host for t in live}, serving)
+
+
+def _own_status_url(config: AppConfig, colour: str) -> None:
+    """A colour's status_url is set in its own section, or [deploy]'s names {instance}."""
+    section = config.source.section(INSTANCE_PREFIX, colour)
+    shared = config.source.text(DEPLOY, "status_url") or ""
+    if config.source.text(section, "status_url") is not None or "{instance}" in shared:
+        return
+    line = (
+        config.source.line(section)
+        if config.source.has(section)
+        else config.source.line(DEPLOY, "instances")
+    )
+    raise ConfigError(
+        f"{config.path}:{line}: [{section}] has no status_url: colour {colour} needs a port "
+        f"of its own; add [{section}] status_url = http://{{host}}:PORT/status"
+    )
 
 
 def _countable(sessions: Sessions, node: NodeConfig) -> str:

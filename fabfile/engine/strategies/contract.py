@@ -1,10 +1,16 @@
-"""What a strategy may do, and what it is given to do it with.
+"""What a strategy may do, what it is given to do it with, and what it declares.
 
 A strategy decides the *order* in which the rollout's targets change; how a
 release becomes live on one node is the runtime's (`fabfile.engine.runtimes`), and
 pre-flight, staging, history and the lock are the rollout's. So a strategy
-sees only `Steps` (a narrow view of the rollout) and `Rotation` (the load
-balancer), never `fabfile.engine.rollout.Rollout` itself.
+sees only `Steps` (a narrow view of the rollout, `fabfile.engine.steps`), the load
+balancer's `Rotation` and the Tomcat manager's `Sessions` (both declared by their
+owners in `fabfile.cluster`), never `fabfile.engine.rollout.Rollout` itself.
+
+Everything that differs between strategies is declared by the strategy (`Strategy`):
+what it requires of ``.config``, what a canary counts, how the dry run words it,
+what ``deploy status`` shows, which commands it adds and what a rollback means.
+Code outside `fabfile.engine.strategies` asks these; it never compares a name.
 """
 
 from __future__ import annotations
@@ -12,19 +18,14 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
-from ...app.config import NodeConfig
-from ..phase import Phase
-from ..target import Target
-
-if TYPE_CHECKING:
-    from ...app.pace import Pace
-    from ...app.release import Release
-    from ...cluster.balancer import Counters
-    from ...cluster.manager import Manager
-    from ..planning import Plan
-    from ..runtimes import Runtime
+from ...app.config import AppConfig, NodeConfig
+from ...cluster.balancer import Rotation
+from ...cluster.manager import Manager, Sessions
+from ..plan import Plan
+from ..runtimes import Runtime
+from ..steps import Steps as Steps  # what a strategy may do: the rollout's narrow face
 
 
 class Rollback(enum.StrEnum):
@@ -35,38 +36,34 @@ class Rollback(enum.StrEnum):
     ROUTE_BACK = "send new sessions to the version still deployed"  # parallel
 
 
-class Rotation(Protocol):
-    """Taking a node out of the load balancer's rotation and back."""
+class Unit(enum.StrEnum):
+    """What ``batch``, ``canary`` and ``max_failures`` count (the value is the word
+    messages use)."""
 
-    def mismatches(self, nodes: tuple[NodeConfig, ...]) -> list[str]: ...
+    NODES = "nodes"
+    HOSTS = "hosts"  # blue/green: a host's colours change together
 
-    def drain(self, node: NodeConfig) -> float: ...
-
-    def ready(self, node: NodeConfig, weight: int = 100) -> int:
-        """Back in rotation, at ``weight`` percent if possible; the percent it got."""
-        ...
-
-    def set_weight(self, node: NodeConfig, percent: int) -> None: ...
-
-    def counters(self, nodes: tuple[NodeConfig, ...]) -> dict[str, Counters]:
-        """Each node's request and error counters (cumulative), by label."""
-        ...
-
-    def set_state(self, node: NodeConfig, state: str) -> None: ...
-
-    def states(self, nodes: tuple[NodeConfig, ...]) -> dict[str, str]:
-        """Each node's state by label: UP, DRAIN, MAINT, DOWN, ..."""
-        ...
-
-    def wait_up(self, node: NodeConfig) -> str:
-        """Wait (bounded) until the balancer reports the node UP; return its last state."""
-        ...
+    def of(self, nodes: Sequence[NodeConfig]) -> int:
+        """How many there are among ``nodes``."""
+        if self is Unit.HOSTS:
+            return len({node.host for node in nodes})
+        return len(nodes)
 
 
-class Sessions(Protocol):
-    """Counting a node's active sessions (the Tomcat manager's), to check replication."""
+class Columns(enum.Enum):
+    """What ``deploy status`` shows beside each node's ``/status``, and so when it exits 0."""
 
-    def count(self, node: NodeConfig) -> int: ...
+    ROTATION = "haproxy's state of each node; 0 when every node is Ok and UP"
+    COLOURS = "which colour of each host is live; 0 when every host has a live colour, Ok"
+    VERSIONS = "every version Tomcat holds, with its sessions; 0 when every node is Ok"
+
+
+@dataclasses.dataclass(frozen=True)
+class Preview:
+    """How ``deploy --dry-run`` words what the strategy does to one node."""
+
+    change: str  # a node that does not run the release yet
+    kept: str = ""  # a node the run leaves as it is (`Strategy.kept`), e.g. a live colour
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,56 +80,43 @@ class Setup:
     manager: Manager | None = None  # parallel: deploys and undeploys through it
 
 
-class Steps(Protocol):
-    """What a strategy may do to the targets once every one of them is staged."""
-
-    @property
-    def targets(self) -> Sequence[Target]: ...
-
-    @property
-    def pace(self) -> Pace:
-        """Batch size, canary and failure threshold of this run."""
-        ...
-
-    @property
-    def release(self) -> Release:
-        """The release this run makes live."""
-        ...
-
-    def ask(self, question: str, keys: str) -> str:
-        """One key of ``keys`` pressed by the user; '' without a terminal."""
-        ...
-
-    def record_verdict(self, text: str) -> None:
-        """The canary's verdict, for the history."""
-        ...
-
-    def unchanged(self, target: Target) -> bool:
-        """Already runs the release and says so: verify and skip (unless --force)."""
-        ...
-
-    def make_live(self, target: Target) -> None:
-        """Install, restart, verify by version; `RolloutError` saying what was seen."""
-        ...
-
-    def warm_up(self, targets: Sequence[Target], ramp: Rotation | None = None) -> None:
-        """Let verified targets warm up, together: one ``warmup`` for all of them;
-        with ``ramp``, their haproxy weight rises to full over it."""
-        ...
-
-    def set_phase(self, target: Target, phase: Phase, detail: str = "") -> None: ...
-
-    def note(self, text: str) -> None: ...
-
-
 class Strategy(Protocol):
-    """The order of the per-node steps, and what rollback means."""
+    """The order of the per-node steps, and everything else that is a strategy's own.
 
-    name: ClassVar[str]
-    rollback: ClassVar[Rollback]
+    A new strategy is a module of `fabfile.engine.strategies` holding a class that
+    declares all of this, and one line in `fabfile.engine.strategies.REGISTRY`.
+    """
+
+    name: ClassVar[str]  # as ``.config`` names it: ``strategy = NAME``
+    title: ClassVar[str]  # as messages name it: "deploy switch is for blue/green apps"
+    rollback: ClassVar[Rollback]  # what ``deploy rollback`` means (for that command to read)
+    unit: ClassVar[Unit]  # what batch, canary and max_failures count
+    restarts: ClassVar[bool]  # a node's JVM restarts: without haproxy, requests fail meanwhile
+    # each release is a Tomcat version beside the others: config.properties lives inside
+    # it (drift reads the newest one's), and so do the app directory's extensions/,
+    # mounted with the WAR's own META-INF/context.xml (`fabfile.app.extensions`)
+    versioned: ClassVar[bool]
+    preview: ClassVar[Preview]  # the dry run's words
+    status: ClassVar[Columns]  # what ``deploy status`` shows
+    # commands that only this strategy has (``deploy switch``, ``deploy retire``): the
+    # command refuses other apps (`fabfile.engine.strategies.require`)
+    commands: ClassVar[tuple[str, ...]]
+
+    def __init__(self, setup: Setup) -> None: ...
+
+    @classmethod
+    def validate(cls, config: AppConfig) -> None:
+        """What the strategy requires of ``.config``, beyond what every strategy does:
+        `ConfigError` naming file, line and key (`AppConfig.where`)."""
+        ...
 
     def check(self, nodes: tuple[NodeConfig, ...]) -> list[str]:
         """Pre-flight problems of the strategy's own (e.g. the load balancer's)."""
+        ...
+
+    def kept(self, nodes: tuple[NodeConfig, ...]) -> frozenset[str]:
+        """The labels of the nodes a run leaves as they are, read now (the dry run says
+        `Preview.kept` of them); `PreflightError` when what tells them cannot be read."""
         ...
 
     def runtime(self, plan: Plan, steps: Steps, run_id: str, holder: str) -> Runtime:

@@ -18,32 +18,58 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
-from ...app import pace
-from ...app.config import NodeConfig
-from ..batches import Batches
+from ...app.config import DEPLOY, AppConfig, NodeConfig
+from ...errors import ConfigError
+from ..batches import Batches, order
 from ..phase import Phase
-from ..planning import Plan
+from ..plan import Plan
 from ..runtimes import Runtime
 from ..runtimes.parallel import ParallelVersions
 from ..target import Outcome, Target
-from .contract import Rollback, Setup, Steps
+from .contract import Columns, Preview, Rollback, Setup, Steps, Unit
 
 
 class Parallel:
     """One host after another: the new version deployed beside the old, verified."""
 
     name: ClassVar[str] = "parallel"
+    title: ClassVar[str] = "parallel"
     rollback: ClassVar[Rollback] = Rollback.ROUTE_BACK
+    unit: ClassVar[Unit] = Unit.NODES
+    restarts: ClassVar[bool] = False
+    versioned: ClassVar[bool] = True
+    preview: ClassVar[Preview] = Preview("deploy beside the running version (no restart)")
+    status: ClassVar[Columns] = Columns.VERSIONS
+    # undeploys old versions once their sessions end (after a deploy with ``retire = auto``)
+    commands: ClassVar[tuple[str, ...]] = ("retire",)
 
     def __init__(self, setup: Setup) -> None:
-        if setup.manager is None:  # `fabfile.app.config` requires manager_user for parallel
+        if setup.manager is None:  # `validate` requires manager_user
             raise ValueError("parallel deployment needs the Tomcat manager")
         self.manager = setup.manager
         self.rotation = setup.rotation  # for the canary's error counters
 
+    @classmethod
+    def validate(cls, config: AppConfig) -> None:
+        """One Tomcat per host, reached through its manager."""
+        if any(node.instance for node in config.nodes):
+            raise ConfigError(
+                f"{config.where(DEPLOY, 'instances')}: strategy = parallel runs one Tomcat "
+                "per host, which holds the versions side by side; remove instances"
+            )
+        if not config.nodes[0].manager_user:
+            raise ConfigError(
+                f"{config.where(DEPLOY, 'strategy')} = parallel deploys through the Tomcat "
+                "manager: set manager_user (a manager-script user) and manager_password_file, "
+                "or export $DEPLOY_SECRET_MANAGER_PASSWORD"
+            )
+
     def check(self, nodes: tuple[NodeConfig, ...]) -> list[str]:
         """The manager is read per node by the runtime's pre-flight (`settle`)."""
         return []
+
+    def kept(self, nodes: tuple[NodeConfig, ...]) -> frozenset[str]:
+        return frozenset()
 
     def runtime(self, plan: Plan, steps: Steps, run_id: str, holder: str) -> Runtime:
         self.versions = ParallelVersions(plan, steps, self.manager)
@@ -52,7 +78,7 @@ class Parallel:
     def run(self, steps: Steps) -> None:
         """``batch`` hosts at a time, canaries first (`fabfile.engine.batches`)."""
         todo = []
-        for target in pace.order(steps.targets):
+        for target in order(steps.targets):
             if steps.unchanged(target):
                 # /status names the release: the newest version serving it is verified now
                 target.end(Outcome.UNCHANGED, self.versions.serving(target))

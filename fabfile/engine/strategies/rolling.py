@@ -11,27 +11,41 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
-from ...app import pace
-from ...app.config import NodeConfig
+from ...app.config import AppConfig, NodeConfig
+from ...cluster.balancer import Rotation
 from ...errors import DeployError, NodeError
 from .. import warmup
-from ..batches import Batches
+from ..batches import Batches, order
 from ..phase import Phase
-from ..planning import Plan
+from ..plan import Plan
 from ..runtimes import Runtime
 from ..runtimes.restart import Restart
 from ..target import Outcome, Target
-from .contract import Rollback, Rotation, Setup, Steps
+from .contract import Columns, Preview, Rollback, Setup, Steps, Unit
 
 
 class Rolling:
     """One node at a time: out of rotation, make live, verify, back in, warm up."""
 
     name: ClassVar[str] = "rolling"
+    title: ClassVar[str] = "rolling"
     rollback: ClassVar[Rollback] = Rollback.REDEPLOY
+    unit: ClassVar[Unit] = Unit.NODES
+    restarts: ClassVar[bool] = True
+    versioned: ClassVar[bool] = False
+    preview: ClassVar[Preview] = Preview("install + restart")
+    status: ClassVar[Columns] = Columns.ROTATION
+    commands: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, setup: Setup) -> None:
         self.rotation = setup.rotation
+
+    @classmethod
+    def validate(cls, config: AppConfig) -> None:
+        """Any ``.config`` will do: without haproxy, nodes restart in the traffic."""
+
+    def kept(self, nodes: tuple[NodeConfig, ...]) -> frozenset[str]:
+        return frozenset()
 
     def check(self, nodes: tuple[NodeConfig, ...]) -> list[str]:
         """Pre-flight: every node's haproxy server exists and sends traffic to it."""
@@ -47,7 +61,7 @@ class Rolling:
 
     def run(self, steps: Steps) -> None:
         todo = []
-        for target in pace.order(steps.targets):
+        for target in order(steps.targets):
             if steps.unchanged(target):
                 self._skip(steps, target)
             else:
