@@ -1,10 +1,11 @@
-"""A fake cluster between `fabric.testing` and the real stack: nodes and a balancer
-that record what was done to them, for the strategy contract suite.
+"""A fake cluster between `fabric.testing` and the real stack: nodes, a balancer and
+a Tomcat manager that record what was done to them, for the strategy contract suite.
 
-`FakeNode` answers what `fabfile.engine.rollout.Rollout` and the restart runtime ask
-of a `fabfile.cluster.node.Node`; `FakeCluster.probe` stands in for ``/status``;
-`FakeBalancer` is a `fabfile.engine.strategies.contract.Rotation`. Everything done is
-appended to `FakeCluster.events` as ``(host, what)``, in order.
+`FakeNode` answers what `fabfile.engine.rollout.Rollout`, the runtimes and the dry run
+ask of a `fabfile.cluster.node.Node`; `FakeCluster.probe` stands in for ``/status``;
+`FakeBalancer` is a `fabfile.cluster.balancer.Rotation`; `FakeManager` is the Tomcat
+manager that parallel deployment deploys through. Everything done is appended to
+`FakeCluster.events` as ``(host, what)``, in order.
 """
 
 from __future__ import annotations
@@ -15,23 +16,26 @@ from pathlib import Path
 
 import pytest
 
-from fabfile.app import config as config_module
 from fabfile.app.config import NodeConfig
 from fabfile.app.release import Release
+from fabfile.app.tag import Tag
 from fabfile.cluster import probe
 from fabfile.cluster.balancer import Counters
 from fabfile.cluster.holdings import Holdings
+from fabfile.cluster.manager import Deployed, Heap
 from fabfile.cluster.portowner import PortReport
 from fabfile.cluster.probe import Status
+from fabfile.engine import strategies
 
 Event = tuple[str, str]
 
 
 def node_configs(tmp_path: Path, *lines: str, app: str = "shop") -> tuple[NodeConfig, ...]:
-    """Nodes as ``.config`` text makes them (``[deploy]`` and ``lines``), by the real parser."""
+    """Nodes as ``.config`` text makes them (``[deploy]`` and ``lines``), read as the tool
+    reads it: by the real parser, checked by the strategy it names."""
     path = tmp_path / ".config"
     path.write_text("\n".join(["[deploy]", *lines]) + "\n")
-    return config_module.load(path, app=app).nodes
+    return strategies.load(path, app=app).nodes
 
 
 @dataclasses.dataclass
@@ -43,7 +47,8 @@ class FakeHost:
     broken: bool = False  # a restart leaves it answering 500
     edited: tuple[tuple[str, str], ...] = ()  # config files changed by hand: (kind, sha256)
     before: dict[str, Callable[[], None]] = dataclasses.field(default_factory=dict)
-    # "install" or "restart" -> called first, e.g. to raise KeyboardInterrupt or NodeError
+    # "install", "restart" or "deploy" (the manager's) -> called first, e.g. to raise
+    # KeyboardInterrupt or NodeError
 
 
 class FakeCluster:
@@ -54,13 +59,18 @@ class FakeCluster:
         self.blobs: dict[str, set[str]] = {node.host: set() for node in nodes}  # shared by a host
         self.events: list[Event] = []
         self.uptime = 1000.0
+        self.releases: dict[str, Release] = {}  # by version: what a Tomcat version tag runs
 
     def start_on(self, release: Release) -> None:
         """Every node installed and running ``release`` (the state before a deploy)."""
+        self.know(release)
         for host in self.hosts.values():
             host.installed = host.running = release
         for blobs in self.blobs.values():
             blobs |= release.blobs
+
+    def know(self, release: Release) -> None:
+        self.releases[release.version] = release
 
     def of(self, host: str) -> list[str]:
         return [what for where, what in self.events if where == host]
@@ -96,7 +106,7 @@ class FakeNode:
         if step in self.state.before:
             self.state.before[step]()
 
-    def holdings(self) -> Holdings:
+    def holdings(self, tidy: bool = True) -> Holdings:
         self._did("holdings")
         installed = self.state.installed
         files = (("config", installed.config), ("jettyrc", installed.jettyrc)) if installed else ()
@@ -139,6 +149,27 @@ class FakeNode:
     def prune(self, holdings: Holdings, keep: frozenset[str]) -> None:
         self._did("prune")
 
+    def run(self, script: str, what: str, timeout: float | None = None) -> str:
+        """A script of the parallel runtime (laying out a version, tidying): recorded."""
+        self._did(what)
+        return ""
+
+    def absolute(self, path: str) -> str:
+        return path.replace("~", "/home/u", 1)
+
+    def record(self, release: Release) -> None:
+        """Parallel: the version verified is what the node records as current."""
+        self._did(f"record {release.version}")
+        self.state.installed = release
+
+    def read_files(
+        self, words: list[str], before: str = "", limit: int = 1 << 20
+    ) -> list[bytes | None]:
+        """The dry run's and drift's read: recorded (the first word says where
+        config.properties is read); the node has none of them."""
+        self._did(f"read {words[0]}")
+        return [None] * len(words)
+
     def close(self) -> None:
         pass
 
@@ -151,6 +182,7 @@ class FakeBalancer:
         self.now = dict.fromkeys(cluster.hosts, "UP")
         self.most_out = 0  # the most nodes out of rotation at one moment
         self.up_after_ready = True  # False: a server set ready never comes UP
+        self.most_hosts_out = 0  # the most hosts with no node in rotation at one moment
         self.weights: dict[str, list[int]] = {}  # every weight set, by node
         self.traffic: dict[str, Counters] = {}  # what `counters` reports, by node
         self.per_read: dict[str, Counters] = {}  # added to `traffic` at every reading
@@ -159,6 +191,9 @@ class FakeBalancer:
         self.now[node.label] = state
         self.cluster.events.append((node.label, f"lb {state}"))
         self.most_out = max(self.most_out, sum(s != "UP" for s in self.now.values()))
+        up = {label.partition("/")[0] for label, s in self.now.items() if s == "UP"}
+        out = {label.partition("/")[0] for label in self.now} - up
+        self.most_hosts_out = max(self.most_hosts_out, len(out))
 
     def states(self, nodes: tuple[NodeConfig, ...]) -> dict[str, str]:
         return {node.label: self.now[node.label] for node in nodes}
@@ -191,4 +226,42 @@ class FakeBalancer:
         return {node.label: self.traffic.get(node.label, Counters()) for node in nodes}
 
     def set_state(self, node: NodeConfig, state: str) -> None:
-        self._set(node, state.upper())
+        """haproxy's runtime states: ``ready`` is back in rotation (UP), as `ready` is."""
+        self._set(node, "UP" if state == "ready" else state.upper())
+
+
+class FakeManager:
+    """The Tomcat manager of every node: the versions it holds (by tag, each running a
+    release the cluster knows); the newest one answers ``/status``, as in Tomcat."""
+
+    def __init__(self, cluster: FakeCluster) -> None:
+        self.cluster = cluster
+        self.held: dict[str, list[tuple[str, Release]]] = {label: [] for label in cluster.hosts}
+        for label, host in cluster.hosts.items():
+            if host.running is not None:
+                self.held[label].append((Tag(1, host.running.version).text, host.running))
+
+    def _serve_newest(self, node: NodeConfig) -> None:
+        held = self.held[node.label]
+        self.cluster.hosts[node.label].running = held[-1][1] if held else None
+
+    def versions(self, node: NodeConfig) -> list[Deployed]:
+        return [Deployed(tag, "running", 0) for tag, _ in self.held[node.label]]
+
+    def heap(self, node: NodeConfig) -> Heap:
+        return Heap(used=10, max=1 << 30)
+
+    def deploy(self, node: NodeConfig, tag: str, war: str, context: str = "") -> None:
+        hook = self.cluster.hosts[node.label].before.get("deploy")
+        if hook is not None:
+            hook()
+        self.cluster.events.append((node.label, f"deploy {tag}"))
+        parsed = Tag.parse(tag)
+        assert parsed is not None, tag
+        self.held[node.label].append((tag, self.cluster.releases[parsed.version]))
+        self._serve_newest(node)
+
+    def undeploy(self, node: NodeConfig, tag: str) -> None:
+        self.cluster.events.append((node.label, f"undeploy {tag}"))
+        self.held[node.label] = [(t, r) for t, r in self.held[node.label] if t != tag]
+        self._serve_newest(node)

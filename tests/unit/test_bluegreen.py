@@ -18,7 +18,7 @@ from fabfile.engine.strategies.contract import Setup
 from fabfile.errors import Interrupted, NodeError, PreflightError, RolloutError, explain
 from fabfile.records.history import Action, History
 from tests.unit.helpers import release
-from tests.unit.test_contract import HOSTS, NEW, OLD, World
+from tests.unit.test_contract import HOSTS, NEW, OLD, Colours, World
 
 BLUE = [f"{host}/blue" for host in HOSTS]
 GREEN = [f"{host}/green" for host in HOSTS]
@@ -39,23 +39,8 @@ class FakeSessions:
 
 @pytest.fixture
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
-    made = World(
-        tmp_path,
-        "blue-green",
-        monkeypatch,
-        "strategy = blue-green",
-        "instances = blue, green",
-        "war_path = /srv/{instance}/ROOT.war",
-        sections=(
-            "[instance:blue]",
-            "status_url = http://{host}:8080/status",
-            "[instance:green]",
-            "status_url = http://{host}:8081/status",
-        ),
-    )
-    for label in GREEN:
-        made.balancer.now[label] = "MAINT"
-    return made
+    """Blue serves and green is idle on every host, as the contract's blue-green terms say."""
+    return Colours("blue-green").world(tmp_path, monkeypatch)
 
 
 def lb_events(world: World) -> list[tuple[str, str]]:
