@@ -27,8 +27,6 @@ from .pace import Pace
 from .sshconfig import Resolved
 
 DEPLOY = "deploy"
-BLUE_GREEN = "blue-green"  # for commands/, until they ask the strategy
-PARALLEL = "parallel"  # for commands/, until they ask the strategy
 HOST_PREFIX = "host:"
 INSTANCE_PREFIX = "instance:"
 _SECTION = re.compile(r"^\s*\[(?P<name>[^\]]*)\]")

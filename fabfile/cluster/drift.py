@@ -13,7 +13,7 @@ import difflib
 import shlex
 from concurrent.futures import ThreadPoolExecutor
 
-from ..app.config import PARALLEL, NodeConfig
+from ..app.config import NodeConfig
 from ..app.overrides import File, HostFiles
 from ..errors import NodeError
 from .layout import VERSION_CONFIG, Layout
@@ -75,11 +75,9 @@ def _diff(file: File, have: bytes | None, config: NodeConfig, path: str) -> str:
 
 
 def compare_all(
-    nodes: list[Node], merged: dict[str, HostFiles], in_version: bool | str
+    nodes: list[Node], merged: dict[str, HostFiles], in_version: bool
 ) -> list[FileDrift | str]:
     """Every node's files, read at once, or the error that kept us from reading them."""
-    if isinstance(in_version, str):  # a strategy's name: for commands/, until they ask the strategy
-        in_version = in_version == PARALLEL
 
     def one(node: Node) -> list[FileDrift | str]:
         try:

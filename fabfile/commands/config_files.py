@@ -30,7 +30,7 @@ def config_diff(options: Options, as_json: bool = False) -> ExitCode:
     merged = {host: files.files(host) for host in app.config.hosts}
     nodes = [Node(config) for config in options.nodes]
     try:
-        found = drift.compare_all(nodes, merged, app.config.strategy)
+        found = drift.compare_all(nodes, merged, options.strategy.versioned)
     finally:
         for node in nodes:
             node.close()

@@ -15,7 +15,7 @@ from ..errors import (
 from ..records.history import Action
 from ..view import console as view
 from . import execute, retiring
-from .options import NO_FLAGS, Options, PaceFlags, artifact, record_refusal, require_blue_green
+from .options import NO_FLAGS, Options, PaceFlags, artifact, record_refusal
 
 
 def deploy(
@@ -34,7 +34,7 @@ def deploy(
     if war and latest:
         raise UsageError("give a WAR or --latest, not both")
     if not switch:
-        require_blue_green(options, "--no-switch")
+        options.require("switch", "--no-switch")
     try:
         release, sources = planning.release_of(app, artifact(app, war, latest))
         options.nodes  # noqa: B018 - parse .config now, so a refusal is recorded

@@ -9,14 +9,11 @@ from ..engine.rollout import Rollout
 from ..engine.strategies.contract import Setup
 from ..errors import (
     ExitCode,
-    NodeError,
-    PreflightError,
 )
 from ..records.history import Action
 from ..records.lock import read_holder
 from ..view import console as view
 from ..view import preview, progress
-from . import status
 from .options import Options, artifact
 
 
@@ -33,14 +30,7 @@ def dry_run(
     balancer = options.balancer(plan.nodes)
     setup = Setup(rotation=balancer, force=force, manager=Manager.for_nodes(plan.nodes))
     strategy = strategies.build(app.config.strategy, setup)
-    live = None
-    if options.blue_green and balancer is not None:
-        try:
-            live = status.live_colours(plan.nodes, balancer.states(plan.nodes))
-        except NodeError as error:
-            raise PreflightError(
-                f"{error}; the dry run needs it to tell the idle colours"
-            ) from None
+    kept = strategy.kept(plan.nodes)
     rollout = Rollout(app, plan, strategy, progress.PlainReporter(options.console))
     holder = read_holder(app.lock_path)
     console = options.console
@@ -51,7 +41,7 @@ def dry_run(
         )
     )
     console.print(view.plain(f"lock: held by {holder.describe()}" if holder else "lock: free"))
-    steps = preview.plan_steps(rollout, merged, app.config.strategy, live)
+    steps = preview.steps(rollout, merged, kept)
     for line in preview.lines(steps):
         console.print(view.plain(line))
     return ExitCode.PREFLIGHT if any(step.error for step in steps) else ExitCode.OK

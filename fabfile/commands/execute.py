@@ -31,7 +31,7 @@ from .options import Options, PaceFlags
 def roll(options: Options, plan: Plan, switch: bool = True) -> ExitCode:
     console = options.console
     balancer = options.balancer(plan.nodes)
-    if balancer is None and not options.parallel:  # parallel restarts nothing
+    if balancer is None and options.strategy.restarts:
         console.print(
             "[yellow]warning:[/] no load balancer in .config (lb_socket): requests sent to a "
             "node while it restarts may fail"

@@ -13,9 +13,11 @@ from rich.console import Console
 
 from ..app import artifact as artifacts
 from ..app.appdir import AppDir
-from ..app.config import BLUE_GREEN, PARALLEL, NodeConfig
+from ..app.config import NodeConfig
 from ..app.pace import Pace, parse_batch
 from ..cluster.balancer import Balancer
+from ..engine import strategies
+from ..engine.strategies.contract import Strategy
 from ..errors import (
     DeployError,
     UsageError,
@@ -33,17 +35,25 @@ class Options:
     hosts: tuple[str, ...] | None = None
     console: Console = dataclasses.field(default_factory=view.make_console)
 
+    def __post_init__(self) -> None:
+        """Every command reads ``.config`` with its strategy's rules (`strategies.validate`)."""
+        if self.app.rules is None:
+            object.__setattr__(
+                self, "app", dataclasses.replace(self.app, rules=strategies.validate)
+            )
+
     @property
     def nodes(self) -> tuple[NodeConfig, ...]:
         return self.app.config.select(self.hosts)
 
     @property
-    def blue_green(self) -> bool:
-        return self.app.config.strategy == BLUE_GREEN
+    def strategy(self) -> type[Strategy]:
+        """The app's strategy: what it declares decides what a command does beyond the common."""
+        return strategies.kind(self.app.config)
 
-    @property
-    def parallel(self) -> bool:
-        return self.app.config.strategy == PARALLEL
+    def require(self, command: str, what: str) -> None:
+        """`UsageError` unless the app's strategy offers ``command`` (``switch``, ``retire``)."""
+        strategies.require(self.app.config, command, what)
 
     def balancer(self, nodes: tuple[NodeConfig, ...]) -> Balancer | None:
         return Balancer.for_nodes(nodes, self.app.config.lb_state_file)
@@ -78,14 +88,6 @@ class PaceFlags:
                 )
             pace = dataclasses.replace(pace, confirm=True, canary=max(pace.canary, 1))
         return pace if canary else dataclasses.replace(pace, canary=0)
-
-
-def require_blue_green(options: Options, what: str) -> None:
-    if not options.blue_green:
-        raise UsageError(
-            f"{what} is for blue/green apps; {options.app.config.path} has strategy = "
-            f"{options.app.config.strategy}"
-        )
 
 
 def record_refusal(options: Options, action: Action, artifact: str, error: DeployError) -> None:

@@ -14,7 +14,6 @@ from ..errors import (
     ExitCode,
     Interrupted,
     NodeError,
-    UsageError,
     explain,
 )
 from ..records.history import Action, History, HostRecord, Record, Result
@@ -27,7 +26,11 @@ from .options import Options
 def retire_after(options: Options, code: ExitCode) -> ExitCode:
     """Parallel, ``retire = auto``: retire old versions once the new one serves. What is
     left after retire_timeout keeps serving its users; the deploy itself succeeded."""
-    if code != ExitCode.OK or not options.parallel or not options.app.config.retire:
+    if (
+        code != ExitCode.OK
+        or "retire" not in options.strategy.commands
+        or not options.app.config.retire
+    ):
         return code
     try:
         retire_old(options)
@@ -48,14 +51,10 @@ def retire_old(options: Options, now: bool = False) -> ExitCode:
     whatever their sessions), waiting at most ``retire_timeout``.
 
     Non-zero when old versions are left; they keep serving their users."""
-    if not options.parallel:
-        raise UsageError(
-            f"deploy retire is for parallel apps; {options.app.config.path} has strategy = "
-            f"{options.app.config.strategy}"
-        )
+    options.require("retire", "deploy retire")
     nodes = options.nodes
     manager = Manager.for_nodes(nodes)
-    assert manager is not None  # `fabfile.app.config` requires manager_user for parallel
+    assert manager is not None  # the strategy's `validate` requires manager_user
     timeout = options.app.config.retire_timeout
     shown = progress.RetireView(options.console)
     verified = History(options.app.history_path).verified_tags()

@@ -9,6 +9,7 @@ from ..app.config import NodeConfig
 from ..cluster import probe
 from ..cluster.manager import Deployed, Manager
 from ..cluster.probe import Status
+from ..engine.strategies.contract import Columns
 from ..errors import (
     ConfigError,
     ExitCode,
@@ -32,10 +33,11 @@ def status(options: Options, as_json: bool = False) -> ExitCode:
     statuses = probe.probe_all(nodes)
     current = History(options.app.history_path).current()
     expected = current.version if current else None
-    if options.parallel:
+    if options.strategy.status is Columns.VERSIONS:
         return _versions_status(options, statuses, expected, as_json)
     rotation = _rotation(options, nodes)
-    live = live_colours(nodes, rotation) if options.blue_green and rotation is not None else None
+    colours = options.strategy.status is Columns.COLOURS
+    live = live_colours(nodes, rotation) if colours and rotation is not None else None
     if as_json:
         options.console.file.write(tables.status_json(statuses, expected, rotation, live) + "\n")
     else:

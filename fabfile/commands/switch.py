@@ -11,15 +11,15 @@ from ..errors import (
 )
 from ..records.history import Action
 from . import execute
-from .options import Options, PaceFlags, require_blue_green
+from .options import Options, PaceFlags
 
 
 def switch(options: Options) -> ExitCode:
     """Blue/green: send the traffic to the other colour, whatever release it runs
     (it must answer /status with it); run again, it switches back."""
-    require_blue_green(options, "deploy switch")
+    options.require("switch", "deploy switch")
     balancer = options.balancer(options.nodes)
-    assert balancer is not None  # `fabfile.app.config` requires one for blue-green
+    assert balancer is not None  # the strategy's `validate` requires one
     try:
         states = balancer.states(options.nodes)
     except NodeError as error:

@@ -11,13 +11,19 @@ from collections.abc import Sequence
 from .phase import Phase
 from .target import Outcome, Target
 
+_PASSED = (Outcome.DEPLOYED, Outcome.UNCHANGED, Outcome.VERIFIED, Outcome.LIVE)
+
 
 def interruption(targets: Sequence[Target], next_step: str) -> str:
     """Where a Ctrl-C stopped the run and what to run next; a node caught changing ends
     interrupted."""
     active = [t for t in targets if t.phase not in (Phase.PENDING, Phase.DONE)]
+    changing = [t for t in active if t.phase.changes_node]
+    # a blue/green colour verified before the stop still shows its last phase: name the
+    # node the stop caught half-way, not one that had already passed
+    caught = [t for t in changing if t.outcome not in _PASSED]
     where = next(
-        (t for t in active if t.phase.changes_node),
+        iter(caught or changing),
         next((t for t in active if t.phase == Phase.STAGING), active[-1] if active else None),
     )
     for target in targets:

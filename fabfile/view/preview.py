@@ -11,7 +11,7 @@ the lock, if anyone does.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from ..app import extensions
@@ -66,17 +66,6 @@ def steps(
 
     with ThreadPoolExecutor(max_workers=min(32, len(rollout.targets))) as pool:
         return list(pool.map(one, rollout.targets))
-
-
-def plan_steps(
-    rollout: Rollout,
-    merged: dict[str, HostFiles],
-    strategy: str,
-    live: Mapping[str, bool] | None = None,
-) -> list[Step]:
-    """`steps`, as commands/ asks for them until they ask the strategy: ``strategy`` is
-    not read (the rollout's strategy speaks), ``live`` names the colours kept."""
-    return steps(rollout, merged, None if live is None else {n for n, on in live.items() if on})
 
 
 def _step(rollout: Rollout, target: Target, merged: dict[str, HostFiles], sends: bool) -> Step:

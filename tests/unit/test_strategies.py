@@ -20,8 +20,6 @@ from tests.unit.test_contract import HOSTS, Terms
 FABFILE = Path(strategies.__file__).resolve().parents[2]
 KEY_TABLE = "app/keys.py"  # the key's documentation and default name one
 # What commands/ imports or passes until it asks the strategy; shrink as it does.
-TRANSITIONAL = {"app/config.py", "cluster/drift.py"}
-COMMANDS = "commands/"  # being rewritten to ask the strategy
 
 
 def write(tmp_path: Path, *lines: str) -> Path:
@@ -146,6 +144,5 @@ def test_outside_the_strategies_only_the_key_table_names_one() -> None:
         for path in FABFILE.rglob("*.py")
         if "strategies" not in path.parts and _names_a_strategy(path)
     }
-    others = {name for name in naming if not name.startswith(COMMANDS)}
-    assert others <= {KEY_TABLE, *TRANSITIONAL}, others - {KEY_TABLE, *TRANSITIONAL}
+    assert naming <= {KEY_TABLE}, naming - {KEY_TABLE}
     assert KEY_TABLE in naming  # the check reads what it should
