@@ -20,7 +20,7 @@ from fabfile.app.config import NodeConfig
 from fabfile.app.release import Release
 from fabfile.app.tag import Tag
 from fabfile.cluster import probe
-from fabfile.cluster.balancer import Counters
+from fabfile.cluster.balancer import Admin, Counters, State
 from fabfile.cluster.holdings import Holdings
 from fabfile.cluster.manager import Deployed, Heap
 from fabfile.cluster.portowner import PortReport
@@ -179,7 +179,7 @@ class FakeBalancer:
 
     def __init__(self, cluster: FakeCluster) -> None:
         self.cluster = cluster
-        self.now = dict.fromkeys(cluster.hosts, "UP")
+        self.now: dict[str, State] = dict.fromkeys(cluster.hosts, State.UP)
         self.most_out = 0  # the most nodes out of rotation at one moment
         self.up_after_ready = True  # False: a server set ready never comes UP
         self.most_hosts_out = 0  # the most hosts with no node in rotation at one moment
@@ -187,31 +187,31 @@ class FakeBalancer:
         self.traffic: dict[str, Counters] = {}  # what `counters` reports, by node
         self.per_read: dict[str, Counters] = {}  # added to `traffic` at every reading
 
-    def _set(self, node: NodeConfig, state: str) -> None:
+    def _set(self, node: NodeConfig, state: State) -> None:
         self.now[node.label] = state
         self.cluster.events.append((node.label, f"lb {state}"))
-        self.most_out = max(self.most_out, sum(s != "UP" for s in self.now.values()))
-        up = {label.partition("/")[0] for label, s in self.now.items() if s == "UP"}
+        self.most_out = max(self.most_out, sum(s != State.UP for s in self.now.values()))
+        up = {label.partition("/")[0] for label, s in self.now.items() if s == State.UP}
         out = {label.partition("/")[0] for label in self.now} - up
         self.most_hosts_out = max(self.most_hosts_out, len(out))
 
-    def states(self, nodes: tuple[NodeConfig, ...]) -> dict[str, str]:
+    def states(self, nodes: tuple[NodeConfig, ...]) -> dict[str, State]:
         return {node.label: self.now[node.label] for node in nodes}
 
-    def wait_up(self, node: NodeConfig) -> str:
+    def wait_up(self, node: NodeConfig) -> State:
         if not self.up_after_ready:
-            self.now[node.label] = "DOWN"
+            self.now[node.label] = State.DOWN
         return self.now[node.label]
 
     def mismatches(self, nodes: tuple[NodeConfig, ...]) -> list[str]:
         return []
 
     def drain(self, node: NodeConfig) -> float:
-        self._set(node, "DRAIN")
+        self._set(node, State.DRAIN)
         return 0.0
 
     def ready(self, node: NodeConfig, weight: int = 100) -> int:
-        self._set(node, "UP")
+        self._set(node, State.UP)
         self.set_weight(node, weight)
         return weight
 
@@ -225,9 +225,9 @@ class FakeBalancer:
             self.traffic[label] = Counters(now.requests + more.requests, now.errors + more.errors)
         return {node.label: self.traffic.get(node.label, Counters()) for node in nodes}
 
-    def set_state(self, node: NodeConfig, state: str) -> None:
+    def set_state(self, node: NodeConfig, state: Admin) -> None:
         """haproxy's runtime states: ``ready`` is back in rotation (UP), as `ready` is."""
-        self._set(node, "UP" if state == "ready" else state.upper())
+        self._set(node, State.UP if state == Admin.READY else State(state.upper()))
 
 
 class FakeManager:

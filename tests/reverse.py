@@ -13,6 +13,7 @@ from typing import ClassVar
 import pytest
 
 from fabfile.app.config import DEPLOY, AppConfig, NodeConfig
+from fabfile.cluster.balancer import Admin
 from fabfile.engine import strategies
 from fabfile.engine.batches import order
 from fabfile.engine.phase import Phase
@@ -79,7 +80,9 @@ class Reverse:
             try:
                 steps.make_live(target)
             except DeployError:
-                self.rotation.set_state(target.config, "maint" if target.restarted else "ready")
+                self.rotation.set_state(
+                    target.config, Admin.MAINT if target.restarted else Admin.READY
+                )
                 raise  # a Ctrl-C leaves it drained: it may be mid-restart
             self.rotation.ready(target.config)
             steps.set_phase(target, Phase.DONE)

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import enum
 import fcntl
 import io
 import os
@@ -32,6 +33,42 @@ from .address import normal, resolve, url_port
 
 _TIMEOUT = 5.0
 UP_TIMEOUT = 10.0  # seconds for a server set ready (health up) to be reported UP
+
+
+class State(enum.StrEnum):
+    """A server's state as haproxy reports it (``show stat``'s status, in one word)."""
+
+    UP = "UP"
+    DRAIN = "DRAIN"  # in rotation for its current sessions only
+    MAINT = "MAINT"  # out of rotation (by the tool, an operator, or a blue/green idle colour)
+    DOWN = "DOWN"  # failing haproxy's health checks
+    NOLB = "NOLB"
+    MISSING = "MISSING"  # no such server in the backend
+    UNREACHABLE = "UNREACHABLE"  # the runtime API did not answer (shown, never read)
+    OTHER = "?"  # a word this version does not know
+
+    @property
+    def serving(self) -> bool:
+        """Takes traffic: in rotation and answering its health checks."""
+        return self in (State.UP, State.DRAIN)
+
+    @classmethod
+    def of(cls, status: str | None) -> State:
+        """haproxy's status column: 'UP 1/3' is UP, 'no check' UP, 'MAINT(via)' MAINT."""
+        if status is None:
+            return cls.MISSING
+        if status == "no check":
+            return cls.UP
+        word = status.split()[0].split("(")[0] if status.strip() else ""
+        return cls(word) if word in cls._value2member_map_ else cls.OTHER
+
+
+class Admin(enum.StrEnum):
+    """What the tool sets a server to (``set server B/S state ...``)."""
+
+    READY = "ready"
+    DRAIN = "drain"
+    MAINT = "maint"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,13 +100,13 @@ class Rotation(Protocol):
         """Each node's request and error counters (cumulative), by label."""
         ...
 
-    def set_state(self, node: NodeConfig, state: str) -> None: ...
+    def set_state(self, node: NodeConfig, state: Admin) -> None: ...
 
-    def states(self, nodes: tuple[NodeConfig, ...]) -> dict[str, str]:
-        """Each node's state by label: UP, DRAIN, MAINT, DOWN, ..."""
+    def states(self, nodes: tuple[NodeConfig, ...]) -> dict[str, State]:
+        """Each node's state by label."""
         ...
 
-    def wait_up(self, node: NodeConfig) -> str:
+    def wait_up(self, node: NodeConfig) -> State:
         """Wait (bounded) until the balancer reports the node UP; return its last state."""
         ...
 
@@ -140,7 +177,7 @@ class Balancer:
         host, _, port = self.address.rpartition(":")
         return socket.create_connection((host, int(port)), timeout=_TIMEOUT)
 
-    def set_state(self, node: NodeConfig, state: str) -> None:
+    def set_state(self, node: NodeConfig, state: Admin) -> None:
         answer = self.command(f"set server {node.lb_backend}/{node.lb_server} state {state}")
         if answer.strip():
             raise NodeError(f"haproxy refused 'state {state}' for {node.label}: {answer.strip()}")
@@ -176,11 +213,13 @@ class Balancer:
             "check lb_backend and lb_server in .config"
         )
 
-    def states(self, nodes: tuple[NodeConfig, ...]) -> dict[str, str]:
-        """Each node's state in haproxy: UP, DRAIN, MAINT, DOWN (or MISSING), by host."""
+    def states(self, nodes: tuple[NodeConfig, ...]) -> dict[str, State]:
+        """Each node's state in haproxy, by label (MISSING for a server it lacks)."""
         rows = csv.DictReader(io.StringIO(self.command("show stat").lstrip("# ")))
         found = {(r.get("pxname"), r.get("svname")): r.get("status") or "" for r in rows}
-        return {node.label: _state(found.get((node.lb_backend, node.lb_server))) for node in nodes}
+        return {
+            node.label: State.of(found.get((node.lb_backend, node.lb_server))) for node in nodes
+        }
 
     def counters(self, nodes: tuple[NodeConfig, ...]) -> dict[str, Counters]:
         """Each node's request and error counters, by label (zeros for a missing server)."""
@@ -231,7 +270,7 @@ class Balancer:
 
     def drain(self, node: NodeConfig) -> float:
         """Stop new requests and wait (bounded) until in-flight ones are done."""
-        self.set_state(node, "drain")
+        self.set_state(node, Admin.DRAIN)
         started = time.monotonic()
         deadline = started + node.drain_timeout
         while int(self.row(node).get("scur") or 0) > 0 and time.monotonic() < deadline:
@@ -249,7 +288,7 @@ class Balancer:
         if weight < 100 and not self._splittable(server, weight):
             weight = 100
         answer = self.command(
-            f"set weight {server} {weight}%; set server {server} state ready; "
+            f"set weight {server} {weight}%; set server {server} state {Admin.READY}; "
             f"set server {server} health up"
         )
         if answer.strip():
@@ -268,11 +307,11 @@ class Balancer:
         answer = self.command(f"set weight {server} {percent}%")  # a static algorithm refuses
         return not answer.strip()
 
-    def wait_up(self, node: NodeConfig) -> str:
+    def wait_up(self, node: NodeConfig) -> State:
         """Wait until haproxy reports the node UP (bounded); return the state last seen."""
         deadline = time.monotonic() + UP_TIMEOUT
         state = self.states((node,))[node.label]
-        while state != "UP" and time.monotonic() < deadline:
+        while state != State.UP and time.monotonic() < deadline:
             time.sleep(0.02)
             state = self.states((node,))[node.label]
         return state
@@ -285,14 +324,6 @@ def _counters(row: dict[str, str]) -> Counters:
 
     errors = number("hrsp_5xx") + number("eresp") + number("econ")
     return Counters(requests=number("lbtot"), errors=errors)
-
-
-def _state(status: str | None) -> str:
-    """haproxy's status column in one word: 'UP 1/3' -> UP, 'no check' -> UP."""
-    if status is None:
-        return "MISSING"
-    word = status.split()[0] if status.strip() else "?"
-    return "UP" if status == "no check" else word
 
 
 def _mismatch(node: NodeConfig, servers: dict[str, tuple[str, int]]) -> str:

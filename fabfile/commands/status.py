@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..app.config import NodeConfig
 from ..cluster import probe
+from ..cluster.balancer import State
 from ..cluster.manager import Deployed, Manager
 from ..cluster.probe import Status
 from ..engine.strategies.contract import Columns
@@ -44,7 +45,7 @@ def status(options: Options, as_json: bool = False) -> ExitCode:
         options.console.print(tables.status_table(statuses, expected, rotation, live))
     if live is not None:
         return ExitCode.OK if _colours_serve(nodes, statuses, live) else ExitCode.NODE_FAILED
-    serving = all(state == "UP" for state in (rotation or {}).values())
+    serving = all(state == State.UP for state in (rotation or {}).values())
     return ExitCode.OK if serving and all(s.ok for s in statuses) else ExitCode.NODE_FAILED
 
 
@@ -86,9 +87,9 @@ def _versions_or_error(manager: Manager) -> Callable[[NodeConfig], list[Deployed
     return versions
 
 
-def live_colours(nodes: tuple[NodeConfig, ...], rotation: dict[str, str]) -> dict[str, bool]:
+def live_colours(nodes: tuple[NodeConfig, ...], rotation: dict[str, State]) -> dict[str, bool]:
     """Blue/green: which colours take traffic, by haproxy's own state."""
-    return {node.label: rotation[node.label] in ("UP", "DRAIN") for node in nodes}
+    return {node.label: rotation[node.label].serving for node in nodes}
 
 
 def _colours_serve(
@@ -101,7 +102,7 @@ def _colours_serve(
     return serving == hosts and all(ok[label] for label, on in live.items() if on)
 
 
-def _rotation(options: Options, nodes: tuple[NodeConfig, ...]) -> dict[str, str] | None:
+def _rotation(options: Options, nodes: tuple[NodeConfig, ...]) -> dict[str, State] | None:
     """Each node's haproxy state, None without a load balancer in .config."""
     balancer = options.balancer(nodes)
     if balancer is None:
@@ -109,4 +110,4 @@ def _rotation(options: Options, nodes: tuple[NodeConfig, ...]) -> dict[str, str]
     try:
         return balancer.states(nodes)
     except NodeError:
-        return {node.label: "UNREACHABLE" for node in nodes}
+        return {node.label: State.UNREACHABLE for node in nodes}

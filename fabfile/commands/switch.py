@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..cluster.balancer import State
 from ..engine import planning
 from ..engine.planning import Plan
 from ..errors import (
@@ -24,7 +25,7 @@ def switch(options: Options) -> ExitCode:
         states = balancer.states(options.nodes)
     except NodeError as error:
         raise PreflightError(f"{error}; the switch needs it; nothing was changed") from None
-    idle = tuple(node for node in options.nodes if states[node.label] == "MAINT")
+    idle = tuple(node for node in options.nodes if states[node.label] == State.MAINT)
     release, sources = planning.switch_target(options.app, idle)
     again = options.command("switch")
     finish = f"To finish the switch, run it again: {again} (it aims at the same release)"

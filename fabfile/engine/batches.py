@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from ..app.pace import Pace
-from ..cluster.balancer import Rotation
+from ..cluster.balancer import Admin, Rotation
 from ..errors import DeployError, RolloutError, explain
 from ..words import some
 from . import canary, fanout
@@ -277,7 +277,7 @@ class Batches:
             if self.on_failed_canary is not None:
                 self.on_failed_canary(target)
             elif self.rotation is not None:
-                self.rotation.set_state(target.config, "maint")
+                self.rotation.set_state(target.config, Admin.MAINT)
             else:
                 self.steps.note(f"{target.host} keeps serving: no load balancer to take it out")
         except DeployError as error:

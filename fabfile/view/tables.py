@@ -12,6 +12,7 @@ from typing import Any
 
 from rich.table import Table
 
+from ..cluster.balancer import State
 from ..cluster.manager import Deployed
 from ..cluster.probe import Status
 from ..records.archive import Archive, Version
@@ -25,7 +26,7 @@ _END_STYLES = {phase.value: style for phase, style in _STYLES.items()}
 def status_table(
     statuses: Sequence[Status],
     expected: str | None,
-    rotation: Mapping[str, str] | None = None,
+    rotation: Mapping[str, State] | None = None,
     live: Mapping[str, bool] | None = None,
 ) -> Table:
     """One row per node; a node not on the last deployed version, or out of
@@ -54,8 +55,8 @@ def status_table(
         ]
         if rotation is not None:
             lb = rotation.get(status.host, "?")
-            idle = live is not None and lb == "MAINT"
-            good = lb == "UP" or idle
+            idle = live is not None and lb == State.MAINT
+            good = lb == State.UP or idle
             cells.insert(2, f"[green]{lb}[/]" if good else f"[bold red]{_escape(lb)}[/]")
         if live is not None:
             on = live.get(status.host, False)
@@ -67,7 +68,7 @@ def status_table(
 def status_json(
     statuses: Sequence[Status],
     expected: str | None,
-    rotation: Mapping[str, str] | None = None,
+    rotation: Mapping[str, State] | None = None,
     live: Mapping[str, bool] | None = None,
 ) -> str:
     return json.dumps(_status_rows(statuses, expected, rotation, live), indent=2)
@@ -76,7 +77,7 @@ def status_json(
 def _status_rows(
     statuses: Sequence[Status],
     expected: str | None,
-    rotation: Mapping[str, str] | None = None,
+    rotation: Mapping[str, State] | None = None,
     live: Mapping[str, bool] | None = None,
 ) -> list[dict[str, Any]]:
     return [

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from fabfile.cluster.balancer import Balancer
+from fabfile.cluster.balancer import Admin, Balancer
 from sandbox import app, cluster, haproxy
 from tests import cli
 from tests.real.conftest import BROKEN
@@ -146,7 +146,7 @@ def test_status_shows_each_nodes_haproxy_state_and_fails_when_one_is_out(
 ) -> None:
     second = sandbox.addresses[1]
     balancer = Balancer(str(haproxy.socket_path(sandbox)))
-    balancer.set_state(_node(on_125, second), "maint")
+    balancer.set_state(_node(on_125, second), Admin.MAINT)
     try:
         table = cli.run([], on_125, capsys)
         as_json = cli.run(["--json"], on_125, capsys)

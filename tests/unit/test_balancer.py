@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from fabfile.cluster import balancer
-from fabfile.cluster.balancer import Balancer
+from fabfile.cluster.balancer import Balancer, State
 from fabfile.errors import NodeError
 
 
@@ -76,3 +76,27 @@ def test_a_socket_busy_for_good_fails_naming_stats_maxconn(
     with pytest.raises(NodeError, match=r"stayed busy for 0.3 s .*'stats maxconn'"):
         Balancer(full[0]).command("show info")
     assert time.monotonic() - started < 2
+
+
+@pytest.mark.parametrize(
+    ("status", "state"),
+    [
+        ("UP", State.UP),
+        ("UP 1/3", State.UP),  # going down, still in rotation
+        ("no check", State.UP),
+        ("DRAIN", State.DRAIN),
+        ("MAINT", State.MAINT),
+        ("MAINT(via)", State.MAINT),
+        ("DOWN 1/2", State.DOWN),
+        ("NOLB", State.NOLB),
+        (None, State.MISSING),
+        ("", State.OTHER),
+        ("STOPPING", State.OTHER),
+    ],
+)
+def test_haproxys_status_column_is_one_state(status: str | None, state: State) -> None:
+    assert State.of(status) is state
+
+
+def test_only_up_and_drain_serve() -> None:
+    assert {state for state in State if state.serving} == {State.UP, State.DRAIN}

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from fabfile.app.config import NodeConfig
+from fabfile.cluster.balancer import State
 from fabfile.engine.strategies.contract import Setup
 from fabfile.errors import Interrupted, NodeError, PreflightError, RolloutError, explain
 from fabfile.records.history import Action, History
@@ -131,7 +132,7 @@ def test_an_interrupted_switch_is_finished_by_running_again(world: World) -> Non
 
 def test_a_host_left_with_both_colours_in_rotation_is_finished(world: World) -> None:
     world.run()
-    world.balancer.now[BLUE[2]] = "UP"  # a switch cut between "new up" and "old out"
+    world.balancer.now[BLUE[2]] = State.UP  # a switch cut between "new up" and "old out"
     world.run()
     assert world.balancer.now[BLUE[2]] == "MAINT" and world.balancer.now[GREEN[2]] == "UP"
 
@@ -192,7 +193,7 @@ def test_hosts_outside_the_plan_are_not_touched(world: World) -> None:
 
 def test_a_live_colour_that_is_down_does_not_block_the_way_out(world: World) -> None:
     """Its users are gone already; its manager may not answer: deploy or roll back."""
-    world.balancer.now[BLUE[1]] = "DOWN"
+    world.balancer.now[BLUE[1]] = State.DOWN
     counts = {BLUE[0]: 2, GREEN[0]: 2}
     world.setup = Setup(world.balancer, sessions=FakeSessions(counts, failing=(BLUE[1],)))
     world.run()
@@ -200,8 +201,8 @@ def test_a_live_colour_that_is_down_does_not_block_the_way_out(world: World) -> 
 
 
 def test_of_two_colours_in_rotation_the_one_down_is_redeployed(world: World) -> None:
-    world.balancer.now[GREEN[0]] = "UP"
-    world.balancer.now[BLUE[0]] = "DOWN"  # blue crashed while both took traffic
+    world.balancer.now[GREEN[0]] = State.UP
+    world.balancer.now[BLUE[0]] = State.DOWN  # blue crashed while both took traffic
     world.run()
     restarted = [w for w, what in world.cluster.events if what == "restart"]
     assert restarted[0] == BLUE[0]  # green kept serving meanwhile

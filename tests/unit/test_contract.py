@@ -22,6 +22,7 @@ import pytest
 
 from fabfile.app.appdir import AppDir
 from fabfile.app.pace import Pace
+from fabfile.cluster.balancer import State
 from fabfile.cluster.manager import Manager
 from fabfile.engine import strategies
 from fabfile.engine.phase import Phase
@@ -199,7 +200,7 @@ class Colours(Terms):
     def world(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
         made = super().world(tmp_path, monkeypatch)
         for host in HOSTS:
-            made.balancer.now[self.new(host)] = "MAINT"
+            made.balancer.now[self.new(host)] = State.MAINT
         return made
 
     def new(self, host: str) -> str:

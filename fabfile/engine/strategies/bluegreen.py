@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from ...app.config import DEPLOY, INSTANCE_PREFIX, AppConfig, NodeConfig
-from ...cluster.balancer import Rotation
+from ...cluster.balancer import Admin, Rotation, State
 from ...cluster.manager import Sessions
 from ...errors import ConfigError, DeployError, NodeError, PreflightError, RolloutError
 from ..batches import Batches
@@ -35,8 +35,6 @@ from ..runtimes.restart import Restart
 from ..target import Outcome, Target
 from .contract import Columns, Preview, Rollback, Setup, Steps, Unit
 
-OUT = "MAINT"  # haproxy's word for a server taken out of rotation
-SERVING = ("UP", "DRAIN")  # in rotation and answering its health checks
 REPLICATION_WAIT = 3.0  # seconds for a new session on the live colour to reach the idle one
 
 
@@ -129,7 +127,7 @@ class BlueGreen:
             return [f"{error}; without it no colour can be switched"]
         sessions = self.setup.sessions
         if sessions is not None:  # a colour that is down has no users left to lose
-            live = [node for node in nodes if states[node.label] in SERVING]
+            live = [node for node in nodes if states[node.label].serving]
             problems += [p for p in (_countable(sessions, node) for node in live) if p]
         return problems
 
@@ -141,7 +139,7 @@ class BlueGreen:
             raise PreflightError(
                 f"{error}; the dry run needs it to tell the idle colours"
             ) from None
-        return frozenset(label for label, state in states.items() if state in SERVING)
+        return frozenset(label for label, state in states.items() if state.serving)
 
     # -- the run --------------------------------------------------------------
 
@@ -216,7 +214,7 @@ class BlueGreen:
         if new.host in pair.live:  # both colours took traffic: take this one out first
             steps.set_phase(new, Phase.DRAINING)
             self.rotation.drain(new.config)
-            self.rotation.set_state(new.config, "maint")
+            self.rotation.set_state(new.config, Admin.MAINT)
             pair.live.discard(new.host)
         steps.make_live(new)
 
@@ -255,7 +253,7 @@ class BlueGreen:
             self.rotation.wait_up(old.config)
             old.end(Outcome.LIVE, "switched back: the canary failed")
             steps.set_phase(old, Phase.DONE, "live again")
-        self.rotation.set_state(pair.new.config, "maint")
+        self.rotation.set_state(pair.new.config, Admin.MAINT)
 
     def _switch(self, steps: Steps, pair: Pair) -> None:
         """New colour ready and reported UP, then the old one out: never a moment without."""
@@ -268,14 +266,14 @@ class BlueGreen:
         try:
             self.rotation.ready(new.config)
             state = self.rotation.wait_up(new.config)
-            if state != "UP":
-                self.rotation.set_state(new.config, "maint")
+            if state != State.UP:
+                self.rotation.set_state(new.config, Admin.MAINT)
                 raise NodeError(
                     f"{new.host}: haproxy reports it {state}, not UP, after it was set ready; "
                     f"it was taken out again and {_names(pair.was_live)} still serve(s)"
                 )
             for old in pair.was_live:
-                self.rotation.set_state(old.config, "maint")
+                self.rotation.set_state(old.config, Admin.MAINT)
         except NodeError as error:
             new.end(Outcome.FAILED, str(error))
             steps.set_phase(new, Phase.FAILED, str(error))
@@ -287,16 +285,16 @@ class BlueGreen:
             steps.set_phase(old, Phase.DONE, "standby")
 
 
-def _pair(steps: Steps, colours: list[Target], states: dict[str, str]) -> Pair:
+def _pair(steps: Steps, colours: list[Target], states: dict[str, State]) -> Pair:
     """Which colour serves after the run: one that runs the release already (live
     first), else the idle one (the last, when both take traffic)."""
-    live = [target for target in colours if states.get(target.host) != OUT]
-    idle = [target for target in colours if states.get(target.host) == OUT]
+    live = [target for target in colours if states.get(target.host) != State.MAINT]
+    idle = [target for target in colours if states.get(target.host) == State.MAINT]
     ready = [target for target in live + idle if steps.unchanged(target)]
     # both in rotation: the one that is not UP, so the other keeps serving meanwhile
-    down_first = sorted(colours, key=lambda target: states.get(target.host) in SERVING)
+    down_first = sorted(colours, key=lambda target: _serving(states, target.host))
     new = ready[0] if ready else (idle[0] if idle else down_first[0])
-    serving = {t.host for t in live if states.get(t.host) in SERVING}
+    serving = {t.host for t in live if _serving(states, t.host)}
     old = [target for target in colours if target is not new]
     return Pair(new, old, {t.host for t in live}, serving)
 
@@ -367,3 +365,9 @@ def _unswitched(pairs: Sequence[Pair], switched: Sequence[Pair] = ()) -> str:
 
 def _names(targets: Sequence[Target]) -> str:
     return ", ".join(target.host for target in targets) or "no colour"
+
+
+def _serving(states: dict[str, State], label: str) -> bool:
+    """Whether haproxy sends ``label`` traffic (a server it lacks does not serve)."""
+    state = states.get(label)
+    return state is not None and state.serving

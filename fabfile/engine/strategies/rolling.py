@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from ...app.config import AppConfig, NodeConfig
-from ...cluster.balancer import Rotation
+from ...cluster.balancer import Admin, Rotation
 from ...errors import DeployError, NodeError
 from .. import warmup
 from ..batches import Batches, order
@@ -127,13 +127,13 @@ def _out_of_rotation(rotation: Rotation, target: Target, error: BaseException) -
     where = f"in haproxy ({node.lb_backend}/{node.lb_server})"
     until = "it takes no traffic until a deploy or rollback verifies it."
     if not target.restarted:
-        state, note = "ready", ""
+        state, note = Admin.READY, ""
     elif interrupted:
-        state, note = "drain", f"{target.host} is left in drain {where} mid-restart: {until}"
+        state, note = Admin.DRAIN, f"{target.host} is left in drain {where} mid-restart: {until}"
     else:
-        state, note = "maint", f"{target.host} is left in maintenance {where}: {until}"
+        state, note = Admin.MAINT, f"{target.host} is left in maintenance {where}: {until}"
     try:
-        if state == "ready":
+        if state == Admin.READY:
             rotation.ready(node)
         else:
             rotation.set_state(node, state)
