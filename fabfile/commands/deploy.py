@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..engine import planning
 from ..engine.batches import RollBack
-from ..engine.planning import Plan
+from ..engine.plan import Plan
 from ..errors import (
     DeployError,
     ExitCode,

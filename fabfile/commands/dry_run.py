@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..cluster.manager import Manager
 from ..engine import planning, strategies
-from ..engine.planning import Plan
+from ..engine.plan import Plan
 from ..engine.rollout import Rollout
 from ..engine.strategies.contract import Setup
 from ..errors import (

@@ -12,7 +12,7 @@ from rich.console import Console
 from ..app import artifact as artifacts
 from ..cluster.manager import Manager
 from ..engine import planning, strategies
-from ..engine.planning import Plan
+from ..engine.plan import Plan
 from ..engine.rollout import Rollout
 from ..engine.strategies.contract import Setup, Strategy
 from ..engine.target import Outcome, Target

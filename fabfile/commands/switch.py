@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..cluster.balancer import State
 from ..engine import planning
-from ..engine.planning import Plan
+from ..engine.plan import Plan
 from ..errors import (
     ExitCode,
     NodeError,

@@ -23,7 +23,6 @@ from ..errors import ArtifactError, ConfigError
 from ..records.archive import Archive
 from ..records.history import Action, History, Result
 from . import strategies
-from .plan import Plan as Plan  # imported from here by the rollout's modules and commands/
 
 
 def release_of(app: AppDir, found: Artifact) -> tuple[Release, dict[str, Path]]:

@@ -17,7 +17,7 @@ from ..cluster.holdings import Holdings
 from ..errors import NodeError, PreflightError
 from . import fanout
 from .phase import Phase
-from .planning import Plan
+from .plan import Plan
 from .runtimes import Runtime
 from .strategies.contract import Strategy
 from .target import Target

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from ..app.release import Release
 from ..errors import NodeError
 from . import fanout
-from .planning import Plan
+from .plan import Plan
 from .staging import first_of_each_host
 from .target import Target
 

@@ -13,7 +13,7 @@ from typing import Protocol
 from ..app.appdir import AppDir
 from ..records import history
 from ..records.history import HostRecord, Record, Result
-from .planning import Plan
+from .plan import Plan
 from .target import Target
 
 

@@ -23,6 +23,7 @@ from ..app.overrides import LOGBACK, File
 from ..app.pace import Pace
 from ..app.release import Release
 from ..cluster import logback, restartclaim
+from ..cluster.balancer import Rotation
 from ..cluster.holdings import Holdings
 from ..cluster.node import Node
 from ..errors import (
@@ -38,12 +39,12 @@ from ..records.lock import Holder
 from . import ending, recording, warmup
 from .batches import Finished
 from .phase import Phase, Reporter
-from .planning import Plan
+from .plan import Plan
 from .preflight import preflight
 from .pruning import prune
 from .runtimes import Runtime
 from .staging import stage
-from .strategies.contract import Rotation, Strategy
+from .strategies.contract import Strategy
 from .target import Outcome, Target
 
 _FILE_NAMES = {"config": "config.properties", "jettyrc": ".jettyrc", "logback": "logback.xml"}

@@ -14,7 +14,7 @@ from typing import Protocol
 from ..errors import NodeError, RolloutError
 from . import fanout
 from .phase import Phase
-from .planning import Plan
+from .plan import Plan
 from .target import Target
 
 

@@ -26,7 +26,7 @@ from fabfile.cluster.balancer import State
 from fabfile.cluster.manager import Manager
 from fabfile.engine import strategies
 from fabfile.engine.phase import Phase
-from fabfile.engine.planning import Plan
+from fabfile.engine.plan import Plan
 from fabfile.engine.rollout import NodeFactory, Rollout
 from fabfile.engine.strategies.contract import Rollback, Setup, Strategy
 from fabfile.engine.target import Outcome

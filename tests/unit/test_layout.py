@@ -20,7 +20,7 @@ from fabfile.cluster.layout import VERSION_CONFIG, Layout, beside, hidden_beside
 from fabfile.cluster.manager import Deployed, Manager
 from fabfile.cluster.node import Node
 from fabfile.cluster.shell import sh_path
-from fabfile.engine.planning import Plan
+from fabfile.engine.plan import Plan
 from fabfile.engine.runtimes.parallel import ParallelVersions
 from fabfile.engine.strategies.contract import Steps
 from fabfile.engine.strategies.parallel import Parallel

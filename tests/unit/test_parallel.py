@@ -24,7 +24,7 @@ from fabfile.cluster.node import Node
 from fabfile.cluster.probe import Status
 from fabfile.engine import recording
 from fabfile.engine.phase import Phase
-from fabfile.engine.planning import Plan
+from fabfile.engine.plan import Plan
 from fabfile.engine.retirement import Held, Retirement
 from fabfile.engine.runtimes.parallel import ParallelVersions
 from fabfile.engine.target import Outcome, Target

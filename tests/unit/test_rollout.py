@@ -16,7 +16,7 @@ from fabfile.app.release import Release
 from fabfile.cluster.holdings import Holdings
 from fabfile.cluster.probe import Status
 from fabfile.engine.fanout import each
-from fabfile.engine.planning import Plan
+from fabfile.engine.plan import Plan
 from fabfile.engine.pruning import _kept_blobs
 from fabfile.engine.rollout import Rollout
 from fabfile.engine.strategies.contract import Setup
