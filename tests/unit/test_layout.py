@@ -4,8 +4,6 @@ and the scripts of `Node`, the parallel runtime and drift finding things where i
 from __future__ import annotations
 
 import dataclasses
-import os
-import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -27,22 +25,11 @@ from fabfile.engine.strategies.parallel import Parallel
 from fabfile.engine.target import Target
 from fabfile.records.history import Action
 from tests.fakes import node_configs
-from tests.unit.helpers import release
+from tests.unit.helpers import release, sh
 
 # A releases directory no script may split, expand or run: spaces, both quotes, $( ),
 # backquotes, a glob and a leading dash in a component. (No braces: .config templates.)
 HOSTILE = 'rel dir/it\'s "here"/$(touch {canary})/`touch {canary}`/*/-x'
-
-
-def sh(script: str, home: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["sh", "-c", script],
-        env={"HOME": str(home), "PATH": os.environ["PATH"]},
-        cwd=home,
-        capture_output=True,
-        text=True,
-        timeout=20,
-    )
 
 
 def local(path: str, home: Path) -> Path:

@@ -14,20 +14,10 @@ from fabfile.cluster.layout import Layout
 from fabfile.cluster.portowner import Listener, PortReport
 from fabfile.cluster.restartclaim import BUSY_EXIT, Claim
 from fabfile.records.lock import Holder, _start_time
+from tests.unit.helpers import sh
 
 RUN = "run-1"
 HOSTILE = "$(touch canary1) `touch canary2`; touch canary3 'q\"x"
-
-
-def sh(script: str, home: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["sh", "-c", script],
-        env={"HOME": str(home), "PATH": os.environ["PATH"]},
-        cwd=home,
-        capture_output=True,
-        text=True,
-        timeout=20,
-    )
 
 
 @pytest.fixture
