@@ -7,8 +7,9 @@ runtime (`fabfile.engine.runtimes`) make the release live, node by node in its o
 and the first failure stops it there.
 
 `Rollout` runs the phases in that order; each has its module (`preflight`,
-`staging`, then `pruning`), and the run ends in one history record (`recording`)
-whose message says where it stopped (`ending`).
+`staging`, then `pruning`); the history gets the run when it starts, each node as it
+enters a phase, and one record at the end (`recording`) whose message says where it
+stopped (`ending`).
 """
 
 from __future__ import annotations
@@ -72,12 +73,13 @@ class Rollout:
         self.targets = [Target(node(config)) for config in plan.nodes]
         self.started = time.monotonic()
         self.stages: dict[str, float] = {}
-        run_id = uuid.uuid4().hex
+        self.run_id = run_id = uuid.uuid4().hex
         holder = restartclaim.record(Holder.me(plan.command), run_id)
         self.runtime: Runtime = strategy.runtime(plan, self, run_id, holder)
         # on the release but for logback.xml: the target, and the file it will get live
         self.logging_live: dict[str, tuple[Target, logback.Setting]] = {}
         self.verdicts: list[str] = []  # the canary's, for the history
+        self.recorder = recording.Recorder(self)
 
     # -- driving ------------------------------------------------------------
 
@@ -85,6 +87,7 @@ class Rollout:
         """Pre-flight, stage, roll; always record the outcome and close connections.
         ``stage_only`` (`deploy stage`): pre-flight and staging, nothing live changes."""
         result, message = Result.OK, ""
+        self.recorder.start()  # before anything changes: a history we cannot write refuses
         try:
             self._timed("preflight", lambda: preflight(self))
             self._timed("staging", lambda: stage(self))
@@ -105,7 +108,7 @@ class Rollout:
             message = explain(error)
             raise
         finally:
-            recording.write(self, result, message)
+            self.recorder.end(result, message)
             for target in self.targets:
                 target.node.close()
         return self.targets
@@ -142,6 +145,7 @@ class Rollout:
     def _timed(self, name: str, step: Callable[[], None]) -> None:
         """Run one stage of the rollout and keep its duration for the history."""
         started = time.monotonic()
+        self.recorder.stage(name)
         try:
             step()
         finally:
@@ -152,6 +156,7 @@ class Rollout:
     def set_phase(self, target: Target, phase: Phase, detail: str = "") -> None:
         target.phase = phase
         target.phases.append((phase.value, round(time.monotonic() - self.started, 3)))
+        self.recorder.node(target)  # on disk before anyone is told
         self.reporter.phase(target.host, phase, detail)
 
     def note(self, text: str) -> None:
