@@ -19,12 +19,12 @@ from ..engine.target import Outcome, Target
 from ..errors import (
     ExitCode,
 )
-from ..records.history import Action
+from ..records.history import Action, History
 from ..records.lock import Lock
 from ..view import console as view
 from ..view import progress
 from ..words import some
-from . import retiring
+from . import cutoff, retiring
 from .options import Options, PaceFlags
 
 
@@ -36,6 +36,9 @@ def roll(options: Options, plan: Plan, switch: bool = True) -> ExitCode:
             "[yellow]warning:[/] no load balancer in .config (lb_socket): requests sent to a "
             "node while it restarts may fail"
         )
+    if plan.action != Action.ROLLBACK:  # rollback's first line said it (`go_back`)
+        for run in cutoff.unfinished(History(options.app.history_path)):
+            console.print(view.plain(cutoff.headline(run)), soft_wrap=True)
     console.print(f"{plan.action} {plan.release.label} to {len(plan.nodes)} node(s)")
     manager = Manager.for_nodes(plan.nodes)
     setup = Setup(
@@ -101,6 +104,10 @@ def go_back(options: Options, flags: PaceFlags) -> ExitCode:
     """Roll back to the release before the current one (``deploy rollback``, and a guided
     failure's ``b``), then retire what parallel deployment leaves behind."""
     release, sources = planning.rollback_target(options.app, options.nodes)
+    history = History(options.app.history_path)
+    said = cutoff.rollback_line(cutoff.unfinished(history), history.current(), release)
+    if said:
+        options.console.print(view.plain(said), soft_wrap=True)
     again = options.command("rollback")
     finish = f"To finish the rollback, run it again: {again} (it aims at the same release)"
     pace = flags.apply(options.app.config.pace, canary=False)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import sys
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from ..app.config import NodeConfig
@@ -19,6 +20,7 @@ from ..errors import (
 from ..records.history import History
 from ..view import console as view
 from ..view import tables
+from . import cutoff
 from .options import Options
 
 
@@ -29,6 +31,7 @@ def status(options: Options, as_json: bool = False) -> ExitCode:
     maintenance serves nobody, however well its /status answers. On a
     blue/green app the idle colour is out of rotation by design: non-zero
     when a host has no live colour, or its live colour is not Ok and UP.
+    A run with no end (cut off, or still running) is told below the table.
     """
     nodes = options.nodes
     statuses = probe.probe_all(nodes)
@@ -43,6 +46,7 @@ def status(options: Options, as_json: bool = False) -> ExitCode:
         options.console.file.write(tables.status_json(statuses, expected, rotation, live) + "\n")
     else:
         options.console.print(tables.status_table(statuses, expected, rotation, live))
+    _unfinished(options, statuses, rotation, as_json)
     if live is not None:
         return ExitCode.OK if _colours_serve(nodes, statuses, live) else ExitCode.NODE_FAILED
     serving = all(state == State.UP for state in (rotation or {}).values())
@@ -74,7 +78,26 @@ def _versions_status(
         options.console.print(tables.versions_table(statuses, versions))
         for line in [*tables.held_lines(versions), *errors]:
             options.console.print(view.plain(line))
+    _unfinished(options, statuses, None, as_json)
     return ExitCode.OK if all(s.ok for s in statuses) and not errors else ExitCode.NODE_FAILED
+
+
+def _unfinished(
+    options: Options,
+    statuses: Sequence[Status],
+    rotation: Mapping[str, State] | None,
+    as_json: bool,
+) -> None:
+    """Each run with no end, what its nodes run now and what to do; on stderr beside
+    ``--json``, which stays the rows alone."""
+    runs = cutoff.unfinished(History(options.app.history_path))
+    back = options.command("rollback")
+    lines = [ln for run in runs for ln in cutoff.status_notice(run, statuses, rotation, back)]
+    if as_json:
+        sys.stderr.write("".join(f"{line}\n" for line in lines))
+        return
+    for line in lines:
+        options.console.print(view.plain(line), soft_wrap=True)
 
 
 def _versions_or_error(manager: Manager) -> Callable[[NodeConfig], list[Deployed] | str]:
