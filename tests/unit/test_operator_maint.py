@@ -4,16 +4,18 @@ mark on the node). On the fake cluster and balancer; the mark's scripts in a rea
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from fabfile.app.pace import Pace, Share
 from fabfile.cluster import takenout
 from fabfile.cluster.balancer import Counters, State
 from fabfile.cluster.layout import Layout
 from fabfile.cluster.takenout import TakenOut
-from fabfile.commands import status
+from fabfile.commands import execute, status
 from fabfile.engine.strategies.contract import Setup
 from fabfile.engine.target import Outcome
 from fabfile.errors import RolloutError
@@ -47,6 +49,15 @@ def test_a_no_op_redeploy_leaves_an_operators_maint_as_it_was(world: World) -> N
     assert held.outcome == Outcome.UNCHANGED
     assert "left MAINT in haproxy as found" in held.detail
     assert any(n.startswith(f"{OPS}: left MAINT in haproxy") for n in world.reporter.notes)
+
+
+def test_the_summary_names_the_nodes_left_out_as_found(world: World) -> None:
+    rollout = world.run()
+    console = Console(record=True, width=200, file=io.StringIO())
+    execute.summary(console, rollout.targets)
+    text = console.export_text()
+    assert f"{OPS}: deployed" in text
+    assert f"left out of rotation as found, not by deploy: {OPS} (MAINT); --force puts" in text
 
 
 def test_a_deploy_installs_an_operators_node_but_leaves_it_out(world: World) -> None:

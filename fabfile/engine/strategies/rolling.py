@@ -169,6 +169,7 @@ class Rolling:
         """Say that a node someone else took out stays out, here and in the summary."""
         words = f"left {state} in haproxy as found (not taken out by deploy; --force puts it back)"
         target.detail = "; ".join(w for w in (target.detail, words) if w)
+        target.left_out = state
         steps.note(f"{target.host}: {words}")
 
     def _mark(self, target: Target) -> None:
