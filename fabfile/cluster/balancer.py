@@ -90,6 +90,10 @@ class Rotation(Protocol):
 
     def drain(self, node: NodeConfig) -> float: ...
 
+    def idle(self, node: NodeConfig) -> float:
+        """Wait (bounded) for the node's open sessions to end, changing nothing."""
+        ...
+
     def ready(self, node: NodeConfig, weight: int = 100) -> int:
         """Back in rotation, at ``weight`` percent if possible; the percent it got."""
         ...
@@ -271,6 +275,11 @@ class Balancer:
     def drain(self, node: NodeConfig) -> float:
         """Stop new requests and wait (bounded) until in-flight ones are done."""
         self.set_state(node, Admin.DRAIN)
+        return self.idle(node)
+
+    def idle(self, node: NodeConfig) -> float:
+        """Wait (bounded by ``drain_timeout``) until the node has no session open,
+        leaving its state as it is (a node someone else took out of rotation)."""
         started = time.monotonic()
         deadline = started + node.drain_timeout
         while int(self.row(node).get("scur") or 0) > 0 and time.monotonic() < deadline:

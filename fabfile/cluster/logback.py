@@ -135,9 +135,9 @@ def _push(push: Push, sources: dict[str, Path]) -> None:
             node.upload(sources[sha], sha)
         push.touched = True
         if push.before is None:  # no release of ours to record it in: the file alone
-            node.place(sha, node.config.logback_path)
+            node.place(sha, node.config.logback_path, sources)
         else:
-            node.install(dataclasses.replace(push.before, logback=sha), only=("logback",))
+            node.install(dataclasses.replace(push.before, logback=sha), ("logback",), sources)
         push.outcome = "installed, not verified"
         push.detail = _verify(node, setting, before, jvm)
         push.outcome = "deployed"

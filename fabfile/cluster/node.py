@@ -14,6 +14,8 @@ import base64
 import contextlib
 import shlex
 import urllib.parse
+import uuid
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +26,18 @@ from invoke.exceptions import CommandTimedOut
 from ..app.config import NodeConfig
 from ..app.release import Release
 from ..errors import NodeError
-from . import connection, placement, portowner, restartclaim
+from ..records.lock import Holder
+from . import connection, ownership, placement, portowner, restartclaim, takenout
 from .address import url_port
 from .holdings import Holdings
 from .layout import Layout, hidden_beside
+from .ownership import Owner
 from .portowner import PortReport
 from .restartclaim import Claim
 from .shell import sh_path
+from .takenout import TakenOut
+
+Sources = Mapping[str, Path]  # sha256 -> the coordinator's copy of that file
 
 
 class Node:
@@ -41,6 +48,10 @@ class Node:
         self.host = config.host
         self._connection: Connection | None = None
         self.home = ""
+        # names this command's temporary files on the node, so no other run touches them
+        # (a rollout sets it to its run id, which its restart claims carry too)
+        self.run_id = uuid.uuid4().hex
+        self.holder = ""  # who runs it and which run, as a restart claim names them
 
     @property
     def layout(self) -> Layout:
@@ -117,7 +128,7 @@ class Node:
 
     def upload(self, local: Path, sha256: str) -> int:
         """Send ``local`` as ``blobs/SHA256``, verified on the node; return bytes sent."""
-        part = self.absolute(self.layout.part(sha256))
+        part = self.absolute(self.layout.part(sha256, self.run_id))
         self.open()
         assert self._connection is not None
         try:
@@ -157,30 +168,76 @@ class Node:
             return self.run(script, "removing a partial upload").strip() or "?"
         return "?"
 
-    def install(self, release: Release, only: tuple[str, ...] = ()) -> None:
-        """Put the release's files in place and record it, all or nothing.
+    def install(
+        self, release: Release, only: tuple[str, ...] = (), sources: Sources | None = None
+    ) -> int:
+        """Put the release's files in place and record it, all or nothing; return the
+        bytes sent again (`put_in_place`).
 
-        Every file is first copied next to its target under a hidden name; only
-        when all copies exist are they renamed over the targets, the WAR
-        last, so a hot-deploying Jetty never starts it with the old config.
-        A copy, not a link: the fresh mtime makes Jetty unpack the WAR again
-        even when an older release comes back (a kept file's old mtime would not).
+        Every file is first copied next to its target under a hidden name and its
+        checksum checked; only when all copies exist are they renamed over the
+        targets, the WAR last, so a hot-deploying Jetty never starts it with the old
+        config. A copy, not a link: the fresh mtime makes Jetty unpack the WAR again
+        even when an older release comes back (a kept file's old mtime would not),
+        and no edit of the live file can reach the kept one.
         ``only`` limits it to some of the files (``logback``: `deploy logging`).
         """
         layout, instance = self.layout, self.config.instance
-        files = placement.staged(self.config, release, only)
-        lines = placement.placing(layout, files) + placement.recording(layout, instance, release)
-        self.run("\n".join(lines), "installing the release")
+        files = placement.staged(self.config, release, only, self.run_id)
+        recording = placement.recording(layout, instance, release, self.run_id)
+        lines = placement.placing(layout, files) + recording
+        return self.put_in_place("\n".join(lines), "installing the release", sources)
 
-    def place(self, sha256: str, target: str) -> None:
+    def place(self, sha256: str, target: str, sources: Sources | None = None) -> int:
         """Put one staged file at ``target`` (renamed into place), recording no release:
         a node that runs none this tool deployed still takes a logback.xml."""
-        files = [(sha256, target, hidden_beside(target))]
-        self.run("\n".join(placement.placing(self.layout, files)), f"placing {target}")
+        files = [(sha256, target, hidden_beside(target, self.run_id))]
+        script = "\n".join(placement.placing(self.layout, files))
+        return self.put_in_place(script, f"placing {target}", sources)
+
+    def put_in_place(self, script: str, what: str, sources: Sources | None = None) -> int:
+        """Run a script that copies staged blobs into place, each copy checked against
+        its checksum (`placement.checked`). A blob that changed on the node is never
+        installed: it is sent again from ``sources`` and the script run once more;
+        without a local copy, a `NodeError` says so. Returns the bytes sent again."""
+        sent = 0
+        for _ in range(2):
+            result = self._exec(script, what)
+            if result.exited == 0:
+                return sent
+            changed = placement.changed(str(result.stdout))
+            if not changed:
+                raise NodeError(
+                    f"{self.host}: {what} failed (exit {result.exited}): {_tail(result)}"
+                )
+            sent += self.resend(changed, sources or {})
+        raise NodeError(f"{self.host}: {what}: the staged files changed again after being resent")
+
+    def changed_blobs(self, shas: Iterable[str]) -> dict[str, str]:
+        """Hash the node's staged copies of ``shas``; those that no longer match their
+        name are removed there, and returned (checksum named -> checksum found)."""
+        found = self.run(placement.checking(self.layout, shas), "checking the staged files")
+        return placement.changed(found)
+
+    def resend(self, changed: dict[str, str], sources: Sources) -> int:
+        """Send again the blobs that ``changed`` on the node; return the bytes sent.
+        A `NodeError` naming them when the coordinator has no copy."""
+        lacking = [sha for sha in changed if sha not in sources]
+        if lacking:
+            named = ", ".join(
+                f"{sha[:12]} (now {changed[sha][:12] or 'unreadable'})" for sha in lacking
+            )
+            raise NodeError(
+                f"{self.host}: staged file(s) {named} in {self.layout.blobs} changed on the node "
+                "since they were staged (edited in place? a damaged disk?), so they were removed "
+                "and nothing was installed from them; the coordinator has no copy: deploy the "
+                "WAR of that release explicitly (deploy WAR) to send them again"
+            )
+        return sum(self.upload(sources[sha], sha) for sha in changed)
 
     def record(self, release: Release) -> None:
         """Note ``release`` as what the instance runs (parallel: once it is verified)."""
-        recording = placement.recording(self.layout, self.config.instance, release)
+        recording = placement.recording(self.layout, self.config.instance, release, self.run_id)
         self.run(
             "set -e\n" + "\n".join([self.layout.assign(), *recording]), "recording the release"
         )
@@ -196,10 +253,18 @@ class Node:
             c.releases_dir, holder, 2 * c.ready_timeout, stale, c.restart
         )
         result = self._exec(script, "the restart command", timeout=c.ready_timeout)
-        blocked, at = restartclaim.parse_outcome(str(result.stdout))
+        stdout = str(result.stdout)
+        blocked, at = restartclaim.parse_outcome(stdout)
         if blocked is None and result.exited != 0:
+            said = str(result.stderr).strip() or restartclaim.own_output(stdout)
+            released = (
+                "; its restart claim was released, so no later run waits for it"
+                if restartclaim.released(stdout)
+                else ""
+            )
             raise NodeError(
-                f"{self.host}: the restart command failed (exit {result.exited}): {_tail(result)}"
+                f"{self.host}: the restart command failed (exit {result.exited}): "
+                f"{said[-400:] or 'it printed nothing'}{released}"
             )
         return blocked, at or 0.0
 
@@ -214,6 +279,28 @@ class Node:
         self.run(
             restartclaim.clear_script(self.config.releases_dir, line), "clearing a restart claim"
         )
+
+    def take_out(self) -> None:
+        """Mark the node as taken out of rotation by this run (before it is drained)."""
+        record = self.holder or restartclaim.record(Holder.me("deploy"), self.run_id)
+        script = takenout.mark_script(self.layout, self.config.instance, record, self.run_id)
+        self.run(script, "marking the node as taken out of rotation")
+
+    def put_back(self) -> None:
+        """Remove that mark: the node is back in rotation."""
+        script = takenout.clear_script(self.layout, self.config.instance)
+        self.run(script, "clearing the out-of-rotation mark")
+
+    def taken_out(self) -> TakenOut | None:
+        """The tool's out-of-rotation mark on the node, if any (None: someone else's)."""
+        script = takenout.read_script(self.layout, self.config.instance)
+        return takenout.parse(self.run(script, "reading the out-of-rotation mark"))
+
+    def claim_owner(self, owner: Owner) -> Owner | None:
+        """Name ``owner`` as the releases directory's app unless another is named; the
+        app named there now (None if its record cannot be read)."""
+        script = ownership.claim_script(self.layout, owner, self.run_id)
+        return ownership.parse(self.run(script, "naming the releases directory's app"))
 
     def port_report(self) -> PortReport:
         """Who listens on the status port, and the node's clocks."""

@@ -41,7 +41,7 @@ def dry_run(
         )
     )
     console.print(view.plain(f"lock: held by {holder.describe()}" if holder else "lock: free"))
-    steps = preview.steps(rollout, merged, kept)
+    steps = preview.steps(rollout, merged, kept, balancer)
     for line in preview.lines(steps):
         console.print(view.plain(line))
     return ExitCode.PREFLIGHT if any(step.error for step in steps) else ExitCode.OK

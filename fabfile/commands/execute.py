@@ -98,6 +98,14 @@ def summary(console: Console, targets: Sequence[Target]) -> None:
             for outcome, hosts in by.items()
         )
     console.print(view.plain(f"done: {outcomes}; {sent} bytes sent"))
+    left = [f"{t.host} ({t.left_out})" for t in targets if t.left_out]
+    if left:
+        console.print(
+            view.plain(
+                f"left out of rotation as found, not by deploy: {some(left)}; "
+                "--force puts them back"
+            )
+        )
 
 
 def go_back(options: Options, flags: PaceFlags) -> ExitCode:

@@ -10,6 +10,7 @@ from ..app.config import NodeConfig
 from ..cluster import probe
 from ..cluster.balancer import State
 from ..cluster.manager import Deployed, Manager
+from ..cluster.node import Node
 from ..cluster.probe import Status
 from ..engine.strategies.contract import Columns
 from ..errors import (
@@ -46,6 +47,9 @@ def status(options: Options, as_json: bool = False) -> ExitCode:
         options.console.file.write(tables.status_json(statuses, expected, rotation, live) + "\n")
     else:
         options.console.print(tables.status_table(statuses, expected, rotation, live))
+        if rotation is not None and options.strategy.preview.held:
+            for line in out_of_rotation(nodes, rotation):
+                options.console.print(view.plain(line))
     _unfinished(options, statuses, rotation, as_json)
     if live is not None:
         return ExitCode.OK if _colours_serve(nodes, statuses, live) else ExitCode.NODE_FAILED
@@ -108,6 +112,36 @@ def _versions_or_error(manager: Manager) -> Callable[[NodeConfig], list[Deployed
             return str(error)
 
     return versions
+
+
+def out_of_rotation(nodes: tuple[NodeConfig, ...], rotation: dict[str, State]) -> list[str]:
+    """Who took each node out of rotation (MAINT or DRAIN): a deploy run, whose mark is on
+    the node and which the next run puts back, or someone else, whose stays out. Read
+    over SSH from those nodes only, in parallel."""
+    out = [node for node in nodes if rotation[node.label] in (State.MAINT, State.DRAIN)]
+    if not out:
+        return []
+    with ThreadPoolExecutor(max_workers=min(32, len(out))) as pool:
+        return list(pool.map(lambda node: _who_took_out(node, rotation[node.label]), out))
+
+
+def _who_took_out(node: NodeConfig, state: State) -> str:
+    reached = Node(node)
+    try:
+        mark = reached.taken_out()
+    except NodeError as error:
+        return f"{node.label}: {state} in haproxy; who took it out could not be read ({error})"
+    finally:
+        reached.close()
+    if mark is None:
+        return (
+            f"{node.label}: {state} in haproxy, not taken out by deploy: deploys leave it "
+            "out of rotation (deploy WAR --force puts it back)"
+        )
+    return (
+        f"{node.label}: {state} in haproxy, taken out by {mark.describe()}: the next deploy "
+        "or rollback puts it back once it verifies it"
+    )
 
 
 def live_colours(nodes: tuple[NodeConfig, ...], rotation: dict[str, State]) -> dict[str, bool]:

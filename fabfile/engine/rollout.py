@@ -75,6 +75,8 @@ class Rollout:
         self.stages: dict[str, float] = {}
         self.run_id = run_id = uuid.uuid4().hex
         holder = restartclaim.record(Holder.me(plan.command), run_id)
+        for target in self.targets:  # its temporary files and marks on the nodes carry it
+            target.node.run_id, target.node.holder = run_id, holder
         self.runtime: Runtime = strategy.runtime(plan, self, run_id, holder)
         # on the release but for logback.xml: the target, and the file it will get live
         self.logging_live: dict[str, tuple[Target, logback.Setting]] = {}

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+from pathlib import Path
+
 from fabfile.app.release import Release
 
 
@@ -14,4 +18,22 @@ def release(n: int, war_name: str | None = None) -> Release:
         version=f"1.0.{n}",
         coordinates="com.example:shop",
         war_name=war_name or f"shop-1.0.{n}.war",
+    )
+
+
+def staged(release: Release, blobs: Path, *extra: str) -> Release:
+    """``release`` with checksums that are true: each of its files (and each of ``extra``,
+    a checksum) written to ``blobs`` with content of its own, under the sha256 of that
+    content, as staging leaves them. The install checks every copy against its name."""
+    renamed: dict[str, str] = {}
+    for fake in sorted({*release.blobs, *extra}):
+        data = f"content of {fake[-4:]}".encode()
+        sha = hashlib.sha256(data).hexdigest()
+        (blobs / sha).write_bytes(data)
+        renamed[fake] = sha
+    return dataclasses.replace(
+        release,
+        war=renamed[release.war],
+        config=renamed[release.config],
+        jettyrc=renamed[release.jettyrc],
     )

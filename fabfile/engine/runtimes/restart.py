@@ -47,7 +47,15 @@ class Restart:
         try:
             self.steps.set_phase(target, Phase.INSTALLING)
             target.end(Outcome.INSTALLING)
-            target.node.install(self.plan.release_for(target.config))
+            resent = target.node.install(
+                self.plan.release_for(target.config), sources=self.plan.sources
+            )
+            if resent:
+                target.sent += resent
+                self.steps.note(
+                    f"{target.host}: a staged file had changed on the node; it was sent again "
+                    f"({resent} bytes) and checked before it was installed"
+                )
             target.end(Outcome.INSTALLED)
             self.steps.set_phase(target, Phase.RESTARTING)
             self._restart_and_verify(target)
