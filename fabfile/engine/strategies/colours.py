@@ -1,6 +1,6 @@
 """A blue/green host's colours as haproxy holds them, read again before each act.
 
-A run reads haproxy once to choose each host's new colour (`pair`); haproxy may
+A run reads haproxy once to choose each host's new colour (`pair_of`); haproxy may
 change under it (restarted without its server-state file, reloaded, switched by
 hand), so before a colour is restarted or switched the host's states are read
 again (`Pair.reread`). A colour that has come into rotation since is never
