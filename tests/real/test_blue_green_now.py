@@ -189,9 +189,10 @@ def test_a_switch_refused_for_sessions_is_finished_by_the_same_command_once_fixe
     lonely = dataclasses.replace(tomcat.base_of(bg.tomcats, address, colour), members=())
     tomcat_conf.write_base(lonely, bg.tomcats.password())
     user = logged_in(bg)
+    fresh = str(build_war(NEW, app_dir / "fresh", artifact_id=app.APP, container="tomcat"))
     fixed = False
     try:
-        refused = cli.run([bg.wars[NEW].name], app_dir, capsys)
+        refused = cli.run([fresh], app_dir, capsys)  # no colour runs it: the idle one restarts
         assert refused.code == 1, refused.text
         assert f"{address}/{colour} carries 0 of the" in refused.err
         assert "then run the same command again: it restarts an idle colour" in refused.err
@@ -201,7 +202,7 @@ def test_a_switch_refused_for_sessions_is_finished_by_the_same_command_once_fixe
         fixed = True
         jvm = bg.jvms()[f"{address}/{colour}"]
         with Paced(bg.url()) as load:
-            again = cli.run([bg.wars[NEW].name], app_dir, capsys)
+            again = cli.run([fresh], app_dir, capsys)
         assert again.code == 0, again.text
         assert f"restarting {address}/{colour} so that it joins" in again.out
         assert bg.jvms()[f"{address}/{colour}"] != jvm
@@ -253,7 +254,8 @@ def test_a_haproxy_reload_during_the_canary_restarts_its_window(
     config = app_dir / ".config"
     pace = "canary = 1\ncanary_wait = 4\ncanary_min_requests = 20\n"
     config.write_text(config.read_text().replace("[deploy]\n", f"[deploy]\n{pace}", 1))
-    target = NEW if served(bg) == OLD else OLD
+    # a build no colour runs yet: every host's idle colour is made, the first as the canary
+    fresh = build_war(NEW, app_dir / "fresh", artifact_id=app.APP, container="tomcat")
     reloads: list[int] = []
 
     def reload_soon() -> None:
@@ -265,7 +267,7 @@ def test_a_haproxy_reload_during_the_canary_restarts_its_window(
 
     on_note(monkeypatch, "canary ", reload_soon)  # "canary HOST: watching for 4 s"
     with Paced(bg.url()) as load:
-        result = cli.run([bg.wars[target].name], app_dir, capsys)
+        result = cli.run([str(fresh)], app_dir, capsys)
     monkeypatch.undo()
     assert result.code == 0, result.text
     assert len(reloads) == 1
@@ -275,4 +277,4 @@ def test_a_haproxy_reload_during_the_canary_restarts_its_window(
     assert verdict.startswith("Successful: haproxy's counters went backwards"), verdict
     assert "-" not in verdict.partition("; ")[2].split(" request(s)")[0]
     assert load.failures() == []
-    assert served(bg) == target
+    assert served(bg) == NEW
