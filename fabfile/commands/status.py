@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from ..app.config import NodeConfig
+from ..app.credentials import redact
 from ..cluster import probe
 from ..cluster.balancer import State
 from ..cluster.manager import Deployed, Manager
@@ -32,6 +33,8 @@ def status(options: Options, as_json: bool = False) -> ExitCode:
     maintenance serves nobody, however well its /status answers. On a
     blue/green app the idle colour is out of rotation by design: non-zero
     when a host has no live colour, or its live colour is not Ok and UP.
+    Non-zero too when haproxy's server for a node sends traffic elsewhere (a
+    swapped status_url or lb_server): the table would show another node's state.
     A run with no end (cut off, or still running) is told below the table.
     """
     nodes = options.nodes
@@ -50,11 +53,14 @@ def status(options: Options, as_json: bool = False) -> ExitCode:
         if rotation is not None and options.strategy.preview.held:
             for line in out_of_rotation(nodes, rotation):
                 options.console.print(view.plain(line))
+    wrong = _misdirected(options, nodes, rotation, as_json)
     _unfinished(options, statuses, rotation, as_json)
     if live is not None:
-        return ExitCode.OK if _colours_serve(nodes, statuses, live) else ExitCode.NODE_FAILED
+        serve = _colours_serve(nodes, statuses, live)
+        return ExitCode.OK if serve and not wrong else ExitCode.NODE_FAILED
     serving = all(state == State.UP for state in (rotation or {}).values())
-    return ExitCode.OK if serving and all(s.ok for s in statuses) else ExitCode.NODE_FAILED
+    ok = serving and all(s.ok for s in statuses) and not wrong
+    return ExitCode.OK if ok else ExitCode.NODE_FAILED
 
 
 def _versions_status(
@@ -157,6 +163,31 @@ def _colours_serve(
     hosts = {node.host for node in nodes}
     serving = {node.host for node in nodes if live[node.label]}
     return serving == hosts and all(ok[label] for label, on in live.items() if on)
+
+
+def _misdirected(
+    options: Options,
+    nodes: tuple[NodeConfig, ...],
+    rotation: dict[str, State] | None,
+    as_json: bool,
+) -> list[str]:
+    """Each node whose haproxy server sends its traffic elsewhere, as pre-flight checks
+    it, said after the table (on stderr with --json): the table's haproxy column and
+    what is live would be another node's."""
+    balancer = options.balancer(nodes)
+    unread = rotation is None or all(s == State.UNREACHABLE for s in rotation.values())
+    if balancer is None or unread:
+        return []
+    try:
+        problems = balancer.mismatches(nodes)
+    except NodeError:  # unreachable: the table says so already
+        return []
+    for problem in problems:
+        if as_json:
+            print(f"error: {redact(problem)}", file=sys.stderr)
+        else:
+            options.console.print(f"[bold red]error:[/] {view.plain(problem)}")
+    return problems
 
 
 def _rotation(options: Options, nodes: tuple[NodeConfig, ...]) -> dict[str, State] | None:
