@@ -5,9 +5,9 @@ Under ``releases_dir`` a node keeps ``blobs/SHA256`` (every WAR, config.properti
 ``current`` (the release the node runs, one JSON line, replaced atomically through
 ``current.new``; ``current.INSTANCE`` for each of several instances), ``releases.log``
 (every install, one JSON line each, from which pruning keeps the newest),
-``restart.claim`` with its ``.lock`` and ``.new`` (`fabfile.cluster.restartclaim`)
-and, for parallel deployment, ``versions/TAG/`` with ``TAG.war`` and ``TAG.xml``
-beside it.
+``restart.claim`` with its ``.lock`` and ``.new`` (`fabfile.cluster.restartclaim`),
+``deploy.lock`` with its ``.mutex`` and ``.new`` (`fabfile.cluster.nodelock`) and,
+for parallel deployment, ``versions/TAG/`` with ``TAG.war`` and ``TAG.xml`` beside it.
 
 A file put in place outside it (the WAR, config.properties, ...) is first copied
 beside its target, under a name ending in ``.deploy-new``.
@@ -29,6 +29,8 @@ _LOG = "releases.log"
 _VERSIONS = "versions"
 _CLAIM = "restart.claim"
 _LOCK = ".lock"
+_DEPLOY_LOCK = "deploy.lock"
+_MUTEX = ".mutex"
 _STAGED = ".deploy-new"
 _VAR = "d"  # the shell variable `Layout.assign` sets to the releases directory
 
@@ -100,6 +102,21 @@ class Layout:
     @property
     def claim_new(self) -> str:
         return self.claim + _NEW
+
+    @property
+    def deploy_lock(self) -> str:
+        """The deploy lock: one run at a time on the node, whichever coordinator it is from."""
+        return self._under(_DEPLOY_LOCK)
+
+    @property
+    def deploy_lock_mutex(self) -> str:
+        """The file ``flock`` holds while the deploy lock is read and changed."""
+        return self.deploy_lock + _MUTEX
+
+    @property
+    def deploy_lock_new(self) -> str:
+        """Written first (under the mutex), then renamed over `deploy_lock`."""
+        return self.deploy_lock + _NEW
 
     def _under(self, name: str) -> str:
         return f"{self.root}/{name}"
