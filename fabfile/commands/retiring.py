@@ -17,9 +17,9 @@ from ..errors import (
     explain,
 )
 from ..records.history import Action, History, HostRecord, Record, Result
-from ..records.lock import Lock
 from ..view import console as view
 from ..view import progress
+from .locks import locked
 from .options import Options
 
 
@@ -60,7 +60,8 @@ def retire_old(options: Options, now: bool = False) -> ExitCode:
     verified = History(options.app.history_path).verified_tags()
     run = Retirement(manager, nodes, shown, timeout, now, verified)
     command = options.command("retire", *(["--now"] if now else []))
-    with Lock(options.app.lock_path, command):
+    with locked(options, command) as lock:
+        lock.hold()
         left = _retire_recorded(options, run, shown)
     if left:
         options.console.print(view.plain(_left_message(left, timeout, options)))

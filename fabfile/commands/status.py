@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -19,17 +20,33 @@ from ..errors import (
 from ..records.history import History
 from ..view import console as view
 from ..view import tables
+from . import locks
 from .options import Options
 
 
 def status(options: Options, as_json: bool = False) -> ExitCode:
-    """Print every node's /status (and haproxy state), probed in parallel.
+    """Print every node's /status (and haproxy state), probed in parallel, and the
+    deploy lock where a run holds it (read over SSH meanwhile; with ``--json``, on
+    stderr).
 
     Non-zero when a node is not Ok or is out of rotation: a node left in
     maintenance serves nobody, however well its /status answers. On a
     blue/green app the idle colour is out of rotation by design: non-zero
     when a host has no live colour, or its live colour is not Ok and UP.
     """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        found = pool.submit(locks.read, options.nodes)
+        code = _status(options, as_json)
+        shown = locks.lines(found.result())
+    for line in shown:
+        if as_json:
+            sys.stderr.write(line + "\n")
+        else:
+            options.console.print(view.plain(line))
+    return code
+
+
+def _status(options: Options, as_json: bool) -> ExitCode:
     nodes = options.nodes
     statuses = probe.probe_all(nodes)
     current = History(options.app.history_path).current()

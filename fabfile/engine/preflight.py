@@ -1,9 +1,12 @@
 """Pre-flight: every target read in parallel, and refused before any release changes.
 
-For each node it reads the releases directory and ``/status``, lets the runtime
-settle a restart still claimed there (`fabfile.engine.runtimes.Runtime.settle`),
-says which config files were edited on the node, and asks whether the node has
-room for what it lacks; the strategy adds checks of its own (the load balancer's).
+First it takes the deploy lock on every target node, all or nothing, in the round
+trip that reads each node's releases directory (`fabfile.engine.clusterlock`): a node
+held by another run refuses this one before anything is tidied or changed. Then, for
+each node, it reads ``/status``, lets the runtime settle a restart still claimed there
+(`fabfile.engine.runtimes.Runtime.settle`), says which config files were edited on the
+node, and asks whether the node has room for what it lacks; the strategy adds checks
+of its own (the load balancer's).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from ..cluster import probe
 from ..cluster.holdings import Holdings
 from ..errors import NodeError, PreflightError
 from . import fanout
+from .clusterlock import ClusterLock, Taken
 from .phase import Phase
 from .plan import Plan
 from .runtimes import Runtime
@@ -29,6 +33,7 @@ class Preflight(Protocol):
     plan: Plan
     strategy: Strategy
     runtime: Runtime
+    lock: ClusterLock | None
 
     @property
     def targets(self) -> Sequence[Target]: ...
@@ -48,7 +53,11 @@ def preflight(rollout: Preflight) -> None:
     (It does create the releases directory, remove partial uploads and clear
     restart claims that are over.)
     """
-    errors = [e for e in fanout.each(functools.partial(_check, rollout), rollout.targets) if e]
+    for target in rollout.targets:
+        rollout.set_phase(target, Phase.CHECKING)
+    taken = rollout.lock.take(read=True) if rollout.lock is not None else Taken({}, {})
+    check = functools.partial(_check, rollout, taken)
+    errors = [e for e in fanout.each(check, rollout.targets) if e]
     errors += rollout.strategy.check(rollout.plan.nodes)
     if errors:
         raise PreflightError(
@@ -57,10 +66,11 @@ def preflight(rollout: Preflight) -> None:
         )
 
 
-def _check(rollout: Preflight, target: Target) -> str:
-    rollout.set_phase(target, Phase.CHECKING)
+def _check(rollout: Preflight, taken: Taken, target: Target) -> str:
     try:
-        target.holdings = target.node.holdings()
+        if error := taken.errors.get(target.config.host):
+            raise NodeError(error)  # the lock's round trip failed: not dialled twice
+        target.holdings = taken.holdings.get(target.host) or target.node.holdings()
         rollout.runtime.settle(target)
     except NodeError as error:
         rollout.set_phase(target, Phase.FAILED, str(error))
