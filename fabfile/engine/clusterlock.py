@@ -2,15 +2,17 @@
 
 A run takes `fabfile.cluster.nodelock`'s lock on each host it targets before anything
 changes: a deploy or a stage in pre-flight, in the round trip that reads the node
-(`ClusterLock.take` with ``read``); rollback, switch, retire and logging first of all,
-before they read what they aim at (`ClusterLock.hold`). The first host by name goes
+(`ClusterLock.take` with ``read``); rollback and switch first of all, before they read
+what they aim at, retire and logging before they touch a node (`ClusterLock.hold`).
+The first host by name goes
 alone and then the others all at once, so two runs aimed at the same nodes meet on
 the first and one of them goes on. If another run holds any of them, this one lets
 go of what it took and is refused naming the holder (exit 5), or, with
 ``--lock-wait``, tries again until that time is up, saying whom it waits for. While
 held, a thread renews the lease every few seconds over each node's open connection
 (never a new one). The lock is released however the run ends; a run that is killed
-leaves it to go stale when its lease ends.
+leaves it to go stale when its lease ends, and one that cannot reach a node at its end
+notes it (`fabfile.records.unreleased`) for the next run from its app directory.
 """
 
 from __future__ import annotations
