@@ -39,12 +39,13 @@ FLAGS = {
     "app": Spec("", "NAME", "An app by name, in $DEPLOY_APPS_ROOT (default ./apps)."),
     "artifact": Spec("", "WAR", "The WAR (default: the newest version)."),
     "latest": Spec("l", "", "Use the newest WAR by Maven version."),
-    "force": Spec("f", "", "Redo nodes on it; past switch, heap checks."),
+    "force": Spec("f", "", "Redo nodes on it; past switch, heap, live-lock checks."),
     "now": Spec("", "", "Undeploy old versions now, sessions or not."),
     "no-switch": Spec("", "", "Blue/green: verify the idle colours, no switch."),
     "dry-run": Spec("", "", "Print the plan and config diffs; change nothing."),
     "batch": Spec("b", "N|P%", "Nodes at once (default: .config batch)"),
     "confirm": Spec("", "", "Ask to go on after the canary."),
+    "lock-wait": Spec("", "N", "Wait up to N seconds for a lock another run holds."),
     "json": Spec("j", "", "As JSON."),
     "limit": Spec("n", "N", f"Last N records (default {LIMIT})."),
     "run": Spec("", "N", "A run by its # in history (default: the last)."),
@@ -95,7 +96,7 @@ class Flag(Argument):
         try:
             super().set_value(value, cast=cast)
         except ValueError:
-            kind = "a whole number" if self.kind is int else self.kind.__name__
+            kind = {int: "a whole number", float: "a number"}.get(self.kind, self.kind.__name__)
             raise ParseError(f"{self!r} takes {kind}, not {value!r}") from None
 
 

@@ -8,7 +8,8 @@ Under ``releases_dir`` a node keeps ``blobs/SHA256`` (every WAR, config.properti
 ``restart.claim`` with its ``.lock`` and ``.new`` (`fabfile.cluster.restartclaim`),
 ``taken-out`` (``taken-out.INSTANCE``: the tool took it out of haproxy's rotation,
 `fabfile.cluster.takenout`), ``owner`` (the app whose directory it is,
-`fabfile.cluster.ownership`) and, for parallel deployment, ``versions/TAG/`` with
+`fabfile.cluster.ownership`), ``deploy.lock`` with its ``.mutex`` and ``.new``
+(`fabfile.cluster.nodelock`) and, for parallel deployment, ``versions/TAG/`` with
 ``TAG.war`` and ``TAG.xml`` beside it.
 
 A file put in place outside it (the WAR, config.properties, ...) is first copied
@@ -39,6 +40,8 @@ _CLAIM = "restart.claim"
 _TAKEN_OUT = "taken-out"
 _OWNER = "owner"
 _LOCK = ".lock"
+_DEPLOY_LOCK = "deploy.lock"
+_MUTEX = ".mutex"
 _STAGED = ".deploy-new"
 _VAR = "d"  # the shell variable `Layout.assign` sets to the releases directory
 
@@ -127,6 +130,21 @@ class Layout:
 
     def owner_new(self, run: str) -> str:
         return self.owner + _run(run) + _NEW
+
+    @property
+    def deploy_lock(self) -> str:
+        """The deploy lock: one run at a time on the node, whichever coordinator it is from."""
+        return self._under(_DEPLOY_LOCK)
+
+    @property
+    def deploy_lock_mutex(self) -> str:
+        """The file ``flock`` holds while the deploy lock is read and changed."""
+        return self.deploy_lock + _MUTEX
+
+    @property
+    def deploy_lock_new(self) -> str:
+        """Written first (under the mutex), then renamed over `deploy_lock`."""
+        return self.deploy_lock + _NEW
 
     def _under(self, name: str) -> str:
         return f"{self.root}/{name}"

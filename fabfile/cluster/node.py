@@ -330,6 +330,28 @@ class Node:
         names = " ".join(shlex.quote(name) for name in doomed)
         self.run(f"cd {sh_path(self.layout.blobs)} && rm -f -- {names}", "removing old releases")
 
+    def beside(self, script: str, what: str, timeout: float) -> str:
+        """Run a short ``script`` over the connection already open, beside the run's own
+        commands, and never dial one: the deploy lock's heartbeat adds no login and never
+        races the run's own reconnect. `NodeError` when the connection is not open, the
+        script exits non-zero or it outlasts ``timeout``."""
+        connection = self._connection
+        transport = connection.transport if connection is not None else None
+        if transport is None or not transport.is_active():
+            raise NodeError(f"{self.host}: {what}: not connected")
+        try:
+            channel = transport.open_session(timeout=timeout)
+            with contextlib.closing(channel):
+                channel.settimeout(timeout)
+                channel.exec_command(script)
+                stdout = b"".join(iter(lambda: channel.recv(4096), b""))
+                exited = channel.exit_status if channel.status_event.wait(timeout) else None
+        except (OSError, EOFError, paramiko.SSHException) as error:
+            raise NodeError(f"{self.host}: {what}: {error or 'no answer'}") from None
+        if exited != 0:
+            raise NodeError(f"{self.host}: {what} failed (exit {exited})")
+        return stdout.decode(errors="replace")
+
 
 def _tail(result: Any) -> str:
     return str(result.stderr.strip() or result.stdout.strip())[-400:]

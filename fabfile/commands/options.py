@@ -34,6 +34,7 @@ class Options:
     app: AppDir
     hosts: tuple[str, ...] | None = None
     console: Console = dataclasses.field(default_factory=view.make_console)
+    lock_wait: float = 0.0  # seconds to wait for a lock another run holds (--lock-wait)
 
     def __post_init__(self) -> None:
         """Every command reads ``.config`` with its strategy's rules (`strategies.validate`)."""

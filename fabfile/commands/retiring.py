@@ -7,8 +7,9 @@ emergency ``deploy rollback`` is never refused because of it.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from ..cluster.manager import Manager
 from ..engine.retirement import Held, Retirement
@@ -20,9 +21,9 @@ from ..errors import (
     explain,
 )
 from ..records.history import Action, History, HostRecord, Record, Result
-from ..records.lock import Lock
 from ..view import console as view
 from ..view import progress
+from .locks import locked
 from .options import Options
 
 
@@ -76,14 +77,18 @@ def retire_old(options: Options, now: bool = False) -> ExitCode:
 
 @dataclasses.dataclass(frozen=True)
 class _Guard:
-    """Retire's `fabfile.engine.retirement.Guard`: the app's deploy lock, taken only for
+    """Retire's `fabfile.engine.retirement.Guard`: the deploy locks, taken only for
     a round of undeploys, so a rollback never waits behind retire's wait."""
 
     options: Options
     command: str
 
-    def hold(self) -> Lock:
-        return Lock(self.options.app.lock_path, self.command)
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """Both locks (the app directory's and the nodes'), for one round of undeploys."""
+        with locked(self.options, self.command) as lock:
+            lock.hold()
+            yield
 
     def verified(self) -> dict[str, str]:
         return History(self.options.app.history_path).verified_tags()

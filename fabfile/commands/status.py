@@ -22,12 +22,14 @@ from ..errors import (
 from ..records.history import History
 from ..view import console as view
 from ..view import tables
-from . import cutoff
+from . import cutoff, locks
 from .options import Options
 
 
 def status(options: Options, as_json: bool = False) -> ExitCode:
-    """Print every node's /status (and haproxy state), probed in parallel.
+    """Print every node's /status (and haproxy state), probed in parallel, and the
+    deploy lock where a run holds it (read over SSH meanwhile; with ``--json``, on
+    stderr).
 
     Non-zero when a node is not Ok or is out of rotation: a node left in
     maintenance serves nobody, however well its /status answers. On a
@@ -37,6 +39,19 @@ def status(options: Options, as_json: bool = False) -> ExitCode:
     swapped status_url or lb_server): the table would show another node's state.
     A run with no end (cut off, or still running) is told below the table.
     """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        found = pool.submit(locks.read, options.nodes)
+        code = _status(options, as_json)
+        shown = locks.lines(found.result())
+    for line in shown:
+        if as_json:
+            sys.stderr.write(line + "\n")
+        else:
+            options.console.print(view.plain(line))
+    return code
+
+
+def _status(options: Options, as_json: bool) -> ExitCode:
     nodes = options.nodes
     statuses = probe.probe_all(nodes)
     current = History(options.app.history_path).current()

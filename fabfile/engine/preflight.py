@@ -1,10 +1,13 @@
 """Pre-flight: every target read in parallel, and refused before any release changes.
 
-For each node it reads the releases directory and ``/status``, refuses a releases
-directory that belongs to another app (`fabfile.cluster.ownership`), lets the runtime
-settle a restart still claimed there (`fabfile.engine.runtimes.Runtime.settle`),
-says which config files were edited on the node, and asks whether the node has
-room for what it lacks; the strategy adds checks of its own (the load balancer's).
+First it takes the deploy lock on every target node, all or nothing, in the round
+trip that reads each node's releases directory (`fabfile.engine.clusterlock`): a node
+held by another run refuses this one before anything is tidied or changed. Then, for
+each node, it refuses a releases directory that belongs to another app
+(`fabfile.cluster.ownership`), reads ``/status``, lets the runtime settle a restart
+still claimed there (`fabfile.engine.runtimes.Runtime.settle`), says which config
+files were edited on the node, and asks whether the node has room for what it lacks;
+the strategy adds checks of its own (the load balancer's).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from ..cluster.holdings import Holdings
 from ..cluster.ownership import Owner
 from ..errors import NodeError, PreflightError
 from . import fanout
+from .clusterlock import ClusterLock, Taken
 from .phase import Phase
 from .plan import Plan
 from .runtimes import Runtime
@@ -37,6 +41,7 @@ class Preflight(Protocol):
     plan: Plan
     strategy: Strategy
     runtime: Runtime
+    lock: ClusterLock | None
 
     @property
     def targets(self) -> Sequence[Target]: ...
@@ -56,7 +61,11 @@ def preflight(rollout: Preflight) -> None:
     (It does create the releases directory, remove partial uploads and clear
     restart claims that are over.)
     """
-    errors = [e for e in fanout.each(functools.partial(_check, rollout), rollout.targets) if e]
+    for target in rollout.targets:
+        rollout.set_phase(target, Phase.CHECKING)
+    taken = rollout.lock.take(read=True) if rollout.lock is not None else Taken({}, {})
+    check = functools.partial(_check, rollout, taken)
+    errors = [e for e in fanout.each(check, rollout.targets) if e]
     errors += rollout.strategy.check(rollout.plan.nodes)
     if errors:
         raise PreflightError(
@@ -65,10 +74,11 @@ def preflight(rollout: Preflight) -> None:
         )
 
 
-def _check(rollout: Preflight, target: Target) -> str:
-    rollout.set_phase(target, Phase.CHECKING)
+def _check(rollout: Preflight, taken: Taken, target: Target) -> str:
     try:
-        target.holdings = target.node.holdings()
+        if error := taken.errors.get(target.config.host):
+            raise NodeError(error)  # the lock's round trip failed: not dialled twice
+        target.holdings = taken.holdings.get(target.host) or target.node.holdings()
         refused = _own_releases_dir(rollout, target)
         if refused:
             rollout.set_phase(target, Phase.FAILED, refused)

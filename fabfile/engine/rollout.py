@@ -31,6 +31,7 @@ from ..errors import (
     ConfigError,
     DeployError,
     Interrupted,
+    LockError,
     PreflightError,
     RolloutError,
     explain,
@@ -39,6 +40,7 @@ from ..records.history import Result
 from ..records.lock import Holder
 from . import ending, recording, warmup
 from .batches import Finished
+from .clusterlock import ClusterLock
 from .phase import Phase, Reporter
 from .plan import Plan
 from .preflight import preflight
@@ -65,11 +67,13 @@ class Rollout:
         strategy: Strategy,
         reporter: Reporter,
         node: NodeFactory = Node,
+        lock: ClusterLock | None = None,
     ) -> None:
         self.app = app
         self.plan = plan
         self.strategy = strategy
         self.reporter = reporter
+        self.lock = lock  # the nodes' deploy lock: pre-flight takes it, the run's end releases it
         self.targets = [Target(node(config)) for config in plan.nodes]
         self.started = time.monotonic()
         self.stages: dict[str, float] = {}
@@ -106,14 +110,23 @@ class Rollout:
             message = "\n".join([interrupted, *getattr(interrupt, "__notes__", ())])
             raise Interrupted(message) from None
         except DeployError as error:
-            result = Result.REFUSED if isinstance(error, PreflightError) else Result.FAILED
+            refused = isinstance(error, PreflightError | LockError)
+            result = Result.REFUSED if refused else Result.FAILED
             message = explain(error)
             raise
         finally:
+            self._end(result, message)
+        return self.targets
+
+    def _end(self, result: Result, message: str) -> None:
+        """Record the run while it still holds the lock, then let go and close."""
+        try:
             self.recorder.end(result, message)
+        finally:
+            if self.lock is not None:
+                self.lock.release()
             for target in self.targets:
                 target.node.close()
-        return self.targets
 
     def _roll(self) -> None:
         try:

@@ -14,7 +14,7 @@ from rich.console import Console
 from fabfile.app.appdir import AppDir
 from fabfile.app.config import NodeConfig
 from fabfile.cluster.manager import Deployed
-from fabfile.commands import retiring
+from fabfile.commands import locks, retiring
 from fabfile.commands.options import Options
 from fabfile.engine import retirement
 from fabfile.errors import ExitCode
@@ -25,6 +25,23 @@ from tests.unit.test_parallel import FakeManager
 A, B, C = "000001-1.0", "000002-1.1", "000003-1.0"  # C: 1.0 again, a rollback's tag
 
 
+class NodesFree:
+    """The nodes' deploy lock (`fabfile.engine.clusterlock`) stood in for: always free, so
+    these tests are about the app directory's lock and when retire takes it."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        pass
+
+    def __enter__(self) -> NodesFree:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+    def hold(self) -> None:
+        pass
+
+
 @pytest.fixture
 def options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Options:
     (tmp_path / ".config").write_text(
@@ -32,6 +49,7 @@ def options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Options:
         "retire_timeout = 5\n"
     )
     monkeypatch.setattr(retirement, "POLL", 0.01)
+    monkeypatch.setattr(locks, "ClusterLock", NodesFree)
     console = Console(file=io.StringIO(), width=200)
     return Options(AppDir(tmp_path), console=console)
 

@@ -441,6 +441,7 @@ def test_status_and_history_tell_a_cut_off_run(
     log.progress("r1", HOSTS[0], HostRecord("untouched", phases=marks))
     answers = [Status(h, f"http://{h}/status", True, "", 200, "g:a", R1.version) for h in HOSTS]
     monkeypatch.setattr(status_command.probe, "probe_all", lambda nodes: answers)
+    monkeypatch.setattr(status_command.locks, "read", lambda nodes: {})  # the nodes' locks: free
     shown = run([], app, capsys)
     assert shown.code == 0, shown.text  # every node serves: the notice says the rest
     notice = shown.out[shown.out.index("Run 2 ") :].splitlines()
