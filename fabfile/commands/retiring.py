@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..cluster.manager import Manager
+from ..engine import signals
 from ..engine.retirement import Held, Retirement
 from ..errors import (
     DeployError,
@@ -76,10 +77,11 @@ def _retire_recorded(options: Options, run: Retirement, shown: progress.RetireVi
     try:
         with shown:
             left = run.run()
-    except KeyboardInterrupt:
-        result, message = Result.INTERRUPTED, "retire interrupted: every version not yet "
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, SIGTERM, SIGHUP
+        result = Result.INTERRUPTED
+        message = f"retire interrupted by {signals.cause(interrupt)}: every version not yet "
         message += "undeployed keeps serving; run `deploy retire` again to go on"
-        raise Interrupted(message) from None
+        raise signals.interrupted(message, interrupt) from None
     except NodeError as error:
         result, message = Result.FAILED, str(error)
         raise

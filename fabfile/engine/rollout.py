@@ -29,14 +29,13 @@ from ..cluster.node import Node
 from ..errors import (
     ConfigError,
     DeployError,
-    Interrupted,
     PreflightError,
     RolloutError,
     explain,
 )
 from ..records.history import Result
 from ..records.lock import Holder
-from . import ending, recording, warmup
+from . import ending, recording, signals, warmup
 from .batches import Finished
 from .phase import Phase, Reporter
 from .plan import Plan
@@ -95,11 +94,12 @@ class Rollout:
             self._timed("nodes", self._roll)
             self._timed("logging", self._logging_live)
             self._prune_unless_interrupted()
-        except KeyboardInterrupt as interrupt:
+        except KeyboardInterrupt as interrupt:  # Ctrl-C, SIGTERM, SIGHUP (`signals`)
             result = Result.INTERRUPTED
-            interrupted = ending.interruption(self.targets, self.plan.next_step)
+            cause = signals.cause(interrupt)
+            interrupted = ending.interruption(self.targets, self.plan.next_step, cause)
             message = "\n".join([interrupted, *getattr(interrupt, "__notes__", ())])
-            raise Interrupted(message) from None
+            raise signals.interrupted(message, interrupt) from None
         except DeployError as error:
             result = Result.REFUSED if isinstance(error, PreflightError) else Result.FAILED
             message = explain(error)
