@@ -80,9 +80,16 @@ def execute(connection: Any, script: str, seconds: float) -> Ran:
         transport = connection.transport
         if transport is None or not transport.is_active():
             why = transport.get_exception() if transport is not None else None
-            raise Lost(str(why or "the connection closed"), time.monotonic() - heard)
+            raise Lost(describe(why), time.monotonic() - heard)
     channel.close()
     return Ran(exited, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
+
+
+def describe(error: BaseException | None) -> str:
+    """Why a connection died, in words even when the exception has none (EOFError)."""
+    if error is None:
+        return "the connection closed"
+    return str(error) or f"{type(error).__name__}: the connection closed"
 
 
 def _read(channel: Any, deadline: float, seconds: float) -> tuple[bytes, bytes, float]:

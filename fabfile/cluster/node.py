@@ -32,6 +32,7 @@ from .restartclaim import Claim
 from .shell import sh_path
 
 TRANSFER = "command_timeout + its size at min_transfer_kib"  # a transfer's deadline
+_CHANNEL_TIMEOUT = "Timeout opening channel"  # paramiko: no answer within channel_timeout
 
 
 class Node:
@@ -109,8 +110,12 @@ class Node:
         )
 
     def lost(self, what: str, error: BaseException) -> NodeError:
-        """The error of a connection that died under a step. One that had heard
-        nothing for the keepalive bound was dropped as dead: the node went silent."""
+        """The error of a connection that failed or died under a step. A channel the
+        node did not open within connect_timeout, or a connection that had heard
+        nothing for the keepalive bound, is a node gone silent."""
+        if isinstance(error, paramiko.SSHException) and _CHANNEL_TIMEOUT in str(error):
+            opening = f"{self.config.connect_timeout:g} s (connect_timeout, opening a channel)"
+            return self.silent(what, opening)
         bound = connection.DEAD_AFTER * self.config.ssh_keepalive
         if bound and isinstance(error, deadline.Lost) and error.quiet >= bound - deadline.TICK:
             keepalive = f"{self.config.ssh_keepalive:g}"
@@ -120,7 +125,7 @@ class Node:
                 f"for {connection.DEAD_AFTER} x ssh_keepalive = {connection.DEAD_AFTER} x "
                 f"{keepalive} s)",
             )
-        return NodeError(f"{self.host}: {what}: connection lost ({error})")
+        return NodeError(f"{self.host}: {what}: connection lost ({deadline.describe(error)})")
 
     # -- what the node holds ------------------------------------------------
 
@@ -190,9 +195,11 @@ class Node:
         """Say why an upload failed; remove its partial file unless the link is gone
         (the next run's pre-flight removes it then)."""
         transport = getattr(self._connection, "transport", None)
-        if transport is None or not transport.is_active():
+        if transport is None or not transport.is_active() or _CHANNEL_TIMEOUT in str(error):
             self.sever()
-            raise self.lost(f"uploading {local.name}", deadline.Lost(str(error), took)) from None
+            why = deadline.describe(error)
+            lost = error if _CHANNEL_TIMEOUT in why else deadline.Lost(why, took)
+            raise self.lost(f"uploading {local.name}", lost) from None
         free = self._remove_partial(part, self.absolute(self.layout.blobs))
         raise NodeError(
             f"{self.host}: upload of {local.name} failed ({error}); the partial file was "

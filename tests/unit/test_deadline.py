@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from unittest.mock import Mock
 
+import paramiko
 import pytest
 from fabric import Connection
 from fabric.testing.base import Command, MockRemote
@@ -161,6 +162,20 @@ def test_a_connection_dropped_for_its_unanswered_keepalives_says_the_node_went_s
     )
     closed = web1.lost("installing the release", deadline.Lost("EOFError()", 0.3))
     assert str(closed) == "web1: installing the release: connection lost (EOFError())"
+
+
+def test_a_channel_the_node_never_opens_is_a_silent_node(tmp_path: Path) -> None:
+    web1 = Node(configured(tmp_path, "connect_timeout = 4"))
+    silent = web1.lost("uploading app.war", paramiko.SSHException("Timeout opening channel."))
+    assert str(silent).startswith(
+        "web1: no answer within 4 s (connect_timeout, opening a channel) while uploading app.war"
+    )
+
+
+def test_a_reason_without_words_is_named() -> None:
+    assert deadline.describe(EOFError()) == "EOFError: the connection closed"
+    assert deadline.describe(None) == "the connection closed"
+    assert deadline.describe(OSError("reset")) == "reset"
 
 
 # -- uploads --------------------------------------------------------------------------------
