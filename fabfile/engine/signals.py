@@ -13,6 +13,7 @@ Ctrl-C, 143 for SIGTERM, 129 for SIGHUP, as a shell reports a process the signal
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -55,7 +56,22 @@ def interrupted(message: str, interrupt: BaseException) -> Interrupted:
 
 
 def _raise(number: int, frame: FrameType | None) -> None:
+    if number == signal.SIGHUP:
+        _silence_a_lost_terminal()
     raise Signalled(number)
+
+
+def _silence_a_lost_terminal() -> None:
+    """After SIGHUP, stdout and stderr may be a terminal that is gone (every write fails
+    with EIO): point them at /dev/null, so the clean-up, the record and the exit code
+    are not lost to a failed write of the last progress frame. A live one is kept."""
+    for fd in (1, 2):
+        try:
+            os.write(fd, b"")
+        except OSError:
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, fd)
+            os.close(null)
 
 
 @contextlib.contextmanager

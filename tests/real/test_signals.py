@@ -2,14 +2,19 @@
 2 s, with the signal's exit code, the run recorded as interrupted by it, status telling
 the truth, and the same command run again finishing. On the real sandbox: mid-staging
 (a fan-out phase, one node's upload hung by a partition so only the signal can end it)
-and mid-restart (the restart command still running on the node).
+and mid-restart (the restart command still running on the node); and the SIGHUP of a
+terminal that closes under a running deploy.
 """
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pty
+import select
 import signal
 import subprocess
+import termios
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -134,3 +139,50 @@ def test_a_signal_mid_restart_stops_within_2_s_and_leaves_the_node_drained(
     assert again.code == 0, again.text
     assert versions(sandbox) == all_on(sandbox, "1.0.126")
     assert cli.run([], on_125, capsys).code == 0
+
+
+def test_a_closed_terminal_is_a_sighup_and_the_run_is_recorded(
+    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The real thing: ``deploy`` on a terminal (a pty, its controlling terminal) that
+    closes mid-restart, as when the SSH session to the coordinator drops. The kernel
+    sends SIGHUP; every write to the terminal fails from then on, the last progress
+    frame included, and the run must still clean up, be recorded and exit 129."""
+    second = sandbox.addresses[1]
+    config = (on_125 / ".config").read_text()
+    began = sandbox.home(second) / "restart-began"
+    began.unlink(missing_ok=True)
+    override(on_125, second, restart="touch ~/restart-began; sleep 2; ~/bin/jetty restart")
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        ["deploy", WAR],
+        cwd=on_125,
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        start_new_session=True,  # a session of its own, the pty its controlling terminal
+        preexec_fn=lambda: fcntl.ioctl(0, termios.TIOCSCTTY, 0),
+    )
+    os.close(follower)
+    try:
+        began_in(began)()
+        while select.select([leader], [], [], 0.1)[0]:
+            os.read(leader, 65536)  # what the terminal showed: the live table
+        os.close(leader)  # the terminal is gone
+        closed = time.monotonic()
+        code = process.wait(timeout=30)
+        took = time.monotonic() - closed
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert (code, took < 2.0) == (129, True), took
+    entry = history(on_125)[-1]
+    assert entry["outcome"] == "interrupted", entry
+    assert f"interrupted at node {second} in phase 'restarting' by SIGHUP" in entry["message"]
+    assert f"{second} is left in drain in haproxy" in entry["message"]
+    (on_125 / ".config").write_text(config)
+    wait_all_answer(sandbox)
+    again = cli.run([WAR], on_125, capsys)
+    assert again.code == 0, again.text
+    assert versions(sandbox) == all_on(sandbox, "1.0.126")
