@@ -61,11 +61,23 @@ def transfer_seconds(size: int, floor: float, min_kib: int) -> float:
     return float(math.ceil(floor + size / (max(1, min_kib) * 1024)))
 
 
-def execute(connection: Any, script: str, seconds: float) -> Ran:
+def execute(connection: Any, script: str, seconds: float, cut: Callable[[], None]) -> Ran:
     """Run ``script`` over a new channel of ``connection`` (a Fabric `Connection`);
     `Silent` if it has not ended within ``seconds``, `Lost` if the connection died.
     Any other way out (a signal, `Silent`) leaves the channel to the caller, who cuts
-    the whole connection: closing a channel sends on a link that may be dead."""
+    the whole connection: closing a channel sends on a link that may be dead. The
+    waits paramiko does not bound (the reply to the command's request) are ended by
+    ``cut``, called at the deadline."""
+    with watchdog(seconds + TICK, cut) as fired:
+        try:
+            return _execute(connection, script, seconds)
+        except Exception:
+            if fired.is_set():
+                raise Silent(seconds) from None
+            raise
+
+
+def _execute(connection: Any, script: str, seconds: float) -> Ran:
     deadline = time.monotonic() + seconds
     channel = connection.create_session()
     channel.settimeout(TICK)

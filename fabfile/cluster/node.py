@@ -84,7 +84,7 @@ class Node:
             self.open()
             assert self._connection is not None
             try:
-                return deadline.execute(self._connection, script, limit)
+                return deadline.execute(self._connection, script, limit, self.sever)
             except deadline.Silent:
                 self.sever()
                 raise self.silent(what, f"{limit:g} s ({self._bound(timeout)})") from None

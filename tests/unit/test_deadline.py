@@ -142,8 +142,29 @@ class Dead:
 
 def test_a_connection_that_died_under_a_command_is_lost_not_an_exit_code() -> None:
     with pytest.raises(deadline.Lost) as caught:
-        deadline.execute(Dead(EOFError("closed by the node")), "true", 5)
+        deadline.execute(Dead(EOFError("closed by the node")), "true", 5, lambda: None)
     assert str(caught.value) == "closed by the node" and caught.value.quiet < 1
+
+
+class Unanswered(Channel):
+    """A channel whose command request gets no reply: paramiko waits for one with no
+    timeout of its own, until the connection is cut."""
+
+    def __init__(self, cut: threading.Event) -> None:
+        self.cut = cut
+
+    def exec_command(self, script: str) -> None:
+        self.cut.wait(30)
+        raise EOFError
+
+
+def test_a_request_the_node_never_answers_ends_at_the_deadline() -> None:
+    cut = threading.Event()
+    held = Mock(**{"create_session.return_value": Unanswered(cut)})
+    started = time.monotonic()
+    with pytest.raises(deadline.Silent):
+        deadline.execute(held, "true", 0.3, cut.set)
+    assert time.monotonic() - started < 1.5  # unanswered: 30 s
 
 
 def configured(tmp_path: Path, *lines: str) -> NodeConfig:
