@@ -4,7 +4,8 @@
 of its value and its help line; `DeployTask` builds Invoke's arguments from it,
 so ``deploy``, ``inv`` and ``fab`` agree. `boundary` is the one place where a
 `DeployError` becomes the message the user reads and its exit code, for
-``deploy`` and ``inv`` alike.
+``deploy`` and ``inv`` alike, and where SIGTERM and SIGHUP are made to stop a
+command as Ctrl-C does (`fabfile.engine.signals`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from invoke import Argument, Context, Task
 from invoke.exceptions import Exit, ParseError
 
 from ..app.credentials import redact
+from ..engine import signals
 from ..errors import DeployError, ExitCode, explain
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -116,7 +118,8 @@ class DeployTask(Task[Callable[..., Any]]):
 
 
 def boundary(function: F) -> F:
-    """Turn our errors into their message and exit code; exit non-zero on failure."""
+    """Turn our errors into their message and exit code; exit non-zero on failure.
+    SIGTERM and SIGHUP interrupt the command as Ctrl-C does, exiting 143 and 129."""
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> None:
@@ -124,11 +127,13 @@ def boundary(function: F) -> F:
             # ``inv --dry`` only echoes c.run(); our tasks would deploy for real.
             raise Exit(f"error: --dry: {DRY_RUN}", code=int(ExitCode.USAGE))
         try:
-            code = function(*args, **kwargs)
+            with signals.handled():  # SIGTERM and SIGHUP stop it as Ctrl-C does
+                code = function(*args, **kwargs)
         except DeployError as error:
             raise Exit(f"error: {redact(explain(error))}", code=int(error.exit_code)) from None
-        except KeyboardInterrupt:
-            raise Exit("interrupted", code=int(ExitCode.INTERRUPTED)) from None
+        except KeyboardInterrupt as interrupt:
+            cause, code = signals.cause(interrupt), signals.exit_code(interrupt)
+            raise Exit(f"interrupted ({cause})", code=int(code)) from None
         if code:
             raise Exit(code=int(code))
 

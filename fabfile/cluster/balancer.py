@@ -28,6 +28,7 @@ from typing import Protocol
 
 from ..app.config import NodeConfig
 from ..errors import NodeError
+from . import inflight
 from .address import normal
 from .mismatch import mismatch
 
@@ -289,7 +290,7 @@ class Balancer:
         started = time.monotonic()
         deadline = started + node.drain_timeout
         while int(self.row(node).get("scur") or 0) > 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
+            inflight.pause(0.01)  # a stopped fan-out ends it
         return time.monotonic() - started
 
     def ready(self, node: NodeConfig, weight: int = 100) -> int:

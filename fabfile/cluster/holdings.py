@@ -45,14 +45,16 @@ class Holdings:
         return dict(self.files).get(kind, "")
 
     @staticmethod
-    def script(config: NodeConfig, tidy: bool) -> str:
+    def script(config: NodeConfig, tidy: bool, locked: bool = False) -> str:
         """The one command that prints it all. ``tidy`` also creates the releases directory
-        and removes what dead runs left half done (a dry run changes nothing)."""
+        and removes what dead runs left half done (a dry run changes nothing); ``locked``:
+        run under this run's deploy lock, so every other run's temporary file is a dead
+        one's, whatever its age."""
         layout = Layout.of(config)
         word = layout.word
         current, log = word(layout.current(config.instance)), word(layout.log)
         tidying = (
-            f"mkdir -p {word(layout.blobs)}; {layout.stale_temporaries(_targets(config))}; "
+            f"mkdir -p {word(layout.blobs)}; {layout.stale_temporaries(_targets(config), locked)}; "
             if tidy
             else ""
         )

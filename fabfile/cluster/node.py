@@ -13,21 +13,29 @@ from __future__ import annotations
 import base64
 import contextlib
 import shlex
+import time
 import urllib.parse
 import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
 
 import paramiko
 from fabric import Connection
-from invoke.exceptions import CommandTimedOut
 
 from ..app.config import NodeConfig
 from ..app.release import Release
 from ..errors import NodeError
 from ..records.lock import Holder
-from . import connection, ownership, placement, portowner, restartclaim, takenout
+from . import (
+    connection,
+    deadline,
+    inflight,
+    ownership,
+    placement,
+    portowner,
+    restartclaim,
+    takenout,
+)
 from .address import url_port
 from .holdings import Holdings
 from .layout import Layout, hidden_beside
@@ -38,6 +46,9 @@ from .shell import sh_path
 from .takenout import TakenOut
 
 Sources = Mapping[str, Path]  # sha256 -> the coordinator's copy of that file
+
+TRANSFER = "command_timeout + its size at min_transfer_kib"  # a transfer's deadline
+_CHANNEL_TIMEOUT = "Timeout opening channel"  # paramiko: no answer within channel_timeout
 
 
 class Node:
@@ -70,26 +81,71 @@ class Node:
             connection.close(self._connection)
             self._connection = None
 
+    def sever(self) -> None:
+        """Drop the connection without a word to the node (it may be silent); the next
+        step dials again. Safe from another thread (`fabfile.cluster.inflight`)."""
+        held, self._connection = self._connection, None
+        if held is not None:
+            connection.sever(held)
+
     def run(self, script: str, what: str, timeout: float | None = None) -> str:
         """Run ``script`` and return stdout; a non-zero exit is a `NodeError` about ``what``."""
         result = self._exec(script, what, timeout)
         if result.exited != 0:
             raise NodeError(f"{self.host}: {what} failed (exit {result.exited}): {_tail(result)}")
-        return str(result.stdout)
+        return result.stdout
 
-    def _exec(self, script: str, what: str, timeout: float | None = None) -> Any:
-        """Run ``script``; return Fabric's result whatever its exit code."""
-        self.open()
-        assert self._connection is not None
-        try:
-            return self._connection.run(
-                script, hide=True, warn=True, in_stream=False, timeout=timeout
+    def _exec(self, script: str, what: str, timeout: float | None = None) -> deadline.Ran:
+        """Run ``script`` within ``timeout`` (``command_timeout`` when None); return its
+        exit code and output whatever the code. A node silent past it fails, its
+        connection cut; so does one interrupted (Ctrl-C, or its fan-out stopped)."""
+        limit = timeout or self.config.command_timeout
+        with inflight.holding(self.sever):
+            self.open()
+            assert self._connection is not None
+            try:
+                return deadline.execute(self._connection, script, limit, self.sever)
+            except deadline.Silent:
+                self.sever()
+                raise self.silent(what, f"{limit:g} s ({self._bound(timeout)})") from None
+            except (OSError, EOFError, paramiko.SSHException, deadline.Lost) as error:
+                self.sever()
+                raise self.lost(what, error) from None
+            except BaseException:  # a signal: the command may be half-way, the link too
+                self.sever()
+                raise
+
+    def _bound(self, timeout: float | None) -> str:
+        """The setting a command's deadline comes from, for the message."""
+        if timeout is None:
+            return "command_timeout"
+        return "ready_timeout" if timeout == self.config.ready_timeout else TRANSFER
+
+    def silent(self, what: str, within: str) -> NodeError:
+        """The error of a node that did not answer in time: what it was doing, the bound."""
+        return NodeError(
+            f"{self.host}: no answer within {within} while {what}; the node or the network "
+            "to it went silent. Check it (up? disk or network hung?), then run the same "
+            "command again"
+        )
+
+    def lost(self, what: str, error: BaseException) -> NodeError:
+        """The error of a connection that failed or died under a step. A channel the
+        node did not open within connect_timeout, or a connection that had heard
+        nothing for the keepalive bound, is a node gone silent."""
+        if isinstance(error, paramiko.SSHException) and _CHANNEL_TIMEOUT in str(error):
+            opening = f"{self.config.connect_timeout:g} s (connect_timeout, opening a channel)"
+            return self.silent(what, opening)
+        bound = connection.DEAD_AFTER * self.config.ssh_keepalive
+        if bound and isinstance(error, deadline.Lost) and error.quiet >= bound - deadline.TICK:
+            keepalive = f"{self.config.ssh_keepalive:g}"
+            return self.silent(
+                what,
+                f"{error.quiet:.0f} s (its connection dropped as dead: nothing acknowledged "
+                f"for {connection.DEAD_AFTER} x ssh_keepalive = {connection.DEAD_AFTER} x "
+                f"{keepalive} s)",
             )
-        except CommandTimedOut:
-            raise NodeError(f"{self.host}: {what}: no answer within {timeout:g} s") from None
-        except (OSError, EOFError, paramiko.SSHException) as error:
-            self.close()
-            raise NodeError(f"{self.host}: {what}: connection lost ({error})") from None
+        return NodeError(f"{self.host}: {what}: connection lost ({deadline.describe(error)})")
 
     # -- what the node holds ------------------------------------------------
 
@@ -127,20 +183,48 @@ class Node:
     # -- changing the node --------------------------------------------------
 
     def upload(self, local: Path, sha256: str) -> int:
-        """Send ``local`` as ``blobs/SHA256``, verified on the node; return bytes sent."""
+        """Send ``local`` as ``blobs/SHA256``, verified on the node; return bytes sent.
+        Bounded by `transfer_seconds`: a node silent past it fails, its partial file
+        left for the next run's pre-flight to remove."""
         part = self.absolute(self.layout.part(sha256, self.run_id))
-        self.open()
-        assert self._connection is not None
-        try:
-            self._connection.put(str(local), part)
-        except (OSError, EOFError, paramiko.SSHException) as error:
-            free = self._remove_partial(part, self.absolute(self.layout.blobs))
-            raise NodeError(
-                f"{self.host}: upload of {local.name} failed ({error}); the partial file was "
-                f"removed; {free} KiB free in {self.config.releases_dir}"
-            ) from None
+        size = local.stat().st_size
+        limit = self.transfer_seconds(size)
+        with inflight.holding(self.sever):
+            self.open()
+            assert self._connection is not None
+            started = time.monotonic()
+            with deadline.watchdog(limit, self.sever) as cut:
+                try:
+                    self._connection.put(str(local), part)
+                except Exception as error:
+                    if cut.is_set():
+                        what = f"uploading {local.name} ({size // 1024} KiB)"
+                        raise self.silent(what, f"{limit:g} s ({TRANSFER})") from None
+                    if not isinstance(error, (OSError, EOFError, paramiko.SSHException)):
+                        raise
+                    self._failed_upload(local, part, error, time.monotonic() - started)
         self.verify_part(part, self.absolute(self.layout.blob(sha256)), sha256, local.name)
-        return local.stat().st_size
+        return size
+
+    def transfer_seconds(self, size: int) -> float:
+        """How long sending (or reading) ``size`` bytes may take on this node."""
+        c = self.config
+        return deadline.transfer_seconds(size, c.command_timeout, c.min_transfer_kib)
+
+    def _failed_upload(self, local: Path, part: str, error: BaseException, took: float) -> None:
+        """Say why an upload failed; remove its partial file unless the link is gone
+        (the next run's pre-flight removes it then)."""
+        transport = getattr(self._connection, "transport", None)
+        if transport is None or not transport.is_active() or _CHANNEL_TIMEOUT in str(error):
+            self.sever()
+            why = deadline.describe(error)
+            lost = error if _CHANNEL_TIMEOUT in why else deadline.Lost(why, took)
+            raise self.lost(f"uploading {local.name}", lost) from None
+        free = self._remove_partial(part, self.absolute(self.layout.blobs))
+        raise NodeError(
+            f"{self.host}: upload of {local.name} failed ({error}); the partial file was "
+            f"removed; {free} KiB free in {self.config.releases_dir}"
+        ) from None
 
     def verify_part(self, part: str, final: str, sha256: str, name: str) -> None:
         """Check the uploaded checksum on the node, then rename; remove it if wrong."""
@@ -252,7 +336,7 @@ class Node:
         script = restartclaim.claim_and_restart(
             c.releases_dir, holder, 2 * c.ready_timeout, stale, c.restart
         )
-        result = self._exec(script, "the restart command", timeout=c.ready_timeout)
+        result = self._exec(script, "running the restart command", c.ready_timeout)
         stdout = str(result.stdout)
         blocked, at = restartclaim.parse_outcome(stdout)
         if blocked is None and result.exited != 0:
@@ -353,8 +437,8 @@ class Node:
         return stdout.decode(errors="replace")
 
 
-def _tail(result: Any) -> str:
-    return str(result.stderr.strip() or result.stdout.strip())[-400:]
+def _tail(result: deadline.Ran) -> str:
+    return (result.stderr.strip() or result.stdout.strip())[-400:]
 
 
 def _url_host(url: str) -> str:

@@ -12,6 +12,7 @@ import dataclasses
 from collections.abc import Iterator, Sequence
 
 from ..cluster.manager import Manager
+from ..engine import signals
 from ..engine.retirement import Held, Retirement
 from ..errors import (
     DeployError,
@@ -101,10 +102,11 @@ def _retire_recorded(options: Options, run: Retirement, shown: progress.RetireVi
     try:
         with shown:
             left = run.run()
-    except KeyboardInterrupt:
-        result, message = Result.INTERRUPTED, "retire interrupted: every version not yet "
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, SIGTERM, SIGHUP
+        result = Result.INTERRUPTED
+        message = f"retire interrupted by {signals.cause(interrupt)}: every version not yet "
         message += "undeployed keeps serving; run `deploy retire` again to go on"
-        raise Interrupted(message) from None
+        raise signals.interrupted(message, interrupt) from None
     except NodeError as error:
         result, message = Result.FAILED, str(error)
         raise

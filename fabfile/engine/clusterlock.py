@@ -183,7 +183,7 @@ class ClusterLock:
         script = nodelock.take_script(config.releases_dir, self.token, self.holder, ended=gone)
         what = "taking the deploy lock"
         if read:
-            script += "\n" + Holdings.script(config, tidy=True)
+            script += "\n" + Holdings.script(config, tidy=True, locked=True)
             what += " and reading the releases directory"
         with self._guard:
             self._unsure.add(host)

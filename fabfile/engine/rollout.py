@@ -30,7 +30,6 @@ from ..cluster.node import Node
 from ..errors import (
     ConfigError,
     DeployError,
-    Interrupted,
     LockError,
     PreflightError,
     RolloutError,
@@ -38,7 +37,7 @@ from ..errors import (
 )
 from ..records.history import Result
 from ..records.lock import Holder
-from . import ending, recording, warmup
+from . import ending, recording, signals, warmup
 from .batches import Finished
 from .clusterlock import ClusterLock
 from .phase import Phase, Reporter
@@ -104,11 +103,12 @@ class Rollout:
             self._timed("nodes", self._roll)
             self._timed("logging", self._logging_live)
             self._prune_unless_interrupted()
-        except KeyboardInterrupt as interrupt:
+        except KeyboardInterrupt as interrupt:  # Ctrl-C, SIGTERM, SIGHUP (`signals`)
             result = Result.INTERRUPTED
-            interrupted = ending.interruption(self.targets, self.plan.next_step)
+            cause = signals.cause(interrupt)
+            interrupted = ending.interruption(self.targets, self.plan.next_step, cause)
             message = "\n".join([interrupted, *getattr(interrupt, "__notes__", ())])
-            raise Interrupted(message) from None
+            raise signals.interrupted(message, interrupt) from None
         except DeployError as error:
             refused = isinstance(error, PreflightError | LockError)
             result = Result.REFUSED if refused else Result.FAILED

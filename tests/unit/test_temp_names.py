@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 
 from fabfile.app.config import NodeConfig
+from fabfile.cluster.holdings import Holdings
 from fabfile.cluster.layout import STALE_MINUTES, Layout, hidden_beside
 from tests.fakes import node_configs
 from tests.unit.helpers import release, staged
-from tests.unit.test_claim_release import LocalNode
+from tests.unit.test_claim_release import LocalNode, sh
 
 A, B = "a1b2c3", "d4e5f6"  # two runs
 
@@ -126,3 +127,18 @@ def test_a_dry_run_tidies_nothing(config: NodeConfig, home: Path) -> None:
     age(part, STALE_MINUTES * 3)
     LocalNode(config, home).holdings(tidy=False)
     assert part.exists()
+
+
+def test_under_the_deploy_lock_every_other_runs_temporary_file_is_removed(
+    config: NodeConfig, home: Path
+) -> None:
+    """A run holding the node's deploy lock is the only one alive there: what another run
+    left (it was cut off a moment ago) goes, however young; without the lock it stays."""
+    blobs = home / "releases" / "shop" / "blobs"
+    young = blobs / f"{'7' * 64}.{B}.part"
+    young.write_text("half")
+    age(young, 1)
+    sh(Holdings.script(config, tidy=True), home)
+    assert young.exists()
+    sh(Holdings.script(config, tidy=True, locked=True), home)
+    assert not young.exists()

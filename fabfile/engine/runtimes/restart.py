@@ -13,7 +13,7 @@ import dataclasses
 import time
 from typing import ClassVar
 
-from ...cluster import portowner, probe, restartclaim
+from ...cluster import inflight, portowner, probe, restartclaim
 from ...errors import DeployError, NodeError, RolloutError
 from .. import warmup
 from ..phase import Phase
@@ -120,7 +120,7 @@ class Restart:
                     f"{target.host}: a restart by {found.describe()} is still in flight after "
                     f"{limit:g} s; run the deploy again once it is over"
                 )
-            time.sleep(min(0.2, target.config.poll_interval * 4))
+            inflight.pause(min(0.2, target.config.poll_interval * 4))  # a stopped fan-out ends it
             found, report = node.restart_claim()
         return found.line if found is not None else ""
 
