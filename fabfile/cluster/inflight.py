@@ -166,7 +166,7 @@ class _Pool(Generic[T, R]):
         self._errors: dict[int, BaseException] = {}
         self._lock = threading.Lock()
         self._next = 0
-        self._threads: list[threading.Thread] = []
+        self._done: list[threading.Event] = []
 
     def start(self) -> None:
         """Every thread, with Ctrl-C, SIGTERM and SIGHUP held until all have started (and
@@ -174,17 +174,21 @@ class _Pool(Generic[T, R]):
         which waits for it)."""
         with _held():
             for _ in range(min(self.workers, len(self.targets))):
-                thread = threading.Thread(target=self._run, daemon=True)
-                self._threads.append(thread)
-                thread.start()
+                done = threading.Event()
+                self._done.append(done)
+                threading.Thread(target=self._run, args=(done,), daemon=True).start()
 
     def join(self, seconds: float = math.inf) -> None:
         """Until every thread has ended, or ``seconds`` have passed. In short waits: a
-        signal handled late (delivered to another thread) is raised within one."""
+        signal handled late (delivered to another thread) is raised within one.
+
+        Each thread's own `done` event, not `Thread.join`: a join that a signal
+        interrupts marks its thread as ended while it still runs (CPython up to 3.12),
+        and the grace would not wait for that thread's clean-up and its notes."""
         deadline = time.monotonic() + seconds
-        for thread in self._threads:
-            while thread.is_alive() and (left := deadline - time.monotonic()) > 0:
-                thread.join(min(_TICK, left))
+        for done in self._done:
+            while not done.is_set() and (left := deadline - time.monotonic()) > 0:
+                done.wait(min(_TICK, left))
 
     def _take(self) -> int | None:
         with self._lock:
@@ -193,13 +197,20 @@ class _Pool(Generic[T, R]):
             self._next += 1
             return self._next - 1
 
-    def _run(self) -> None:
-        with joined(self.flight):
-            while (index := self._take()) is not None:
-                try:
-                    self._results[index] = self.work(self.targets[index])
-                except BaseException as error:  # raised in the caller's thread
-                    self._errors[index] = error
+    def _run(self, done: threading.Event) -> None:
+        try:
+            with joined(self.flight):
+                while (index := self._take()) is not None:
+                    try:
+                        result = self.work(self.targets[index])
+                    except BaseException as error:  # raised in the caller's thread
+                        with self._lock:
+                            self._errors[index] = error
+                    else:
+                        with self._lock:
+                            self._results[index] = result
+        finally:
+            done.set()
 
     def results(self) -> list[R]:
         """Every result in order, or the error of the first target that raised one."""

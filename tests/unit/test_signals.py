@@ -207,20 +207,30 @@ def test_sigterm_and_sighup_stop_every_strategy_as_ctrl_c_does(
 
 def test_a_batch_stops_within_the_grace_and_says_how_each_node_was_left(world: World) -> None:
     """Every node of the batch waits (a restart, a deploy beside) when SIGTERM comes."""
+    caught_out = 1 if world.name == "reverse" else 3  # reverse goes one node at a time
+    waiting: list[str] = []
+    sent: list[float] = []
+    lock = threading.Lock()
+
+    def wait(host: str) -> None:
+        with lock:  # SIGTERM once every node of the batch is in its step, not by the clock
+            waiting.append(host)
+            if len(waiting) == caught_out:
+                sent.append(time.monotonic())
+                later(0.0, signal.SIGTERM)
+        inflight.pause(30)
+
     for host in HOSTS:
-        world.cluster.hosts[world.terms.new(host)].before[world.terms.step] = lambda: (
-            inflight.pause(30)
+        world.cluster.hosts[world.terms.new(host)].before[world.terms.step] = lambda host=host: (
+            wait(host)
         )
-    started = time.monotonic()
-    later(0.3, signal.SIGTERM)
     with pytest.raises(Interrupted) as caught, signals.handled():
         world.run(pace=Pace(batch=Share(3)))
-    assert time.monotonic() - started < 0.3 + fanout.GRACE + 1.0  # the waits: 30 s
+    assert sent and time.monotonic() - sent[0] < fanout.GRACE + 1.0  # the waits: 30 s
     assert caught.value.exit_code == ExitCode.TERMINATED
     record = History(world.app.history_path).records()[-1].to_json()
     assert record["outcome"] == "interrupted"
     outcomes = {h: r["outcome"] for h, r in record["hosts"].items()}
-    caught_out = 1 if world.name == "reverse" else 3  # reverse goes one node at a time
     interrupted = [h for h in HOSTS if outcomes[world.terms.new(h)] == "interrupted"]
     assert len(interrupted) == caught_out, outcomes
     if world.name == "rolling":  # restarted: left drained, each said
