@@ -15,6 +15,7 @@ from typing import Any
 import requests
 
 from bench.load import Load
+from fabfile.records.history import History
 from sandbox import cluster, haproxy
 
 
@@ -39,9 +40,9 @@ def logged_in(nodes: cluster.Cluster, session: requests.Session, name: str) -> b
 
 def bytes_sent(app_dir: Path, action: str = "") -> int:
     """Bytes the last history record (of ``action``, when given) sent, over every host."""
-    entries = [json.loads(line) for line in (app_dir / ".deploy-history.jsonl").open()]
-    last = [entry for entry in entries if not action or entry["action"] == action][-1]
-    return sum(int(h["bytes_sent"]) for h in last["hosts"].values())
+    records = History(app_dir / ".deploy-history.jsonl").records()
+    last = [record for record in records if not action or record.action == action][-1]
+    return sum(item.bytes_sent for item in last.hosts.values())
 
 
 def row(name: str, seconds: float, load: Load, lost: int, sent: int) -> dict[str, Any]:

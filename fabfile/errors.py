@@ -19,7 +19,9 @@ class ExitCode(enum.IntEnum):
     BAD_INPUT = 3  # bad .config, app directory or artifact: nothing was contacted
     PREFLIGHT = 4  # a node refused the pre-flight: nothing was changed
     LOCKED = 5  # another deploy of this app is running
+    HANGUP = 129  # SIGHUP (the terminal or SSH session closed): stopped as by Ctrl-C
     INTERRUPTED = 130  # Ctrl-C: the rollout stopped; the history says where
+    TERMINATED = 143  # SIGTERM (kill, timeout, a CI job cancelled): stopped as by Ctrl-C
 
 
 class DeployError(Exception):
@@ -67,9 +69,14 @@ class LockError(DeployError):
 
 
 class Interrupted(DeployError):
-    """The user pressed Ctrl-C; raised after the history recorded where it stopped."""
+    """Ctrl-C, SIGTERM or SIGHUP stopped the run; raised after the history recorded
+    where it stopped, with the exit code of that signal."""
 
     exit_code = ExitCode.INTERRUPTED
+
+    def __init__(self, message: str, exit_code: ExitCode = ExitCode.INTERRUPTED) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 def explain(error: BaseException) -> str:

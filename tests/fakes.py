@@ -11,7 +11,7 @@ manager that parallel deployment deploys through. Everything done is appended to
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import pytest
@@ -23,9 +23,12 @@ from fabfile.cluster import probe
 from fabfile.cluster.balancer import Admin, Counters, State
 from fabfile.cluster.holdings import Holdings
 from fabfile.cluster.manager import Deployed, Heap
+from fabfile.cluster.ownership import Owner
 from fabfile.cluster.portowner import PortReport
 from fabfile.cluster.probe import Status
+from fabfile.cluster.takenout import TakenOut
 from fabfile.engine import strategies
+from fabfile.errors import NodeError
 
 Event = tuple[str, str]
 
@@ -49,6 +52,7 @@ class FakeHost:
     before: dict[str, Callable[[], None]] = dataclasses.field(default_factory=dict)
     # "install", "restart" or "deploy" (the manager's) -> called first, e.g. to raise
     # KeyboardInterrupt or NodeError
+    taken_out: TakenOut | None = None  # the tool's mark: a run took it out of rotation
 
 
 class FakeCluster:
@@ -60,6 +64,8 @@ class FakeCluster:
         self.events: list[Event] = []
         self.uptime = 1000.0
         self.releases: dict[str, Release] = {}  # by version: what a Tomcat version tag runs
+        self.owners: dict[str, Owner] = {}  # by host: the app its releases directory names
+        self.changed: dict[str, set[str]] = {}  # by host: staged blobs changed there since
 
     def start_on(self, release: Release) -> None:
         """Every node installed and running ``release`` (the state before a deploy)."""
@@ -98,6 +104,8 @@ class FakeNode:
         self.host = config.host
         self.state = cluster.hosts[config.label]
         self.blobs = cluster.blobs[config.host]
+        self.run_id = "fake-run"
+        self.holder = ""
 
     def _did(self, what: str) -> None:
         self.cluster.events.append((self.config.label, what))
@@ -111,7 +119,14 @@ class FakeNode:
         installed = self.state.installed
         files = (("config", installed.config), ("jettyrc", installed.jettyrc)) if installed else ()
         return Holdings(
-            "/home/u", 10**9, frozenset(self.blobs), installed, (), files=files + self.state.edited
+            "/home/u",
+            10**9,
+            frozenset(self.blobs),
+            installed,
+            (),
+            files=files + self.state.edited,
+            taken_out=self.state.taken_out,
+            owner=self.cluster.owners.get(self.host),
         )
 
     def upload(self, local: Path, sha256: str) -> int:
@@ -120,12 +135,46 @@ class FakeNode:
         self.blobs.add(sha256)
         return 100
 
-    def install(self, release: Release) -> None:
+    def install(self, release: Release, only: tuple[str, ...] = (), sources: object = None) -> int:
         assert release.blobs <= self.blobs, f"{self.host}: installed before it was staged"
         self._hook("install")
         self._did(f"install {release.version}")
         self.state.installed = release
         self.state.edited = ()
+        return 0
+
+    def changed_blobs(self, shas: Iterable[str]) -> dict[str, str]:
+        """The staged blobs that changed on the node (`FakeCluster.changed`), removed."""
+        self._did("checked staged files")
+        changed = self.cluster.changed.get(self.host, set()) & set(shas)
+        self.blobs -= changed
+        self.cluster.changed[self.host] = set()
+        return dict.fromkeys(changed, "0" * 64)
+
+    def resend(self, changed: dict[str, str], sources: Mapping[str, Path]) -> int:
+        lacking = [sha for sha in changed if sha not in sources]
+        if lacking:
+            raise NodeError(f"{self.host}: staged file(s) changed; no copy of {lacking}")
+        return sum(self.upload(sources[sha], sha) for sha in changed)
+
+    def put_in_place(self, script: str, what: str, sources: object = None) -> int:
+        """A script of the parallel runtime that copies staged files into place: recorded."""
+        self._did(what)
+        return 0
+
+    def claim_owner(self, owner: Owner) -> Owner:
+        """The releases directory names its app: the first to ask."""
+        if self.cluster.owners.setdefault(self.host, owner) is owner:
+            self._did("named owner")
+        return self.cluster.owners[self.host]
+
+    def take_out(self) -> None:
+        self._did("marked taken out")
+        self.state.taken_out = TakenOut(None, self.run_id)
+
+    def put_back(self) -> None:
+        self._did("mark cleared")
+        self.state.taken_out = None
 
     def restart(self, holder: str, run: str, stale: str = "") -> tuple[None, float]:
         self._hook("restart")
@@ -208,6 +257,10 @@ class FakeBalancer:
 
     def drain(self, node: NodeConfig) -> float:
         self._set(node, State.DRAIN)
+        return 0.0
+
+    def idle(self, node: NodeConfig) -> float:
+        self.cluster.events.append((node.label, "lb waited for sessions"))
         return 0.0
 
     def ready(self, node: NodeConfig, weight: int = 100) -> int:

@@ -65,6 +65,9 @@ class NodeConfig:
     manager_url: str
     manager_password_file: str
     version_heap_mb: int
+    command_timeout: float  # any command on the node (the restart: ready_timeout)
+    min_transfer_kib: int  # an upload's deadline: command_timeout + its size at this rate
+    ssh_keepalive: float  # seconds between keepalives; dead after 3 unacknowledged
     instance: str = ""  # one of the host's instances ('' when it has one)
     address: str = ""  # what ssh_config resolves ``host`` to (its HostName), or ``host``
     ssh: Resolved | None = None  # how SSH reaches it (`fabfile.app.sshconfig`)

@@ -24,6 +24,7 @@ from .values import (
     parse_optional_template,
     parse_paths,
     parse_positive_seconds,
+    parse_rate,
     parse_retire,
     parse_seconds,
     parse_status_url,
@@ -84,6 +85,26 @@ KEYS: tuple[Key, ...] = (
     Key("known_hosts", parse_text, "~/.ssh/known_hosts", "Known-hosts file checked on connect."),
     Key("accept_unknown_hosts", parse_bool, "no", "yes: trust and record an unknown host key."),
     Key("connect_timeout", parse_positive_seconds, "5", "Seconds to connect (SSH and HTTP)."),
+    Key(
+        "command_timeout",
+        parse_positive_seconds,
+        "30",
+        "Seconds a command on a node may take (the restart command: ready_timeout); a node "
+        "silent for longer fails, named with what it was doing.",
+    ),
+    Key(
+        "min_transfer_kib",
+        parse_rate,
+        "256",
+        "KiB/s an upload must average: its deadline is command_timeout plus its size at this rate.",
+    ),
+    Key(
+        "ssh_keepalive",
+        parse_seconds,
+        "5",
+        "Seconds between SSH keepalives; a connection on which nothing is acknowledged for "
+        "3 times this is dead, and the step on it fails then (0: no keepalives).",
+    ),
     Key("status_url", parse_status_url, "http://{host}:8080/status", "The /status URL template."),
     Key("status_timeout", parse_positive_seconds, "2", "Seconds to wait for a /status answer."),
     Key("ready_timeout", parse_positive_seconds, "60", "Seconds a node may take to be ready."),

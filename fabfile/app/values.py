@@ -207,3 +207,11 @@ def parse_retire(text: str) -> bool:
     if word not in ("auto", "manual"):
         raise ValueError("expected auto or manual")
     return word == "auto"
+
+
+def parse_rate(text: str) -> int:
+    """A rate in KiB/s, a whole number > 0: a transfer's deadline divides by it."""
+    value = parse_count(text)
+    if value == 0:
+        raise ValueError("expected a whole number of KiB/s > 0")
+    return value

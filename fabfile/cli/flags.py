@@ -4,7 +4,8 @@
 of its value and its help line; `DeployTask` builds Invoke's arguments from it,
 so ``deploy``, ``inv`` and ``fab`` agree. `boundary` is the one place where a
 `DeployError` becomes the message the user reads and its exit code, for
-``deploy`` and ``inv`` alike.
+``deploy`` and ``inv`` alike, and where SIGTERM and SIGHUP are made to stop a
+command as Ctrl-C does (`fabfile.engine.signals`).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from invoke import Argument, Context, Task
 from invoke.exceptions import Exit, ParseError
 
 from ..app.credentials import redact
+from ..engine import signals
 from ..errors import DeployError, ExitCode, explain
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -39,12 +41,13 @@ FLAGS = {
     "app": Spec("", "NAME", "An app by name, in $DEPLOY_APPS_ROOT (default ./apps)."),
     "artifact": Spec("", "WAR", "The WAR (default: the newest version)."),
     "latest": Spec("l", "", "Use the newest WAR by Maven version."),
-    "force": Spec("f", "", "Redo nodes on it; past switch, heap checks."),
+    "force": Spec("f", "", "Redo nodes on it; past switch, heap, live-lock checks."),
     "now": Spec("", "", "Undeploy old versions now, sessions or not."),
     "no-switch": Spec("", "", "Blue/green: verify the idle colours, no switch."),
     "dry-run": Spec("", "", "Print the plan and config diffs; change nothing."),
     "batch": Spec("b", "N|P%", "Nodes at once (default: .config batch)"),
     "confirm": Spec("", "", "Ask to go on after the canary."),
+    "lock-wait": Spec("", "N", "Wait up to N seconds for a lock another run holds."),
     "json": Spec("j", "", "As JSON."),
     "limit": Spec("n", "N", f"Last N records (default {LIMIT})."),
     "run": Spec("", "N", "A run by its # in history (default: the last)."),
@@ -95,7 +98,7 @@ class Flag(Argument):
         try:
             super().set_value(value, cast=cast)
         except ValueError:
-            kind = "a whole number" if self.kind is int else self.kind.__name__
+            kind = {int: "a whole number", float: "a number"}.get(self.kind, self.kind.__name__)
             raise ParseError(f"{self!r} takes {kind}, not {value!r}") from None
 
 
@@ -115,7 +118,8 @@ class DeployTask(Task[Callable[..., Any]]):
 
 
 def boundary(function: F) -> F:
-    """Turn our errors into their message and exit code; exit non-zero on failure."""
+    """Turn our errors into their message and exit code; exit non-zero on failure.
+    SIGTERM and SIGHUP interrupt the command as Ctrl-C does, exiting 143 and 129."""
 
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> None:
@@ -123,11 +127,13 @@ def boundary(function: F) -> F:
             # ``inv --dry`` only echoes c.run(); our tasks would deploy for real.
             raise Exit(f"error: --dry: {DRY_RUN}", code=int(ExitCode.USAGE))
         try:
-            code = function(*args, **kwargs)
+            with signals.handled():  # SIGTERM and SIGHUP stop it as Ctrl-C does
+                code = function(*args, **kwargs)
         except DeployError as error:
             raise Exit(f"error: {redact(explain(error))}", code=int(error.exit_code)) from None
-        except KeyboardInterrupt:
-            raise Exit("interrupted", code=int(ExitCode.INTERRUPTED)) from None
+        except KeyboardInterrupt as interrupt:
+            cause, code = signals.cause(interrupt), signals.exit_code(interrupt)
+            raise Exit(f"interrupted ({cause})", code=int(code)) from None
         if code:
             raise Exit(code=int(code))
 

@@ -1,5 +1,5 @@
 """The Invoke tasks: ``status``, ``deploy``, ``rollback``, ``switch``, ``retire``,
-``logging``, ``config-diff``, ``config-history``, ``history``, ``report``.
+``logging``, ``unlock``, ``config-diff``, ``config-history``, ``history``, ``report``.
 
 Each task is thin: it finds the app directory, builds `Options` and calls its
 command's module in `fabfile.commands`; its flags and its boundary come from
@@ -19,24 +19,37 @@ from typing import Any
 from invoke import Collection, Context, Task, task
 
 from ..app import appdir
-from ..commands import config_files, push_logging, report, retire, rollback, stage, switch
+from ..commands import (
+    config_files,
+    push_logging,
+    report,
+    retire,
+    rollback,
+    stage,
+    switch,
+    unlock,
+)
 from ..commands import deploy as deploying
 from ..commands import dry_run as planned
 from ..commands import history as records
 from ..commands import status as statuses
 from ..commands.options import Options, PaceFlags
-from ..errors import ExitCode
+from ..errors import ExitCode, UsageError
 from ..records.archive import Archive
 from .flags import LIMIT, DeployTask, boundary
 
 
-def _options(hosts: str | None, app_dir: str | None, app: str | None, command: str) -> Options:
+def _options(
+    hosts: str | None, app_dir: str | None, app: str | None, command: str, lock_wait: float = 0.0
+) -> Options:
     """The app directory and nodes a command means; its config files are archived as
     the command sees them (`fabfile.records.archive`)."""
+    if lock_wait < 0:
+        raise UsageError(f"--lock-wait {lock_wait:g}: the seconds to wait cannot be negative")
     chosen = tuple(h.strip() for h in hosts.split(",")) if hosts else None
     found = appdir.locate(app_dir, app)
     Archive(found.path).snapshot(found.config_files(), command)
-    return Options(found, chosen)
+    return Options(found, chosen, lock_wait=lock_wait)
 
 
 @task(klass=DeployTask, name="status", default=True)
@@ -67,6 +80,7 @@ def deploy_task(
     dry_run: bool = False,
     batch: str | None = None,
     confirm: bool = False,
+    lock_wait: float = 0.0,
     hosts: str | None = None,
     app_dir: str | None = None,
     app: str | None = None,
@@ -79,7 +93,8 @@ def deploy_task(
     deployed and verified, then haproxy switches to it. Parallel: each host's
     Tomcat deploys it beside the running version, then old versions retire.
     """
-    options = _options(hosts, app_dir, app, "deploy --dry-run" if dry_run else "deploy")
+    command = "deploy --dry-run" if dry_run else "deploy"
+    options = _options(hosts, app_dir, app, command, lock_wait)
     if dry_run:
         return planned.dry_run(options, artifact, force=force, latest=latest)
     pace = PaceFlags(batch, confirm)
@@ -94,6 +109,7 @@ def stage_task(
     c: Context,
     artifact: str | None = None,
     latest: bool = False,
+    lock_wait: float = 0.0,
     hosts: str | None = None,
     app_dir: str | None = None,
     app: str | None = None,
@@ -104,7 +120,8 @@ def stage_task(
     sha256 on the node. The deploy of that WAR then sends 0 bytes and costs
     only the restarts.
     """
-    return stage.stage(_options(hosts, app_dir, app, "stage"), artifact, latest=latest)
+    options = _options(hosts, app_dir, app, "stage", lock_wait)
+    return stage.stage(options, artifact, latest=latest)
 
 
 @task(klass=DeployTask, name="rollback")
@@ -112,6 +129,7 @@ def stage_task(
 def rollback_task(
     c: Context,
     batch: str | None = None,
+    lock_wait: float = 0.0,
     hosts: str | None = None,
     app_dir: str | None = None,
     app: str | None = None,
@@ -124,20 +142,25 @@ def rollback_task(
     previous release deployed again under a newer tag (no restart); users of
     the newer one keep it until their sessions end.
     """
-    return rollback.rollback(_options(hosts, app_dir, app, "rollback"), PaceFlags(batch))
+    options = _options(hosts, app_dir, app, "rollback", lock_wait)
+    return rollback.rollback(options, PaceFlags(batch))
 
 
 @task(klass=DeployTask, name="switch")
 @boundary
 def switch_task(
-    c: Context, hosts: str | None = None, app_dir: str | None = None, app: str | None = None
+    c: Context,
+    lock_wait: float = 0.0,
+    hosts: str | None = None,
+    app_dir: str | None = None,
+    app: str | None = None,
 ) -> ExitCode:
     """Blue/green: send the traffic to the other colour.
 
     The idle colours must answer /status with the release they run; haproxy
     then sends every host's traffic to them (new colour up, then old one out).
     """
-    return switch.switch(_options(hosts, app_dir, app, "switch"))
+    return switch.switch(_options(hosts, app_dir, app, "switch", lock_wait))
 
 
 @task(klass=DeployTask, name="retire")
@@ -145,6 +168,7 @@ def switch_task(
 def retire_task(
     c: Context,
     now: bool = False,
+    lock_wait: float = 0.0,
     hosts: str | None = None,
     app_dir: str | None = None,
     app: str | None = None,
@@ -155,7 +179,7 @@ def retire_task(
     newest version is never undeployed. With --now, old versions go at once
     (their users are logged out).
     """
-    return retire.retire(_options(hosts, app_dir, app, "retire"), now=now)
+    return retire.retire(_options(hosts, app_dir, app, "retire", lock_wait), now=now)
 
 
 @task(klass=DeployTask, name="history")
@@ -194,7 +218,11 @@ def report_task(
 @task(klass=DeployTask, name="logging")
 @boundary
 def logging_task(
-    c: Context, hosts: str | None = None, app_dir: str | None = None, app: str | None = None
+    c: Context,
+    lock_wait: float = 0.0,
+    hosts: str | None = None,
+    app_dir: str | None = None,
+    app: str | None = None,
 ) -> ExitCode:
     """Push logback.xml to every node, live, without a restart.
 
@@ -203,7 +231,26 @@ def logging_task(
     where it does not show gets its previous file back. Rollback restores the
     logging configuration of the release before.
     """
-    return push_logging.logging(_options(hosts, app_dir, app, "logging"))
+    return push_logging.logging(_options(hosts, app_dir, app, "logging", lock_wait))
+
+
+@task(klass=DeployTask, name="unlock")
+@boundary
+def unlock_task(
+    c: Context,
+    force: bool = False,
+    hosts: str | None = None,
+    app_dir: str | None = None,
+    app: str | None = None,
+) -> ExitCode:
+    """Show the deploy lock on the nodes; clear it where it is stale.
+
+    Each node's lock names its holder (user, coordinator host, pid, command,
+    start) and how long ago it was renewed. A stale one (its lease ended: the
+    run was killed or cut off) is cleared; with --force a live one too, after
+    saying whose it was. Exits 5 when a live lock is left.
+    """
+    return unlock.unlock(_options(hosts, app_dir, app, "unlock"), force=force)
 
 
 @task(klass=DeployTask, name="config-diff")
@@ -262,6 +309,7 @@ COMMANDS = (
     Command(switch_task, "switch [FLAGS]"),
     Command(retire_task, "retire [--now] [FLAGS]"),
     Command(logging_task, "logging [FLAGS]"),
+    Command(unlock_task, "unlock [--force] [FLAGS]"),
     Command(config_diff_task, "config diff [FLAGS]"),
     Command(config_history_task, "config history [FLAGS]"),
     Command(history_task, "history [FLAGS]"),

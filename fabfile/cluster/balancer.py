@@ -23,13 +23,14 @@ import os
 import re
 import socket
 import time
-import urllib.parse
 from pathlib import Path
 from typing import Protocol
 
 from ..app.config import NodeConfig
 from ..errors import NodeError
-from .address import normal, resolve, url_port
+from . import inflight
+from .address import normal
+from .mismatch import mismatch
 
 _TIMEOUT = 5.0
 UP_TIMEOUT = 10.0  # seconds for a server set ready (health up) to be reported UP
@@ -81,6 +82,11 @@ class Counters:
     def __sub__(self, other: Counters) -> Counters:
         return Counters(self.requests - other.requests, self.errors - other.errors)
 
+    def went_back(self, before: Counters) -> bool:
+        """Lower than ``before``: haproxy restarted (or its counters were cleared), so
+        the difference counts nothing."""
+        return self.requests < before.requests or self.errors < before.errors
+
 
 class Rotation(Protocol):
     """Taking a node out of the load balancer's rotation and back: what a strategy, the
@@ -89,6 +95,10 @@ class Rotation(Protocol):
     def mismatches(self, nodes: tuple[NodeConfig, ...]) -> list[str]: ...
 
     def drain(self, node: NodeConfig) -> float: ...
+
+    def idle(self, node: NodeConfig) -> float:
+        """Wait (bounded) for the node's open sessions to end, changing nothing."""
+        ...
 
     def ready(self, node: NodeConfig, weight: int = 100) -> int:
         """Back in rotation, at ``weight`` percent if possible; the percent it got."""
@@ -241,15 +251,16 @@ class Balancer:
     def mismatches(self, nodes: tuple[NodeConfig, ...]) -> list[str]:
         """Every node whose haproxy server is missing or points elsewhere, in words.
 
-        A swapped ``lb_server`` would drain one node and restart another:
-        requests fail while the deploy reports success. haproxy's own table
-        (``show servers state``) says where each server sends traffic.
+        A swapped ``lb_server`` (or ``status_url``) would drain one node and restart
+        another: requests fail while the deploy reports success. haproxy's own table
+        (``show servers state``) says where each server sends traffic; which key to fix
+        is `fabfile.cluster.mismatch`'s to say.
         """
         problems = []
         for backend in sorted({node.lb_backend for node in nodes}):
             servers = self._servers(backend)
             for node in (n for n in nodes if n.lb_backend == backend):
-                problem = _mismatch(node, servers)
+                problem = mismatch(node, servers, nodes)
                 if problem:
                     problems.append(problem)
         return problems
@@ -271,10 +282,15 @@ class Balancer:
     def drain(self, node: NodeConfig) -> float:
         """Stop new requests and wait (bounded) until in-flight ones are done."""
         self.set_state(node, Admin.DRAIN)
+        return self.idle(node)
+
+    def idle(self, node: NodeConfig) -> float:
+        """Wait (bounded by ``drain_timeout``) until the node has no session open,
+        leaving its state as it is (a node someone else took out of rotation)."""
         started = time.monotonic()
         deadline = started + node.drain_timeout
         while int(self.row(node).get("scur") or 0) > 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
+            inflight.pause(0.01)  # a stopped fan-out ends it
         return time.monotonic() - started
 
     def ready(self, node: NodeConfig, weight: int = 100) -> int:
@@ -324,22 +340,3 @@ def _counters(row: dict[str, str]) -> Counters:
 
     errors = number("hrsp_5xx") + number("eresp") + number("econ")
     return Counters(requests=number("lbtot"), errors=errors)
-
-
-def _mismatch(node: NodeConfig, servers: dict[str, tuple[str, int]]) -> str:
-    server = f"{node.lb_backend}/{node.lb_server}"
-    if node.lb_server not in servers:
-        known = ", ".join(sorted(servers)) or "none"
-        return (
-            f"{node.label}: haproxy has no server {server} (servers in {node.lb_backend}: "
-            f"{known}); fix lb_backend / lb_server in .config"
-        )
-    address, port = servers[node.lb_server]
-    host, want_port = urllib.parse.urlsplit(node.url).hostname or node.host, url_port(node.url)
-    if address not in resolve(host) or port != want_port:
-        return (
-            f"{node.label}: haproxy server {server} sends traffic to {address}:{port}, not to "
-            f"this node ({host}:{want_port}); draining it would not protect this "
-            "node: fix lb_server in .config"
-        )
-    return ""

@@ -7,6 +7,7 @@ ProxyJump is not used: it would accept any jump host's key.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shlex
 import socket
@@ -22,6 +23,7 @@ from ..errors import NodeError
 from . import hostkeys
 
 _FAST_FIRST = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
+DEAD_AFTER = 3  # keepalive intervals with nothing acknowledged: the link is dead
 
 
 def _prefer_aead_ciphers() -> None:
@@ -52,6 +54,7 @@ def dial(config: NodeConfig) -> Connection:
         hop = _failed_hop(config, connection)
         close(connection)
         raise NodeError(f"{config.host}: {reason(config, error, hop)}") from None
+    keep_alive(connection, config.ssh_keepalive)
     return connection
 
 
@@ -70,6 +73,47 @@ def close(connection: Connection) -> None:
     while isinstance(connection, Connection):
         connection.close()
         connection = connection.gateway
+
+
+def _hops(connection: Connection) -> list[Connection]:
+    """The node's connection and its jump hosts', the node's first."""
+    hops = []
+    hop: Any = connection
+    while isinstance(hop, Connection):
+        hops.append(hop)
+        hop = hop.gateway
+    return hops
+
+
+def keep_alive(connection: Connection, seconds: float) -> None:
+    """SSH keepalives every ``seconds`` on every hop, and on the first hop's socket a
+    bound on what may stay unacknowledged (`DEAD_AFTER` intervals, TCP_USER_TIMEOUT):
+    a link that goes silent is then dead within that bound, and every step on it fails
+    at once, instead of after TCP's own quarter of an hour."""
+    if not seconds:
+        return
+    for hop in _hops(connection):
+        transport = getattr(hop, "transport", None)
+        if transport is None:
+            continue
+        transport.set_keepalive(max(1, round(seconds)))
+        sock = transport.sock
+        if isinstance(sock, socket.socket) and hasattr(socket, "TCP_USER_TIMEOUT"):
+            bound = int(DEAD_AFTER * seconds * 1000)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, bound)
+
+
+def sever(connection: Connection) -> None:
+    """Close the connection without a word to the node, which may be silent: every
+    hop's transport first, from the first hop dialled (nothing then waits on a send
+    that cannot go out), then what Fabric holds."""
+    for hop in reversed(_hops(connection)):
+        transport = getattr(hop, "transport", None)
+        if transport is not None:
+            with contextlib.suppress(Exception):  # a dead transport may fail to close
+                transport.close()
+    with contextlib.suppress(Exception):
+        close(connection)
 
 
 def _one(

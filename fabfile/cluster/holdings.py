@@ -13,10 +13,12 @@ from typing import Any
 
 from ..app.config import NodeConfig
 from ..app.release import Release
-from . import restartclaim
-from .layout import Layout
+from . import ownership, restartclaim, takenout
+from .layout import Layout, is_temporary
+from .ownership import Owner
 from .restartclaim import Claim
 from .shell import sh_path
+from .takenout import TakenOut
 
 _RECENT = 200  # releases.log lines read back: plenty for keep_releases
 
@@ -34,19 +36,28 @@ class Holdings:
     held: tuple[Release, ...] = ()  # what every instance on the node runs: pruning keeps it
     # checksums of the files at config_path, jettyrc_path and logback_path ('' if absent)
     files: tuple[tuple[str, str], ...] = ()
+    # the tool's mark that a run took the instance out of rotation (`fabfile.cluster.takenout`)
+    taken_out: TakenOut | None = None
+    owner: Owner | None = None  # the app the releases directory belongs to, if it says
 
     def file(self, kind: str) -> str:
         """The checksum of the file the node has at that kind's path ('' when absent)."""
         return dict(self.files).get(kind, "")
 
     @staticmethod
-    def script(config: NodeConfig, tidy: bool) -> str:
+    def script(config: NodeConfig, tidy: bool, locked: bool = False) -> str:
         """The one command that prints it all. ``tidy`` also creates the releases directory
-        and removes partial uploads (a dry run changes nothing)."""
+        and removes what dead runs left half done (a dry run changes nothing); ``locked``:
+        run under this run's deploy lock, so every other run's temporary file is a dead
+        one's, whatever its age."""
         layout = Layout.of(config)
         word = layout.word
         current, log = word(layout.current(config.instance)), word(layout.log)
-        tidying = f"mkdir -p {word(layout.blobs)}; rm -f {layout.every_part()}; " if tidy else ""
+        tidying = (
+            f"mkdir -p {word(layout.blobs)}; {layout.stale_temporaries(_targets(config), locked)}; "
+            if tidy
+            else ""
+        )
         return (
             f"set -e; {layout.assign()}; {tidying}"
             'printf "home %s\\n" "$HOME"; '
@@ -59,13 +70,18 @@ class Holdings:
             f"[ -f {log} ] && tail -n {_RECENT} {log} | sed 's/^/release /'; "
             + _checksum_script(config)
             + restartclaim.read_script(config.releases_dir)
+            + "; "
+            + takenout.read_script(layout, config.instance)
+            + "; "
+            + ownership.read_script(layout)
         )
 
     @classmethod
     def parse(cls, text: str) -> Holdings:
         """The script's output, read back."""
         fields: dict[str, Any] = {"home": "", "free": 0, "blobs": set(), "current": None}
-        fields |= {"claim": None, "installed": [], "held": [], "files": []}
+        fields |= {"claim": None, "installed": [], "held": [], "files": [], "taken_out": None}
+        fields["owner"] = None
         for line in text.splitlines():
             word, _, rest = line.partition(" ")
             _read_line(fields, word, rest)
@@ -78,13 +94,16 @@ class Holdings:
             claim=fields["claim"],
             held=tuple(fields["held"]),
             files=tuple(fields["files"]),
+            taken_out=fields["taken_out"],
+            owner=fields["owner"],
         )
 
 
 def _read_line(fields: dict[str, Any], word: str, rest: str) -> None:
     """One ``WORD VALUE`` line into ``fields``; a damaged record is skipped."""
     if word == "blob":
-        fields["blobs"].add(rest)
+        if not is_temporary(rest):  # another run's upload still arriving: not a blob yet
+            fields["blobs"].add(rest)
     elif word == "current":
         fields["current"] = Release.from_json(rest)
     elif word == "release" and (release := Release.from_json(rest)) is not None:
@@ -96,8 +115,18 @@ def _read_line(fields: dict[str, Any], word: str, rest: str) -> None:
     elif word == "file":
         kind, _, sha = rest.partition(" ")
         fields["files"].append((kind, sha))
+    elif word == ownership.WORD:
+        fields["owner"] = Owner.parse(rest)
+    elif word == takenout.WORD:
+        fields["taken_out"] = TakenOut.parse(rest)
     elif word in ("home", "free"):
         fields[word] = rest
+
+
+def _targets(config: NodeConfig) -> tuple[str, ...]:
+    """The paths outside ``releases_dir`` that releases are copied beside, then over."""
+    c = config
+    return tuple(p for p in (c.war_path, c.config_path, c.jettyrc_path, c.logback_path) if p)
 
 
 def _checksum_script(config: NodeConfig) -> str:

@@ -5,12 +5,21 @@ Under ``releases_dir`` a node keeps ``blobs/SHA256`` (every WAR, config.properti
 ``current`` (the release the node runs, one JSON line, replaced atomically through
 ``current.new``; ``current.INSTANCE`` for each of several instances), ``releases.log``
 (every install, one JSON line each, from which pruning keeps the newest),
-``restart.claim`` with its ``.lock`` and ``.new`` (`fabfile.cluster.restartclaim`)
-and, for parallel deployment, ``versions/TAG/`` with ``TAG.war`` and ``TAG.xml``
-beside it.
+``restart.claim`` with its ``.lock`` and ``.new`` (`fabfile.cluster.restartclaim`),
+``taken-out`` (``taken-out.INSTANCE``: the tool took it out of haproxy's rotation,
+`fabfile.cluster.takenout`), ``owner`` (the app whose directory it is,
+`fabfile.cluster.ownership`), ``deploy.lock`` with its ``.mutex`` and ``.new``
+(`fabfile.cluster.nodelock`) and, for parallel deployment, ``versions/TAG/`` with
+``TAG.war`` and ``TAG.xml`` beside it.
 
 A file put in place outside it (the WAR, config.properties, ...) is first copied
-beside its target, under a name ending in ``.deploy-new``.
+beside its target, under a hidden name ending in ``.deploy-new``.
+
+Every temporary name carries the run that made it (``SHA256.RUN.part``,
+``.ROOT.war.RUN.deploy-new``, ``current.RUN.new``): two runs on one node (two
+coordinators, a person's run beside a cron job's) never rename or delete each
+other's files. What a run leaves behind (it was killed) is removed by a later
+pre-flight once nobody has written it for `STALE_MINUTES`.
 """
 
 from __future__ import annotations
@@ -28,10 +37,15 @@ _NEW = ".new"
 _LOG = "releases.log"
 _VERSIONS = "versions"
 _CLAIM = "restart.claim"
+_TAKEN_OUT = "taken-out"
+_OWNER = "owner"
 _LOCK = ".lock"
+_DEPLOY_LOCK = "deploy.lock"
+_MUTEX = ".mutex"
 _STAGED = ".deploy-new"
 _VAR = "d"  # the shell variable `Layout.assign` sets to the releases directory
 
+STALE_MINUTES = 60  # a temporary file unwritten this long is a dead run's: tidied
 VERSION_FILES = (".war", ".xml")  # beside each versions/TAG directory: its WAR, its context
 VERSION_CONFIG = "WEB-INF/classes/config.properties"  # inside versions/TAG: each reads its own
 
@@ -55,17 +69,17 @@ class Layout:
     def blob(self, sha256: str) -> str:
         return f"{self.blobs}/{sha256}"
 
-    def part(self, sha256: str) -> str:
-        """Where an upload arrives, until its checksum is checked on the node."""
-        return self.blob(sha256) + _PART
+    def part(self, sha256: str, run: str = "") -> str:
+        """Where run ``run``'s upload arrives, until its checksum is checked on the node."""
+        return self.blob(sha256) + _run(run) + _PART
 
     def current(self, instance: str = "") -> str:
         """The release an instance runs: ``current``, or ``current.NAME`` (a safe name)."""
         return self._under(f"{_CURRENT}.{instance}" if instance else _CURRENT)
 
-    def current_new(self, instance: str = "") -> str:
+    def current_new(self, instance: str = "", run: str = "") -> str:
         """Written first, then renamed over `current`: a reader never sees half a record."""
-        return self.current(instance) + _NEW
+        return self.current(instance) + _run(run) + _NEW
 
     @property
     def log(self) -> str:
@@ -101,6 +115,37 @@ class Layout:
     def claim_new(self) -> str:
         return self.claim + _NEW
 
+    def taken_out(self, instance: str = "") -> str:
+        """The tool's mark that it took the instance out of haproxy's rotation
+        (`fabfile.cluster.takenout`): ``taken-out``, or ``taken-out.NAME``."""
+        return self._under(f"{_TAKEN_OUT}.{instance}" if instance else _TAKEN_OUT)
+
+    def taken_out_new(self, instance: str = "", run: str = "") -> str:
+        return self.taken_out(instance) + _run(run) + _NEW
+
+    @property
+    def owner(self) -> str:
+        """The app this releases directory belongs to (`fabfile.cluster.ownership`)."""
+        return self._under(_OWNER)
+
+    def owner_new(self, run: str) -> str:
+        return self.owner + _run(run) + _NEW
+
+    @property
+    def deploy_lock(self) -> str:
+        """The deploy lock: one run at a time on the node, whichever coordinator it is from."""
+        return self._under(_DEPLOY_LOCK)
+
+    @property
+    def deploy_lock_mutex(self) -> str:
+        """The file ``flock`` holds while the deploy lock is read and changed."""
+        return self.deploy_lock + _MUTEX
+
+    @property
+    def deploy_lock_new(self) -> str:
+        """Written first (under the mutex), then renamed over `deploy_lock`."""
+        return self.deploy_lock + _NEW
+
     def _under(self, name: str) -> str:
         return f"{self.root}/{name}"
 
@@ -123,9 +168,25 @@ class Layout:
         """A shell glob of every blob (a literal pattern when there is none)."""
         return f"{self.word(self.blobs)}/*"
 
-    def every_part(self) -> str:
-        """A shell glob of every upload left half done."""
-        return f"{self.word(self.blobs)}/*{shlex.quote(_PART)}"
+    def stale_temporaries(self, targets: tuple[str, ...], locked: bool = False) -> str:
+        """Shell lines removing the temporary files of runs long gone: uploads left
+        half done and records under ``releases_dir``, and the copies beside each
+        of ``targets`` (the WAR, config.properties, ...), unwritten for `STALE_MINUTES`.
+        Another run's younger files stay: it may still be writing them; unless this run
+        holds the node's deploy lock (``locked``): then no other run is alive there."""
+        root = self.word(self.root)
+        places = [(self.word(self.blobs), "*" + _PART)]
+        # two dots at least: `current.NAME` (an instance's record) never matches
+        places += [(root, f"{name}.*{_NEW}") for name in (_CURRENT, _TAKEN_OUT, _OWNER)]
+        for target in targets:
+            name = _glob_escape("." + target.rpartition("/")[2]) + "*" + _STAGED
+            places.append((sh_path(parent(target)), name))
+        age = "" if locked else f"-mmin +{STALE_MINUTES} "
+        return "; ".join(
+            f"find {where} -maxdepth 1 -type f -name {shlex.quote(name)} "
+            f"{age}-exec rm -f {{}} + 2>/dev/null || true"
+            for where, name in places
+        )
 
     def every_current(self) -> str:
         """Shell globs of the release of every instance on the node."""
@@ -139,12 +200,30 @@ def parent(target: str) -> str:
     return head or ("/" if slash else ".")
 
 
-def hidden_beside(target: str) -> str:
-    """A hidden name in the target's directory: same filesystem, so the rename is atomic."""
+def hidden_beside(target: str, run: str = "") -> str:
+    """Run ``run``'s hidden name in the target's directory: same filesystem, so the
+    rename is atomic."""
     name = target.rpartition("/")[2]
-    return f"{parent(target).rstrip('/')}/.{name}{_STAGED}"
+    return f"{parent(target).rstrip('/')}/.{name}{_run(run)}{_STAGED}"
 
 
-def beside(target: str) -> str:
-    """The name parallel deployment copies a file to before renaming it over ``target``."""
-    return target + _STAGED
+def beside(target: str, run: str = "") -> str:
+    """A name beside ``target`` (not hidden), for run ``run``."""
+    return target + _run(run) + _STAGED
+
+
+def is_temporary(name: str) -> bool:
+    """Whether a file name under ``blobs/`` is an upload still arriving, not a blob."""
+    return name.endswith(_PART)
+
+
+def _run(run: str) -> str:
+    """The run's part of a temporary name ('' for none: the names before runs had one)."""
+    if run and not run.replace("-", "").isalnum():
+        raise ValueError(f"a run id is letters, digits and '-', not {run!r}")
+    return f".{run}" if run else ""
+
+
+def _glob_escape(name: str) -> str:
+    """``name`` matched literally by find's ``-name`` (its glob characters escaped)."""
+    return "".join(f"\\{c}" if c in "*?[]\\" else c for c in name)

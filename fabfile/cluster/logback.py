@@ -14,14 +14,13 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from xml.etree import ElementTree
 
 from ..app.overrides import File, Overrides
 from ..app.release import Release
 from ..errors import ConfigError, NodeError
-from . import probe
+from . import inflight, probe
 from .node import Node
 from .probe import Status
 
@@ -108,8 +107,7 @@ def push_all(pushes: list[Push], sources: dict[str, Path]) -> None:
         for push in mine:
             _push(push, sources)
 
-    with ThreadPoolExecutor(max_workers=min(32, len(hosts))) as pool:
-        list(pool.map(host_pushes, hosts.values()))
+    inflight.each(host_pushes, list(hosts.values()))  # an interruption cuts them short
 
 
 def _push(push: Push, sources: dict[str, Path]) -> None:
@@ -135,9 +133,9 @@ def _push(push: Push, sources: dict[str, Path]) -> None:
             node.upload(sources[sha], sha)
         push.touched = True
         if push.before is None:  # no release of ours to record it in: the file alone
-            node.place(sha, node.config.logback_path)
+            node.place(sha, node.config.logback_path, sources)
         else:
-            node.install(dataclasses.replace(push.before, logback=sha), only=("logback",))
+            node.install(dataclasses.replace(push.before, logback=sha), ("logback",), sources)
         push.outcome = "installed, not verified"
         push.detail = _verify(node, setting, before, jvm)
         push.outcome = "deployed"
@@ -180,7 +178,7 @@ def _verify(node: Node, setting: Setting, before: Status, jvm: str) -> str:
                 f"{setting.scan_seconds + config.ready_timeout:g} s after the push, expected "
                 f"log-level {wanted}: did logback load {config.logback_path}, with scan on?"
             )
-        time.sleep(max(config.poll_interval, 0.2))
+        inflight.pause(max(config.poll_interval, 0.2))  # a stopped fan-out ends it
     _same_jvm(node, status, jvm)  # without a pid fact: the status port, once, over SSH
     was = before.fact("log-level").upper()
     if not level:

@@ -10,177 +10,108 @@ holds is read by `fabfile.cluster.holdings`; the connection itself is
 
 from __future__ import annotations
 
-import base64
-import contextlib
 import shlex
 import urllib.parse
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
 
-import paramiko
-from fabric import Connection
-from invoke.exceptions import CommandTimedOut
-
-from ..app.config import NodeConfig
 from ..app.release import Release
 from ..errors import NodeError
-from . import connection, placement, portowner, restartclaim
+from ..records.lock import Holder
+from . import (
+    ownership,
+    placement,
+    portowner,
+    restartclaim,
+    takenout,
+)
 from .address import url_port
 from .holdings import Holdings
-from .layout import Layout, hidden_beside
+from .layout import hidden_beside
+from .ownership import Owner
 from .portowner import PortReport
 from .restartclaim import Claim
+from .session import Session, tail_of
 from .shell import sh_path
+from .takenout import TakenOut
+
+Sources = Mapping[str, Path]  # sha256 -> the coordinator's copy of that file
 
 
-class Node:
-    """One SSH connection to one node, opened once and reused for every step."""
+class Node(Session):
+    """A node as a deploy uses it: install a release, restart under its claim, the marks
+    it leaves (taken out of rotation, the app that owns releases_dir), pruning."""
 
-    def __init__(self, config: NodeConfig) -> None:
-        self.config = config
-        self.host = config.host
-        self._connection: Connection | None = None
-        self.home = ""
+    def install(
+        self, release: Release, only: tuple[str, ...] = (), sources: Sources | None = None
+    ) -> int:
+        """Put the release's files in place and record it, all or nothing; return the
+        bytes sent again (`put_in_place`).
 
-    @property
-    def layout(self) -> Layout:
-        """Where each thing is under the node's releases directory."""
-        return Layout.of(self.config)
-
-    # -- connection ---------------------------------------------------------
-
-    def open(self) -> None:
-        """Connect, checking the host key; raise `NodeError` saying why not."""
-        if self._connection is None:
-            self._connection = connection.dial(self.config)
-
-    def close(self) -> None:
-        if self._connection is not None:
-            connection.close(self._connection)
-            self._connection = None
-
-    def run(self, script: str, what: str, timeout: float | None = None) -> str:
-        """Run ``script`` and return stdout; a non-zero exit is a `NodeError` about ``what``."""
-        result = self._exec(script, what, timeout)
-        if result.exited != 0:
-            raise NodeError(f"{self.host}: {what} failed (exit {result.exited}): {_tail(result)}")
-        return str(result.stdout)
-
-    def _exec(self, script: str, what: str, timeout: float | None = None) -> Any:
-        """Run ``script``; return Fabric's result whatever its exit code."""
-        self.open()
-        assert self._connection is not None
-        try:
-            return self._connection.run(
-                script, hide=True, warn=True, in_stream=False, timeout=timeout
-            )
-        except CommandTimedOut:
-            raise NodeError(f"{self.host}: {what}: no answer within {timeout:g} s") from None
-        except (OSError, EOFError, paramiko.SSHException) as error:
-            self.close()
-            raise NodeError(f"{self.host}: {what}: connection lost ({error})") from None
-
-    # -- what the node holds ------------------------------------------------
-
-    def holdings(self, tidy: bool = True) -> Holdings:
-        """HOME, free space, blobs, releases and the installed files' checksums, in one
-        command. ``tidy`` also creates the releases directory and removes partial
-        uploads (a dry run changes nothing)."""
-        script = Holdings.script(self.config, tidy)
-        holdings = Holdings.parse(self.run(script, "reading the releases directory"))
-        self.home = holdings.home
-        return holdings
-
-    def read_files(
-        self, words: list[str], before: str = "", limit: int = 1 << 20
-    ) -> list[bytes | None]:
-        """The node's files, in one round trip: each of ``words`` is one shell word naming a
-        file (quoted by the caller; ``before`` may set a variable they use). None for a
-        file the node does not have; at most ``limit`` bytes of each."""
-        script = (
-            f'{before}\nfor f in {" ".join(words)}; do if [ -f "$f" ]; then echo y; '
-            f'head -c {limit} "$f" | base64 -w0; echo; else printf "n\\n\\n"; fi; done'
-        )
-        lines = self.run(script, "reading the config files").split("\n")
-        return [
-            base64.b64decode(lines[2 * i + 1]) if lines[2 * i] == "y" else None
-            for i in range(len(words))
-        ]
-
-    def absolute(self, path: str) -> str:
-        """``path`` with ``~`` replaced by the node's HOME (for SFTP)."""
-        if path == "~" or path.startswith("~/"):
-            return self.home + path[1:]
-        return path
-
-    # -- changing the node --------------------------------------------------
-
-    def upload(self, local: Path, sha256: str) -> int:
-        """Send ``local`` as ``blobs/SHA256``, verified on the node; return bytes sent."""
-        part = self.absolute(self.layout.part(sha256))
-        self.open()
-        assert self._connection is not None
-        try:
-            self._connection.put(str(local), part)
-        except (OSError, EOFError, paramiko.SSHException) as error:
-            free = self._remove_partial(part, self.absolute(self.layout.blobs))
-            raise NodeError(
-                f"{self.host}: upload of {local.name} failed ({error}); the partial file was "
-                f"removed; {free} KiB free in {self.config.releases_dir}"
-            ) from None
-        self.verify_part(part, self.absolute(self.layout.blob(sha256)), sha256, local.name)
-        return local.stat().st_size
-
-    def verify_part(self, part: str, final: str, sha256: str, name: str) -> None:
-        """Check the uploaded checksum on the node, then rename; remove it if wrong."""
-        p, f, want = shlex.quote(part), shlex.quote(final), shlex.quote(sha256)
-        # openssl uses the CPU's SHA instructions (3x faster here); sha256sum if absent.
-        script = (
-            f"s=$( (openssl dgst -sha256 -r {p} 2>/dev/null || sha256sum {p}) | cut -d' ' -f1); "
-            f'if [ "$s" = {want} ]; then mv -f {p} {f}; '
-            f'else rm -f {p}; echo "checksum on the node is $s" >&2; exit 3; fi'
-        )
-        try:
-            self.run(script, f"checking the upload of {name}")
-        except NodeError as error:
-            raise NodeError(
-                f"{error}; expected {sha256}: the copy was damaged, deploy again"
-            ) from None
-
-    def _remove_partial(self, path: str, directory: str) -> str:
-        """Remove a failed upload; return the free KiB left (a full disk shows as 0)."""
-        script = (
-            f"rm -f {shlex.quote(path)}; df -Pk {shlex.quote(directory)} | awk 'NR==2 {{print $4}}'"
-        )
-        # If this fails too, the next reading of the holdings removes *.part leftovers.
-        with contextlib.suppress(NodeError):
-            return self.run(script, "removing a partial upload").strip() or "?"
-        return "?"
-
-    def install(self, release: Release, only: tuple[str, ...] = ()) -> None:
-        """Put the release's files in place and record it, all or nothing.
-
-        Every file is first copied next to its target under a hidden name; only
-        when all copies exist are they renamed over the targets, the WAR
-        last, so a hot-deploying Jetty never starts it with the old config.
-        A copy, not a link: the fresh mtime makes Jetty unpack the WAR again
-        even when an older release comes back (a kept file's old mtime would not).
+        Every file is first copied next to its target under a hidden name and its
+        checksum checked; only when all copies exist are they renamed over the
+        targets, the WAR last, so a hot-deploying Jetty never starts it with the old
+        config. A copy, not a link: the fresh mtime makes Jetty unpack the WAR again
+        even when an older release comes back (a kept file's old mtime would not),
+        and no edit of the live file can reach the kept one.
         ``only`` limits it to some of the files (``logback``: `deploy logging`).
         """
         layout, instance = self.layout, self.config.instance
-        files = placement.staged(self.config, release, only)
-        lines = placement.placing(layout, files) + placement.recording(layout, instance, release)
-        self.run("\n".join(lines), "installing the release")
+        files = placement.staged(self.config, release, only, self.run_id)
+        recording = placement.recording(layout, instance, release, self.run_id)
+        lines = placement.placing(layout, files) + recording
+        return self.put_in_place("\n".join(lines), "installing the release", sources)
 
-    def place(self, sha256: str, target: str) -> None:
+    def place(self, sha256: str, target: str, sources: Sources | None = None) -> int:
         """Put one staged file at ``target`` (renamed into place), recording no release:
         a node that runs none this tool deployed still takes a logback.xml."""
-        files = [(sha256, target, hidden_beside(target))]
-        self.run("\n".join(placement.placing(self.layout, files)), f"placing {target}")
+        files = [(sha256, target, hidden_beside(target, self.run_id))]
+        script = "\n".join(placement.placing(self.layout, files))
+        return self.put_in_place(script, f"placing {target}", sources)
+
+    def put_in_place(self, script: str, what: str, sources: Sources | None = None) -> int:
+        """Run a script that copies staged blobs into place, each copy checked against
+        its checksum (`placement.checked`). A blob that changed on the node is never
+        installed: it is sent again from ``sources`` and the script run once more;
+        without a local copy, a `NodeError` says so. Returns the bytes sent again."""
+        sent = 0
+        for _ in range(2):
+            result = self._exec(script, what)
+            if result.exited == 0:
+                return sent
+            changed = placement.changed(str(result.stdout))
+            if not changed:
+                raise NodeError(
+                    f"{self.host}: {what} failed (exit {result.exited}): {tail_of(result)}"
+                )
+            sent += self.resend(changed, sources or {})
+        raise NodeError(f"{self.host}: {what}: the staged files changed again after being resent")
+
+    def changed_blobs(self, shas: Iterable[str]) -> dict[str, str]:
+        """Hash the node's staged copies of ``shas``; those that no longer match their
+        name are removed there, and returned (checksum named -> checksum found)."""
+        found = self.run(placement.checking(self.layout, shas), "checking the staged files")
+        return placement.changed(found)
+
+    def resend(self, changed: dict[str, str], sources: Sources) -> int:
+        """Send again the blobs that ``changed`` on the node; return the bytes sent.
+        A `NodeError` naming them when the coordinator has no copy."""
+        lacking = [sha for sha in changed if sha not in sources]
+        if lacking:
+            named = ", ".join(
+                f"{sha[:12]} (now {changed[sha][:12] or 'unreadable'})" for sha in lacking
+            )
+            raise NodeError(
+                f"{self.host}: staged file(s) {named} in {self.layout.blobs} changed on the node "
+                "since they were staged (edited in place? a damaged disk?), so they were removed "
+                "and nothing was installed from them; the coordinator has no copy: deploy the "
+                "WAR of that release explicitly (deploy WAR) to send them again"
+            )
+        return sum(self.upload(sources[sha], sha) for sha in changed)
 
     def record(self, release: Release) -> None:
         """Note ``release`` as what the instance runs (parallel: once it is verified)."""
-        recording = placement.recording(self.layout, self.config.instance, release)
+        recording = placement.recording(self.layout, self.config.instance, release, self.run_id)
         self.run(
             "set -e\n" + "\n".join([self.layout.assign(), *recording]), "recording the release"
         )
@@ -195,11 +126,19 @@ class Node:
         script = restartclaim.claim_and_restart(
             c.releases_dir, holder, 2 * c.ready_timeout, stale, c.restart
         )
-        result = self._exec(script, "the restart command", timeout=c.ready_timeout)
-        blocked, at = restartclaim.parse_outcome(str(result.stdout))
+        result = self._exec(script, "running the restart command", c.ready_timeout)
+        stdout = str(result.stdout)
+        blocked, at = restartclaim.parse_outcome(stdout)
         if blocked is None and result.exited != 0:
+            said = str(result.stderr).strip() or restartclaim.own_output(stdout)
+            released = (
+                "; its restart claim was released, so no later run waits for it"
+                if restartclaim.released(stdout)
+                else ""
+            )
             raise NodeError(
-                f"{self.host}: the restart command failed (exit {result.exited}): {_tail(result)}"
+                f"{self.host}: the restart command failed (exit {result.exited}): "
+                f"{said[-400:] or 'it printed nothing'}{released}"
             )
         return blocked, at or 0.0
 
@@ -214,6 +153,28 @@ class Node:
         self.run(
             restartclaim.clear_script(self.config.releases_dir, line), "clearing a restart claim"
         )
+
+    def take_out(self) -> None:
+        """Mark the node as taken out of rotation by this run (before it is drained)."""
+        record = self.holder or restartclaim.record(Holder.me("deploy"), self.run_id)
+        script = takenout.mark_script(self.layout, self.config.instance, record, self.run_id)
+        self.run(script, "marking the node as taken out of rotation")
+
+    def put_back(self) -> None:
+        """Remove that mark: the node is back in rotation."""
+        script = takenout.clear_script(self.layout, self.config.instance)
+        self.run(script, "clearing the out-of-rotation mark")
+
+    def taken_out(self) -> TakenOut | None:
+        """The tool's out-of-rotation mark on the node, if any (None: someone else's)."""
+        script = takenout.read_script(self.layout, self.config.instance)
+        return takenout.parse(self.run(script, "reading the out-of-rotation mark"))
+
+    def claim_owner(self, owner: Owner) -> Owner | None:
+        """Name ``owner`` as the releases directory's app unless another is named; the
+        app named there now (None if its record cannot be read)."""
+        script = ownership.claim_script(self.layout, owner, self.run_id)
+        return ownership.parse(self.run(script, "naming the releases directory's app"))
 
     def port_report(self) -> PortReport:
         """Who listens on the status port, and the node's clocks."""
@@ -242,10 +203,6 @@ class Node:
             return
         names = " ".join(shlex.quote(name) for name in doomed)
         self.run(f"cd {sh_path(self.layout.blobs)} && rm -f -- {names}", "removing old releases")
-
-
-def _tail(result: Any) -> str:
-    return str(result.stderr.strip() or result.stdout.strip())[-400:]
 
 
 def _url_host(url: str) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from ..app.config import NodeConfig
-from . import http
+from . import http, inflight
 
 _EXCERPT = 120
 _MAX_THREADS = 512
@@ -159,4 +159,4 @@ def wait_ready(
         remaining = deadline - now
         if remaining <= 0:
             return False, status, False
-        time.sleep(min(node.poll_interval, remaining))
+        inflight.pause(min(node.poll_interval, remaining))  # a stopped fan-out ends it

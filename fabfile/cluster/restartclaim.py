@@ -28,6 +28,7 @@ from .shell import sh_path
 
 BUSY = "restart-claim-busy"
 CLAIMED = "restart-claim-taken"
+RELEASED = "restart-claim-released"  # the restart command failed: the claim is gone
 BUSY_EXIT = 75
 
 
@@ -109,7 +110,9 @@ def claim_and_restart(
     Prints ``restart-claim-taken UPTIME`` and runs the restart command, or
     prints ``restart-claim-busy LINE`` and exits 75 when another claim holds.
     The lock's file descriptor is closed before the restart command, so no JVM
-    it starts inherits the lock.
+    it starts inherits the lock. A restart command that exits non-zero releases
+    the claim at once (``restart-claim-released``, its exit code kept): it
+    restarts nothing that a later run should wait for.
     """
     layout = Layout(releases_dir)
     claim, new = sh_path(layout.claim), sh_path(layout.claim_new)
@@ -123,11 +126,18 @@ def claim_and_restart(
             f'  exec 9>&-; printf "{BUSY} %s\\n" "$held"; exit {BUSY_EXIT}',
             "fi",
             f'until=$(awk -v n="$now" -v t={ttl:.2f} \'BEGIN {{ printf "%.2f", n + t }}\')',
-            f'printf "%s %s %s\\n" "$now" "$until" {shlex.quote(holder_record)} > {new}',
+            f'mine="$now $until "{shlex.quote(holder_record)}',
+            f'printf "%s\\n" "$mine" > {new}',
             f"mv -f {new} {claim}",
             "exec 9>&-",
             f'printf "{CLAIMED} %s\\n" "$now"',
-            restart,
+            # a subshell: an `exit` in the command ends it, not the release below
+            f"(\n{restart}\n)",
+            "rc=$?",
+            '[ "$rc" -eq 0 ] && exit 0',
+            f'[ "$(head -n 1 {claim} 2>/dev/null)" = "$mine" ] && rm -f {claim}',
+            f'printf "{RELEASED} %s\\n" "$rc"',
+            'exit "$rc"',
         ]
     )
 
@@ -143,6 +153,17 @@ def release_script(releases_dir: str, run: str) -> str:
     claim = sh_path(Layout(releases_dir).claim)
     mark = shlex.quote(f'"token": {json.dumps(run)}')  # as `record` wrote it
     return f"grep -qF {mark} {claim} 2>/dev/null && rm -f {claim}; true"
+
+
+def released(stdout: str) -> bool:
+    """Whether the restart command failed and its claim was released on the node."""
+    return any(line.startswith(RELEASED + " ") for line in stdout.splitlines())
+
+
+def own_output(stdout: str) -> str:
+    """What the restart command itself printed, without the claim's own lines."""
+    ours = (BUSY, CLAIMED, RELEASED)
+    return "\n".join(line for line in stdout.splitlines() if line.partition(" ")[0] not in ours)
 
 
 def parse_outcome(stdout: str) -> tuple[Claim | None, float | None]:

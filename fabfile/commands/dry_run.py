@@ -14,6 +14,7 @@ from ..records.history import Action
 from ..records.lock import read_holder
 from ..view import console as view
 from ..view import preview, progress
+from . import locks
 from .options import Options, artifact
 
 
@@ -33,6 +34,7 @@ def dry_run(
     kept = strategy.kept(plan.nodes)
     rollout = Rollout(app, plan, strategy, progress.PlainReporter(options.console))
     holder = read_holder(app.lock_path)
+    held = locks.lines(locks.read(plan.nodes))
     console = options.console
     console.print(
         view.plain(
@@ -40,8 +42,11 @@ def dry_run(
             f"{app.config.strategy}; nothing is changed, no lock is taken"
         )
     )
-    console.print(view.plain(f"lock: held by {holder.describe()}" if holder else "lock: free"))
-    steps = preview.steps(rollout, merged, kept)
+    if holder:
+        held.insert(0, f"lock: held by {holder.describe()} (this app directory's)")
+    for line in held or ["lock: free"]:
+        console.print(view.plain(line))
+    steps = preview.steps(rollout, merged, kept, balancer)
     for line in preview.lines(steps):
         console.print(view.plain(line))
     return ExitCode.PREFLIGHT if any(step.error for step in steps) else ExitCode.OK

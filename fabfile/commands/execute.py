@@ -1,17 +1,21 @@
-"""Running a plan: the strategy built for it, the lock, the rollout, the summary.
+"""Running a plan: the strategy built for it, the locks, the rollout, the summary.
 
 Shared by deploy, stage, switch and rollback, so that no command calls another.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 from rich.console import Console
 
 from ..app import artifact as artifacts
 from ..cluster.manager import Manager
+from ..cluster.node import Node
 from ..engine import planning, strategies
+from ..engine.clusterlock import ClusterLock
+from ..engine.phase import Reporter
 from ..engine.plan import Plan
 from ..engine.rollout import Rollout
 from ..engine.strategies.contract import Setup, Strategy
@@ -19,16 +23,20 @@ from ..engine.target import Outcome, Target
 from ..errors import (
     ExitCode,
 )
-from ..records.history import Action
-from ..records.lock import Lock
+from ..records.history import Action, History
 from ..view import console as view
 from ..view import progress
 from ..words import some
-from . import retiring
+from . import cutoff, retiring
+from .locks import locked
 from .options import Options, PaceFlags
 
 
-def roll(options: Options, plan: Plan, switch: bool = True) -> ExitCode:
+def roll(
+    options: Options, plan: Plan, switch: bool = True, lock: ClusterLock | None = None
+) -> ExitCode:
+    """Run ``plan`` under the locks: ``lock`` when the command took them already (to
+    read its target under them), else both taken here, the nodes' by pre-flight."""
     console = options.console
     balancer = options.balancer(plan.nodes)
     if balancer is None and options.strategy.restarts:
@@ -36,6 +44,9 @@ def roll(options: Options, plan: Plan, switch: bool = True) -> ExitCode:
             "[yellow]warning:[/] no load balancer in .config (lb_socket): requests sent to a "
             "node while it restarts may fail"
         )
+    if plan.action != Action.ROLLBACK:  # rollback's first line said it (`go_back`)
+        for run in cutoff.unfinished(History(options.app.history_path)):
+            console.print(view.plain(cutoff.headline(run)), soft_wrap=True)
     console.print(f"{plan.action} {plan.release.label} to {len(plan.nodes)} node(s)")
     manager = Manager.for_nodes(plan.nodes)
     setup = Setup(
@@ -48,8 +59,10 @@ def roll(options: Options, plan: Plan, switch: bool = True) -> ExitCode:
         manager=manager,
     )
     strategy = strategies.build(options.app.config.strategy, setup)
-    with Lock(options.app.lock_path, plan.command):
-        targets = run_plan(options, plan, strategy)
+    with contextlib.ExitStack() as held:
+        if lock is None:
+            lock = held.enter_context(locked(options, plan.command))
+        targets = run_plan(options, plan, strategy, lock=lock)
     summary(console, targets)
     if any(target.outcome == Outcome.VERIFIED for target in targets):
         console.print(plan.next_step)
@@ -63,14 +76,24 @@ def _distributable(plan: Plan) -> bool | None:
 
 
 def run_plan(
-    options: Options, plan: Plan, strategy: Strategy, stage_only: bool = False
+    options: Options,
+    plan: Plan,
+    strategy: Strategy,
+    stage_only: bool = False,
+    lock: ClusterLock | None = None,
 ) -> list[Target]:
+    """The rollout, shown live on a terminal; ``lock``'s connections are the run's."""
     console = options.console
     hosts = [node.label for node in plan.nodes]
+    factory = lock.node if lock is not None else Node
+
+    def rollout(reporter: Reporter) -> Rollout:
+        return Rollout(options.app, plan, strategy, reporter, node=factory, lock=lock)
+
     if console.is_terminal:
         with progress.LiveReporter(console, hosts) as live:
-            return Rollout(options.app, plan, strategy, live).run(stage_only)
-    return Rollout(options.app, plan, strategy, progress.PlainReporter(console)).run(stage_only)
+            return rollout(live).run(stage_only)
+    return rollout(progress.PlainReporter(console)).run(stage_only)
 
 
 SUMMARY_NAMES = 8  # up to this many nodes, the summary names each one's outcome
@@ -95,14 +118,30 @@ def summary(console: Console, targets: Sequence[Target]) -> None:
             for outcome, hosts in by.items()
         )
     console.print(view.plain(f"done: {outcomes}; {sent} bytes sent"))
+    left = [f"{t.host} ({t.left_out})" for t in targets if t.left_out]
+    if left:
+        console.print(
+            view.plain(
+                f"left out of rotation as found, not by deploy: {some(left)}; "
+                "--force puts them back"
+            )
+        )
 
 
 def go_back(options: Options, flags: PaceFlags) -> ExitCode:
     """Roll back to the release before the current one (``deploy rollback``, and a guided
-    failure's ``b``), then retire what parallel deployment leaves behind."""
-    release, sources = planning.rollback_target(options.app, options.nodes)
+    failure's ``b``), then retire what parallel deployment leaves behind. What "before"
+    means is read under the locks: a run that held them meanwhile is counted."""
     again = options.command("rollback")
-    finish = f"To finish the rollback, run it again: {again} (it aims at the same release)"
     pace = flags.apply(options.app.config.pace, canary=False)
-    plan = Plan(Action.ROLLBACK, release, sources, options.nodes, False, finish, again, pace)
-    return retiring.retire_after(options, roll(options, plan))
+    with locked(options, again) as lock:
+        lock.hold()
+        release, sources = planning.rollback_target(options.app, options.nodes)
+        history = History(options.app.history_path)
+        said = cutoff.rollback_line(cutoff.unfinished(history), history.current(), release)
+        if said:
+            options.console.print(view.plain(said), soft_wrap=True)
+        finish = f"To finish the rollback, run it again: {again} (it aims at the same release)"
+        plan = Plan(Action.ROLLBACK, release, sources, options.nodes, False, finish, again, pace)
+        code = roll(options, plan, lock=lock)
+    return retiring.retire_after(options, code)

@@ -34,6 +34,7 @@ class Options:
     app: AppDir
     hosts: tuple[str, ...] | None = None
     console: Console = dataclasses.field(default_factory=view.make_console)
+    lock_wait: float = 0.0  # seconds to wait for a lock another run holds (--lock-wait)
 
     def __post_init__(self) -> None:
         """Every command reads ``.config`` with its strategy's rules (`strategies.validate`)."""
@@ -93,7 +94,10 @@ class PaceFlags:
 def record_refusal(options: Options, action: Action, artifact: str, error: DeployError) -> None:
     """Bad input changes nothing, but the history still says it was tried and why."""
     record = Record(action, Result.REFUSED, Path(artifact).name, message=explain(error))
-    History(options.app.history_path).append(record)
+    try:
+        History(options.app.history_path).append(record)
+    except DeployError as unwritten:  # the refusal is what the user must read
+        error.add_note(f"(not recorded in the history: {unwritten})")
 
 
 def artifact(app: AppDir, war: str | None, latest: bool) -> artifacts.Artifact:

@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from ..app.release import Release
 from ..cluster import logback
-from ..cluster.node import Node
 from ..errors import (
     ConfigError,
     ExitCode,
 )
 from ..records.archive import Archive
 from ..records.history import Action, History, HostRecord, Record, Result
-from ..records.lock import Lock
 from ..view import console as view
+from .locks import locked
 from .options import Options
 
 
@@ -26,8 +25,7 @@ def logging(options: Options) -> ExitCode:
     wanted = logback.settings(files, tuple(dict.fromkeys(node.host for node in nodes)))
     assert files.base.logback is not None  # `logback.settings` requires it
     sources = {s.file.sha256: Archive(app.path).keep(s.file.data) for s in wanted.values()}
-    pushes = [logback.Push(Node(node), wanted[node.host]) for node in nodes]
-    with Lock(app.lock_path, options.command("logging")):
+    with locked(options, options.command("logging")) as lock:
         current = History(app.history_path).current()  # read under the lock: it is ours
         if current is None:
             raise ConfigError(
@@ -37,12 +35,12 @@ def logging(options: Options) -> ExitCode:
         own = {host: current.for_host(host).logback for host in app.config.hosts}
         own |= {host: setting.file.sha256 for host, setting in wanted.items()}
         release = current.with_logback(files.base.logback.sha256, own)
+        lock.hold()
+        pushes = [logback.Push(lock.node(node), wanted[node.host]) for node in nodes]
         options.console.print(f"logging: logback.xml to {len(nodes)} node(s), no restart")
         try:
             logback.push_all(pushes, sources)
-        finally:
-            for push in pushes:
-                push.node.close()
+        finally:  # the lock closes the nodes once it is released
             _record_logging(options, release, pushes)
     for push in pushes:
         options.console.print(view.plain(f"{push.label}: {push.outcome}: {push.detail}"))

@@ -1,13 +1,18 @@
 """Parallel deployment: retiring old versions once their sessions end, with its record.
 
-Shared by ``deploy retire`` and by deploy and rollback (``retire = auto``).
+Shared by ``deploy retire`` and by deploy and rollback (``retire = auto``). Retire holds
+the app's lock only while it undeploys, never while it waits for sessions to end, so an
+emergency ``deploy rollback`` is never refused because of it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import dataclasses
+from collections.abc import Iterator, Sequence
 
 from ..cluster.manager import Manager
+from ..engine import signals
 from ..engine.retirement import Held, Retirement
 from ..errors import (
     DeployError,
@@ -17,9 +22,9 @@ from ..errors import (
     explain,
 )
 from ..records.history import Action, History, HostRecord, Record, Result
-from ..records.lock import Lock
 from ..view import console as view
 from ..view import progress
+from .locks import locked
 from .options import Options
 
 
@@ -58,15 +63,36 @@ def retire_old(options: Options, now: bool = False) -> ExitCode:
     timeout = options.app.config.retire_timeout
     shown = progress.RetireView(options.console)
     verified = History(options.app.history_path).verified_tags()
-    run = Retirement(manager, nodes, shown, timeout, now, verified)
     command = options.command("retire", *(["--now"] if now else []))
-    with Lock(options.app.lock_path, command):
-        left = _retire_recorded(options, run, shown)
-    if left:
+    guard = _Guard(options, command)
+    run = Retirement(manager, nodes, shown, timeout, now, verified, guard=guard)
+    left = _retire_recorded(options, run, shown)
+    if left and run.locked_out:
+        options.console.print(view.plain(_locked_message(run.locked_out, options, now)))
+    elif left:
         options.console.print(view.plain(_left_message(left, timeout, options)))
     elif not run.failed:
         options.console.print("retire: no old version left")
     return ExitCode.NODE_FAILED if left or run.failed else ExitCode.OK
+
+
+@dataclasses.dataclass(frozen=True)
+class _Guard:
+    """Retire's `fabfile.engine.retirement.Guard`: the deploy locks, taken only for
+    a round of undeploys, so a rollback never waits behind retire's wait."""
+
+    options: Options
+    command: str
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """Both locks (the app directory's and the nodes'), for one round of undeploys."""
+        with locked(self.options, self.command) as lock:
+            lock.hold()
+            yield
+
+    def verified(self) -> dict[str, str]:
+        return History(self.options.app.history_path).verified_tags()
 
 
 def _retire_recorded(options: Options, run: Retirement, shown: progress.RetireView) -> list[Held]:
@@ -76,16 +102,25 @@ def _retire_recorded(options: Options, run: Retirement, shown: progress.RetireVi
     try:
         with shown:
             left = run.run()
-    except KeyboardInterrupt:
-        result, message = Result.INTERRUPTED, "retire interrupted: every version not yet "
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, SIGTERM, SIGHUP
+        result = Result.INTERRUPTED
+        message = f"retire interrupted by {signals.cause(interrupt)}: every version not yet "
         message += "undeployed keeps serving; run `deploy retire` again to go on"
-        raise Interrupted(message) from None
+        raise signals.interrupted(message, interrupt) from None
     except NodeError as error:
         result, message = Result.FAILED, str(error)
         raise
     finally:
         _record_retire(options, run, left, result, message)
     return left
+
+
+def _locked_message(locked_out: str, options: Options, now: bool) -> str:
+    again = options.command("retire", *(["--now"] if now else []))
+    return (
+        f"retire stopped waiting, another run holding the lock: {locked_out}\nEvery old "
+        f"version still deployed keeps serving; run {again} once that run is over"
+    )
 
 
 def _left_message(left: Sequence[Held], timeout: float, options: Options) -> str:

@@ -10,9 +10,9 @@ from ..errors import (
     ExitCode,
 )
 from ..records.history import Action
-from ..records.lock import Lock
 from ..view import console as view
 from . import execute
+from .locks import locked
 from .options import Options, artifact
 
 
@@ -26,8 +26,8 @@ def stage(options: Options, war: str | None, latest: bool = False) -> ExitCode:
     setup = Setup(rotation=options.balancer(plan.nodes), manager=Manager.for_nodes(plan.nodes))
     strategy = strategies.build(app.config.strategy, setup)
     options.console.print(f"stage {release.label} to {len(plan.nodes)} node(s); nothing goes live")
-    with Lock(app.lock_path, command):
-        targets = execute.run_plan(options, plan, strategy, stage_only=True)
+    with locked(options, command) as lock:
+        targets = execute.run_plan(options, plan, strategy, stage_only=True, lock=lock)
     sent = sum(target.sent for target in targets)
     options.console.print(
         view.plain(

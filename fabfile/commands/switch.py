@@ -12,23 +12,27 @@ from ..errors import (
 )
 from ..records.history import Action
 from . import execute
+from .locks import locked
 from .options import Options, PaceFlags
 
 
 def switch(options: Options) -> ExitCode:
     """Blue/green: send the traffic to the other colour, whatever release it runs
-    (it must answer /status with it); run again, it switches back."""
+    (it must answer /status with it); run again, it switches back. Which colour is idle,
+    and what it runs, is read under the locks."""
     options.require("switch", "deploy switch")
     balancer = options.balancer(options.nodes)
     assert balancer is not None  # the strategy's `validate` requires one
-    try:
-        states = balancer.states(options.nodes)
-    except NodeError as error:
-        raise PreflightError(f"{error}; the switch needs it; nothing was changed") from None
-    idle = tuple(node for node in options.nodes if states[node.label] == State.MAINT)
-    release, sources = planning.switch_target(options.app, idle)
     again = options.command("switch")
-    finish = f"To finish the switch, run it again: {again} (it aims at the same release)"
-    pace = PaceFlags().apply(options.app.config.pace, canary=False)
-    plan = Plan(Action.SWITCH, release, sources, options.nodes, False, finish, again, pace)
-    return execute.roll(options, plan)
+    with locked(options, again) as lock:
+        lock.hold()
+        try:
+            states = balancer.states(options.nodes)
+        except NodeError as error:
+            raise PreflightError(f"{error}; the switch needs it; nothing was changed") from None
+        idle = tuple(node for node in options.nodes if states[node.label] == State.MAINT)
+        release, sources = planning.switch_target(options.app, idle)
+        finish = f"To finish the switch, run it again: {again} (it aims at the same release)"
+        pace = PaceFlags().apply(options.app.config.pace, canary=False)
+        plan = Plan(Action.SWITCH, release, sources, options.nodes, False, finish, again, pace)
+        return execute.roll(options, plan, lock=lock)

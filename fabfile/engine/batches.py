@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from ..app.pace import Pace
 from ..cluster.balancer import Admin, Rotation
@@ -44,11 +44,17 @@ class Batch:
     canary: bool = False
 
 
-def split(targets: Sequence[Target], pace: Pace, total: int) -> list[Batch]:
+def split(
+    targets: Sequence[Target], pace: Pace, total: int, held: Collection[str] = ()
+) -> list[Batch]:
     """The batches of a run: the first ``canary`` healthy targets (in batches of at
-    most ``batch``), then the rest. ``total`` is the run's node count, for percentages."""
+    most ``batch``), then the rest. ``total`` is the run's node count, for percentages.
+    A node in ``held`` (someone else keeps it out of rotation) takes no traffic to
+    judge: never a canary."""
     size = pace.size(total)
-    healthy = [t for t in targets if t.status is not None and t.status.ok]
+    healthy = [
+        t for t in targets if t.status is not None and t.status.ok and not (held and t.host in held)
+    ]
     chosen = (healthy or list(targets))[: pace.canary]  # judge the release, not a sick node
     canaries = [t for t in targets if any(t is c for c in chosen)]
     rest = [t for t in targets if not any(t is c for c in chosen)]
@@ -76,9 +82,11 @@ class Batches:
         rotation: Rotation | None,
         units: int = 0,
         on_failed_canary: One | None = None,
+        held: Collection[str] = (),
     ) -> None:
         self.steps = steps
         self.rotation = rotation
+        self.held = held  # labels someone else keeps out of rotation: never canaries
         self.units = units or len(steps.targets)  # what percentages count: nodes (hosts)
         self.on_failed_canary = on_failed_canary
         self.failed: list[tuple[Target, RolloutError]] = []
@@ -89,7 +97,7 @@ class Batches:
         ``max_failures`` are in `failed`; `finish` raises them once the strategy is done."""
         steps, pace = self.steps, self.steps.pace
         total = self.units
-        groups = split(todo, pace, total)
+        groups = split(todo, pace, total, self.held)
         for number, batch in enumerate(groups, start=1):
             name = f"batch {number}/{len(groups)}" + (" (canary)" if batch.canary else "")
             if len(groups) > 1:

@@ -14,9 +14,9 @@ from .target import Outcome, Target
 _PASSED = (Outcome.DEPLOYED, Outcome.UNCHANGED, Outcome.VERIFIED, Outcome.LIVE)
 
 
-def interruption(targets: Sequence[Target], next_step: str) -> str:
-    """Where a Ctrl-C stopped the run and what to run next; a node caught changing ends
-    interrupted."""
+def interruption(targets: Sequence[Target], next_step: str, cause: str = "Ctrl-C") -> str:
+    """Where ``cause`` (Ctrl-C, SIGTERM, SIGHUP) stopped the run and what to run next; a
+    node caught changing ends interrupted, one caught staging untouched."""
     active = [t for t in targets if t.phase not in (Phase.PENDING, Phase.DONE)]
     changing = [t for t in active if t.phase.changes_node]
     # a blue/green colour verified before the stop still shows its last phase: name the
@@ -29,10 +29,12 @@ def interruption(targets: Sequence[Target], next_step: str) -> str:
     for target in targets:
         if target.phase.changes_node and target.outcome != Outcome.DEPLOYED:
             target.end(Outcome.INTERRUPTED, f"while {target.phase.value}")
+        elif target.phase == Phase.STAGING:
+            target.end(Outcome.UNTOUCHED, "interrupted while staging; runs what it ran")
     if where is None:
-        return "interrupted before any node was contacted; nothing changed"
+        return f"interrupted by {cause} before any node was contacted; nothing changed"
     return (
-        f"interrupted at node {where.host} in phase '{where.phase.value}'. "
+        f"interrupted at node {where.host} in phase '{where.phase.value}' by {cause}. "
         "Run `deploy` to see what each node runs; run the same deploy again to finish"
         + (f". {next_step}" if next_step else "")
     )

@@ -1,53 +1,31 @@
-"""Work on many nodes at once, with Ctrl-C held until every call has returned."""
+"""Work on many nodes at once; an interruption cuts the calls in flight short.
+
+Pre-flight, staging, a batch of more than one node and pruning run each node's work in
+a thread of one `fabfile.cluster.inflight.Flight`. Ctrl-C, SIGTERM or SIGHUP reaches the
+main thread, where it waits here; it stops the flight: the SSH connections the threads
+hold are closed, so their calls fail at once, their waits end, and each thread cleans
+up as its strategy does after Ctrl-C (a node caught mid-restart left drained, say). The
+main thread gives them `GRACE` seconds for that, then raises the interruption, with the
+notes they added, whether or not all of them have ended: one still in an HTTP request
+ends at its timeout, and can no longer reach a node over SSH. A second Ctrl-C cuts the
+grace short.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import sys
-import threading
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Sequence
 from typing import TypeVar
+
+from ..cluster import inflight
 
 T = TypeVar("T")
 R = TypeVar("R")
-WORKERS = 32
+WORKERS = inflight.WORKERS
+GRACE = inflight.GRACE  # seconds the threads get to clean up once the run is interrupted
 
 
 def each(work: Callable[[T], R], targets: Sequence[T]) -> list[R]:
-    """``work`` on every target at once. A Ctrl-C meanwhile takes effect once every call
-    has returned (each is bounded by its own timeouts): a call cannot be stopped in its
-    thread, and one left running (an upload) would touch the node after the rollout
-    recorded its end, and under the feet of the next run."""
-    if not targets:
-        return []
-    with _ctrl_c_held(), ThreadPoolExecutor(max_workers=min(WORKERS, len(targets))) as pool:
-        return list(pool.map(work, targets))
-
-
-@contextlib.contextmanager
-def _ctrl_c_held() -> Iterator[None]:
-    """Hold a Ctrl-C (SIGINT) until the block is over, then raise KeyboardInterrupt."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.getsignal(signal.SIGINT)
-    if previous in (signal.SIG_IGN, None):  # ignored, or not Python's to change
-        yield
-        return
-    pressed: list[int] = []
-
-    def hold(number: int, frame: object) -> None:
-        if pressed:  # pressed again: the user will not wait
-            raise KeyboardInterrupt
-        pressed.append(number)
-        sys.stderr.write("Ctrl-C: stopping once the calls in flight return (again: now)\n")
-
-    signal.signal(signal.SIGINT, hold)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    if pressed:
-        raise KeyboardInterrupt
+    """``work`` on every target at once (at most `WORKERS` threads); the results in
+    the targets' order, or the first target's error. An interruption meanwhile is
+    raised within about `GRACE` seconds."""
+    return inflight.each(work, targets, WORKERS, GRACE)

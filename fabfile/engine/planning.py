@@ -91,7 +91,10 @@ def undo_line(app: AppDir, release: Release, rollback: str) -> str:
 def rollback_target(app: AppDir, nodes: tuple[NodeConfig, ...]) -> tuple[Release, dict[str, Path]]:
     """The release before the current one, and the coordinator's copies of its files.
 
-    With no history: the WAR just below the highest version the nodes run.
+    After a run that failed or was cut off (its coordinator died: the history has its
+    start and no end), the newest release that was live on every node before it
+    (`fabfile.records.history.History.previous`). With no history: the WAR just below
+    the highest version the nodes run.
     """
     previous = History(app.history_path).previous()
     if previous is not None:

@@ -1,21 +1,32 @@
 """Pre-flight: every target read in parallel, and refused before any release changes.
 
-For each node it reads the releases directory and ``/status``, lets the runtime
-settle a restart still claimed there (`fabfile.engine.runtimes.Runtime.settle`),
-says which config files were edited on the node, and asks whether the node has
-room for what it lacks; the strategy adds checks of its own (the load balancer's).
+First it takes the deploy lock on every target node, all or nothing, in the round
+trip that reads each node's releases directory (`fabfile.engine.clusterlock`): a node
+held by another run refuses this one before anything is tidied or changed. Then, for
+each node, it refuses a releases directory that belongs to another app
+(`fabfile.cluster.ownership`), reads ``/status``, lets the runtime settle a restart
+still claimed there (`fabfile.engine.runtimes.Runtime.settle`), says which config
+files were edited on the node, and asks whether the node has room for what it lacks;
+the strategy adds checks of its own (the load balancer's).
 """
 
 from __future__ import annotations
 
 import functools
+import socket
 from collections.abc import Sequence
 from typing import Protocol
 
+from ..app.appdir import AppDir
+from ..app.config import AppConfig, NodeConfig
+from ..app.ini import DEPLOY, HOST_PREFIX
+from ..app.keys import KEYS_BY_NAME
 from ..cluster import probe
 from ..cluster.holdings import Holdings
+from ..cluster.ownership import Owner
 from ..errors import NodeError, PreflightError
 from . import fanout
+from .clusterlock import ClusterLock, Taken
 from .phase import Phase
 from .plan import Plan
 from .runtimes import Runtime
@@ -26,9 +37,11 @@ from .target import Target
 class Preflight(Protocol):
     """The rollout as pre-flight uses it: what it reads with, and its questions about a node."""
 
+    app: AppDir
     plan: Plan
     strategy: Strategy
     runtime: Runtime
+    lock: ClusterLock | None
 
     @property
     def targets(self) -> Sequence[Target]: ...
@@ -48,7 +61,11 @@ def preflight(rollout: Preflight) -> None:
     (It does create the releases directory, remove partial uploads and clear
     restart claims that are over.)
     """
-    errors = [e for e in fanout.each(functools.partial(_check, rollout), rollout.targets) if e]
+    for target in rollout.targets:
+        rollout.set_phase(target, Phase.CHECKING)
+    taken = rollout.lock.take(read=True) if rollout.lock is not None else Taken({}, {})
+    check = functools.partial(_check, rollout, taken)
+    errors = [e for e in fanout.each(check, rollout.targets) if e]
     errors += rollout.strategy.check(rollout.plan.nodes)
     if errors:
         raise PreflightError(
@@ -57,10 +74,15 @@ def preflight(rollout: Preflight) -> None:
         )
 
 
-def _check(rollout: Preflight, target: Target) -> str:
-    rollout.set_phase(target, Phase.CHECKING)
+def _check(rollout: Preflight, taken: Taken, target: Target) -> str:
     try:
-        target.holdings = target.node.holdings()
+        if error := taken.errors.get(target.config.host):
+            raise NodeError(error)  # the lock's round trip failed: not dialled twice
+        target.holdings = taken.holdings.get(target.host) or target.node.holdings()
+        refused = _own_releases_dir(rollout, target)
+        if refused:
+            rollout.set_phase(target, Phase.FAILED, refused)
+            return refused
         rollout.runtime.settle(target)
     except NodeError as error:
         rollout.set_phase(target, Phase.FAILED, str(error))
@@ -72,3 +94,58 @@ def _check(rollout: Preflight, target: Target) -> str:
             "(edited there?); this deploy puts the deployed one back"
         )
     return rollout.room(target, target.holdings)
+
+
+def owner(app: AppDir, plan: Plan) -> Owner:
+    """This app, as a releases directory names its owner."""
+    where = f"{socket.gethostname()}:{app.config.path}"
+    return Owner(plan.release.coordinates, app.name, where)
+
+
+def foreign(app: AppDir, plan: Plan, target: Target) -> str:
+    """Why the node's releases directory is another app's ('' when it is this one's or
+    names none): its owner record, or else a release of another app it runs."""
+    holdings, ours = target.holdings, owner(app, plan)
+    if holdings is None or not ours.artifact:
+        return ""
+    found = holdings.owner
+    if found is None:  # named by nobody yet: what it runs says whose it has been
+        runs = [r for r in (holdings.current, *holdings.held) if r is not None and r.coordinates]
+        found = next((Owner(r.coordinates) for r in runs if r.coordinates != ours.artifact), None)
+    if found is None or found.same_app(ours):
+        return ""
+    return _refusal(app.config, target.config, found)
+
+
+def _own_releases_dir(rollout: Preflight, target: Target) -> str:
+    """Refuse another app's releases directory; name this app in one that names none."""
+    refused = foreign(rollout.app, rollout.plan, target)
+    holdings = target.holdings
+    if refused or holdings is None or holdings.owner is not None:
+        return refused
+    ours = owner(rollout.app, rollout.plan)
+    if not ours.artifact:
+        return ""
+    found = target.node.claim_owner(ours)  # another app may have named itself meanwhile
+    return (
+        ""
+        if found is None or found.same_app(ours)
+        else _refusal(rollout.app.config, target.config, found)
+    )
+
+
+def _refusal(config: AppConfig, node: NodeConfig, other: Owner) -> str:
+    """Two apps in one releases directory, said with the file and line to change."""
+    section = config.source.section(HOST_PREFIX, node.host)
+    if (section, "releases_dir") not in config.source.keys:
+        section = DEPLOY
+    unset = (section, "releases_dir") not in config.source.keys
+    default = f", not set: the default is {KEYS_BY_NAME['releases_dir'].default}" if unset else ""
+    return (
+        f"{node.label}: releases_dir {node.releases_dir} belongs to another app on this "
+        f"node, {other.describe()}; two apps in one releases directory overwrite each "
+        "other's current release and prune each other's files: give this app a releases_dir "
+        f"of its own ({config.where(section, 'releases_dir')}{default}; {{app}} in it names "
+        f"the app directory); if that app is gone for good, remove {node.releases_dir}/owner "
+        "on the node"
+    )

@@ -7,8 +7,9 @@ runtime (`fabfile.engine.runtimes`) make the release live, node by node in its o
 and the first failure stops it there.
 
 `Rollout` runs the phases in that order; each has its module (`preflight`,
-`staging`, then `pruning`), and the run ends in one history record (`recording`)
-whose message says where it stopped (`ending`).
+`staging`, then `pruning`); the history gets the run when it starts, each node as it
+enters a phase, and one record at the end (`recording`) whose message says where it
+stopped (`ending`).
 """
 
 from __future__ import annotations
@@ -29,15 +30,16 @@ from ..cluster.node import Node
 from ..errors import (
     ConfigError,
     DeployError,
-    Interrupted,
+    LockError,
     PreflightError,
     RolloutError,
     explain,
 )
 from ..records.history import Result
 from ..records.lock import Holder
-from . import ending, recording, warmup
+from . import ending, recording, signals, warmup
 from .batches import Finished
+from .clusterlock import ClusterLock
 from .phase import Phase, Reporter
 from .plan import Plan
 from .preflight import preflight
@@ -64,20 +66,25 @@ class Rollout:
         strategy: Strategy,
         reporter: Reporter,
         node: NodeFactory = Node,
+        lock: ClusterLock | None = None,
     ) -> None:
         self.app = app
         self.plan = plan
         self.strategy = strategy
         self.reporter = reporter
+        self.lock = lock  # the nodes' deploy lock: pre-flight takes it, the run's end releases it
         self.targets = [Target(node(config)) for config in plan.nodes]
         self.started = time.monotonic()
         self.stages: dict[str, float] = {}
-        run_id = uuid.uuid4().hex
+        self.run_id = run_id = uuid.uuid4().hex
         holder = restartclaim.record(Holder.me(plan.command), run_id)
+        for target in self.targets:  # its temporary files and marks on the nodes carry it
+            target.node.run_id, target.node.holder = run_id, holder
         self.runtime: Runtime = strategy.runtime(plan, self, run_id, holder)
         # on the release but for logback.xml: the target, and the file it will get live
         self.logging_live: dict[str, tuple[Target, logback.Setting]] = {}
         self.verdicts: list[str] = []  # the canary's, for the history
+        self.recorder = recording.Recorder(self)
 
     # -- driving ------------------------------------------------------------
 
@@ -85,6 +92,7 @@ class Rollout:
         """Pre-flight, stage, roll; always record the outcome and close connections.
         ``stage_only`` (`deploy stage`): pre-flight and staging, nothing live changes."""
         result, message = Result.OK, ""
+        self.recorder.start()  # before anything changes: a history we cannot write refuses
         try:
             self._timed("preflight", lambda: preflight(self))
             self._timed("staging", lambda: stage(self))
@@ -95,20 +103,30 @@ class Rollout:
             self._timed("nodes", self._roll)
             self._timed("logging", self._logging_live)
             self._prune_unless_interrupted()
-        except KeyboardInterrupt as interrupt:
+        except KeyboardInterrupt as interrupt:  # Ctrl-C, SIGTERM, SIGHUP (`signals`)
             result = Result.INTERRUPTED
-            interrupted = ending.interruption(self.targets, self.plan.next_step)
+            cause = signals.cause(interrupt)
+            interrupted = ending.interruption(self.targets, self.plan.next_step, cause)
             message = "\n".join([interrupted, *getattr(interrupt, "__notes__", ())])
-            raise Interrupted(message) from None
+            raise signals.interrupted(message, interrupt) from None
         except DeployError as error:
-            result = Result.REFUSED if isinstance(error, PreflightError) else Result.FAILED
+            refused = isinstance(error, PreflightError | LockError)
+            result = Result.REFUSED if refused else Result.FAILED
             message = explain(error)
             raise
         finally:
-            recording.write(self, result, message)
+            self._end(result, message)
+        return self.targets
+
+    def _end(self, result: Result, message: str) -> None:
+        """Record the run while it still holds the lock, then let go and close."""
+        try:
+            self.recorder.end(result, message)
+        finally:
+            if self.lock is not None:
+                self.lock.release()
             for target in self.targets:
                 target.node.close()
-        return self.targets
 
     def _roll(self) -> None:
         try:
@@ -142,6 +160,7 @@ class Rollout:
     def _timed(self, name: str, step: Callable[[], None]) -> None:
         """Run one stage of the rollout and keep its duration for the history."""
         started = time.monotonic()
+        self.recorder.stage(name)
         try:
             step()
         finally:
@@ -152,6 +171,7 @@ class Rollout:
     def set_phase(self, target: Target, phase: Phase, detail: str = "") -> None:
         target.phase = phase
         target.phases.append((phase.value, round(time.monotonic() - self.started, 3)))
+        self.recorder.node(target)  # on disk before anyone is told
         self.reporter.phase(target.host, phase, detail)
 
     def note(self, text: str) -> None:

@@ -28,7 +28,11 @@ class Staging(Protocol):
 
     def set_phase(self, target: Target, phase: Phase, detail: str = "") -> None: ...
 
+    def note(self, text: str) -> None: ...
+
     def missing(self, target: Target) -> list[str]: ...
+
+    def unchanged(self, target: Target) -> bool: ...
 
 
 def stage(rollout: Staging) -> None:
@@ -37,7 +41,9 @@ def stage(rollout: Staging) -> None:
     The instances of one host share its releases directory: the first of
     them receives the files, the others are staged with it."""
     first = first_of_each_host(rollout.targets)
-    errors = [e for e in fanout.each(functools.partial(_stage, rollout), list(first.values())) if e]
+    changing = {t.node.host for t in rollout.targets if not rollout.unchanged(t)}
+    send = functools.partial(_stage, rollout, changing)
+    errors = [e for e in fanout.each(send, list(first.values())) if e]
     for target in rollout.targets:
         if first[target.node.host] is not target:
             rollout.set_phase(target, Phase.STAGED, f"with {first[target.node.host].host}")
@@ -48,18 +54,34 @@ def stage(rollout: Staging) -> None:
         )
 
 
-def _stage(rollout: Staging, target: Target) -> str:
+def _stage(rollout: Staging, changing: set[str], target: Target) -> str:
     missing = rollout.missing(target)
     if missing:
         rollout.set_phase(target, Phase.STAGING, f"{len(missing)} file(s)")
     try:
         for sha in missing:
             target.sent += target.node.upload(rollout.plan.sources[sha], sha)
+        if target.node.host in changing:
+            _recheck(rollout, target, set(missing))
     except NodeError as error:
         rollout.set_phase(target, Phase.FAILED, str(error))
         return str(error)
     rollout.set_phase(target, Phase.STAGED, f"{target.sent} bytes sent")
     return ""
+
+
+def _recheck(rollout: Staging, target: Target, sent: set[str]) -> None:
+    """The files the host already held are hashed again: one that changed on the node
+    since it was staged (a blob is trusted by its name only once checked) is sent again
+    now, before anything is restarted; the install checks each copy once more."""
+    held = rollout.plan.release_for(target.config).blobs - sent
+    changed = target.node.changed_blobs(held) if held else {}
+    if changed:
+        target.sent += target.node.resend(changed, rollout.plan.sources)
+        rollout.note(
+            f"{target.node.host}: {len(changed)} staged file(s) had changed on the node since "
+            "they were staged; sent again and checked"
+        )
 
 
 def first_of_each_host(targets: Sequence[Target]) -> dict[str, Target]:

@@ -56,6 +56,7 @@ class Target:
     restarted_at: float | None = None  # the node's uptime when its restart was claimed
     stale_claim: str = ""  # a restart claim judged over, which this run may take over
     guided: list[str] = dataclasses.field(default_factory=list)  # the user's choices
+    left_out: str = ""  # the haproxy state someone else keeps it in, which the run left
     # every phase it entered and when, in seconds since the run began (a timeline)
     phases: list[tuple[str, float]] = dataclasses.field(default_factory=list)
 

@@ -5,7 +5,8 @@ Each command snapshots ``.config``, ``config.properties``, ``.jettyrc``,
 ``.deploy-archive/``: the content once per sha256, and one line in
 ``log.jsonl`` each time a file's checksum differs from the last one seen. So an
 edit is kept even if nobody deploys it, and the merged file each host received
-can be sent again by a rollback.
+can be sent again by a rollback. An app directory its group shares gives the archive to
+that group too (`fabfile.records.shared`); the log is appended to, never rewritten.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import difflib
-import fcntl
 import getpass
 import hashlib
 import json
@@ -22,6 +22,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from . import shared
 from .history import now
 
 DIRECTORY = ".deploy-archive"
@@ -48,11 +49,15 @@ class Archive:
     def keep(self, data: bytes) -> Path:
         """Store ``data`` under its checksum (once); return where it is."""
         path = self.root / hashlib.sha256(data).hexdigest()
-        if not path.exists():
-            self.root.mkdir(mode=0o700, exist_ok=True)  # config files may hold secrets
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(data)
-            os.replace(tmp, path)
+        try:
+            if not path.exists():
+                shared.make_dir(self.root)  # config files may hold secrets: never others'
+                tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+                tmp.write_bytes(data)
+                shared.give_to_group(tmp)
+                os.replace(tmp, path)
+        except PermissionError as error:
+            raise shared.refused(self.root, error) from None
         return path
 
     def find(self, sha256: str) -> Path | None:
@@ -77,8 +82,8 @@ class Archive:
                 for name, sha in sorted((changed | gone).items())
             ]
             if versions:
-                with (self.root / LOG).open("a", encoding="utf-8") as log:
-                    log.writelines(json.dumps(dataclasses.asdict(v)) + "\n" for v in versions)
+                lines = "".join(json.dumps(dataclasses.asdict(v)) + "\n" for v in versions)
+                shared.append_line(self.root / LOG, lines.encode())
         return versions
 
     def change(self, before: str, after: str) -> str:
@@ -119,7 +124,6 @@ class Archive:
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
         """Two commands may snapshot at once: one at a time reads and appends."""
-        self.root.mkdir(mode=0o700, exist_ok=True)
-        with (self.root / f"{LOG}.lock").open("a") as guard:
-            fcntl.flock(guard, fcntl.LOCK_EX)
+        shared.make_dir(self.root)
+        with shared.locked(self.root / f"{LOG}.lock"):
             yield

@@ -1,12 +1,15 @@
 """The app directory's history of deploys and rollbacks, and what "previous" means.
 
-One JSON object per line in ``.deploy-history.jsonl``, each a `Record` written
-by `History.append` alone. The file is rewritten whole through a temporary file
-and a rename, so a kill at any moment leaves either the old or the new file,
-never a torn one. Reading goes through one lenient reader, `Record.from_dict`
-(`History.records`): files written by older versions of the tool must still be
-read, so a line that is no JSON object is skipped, and within one a field that
-is missing or of the wrong type takes its default.
+``.deploy-history.jsonl`` is append-only: each line is written whole, with one write on
+an O_APPEND descriptor, and synced (`fabfile.records.shared`); nothing rewrites it, so
+its mode and group stay as they are. A command that is no rollout writes its `Record`
+as one line (`History.append`); a rollout writes its run ahead (`History.begin`, a
+line per node's progress, and its whole record at the end: `fabfile.records.runlog`).
+Reading goes through one lenient reader, `Record.from_dict` (`History.records`), which
+folds each run's lines into one record: files written by older versions of the tool
+must still be read, so a line that is no JSON object (or array) is skipped, and within
+one a field that is missing or of the wrong type takes its default. A run with a start
+and no end runs still, or was cut off (its process is gone).
 """
 
 from __future__ import annotations
@@ -14,17 +17,17 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import enum
-import fcntl
 import getpass
 import json
 import math
-import os
 import socket
 from pathlib import Path
 from typing import Any, NewType, TypeVar
 
 from ..app.credentials import redact
 from ..app.release import Release
+from . import runlog, shared
+from .runlog import Liveness, Process
 
 Entry = dict[str, Any]  # a record as the file holds it (`Record.to_dict`)
 VERIFIED_AS = "as ##"  # parallel: a node's detail once its new version is verified
@@ -52,6 +55,9 @@ class Result(enum.StrEnum):
     FAILED = "failed"
     INTERRUPTED = "interrupted"
     REFUSED = "refused"  # bad input or pre-flight: nothing changed
+    # read, never written as an end: a run with a start line and no end yet
+    RUNNING = "running"  # its process still runs (or runs on another coordinator)
+    CUT_OFF = "cut off"  # its process is gone (killed, the machine went down)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,60 +164,84 @@ def now() -> str:
     return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One run as the history tells it: its record and, for a run written ahead, who ran
+    it and how far it got."""
+
+    number: int  # as `deploy history` numbers it: 1 for the oldest
+    record: Record
+    run_id: str = ""
+    process: Process | None = None
+    stage: str = ""  # the stage of the run it last entered (preflight, staging, nodes...)
+    liveness: Liveness | None = None  # None for a run that ended
+
+
 class History:
     """Reads and appends the history file of one app directory."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
 
+    def runs(self) -> list[Run]:
+        """Every readable run, in the order they started (a damaged line is skipped)."""
+        found: list[Run] = []
+        for run in runlog.fold(self._values()):
+            record = Record.from_dict(run.entry)
+            if record is None:
+                continue
+            liveness = None
+            if not run.ended:
+                liveness = run.process.judge(run.last) if run.process else Liveness.GONE
+                record = _unended(record, run.process, liveness, run.last)
+            found.append(Run(len(found) + 1, record, run.run_id, run.process, run.stage, liveness))
+        return found
+
     def records(self) -> list[Record]:
-        """Every readable record, oldest first (a damaged line is skipped, not fatal)."""
+        """Every readable record, oldest first: a run written ahead folded into one."""
+        return [run.record for run in self.runs()]
+
+    def _values(self) -> list[object]:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            return runlog.values(self.path.read_bytes().splitlines())
         except FileNotFoundError:
             return []
-        records = []
-        for line in text.splitlines():
-            try:
-                record = Record.from_dict(json.loads(line))
-            except ValueError:
-                continue
-            if record is not None:
-                records.append(record)
-        return records
 
     def append(self, record: Record) -> None:
-        """Add ``record`` atomically: write aside, fsync, rename over.
+        """Add ``record`` as one whole line (a command that is no rollout)."""
+        self._write(record.to_dict())
 
-        Writers take a lock file first (a refused deploy may record while
-        another deploy records), so no entry is lost between read and rename.
-        """
-        with self.path.with_name(f"{self.path.name}.lock").open("a") as guard:
-            fcntl.flock(guard, fcntl.LOCK_EX)
-            self._rewrite_with(record.to_dict())
+    def begin(self, run_id: str, record: Record, process: Process) -> None:
+        """A run starts: ``record`` as far as it is known, before anything changes."""
+        self._write(runlog.start_line(run_id, record.to_dict(), process))
 
-    def _rewrite_with(self, entry: Entry) -> None:
-        try:
-            old = self.path.read_bytes()
-        except FileNotFoundError:
-            old = b""
-        if old and not old.endswith(b"\n"):
-            old += b"\n"
-        line = json.dumps(_redacted(entry), sort_keys=True).encode() + b"\n"
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        with tmp.open("wb") as stream:
-            stream.write(old + line)
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(tmp, self.path)
+    def progress(self, run_id: str, host: str, item: HostRecord) -> None:
+        """A node of run ``run_id`` as it stands now."""
+        self._write(runlog.node_line(run_id, host, dataclasses.asdict(item)))
+
+    def stage(self, run_id: str, stage: str, at: float) -> None:
+        """Run ``run_id`` enters ``stage``, ``at`` seconds after its start."""
+        self._write(runlog.stage_line(run_id, stage, at))
+
+    def end(self, run_id: str, record: Record) -> None:
+        """Run ``run_id`` ends: its whole record."""
+        self._write(runlog.end_line(run_id, record.to_dict()))
+
+    def _write(self, value: object) -> None:
+        line = json.dumps(_redacted(value), sort_keys=True).encode() + b"\n"
+        shared.append_line(self.path, line)
 
     def stack(self) -> list[Release]:
         """Releases the cluster moved to, oldest first; rollback walks it back.
 
-        A failed or interrupted deploy is on top only until a later deploy
-        succeeds: some nodes may run it, so rollback must leave it, but once
-        the cluster moved past it, it is no release to go back to.
+        A failed, interrupted or cut-off deploy is on top only until a later deploy
+        succeeds: some nodes may run it, so rollback must leave it, but once the cluster
+        moved past it, it is no release to go back to.
         """
+        return [release for release, _ in self._stack()]
+
+    def _stack(self) -> list[tuple[Release, bool]]:
+        """`stack`, each release with whether a run made it live on every node."""
         stack: list[tuple[Release, bool]] = []
         for record in self.records():
             release, ok = record.release, record.outcome == Result.OK
@@ -231,7 +261,7 @@ class History:
                 stack[-1] = (release, stack[-1][1] or ok)
             else:
                 stack.append((release, ok))
-        return [release for release, _ in stack]
+        return stack
 
     def verified_tags(self) -> dict[str, str]:
         """Parallel: the version tag each node last passed verification with."""
@@ -247,8 +277,24 @@ class History:
         return stack[-1] if stack else None
 
     def previous(self) -> Release | None:
-        stack = self.stack()
-        return stack[-2] if len(stack) > 1 else None
+        """What rollback aims at: the newest release below the current one that was live
+        on every node (two runs that failed or were cut off in a row are both passed)."""
+        below = self._stack()[:-1]
+        live = [release for release, ok in below if ok]
+        return live[-1] if live else below[-1][0] if below else None
+
+
+def _unended(record: Record, process: Process | None, liveness: Liveness, last: float) -> Record:
+    """A run with no end: still running, or cut off."""
+    who = process.describe() if process else "its process"
+    outcome, message = Result.RUNNING, f"running: no end recorded yet, {who} runs"
+    if liveness == Liveness.GONE:
+        outcome, message = Result.CUT_OFF, f"cut off: no end was recorded and {who} is gone"
+    elif liveness == Liveness.UNKNOWN:
+        message = f"no end recorded yet: {who} runs on another coordinator, or was cut off"
+    return dataclasses.replace(
+        record, outcome=outcome, message=message, seconds=round(last, 3), finished=""
+    )
 
 
 def _redacted(value: Any) -> Any:

@@ -2,7 +2,9 @@
 
 The lock is a file created atomically (written aside, then hard-linked into
 place, which fails if it exists) that names who holds it. A lock whose process
-is gone (same host, PID dead or reused) is stale and taken over.
+is gone (same host, PID dead or reused) is stale and taken over. It guards the app
+directory's own files; the nodes are guarded by the deploy lock each of them holds
+(`fabfile.cluster.nodelock`), which every coordinator and copy of this directory share.
 """
 
 from __future__ import annotations
@@ -14,10 +16,14 @@ import getpass
 import json
 import os
 import socket
+import time
+from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
 
 from ..errors import LockError
+
+_PAUSE = 0.5  # seconds between two looks while waiting
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,11 +67,16 @@ def _start_time(pid: int) -> str:
 
 
 class Lock:
-    """``with Lock(path, command):`` holds the app directory's deploy lock."""
+    """``with Lock(path, command):`` holds the app directory's deploy lock; with ``wait``,
+    a lock held by a live process is waited for that many seconds, ``say`` telling whom."""
 
-    def __init__(self, path: Path, command: str) -> None:
+    def __init__(
+        self, path: Path, command: str, wait: float = 0.0, say: Callable[[str], None] = print
+    ) -> None:
         self.path = path
         self.holder = Holder.me(command)
+        self.wait = wait
+        self.say = say
 
     def __enter__(self) -> Lock:
         self.acquire()
@@ -80,17 +91,32 @@ class Lock:
         self.release()
 
     def acquire(self) -> None:
-        """Take the lock, taking over a stale one; raise `LockError` if it is held."""
+        """Take the lock, taking over a stale one; raise `LockError` if it is held (after
+        waiting up to ``wait`` seconds for it)."""
+        deadline = time.monotonic() + self.wait
+        told = False
+        while (holder := self._try_once()) is not None:
+            if time.monotonic() >= deadline:
+                waited = f"after waiting {self.wait:g} s, " if self.wait else ""
+                raise LockError(
+                    f"{waited}another deploy of this app is running: {holder.describe()}. "
+                    "Wait for it to finish (or have this command wait: --lock-wait SECONDS); "
+                    f"if that process is gone, remove {self.path}"
+                )
+            if not told:
+                told = True
+                self.say(f"waiting up to {self.wait:g} s for {holder.describe()} to finish")
+            time.sleep(min(_PAUSE, max(0.0, deadline - time.monotonic())))
+
+    def _try_once(self) -> Holder | None:
+        """Take the lock (None), or return the live process that holds it."""
         for _ in range(2):
             if self._create():
-                return
+                return None
             judged = _read_bytes(self.path)
             holder = _holder(judged)
             if holder is not None and holder.alive():
-                raise LockError(
-                    f"another deploy of this app is running: {holder.describe()}. "
-                    f"Wait for it to finish; if that process is gone, remove {self.path}"
-                )
+                return holder
             self._remove_stale(judged)
         raise LockError(f"could not take the lock {self.path}; another deploy keeps taking it")
 

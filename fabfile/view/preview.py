@@ -16,7 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ..app import extensions
 from ..app.overrides import HostFiles
-from ..cluster import drift, probe
+from ..cluster import drift, probe, takenout
+from ..cluster.balancer import Rotation, State
+from ..engine.preflight import foreign
 from ..engine.rollout import Rollout
 from ..engine.target import Target
 from ..errors import NodeError
@@ -39,16 +41,22 @@ class Step:
     error: str = ""
     changes: bool = False  # the deploy would change what the node runs
     restarts: bool = False  # ... by restarting it
+    held: str = ""  # out of rotation by someone else: left so (`Preview.held`)
 
 
 def steps(
-    rollout: Rollout, merged: dict[str, HostFiles], kept: Collection[str] | None = None
+    rollout: Rollout,
+    merged: dict[str, HostFiles],
+    kept: Collection[str] | None = None,
+    rotation: Rotation | None = None,
 ) -> list[Step]:
     """Every node's step, read in parallel; a node that cannot be read says why.
     ``kept``: the nodes the run leaves as they are (`Strategy.kept`: blue/green's live
-    colours), asked of the rollout's strategy when not given."""
+    colours), asked of the rollout's strategy when not given. ``rotation``: haproxy, to
+    say which nodes someone else keeps out of rotation (`Preview.held`)."""
     if kept is None:
         kept = rollout.strategy.kept(rollout.plan.nodes)
+    states = _states(rollout, rotation)
     first: dict[str, Target] = {}
     for target in rollout.targets:
         first.setdefault(target.node.host, target)
@@ -58,7 +66,8 @@ def steps(
         try:
             if target.host in kept:
                 return Step(target.host, rollout.strategy.preview.kept, "", (), 0, (), ())
-            return _step(rollout, target, merged, id(target) in sends)
+            step = _step(rollout, target, merged, id(target) in sends)
+            return _held(rollout, target, step, states.get(target.host))
         except NodeError as error:
             return Step(target.host, "cannot be read", "", (), 0, (), (), str(error))
         finally:
@@ -97,10 +106,28 @@ def _step(rollout: Rollout, target: Target, merged: dict[str, HostFiles], sends:
         size,
         tuple(rollout.drift(target)),
         diffs,
-        rollout.room(target, target.holdings),
+        foreign(rollout.app, rollout.plan, target) or rollout.room(target, target.holdings),
         changes,
         restarts,
     )
+
+
+def _states(rollout: Rollout, rotation: Rotation | None) -> dict[str, State]:
+    """haproxy's state of each node, when the strategy leaves alone what others took out."""
+    if rotation is None or not rollout.strategy.preview.held or rollout.plan.force:
+        return {}
+    try:
+        return rotation.states(rollout.plan.nodes)
+    except NodeError:
+        return {}  # the pre-flight says it; the plan reads on without it
+
+
+def _held(rollout: Rollout, target: Target, step: Step, state: State | None) -> Step:
+    """The step, saying so when someone else keeps the node out of rotation."""
+    mark = target.holdings.taken_out if target.holdings is not None else None
+    if state is None or not takenout.theirs(state, mark):
+        return step
+    return dataclasses.replace(step, held=rollout.strategy.preview.held.format(state=state))
 
 
 def lines(steps: Sequence[Step]) -> list[str]:
@@ -116,6 +143,8 @@ def lines(steps: Sequence[Step]) -> list[str]:
         listed = f" ({', '.join(step.files)})" if step.files else ""
         now = f"; now {step.running}" if step.running else ""
         out.append(f"{step.node}: {step.action}; {sent}{listed}{now}")
+        if step.held:
+            out.append(f"  {step.held}")
         if step.edited:
             out.append(f"  edited on the node: {', '.join(step.edited)} (the deploy puts it back)")
         for item in step.diffs:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import json
 import signal
 import subprocess
 import time
@@ -17,6 +16,7 @@ import pytest
 import requests
 
 from fabfile.cluster.balancer import Balancer
+from fabfile.records.history import History
 from sandbox import cluster as cluster_module
 from sandbox import haproxy, tomcat
 from sandbox.cluster import Cluster
@@ -83,8 +83,8 @@ def versions(sandbox: Cluster) -> dict[str, str]:
 
 
 def history(app_dir: Path) -> list[dict[str, Any]]:
-    lines = (app_dir / ".deploy-history.jsonl").read_text().splitlines()
-    return [json.loads(line) for line in lines]
+    """Each run as ``deploy history --json`` shows it: a run's lines folded into one."""
+    return [record.to_json() for record in History(app_dir / ".deploy-history.jsonl").records()]
 
 
 def override(app_dir: Path, host: str, **keys: str) -> None:

@@ -340,7 +340,8 @@ def test_a_killed_coordinator_leaves_the_cluster_serving_and_running_again_finis
     )
     assert served(bg) in (OLD, NEW)
     assert_serving(bg, app_dir, capsys)
-    again = cli.run([str(fresh)], app_dir, capsys)
+    # the killed run's lock on the nodes holds until its lease ends: wait for it
+    again = cli.run([str(fresh), "--lock-wait", "60"], app_dir, capsys)
     assert again.code == 0, again.text
     assert sorted(live(app_dir, capsys)) == sorted(targets) and served(bg) == NEW
 

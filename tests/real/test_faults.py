@@ -336,7 +336,8 @@ def test_a_coordinator_killed_mid_rollout_is_finished_by_running_it_again(
     assert status.code == 1  # the killed run left the second node drained in haproxy
     assert " DRAIN " in next(ln for ln in status.out.splitlines() if second in ln)
     assert "1.0.125" in next(ln for ln in status.out.splitlines() if third in ln)
-    again = cli.run([WAR], on_125, capsys)
+    # the killed run's lock on the nodes holds until its lease ends: wait for it
+    again = cli.run([WAR, "--lock-wait", "60"], on_125, capsys)
     assert again.code == 0, again.text
     assert cli.run([], on_125, capsys).code == 0
     outcomes = {h: r["outcome"] for h, r in history(on_125)[-1]["hosts"].items()}

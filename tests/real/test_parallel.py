@@ -377,7 +377,8 @@ def test_a_killed_coordinator_leaves_every_host_serving_and_running_again_finish
         lambda text: where in text and "deploying beside" in text,
     )
     assert_serving(par, app_dir, capsys)
-    again = cli.run([par.wars[NEW].name], app_dir, capsys)
+    # the killed run's lock on the nodes holds until its lease ends: wait for it
+    again = cli.run([par.wars[NEW].name, "--lock-wait", "60"], app_dir, capsys)
     assert again.code == 0, again.text
     assert served(par) == {NEW}
     # what the killed run may have left (deployed, never verified) retires with OLD
@@ -438,7 +439,7 @@ def test_a_killed_retire_leaves_both_versions_serving_and_running_again_finishes
     assert versions(app_dir, capsys)[home] == [OLD, NEW]
     assert uses(par, alice) == OLD and served(par) == {NEW}
     assert alice.post(par.url("/logout"), timeout=5).status_code == 200
-    again = cli.run(["retire"], app_dir, capsys)
+    again = cli.run(["retire", "--lock-wait", "60"], app_dir, capsys)  # the killed one's lease
     assert again.code == 0, again.text
     assert versions(app_dir, capsys) == {a: [NEW] for a in par.addresses}
 

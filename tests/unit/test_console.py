@@ -20,7 +20,8 @@ def test_a_fleet_summary_counts_outcomes_and_names_the_nodes_to_look_at() -> Non
     out = recording(terminal=False)
     ends = [Outcome.DEPLOYED] * 9 + [Outcome.FAILED, Outcome.UNTOUCHED, Outcome.UNTOUCHED]
     targets = [
-        SimpleNamespace(host=f"web{n}", outcome=end, sent=10) for n, end in enumerate(ends, 1)
+        SimpleNamespace(host=f"web{n}", outcome=end, sent=10, left_out="")
+        for n, end in enumerate(ends, 1)
     ]
     execute.summary(out, cast(Any, targets))
     assert out.export_text().strip() == (

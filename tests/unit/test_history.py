@@ -11,7 +11,7 @@ import pytest
 
 from fabfile.app.appdir import AppDir
 from fabfile.app.release import Release
-from fabfile.records import history
+from fabfile.records import history, shared
 from fabfile.records.history import Action, History, HostRecord, Record, Result
 from tests.cli import run
 from tests.unit.helpers import release
@@ -66,16 +66,16 @@ def test_append_keeps_entries_in_order_as_whole_json_lines(log: History) -> None
     assert log.records()[2].message == "é ü"
 
 
-def test_append_leaves_the_old_file_when_killed_before_the_rename(
+def test_append_leaves_the_old_file_when_killed_before_its_write(
     log: History, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     record(log, entry("deploy", R1))
     before = log.path.read_bytes()
 
-    def killed(src: object, dst: object) -> None:
+    def killed(fd: int, data: object) -> int:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(history.os, "replace", killed)
+    monkeypatch.setattr(shared.os, "write", killed)
     with pytest.raises(KeyboardInterrupt):
         log.append(entry("deploy", R2))
     assert log.path.read_bytes() == before

@@ -4,6 +4,8 @@ and the scripts of `Node`, the parallel runtime and drift finding things where i
 from __future__ import annotations
 
 import dataclasses
+import os
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -25,7 +27,7 @@ from fabfile.engine.strategies.parallel import Parallel
 from fabfile.engine.target import Target
 from fabfile.records.history import Action
 from tests.fakes import node_configs
-from tests.unit.helpers import release, sh
+from tests.unit.helpers import release, sh, staged
 
 # A releases directory no script may split, expand or run: spaces, both quotes, $( ),
 # backquotes, a glob and a leading dash in a component. (No braces: .config templates.)
@@ -140,6 +142,8 @@ def test_the_holdings_script_reads_each_thing_where_the_layout_puts_it(
     for sha in (old.war, new.war):
         local(layout.blob(sha), home).write_text("x")
     local(layout.part("ab12"), home).write_text("half")
+    stale = time.time() - 2 * 3600  # left by a run long gone: tidied (a younger one stays)
+    os.utime(local(layout.part("ab12"), home), (stale, stale))
     local(layout.current("b1"), home).write_text(new.to_json() + "\n")
     local(layout.current("b2"), home).write_text(old.to_json() + "\n")
     local(layout.log, home).write_text(f"{old.to_json()}\n{new.to_json()}\n")
@@ -158,16 +162,15 @@ def test_the_holdings_script_reads_each_thing_where_the_layout_puts_it(
 def test_install_record_and_prune_write_where_the_layout_says(
     config: NodeConfig, home: Path, canary: Path
 ) -> None:
-    layout, node, target = Layout.of(config), LocalNode(config, home), release(7)
+    layout, node, fake = Layout.of(config), LocalNode(config, home), release(7)
     local(layout.blobs, home).mkdir(parents=True)
-    for sha in [*target.blobs, "0" * 64]:
-        local(layout.blob(sha), home).write_text(f"content of {sha[-4:]}")
+    target = staged(fake, local(layout.blobs, home), "0" * 64)  # true checksums: each is checked
     node.install(target)
     assert Release.from_json(local(layout.current("b1"), home).read_text()) == target
     assert not local(layout.current_new("b1"), home).exists()
     node.record(target)
     assert len(local(layout.log, home).read_text().splitlines()) == 2
-    assert (home / "web apps" / "RO'OT.war").read_text() == f"content of {target.war[-4:]}"
+    assert (home / "web apps" / "RO'OT.war").read_text() == f"content of {fake.war[-4:]}"
     node.prune(node.holdings(), target.blobs)
     assert sorted(p.name for p in local(layout.blobs, home).iterdir()) == sorted(target.blobs)
     assert not canary.exists()
@@ -189,11 +192,10 @@ def test_the_restart_claim_is_the_layouts(config: NodeConfig, home: Path, canary
 def test_parallel_versions_are_laid_out_and_forgotten_where_the_layout_says(
     config: NodeConfig, home: Path, canary: Path
 ) -> None:
-    layout, node, wanted = Layout.of(config), LocalNode(config, home), release(2)
+    layout, node, fake = Layout.of(config), LocalNode(config, home), release(2)
     node.home = str(home)
     local(layout.blobs, home).mkdir(parents=True)
-    for sha in wanted.blobs:
-        local(layout.blob(sha), home).write_text(f"content of {sha[-4:]}")
+    wanted = staged(fake, local(layout.blobs, home))  # true checksums: each copy is checked
     plan = Plan(Action.DEPLOY, wanted, {}, (config,))
     versions = ParallelVersions(plan, cast(Steps, None), cast(Manager, None))
     target = Target(node)
@@ -203,14 +205,14 @@ def test_parallel_versions_are_laid_out_and_forgotten_where_the_layout_says(
         str(local(layout.version_xml("000002-1.0.2"), home)),
     )
     tree = local(layout.version("000002-1.0.2"), home)
-    assert (tree / VERSION_CONFIG).read_text() == f"content of {wanted.config[-4:]}"
+    assert (tree / VERSION_CONFIG).read_text() == f"content of {fake.config[-4:]}"
     assert Path(context).read_text().startswith("<Context>")
     local(layout.version("000001-1.0.1"), home).mkdir()
     local(layout.version_war("000001-1.0.1"), home).write_text("old")
     versions._forget_retired(target, [Deployed("000002-1.0.2", "running", 0)])
     left = sorted(p.name for p in local(layout.versions, home).iterdir())
     assert left == ["000002-1.0.2", "000002-1.0.2.war", "000002-1.0.2.xml"]
-    found = drift.compare(node, _files(f"content of {wanted.config[-4:]}"), Parallel.versioned)
+    found = drift.compare(node, _files(f"content of {fake.config[-4:]}"), Parallel.versioned)
     assert found[0].diff == ""  # read from the newest version's own config.properties
     assert found[0].path == layout.version("NEWEST") + "/" + VERSION_CONFIG
     assert not canary.exists()

@@ -20,7 +20,7 @@ from fabfile.cluster.node import Node
 from fabfile.cluster.shell import sh_path
 from fabfile.errors import NodeError
 from tests.fakes import node_configs
-from tests.unit.helpers import release
+from tests.unit.helpers import release, staged
 
 HOST = "web1.invalid"  # never resolves: if the SSH mock leaks, the test fails loudly
 
@@ -242,7 +242,11 @@ def test_install_sends_one_script_that_a_real_shell_runs_safely(
         )[0]
     )
     canary = tmp_path / "pwned"
-    target = release(7, war_name=f"shop-1.0.7'$(touch {canary}).war")
+    home = tmp_path / "home"
+    blobs = home / "releases" / "shop" / "blobs"
+    blobs.mkdir(parents=True)
+    fake = release(7, war_name=f"shop-1.0.7'$(touch {canary}).war")
+    target = staged(fake, blobs)  # the install checks each copy: true checksums
     (channel,) = expect(remote, Command())
     node.install(target)
     script = channel.exec_command.call_args.args[0]
@@ -260,11 +264,6 @@ def test_install_sends_one_script_that_a_real_shell_runs_safely(
         assert word in script, word
 
     # Run exactly what was sent, against a fake node under tmp_path.
-    home = tmp_path / "home"
-    blobs = home / "releases" / "shop" / "blobs"
-    blobs.mkdir(parents=True)
-    for sha in target.blobs:
-        (blobs / sha).write_text(f"content of {sha[-4:]}")
     subprocess.run(
         ["sh", "-c", script],
         env={"HOME": str(home), "PATH": os.environ["PATH"]},
@@ -272,9 +271,9 @@ def test_install_sends_one_script_that_a_real_shell_runs_safely(
         check=True,
         timeout=10,
     )
-    assert Path(war_path).read_text() == f"content of {target.war[-4:]}"
-    assert Path(config_path).read_text() == f"content of {target.config[-4:]}"
-    assert (home / "jetty rc" / ".jettyrc").read_text() == f"content of {target.jettyrc[-4:]}"
+    assert Path(war_path).read_text() == f"content of {fake.war[-4:]}"
+    assert Path(config_path).read_text() == f"content of {fake.config[-4:]}"
+    assert (home / "jetty rc" / ".jettyrc").read_text() == f"content of {fake.jettyrc[-4:]}"
     current = Release.from_json((home / "releases" / "shop" / "current").read_text())
     assert current == target and current.war_name == target.war_name
     log = (home / "releases" / "shop" / "releases.log").read_text().splitlines()
@@ -288,9 +287,10 @@ def test_install_stages_a_file_at_the_root_beside_its_target(
     tmp_path: Path, remote: MockRemote
 ) -> None:
     (channel,) = expect(remote, Command())
-    Node(node_configs(tmp_path, *MOCKED, "war_path = /ROOT.war")[0]).install(release(1))
+    node = Node(node_configs(tmp_path, *MOCKED, "war_path = /ROOT.war")[0])
+    node.install(release(1))
     script = channel.exec_command.call_args.args[0]
-    assert " /.ROOT.war.deploy-new " in script
+    assert f" /.ROOT.war.{node.run_id}.deploy-new " in script  # the run's own name
 
 
 def test_a_refused_login_is_a_node_error_naming_host_and_user(

@@ -324,10 +324,15 @@ class StubNode:
         self.host = config.host
         self.scripts: list[str] = []
         self.recorded: list[Release] = []
+        self.run_id = "run-1"
 
     def run(self, script: str, what: str, timeout: float | None = None) -> str:
         self.scripts.append(what)
         return ""
+
+    def put_in_place(self, script: str, what: str, sources: object = None) -> int:
+        self.scripts.append(what)
+        return 0
 
     def absolute(self, path: str) -> str:
         return path.replace("~", "/home/u", 1)

@@ -2,7 +2,9 @@
 
 How a release becomes live on one Tomcat instance: its files, already staged
 on the node by checksum, are laid out as one version under
-``releases_dir/versions/TAG`` (hard links, no copy over the network); the
+``releases_dir/versions/TAG`` (copied on the node, each copy checked against its
+checksum; not hard links, through which an edit of a live version's file would
+change the staged copy that a later rollback installs); the
 instance's manager deploys that WAR from the node's own path under a tag that
 sorts after every version the app holds (`fabfile.app.tag`); then ``/status``,
 which Tomcat answers from the newest version, must name the release. The old
@@ -25,8 +27,8 @@ from typing import ClassVar
 
 from ...app import extensions
 from ...app.tag import Tag, following
-from ...cluster import probe
-from ...cluster.layout import VERSION_CONFIG, VERSION_FILES, Layout, beside
+from ...cluster import placement, probe
+from ...cluster.layout import VERSION_CONFIG, VERSION_FILES, Layout, hidden_beside
 from ...cluster.manager import Deployed, Manager
 from ...cluster.shell import sh_path
 from ...errors import DeployError, NodeError, RolloutError
@@ -159,15 +161,24 @@ class ParallelVersions:
             parent = path.rpartition("/")[0]
             lines += [
                 f'mkdir -p "$b"/{shlex.quote(parent)}',
-                _link(layout, sha, f'"$b"/{shlex.quote(path)}'),
+                *_copy(layout, sha, f'"$b"/{shlex.quote(path)}'),
             ]
-        lines.append(_link(layout, release.war, shlex.quote(war)))
-        lines += _copy_lines(layout, release.jettyrc, target.config.jettyrc_path)
+        lines += _copy(layout, release.war, shlex.quote(war))
+        run = node.run_id
+        lines += _copy_lines(layout, release.jettyrc, target.config.jettyrc_path, run)
         if release.logback and target.config.logback_path:
-            lines += _copy_lines(layout, release.logback, target.config.logback_path)
+            lines += _copy_lines(layout, release.logback, target.config.logback_path, run)
         context = extensions.context_xml(release.context, base)
         lines.append(f'printf "%s" {shlex.quote(context)} > {shlex.quote(xml)}')
-        node.run("\n".join(lines), f"laying out version ##{tag}")
+        resent = node.put_in_place(
+            "\n".join(lines), f"laying out version ##{tag}", self.plan.sources
+        )
+        if resent:
+            target.sent += resent
+            self.steps.note(
+                f"{target.host}: a staged file had changed on the node; it was sent again "
+                f"({resent} bytes) and checked before version ##{tag} was laid out"
+            )
         return war, xml
 
     def _verify(self, target: Target) -> None:
@@ -202,22 +213,24 @@ class ParallelVersions:
         )
 
 
-def _copy_lines(layout: Layout, sha: str, path: str) -> list[str]:
+def _copy_lines(layout: Layout, sha: str, path: str, run: str) -> list[str]:
     """.jettyrc (the instance's JVM options) goes to ``jettyrc_path`` as with a restart,
     renamed into place; no restart here, so Tomcat reads it at its next start. So does
     logback.xml, to ``logback_path``: logback rereads it when it scans."""
-    new = beside(path)
+    new = sh_path(hidden_beside(path, run))
     return [
         f"mkdir -p {sh_path(path.rpartition('/')[0] or '.')}",
-        f"cp -f {layout.word(layout.blob(sha))} {sh_path(new)}",  # a copy: it may be edited
-        f"mv -f {sh_path(new)} {sh_path(path)}",
+        *_copy(layout, sha, new),  # a copy: it may be edited
+        f"mv -f {new} {sh_path(path)}",
     ]
 
 
-def _link(layout: Layout, sha: str, target: str) -> str:
-    """Hard-link a staged blob into place (same file system), or copy it."""
-    blob = layout.word(layout.blob(sha))
-    return f"ln -f {blob} {target} 2>/dev/null || cp -f {blob} {target}"
+def _copy(layout: Layout, sha: str, target: str) -> list[str]:
+    """Copy a staged blob to ``target`` (one shell word) and check the copy's checksum."""
+    return [
+        f"cp -f {layout.word(layout.blob(sha))} {target}",
+        placement.checked(layout, sha, target),
+    ]
 
 
 def _tags(lists: Iterable[list[Deployed]]) -> list[Tag]:

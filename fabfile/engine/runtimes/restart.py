@@ -13,7 +13,7 @@ import dataclasses
 import time
 from typing import ClassVar
 
-from ...cluster import portowner, probe, restartclaim
+from ...cluster import inflight, portowner, probe, restartclaim
 from ...errors import DeployError, NodeError, RolloutError
 from .. import warmup
 from ..phase import Phase
@@ -47,7 +47,15 @@ class Restart:
         try:
             self.steps.set_phase(target, Phase.INSTALLING)
             target.end(Outcome.INSTALLING)
-            target.node.install(self.plan.release_for(target.config))
+            resent = target.node.install(
+                self.plan.release_for(target.config), sources=self.plan.sources
+            )
+            if resent:
+                target.sent += resent
+                self.steps.note(
+                    f"{target.host}: a staged file had changed on the node; it was sent again "
+                    f"({resent} bytes) and checked before it was installed"
+                )
             target.end(Outcome.INSTALLED)
             self.steps.set_phase(target, Phase.RESTARTING)
             self._restart_and_verify(target)
@@ -112,7 +120,7 @@ class Restart:
                     f"{target.host}: a restart by {found.describe()} is still in flight after "
                     f"{limit:g} s; run the deploy again once it is over"
                 )
-            time.sleep(min(0.2, target.config.poll_interval * 4))
+            inflight.pause(min(0.2, target.config.poll_interval * 4))  # a stopped fan-out ends it
             found, report = node.restart_claim()
         return found.line if found is not None else ""
 

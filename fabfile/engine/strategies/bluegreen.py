@@ -9,16 +9,19 @@ leaving maintenance is not UP at once). A failure before the switch changes
 nothing users see. The old colour keeps its release, so a rollback is a
 switch back: no restart, no bytes.
 
-Which colour is live is read from haproxy, never from a file of ours. A host
-whose colours are both in rotation (a switch cut short) or where a colour
-already runs the release is finished rather than redone, so running the same
-command again completes an interrupted run.
+Which colour is live is read from haproxy, never from a file of ours, and read
+again right before a colour is restarted or switched (`colours`): a colour that
+has come into rotation since the run began (haproxy restarted without its state
+file, or switched by hand) is never restarted; the run stops and says what
+changed. A host whose colours are both in rotation (a switch cut short) or where
+a colour already runs the release is finished rather than redone, so running the
+same command again completes an interrupted run; an idle colour that runs the
+release but does not carry the live colour's sessions is restarted, so that it
+joins the live one's cluster (the advice a refused switch gives).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import time
 import urllib.parse
 from collections.abc import Sequence
 from typing import ClassVar
@@ -33,32 +36,8 @@ from ..plan import Plan
 from ..runtimes import Runtime
 from ..runtimes.restart import Restart
 from ..target import Outcome, Target
+from .colours import Changed, Pair, lost, names, pair_of, replicated
 from .contract import Columns, Preview, Rollback, Setup, Steps, Unit
-
-REPLICATION_WAIT = 3.0  # seconds for a new session on the live colour to reach the idle one
-
-
-@dataclasses.dataclass
-class Pair:
-    """One host's colours: ``new`` serves after the run, ``old`` is the other one."""
-
-    new: Target
-    old: list[Target]
-    live: set[str]  # the labels of the colours in rotation when the run began
-    serving_labels: set[str]  # ... and of those that were UP (their users have sessions)
-
-    @property
-    def serving(self) -> bool:
-        """Only ``new`` takes traffic: nothing to switch on this host."""
-        return self.live == {self.new.host}
-
-    @property
-    def was_live(self) -> list[Target]:
-        return [target for target in self.old if target.host in self.live]
-
-    @property
-    def was_serving(self) -> list[Target]:
-        return [target for target in self.old if target.host in self.serving_labels]
 
 
 class BlueGreen:
@@ -83,6 +62,7 @@ class BlueGreen:
             raise ValueError("blue-green needs a load balancer")
         self.rotation: Rotation = setup.rotation
         self.setup = setup
+        self.rejoin: set[int] = set()  # the pairs whose idle colour restarts to join
 
     # -- .config ----------------------------------------------------------------
 
@@ -153,6 +133,7 @@ class BlueGreen:
         pairs = self._pairs(steps)
         by_new = {id(pair.new): pair for pair in pairs}
         switched: list[Pair] = []
+        self.rejoin = set()
         todo = [pair.new for pair in pairs if not self._skipped(steps, pair)]
 
         def after(verified: Sequence[Target], more: bool, canary: bool) -> None:
@@ -180,7 +161,10 @@ class BlueGreen:
             if self.setup.switch:
                 self._check_sessions(steps, [pair for pair in rest if not pair.serving])
         except (DeployError, KeyboardInterrupt) as error:
-            error.add_note(_unswitched(pairs, switched))
+            changed = isinstance(error, Changed) or any(
+                isinstance(e, Changed) for _, e in runner.failed
+            )
+            error.add_note(_unswitched(pairs, switched, changed))
             raise
         if self.setup.switch:
             for pair in rest:
@@ -193,29 +177,56 @@ class BlueGreen:
         by_host: dict[str, list[Target]] = {}
         for target in targets:
             by_host.setdefault(target.node.host, []).append(target)
-        return [_pair(steps, colours, states) for colours in by_host.values()]
+        return [pair_of(steps, colours, states) for colours in by_host.values()]
 
     def _skipped(self, steps: Steps, pair: Pair) -> bool:
-        """The host's new colour runs the release already: nothing to make live."""
+        """The host's new colour runs the release already: nothing to make live, unless
+        it is idle and does not carry the live colour's sessions (it is restarted, and
+        so joins the live colour's cluster: a refused switch's advice, followed)."""
         new = pair.new
-        if steps.unchanged(new):
-            steps.set_phase(new, Phase.SKIPPED, new.status.describe() if new.status else "")
-            return True
-        return False
+        if not steps.unchanged(new):
+            return False
+        unjoined = self._unjoined(pair)
+        if unjoined:
+            steps.note(f"{unjoined}; restarting {new.host} so that it joins (it is idle)")
+            self.rejoin.add(id(pair))
+            return False
+        steps.set_phase(new, Phase.SKIPPED, new.status.describe() if new.status else "")
+        return True
+
+    def _unjoined(self, pair: Pair) -> str:
+        """Why the host's idle new colour would log users out at the switch ('' when it
+        would not, or when the switch checks no sessions)."""
+        sessions = self.setup.sessions
+        checked = self.setup.switch and not self.setup.force  # --force: switch anyway
+        checked = checked and self.setup.distributable is not False
+        if sessions is None or not checked or pair.new.host in pair.live:
+            return ""
+        try:
+            return lost(sessions, pair)
+        except NodeError:  # the check before the switch says so, and stops there
+            return ""
 
     def _make(self, steps: Steps, pair: Pair) -> None:
-        """Bring the release to the host's new colour."""
+        """Bring the release to the host's new colour, once haproxy, read again, says it
+        takes no traffic the run did not know of (`Changed` if it does)."""
         new = pair.new
-        if self.setup.rollback:
+        expected = new.host in pair.live  # both colours took traffic when the run began
+        changes = pair.reread(self.rotation)
+        if not expected and new.host in pair.live:
+            error = pair.came_live(changes)
+            steps.set_phase(new, Phase.FAILED, str(error))
+            raise error
+        if self.setup.rollback and id(pair) not in self.rejoin:
             steps.note(
                 f"{new.node.host}: no colour runs that release any more; deploying it to "
                 f"{new.host} the normal way"
             )
-        if new.host in pair.live:  # both colours took traffic: take this one out first
+        if new.host in pair.live:  # take this one out first; the other keeps serving
             steps.set_phase(new, Phase.DRAINING)
             self.rotation.drain(new.config)
             self.rotation.set_state(new.config, Admin.MAINT)
-            pair.live.discard(new.host)
+            pair.states[new.host] = State.MAINT
         steps.make_live(new)
 
     def _check_sessions(self, steps: Steps, pairs: Sequence[Pair]) -> None:
@@ -235,12 +246,16 @@ class BlueGreen:
                 "joined the live one's cluster would log its users out at the switch"
             )
             return
-        problems = [p for p in (_replicated(sessions, pair) for pair in pairs) if p]
+        for pair in pairs:  # the users to keep are those of the colours live now
+            pair.reread(self.rotation)
+        problems = [p for p in (replicated(sessions, pair) for pair in pairs) if p]
         if problems and not self.setup.force:
             raise RolloutError(
                 "\n".join(problems) + "\nCheck the <Cluster> of both colours' server.xml, then "
-                "run the same command again; a deploy with --force switches anyway (those users "
-                "log in again)"
+                "run the same command again: it restarts an idle colour that does not carry "
+                "the live one's sessions, so that it joins (no restart of it helps when the "
+                "live colour's own <Cluster> is wrong). A deploy with --force switches anyway "
+                "(those users log in again)"
             )
         for problem in problems:
             steps.note(f"{problem}; switching anyway (--force)")
@@ -256,11 +271,17 @@ class BlueGreen:
         self.rotation.set_state(pair.new.config, Admin.MAINT)
 
     def _switch(self, steps: Steps, pair: Pair) -> None:
-        """New colour ready and reported UP, then the old one out: never a moment without."""
+        """New colour ready and reported UP, then the old one out: never a moment without.
+        haproxy is read again first: the colours taken out are those in rotation now."""
         new = pair.new
+        changes = pair.reread(self.rotation)
+        if changes:
+            steps.note(
+                f"{new.node.host}: haproxy's state changed during the run "
+                f"({'; '.join(changes)}); switching from what haproxy holds now"
+            )
         if pair.serving:
-            if new.outcome == Outcome.UNTOUCHED:
-                new.end(Outcome.UNCHANGED)
+            self._served_already(steps, pair)
             return
         steps.set_phase(new, Phase.SWITCHING)
         try:
@@ -270,7 +291,7 @@ class BlueGreen:
                 self.rotation.set_state(new.config, Admin.MAINT)
                 raise NodeError(
                     f"{new.host}: haproxy reports it {state}, not UP, after it was set ready; "
-                    f"it was taken out again and {_names(pair.was_live)} still serve(s)"
+                    f"it was taken out again and {names(pair.was_live)} still serve(s)"
                 )
             for old in pair.was_live:
                 self.rotation.set_state(old.config, Admin.MAINT)
@@ -280,23 +301,22 @@ class BlueGreen:
             raise RolloutError(str(error)) from None
         new.end(Outcome.LIVE)
         steps.set_phase(new, Phase.DONE, "live")
+        self._standby(steps, pair)
+
+    def _served_already(self, steps: Steps, pair: Pair) -> None:
+        """Only the new colour is in rotation: nothing to switch on this host."""
+        new = pair.new
+        if new.outcome == Outcome.UNTOUCHED:
+            new.end(Outcome.UNCHANGED)
+        elif new.outcome == Outcome.VERIFIED:  # made by this run; haproxy sends it traffic
+            new.end(Outcome.LIVE, "in rotation already: haproxy's state changed during the run")
+            steps.set_phase(new, Phase.DONE, "live")
+            self._standby(steps, pair)
+
+    def _standby(self, steps: Steps, pair: Pair) -> None:
         for old in pair.old:
             old.end(Outcome.STANDBY, "out of rotation, keeps its release for a switch back")
             steps.set_phase(old, Phase.DONE, "standby")
-
-
-def _pair(steps: Steps, colours: list[Target], states: dict[str, State]) -> Pair:
-    """Which colour serves after the run: one that runs the release already (live
-    first), else the idle one (the last, when both take traffic)."""
-    live = [target for target in colours if states.get(target.host) != State.MAINT]
-    idle = [target for target in colours if states.get(target.host) == State.MAINT]
-    ready = [target for target in live + idle if steps.unchanged(target)]
-    # both in rotation: the one that is not UP, so the other keeps serving meanwhile
-    down_first = sorted(colours, key=lambda target: _serving(states, target.host))
-    new = ready[0] if ready else (idle[0] if idle else down_first[0])
-    serving = {t.host for t in live if _serving(states, t.host)}
-    old = [target for target in colours if target is not new]
-    return Pair(new, old, {t.host for t in live}, serving)
 
 
 def _own_status_url(config: AppConfig, colour: str) -> None:
@@ -324,50 +344,19 @@ def _countable(sessions: Sessions, node: NodeConfig) -> str:
     return ""
 
 
-def _replicated(sessions: Sessions, pair: Pair) -> str:
-    """'' when the new colour carries the sessions of the live one (polled a moment, as
-    a session just opened takes that long to replicate); else what was seen."""
-    live = pair.was_serving
-    if not live:
-        return ""
-    deadline = time.monotonic() + REPLICATION_WAIT
-    while True:
-        try:
-            expected, found = sessions.count(live[0].config), sessions.count(pair.new.config)
-        except NodeError as error:
-            return f"{error}; sessions cannot be checked before the switch"
-        if found >= expected or time.monotonic() >= deadline:
-            break
-        time.sleep(0.1)
-    if found >= expected:
-        return ""
-    return (
-        f"{pair.new.host} carries {found} of the {expected} session(s) of {live[0].host} "
-        f"(Tomcat manager): it has not joined {live[0].host}'s cluster, and switching to it "
-        f"would log {expected - found} user(s) out"
-    )
-
-
-def _unswitched(pairs: Sequence[Pair], switched: Sequence[Pair] = ()) -> str:
+def _unswitched(pairs: Sequence[Pair], switched: Sequence[Pair] = (), changed: bool = False) -> str:
     if switched:
         return (
-            f"Switched already (canary): {_names([pair.new for pair in switched])}; haproxy "
+            f"Switched already (canary): {names([pair.new for pair in switched])}; haproxy "
             "was not switched on the other hosts."
         )
-    live = [
-        target for pair in pairs for target in [*pair.old, pair.new] if target.host in pair.live
-    ]
+    live = [target for pair in pairs for target in pair.colours if target.host in pair.live]
+    if changed:  # what haproxy was found doing, not what this run did
+        return (
+            "This run switched nothing and restarted no colour in rotation; haproxy's state "
+            f"changed under it (in rotation when last read: {names(live)})."
+        )
     return (
         "Nothing users see changed: haproxy was not switched and still sends every request "
-        f"to {_names(live)}."
+        f"to {names(live)}."
     )
-
-
-def _names(targets: Sequence[Target]) -> str:
-    return ", ".join(target.host for target in targets) or "no colour"
-
-
-def _serving(states: dict[str, State], label: str) -> bool:
-    """Whether haproxy sends ``label`` traffic (a server it lacks does not serve)."""
-    state = states.get(label)
-    return state is not None and state.serving

@@ -64,6 +64,9 @@ class Preview:
 
     change: str  # a node that does not run the release yet
     kept: str = ""  # a node the run leaves as it is (`Strategy.kept`), e.g. a live colour
+    # a node someone else took out of haproxy's rotation ({state}: MAINT or DRAIN), which
+    # the run leaves out (`fabfile.cluster.takenout`); '' when the strategy does not
+    held: str = ""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -4,6 +4,11 @@ warmed up.
 ``batch`` nodes at most are out of rotation at once (one by default); a
 failure stops the rollout there unless ``max_failures`` lets it go on, and
 the nodes not yet reached keep serving the release they ran (`fabfile.engine.batches`).
+
+A node someone else took out of rotation (MAINT or DRAIN in haproxy, without the
+tool's mark, `fabfile.cluster.takenout`) is theirs: it is deployed if asked, but
+left as it was found and never a canary, unless ``--force``. haproxy's state is read
+again just before a node is touched, so an operator's change during the run counts.
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from ...app.config import AppConfig, NodeConfig
-from ...cluster.balancer import Admin, Rotation
+from ...cluster import takenout
+from ...cluster.balancer import Admin, Rotation, State
 from ...errors import DeployError, NodeError
 from .. import warmup
 from ..batches import Batches, order
@@ -33,12 +39,18 @@ class Rolling:
     unit: ClassVar[Unit] = Unit.NODES
     restarts: ClassVar[bool] = True
     versioned: ClassVar[bool] = False
-    preview: ClassVar[Preview] = Preview("install + restart")
+    preview: ClassVar[Preview] = Preview(
+        "install + restart",
+        held="{state} in haproxy, not by deploy: left out of rotation as found "
+        "(--force puts it back)",
+    )
     status: ClassVar[Columns] = Columns.ROTATION
     commands: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, setup: Setup) -> None:
         self.rotation = setup.rotation
+        self.force = setup.force  # --force: a node someone else took out is put back too
+        self.mine: set[str] = set()  # the nodes this run marked as taken out by it
 
     @classmethod
     def validate(cls, config: AppConfig) -> None:
@@ -61,6 +73,7 @@ class Rolling:
 
     def run(self, steps: Steps) -> None:
         todo = []
+        held = self._held(steps.targets)
         for target in order(steps.targets):
             if steps.unchanged(target):
                 self._skip(steps, target)
@@ -84,7 +97,7 @@ class Rolling:
         def one(target: Target) -> None:
             self._one(steps, target, ramp=self.ramping)
 
-        runner = Batches(steps, self.rotation)
+        runner = Batches(steps, self.rotation, on_failed_canary=self._canary_out, held=held)
         self.ramping = self.rotation is not None and len(todo) > 1
         runner.run(todo, one, after)
         runner.finish()
@@ -92,16 +105,24 @@ class Rolling:
     def _skip(self, steps: Steps, target: Target) -> None:
         target.end(Outcome.UNCHANGED)
         if self.rotation is not None:
-            # A run cut short may have left it drained: it is verified, so back in.
-            self.rotation.ready(target.config)
+            theirs = self._theirs(target)
+            if theirs is not None:
+                self._leave(steps, target, theirs)
+            else:  # a run cut short may have left it drained: it is verified, so back in
+                self.rotation.ready(target.config)
+                if target.holdings is not None and target.holdings.taken_out is not None:
+                    self._unmark(steps, target)
         steps.set_phase(target, Phase.SKIPPED, target.status.describe() if target.status else "")
 
     def _one(self, steps: Steps, target: Target, ramp: bool = False) -> None:
         rotation = self.rotation
+        theirs = self._theirs(target)
         try:
             if rotation is not None:
-                steps.set_phase(target, Phase.DRAINING)
-                waited = rotation.drain(target.config)
+                steps.set_phase(target, Phase.DRAINING, f"{theirs} as found" if theirs else "")
+                if theirs is None:
+                    self._mark(target)
+                waited = (rotation.drain if theirs is None else rotation.idle)(target.config)
                 if waited >= target.config.drain_timeout:
                     steps.note(
                         f"{target.host}: sessions still open after drain_timeout "
@@ -109,19 +130,77 @@ class Rolling:
                     )
             steps.make_live(target)
         except (DeployError, KeyboardInterrupt) as error:
-            if rotation is not None:
-                _out_of_rotation(rotation, target, error)
+            if rotation is not None and theirs is not None:
+                error.add_note(f"{target.host} is left {theirs} in haproxy, as it was found.")
+            elif rotation is not None:
+                self._out_of_rotation(steps, target, error)
             raise
-        if rotation is not None:
-            wanted = warmup.first_weight(target.config.warmup) if ramp else 100
-            got = rotation.ready(target.config, wanted if target.config.warmup else 100)
-            if got < 100:
-                self.reduced.append(target)
+        if rotation is None:
+            return
+        if theirs is not None:
+            self._leave(steps, target, theirs)
+            return
+        wanted = warmup.first_weight(target.config.warmup) if ramp else 100
+        got = rotation.ready(target.config, wanted if target.config.warmup else 100)
+        self._unmark(steps, target)
+        if got < 100:
+            self.reduced.append(target)
+
+    # -- whose node is out of rotation ---------------------------------------------
+
+    def _held(self, targets: Sequence[Target]) -> frozenset[str]:
+        """The nodes someone else holds out of rotation now: never canaries."""
+        if self.rotation is None or self.force:
+            return frozenset()
+        states = self.rotation.states(tuple(t.config for t in targets))
+        return frozenset(t.host for t in targets if self._theirs(t, states[t.host]) is not None)
+
+    def _theirs(self, target: Target, state: State | None = None) -> State | None:
+        """The state someone else left the node out of rotation in (read now, when not
+        given), or None: the run may take it out and must put it back."""
+        if self.rotation is None or self.force or target.host in self.mine:
+            return None
+        if state is None:
+            state = self.rotation.states((target.config,))[target.host]
+        mark = target.holdings.taken_out if target.holdings is not None else None
+        return state if takenout.theirs(state, mark) else None
+
+    def _leave(self, steps: Steps, target: Target, state: State) -> None:
+        """Say that a node someone else took out stays out, here and in the summary."""
+        words = f"left {state} in haproxy as found (not taken out by deploy; --force puts it back)"
+        target.detail = "; ".join(w for w in (target.detail, words) if w)
+        target.left_out = state
+        steps.note(f"{target.host}: {words}")
+
+    def _mark(self, target: Target) -> None:
+        target.node.take_out()
+        self.mine.add(target.host)
+
+    def _unmark(self, steps: Steps, target: Target) -> None:
+        try:
+            target.node.put_back()
+        except NodeError as error:  # harmless while it is UP; a later run clears it
+            steps.note(f"{target.host}: back in rotation, but {error}")
+        self.mine.discard(target.host)
+
+    def _canary_out(self, target: Target) -> None:
+        """A canary judged Failed leaves rotation, marked as taken out by this run."""
+        if self.rotation is not None:
+            self._mark(target)
+            self.rotation.set_state(target.config, Admin.MAINT)
+
+    def _out_of_rotation(self, steps: Steps, target: Target, error: BaseException) -> None:
+        """After a failure: a node whose JVM was not restarted still runs its verified
+        release and goes back in; one that was restarted stays out. Says so on ``error``."""
+        assert self.rotation is not None
+        if _out_of_rotation(self.rotation, target, error):
+            self._unmark(steps, target)
 
 
-def _out_of_rotation(rotation: Rotation, target: Target, error: BaseException) -> None:
+def _out_of_rotation(rotation: Rotation, target: Target, error: BaseException) -> bool:
     """After a failure: a node whose JVM was not restarted still runs its verified
-    release and goes back in; one that was restarted stays out. Says so on ``error``."""
+    release and goes back in; one that was restarted stays out. Says so on ``error``.
+    Whether it is back in rotation."""
     node = target.config
     interrupted = isinstance(error, KeyboardInterrupt)
     where = f"in haproxy ({node.lb_backend}/{node.lb_server})"
@@ -139,5 +218,7 @@ def _out_of_rotation(rotation: Rotation, target: Target, error: BaseException) -
             rotation.set_state(node, state)
     except NodeError as lb_error:
         note = f"{target.host} could not be set to {state} {where}: {lb_error}"
+        state = Admin.MAINT  # not known to be back: the mark stays
     if note:
         error.add_note(note)
+    return state == Admin.READY

@@ -1,0 +1,354 @@
+"""The deploy lock on every target node: taken all or nothing, kept alive, released.
+
+A run takes `fabfile.cluster.nodelock`'s lock on each host it targets before anything
+changes: a deploy or a stage in pre-flight, in the round trip that reads the node
+(`ClusterLock.take` with ``read``); rollback and switch first of all, before they read
+what they aim at, retire and logging before they touch a node (`ClusterLock.hold`).
+The first host by name goes
+alone and then the others all at once, so two runs aimed at the same nodes meet on
+the first and one of them goes on. If another run holds any of them, this one lets
+go of what it took and is refused naming the holder (exit 5), or, with
+``--lock-wait``, tries again until that time is up, saying whom it waits for. While
+held, a thread renews the lease every few seconds over each node's open connection
+(never a new one). The lock is released however the run ends; a run that is killed
+leaves it to go stale when its lease ends, and one that cannot reach a node at its end
+notes it (`fabfile.records.unreleased`) for the next run from its app directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from types import TracebackType
+
+from ..app.config import NodeConfig
+from ..cluster import nodelock
+from ..cluster.holdings import Holdings
+from ..cluster.node import Node
+from ..cluster.nodelock import LEASE, RENEW, NodeLock
+from ..errors import LockError, NodeError, PreflightError
+from ..records.lock import Holder
+from ..records.unreleased import Unreleased
+from ..words import some
+from . import fanout
+
+PAUSE = 1.0  # seconds between two tries while --lock-wait waits (and up to as much again)
+SCRIPT_TIMEOUT = 30.0  # seconds a lock script may take (the mutex alone may wait 10)
+WORKERS = 16  # renewals at once
+NodeFactory = Callable[..., Node]
+Say = Callable[[str], None]
+
+
+def _silent(text: str) -> None:
+    """Say nothing: a lock used without a console."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Taken:
+    """What taking the lock found: the holdings read in the same round trip (by node
+    label), and the hosts where it could not be taken, with why."""
+
+    holdings: dict[str, Holdings]
+    errors: dict[str, str]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Try:
+    """One host's answer to one try."""
+
+    host: str
+    taken: bool = False
+    held: NodeLock | None = None  # another run's, in the way
+    replaced: NodeLock | None = None  # a stale lock taken over
+    ended: NodeLock | None = None  # taken over from a run of this app directory that ended
+    holdings: Holdings | None = None
+    error: str = ""
+
+
+class ClusterLock:
+    """``with ClusterLock(nodes, command) as lock:`` the deploy lock on those nodes, and
+    one connection to each (`node`), which the run shares."""
+
+    def __init__(
+        self,
+        nodes: Sequence[NodeConfig],
+        command: str,
+        wait: float = 0.0,
+        say: Say = _silent,
+        node: NodeFactory = Node,
+        unreleased: Unreleased | None = None,
+    ) -> None:
+        self.token = uuid.uuid4().hex
+        self.unreleased = unreleased  # where this app directory notes locks left behind
+        self.holder = Holder.me(command)
+        self.wait = wait
+        self.say = say
+        self._factory = node
+        self._hosts: dict[str, NodeConfig] = {}  # a host's instances share its releases_dir
+        for config in nodes:
+            self._hosts.setdefault(config.host, config)
+        self._nodes: dict[str, Node] = {}
+        self._held: set[str] = set()  # hosts whose lock this run took
+        self._unsure: set[str] = set()  # hosts whose take failed half-way: released if open
+        self._guard = threading.Lock()
+        self._stop: threading.Event | None = None
+        self._beat: threading.Thread | None = None
+        self._renewed: dict[str, float] = {}
+        self._warned: set[str] = set()
+
+    def __enter__(self) -> ClusterLock:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def node(self, config: NodeConfig) -> Node:
+        """The node's one connection, shared with the run (the rollout's node factory)."""
+        with self._guard:
+            if config.label not in self._nodes:
+                self._nodes[config.label] = self._factory(config)
+            return self._nodes[config.label]
+
+    @property
+    def held(self) -> list[str]:
+        """The hosts whose lock this run holds."""
+        with self._guard:
+            return sorted(self._held)
+
+    # -- taking ---------------------------------------------------------------------
+
+    def hold(self) -> None:
+        """Take the lock before the command reads what it aims at; a host where it cannot
+        be taken refuses the command (exit 4), with nothing changed."""
+        errors = self.take().errors
+        if errors:
+            self.release()
+            raise PreflightError(
+                f"the deploy lock could not be taken on {len(errors)} of {len(self._hosts)} "
+                "node(s); nothing was changed:\n" + "\n".join(f"  {e}" for e in errors.values())
+            )
+
+    def take(self, read: bool = False) -> Taken:
+        """Take the lock on every target host, or on none: `LockError` naming the holder
+        when another run holds one, after waiting up to ``wait`` seconds. ``read`` also
+        reads each node's holdings in the same round trip (pre-flight). A host that
+        cannot be reached is in `Taken.errors`; the caller refuses the run."""
+        deadline = time.monotonic() + self.wait
+        told: set[str] = set()
+        while True:
+            ended = self.unreleased.tokens() if self.unreleased else {}
+            tries = self._try_all(read, ended)
+            if self.unreleased:
+                with contextlib.suppress(OSError):
+                    self.unreleased.drop(t.host for t in tries if t.taken)
+            self._say_taken_over(tries)
+            others = [t for t in tries if t.held is not None]
+            if not others:
+                self._start_renewing()
+                return Taken(
+                    {self._hosts[t.host].label: t.holdings for t in tries if t.holdings},
+                    {t.host: t.error for t in tries if t.error},
+                )
+            self.release()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise LockError(refusal(others, self.wait))
+            self._say_waiting(others, left, told)
+            time.sleep(min(left, PAUSE * (1 + random.random())))
+
+    def _try_all(self, read: bool, ended: dict[str, list[str]]) -> list[_Try]:
+        """The first host alone, then, unless another run holds it, the rest at once."""
+        order = sorted(self._hosts)
+        tries = [self._try(read, ended, host) for host in order[:1]]
+        if tries and tries[0].held is None:
+            tries += fanout.each(functools.partial(self._try, read, ended), order[1:])
+        return tries
+
+    def _try(self, read: bool, ended: dict[str, list[str]], host: str) -> _Try:
+        config = self._hosts[host]
+        node = self.node(config)
+        gone = ended.get(host, ())
+        script = nodelock.take_script(config.releases_dir, self.token, self.holder, ended=gone)
+        what = "taking the deploy lock"
+        if read:
+            script += "\n" + Holdings.script(config, tidy=True, locked=True)
+            what += " and reading the releases directory"
+        with self._guard:
+            self._unsure.add(host)
+        try:
+            text = node.run(script, what, timeout=SCRIPT_TIMEOUT)
+        except NodeError as error:
+            return _Try(host, error=str(error))
+        said = {answer.word: answer.lock for answer in nodelock.answers(text)}
+        with self._guard:
+            self._unsure.discard(host)
+            if nodelock.TAKEN in said:
+                self._held.add(host)
+        if nodelock.TAKEN not in said:
+            if said.get(nodelock.HELD) is None:
+                return _Try(host, error=f"{host}: {what}: the node did not say ({text[-200:]!r})")
+            return _Try(host, held=said[nodelock.HELD])
+        holdings = Holdings.parse(text) if read else None
+        if holdings is not None:
+            node.home = holdings.home
+        stale, over = said.get(nodelock.STALE), said.get(nodelock.ENDED)
+        return _Try(host, taken=True, replaced=stale, ended=over, holdings=holdings)
+
+    # -- letting go -----------------------------------------------------------------
+
+    def release(self) -> None:
+        """Stop renewing and remove this run's lock wherever it holds it; a host that
+        cannot be reached keeps it until its lease ends, and that is said."""
+        self._stop_renewing()
+        with self._guard:
+            sure, unsure = sorted(self._held), sorted(self._unsure)
+            self._held.clear()
+            self._unsure.clear()
+        release = functools.partial(self._release, frozenset(unsure))
+        hosts = sure + unsure
+        said = zip(hosts, fanout.each(release, hosts), strict=True)
+        errors = {host: error for host, error in said if error}
+        if not errors:
+            return
+        if self.unreleased:
+            with contextlib.suppress(OSError):  # only a shortcut for the next run: never fatal
+                self.unreleased.add(errors, self.token)
+        self.say(
+            f"the deploy lock could not be released on {some(list(errors))} "
+            f"({next(iter(errors.values()))}); the next run from this app directory takes it "
+            f"over, and for others it goes stale {LEASE:g} s after its last renewal"
+        )
+
+    def _release(self, unsure: frozenset[str], host: str) -> str:
+        config = self._hosts[host]
+        node = self.node(config)
+        script = nodelock.release_script(config.releases_dir, self.token)
+        try:
+            if host in unsure:  # never connected, maybe: no new login just for this
+                node.beside(script, "releasing the deploy lock", SCRIPT_TIMEOUT)
+            else:
+                node.run(script, "releasing the deploy lock", timeout=SCRIPT_TIMEOUT)
+        except NodeError as error:
+            return "" if host in unsure else str(error)
+        return ""
+
+    def close(self) -> None:
+        """Release, then close every connection."""
+        try:
+            self.release()
+        finally:
+            with self._guard:
+                nodes = list(self._nodes.values())
+            for node in nodes:
+                node.close()
+
+    # -- renewing -------------------------------------------------------------------
+
+    def _start_renewing(self) -> None:
+        if self._beat is not None:
+            return
+        now = time.monotonic()
+        self._renewed = dict.fromkeys(self.held, now)
+        self._stop = threading.Event()
+        self._beat = threading.Thread(target=self._renew_all, name="deploy-lock", daemon=True)
+        self._beat.start()
+
+    def _stop_renewing(self) -> None:
+        if self._beat is None or self._stop is None:
+            return
+        self._stop.set()
+        self._beat.join()
+        self._beat = self._stop = None
+
+    def _renew_all(self) -> None:
+        assert self._stop is not None
+        stop = self._stop
+        with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="deploy-lock") as pool:
+            while not stop.wait(RENEW):
+                list(pool.map(self._renew, self.held))
+
+    def _renew(self, host: str) -> None:
+        """Renew the lease on one host; say so once if it is lost or cannot be renewed."""
+        config = self._hosts[host]
+        script = nodelock.take_script(config.releases_dir, self.token, self.holder)
+        try:
+            text = self.node(config).beside(script, "renewing the deploy lock", RENEW)
+        except NodeError as error:
+            if time.monotonic() - self._renewed.get(host, 0.0) > LEASE - RENEW:
+                self._warn(host, f"could not be renewed for {LEASE - RENEW:g} s ({error})")
+            return
+        said = {answer.word: answer.lock for answer in nodelock.answers(text)}
+        if nodelock.TAKEN in said:
+            self._renewed[host] = time.monotonic()
+            self._warned.discard(host)
+        elif (other := said.get(nodelock.HELD)) is not None:
+            self._warn(host, f"is now held by {other.who()}: that run took it over")
+
+    def _warn(self, host: str, what: str) -> None:
+        if host in self._warned:
+            return
+        self._warned.add(host)
+        self.say(
+            f"warning: the deploy lock on {host} {what}; another run may change {host} "
+            "while this one does"
+        )
+
+    # -- words ----------------------------------------------------------------------
+
+    def _say_taken_over(self, tries: Sequence[_Try]) -> None:
+        for lock, hosts in by_holder([(t.host, t.replaced) for t in tries if t.replaced]):
+            self.say(
+                f"took over the deploy lock on {some(hosts)}, left by {lock.who()}: "
+                f"{lock.how_long()}"
+            )
+        for lock, hosts in by_holder([(t.host, t.ended) for t in tries if t.ended]):
+            self.say(
+                f"took over the deploy lock on {some(hosts)}, left by {lock.who()}: that run "
+                "of this app directory ended without releasing it there (the node could not "
+                "be reached at its end)"
+            )
+
+    def _say_waiting(self, others: Sequence[_Try], left: float, told: set[str]) -> None:
+        for lock, hosts in by_holder([(t.host, t.held) for t in others if t.held]):
+            if lock.token not in told:
+                told.add(lock.token)
+                self.say(
+                    f"waiting up to {left:.0f} s for the deploy lock on {some(hosts)}, held by "
+                    f"{lock.who()} ({lock.how_long()})"
+                )
+
+
+def refusal(others: Sequence[_Try], waited: float) -> str:
+    """The sentence a run refused by another's lock reads: whose, where, what to do."""
+    held = "; ".join(
+        f"on {some(hosts)} by {lock.who()}, {lock.how_long()}"
+        for lock, hosts in by_holder([(t.host, t.held) for t in others if t.held])
+    )
+    after = f"after waiting {waited:g} s, " if waited else ""
+    return (
+        f"{after}the deploy lock is held {held}; nothing was changed. Wait for that run to "
+        "end, or have this command wait for it: --lock-wait SECONDS. If that run is gone (its "
+        f"coordinator died), its lock goes stale {LEASE:g} s after its last renewal and the "
+        "next run takes it over; `deploy unlock` shows it and clears a stale one"
+    )
+
+
+def by_holder(found: Sequence[tuple[str, NodeLock | None]]) -> list[tuple[NodeLock, list[str]]]:
+    """The locks found, one per run that holds them, with the hosts of each (in order)."""
+    groups: dict[str, tuple[NodeLock, list[str]]] = {}
+    for host, lock in found:
+        if lock is not None:
+            groups.setdefault(lock.token or lock.line, (lock, []))[1].append(host)
+    return list(groups.values())

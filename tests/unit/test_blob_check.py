@@ -1,0 +1,186 @@
+"""A staged blob is hashed again before it goes live: one that changed on the node is
+sent again, never installed. The node's scripts run in a real ``sh``; staging's
+re-check runs on the fake cluster."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
+
+import pytest
+
+from fabfile.app.config import NodeConfig
+from fabfile.cluster.layout import Layout
+from fabfile.cluster.manager import Manager
+from fabfile.engine.plan import Plan
+from fabfile.engine.runtimes.parallel import ParallelVersions
+from fabfile.engine.strategies.contract import Steps
+from fabfile.engine.target import Target
+from fabfile.errors import NodeError, RolloutError
+from fabfile.records.history import Action
+from tests.fakes import node_configs
+from tests.unit.helpers import release, staged
+from tests.unit.test_claim_release import LocalNode
+from tests.unit.test_contract import HOSTS, NEW, World
+
+
+class SendingNode(LocalNode):
+    """A local node whose uploads are a local copy (then checked on the 'node' as usual)."""
+
+    def upload(self, local: Path, sha256: str) -> int:
+        part = self.absolute(self.layout.part(sha256, self.run_id))
+        shutil.copyfile(local, part)
+        self.verify_part(part, self.absolute(self.layout.blob(sha256)), sha256, local.name)
+        return local.stat().st_size
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    path = tmp_path / "node"
+    (path / "releases" / "shop" / "blobs").mkdir(parents=True)
+    return path
+
+
+@pytest.fixture
+def config(tmp_path: Path, home: Path) -> NodeConfig:
+    return node_configs(
+        tmp_path,
+        "hosts = web1",
+        "releases_dir = ~/releases/shop",
+        f"war_path = {home}/webapps/root.war",
+        f"config_path = {home}/conf/config.properties",
+        f"jettyrc_path = {home}/conf/.jettyrc",
+    )[0]
+
+
+def node_of(config: NodeConfig, home: Path) -> SendingNode:
+    node = SendingNode(config, home)
+    node.home = str(home)
+    return node
+
+
+def sources(tmp_path: Path, blobs: Path, *shas: str) -> dict[str, Path]:
+    """The coordinator's copies of ``shas``, as the node had them when staged."""
+    local = tmp_path / "coordinator"
+    local.mkdir(exist_ok=True)
+    for sha in shas:
+        shutil.copyfile(blobs / sha, local / sha)
+    return {sha: local / sha for sha in shas}
+
+
+def test_checking_names_and_removes_only_the_blobs_that_changed(
+    config: NodeConfig, home: Path
+) -> None:
+    blobs = home / "releases" / "shop" / "blobs"
+    target = staged(release(1), blobs)
+    (blobs / target.war).write_text("edited in place")
+    changed = node_of(config, home).changed_blobs(target.blobs | {"9" * 64})  # 9...: not held
+    assert changed == {target.war: hashlib.sha256(b"edited in place").hexdigest()}
+    assert sorted(p.name for p in blobs.iterdir()) == sorted({target.config, target.jettyrc})
+
+
+def test_a_blob_changed_since_staging_is_sent_again_never_installed(
+    tmp_path: Path, config: NodeConfig, home: Path
+) -> None:
+    blobs = home / "releases" / "shop" / "blobs"
+    fake = release(2)
+    target = staged(fake, blobs)
+    local = sources(tmp_path, blobs, *target.blobs)
+    (blobs / target.war).write_text("a hard link to it was edited")
+    node = node_of(config, home)
+    resent = node.install(target, sources=local)
+    assert resent == local[target.war].stat().st_size
+    assert (home / "webapps" / "root.war").read_text() == f"content of {fake.war[-4:]}"
+    assert (blobs / target.war).read_text() == f"content of {fake.war[-4:]}"
+    assert [p.name for p in (home / "webapps").iterdir()] == ["root.war"]  # no copy left
+
+
+def test_without_a_local_copy_a_changed_blob_is_refused_and_nothing_installed(
+    config: NodeConfig, home: Path
+) -> None:
+    blobs = home / "releases" / "shop" / "blobs"
+    before, fake = staged(release(1), blobs), release(2)
+    node = node_of(config, home)
+    node.install(before)
+    target = staged(fake, blobs)
+    (blobs / target.config).write_text("damaged")
+    with pytest.raises(NodeError) as caught:
+        node.install(target)  # a rollback whose WAR the coordinator no longer has
+    message = str(caught.value)
+    assert message.startswith(f"web1: staged file(s) {target.config[:12]} (now ")
+    assert "deploy the WAR of that release explicitly" in message
+    assert (home / "webapps" / "root.war").read_text() == f"content of {release(1).war[-4:]}"
+    assert (home / "conf" / "config.properties").read_text().startswith("content of")
+    layout = Layout.of(config)
+    assert node.holdings().current == before  # the record was not changed either
+    assert not (blobs / target.config).exists()  # nothing trusts it by its name again
+    assert not (home / layout.current_new("", node.run_id).removeprefix("~/")).exists()
+
+
+def test_parallel_versions_are_copies_checked_against_their_checksum(
+    tmp_path: Path, config: NodeConfig, home: Path
+) -> None:
+    """Not hard links: an edit of a live version's file never reaches the staged blob that
+    a later deploy or rollback would install."""
+    blobs = home / "releases" / "shop" / "blobs"
+    fake = release(3)
+    wanted = staged(fake, blobs)
+    node = node_of(config, home)
+    plan = Plan(Action.DEPLOY, wanted, sources(tmp_path, blobs, *wanted.blobs), (config,))
+    notes: list[str] = []
+    steps = cast(Steps, SimpleNamespace(note=notes.append))
+    versions = ParallelVersions(plan, steps, cast(Manager, None))
+    war, _ = versions._lay_out(Target(node), "000003-1.0.3")
+    assert notes == []
+    assert Path(war).stat().st_ino != (blobs / wanted.war).stat().st_ino
+    Path(war).write_text("edited on the node")
+    assert (blobs / wanted.war).read_text() == f"content of {fake.war[-4:]}"
+    (blobs / wanted.war).write_text("damaged")  # the next version is laid out from a good copy
+    versions._lay_out(Target(node), "000004-1.0.3")
+    assert Path(war.replace("000003", "000004")).read_text() == f"content of {fake.war[-4:]}"
+    assert notes and "was sent again" in notes[0]
+
+
+def test_staging_sends_again_a_held_file_that_changed_before_anything_restarts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = World(tmp_path, "rolling", monkeypatch)
+    world.cluster.blobs[HOSTS[1]] |= NEW.blobs  # staged ahead (deploy stage) ...
+    world.cluster.changed[HOSTS[1]] = {NEW.war}  # ... then changed there
+    world.run()
+    events = world.cluster.of(HOSTS[1])
+    resent = events.index(f"upload {NEW.war[:8]}")
+    assert resent < events.index("lb DRAIN")
+    assert world.running()[HOSTS[1]] == NEW.version
+    assert any("had changed on the node since they were staged" in n for n in world.reporter.notes)
+
+
+def test_staging_checks_nothing_where_nothing_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = World(tmp_path, "rolling", monkeypatch)
+    for host in world.cluster.hosts.values():
+        host.installed = host.running = NEW
+    for blobs in world.cluster.blobs.values():
+        blobs |= NEW.blobs
+    world.run()
+    assert not [e for e in world.cluster.events if e[1] == "checked staged files"]
+
+
+def test_staging_refuses_a_changed_file_it_has_no_copy_of(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = World(tmp_path, "rolling", monkeypatch)
+    for blobs in world.cluster.blobs.values():
+        blobs |= NEW.blobs
+    world.cluster.changed[HOSTS[0]] = {NEW.war}
+    rollout = world.rollout()
+    rollout.plan = dataclasses.replace(rollout.plan, sources={})  # a rollback: no WAR at hand
+    with pytest.raises(RolloutError, match="staging failed; no node was restarted") as caught:
+        rollout.run()
+    assert f"{HOSTS[0]}: staged file(s) changed" in str(caught.value)
+    assert not [e for e in world.cluster.events if e[1].startswith(("lb", "install", "restart"))]

@@ -1,0 +1,330 @@
+"""The deploy lock on every target: all or nothing, the first host alone, stale locks taken
+over, --lock-wait, the heartbeat, release; each node a real ``sh`` with its own HOME."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from fabfile.app.appdir import AppDir
+from fabfile.app.config import NodeConfig
+from fabfile.cluster.layout import Layout
+from fabfile.cluster.node import Node
+from fabfile.cluster.nodelock import NodeLock
+from fabfile.commands import locks, unlock
+from fabfile.commands.options import Options
+from fabfile.engine import clusterlock
+from fabfile.engine.clusterlock import ClusterLock
+from fabfile.engine.plan import Plan
+from fabfile.engine.rollout import Rollout
+from fabfile.engine.strategies.contract import Setup
+from fabfile.engine.strategies.rolling import Rolling
+from fabfile.errors import ExitCode, LockError, NodeError, PreflightError
+from fabfile.records.history import Action, History, Result
+from fabfile.records.unreleased import Unreleased
+from tests.fakes import node_configs
+from tests.unit.helpers import release
+
+
+class ShNode(Node):
+    """A `Node` whose scripts run in a local ``sh``, HOME being the host's own directory;
+    a host named in ``down`` cannot be reached."""
+
+    homes: Path
+    down: set[str] = set()  # noqa: RUF012 - set per test
+
+    def _exec(self, script: str, what: str, timeout: float | None = None) -> Any:
+        if self.host in self.down:
+            raise NodeError(f"{self.host}: sshd at {self.host}:22 refused the connection")
+        home = self.homes / self.host
+        home.mkdir(exist_ok=True)
+        done = subprocess.run(
+            ["sh", "-c", script],
+            env={"HOME": str(home), "PATH": os.environ["PATH"]},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        return SimpleNamespace(exited=done.returncode, stdout=done.stdout, stderr=done.stderr)
+
+    def beside(self, script: str, what: str, timeout: float) -> str:
+        return self.run(script, what)
+
+
+@pytest.fixture
+def nodes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[NodeConfig, ...]:
+    homes = tmp_path / "homes"
+    homes.mkdir()
+    monkeypatch.setattr(ShNode, "homes", homes, raising=False)
+    monkeypatch.setattr(ShNode, "down", set())
+    return node_configs(tmp_path, "hosts = web3, web1, web2", "user = u")
+
+
+def lock_of(nodes: tuple[NodeConfig, ...], host: str) -> NodeLock | None:
+    path = ShNode.homes / host / Layout.of(nodes[0]).deploy_lock[2:]
+    now = float(Path("/proc/uptime").read_text().split()[0])  # the node's clock: this one's
+    return NodeLock.parse(path.read_text(), now) if path.exists() else None
+
+
+def touched(nodes: tuple[NodeConfig, ...], host: str) -> bool:
+    return (ShNode.homes / host / Layout.of(nodes[0]).deploy_lock_mutex[2:]).exists()
+
+
+def cluster_lock(nodes: tuple[NodeConfig, ...], command: str, **kw: Any) -> ClusterLock:
+    return ClusterLock(nodes, command, node=ShNode, **kw)
+
+
+def test_taken_on_every_target_and_released_by_the_context(
+    nodes: tuple[NodeConfig, ...],
+) -> None:
+    with cluster_lock(nodes, "deploy a.war") as lock:
+        taken = lock.take(read=True)
+        assert lock.held == ["web1", "web2", "web3"]
+        assert taken.errors == {}
+        assert set(taken.holdings) == {"web1", "web2", "web3"}  # read in the same round trip
+        assert taken.holdings["web1"].home == str(ShNode.homes / "web1")
+        for host in ("web1", "web2", "web3"):
+            held = lock_of(nodes, host)
+            assert held is not None and held.token == lock.token
+            assert held.holder is not None and held.holder.command == "deploy a.war"
+    assert all(lock_of(nodes, host) is None for host in ("web1", "web2", "web3"))
+
+
+def test_a_node_held_by_another_run_refuses_the_whole_run_naming_the_holder(
+    nodes: tuple[NodeConfig, ...],
+) -> None:
+    with cluster_lock(nodes[2:], "deploy other.war") as other:  # web2 only
+        other.hold()
+        with cluster_lock(nodes, "deploy mine.war") as mine, pytest.raises(LockError) as caught:
+            mine.take(read=True)
+        message = str(caught.value)
+        assert "the deploy lock is held on web2 by " in message
+        assert "(pid " in message and "`deploy other.war`" in message
+        assert "nothing was changed" in message and "--lock-wait SECONDS" in message
+        assert "`deploy unlock`" in message
+        assert lock_of(nodes, "web1") is None and lock_of(nodes, "web3") is None  # let go
+        held = lock_of(nodes, "web2")
+        assert held is not None and held.token == other.token
+
+
+def test_the_first_host_is_taken_alone_so_a_run_refused_there_touches_no_other(
+    nodes: tuple[NodeConfig, ...],
+) -> None:
+    first = tuple(node for node in nodes if node.host == "web1")
+    with cluster_lock(first, "deploy other.war") as other:
+        other.hold()
+        with cluster_lock(nodes, "deploy mine.war") as mine, pytest.raises(LockError):
+            mine.take()
+    assert not touched(nodes, "web2") and not touched(nodes, "web3")
+
+
+def test_runs_racing_for_the_same_nodes_one_wins(nodes: tuple[NodeConfig, ...]) -> None:
+    for _ in range(5):
+        runs = [cluster_lock(nodes, f"deploy {n}.war") for n in range(4)]
+        outcomes: list[str] = []
+        threads = [threading.Thread(target=_race, args=(lock, outcomes)) for lock in runs]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(outcomes) == ["refused", "refused", "refused", "took"]
+        for lock in runs:
+            lock.close()
+
+
+def _race(lock: ClusterLock, outcomes: list[str]) -> None:
+    try:
+        lock.take()
+        outcomes.append("took")
+    except LockError:
+        outcomes.append("refused")
+
+
+def test_a_stale_lock_is_taken_over_saying_whose_it_was(nodes: tuple[NodeConfig, ...]) -> None:
+    killed = cluster_lock(nodes, "deploy killed.war")
+    killed.take()
+    killed._stop_renewing()  # as SIGKILL leaves it: nobody renews it, nobody releases it
+    for host in ("web1", "web2", "web3"):
+        expire(nodes, host)
+    said: list[str] = []
+    with cluster_lock(nodes, "deploy next.war", say=said.append) as lock:
+        lock.take()
+        assert lock.held == ["web1", "web2", "web3"]
+    assert len(said) == 1
+    assert said[0].startswith("took over the deploy lock on web1, web2, web3, left by ")
+    assert "`deploy killed.war`" in said[0] and "its lease ended" in said[0]
+
+
+def expire(nodes: tuple[NodeConfig, ...], host: str) -> None:
+    """End the lease of the lock on ``host`` (as the time since its last renewal would)."""
+    path = ShNode.homes / host / Layout.of(nodes[0]).deploy_lock[2:]
+    taken, renewed, _, rest = path.read_text().split(" ", 3)
+    path.write_text(f"{taken} {renewed} {renewed} {rest}")
+
+
+def test_lock_wait_waits_for_the_holder_saying_whom(nodes: tuple[NodeConfig, ...]) -> None:
+    other = cluster_lock(nodes, "deploy other.war")
+    other.hold()
+    timer = threading.Timer(1.0, other.close)
+    timer.start()
+    said: list[str] = []
+    started = time.monotonic()
+    try:
+        with cluster_lock(nodes, "deploy mine.war", wait=20, say=said.append) as mine:
+            mine.take()
+            assert mine.held == ["web1", "web2", "web3"]
+    finally:
+        timer.join()
+    assert 0.9 < time.monotonic() - started < 10
+    assert len(said) == 1 and said[0].startswith("waiting up to 20 s for the deploy lock on ")
+    assert "`deploy other.war`" in said[0]
+
+
+def test_lock_wait_gives_up_after_that_time(nodes: tuple[NodeConfig, ...]) -> None:
+    with cluster_lock(nodes, "deploy other.war") as other:
+        other.hold()
+        started = time.monotonic()
+        mine = cluster_lock(nodes, "deploy mine.war", wait=1.5)
+        with mine, pytest.raises(LockError, match=r"^after waiting 1\.5 s, the deploy lock"):
+            mine.take()
+        assert 1.4 < time.monotonic() - started < 6
+
+
+def test_an_unreachable_node_refuses_hold_and_the_others_are_let_go(
+    nodes: tuple[NodeConfig, ...],
+) -> None:
+    ShNode.down.add("web2")
+    with cluster_lock(nodes, "deploy rollback") as lock:
+        assert lock.take().errors == {
+            "web2": "web2: sshd at web2:22 refused the connection"
+        }  # pre-flight refuses with it
+        lock.release()
+        with pytest.raises(PreflightError, match="could not be taken on 1 of 3 node"):
+            lock.hold()
+    assert lock_of(nodes, "web1") is None and lock_of(nodes, "web3") is None
+
+
+def test_the_holder_renews_its_lease(
+    nodes: tuple[NodeConfig, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(clusterlock, "RENEW", 0.2)
+    with cluster_lock(nodes, "deploy a.war") as lock:
+        lock.hold()
+        first = lock_of(nodes, "web1")
+        time.sleep(1.0)
+        later = lock_of(nodes, "web1")
+    assert first is not None and later is not None
+    assert later.renewed > first.renewed and later.taken == first.taken
+
+
+def test_a_lock_lost_to_another_run_is_said_once(
+    nodes: tuple[NodeConfig, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(clusterlock, "RENEW", 0.2)
+    said: list[str] = []
+    with cluster_lock(nodes, "deploy a.war", say=said.append) as lock:
+        lock.hold()
+        path = ShNode.homes / "web2" / Layout.of(nodes[0]).deploy_lock[2:]
+        line = path.read_text().replace(lock.token, "someone-else")
+        path.write_text(line)
+        time.sleep(1.0)
+    assert len(said) == 1
+    assert said[0].startswith("warning: the deploy lock on web2 is now held by ")
+    assert path.read_text() == line  # the end of this run leaves the other's lock alone
+
+
+def test_status_lines_name_the_holder_once_per_run(nodes: tuple[NodeConfig, ...]) -> None:
+    found: dict[str, locks.Found] = {host: None for host in ("web1", "web2", "web3")}
+    with cluster_lock(nodes, "deploy a.war") as lock:
+        lock.hold()
+        for host in found:
+            found[host] = lock_of(nodes, host)
+    found["web3"] = "web3: sshd at web3:22 refused the connection"
+    shown = locks.lines(found)
+    assert len(shown) == 2
+    assert shown[0].startswith("lock: held on web1, web2 by ")
+    assert shown[1] == "lock: not read on web3 (web3: sshd at web3:22 refused the connection)"
+    assert locks.lines(dict.fromkeys(found)) == []
+
+
+def test_unlock_clears_a_stale_lock_and_refuses_a_live_one_unless_forced(
+    nodes: tuple[NodeConfig, ...], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(locks, "Node", ShNode)
+    monkeypatch.setattr(unlock, "Node", ShNode)
+    options = Options(_app(tmp_path, monkeypatch, nodes))
+    with cluster_lock(nodes, "deploy live.war") as live:
+        live.hold()
+        with pytest.raises(LockError, match=r"a run renews it, so it was not cleared"):
+            unlock.unlock(options)
+        assert lock_of(nodes, "web1") is not None
+        live._stop_renewing()
+        assert unlock.unlock(options, force=True) == 0
+        assert all(lock_of(nodes, h) is None for h in ("web1", "web2", "web3"))
+
+
+def _app(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, nodes: tuple[NodeConfig, ...]) -> AppDir:
+    """An app directory whose nodes are ``nodes`` (its .config was written by the fixture)."""
+    monkeypatch.setattr(Options, "nodes", property(lambda self: nodes))
+    return AppDir(tmp_path)
+
+
+class Quiet:
+    def phase(self, host: str, phase: object, detail: str = "") -> None:
+        pass
+
+    def note(self, text: str) -> None:
+        pass
+
+    def ask(self, question: str, keys: str) -> str:
+        return ""
+
+
+def test_a_rollout_refused_by_the_lock_is_recorded_as_refused(
+    nodes: tuple[NodeConfig, ...], tmp_path: Path
+) -> None:
+    plan = Plan(Action.DEPLOY, release(2), {}, nodes)
+    with cluster_lock(nodes[2:], "deploy other.war") as other:  # web2 only
+        other.hold()
+        with cluster_lock(nodes, "deploy mine.war") as mine:
+            run = Rollout(AppDir(tmp_path), plan, Rolling(Setup()), Quiet(), mine.node, mine)
+            with pytest.raises(LockError) as caught:
+                run.run()
+            assert caught.value.exit_code == ExitCode.LOCKED
+            # the node another run holds is not tidied (nor read) by this one
+            assert not (ShNode.homes / "web2" / "releases" / "shop" / "blobs").exists()
+    [record] = History(AppDir(tmp_path).history_path).records()
+    assert record.outcome == Result.REFUSED and "`deploy other.war`" in record.message
+
+
+def test_a_lock_left_on_an_unreachable_node_is_taken_over_by_the_next_run_from_here(
+    nodes: tuple[NodeConfig, ...], tmp_path: Path
+) -> None:
+    unreleased = Unreleased(tmp_path / ".deploy.lock")
+    said: list[str] = []
+    with cluster_lock(nodes, "deploy a.war", say=said.append, unreleased=unreleased) as first:
+        first.hold()
+        ShNode.down.add("web2")  # sshd goes down before the run's end
+    assert said[-1].startswith("the deploy lock could not be released on web2 (web2: sshd at ")
+    assert unreleased.tokens() == {"web2": [first.token]}
+    ShNode.down.clear()
+    elsewhere = cluster_lock(nodes, "deploy b.war")  # another copy of the app directory
+    with elsewhere, pytest.raises(LockError, match="held on web2 by "):
+        elsewhere.take()
+    said.clear()
+    with cluster_lock(nodes, "deploy c.war", say=said.append, unreleased=unreleased) as again:
+        again.take()
+        assert again.held == ["web1", "web2", "web3"]
+    assert said == [
+        f"took over the deploy lock on web2, left by {first.holder.describe()}: that run of "
+        "this app directory ended without releasing it there (the node could not be reached "
+        "at its end)"
+    ]
+    assert unreleased.tokens() == {} and not unreleased.path.exists()
