@@ -18,7 +18,7 @@ import pytest
 from sandbox import app, cluster, haproxy
 from sandbox.sample import build_war
 from tests import cli
-from tests.real.helpers import fail_on_leftovers
+from tests.real.helpers import clear_deploy_locks, fail_on_leftovers
 
 FIRST = os.environ.get("WARDEPLOY_TEST_FIRST", "127.0.1.2")  # where the nodes start
 BROKEN = "1.0.127"
@@ -61,7 +61,10 @@ def wars(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 @pytest.fixture
 def app_dir(sandbox: cluster.Cluster, wars: dict[str, Path], tmp_path: Path) -> Path:
-    """A fresh app directory pointing at the sandbox, with warm-up 0."""
+    """A fresh app directory pointing at the sandbox, with warm-up 0. No deploy lock
+    is left on the nodes from the test before (a run killed, or cut off from a node at
+    its end, leaves its lock for its 20 s lease: the tests of that say so themselves)."""
+    clear_deploy_locks(sandbox)
     path = tmp_path / app.APP
     socket = str(haproxy.socket_path(sandbox))
     app.write(sandbox, path, versions=(), warmup=0, ready_timeout=10, balancer=socket)

@@ -139,3 +139,11 @@ def kill_when(argv: list[str], cwd: Path, when: Callable[[str], bool]) -> str:
     process.wait()
     assert process.returncode == -signal.SIGKILL, "".join(seen)
     return "".join(seen)
+
+
+def clear_deploy_locks(sandbox: Cluster) -> None:
+    """Remove every deploy lock a test left on the sandbox's nodes, as the next test's
+    cluster (a new one, in effect) has none."""
+    for address in sandbox.addresses:
+        for lock in sandbox.home(address).glob("releases/*/deploy.lock"):
+            lock.unlink(missing_ok=True)

@@ -66,12 +66,15 @@ def test_a_run_killed_mid_restart_is_told_and_rollback_goes_to_the_release_live_
         assert notice[3] == f"  {third}: untouched (staged); now runs 1.0.126, haproxy UP"
         again = f"To finish it, run it again: deploy {CUT} --app-dir {on_125}."
         assert notice[4] == f"{again} To go back instead: deploy rollback --app-dir {on_125}"
-        back = cli.run(["rollback"], on_125, capsys)
+        # the killed run's lock on the nodes lasts its lease (20 s): rollback waits for it
+        back = cli.run(["rollback", "--lock-wait", "60"], on_125, capsys)
         assert back.code == 0, back.text
-        assert back.out.splitlines()[0] == (
+        said = [line for line in back.out.splitlines() if not line.startswith("waiting up to")]
+        assert said[0].startswith(f"took over the deploy lock on {first}, "), back.out
+        assert said[1] == (
             f"rollback to 1.0.126, the release live on every node before run {number} "
             f"(deploy 1.0.124, cut off in phase 'restarting' on {second})"
-        )
+        ), back.out
     assert load.failed == [], load.failed
     assert load.served > 100
     assert versions(sandbox) == all_on(sandbox, "1.0.126")
