@@ -18,7 +18,8 @@ def interruption(targets: Sequence[Target], next_step: str, cause: str = "Ctrl-C
     """Where ``cause`` (Ctrl-C, SIGTERM, SIGHUP) stopped the run and what to run next; a
     node caught changing ends interrupted, one caught staging untouched."""
     active = [t for t in targets if t.phase not in (Phase.PENDING, Phase.DONE)]
-    changing = [t for t in active if t.phase.changes_node]
+    # a node being drained is where the run stood too (not yet changed), not one staged
+    changing = [t for t in active if t.phase.changes_node or t.phase == Phase.DRAINING]
     # a blue/green colour verified before the stop still shows its last phase: name the
     # node the stop caught half-way, not one that had already passed
     caught = [t for t in changing if t.outcome not in _PASSED]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import os
 import signal
 import subprocess
 import time
@@ -147,3 +148,36 @@ def clear_deploy_locks(sandbox: Cluster) -> None:
     for address in sandbox.addresses:
         for lock in sandbox.home(address).glob("releases/*/deploy.lock"):
             lock.unlink(missing_ok=True)
+
+
+def signal_when(
+    argv: list[str],
+    cwd: Path,
+    number: int,
+    when: Callable[[str], bool],
+    before: Callable[[], None] = lambda: None,
+    after: Callable[[], None] = lambda: None,
+) -> tuple[int, float, str]:
+    """Run ``argv`` (a ``deploy`` command line); at the first output line ``when`` accepts,
+    call ``before``, send ``number``, then call ``after``. The exit code, the seconds from
+    the signal to the exit, the output."""
+    process = subprocess.Popen(
+        argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert process.stdout is not None
+    seen, sent = [], 0.0
+    try:
+        for line in process.stdout:
+            seen.append(line)
+            if not sent and when(line):
+                before()
+                sent = time.monotonic()
+                os.kill(process.pid, number)
+                after()
+        code = process.wait(timeout=30)
+    finally:
+        if process.poll() is None:  # it did not stop: the test fails, the process must not live
+            process.kill()
+            process.wait()
+    assert sent, "".join(seen)
+    return code, time.monotonic() - sent, "".join(seen)

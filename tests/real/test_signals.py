@@ -24,6 +24,7 @@ import pytest
 from sandbox import app, cluster
 from sandbox.sample import build_war
 from tests import cli
+from tests.real import helpers
 from tests.real.helpers import all_on, history, override, versions
 from tests.real.test_faults import wait_all_answer
 from tests.real.test_partition import partition
@@ -38,25 +39,7 @@ def signal_when(
 ) -> tuple[int, float, str]:
     """Run ``deploy WAR``; at the first output line ``when`` accepts, call ``before`` and
     send ``number``. The exit code, the seconds from the signal to the exit, the output."""
-    process = subprocess.Popen(
-        ["deploy", WAR], cwd=app_dir, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    assert process.stdout is not None
-    seen, sent = [], 0.0
-    try:
-        for line in process.stdout:
-            seen.append(line)
-            if not sent and when(line):
-                before()
-                sent = time.monotonic()
-                os.kill(process.pid, number)
-        code = process.wait(timeout=30)
-    finally:
-        if process.poll() is None:  # it did not stop: the test fails, the process must not live
-            process.kill()
-            process.wait()
-    assert sent, "".join(seen)
-    return code, time.monotonic() - sent, "".join(seen)
+    return helpers.signal_when(["deploy", WAR], app_dir, number, when, before)
 
 
 @pytest.mark.parametrize(("number", "code"), SIGNALS)

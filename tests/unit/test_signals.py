@@ -11,6 +11,8 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 from invoke.exceptions import Exit
@@ -18,8 +20,11 @@ from invoke.exceptions import Exit
 from fabfile.app.pace import Pace, Share
 from fabfile.cli.flags import boundary
 from fabfile.cluster import inflight
-from fabfile.engine import fanout, signals
+from fabfile.cluster.node import Node
+from fabfile.engine import ending, fanout, signals
+from fabfile.engine.phase import Phase
 from fabfile.engine.signals import Signalled
+from fabfile.engine.target import Outcome, Target
 from fabfile.errors import ExitCode, Interrupted, explain
 from fabfile.records.history import History
 from tests.reverse import register
@@ -238,3 +243,22 @@ def test_a_batch_stops_within_the_grace_and_says_how_each_node_was_left(world: W
         assert [world.balancer.now[h] for h in HOSTS] == ["DRAIN"] * 3
         for host in HOSTS:
             assert f"{host} is left in drain in haproxy" in explain(caught.value)
+
+
+def test_a_stop_mid_drain_names_the_node_being_drained_not_one_staged() -> None:
+    """Rolling, the second node's drain under way when the signal comes: the message
+    names it and its phase, not the last node (staged, waiting for its turn)."""
+
+    def target(host: str, phase: Phase, outcome: Outcome = Outcome.UNTOUCHED) -> Target:
+        node = SimpleNamespace(config=SimpleNamespace(label=host))
+        return Target(cast(Node, node), phase=phase, outcome=outcome)
+
+    done, draining, staged = HOSTS[:3]
+    targets = [
+        target(done, Phase.DONE, Outcome.DEPLOYED),
+        target(draining, Phase.DRAINING),
+        target(staged, Phase.STAGED),
+    ]
+    told = ending.interruption(targets, "", "SIGHUP")
+    assert told.startswith(f"interrupted at node {draining} in phase 'draining' by SIGHUP. ")
+    assert [t.outcome for t in targets] == [Outcome.DEPLOYED, Outcome.UNTOUCHED, Outcome.UNTOUCHED]
