@@ -139,7 +139,9 @@ def test_sshd_down_mid_rollout_stops_there(
         on_phase(monkeypatch, first, Phase.DONE, lambda: cluster.stop_sshd(sandbox, second))
         result = cli.run([WAR], on_125, capsys)
         assert result.code == 1
-        assert f"{second}: installing the release: connection lost" in result.err
+        # the first step on the node: the mark that the tool (not an operator) takes it out
+        taken_out = "marking the node as taken out of rotation"
+        assert f"{second}: {taken_out}: connection lost" in result.err, result.err
         assert "To roll back: deploy rollback" in result.err
         assert (
             Balancer(str(haproxy.socket_path(sandbox)))
