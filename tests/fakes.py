@@ -106,6 +106,7 @@ class FakeNode:
         self.blobs = cluster.blobs[config.host]
         self.run_id = "fake-run"
         self.holder = ""
+        self.silent_while = ""
 
     def _did(self, what: str) -> None:
         self.cluster.events.append((self.config.label, what))

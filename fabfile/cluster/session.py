@@ -45,6 +45,7 @@ class Session:
         # (a rollout sets it to its run id, which its restart claims carry too)
         self.run_id = uuid.uuid4().hex
         self.holder = ""  # who runs it and which run, as a restart claim names them
+        self.silent_while = ""  # what it was doing when it went silent in this run, if it did
 
     @property
     def layout(self) -> Layout:
@@ -105,6 +106,7 @@ class Session:
 
     def silent(self, what: str, within: str) -> NodeError:
         """The error of a node that did not answer in time: what it was doing, the bound."""
+        self.silent_while = what
         return NodeError(
             f"{self.host}: no answer within {within} while {what}; the node or the network "
             "to it went silent. Check it (up? disk or network hung?), then run the same "

@@ -235,6 +235,8 @@ class ClusterLock:
         config = self._hosts[host]
         node = self.node(config)
         script = nodelock.release_script(config.releases_dir, self.token)
+        if node.silent_while:  # no new login just for this: it would wait connect_timeout
+            return f"{host} went silent while {node.silent_while}"
         try:
             if host in unsure:  # never connected, maybe: no new login just for this
                 node.beside(script, "releasing the deploy lock", SCRIPT_TIMEOUT)

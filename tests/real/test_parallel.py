@@ -398,11 +398,11 @@ def test_ctrl_c_during_retire_leaves_both_versions_serving(
     original = Retirement._old_versions
     calls = []
 
-    def interrupt_on_second_look(self: Retirement) -> object:
+    def interrupt_on_second_look(self: Retirement, say: bool = True) -> object:
         calls.append(1)
         if len(calls) == 2:
             os.kill(os.getpid(), signal.SIGINT)
-        return original(self)
+        return original(self, say)
 
     monkeypatch.setattr(Retirement, "_old_versions", interrupt_on_second_look)
     result = cli.run(["retire"], app_dir, capsys)

@@ -328,3 +328,24 @@ def test_a_lock_left_on_an_unreachable_node_is_taken_over_by_the_next_run_from_h
         "at its end)"
     ]
     assert unreleased.tokens() == {} and not unreleased.path.exists()
+
+
+def test_a_node_that_went_silent_in_the_run_is_not_dialled_again_to_release(
+    nodes: tuple[NodeConfig, ...], tmp_path: Path
+) -> None:
+    """A partitioned node would hold the run's end for connect_timeout: its lock is left
+    to the next run from here (or to its lease) and that is said."""
+    unreleased = Unreleased(tmp_path / ".deploy.lock")
+    said: list[str] = []
+    with cluster_lock(nodes, "deploy a.war", say=said.append, unreleased=unreleased) as lock:
+        lock.hold()
+        silent = lock.node(next(n for n in nodes if n.host == "web2"))
+        silent.silent("installing the release", "30 s (command_timeout)")
+    assert said == [
+        "the deploy lock could not be released on web2 (web2 went silent while installing "
+        "the release); the next run from this app directory takes it over, and for others "
+        "it goes stale 20 s after its last renewal"
+    ]
+    assert unreleased.tokens() == {"web2": [lock.token]}
+    assert lock_of(nodes, "web2") is not None  # left there: never dialled
+    assert lock_of(nodes, "web1") is None and lock_of(nodes, "web3") is None
