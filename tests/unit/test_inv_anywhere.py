@@ -66,6 +66,7 @@ def test_a_one_line_tasks_py_lists_the_tasks(app: Path, where: str) -> None:
         "stage",
         "status",
         "switch",
+        "unlock",
     ]
     assert "Default task: status" in result.stdout
 
