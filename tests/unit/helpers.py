@@ -7,8 +7,12 @@ import hashlib
 import os
 import subprocess
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
+from fabfile.app.config import NodeConfig
 from fabfile.app.release import Release
+from fabfile.cluster.node import Node
 
 
 def release(n: int, war_name: str | None = None) -> Release:
@@ -51,3 +55,15 @@ def staged(release: Release, blobs: Path, *extra: str) -> Release:
         config=renamed[release.config],
         jettyrc=renamed[release.jettyrc],
     )
+
+
+class LocalNode(Node):
+    """A `Node` whose scripts run in a real local ``sh``, with HOME at ``home``."""
+
+    def __init__(self, config: NodeConfig, home: Path) -> None:
+        super().__init__(config)
+        self.local_home = home
+
+    def _exec(self, script: str, what: str, timeout: float | None = None) -> Any:
+        done = sh(script, self.local_home)
+        return SimpleNamespace(exited=done.returncode, stdout=done.stdout, stderr=done.stderr)

@@ -23,8 +23,7 @@ from fabfile.engine.target import Target
 from fabfile.errors import NodeError, RolloutError
 from fabfile.records.history import Action
 from tests.fakes import node_configs
-from tests.unit.helpers import release, staged
-from tests.unit.test_claim_release import LocalNode
+from tests.unit.helpers import LocalNode, release, staged
 from tests.unit.test_contract import HOSTS, NEW, World
 
 

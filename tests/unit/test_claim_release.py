@@ -6,33 +6,17 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
 import pytest
 
-from fabfile.app.config import NodeConfig
 from fabfile.cluster import restartclaim
 from fabfile.cluster.layout import Layout
-from fabfile.cluster.node import Node
 from fabfile.errors import NodeError
 from fabfile.records.lock import Holder
 from tests.fakes import node_configs
-from tests.unit.helpers import sh
+from tests.unit.helpers import LocalNode, sh
 
 SUDO = "echo 'sudo: a password is required' >&2; exit 1"
-
-
-class LocalNode(Node):
-    """A `Node` whose scripts run in a real local ``sh``, HOME at ``home``."""
-
-    def __init__(self, config: NodeConfig, home: Path) -> None:
-        super().__init__(config)
-        self.local_home = home
-
-    def _exec(self, script: str, what: str, timeout: float | None = None) -> Any:
-        done = sh(script, self.local_home)
-        return SimpleNamespace(exited=done.returncode, stdout=done.stdout, stderr=done.stderr)
 
 
 @pytest.fixture

@@ -7,8 +7,7 @@ import dataclasses
 import os
 import time
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import cast
 
 import pytest
 
@@ -18,7 +17,6 @@ from fabfile.app.release import Release
 from fabfile.cluster import drift
 from fabfile.cluster.layout import VERSION_CONFIG, Layout, beside, hidden_beside
 from fabfile.cluster.manager import Deployed, Manager
-from fabfile.cluster.node import Node
 from fabfile.cluster.shell import sh_path
 from fabfile.engine.plan import Plan
 from fabfile.engine.runtimes.parallel import ParallelVersions
@@ -27,7 +25,7 @@ from fabfile.engine.strategies.parallel import Parallel
 from fabfile.engine.target import Target
 from fabfile.records.history import Action
 from tests.fakes import node_configs
-from tests.unit.helpers import release, sh, staged
+from tests.unit.helpers import LocalNode, release, sh, staged
 
 # A releases directory no script may split, expand or run: spaces, both quotes, $( ),
 # backquotes, a glob and a leading dash in a component. (No braces: .config templates.)
@@ -37,18 +35,6 @@ HOSTILE = 'rel dir/it\'s "here"/$(touch {canary})/`touch {canary}`/*/-x'
 def local(path: str, home: Path) -> Path:
     """Where a node path (``~/`` is HOME) is on this machine, the node being ``home``."""
     return Path(str(home) + path[1:]) if path.startswith("~/") else Path(path)
-
-
-class LocalNode(Node):
-    """A `Node` whose scripts run in a real local ``sh``, with HOME at ``home``."""
-
-    def __init__(self, config: NodeConfig, home: Path) -> None:
-        super().__init__(config)
-        self.local_home = home
-
-    def _exec(self, script: str, what: str, timeout: float | None = None) -> Any:
-        done = sh(script, self.local_home)
-        return SimpleNamespace(exited=done.returncode, stdout=done.stdout, stderr=done.stderr)
 
 
 @pytest.fixture
