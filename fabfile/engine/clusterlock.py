@@ -33,7 +33,7 @@ from ..cluster import nodelock
 from ..cluster.holdings import Holdings
 from ..cluster.node import Node
 from ..cluster.nodelock import LEASE, RENEW, NodeLock
-from ..errors import LockError, NodeError, PreflightError
+from ..errors import Interrupted, LockError, NodeError, PreflightError
 from ..records.lock import Holder
 from ..records.unreleased import Unreleased
 from ..words import some
@@ -41,6 +41,7 @@ from . import fanout
 
 PAUSE = 1.0  # seconds between two tries while --lock-wait waits (and up to as much again)
 SCRIPT_TIMEOUT = 30.0  # seconds a lock script may take (the mutex alone may wait 10)
+INTERRUPTED_TIMEOUT = 2.0  # ... once the run was interrupted ("a second or two")
 WORKERS = 16  # renewals at once
 NodeFactory = Callable[..., Node]
 Say = Callable[[str], None]
@@ -112,7 +113,9 @@ class ClusterLock:
         value: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self.close()
+        # after an interruption the clean-up must end within a second or two: no new
+        # login (a silent node would hold it for connect_timeout)
+        self.close(dial=not isinstance(value, KeyboardInterrupt | Interrupted))
 
     def node(self, config: NodeConfig) -> Node:
         """The node's one connection, shared with the run (the rollout's node factory)."""
@@ -208,15 +211,16 @@ class ClusterLock:
 
     # -- letting go -----------------------------------------------------------------
 
-    def release(self) -> None:
+    def release(self, dial: bool = True) -> None:
         """Stop renewing and remove this run's lock wherever it holds it; a host that
-        cannot be reached keeps it until its lease ends, and that is said."""
+        cannot be reached keeps it until its lease ends, and that is said. Without
+        ``dial``, only over the connections still open: a host without one keeps it."""
         self._stop_renewing()
         with self._guard:
             sure, unsure = sorted(self._held), sorted(self._unsure)
             self._held.clear()
             self._unsure.clear()
-        release = functools.partial(self._release, frozenset(unsure))
+        release = functools.partial(self._release, frozenset(unsure), dial)
         hosts = sure + unsure
         said = zip(hosts, fanout.each(release, hosts), strict=True)
         errors = {host: error for host, error in said if error}
@@ -231,25 +235,26 @@ class ClusterLock:
             f"over, and for others it goes stale {LEASE:g} s after its last renewal"
         )
 
-    def _release(self, unsure: frozenset[str], host: str) -> str:
+    def _release(self, unsure: frozenset[str], dial: bool, host: str) -> str:
         config = self._hosts[host]
         node = self.node(config)
         script = nodelock.release_script(config.releases_dir, self.token)
         if node.silent_while:  # no new login just for this: it would wait connect_timeout
             return f"{host} went silent while {node.silent_while}"
         try:
-            if host in unsure:  # never connected, maybe: no new login just for this
-                node.beside(script, "releasing the deploy lock", SCRIPT_TIMEOUT)
+            if host in unsure or not dial:  # no new login just for this
+                limit = SCRIPT_TIMEOUT if dial else INTERRUPTED_TIMEOUT
+                node.beside(script, "releasing the deploy lock", limit)
             else:
                 node.run(script, "releasing the deploy lock", timeout=SCRIPT_TIMEOUT)
         except NodeError as error:
             return "" if host in unsure else str(error)
         return ""
 
-    def close(self) -> None:
+    def close(self, dial: bool = True) -> None:
         """Release, then close every connection."""
         try:
-            self.release()
+            self.release(dial)
         finally:
             with self._guard:
                 nodes = list(self._nodes.values())

@@ -79,6 +79,16 @@ def accepted_logins(sandbox: cluster.Cluster) -> int:
     )
 
 
+def checked(sandbox: cluster.Cluster, app_dir: Path, address: str, timeout: float = 10) -> None:
+    """Until haproxy's health check has seen the node answer again (``inter 1s rise 1``):
+    before that haproxy reports a drained node as DOWN, not DRAIN."""
+    balancer = Balancer(str(haproxy.socket_path(sandbox)))
+    deadline = time.monotonic() + timeout
+    while balancer.row(_node(app_dir, address))["status"].startswith("DOWN"):
+        assert time.monotonic() < deadline, f"haproxy still checks {address} as DOWN"
+        time.sleep(0.1)
+
+
 def wait_all_answer(sandbox: cluster.Cluster, timeout: float = 30) -> dict[str, str]:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -334,6 +344,7 @@ def test_a_coordinator_killed_mid_rollout_is_finished_by_running_it_again(
     process.wait()
     assert (on_125 / ".deploy.lock").exists()
     wait_all_answer(sandbox)
+    checked(sandbox, on_125, second)
     status = cli.run([], on_125, capsys)
     assert status.code == 1  # the killed run left the second node drained in haproxy
     assert " DRAIN " in next(ln for ln in status.out.splitlines() if second in ln)

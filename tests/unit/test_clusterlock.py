@@ -26,7 +26,7 @@ from fabfile.engine.plan import Plan
 from fabfile.engine.rollout import Rollout
 from fabfile.engine.strategies.contract import Setup
 from fabfile.engine.strategies.rolling import Rolling
-from fabfile.errors import ExitCode, LockError, NodeError, PreflightError
+from fabfile.errors import ExitCode, Interrupted, LockError, NodeError, PreflightError
 from fabfile.records.history import Action, History, Result
 from fabfile.records.unreleased import Unreleased
 from tests.fakes import node_configs
@@ -348,4 +348,35 @@ def test_a_node_that_went_silent_in_the_run_is_not_dialled_again_to_release(
     ]
     assert unreleased.tokens() == {"web2": [lock.token]}
     assert lock_of(nodes, "web2") is not None  # left there: never dialled
+    assert lock_of(nodes, "web1") is None and lock_of(nodes, "web3") is None
+
+
+def test_after_an_interruption_the_lock_is_released_without_a_new_login(
+    nodes: tuple[NodeConfig, ...], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A partitioned node would hold the interrupted run's end for connect_timeout: only
+    connections still open release it; the others note it for the next run from here."""
+    unreleased = Unreleased(tmp_path / ".deploy.lock")
+    severed = {"web2"}  # its connection cut by the interruption
+
+    def beside(self: ShNode, script: str, what: str, timeout: float) -> str:
+        if self.host in severed:
+            raise NodeError(f"{self.host}: {what}: not connected")
+        return self.run(script, what)
+
+    monkeypatch.setattr(ShNode, "beside", beside)
+    logins: list[tuple[str, str]] = []  # every command run over a connection of its own
+    run = ShNode._exec
+
+    def recorded(self: ShNode, script: str, what: str, timeout: float | None = None) -> Any:
+        logins.append((self.host, what))
+        return run(self, script, what, timeout)
+
+    monkeypatch.setattr(ShNode, "_exec", recorded)
+    lock = cluster_lock(nodes, "deploy a.war", unreleased=unreleased)
+    with pytest.raises(Interrupted), lock:
+        lock.hold()
+        raise Interrupted("interrupted at node web2 in phase 'staging' by SIGTERM")
+    assert ("web2", "releasing the deploy lock") not in logins
+    assert unreleased.tokens() == {"web2": [lock.token]}
     assert lock_of(nodes, "web1") is None and lock_of(nodes, "web3") is None
