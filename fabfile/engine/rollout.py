@@ -119,12 +119,13 @@ class Rollout:
         return self.targets
 
     def _end(self, result: Result, message: str) -> None:
-        """Record the run while it still holds the lock, then let go and close."""
+        """Record the run while it still holds the lock, then let go and close; once
+        interrupted, with no new login (`ClusterLock.release`)."""
         try:
             self.recorder.end(result, message)
         finally:
             if self.lock is not None:
-                self.lock.release()
+                self.lock.release(dial=result != Result.INTERRUPTED)
             for target in self.targets:
                 target.node.close()
 
