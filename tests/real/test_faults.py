@@ -314,6 +314,7 @@ def test_ctrl_c_in_each_phase(
         assert f"interrupted at node {where} in phase '{phase.value}'" in entry["message"]
     assert_clean_end(on_125, sandbox)
     monkeypatch.undo()
+    checked(sandbox, on_125, host)
     mixed = cli.run([], on_125, capsys)
     row = next(line for line in mixed.out.splitlines() if host in line)
     if phase == Phase.WAITING:  # interrupted mid-restart: left drained, and status says so
