@@ -26,4 +26,4 @@ if ((${#missing[@]})); then
   $sudo rm -f /usr/sbin/policy-rc.d
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[test,report]'

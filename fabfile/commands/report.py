@@ -6,6 +6,7 @@ import json
 
 from ..errors import (
     ExitCode,
+    UsageError,
 )
 from ..records.history import History
 from ..view import console as view
@@ -21,7 +22,14 @@ def report(
     path = options.app.history_path
     number, record = timeline.chosen(History(path).records(), run, str(path))
     drawn = timeline.of(record)
-    target = timeline.destination(output, number) if output or not as_json else None
+    draws = timeline.drawable()
+    if output and not draws:
+        raise UsageError(
+            f"--output {output}: drawing the timeline needs matplotlib, which this install "
+            f"lacks: {timeline.EXTRA} adds it (without --output, the table alone)"
+        )
+    wanted = output or not as_json
+    target = timeline.destination(output, number) if wanted and draws else None
     if target is not None:
         timeline.write(drawn, timeline.title(number, record), target)
     if as_json:
@@ -31,5 +39,9 @@ def report(
         return ExitCode.OK
     options.console.print(view.plain(timeline.title(number, record)))
     options.console.print(tables.timeline_table(drawn))
-    options.console.print(f"timeline: {view.plain(str(target))}")
+    if target is None:
+        line = f"timeline: not drawn, this install has no matplotlib: {timeline.EXTRA} adds it"
+        options.console.print(view.plain(line))
+    else:
+        options.console.print(f"timeline: {view.plain(str(target))}")
     return ExitCode.OK

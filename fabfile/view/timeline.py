@@ -11,13 +11,15 @@ own time.
 
 matplotlib draws the picture (imported only here, only when one is asked for:
 it takes half a second) as an SVG, or as a self-contained HTML page that carries
-the SVG and a table of where each node's time went.
+the SVG and a table of where each node's time went. It is not part of the base
+install but of the ``report`` extra (`EXTRA`): without it, the table alone.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import html
+import importlib.util
 import io
 import itertools
 from collections.abc import Sequence
@@ -27,6 +29,8 @@ from typing import Any
 from ..engine.phase import Phase
 from ..errors import UsageError
 from ..records.history import Action, HostRecord, Record, Result
+
+EXTRA = "pip install 'wardeploy[report]'"  # what adds matplotlib to an install
 
 WAITING_TURN = "waiting for its turn"  # staged or pending: at batch 1, most of a run
 WAITING_USER = "waiting for you"  # failed, then retried (guided failure)
@@ -145,6 +149,12 @@ def _node(
     spans.append(Span(_RENAMED.get(last, last), at, end))
     outcome = host.outcome
     return NodeTime(node, tuple(spans), outcome if outcome in ENDS else "", end)
+
+
+def drawable() -> bool:
+    """Whether this install can draw the picture (matplotlib is there), without the half
+    second of importing it."""
+    return importlib.util.find_spec("matplotlib") is not None
 
 
 def svg(timeline: Timeline, title: str) -> str:
