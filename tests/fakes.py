@@ -158,7 +158,9 @@ class FakeNode:
             raise NodeError(f"{self.host}: staged file(s) changed; no copy of {lacking}")
         return sum(self.upload(sources[sha], sha) for sha in changed)
 
-    def put_in_place(self, script: str, what: str, sources: object = None) -> int:
+    def put_in_place(
+        self, script: str, what: str, sources: object = None, stdin: bytes = b""
+    ) -> int:
         """A script of the parallel runtime that copies staged files into place: recorded."""
         self._did(what)
         return 0

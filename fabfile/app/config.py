@@ -68,6 +68,7 @@ class NodeConfig:
     command_timeout: float  # any command on the node (the restart: ready_timeout)
     min_transfer_kib: int  # an upload's deadline: command_timeout + its size at this rate
     ssh_keepalive: float  # seconds between keepalives; dead after 3 unacknowledged
+    become_user: str  # installs and the restart run as this user, through sudo -n ('': no sudo)
     instance: str = ""  # one of the host's instances ('' when it has one)
     address: str = ""  # what ssh_config resolves ``host`` to (its HostName), or ``host``
     ssh: Resolved | None = None  # how SSH reaches it (`fabfile.app.sshconfig`)

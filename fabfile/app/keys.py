@@ -31,6 +31,7 @@ from .values import (
     parse_strategy,
     parse_template,
     parse_text,
+    parse_user,
 )
 
 Parser = Callable[[str], Any]
@@ -66,6 +67,15 @@ KEYS: tuple[Key, ...] = (
         parse_optional,
         "",
         "SSH user; empty: ssh_config's User, else the user running deploy.",
+    ),
+    Key(
+        "become_user",
+        parse_user,
+        "",
+        "Install the app's files (WAR, config.properties, .jettyrc, logback.xml) and run "
+        "restart as this user, through sudo -n -u USER (e.g. root, jetty, tomcat); "
+        "pre-flight refuses a node where sudo wants a password. Empty: as the SSH user, "
+        "no sudo.",
     ),
     Key("port", parse_optional_port, "", "SSH port; empty: ssh_config's Port, else 22."),
     Key(
@@ -256,6 +266,7 @@ CLUSTER_KEYS = (
 INSTANCE_KEYS = (
     "status_url",
     "restart",
+    "become_user",
     "pid_file",
     "war_path",
     "config_path",

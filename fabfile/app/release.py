@@ -72,6 +72,12 @@ class Release:
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
+    def node_record(self) -> str:
+        """The record a node keeps (``current``, ``releases.log``): checksums and names,
+        not the context file's text, which may hold passwords (JDBC resources); the
+        coordinator's history keeps that, for a rollback."""
+        return json.dumps(dataclasses.asdict(dataclasses.replace(self, context="")), sort_keys=True)
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Release:
         fields = {f.name for f in dataclasses.fields(cls)}

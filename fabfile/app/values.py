@@ -88,6 +88,19 @@ def parse_optional(text: str) -> str:
     return text.strip()
 
 
+_USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]*\$?$")
+
+
+def parse_user(text: str) -> str:
+    """A Unix user name, or empty: it goes to ``sudo -u`` on the node."""
+    value = text.strip()
+    if value and not _USER.match(value):
+        raise ValueError(
+            "expected a user name (letters, digits, '.', '_', '-'), e.g. root or jetty"
+        )
+    return value
+
+
 def parse_status_url(text: str) -> str:
     """The URL template must name ``{host}``, or every node would probe one URL."""
     value = parse_text(text)

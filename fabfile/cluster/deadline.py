@@ -61,8 +61,11 @@ def transfer_seconds(size: int, floor: float, min_kib: int) -> float:
     return float(math.ceil(floor + size / (max(1, min_kib) * 1024)))
 
 
-def execute(connection: Any, script: str, seconds: float, cut: Callable[[], None]) -> Ran:
-    """Run ``script`` over a new channel of ``connection`` (a Fabric `Connection`);
+def execute(
+    connection: Any, script: str, seconds: float, cut: Callable[[], None], stdin: bytes = b""
+) -> Ran:
+    """Run ``script`` over a new channel of ``connection`` (a Fabric `Connection`), with
+    ``stdin`` (small: a file's contents, never put on the command line) on its input;
     `Silent` if it has not ended within ``seconds``, `Lost` if the connection died.
     Any other way out (a signal, `Silent`) leaves the channel to the caller, who cuts
     the whole connection: closing a channel sends on a link that may be dead. The
@@ -70,19 +73,21 @@ def execute(connection: Any, script: str, seconds: float, cut: Callable[[], None
     ``cut``, called at the deadline."""
     with watchdog(seconds + TICK, cut) as fired:
         try:
-            return _execute(connection, script, seconds)
+            return _execute(connection, script, seconds, stdin)
         except Exception:
             if fired.is_set():
                 raise Silent(seconds) from None
             raise
 
 
-def _execute(connection: Any, script: str, seconds: float) -> Ran:
+def _execute(connection: Any, script: str, seconds: float, stdin: bytes) -> Ran:
     deadline = time.monotonic() + seconds
     channel = connection.create_session()
     channel.settimeout(TICK)
     channel.exec_command(script)
-    channel.shutdown_write()  # nothing on stdin: a command that reads it gets EOF
+    if stdin:
+        channel.sendall(stdin)
+    channel.shutdown_write()  # the end of stdin: a command that reads on gets EOF
     out, err, heard = _read(channel, deadline, seconds)
     while not channel.exit_status_ready():
         _tick(deadline, seconds)

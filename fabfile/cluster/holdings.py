@@ -13,7 +13,7 @@ from typing import Any
 
 from ..app.config import NodeConfig
 from ..app.release import Release
-from . import ownership, restartclaim, takenout
+from . import become, ownership, restartclaim, takenout
 from .layout import Layout, is_temporary
 from .ownership import Owner
 from .restartclaim import Claim
@@ -39,6 +39,8 @@ class Holdings:
     # the tool's mark that a run took the instance out of rotation (`fabfile.cluster.takenout`)
     taken_out: TakenOut | None = None
     owner: Owner | None = None  # the app the releases directory belongs to, if it says
+    # with become_user: what sudo said when asked to run without a password ('ok': it did)
+    become: str | None = None
 
     def file(self, kind: str) -> str:
         """The checksum of the file the node has at that kind's path ('' when absent)."""
@@ -51,15 +53,12 @@ class Holdings:
         run under this run's deploy lock, so every other run's temporary file is a dead
         one's, whatever its age."""
         layout = Layout.of(config)
-        word = layout.word
+        word, sudo = layout.word, become.prefix(config.become_user)
         current, log = word(layout.current(config.instance)), word(layout.log)
-        tidying = (
-            f"mkdir -p {word(layout.blobs)}; {layout.stale_temporaries(_targets(config), locked)}; "
-            if tidy
-            else ""
-        )
+        stale = layout.stale_temporaries(_targets(config), locked, sudo)
+        tidying = f"mkdir -p {word(layout.blobs)}; {stale}; " if tidy else ""
         return (
-            f"set -e; {layout.assign()}; {tidying}"
+            f"set -e; {layout.assign()}; {become.check_script(config.become_user)}{tidying}"
             'printf "home %s\\n" "$HOME"; '
             f'printf "free %s\\n" "$(df -Pk {word(layout.root)} | awk \'NR==2 {{print $4}}\')"; '
             f'for f in {layout.every_blob()}; do [ -e "$f" ] && '
@@ -82,6 +81,7 @@ class Holdings:
         fields: dict[str, Any] = {"home": "", "free": 0, "blobs": set(), "current": None}
         fields |= {"claim": None, "installed": [], "held": [], "files": [], "taken_out": None}
         fields["owner"] = None
+        fields["become"] = None
         for line in text.splitlines():
             word, _, rest = line.partition(" ")
             _read_line(fields, word, rest)
@@ -96,6 +96,7 @@ class Holdings:
             files=tuple(fields["files"]),
             taken_out=fields["taken_out"],
             owner=fields["owner"],
+            become=fields["become"],
         )
 
 
@@ -119,7 +120,7 @@ def _read_line(fields: dict[str, Any], word: str, rest: str) -> None:
         fields["owner"] = Owner.parse(rest)
     elif word == takenout.WORD:
         fields["taken_out"] = TakenOut.parse(rest)
-    elif word in ("home", "free"):
+    elif word in ("home", "free", become.WORD):
         fields[word] = rest
 
 
@@ -130,12 +131,15 @@ def _targets(config: NodeConfig) -> tuple[str, ...]:
 
 
 def _checksum_script(config: NodeConfig) -> str:
-    """Print ``file KIND SHA256`` for each config file in place, to see hand edits."""
+    """Print ``file KIND SHA256`` for each config file in place, to see hand edits (read
+    as ``become_user``: an admin's ``chmod 600`` may keep the SSH user out)."""
     c = config
     paths = {"config": c.config_path, "jettyrc": c.jettyrc_path, "logback": c.logback_path}
+    cat = f"{become.prefix(c.become_user)}cat"
     return "".join(
         f"[ -f {sh_path(path)} ] && printf 'file {kind} %s\\n' "
-        f'"$( (sha256sum || openssl dgst -sha256 -r) < {sh_path(path)} | cut -d" " -f1)"; '
+        f'"$({cat} {sh_path(path)} 2>/dev/null | (sha256sum || openssl dgst -sha256 -r) '
+        '| cut -d" " -f1)"; '
         for kind, path in paths.items()
         if path
     )

@@ -168,24 +168,28 @@ class Layout:
         """A shell glob of every blob (a literal pattern when there is none)."""
         return f"{self.word(self.blobs)}/*"
 
-    def stale_temporaries(self, targets: tuple[str, ...], locked: bool = False) -> str:
+    def stale_temporaries(
+        self, targets: tuple[str, ...], locked: bool = False, sudo: str = ""
+    ) -> str:
         """Shell lines removing the temporary files of runs long gone: uploads left
         half done and records under ``releases_dir``, and the copies beside each
         of ``targets`` (the WAR, config.properties, ...), unwritten for `STALE_MINUTES`.
         Another run's younger files stay: it may still be writing them; unless this run
-        holds the node's deploy lock (``locked``): then no other run is alive there."""
+        holds the node's deploy lock (``locked``): then no other run is alive there.
+        ``sudo`` (words before a command) removes the copies beside the targets as the
+        user who writes them (`fabfile.cluster.become`)."""
         root = self.word(self.root)
-        places = [(self.word(self.blobs), "*" + _PART)]
+        places = [("", self.word(self.blobs), "*" + _PART)]
         # two dots at least: `current.NAME` (an instance's record) never matches
-        places += [(root, f"{name}.*{_NEW}") for name in (_CURRENT, _TAKEN_OUT, _OWNER)]
+        places += [("", root, f"{name}.*{_NEW}") for name in (_CURRENT, _TAKEN_OUT, _OWNER)]
         for target in targets:
             name = _glob_escape("." + target.rpartition("/")[2]) + "*" + _STAGED
-            places.append((sh_path(parent(target)), name))
+            places.append((sudo, sh_path(parent(target)), name))
         age = "" if locked else f"-mmin +{STALE_MINUTES} "
         return "; ".join(
-            f"find {where} -maxdepth 1 -type f -name {shlex.quote(name)} "
+            f"{who}find {where} -maxdepth 1 -type f -name {shlex.quote(name)} "
             f"{age}-exec rm -f {{}} + 2>/dev/null || true"
-            for where, name in places
+            for who, where, name in places
         )
 
     def every_current(self) -> str:

@@ -19,6 +19,7 @@ from ..app.release import Release
 from ..errors import NodeError
 from ..records.lock import Holder
 from . import (
+    become,
     ownership,
     placement,
     portowner,
@@ -59,24 +60,26 @@ class Node(Session):
         layout, instance = self.layout, self.config.instance
         files = placement.staged(self.config, release, only, self.run_id)
         recording = placement.recording(layout, instance, release, self.run_id)
-        lines = placement.placing(layout, files) + recording
+        lines = placement.placing(layout, files, self.config.become_user) + recording
         return self.put_in_place("\n".join(lines), "installing the release", sources)
 
     def place(self, sha256: str, target: str, sources: Sources | None = None) -> int:
         """Put one staged file at ``target`` (renamed into place), recording no release:
         a node that runs none this tool deployed still takes a logback.xml."""
         files = [(sha256, target, hidden_beside(target, self.run_id))]
-        script = "\n".join(placement.placing(self.layout, files))
+        script = "\n".join(placement.placing(self.layout, files, self.config.become_user))
         return self.put_in_place(script, f"placing {target}", sources)
 
-    def put_in_place(self, script: str, what: str, sources: Sources | None = None) -> int:
+    def put_in_place(
+        self, script: str, what: str, sources: Sources | None = None, stdin: bytes = b""
+    ) -> int:
         """Run a script that copies staged blobs into place, each copy checked against
-        its checksum (`placement.checked`). A blob that changed on the node is never
-        installed: it is sent again from ``sources`` and the script run once more;
+        its checksum (`placement.checked`), ``stdin`` on its input. A blob that changed on
+        the node is never installed: it is sent again from ``sources`` and the script run once more;
         without a local copy, a `NodeError` says so. Returns the bytes sent again."""
         sent = 0
         for _ in range(2):
-            result = self._exec(script, what)
+            result = self._exec(script, what, stdin=stdin)
             if result.exited == 0:
                 return sent
             changed = placement.changed(str(result.stdout))
@@ -124,7 +127,11 @@ class Node(Session):
         """
         c = self.config
         script = restartclaim.claim_and_restart(
-            c.releases_dir, holder, 2 * c.ready_timeout, stale, c.restart
+            c.releases_dir,
+            holder,
+            2 * c.ready_timeout,
+            stale,
+            become.shell(c.become_user, c.restart),
         )
         result = self._exec(script, "running the restart command", c.ready_timeout)
         stdout = str(result.stdout)

@@ -13,11 +13,12 @@ from collections.abc import Iterable
 
 from ..app.config import NodeConfig
 from ..app.release import Release
+from . import become
 from .layout import Layout, hidden_beside, parent
 from .shell import sh_path
 
-CHANGED = "blob-changed"
-CHANGED_EXIT = 65
+CHANGED = become.CHANGED
+CHANGED_EXIT = become.CHANGED_EXIT
 Staged = tuple[str, str, str]  # (blob's checksum, target path, hidden temporary beside it)
 
 
@@ -39,16 +40,30 @@ def staged(
     ]
 
 
-def placing(layout: Layout, files: list[Staged]) -> list[str]:
+def placing(layout: Layout, files: list[Staged], user: str = "") -> list[str]:
     """Shell lines that copy each blob beside its target, check the copy's checksum,
-    then rename them all over their targets; a failure removes the copies."""
+    then rename them all over their targets; a failure removes the copies. Each copy
+    takes its target's mode and owner (`become.PUT`); as ``user`` when one is named."""
     temps = " ".join(sh_path(tmp) for _, _, tmp in files)
-    lines = ["set -e", layout.assign(), f"trap {shlex.quote(f'rm -f {temps}')} EXIT"]
-    for sha, target, tmp in files:
-        lines.append(f"mkdir -p {sh_path(parent(target))}")
-        lines.append(f"cp {layout.word(layout.blob(sha))} {sh_path(tmp)}")
-        lines.append(checked(layout, sha, sh_path(tmp)))
-    return lines + [f"mv -f {sh_path(tmp)} {sh_path(target)}" for _, target, tmp in files]
+    cleanup = f"{become.prefix(user)}rm -f {temps}"
+    lines = ["set -e", layout.assign(), f"put={shlex.quote(become.PUT)}"]
+    lines.append(f"trap {shlex.quote(cleanup)} EXIT")
+    lines += [put(layout, sha, target, tmp, user) for sha, target, tmp in files]
+    return lines + [
+        f"{become.prefix(user)}mv -f {sh_path(tmp)} {sh_path(target)}" for _, target, tmp in files
+    ]
+
+
+def put(layout: Layout, sha: str, target: str, tmp: str, user: str) -> str:
+    """A shell line (after ``put=PUT``) that writes blob ``sha`` at ``tmp`` beside
+    ``target`` as ``user``, from stdin; a blob that changed on the node is removed
+    and named (`CHANGED SHA NOW`, exit `CHANGED_EXIT`), as `checked` does."""
+    blob = layout.word(layout.blob(sha))
+    words = " ".join(sh_path(w) for w in (tmp, target, parent(target)))
+    return (
+        f'{become.prefix(user)}sh -c "$put" sh {shlex.quote(sha)} {words} < {blob} '
+        f'|| {{ rc=$?; [ "$rc" -ne {CHANGED_EXIT} ] || rm -f {blob}; exit "$rc"; }}'
+    )
 
 
 def checksum(word: str) -> str:
@@ -97,7 +112,7 @@ def changed(stdout: str) -> dict[str, str]:
 def recording(layout: Layout, instance: str, release: Release, run: str = "") -> list[str]:
     """Shell lines that make ``release`` what ``instance`` runs, replacing its record
     atomically (through run ``run``'s own temporary), and append it to the log."""
-    record = shlex.quote(release.to_json())
+    record = shlex.quote(release.node_record())
     current = layout.word(layout.current(instance))
     new = layout.word(layout.current_new(instance, run))
     return [

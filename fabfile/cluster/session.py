@@ -20,6 +20,7 @@ from fabric import Connection
 from ..app.config import NodeConfig
 from ..errors import NodeError
 from . import (
+    become,
     connection,
     deadline,
     inflight,
@@ -78,16 +79,19 @@ class Session:
             raise NodeError(f"{self.host}: {what} failed (exit {result.exited}): {tail_of(result)}")
         return result.stdout
 
-    def _exec(self, script: str, what: str, timeout: float | None = None) -> deadline.Ran:
-        """Run ``script`` within ``timeout`` (``command_timeout`` when None); return its
-        exit code and output whatever the code. A node silent past it fails, its
+    def _exec(
+        self, script: str, what: str, timeout: float | None = None, stdin: bytes = b""
+    ) -> deadline.Ran:
+        """Run ``script`` within ``timeout`` (``command_timeout`` when None), ``stdin`` on its
+        input (file contents never go on a command line); return its exit code and output
+        whatever the code. A node silent past it fails, its
         connection cut; so does one interrupted (Ctrl-C, or its fan-out stopped)."""
         limit = timeout or self.config.command_timeout
         with inflight.holding(self.sever):
             self.open()
             assert self._connection is not None
             try:
-                return deadline.execute(self._connection, script, limit, self.sever)
+                return deadline.execute(self._connection, script, limit, self.sever, stdin)
             except deadline.Silent:
                 self.sever()
                 raise self.silent(what, f"{limit:g} s ({self._bound(timeout)})") from None
@@ -147,10 +151,12 @@ class Session:
     ) -> list[bytes | None]:
         """The node's files, in one round trip: each of ``words`` is one shell word naming a
         file (quoted by the caller; ``before`` may set a variable they use). None for a
-        file the node does not have; at most ``limit`` bytes of each."""
+        file the node does not have; at most ``limit`` bytes of each. Read as
+        ``become_user``, who may be the only one allowed to (a ``chmod 600``)."""
+        head = f"{become.prefix(self.config.become_user)}head"
         script = (
             f'{before}\nfor f in {" ".join(words)}; do if [ -f "$f" ]; then echo y; '
-            f'head -c {limit} "$f" | base64 -w0; echo; else printf "n\\n\\n"; fi; done'
+            f'{head} -c {limit} "$f" | base64 -w0; echo; else printf "n\\n\\n"; fi; done'
         )
         lines = self.run(script, "reading the config files").split("\n")
         return [

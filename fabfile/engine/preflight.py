@@ -3,9 +3,10 @@
 First it takes the deploy lock on every target node, all or nothing, in the round
 trip that reads each node's releases directory (`fabfile.engine.clusterlock`): a node
 held by another run refuses this one before anything is tidied or changed. Then, for
-each node, it refuses a releases directory that belongs to another app
-(`fabfile.cluster.ownership`), reads ``/status``, lets the runtime settle a restart
-still claimed there (`fabfile.engine.runtimes.Runtime.settle`), says which config
+each node, it refuses a sudo that wants a password (``become_user``) and a releases
+directory that belongs to another app (`fabfile.cluster.ownership`), reads ``/status``,
+lets the runtime settle a restart still claimed there
+(`fabfile.engine.runtimes.Runtime.settle`), says which config
 files were edited on the node, and asks whether the node has room for what it lacks;
 the strategy adds checks of its own (the load balancer's).
 """
@@ -21,7 +22,7 @@ from ..app.appdir import AppDir
 from ..app.config import AppConfig, NodeConfig
 from ..app.ini import DEPLOY, HOST_PREFIX
 from ..app.keys import KEYS_BY_NAME
-from ..cluster import probe
+from ..cluster import become, probe
 from ..cluster.holdings import Holdings
 from ..cluster.ownership import Owner
 from ..errors import NodeError, PreflightError
@@ -79,7 +80,7 @@ def _check(rollout: Preflight, taken: Taken, target: Target) -> str:
         if error := taken.errors.get(target.config.host):
             raise NodeError(error)  # the lock's round trip failed: not dialled twice
         target.holdings = taken.holdings.get(target.host) or target.node.holdings()
-        refused = _own_releases_dir(rollout, target)
+        refused = _sudo_refused(target) or _own_releases_dir(rollout, target)
         if refused:
             rollout.set_phase(target, Phase.FAILED, refused)
             return refused
@@ -94,6 +95,14 @@ def _check(rollout: Preflight, taken: Taken, target: Target) -> str:
             "(edited there?); this deploy puts the deployed one back"
         )
     return rollout.room(target, target.holdings)
+
+
+def _sudo_refused(target: Target) -> str:
+    """Why ``become_user`` cannot work on the node: its sudo wants a password (asked in
+    the holdings' round trip, before anything is installed)."""
+    said = become.refused(target.holdings.become if target.holdings else None)
+    c = target.config
+    return become.refusal(c.label, c.user, c.become_user, said) if said else ""
 
 
 def owner(app: AppDir, plan: Plan) -> Owner:

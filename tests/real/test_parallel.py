@@ -16,11 +16,13 @@ import time
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
 
 from fabfile.app import extensions
+from fabfile.cluster import deadline
 from fabfile.engine.phase import Phase
 from fabfile.engine.retirement import Retirement
 from sandbox import app, cluster, haproxy, tomcat, tomcat_app
@@ -469,3 +471,50 @@ def test_each_host_gets_its_own_settings_and_a_logging_change_is_live(
         after = par.facts(address, instance)
         assert after["log-level"] == "DEBUG" and after["pid"] == before[address]["pid"]
     assert cli.run(["config", "diff"], app_dir, capsys).code == 0
+
+
+# -- secrets in the context file -----------------------------------------------------------
+
+SECRET = "jdbc-s3cr3t-on-no-command-line"
+
+
+def with_secret_context(war: Path) -> Path:
+    """``war`` with a META-INF/context.xml holding a password, as JDBC resources do."""
+    value = f'name="dbPassword" value="{SECRET}" type="java.lang.String"'
+    context = f"<Context><Environment {value}/></Context>"
+    final = war.parent / "secret" / war.name
+    final.parent.mkdir(exist_ok=True)
+    with zipfile.ZipFile(war) as source, zipfile.ZipFile(final, "w") as target:
+        for item in source.infolist():
+            if item.filename != "META-INF/context.xml":
+                target.writestr(item, source.read(item))
+        target.writestr("META-INF/context.xml", context)
+    return final
+
+
+def test_the_context_file_never_goes_on_a_command_line_nor_into_the_nodes_records(
+    par: Sandbox, app_dir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What sshd runs on the node (``sh -c SCRIPT``: its argv, in ``ps``) is each script
+    the sessions send: none holds the context file's text; it goes on stdin."""
+    war = with_secret_context(par.wars[NEW])
+    (app_dir / war.name).write_bytes(war.read_bytes())
+    sent: list[tuple[str, bytes]] = []
+    execute = deadline.execute
+
+    def recorded(connection: Any, script: str, *args: Any) -> deadline.Ran:
+        sent.append((script, args[2] if len(args) > 2 else b""))
+        return execute(connection, script, *args)
+
+    monkeypatch.setattr(deadline, "execute", recorded)
+    result = cli.run([war.name], app_dir, capsys)
+    assert result.code == 0, result.text
+    assert served(par) == {NEW}
+    assert [s for s, _ in sent if SECRET in s] == []
+    assert len([i for _, i in sent if SECRET.encode() in i]) == len(par.addresses)  # on stdin
+    for address in par.addresses:
+        records = par.tomcats.cluster.home(address) / "releases" / app.APP
+        assert SECRET not in (records / "releases.log").read_text()
+        assert SECRET not in (records / "current").read_text()
+        contexts = [p.read_text() for p in (records / "versions").glob("*.xml")]
+        assert [SECRET in text for text in contexts].count(True) == 1  # the new version's

@@ -27,16 +27,18 @@ def release(n: int, war_name: str | None = None) -> Release:
     )
 
 
-def sh(script: str, home: Path) -> subprocess.CompletedProcess[str]:
+def sh(script: str, home: Path, stdin: bytes = b"") -> subprocess.CompletedProcess[str]:
     """Run a node's script in a real ``sh``, with ``home`` as its HOME and directory."""
-    return subprocess.run(
+    done = subprocess.run(
         ["sh", "-c", script],
         env={"HOME": str(home), "PATH": os.environ["PATH"]},
         cwd=home,
         capture_output=True,
-        text=True,
+        input=stdin,
         timeout=20,
     )
+    out, err = done.stdout.decode(), done.stderr.decode()
+    return subprocess.CompletedProcess(done.args, done.returncode, out, err)
 
 
 def staged(release: Release, blobs: Path, *extra: str) -> Release:
@@ -64,6 +66,8 @@ class LocalNode(Node):
         super().__init__(config)
         self.local_home = home
 
-    def _exec(self, script: str, what: str, timeout: float | None = None) -> Any:
-        done = sh(script, self.local_home)
+    def _exec(
+        self, script: str, what: str, timeout: float | None = None, stdin: bytes = b""
+    ) -> Any:
+        done = sh(script, self.local_home, stdin)
         return SimpleNamespace(exited=done.returncode, stdout=done.stdout, stderr=done.stderr)

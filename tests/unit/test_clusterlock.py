@@ -40,7 +40,9 @@ class ShNode(Node):
     homes: Path
     down: set[str] = set()  # noqa: RUF012 - set per test
 
-    def _exec(self, script: str, what: str, timeout: float | None = None) -> Any:
+    def _exec(
+        self, script: str, what: str, timeout: float | None = None, stdin: bytes = b""
+    ) -> Any:
         if self.host in self.down:
             raise NodeError(f"{self.host}: sshd at {self.host}:22 refused the connection")
         home = self.homes / self.host

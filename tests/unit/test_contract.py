@@ -23,6 +23,7 @@ import pytest
 from fabfile.app.appdir import AppDir
 from fabfile.app.pace import Pace
 from fabfile.cluster.balancer import State
+from fabfile.cluster.holdings import Holdings
 from fabfile.cluster.manager import Manager
 from fabfile.engine import strategies
 from fabfile.engine.phase import Phase
@@ -30,7 +31,7 @@ from fabfile.engine.plan import Plan
 from fabfile.engine.rollout import NodeFactory, Rollout
 from fabfile.engine.strategies.contract import Rollback, Setup, Strategy
 from fabfile.engine.target import Outcome
-from fabfile.errors import Interrupted, NodeError, RolloutError, explain
+from fabfile.errors import Interrupted, NodeError, PreflightError, RolloutError, explain
 from fabfile.records.history import Action, History
 from fabfile.view import preview
 from tests.fakes import FakeBalancer, FakeCluster, FakeManager, FakeNode, node_configs
@@ -290,6 +291,32 @@ def test_nothing_outside_the_plan_is_touched(world: World) -> None:
     outside = [node.label for node in world.nodes if node.host == HOSTS[2]]
     assert [e for e in world.cluster.events if e[0] in outside] == []
     assert world.serving()[HOSTS[2]] == {OLD.version}
+
+
+def test_a_sudo_that_wants_a_password_is_refused_before_anything_changes(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.nodes = tuple(dataclasses.replace(node, become_user="jetty") for node in world.nodes)
+    read = FakeNode.holdings
+
+    def asked(node: FakeNode, tidy: bool = True) -> Holdings:
+        said = "sudo: a password is required " if node.config.host == HOSTS[1] else "ok"
+        return dataclasses.replace(read(node, tidy), become=said)
+
+    monkeypatch.setattr(FakeNode, "holdings", asked)
+    with pytest.raises(PreflightError) as caught:
+        world.run()
+    text = explain(caught.value)
+    assert text.startswith("pre-flight refused on ")
+    assert "nothing was changed" in text
+    label = world.terms.new(HOSTS[1])
+    assert (
+        f"sudo on {label} wants a password for u: add a NOPASSWD rule for u to run commands "
+        "as jetty (`u ALL=(jetty) NOPASSWD: ALL` in visudo -f /etc/sudoers.d/wardeploy), "
+        "or unset become_user"
+    ) in text
+    assert not [e for e in world.cluster.events if e[1].startswith(CHANGES)]
+    assert world.serving() == {host: {OLD.version} for host in HOSTS}
 
 
 def test_rollback_restores_the_previous_release(world: World) -> None:

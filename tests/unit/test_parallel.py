@@ -330,7 +330,9 @@ class StubNode:
         self.scripts.append(what)
         return ""
 
-    def put_in_place(self, script: str, what: str, sources: object = None) -> int:
+    def put_in_place(
+        self, script: str, what: str, sources: object = None, stdin: bytes = b""
+    ) -> int:
         self.scripts.append(what)
         return 0
 

@@ -27,9 +27,10 @@ from typing import ClassVar
 
 from ...app import extensions
 from ...app.tag import Tag, following
-from ...cluster import placement, probe
+from ...cluster import become, placement, probe
 from ...cluster.layout import VERSION_CONFIG, VERSION_FILES, Layout, hidden_beside
 from ...cluster.manager import Deployed, Manager
+from ...cluster.node import Node
 from ...cluster.shell import sh_path
 from ...errors import DeployError, NodeError, RolloutError
 from ...records.history import VERIFIED_AS, Action
@@ -155,7 +156,10 @@ class ParallelVersions:
         base = node.absolute(layout.version(tag))
         war, xml = node.absolute(layout.version_war(tag)), node.absolute(layout.version_xml(tag))
         files = [(release.config, VERSION_CONFIG), *extensions.entries(release.extensions)]
+        # the context file (JDBC passwords, often) comes on stdin, never on a command line
         lines = ["set -e", layout.assign(), f"b={shlex.quote(base)}"]
+        lines += ['mkdir -p "$b"', f"cat > {shlex.quote(xml)}"]
+        lines.append(f"put={shlex.quote(become.PUT)}")
         lines += [f'mkdir -p "$b"/{shlex.quote(mount)}' for mount in extensions.MOUNTS]
         for sha, path in files:
             parent = path.rpartition("/")[0]
@@ -164,15 +168,12 @@ class ParallelVersions:
                 *_copy(layout, sha, f'"$b"/{shlex.quote(path)}'),
             ]
         lines += _copy(layout, release.war, shlex.quote(war))
-        run = node.run_id
-        lines += _copy_lines(layout, release.jettyrc, target.config.jettyrc_path, run)
+        lines += _copy_lines(layout, release.jettyrc, target.config.jettyrc_path, node)
         if release.logback and target.config.logback_path:
-            lines += _copy_lines(layout, release.logback, target.config.logback_path, run)
-        context = extensions.context_xml(release.context, base)
-        lines.append(f'printf "%s" {shlex.quote(context)} > {shlex.quote(xml)}')
-        resent = node.put_in_place(
-            "\n".join(lines), f"laying out version ##{tag}", self.plan.sources
-        )
+            lines += _copy_lines(layout, release.logback, target.config.logback_path, node)
+        context = extensions.context_xml(release.context, base).encode()
+        script, what = "\n".join(lines), f"laying out version ##{tag}"
+        resent = node.put_in_place(script, what, self.plan.sources, stdin=context)
         if resent:
             target.sent += resent
             self.steps.note(
@@ -213,15 +214,15 @@ class ParallelVersions:
         )
 
 
-def _copy_lines(layout: Layout, sha: str, path: str, run: str) -> list[str]:
+def _copy_lines(layout: Layout, sha: str, path: str, node: Node) -> list[str]:
     """.jettyrc (the instance's JVM options) goes to ``jettyrc_path`` as with a restart,
-    renamed into place; no restart here, so Tomcat reads it at its next start. So does
-    logback.xml, to ``logback_path``: logback rereads it when it scans."""
-    new = sh_path(hidden_beside(path, run))
+    renamed into place with the old file's mode and owner, as ``become_user``; no
+    restart here, so Tomcat reads it at its next start. So does logback.xml, to
+    ``logback_path``: logback rereads it when it scans. (After ``put=PUT``.)"""
+    user, new = node.config.become_user, hidden_beside(path, node.run_id)
     return [
-        f"mkdir -p {sh_path(path.rpartition('/')[0] or '.')}",
-        *_copy(layout, sha, new),  # a copy: it may be edited
-        f"mv -f {new} {sh_path(path)}",
+        placement.put(layout, sha, path, new, user),  # a copy: it may be edited
+        f"{become.prefix(user)}mv -f {sh_path(new)} {sh_path(path)}",
     ]
 
 
