@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 packages=(openssh-server openssh-client jetty9 tomcat10 tomcat10-admin haproxy wrk socat tini
           default-jdk-headless liblogback-java libslf4j-java procps iproute2 iptables curl
-          python3-venv)
+          python3-venv sudo)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" \
