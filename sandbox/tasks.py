@@ -11,11 +11,11 @@ from fabfile.cli.flags import boundary
 from fabfile.commands.deploy import deploy
 from fabfile.commands.options import Options
 
-from . import app, cluster, haproxy, tomcat, tomcat_app
+from . import app, cluster, haproxy, prod, prod_app, tomcat, tomcat_app
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_APP_DIR = REPO / "apps" / app.APP
-KINDS = ("jetty", "tomcat", "tomcat-bg", "tomcat-parallel")
+KINDS = ("jetty", "tomcat", "tomcat-bg", "tomcat-parallel", "prod")
 
 
 @task(
@@ -26,7 +26,9 @@ KINDS = ("jetty", "tomcat", "tomcat-bg", "tomcat-parallel")
         "root": "Where the sandbox keeps its files (default /tmp/wardeploy-sandbox).",
         "kind": "jetty (default); tomcat: one Tomcat 10 per node; tomcat-bg: blue and green "
         "Tomcat 10 instances per node, sessions replicated; tomcat-parallel: one Tomcat 10 "
-        "per node, versions side by side (app directory under the root).",
+        "per node, versions side by side (app directory under the root); prod: Jetty nodes "
+        "reached only through a bastion (at the nodes' .254), as wd-deploy with sudo, deploy "
+        "run as wd-operator (see README, 'A production-shaped sandbox').",
     }
 )
 @boundary
@@ -40,6 +42,9 @@ def up(
 ) -> None:
     """Start N nodes (sshd + Jetty, or Tomcat: --kind) on loopback and deploy the sample
     app's 1.0.125."""
+    if kind == "prod":
+        _up_prod(nodes, first, app_dir, Path(root) if root else cluster.DEFAULT_ROOT)
+        return
     if kind != "jetty":
         _up_tomcat(nodes, first, app_dir, Path(root) if root else cluster.DEFAULT_ROOT, kind)
         return
@@ -86,6 +91,26 @@ def _up_tomcat(nodes: int, first: str, app_dir: str | None, root: Path, kind: st
         deploy(Options(AppDir(target.resolve())), str(initial))
 
 
+def _up_prod(nodes: int, first: str, app_dir: str | None, root: Path) -> None:
+    """Jetty nodes behind a bastion (`sandbox.prod`); 1.0.125 deployed through it."""
+    _refuse_running(root)
+    box = prod.up(root, nodes, first)
+    prod.haproxy_up(box)
+    target = Path(app_dir) if app_dir else root / "apps" / app.APP
+    wars = prod_app.write_jetty(box, target)
+    print(f"sandbox: {nodes} node(s) ({', '.join(box.aliases)}) at")
+    print(f"{', '.join(box.cluster.addresses)}, reached only through the bastion at {box.bastion};")
+    print(
+        f"haproxy at {haproxy.url(box.cluster)}; app directory {target}; deploy as {prod.OPERATOR}:"
+    )
+    print(f"  cd {target} && sudo -u {prod.OPERATOR} env HOME={box.operator_home} deploy")
+    initial = next(war for war in wars if app.INITIAL in war.name)
+    try:
+        deploy(Options(AppDir(target.resolve())), str(initial))
+    finally:
+        prod_app.hand_over(target)  # the first run's history is wd-operator's too
+
+
 def _refuse_running(root: Path) -> None:
     """One sandbox per root: Tomcat's and Jetty's JVMs would want the same ports."""
     jetty = [p for p in root.glob("nodes/*/run/jetty.pid") if cluster.alive(cluster.read_pid(p))]
@@ -99,7 +124,8 @@ def down(c: Context, root: str | None = None) -> None:
     path = Path(root) if root else cluster.DEFAULT_ROOT
     found = cluster.Cluster.load(path)
     tomcat_hosts = (path / tomcat.STATE).exists()
-    stopped = haproxy.down(found) if found else []
+    stopped = prod.down(path)  # the bastion, the firewall rules, the sudoers file
+    stopped += haproxy.down(found) if found else []
     stopped += tomcat.down(path)
     if found is None or not tomcat_hosts or any(path.glob("nodes/*/run/jetty.pid")):
         stopped += cluster.down(path)
