@@ -66,8 +66,8 @@ class KnownHosts:
 
     def describe(self) -> str:
         """The files read, those that do not exist said so."""
-        there = [str(f) for f in self.files if f.is_file()]
-        absent = [str(f) for f in self.files if not f.is_file()]
+        there = [str(f) for f in self.files if f.exists()]
+        absent = [str(f) for f in self.files if not f.exists()]
         told = ", ".join(there) or "no file"
         if absent:
             told += f"; {', '.join(absent)} {'does' if len(absent) == 1 else 'do'} not exist"
