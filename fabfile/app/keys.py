@@ -89,10 +89,18 @@ KEYS: tuple[Key, ...] = (
         "ssh_config",
         parse_optional,
         "",
-        "The ssh_config file read for Host aliases, HostName, User, Port, IdentityFile "
-        "and ProxyJump; empty: ~/.ssh/config when it exists.",
+        "The ssh_config file read for Host aliases, HostName, User, Port, IdentityFile, "
+        "ProxyJump, UserKnownHostsFile and GlobalKnownHostsFile (Include followed; no "
+        "command in it is run); empty: ~/.ssh/config when it exists.",
     ),
-    Key("known_hosts", parse_text, "~/.ssh/known_hosts", "Known-hosts file checked on connect."),
+    Key(
+        "known_hosts",
+        parse_optional,
+        "",
+        "Known-hosts file checked on connect, for every node and jump host, in place of "
+        "ssh_config's UserKnownHostsFile; empty: that (else ~/.ssh/known_hosts and "
+        "~/.ssh/known_hosts2). GlobalKnownHostsFile is read too, as ssh does.",
+    ),
     Key("accept_unknown_hosts", parse_bool, "no", "yes: trust and record an unknown host key."),
     Key("connect_timeout", parse_positive_seconds, "5", "Seconds to connect (SSH and HTTP)."),
     Key(

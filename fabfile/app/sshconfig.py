@@ -1,14 +1,16 @@
 """The user's ssh_config, read with Paramiko's own parser: aliases, HostName, User,
-Port, IdentityFile and ProxyJump, as ``ssh`` itself would use them.
+Port, IdentityFile, ProxyJump, UserKnownHostsFile and GlobalKnownHostsFile, as ``ssh``
+itself would use them.
 
-``.config`` settings win over it (``user``, ``port``, ``identity_file``). The file
-is ``ssh_config`` from ``.config``, else ``~/.ssh/config`` when there is one. We
-resolve a host here, once, and hand Fabric plain addresses and our own jump
-chain (`fabfile.cluster.node`): Fabric's own ProxyJump handling accepts any jump host's
-key, and host keys stay as strict through a jump host as without one.
+``.config`` settings win over it (``user``, ``port``, ``identity_file``,
+``known_hosts``). The file is ``ssh_config`` from ``.config``, else ``~/.ssh/config``
+when there is one. We resolve a host here, once, and hand Fabric plain addresses and
+our own jump chain (`fabfile.cluster.node`): Fabric's own ProxyJump handling accepts
+any jump host's key, and host keys stay as strict through a jump host as without one.
 
-Paramiko's parser does not follow ``Include`` lines (they are ignored), and a
-``Match exec`` runs its command, as OpenSSH does.
+`fabfile.app.sshfile` reads the file first: it follows ``Include`` lines (Paramiko
+ignores them) and refuses a command in a file that ``.config`` names; a ``Match exec``
+of the user's own ``~/.ssh/config`` runs its command, as OpenSSH does.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pathlib import Path
 import paramiko
 
 from ..errors import ConfigError
+from . import knownhosts, sshfile
+from .knownhosts import GLOBAL_DEFAULT, USER_DEFAULT
 
 DEFAULT = "~/.ssh/config"
 
@@ -37,6 +41,8 @@ class Resolved:
     jumps: tuple[str, ...]  # ProxyJump hops, first dialled first
     source: str  # the ssh_config file read ('' when none)
     named: bool  # the file gives it a HostName of its own
+    known_hosts: tuple[str, ...] = USER_DEFAULT  # UserKnownHostsFile, expanded
+    global_known_hosts: tuple[str, ...] = GLOBAL_DEFAULT  # GlobalKnownHostsFile
 
     def describe(self, name: str) -> str:
         """Where ``name`` came from, for an error about it."""
@@ -56,9 +62,10 @@ def path_of(setting: str) -> Path | None:
 
 
 @functools.lru_cache(maxsize=8)
-def _parsed(path: str, changed: float) -> paramiko.SSHConfig:
-    """One parse per file and version of it (``changed``: its mtime)."""
-    return paramiko.SSHConfig.from_path(path)
+def _parsed(text: str) -> paramiko.SSHConfig:
+    """One parse per text (the file and what it includes, read for every host: the
+    files are small, and an included file may change while the top one does not)."""
+    return paramiko.SSHConfig.from_text(text)
 
 
 def load(setting: str, where: str) -> tuple[paramiko.SSHConfig, str]:
@@ -68,7 +75,7 @@ def load(setting: str, where: str) -> tuple[paramiko.SSHConfig, str]:
     if path is None:
         return paramiko.SSHConfig(), ""
     try:
-        return _parsed(str(path), path.stat().st_mtime), str(path)
+        return _parsed(sshfile.text(path, where)), str(path)
     except FileNotFoundError:
         raise ConfigError(f"{where}: {path}: no such file; fix ssh_config") from None
     except OSError as error:
@@ -108,12 +115,21 @@ def resolve(name: str, setting: str, where: str, user: str = "", port: int = 0) 
     keys = tuple(
         key for key in found.get("identityfile", []) if os.path.isfile(os.path.expanduser(key))
     )  # ssh skips a missing IdentityFile; paramiko would fail the login on it
+    user = user or found.get("user") or getpass.getuser()
+    port = port or found_port
+    host = knownhosts.Host(name, address, port, user, found.get("hostkeyalias", ""))
+    try:
+        known, global_known = knownhosts.files(found, host)
+    except ValueError as error:
+        raise ConfigError(f"{where}: {source}: {error}, for {name!r}") from None
     return Resolved(
         address=address,
-        user=user or found.get("user") or getpass.getuser(),
-        port=port or found_port,
+        user=user,
+        port=port,
         identity_files=keys,
         jumps=jumps,
         source=source,
         named=address != name,
+        known_hosts=known,
+        global_known_hosts=global_known,
     )

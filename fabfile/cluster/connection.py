@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import shlex
 import socket
 from pathlib import Path
 from typing import Any
@@ -45,8 +44,9 @@ def dial(config: NodeConfig) -> Connection:
     try:
         connection = build(config)
     except OSError as error:
+        name = f" {error.filename}" if error.filename else ""
         raise NodeError(
-            f"{config.host}: cannot read known_hosts {config.known_hosts} ({error})"
+            f"{config.host}: cannot read the known_hosts file{name} ({error.strerror or error})"
         ) from None
     try:
         connection.open()
@@ -139,18 +139,15 @@ def _one(
         connect_timeout=config.connect_timeout,
         gateway=gateway,
     )
-    _check_host_keys(config, connection)
+    _check_host_keys(config, ssh, connection)
     return connection
 
 
-def _check_host_keys(config: NodeConfig, connection: Connection) -> None:
-    """Known hosts from ``known_hosts``; an unknown one refused unless trusted on first use."""
-    known = Path(config.known_hosts).expanduser()
-    hostkeys.load(connection.client, known)
-    policy: paramiko.MissingHostKeyPolicy = paramiko.RejectPolicy()
-    if config.accept_unknown_hosts:
-        policy = hostkeys.TrustOnFirstUse(known)
-    connection.client.set_missing_host_key_policy(policy)
+def _check_host_keys(config: NodeConfig, ssh: Resolved, connection: Connection) -> None:
+    """Known hosts from the hop's files; an unknown one refused unless trusted on first use."""
+    known = hostkeys.KnownHosts.of(config, ssh)
+    known.load(connection.client)
+    connection.client.set_missing_host_key_policy(known.policy(config.accept_unknown_hosts))
 
 
 def _failed_hop(config: NodeConfig, connection: Connection) -> Resolved | None:
@@ -191,10 +188,9 @@ def _refused(config: NodeConfig, error: Exception, hop: Resolved | None, via: st
         user = hop.user if hop is not None else config.user
         return f"{via}SSH login as {user!r} refused; check user and identity_file"
     if isinstance(error, paramiko.SSHException) and "not found in known_hosts" in str(error):
-        return (
-            f"{via}unknown host key (not in {config.known_hosts}); add it with ssh-keyscan "
-            "after checking its fingerprint, or set accept_unknown_hosts = yes in .config"
-        )
+        address, port = (hop.address, hop.port) if hop else (config.address, config.port)
+        known = hostkeys.KnownHosts.of(config, hop or config.ssh)
+        return via + known.unknown(_known_as(address, port), address, port)
     if isinstance(error, paramiko.ChannelException) and hop is None and config.jumps:
         told = config.ssh.describe(config.host) if config.ssh else ""
         return (
@@ -205,14 +201,13 @@ def _refused(config: NodeConfig, error: Exception, hop: Resolved | None, via: st
 
 
 def _host_key_changed(config: NodeConfig, hop: Resolved | None) -> str:
-    known = config.known_hosts
     address, port = (hop.address, hop.port) if hop else (config.address, config.port)
-    name = address if port == 22 else f"[{address}]:{port}"  # as known_hosts names it
-    return (
-        f"HOST KEY CHANGED for {name} (the server's key is not the one in {known}); "
-        f"this may be an attack. If the host was rebuilt, remove the old key: ssh-keygen "
-        f"-R {shlex.quote(name)} -f {shlex.quote(known)}"
-    )
+    return hostkeys.KnownHosts.of(config, hop or config.ssh).changed(_known_as(address, port))
+
+
+def _known_as(address: str, port: int) -> str:
+    """The host as known_hosts names it."""
+    return address if port == 22 else f"[{address}]:{port}"
 
 
 def _unreached(config: NodeConfig, error: Exception, hop: Resolved | None) -> str:
