@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from ..app.config import NodeConfig
-from . import http, inflight
+from . import http, inflight, tunnel
 
 _EXCERPT = 120
 _MAX_THREADS = 512
@@ -67,6 +67,7 @@ def probe(node: NodeConfig, since: float | None = None) -> Status:
             connect_timeout=max(node.connect_timeout - late, _LEAST),
             read_timeout=max(node.status_timeout - late, _LEAST),
             max_body=_MAX_BODY,
+            way=tunnel.way(node),
         )
     except http.HttpError as error:
         return _failed(node, url, started, error.reason)
