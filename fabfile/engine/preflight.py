@@ -7,7 +7,9 @@ each node, it refuses a releases directory that belongs to another app
 (`fabfile.cluster.ownership`), reads ``/status``, lets the runtime settle a restart
 still claimed there (`fabfile.engine.runtimes.Runtime.settle`), says which config
 files were edited on the node, and asks whether the node has room for what it lacks;
-the strategy adds checks of its own (the load balancer's).
+the strategy adds checks of its own (the load balancer's). A node whose ``/status``
+gives no answer at all is refused (``--force`` deploys to it anyway): nothing could
+verify it after its restart.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from ..cluster import probe
 from ..cluster.holdings import Holdings
 from ..cluster.ownership import Owner
 from ..errors import NodeError, PreflightError
+from ..records.history import Action
 from . import fanout
 from .clusterlock import ClusterLock, Taken
 from .phase import Phase
@@ -88,12 +91,40 @@ def _check(rollout: Preflight, taken: Taken, target: Target) -> str:
         rollout.set_phase(target, Phase.FAILED, str(error))
         return str(error)
     target.status = probe.probe(target.config)
+    if unverifiable := _unreachable(rollout.plan, target):
+        rollout.set_phase(target, Phase.FAILED, unverifiable)
+        return unverifiable
     if drifted := rollout.drift(target):
         rollout.note(
             f"{target.host}: {', '.join(drifted)} on the node differs from what was deployed "
             "(edited there?); this deploy puts the deployed one back"
         )
     return rollout.room(target, target.holdings)
+
+
+def _unreachable(plan: Plan, target: Target) -> str:
+    """Why a node that runs a release but whose ``/status`` gave no HTTP answer at all
+    is refused ('' when it answered, or nothing needs it to: a staging, a retire,
+    ``--force``, or a first deploy to a node that runs none and serves nobody yet).
+    A deploy could not verify it after its restart, and would leave it out of rotation.
+    A node down on purpose is refused too (nothing here can tell the two apart): the
+    user leaves it out with --hosts, or deploys to it anyway with --force."""
+    node, status = target.config, target.status
+    fresh = target.holdings is not None and target.holdings.current is None
+    if status is None or status.code is not None or fresh:
+        return ""
+    if plan.force or plan.action in _UNVERIFIED:
+        return ""
+    way = "through its SSH connection" if node.http_via == "ssh" else "from this machine"
+    return (
+        f"{node.label}: /status at {status.url} cannot be reached {way} ({status.reason}), "
+        "so a deploy could not verify it after its restart. Check that it is up and that "
+        "its port answers (http_via chooses how it is asked); leave it out with --hosts, "
+        "or deploy to it anyway with --force"
+    )
+
+
+_UNVERIFIED = (Action.STAGE, Action.RETIRE)  # nothing goes live: /status is not asked for
 
 
 def owner(app: AppDir, plan: Plan) -> Owner:
