@@ -76,10 +76,12 @@ class Session:
         return transport
 
     def close(self) -> None:
+        """Done with the node: the connection closes, unless HTTP through SSH may still
+        be using it (then it is kept until the command ends, `tunnel.keep`)."""
         tunnel.drop(self.config, self)
-        if self._connection is not None:
-            connection.close(self._connection)
-            self._connection = None
+        held, self._connection = self._connection, None
+        if held is not None and not tunnel.keep(self.config, held):
+            connection.close(held)
 
     def sever(self) -> None:
         """Drop the connection without a word to the node (it may be silent); the next

@@ -6,7 +6,8 @@ a channel of the node's own SSH connection, where SSH is the only way in.
 node resolves them: nothing but SSH crosses the network, so the manager's password
 travels only inside it. The connection is the node's `Session`'s when the command has
 one (it registers here), else one this module dials and keeps until the command ends
-(`close_spares`); a `Session` opened later adopts it, so a node costs one login.
+(`close_spares`); a `Session` opened later adopts it, so a node costs one login, and
+one closed hands its connection back here (`keep`): a request may still be on it.
 
 http.client wants a socket (and ssl wraps only sockets), a channel is not one: each
 request gets a private socketpair, one end pumped to the channel by a thread
@@ -43,6 +44,7 @@ class Carrier(Protocol):
 
 _carriers: weakref.WeakValueDictionary[NodeConfig, Carrier] = weakref.WeakValueDictionary()
 _spares: dict[NodeConfig, Connection] = {}
+_done: list[Connection] = []  # kept by `keep` beside a node's spare, closed with them
 _dialling: dict[NodeConfig, threading.Lock] = {}
 _lock = threading.Lock()
 
@@ -73,12 +75,27 @@ def adopt(node: NodeConfig) -> Connection | None:
         return _spares.pop(node, None)
 
 
+def keep(node: NodeConfig, held: Connection) -> bool:
+    """Keep a connection its `Session` is done with, when requests may still be on it
+    (``http_via = ssh``), until `close_spares`; False: close it now."""
+    transport = held.transport
+    if node.http_via != SSH or transport is None or not transport.is_active():
+        return False
+    with _lock:
+        if node in _spares:
+            _done.append(held)  # the node has one already: this one only waits to close
+        else:
+            _spares[node] = held
+        return True
+
+
 def close_spares() -> None:
     """Close every connection this module dialled and no `Session` adopted (the end
     of a command)."""
     with _lock:
-        spares = list(_spares.values())
+        spares = [*_spares.values(), *_done]
         _spares.clear()
+        _done.clear()
         _dialling.clear()
     for spare in spares:
         with contextlib.suppress(Exception):
