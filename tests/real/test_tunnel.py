@@ -94,8 +94,11 @@ def test_asked_directly_through_the_firewall_every_node_fails_and_nothing_change
     assert refused.returncode == 4, refused.stdout + refused.stderr
     assert "pre-flight refused on 3 of 3 node(s); nothing was changed" in refused.stderr
     assert "web2: /status at http://" in refused.stderr
-    assert "cannot be reached from this machine (connection refused)" in refused.stderr
-    assert "leave it out with --hosts, or deploy to it anyway with --force" in refused.stderr
+    assert "answers on the node itself (200 com.example.search:search-web-frontend 1.0.125)" in (
+        refused.stderr
+    )
+    assert "but not from this machine (connection refused)" in refused.stderr
+    assert "Set http_via = ssh to ask it through its SSH connection" in refused.stderr
     assert current_files(sandbox) == before
     assert versions(sandbox) == all_on(sandbox, "1.0.125")
 
@@ -110,7 +113,9 @@ def test_preflight_refuses_a_node_whose_status_it_cannot_reach(
         refused = firewall.deploy(["search-web-frontend-1.0.126.war"], on_125)
         assert refused.returncode == 4, refused.stdout + refused.stderr
         assert "pre-flight refused on 1 of 3 node(s); nothing was changed" in refused.stderr
-        assert f"{closed}: /status at {sandbox.url(closed)} cannot be reached" in refused.stderr
+        assert f"{closed}: /status at {sandbox.url(closed)} answers on the node itself" in (
+            refused.stderr
+        )
         assert current_files(sandbox) == before
         assert versions(sandbox) == all_on(sandbox, "1.0.125")
 
