@@ -65,9 +65,12 @@ def test_status_deploy_and_rollback_through_ssh_when_only_the_bastion_is_reachab
         line = next(ln for ln in status.stdout.splitlines() if f"//{address}:" in ln)
         assert "Ok" in line and "1.0.125" in line, status.stdout
 
+    set_deploy_key(via_bastion, "warmup_urls", "/status")
     before = logins(sandbox, bastion[0])
     deployed = firewall.deploy(["search-web-frontend-1.0.126.war"], via_bastion)
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    warmed = deployed.stdout.count("warm-up fetched 1 of 1 path(s) from the node")
+    assert warmed == len(sandbox.addresses), deployed.stdout
     assert versions(sandbox) == all_on(sandbox, "1.0.126")
     assert {h["outcome"] for h in history(via_bastion)[-1]["hosts"].values()} == {"deployed"}
     assert logins(sandbox, bastion[0]) - before == 1  # one connection for the three nodes
