@@ -42,6 +42,8 @@ class NodeConfig:
     accept_unknown_hosts: bool
     connect_timeout: float
     status_url: str
+    http_via: str  # ssh or direct (`fabfile.cluster.tunnel`), chosen per node when unset
+    ca_bundle: str
     status_timeout: float
     ready_timeout: float
     error_grace: float
@@ -301,6 +303,9 @@ def _resolve_ssh(
     ssh = sshconfig.resolve(host, setting, where, values["user"], values["port"])
     values.update(user=ssh.user, port=ssh.port, address=ssh.address, ssh=ssh)
     values["jumps"] = tuple(sshconfig.hop(spec, setting, where) for spec in ssh.jumps)
+    # behind a jump host, the node's HTTP port is rarely reachable from here either
+    values["http_via"] = values["http_via"] or ("ssh" if values["jumps"] else "direct")
+    values["ca_bundle"] = str(Path(values["ca_bundle"]).expanduser()) if values["ca_bundle"] else ""
 
 
 _TEMPLATES = (

@@ -15,6 +15,7 @@ from . import pace
 from .values import (
     parse_bool,
     parse_count,
+    parse_http_via,
     parse_lb_name,
     parse_lb_socket,
     parse_manager_url,
@@ -124,6 +125,21 @@ KEYS: tuple[Key, ...] = (
         "3 times this is dead, and the step on it fails then (0: no keepalives).",
     ),
     Key("status_url", parse_status_url, "http://{host}:8080/status", "The /status URL template."),
+    Key(
+        "http_via",
+        parse_http_via,
+        "",
+        "How /status, warm-up and the Tomcat manager are asked: ssh (a channel of the node's "
+        "own SSH connection, to the URL's host and port as the node resolves them) or "
+        "direct; empty: ssh for a node reached through a jump host (ProxyJump), else direct.",
+    ),
+    Key(
+        "ca_bundle",
+        parse_optional,
+        "",
+        "CA certificates (PEM) that https status and manager URLs are verified against; "
+        "empty: the system's.",
+    ),
     Key("status_timeout", parse_positive_seconds, "2", "Seconds to wait for a /status answer."),
     Key("ready_timeout", parse_positive_seconds, "60", "Seconds a node may take to be ready."),
     Key("poll_interval", parse_positive_seconds, "0.05", "Seconds between two /status polls."),

@@ -131,6 +131,14 @@ _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 PLACEHOLDERS = ("host", "app", "instance")
 
 
+def parse_http_via(text: str) -> str:
+    """``ssh``, ``direct``, or empty (chosen per node: ssh behind a jump host)."""
+    value = text.strip().lower()
+    if value not in ("", "ssh", "direct"):
+        raise ValueError("expected ssh or direct (empty: ssh behind a jump host, else direct)")
+    return value
+
+
 def parse_manager_url(text: str) -> str:
     """Empty (derived from status_url), or an http(s) URL that may name {host} and
     {instance}: the manager password is sent there, so no guessing at what it means."""

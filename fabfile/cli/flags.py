@@ -19,6 +19,7 @@ from invoke import Argument, Context, Task
 from invoke.exceptions import Exit, ParseError
 
 from ..app.credentials import redact
+from ..cluster import tunnel
 from ..engine import signals
 from ..errors import DeployError, ExitCode, explain
 
@@ -134,6 +135,8 @@ def boundary(function: F) -> F:
         except KeyboardInterrupt as interrupt:
             cause, code = signals.cause(interrupt), signals.exit_code(interrupt)
             raise Exit(f"interrupted ({cause})", code=int(code)) from None
+        finally:
+            tunnel.close_spares()  # the SSH connections HTTP through SSH dialled for itself
         if code:
             raise Exit(code=int(code))
 

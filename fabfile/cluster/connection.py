@@ -19,7 +19,7 @@ from fabric import Config, Connection
 from ..app.config import NodeConfig
 from ..app.sshconfig import Resolved
 from ..errors import NodeError
-from . import hostkeys
+from . import hostkeys, jumps
 
 _FAST_FIRST = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
 DEAD_AFTER = 3  # keepalive intervals with nothing acknowledged: the link is dead
@@ -60,17 +60,50 @@ def dial(config: NodeConfig) -> Connection:
 
 def build(config: NodeConfig) -> Connection:
     """A Fabric connection to the node's resolved address, not yet open, through its
-    jump hosts, every one of them checked against ``known_hosts``."""
-    gateway: Connection | bool = False  # False: no gateway, and Fabric looks for none
-    for hop in config.jumps:
-        gateway = _one(config, hop, gateway)
+    jump hosts, every one of them checked against ``known_hosts``; the connection to
+    the last of them is shared with every node behind the same hops (`jumps`)."""
+    gateway: Connection | bool = _jump(config, len(config.jumps)) if config.jumps else False
     assert config.ssh is not None  # `fabfile.app.config` resolves every node
-    return _one(config, config.ssh, gateway, own_key=True)
+    try:
+        return _one(config, config.ssh, gateway, own_key=True)
+    except BaseException:
+        if isinstance(gateway, jumps.Jump):
+            jumps.give_back(gateway)
+        raise
+
+
+def _jump(config: NodeConfig, hops: int) -> jumps.Jump:
+    """The shared connection to the node's ``hops``-th jump host, through those before it."""
+    used = config.jumps[:hops]
+    key = (
+        tuple((hop.address, hop.port, hop.user, hop.identity_files) for hop in used),
+        config.identity_file,
+        config.known_hosts,
+        config.accept_unknown_hosts,
+        config.connect_timeout,
+    )
+
+    def make() -> jumps.Jump:
+        gateway: Connection | bool = _jump(config, hops - 1) if hops > 1 else False
+        try:
+            made = _one(config, used[-1], gateway, kind=jumps.Jump)
+        except BaseException:
+            if isinstance(gateway, jumps.Jump):
+                jumps.give_back(gateway)
+            raise
+        assert isinstance(made, jumps.Jump)
+        return made
+
+    return jumps.take(key, make)
 
 
 def close(connection: Connection) -> None:
-    """The connection and its jump hosts (Fabric closes only the first)."""
+    """The connection, and its jump hosts' unless other nodes still go through them
+    (Fabric closes only the first)."""
     while isinstance(connection, Connection):
+        if isinstance(connection, jumps.Jump):
+            jumps.give_back(connection)  # it lets go of its own jump host when it closes
+            return
         connection.close()
         connection = connection.gateway
 
@@ -106,8 +139,10 @@ def keep_alive(connection: Connection, seconds: float) -> None:
 def sever(connection: Connection) -> None:
     """Close the connection without a word to the node, which may be silent: every
     hop's transport first, from the first hop dialled (nothing then waits on a send
-    that cannot go out), then what Fabric holds."""
-    for hop in reversed(_hops(connection)):
+    that cannot go out), then what Fabric holds. A jump host other nodes share is
+    only let go of: the keepalive bound ends it if it is the one gone silent."""
+    own = [hop for hop in _hops(connection) if not isinstance(hop, jumps.Jump)]
+    for hop in reversed(own):
         transport = getattr(hop, "transport", None)
         if transport is not None:
             with contextlib.suppress(Exception):  # a dead transport may fail to close
@@ -117,7 +152,11 @@ def sever(connection: Connection) -> None:
 
 
 def _one(
-    config: NodeConfig, ssh: Resolved, gateway: Connection | bool, own_key: bool = False
+    config: NodeConfig,
+    ssh: Resolved,
+    gateway: Connection | bool,
+    own_key: bool = False,
+    kind: type[Connection] = Connection,
 ) -> Connection:
     """One SSH hop: ``.config``'s identity_file first (for the node itself), then
     ssh_config's IdentityFile, each host key checked."""
@@ -130,7 +169,7 @@ def _one(
     }
     if config.identity_file and own_key:
         kwargs.update(look_for_keys=False, allow_agent=False)
-    connection = Connection(
+    connection = kind(
         ssh.address,
         user=ssh.user,
         port=ssh.port,

@@ -23,7 +23,7 @@ from ..app import credentials
 from ..app.config import NodeConfig
 from ..app.tag import Tag
 from ..errors import NodeError
-from . import http
+from . import http, tunnel
 
 SECRET = "manager_password"
 _MAX_BODY = 1 << 20
@@ -155,9 +155,12 @@ class Manager:
                 connect_timeout=timeout,
                 read_timeout=timeout,
                 max_body=_MAX_BODY,
+                way=tunnel.way(node),
             )
         except http.HttpError as error:
             reason = getattr(error.cause, "strerror", None) or type(error.cause).__name__
+            if error.failure in (http.Failure.UNTRUSTED, http.Failure.TUNNEL):
+                reason = error.reason  # what to do about it, not an exception's name
             raise NodeError(
                 f"{node.label}: the Tomcat manager at {base} does not answer ({reason})"
             ) from None

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from ..app.config import NodeConfig
-from . import http, inflight
+from . import http, inflight, tunnel
 
 _EXCERPT = 120
 _MAX_THREADS = 512
@@ -37,6 +37,8 @@ class Status:
     version: str = ""
     seconds: float = 0.0
     facts: tuple[tuple[str, str], ...] = ()  # the ``name: value`` lines after the first
+    # the way to the node failed (its SSH, or https's certificate), not the node's port
+    unreached: bool = False
 
     def fact(self, name: str) -> str:
         """A fact the node reported on ``/status`` ('' when it reports none by that name)."""
@@ -67,9 +69,11 @@ def probe(node: NodeConfig, since: float | None = None) -> Status:
             connect_timeout=max(node.connect_timeout - late, _LEAST),
             read_timeout=max(node.status_timeout - late, _LEAST),
             max_body=_MAX_BODY,
+            way=tunnel.way(node),
         )
     except http.HttpError as error:
-        return _failed(node, url, started, error.reason)
+        unreached = error.failure in (http.Failure.TUNNEL, http.Failure.UNTRUSTED)
+        return _failed(node, url, started, error.reason, unreached)
     return _read(node, url, started, response.status, response.text)
 
 
@@ -94,8 +98,11 @@ def _fact(line: str) -> tuple[str, str]:
     return name.strip().lower(), value.strip()
 
 
-def _failed(node: NodeConfig, url: str, started: float, reason: str) -> Status:
-    return Status(node.label, url, False, reason, seconds=time.monotonic() - started)
+def _failed(
+    node: NodeConfig, url: str, started: float, reason: str, unreached: bool = False
+) -> Status:
+    seconds = time.monotonic() - started
+    return Status(node.label, url, False, reason, seconds=seconds, unreached=unreached)
 
 
 def probe_all(nodes: Sequence[NodeConfig]) -> list[Status]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import shlex
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -24,6 +25,7 @@ from . import (
     connection,
     deadline,
     inflight,
+    tunnel,
 )
 from .holdings import Holdings
 from .layout import Layout
@@ -47,6 +49,8 @@ class Session:
         self.run_id = uuid.uuid4().hex
         self.holder = ""  # who runs it and which run, as a restart claim names them
         self.silent_while = ""  # what it was doing when it went silent in this run, if it did
+        self._opening = threading.Lock()  # HTTP through SSH may open it from another thread
+        tunnel.carry(config, self)
 
     @property
     def layout(self) -> Layout:
@@ -56,14 +60,29 @@ class Session:
     # -- connection ---------------------------------------------------------
 
     def open(self) -> None:
-        """Connect, checking the host key; raise `NodeError` saying why not."""
-        if self._connection is None:
-            self._connection = connection.dial(self.config)
+        """Connect, checking the host key (or take the connection HTTP through SSH already
+        made to the node); raise `NodeError` saying why not."""
+        with self._opening:
+            if self._connection is None:
+                self._connection = tunnel.adopt(self.config) or connection.dial(self.config)
+                tunnel.carry(self.config, self)
+
+    def transport(self) -> paramiko.Transport:
+        """The open connection's transport, dialled if need be (HTTP through SSH)."""
+        self.open()
+        held = self._connection
+        transport = held.transport if held is not None else None
+        if transport is None or not transport.is_active():
+            raise NodeError(f"{self.host}: the SSH connection closed")
+        return transport
 
     def close(self) -> None:
-        if self._connection is not None:
-            connection.close(self._connection)
-            self._connection = None
+        """Done with the node: the connection closes, unless HTTP through SSH may still
+        be using it (then it is kept until the command ends, `tunnel.keep`)."""
+        tunnel.drop(self.config, self)
+        held, self._connection = self._connection, None
+        if held is not None and not tunnel.keep(self.config, held):
+            connection.close(held)
 
     def sever(self) -> None:
         """Drop the connection without a word to the node (it may be silent); the next

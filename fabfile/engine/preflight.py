@@ -8,11 +8,14 @@ directory that belongs to another app (`fabfile.cluster.ownership`), reads ``/st
 lets the runtime settle a restart still claimed there
 (`fabfile.engine.runtimes.Runtime.settle`), says which config
 files were edited on the node, and asks whether the node has room for what it lacks;
-the strategy adds checks of its own (the load balancer's).
+the strategy adds checks of its own (the load balancer's). A node whose ``/status``
+answers on the node but not to this machine is refused (``--force`` deploys to it
+anyway): nothing could verify it after its restart.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import socket
 from collections.abc import Sequence
@@ -22,10 +25,11 @@ from ..app.appdir import AppDir
 from ..app.config import AppConfig, NodeConfig
 from ..app.ini import DEPLOY, HOST_PREFIX
 from ..app.keys import KEYS_BY_NAME
-from ..cluster import become, probe
+from ..cluster import become, probe, tunnel
 from ..cluster.holdings import Holdings
 from ..cluster.ownership import Owner
 from ..errors import NodeError, PreflightError
+from ..records.history import Action
 from . import fanout
 from .clusterlock import ClusterLock, Taken
 from .phase import Phase
@@ -89,6 +93,9 @@ def _check(rollout: Preflight, taken: Taken, target: Target) -> str:
         rollout.set_phase(target, Phase.FAILED, str(error))
         return str(error)
     target.status = probe.probe(target.config)
+    if unverifiable := _unreachable(rollout.plan, target):
+        rollout.set_phase(target, Phase.FAILED, unverifiable)
+        return unverifiable
     if drifted := rollout.drift(target):
         rollout.note(
             f"{target.host}: {', '.join(drifted)} on the node differs from what was deployed "
@@ -103,6 +110,53 @@ def _sudo_refused(target: Target) -> str:
     said = become.refused(target.holdings.become if target.holdings else None)
     c = target.config
     return become.refusal(c.label, c.user, c.become_user, said) if said else ""
+
+
+def _unreachable(plan: Plan, target: Target) -> str:
+    """Why a node that runs a release is refused because nothing could verify it after
+    its restart: its ``/status`` answers on the node itself but not to this machine
+    (a firewall, a bastion), or the way to it failed (its SSH, https's certificate).
+
+    '' when it answered, or nothing needs it to (a staging, a retire, ``--force``, a
+    first deploy to a node that serves nobody yet), or when the node itself finds its
+    port shut or silent: its container is down (crashed, or stopped on purpose), and
+    the restart is what mends it, as it always did (it goes first)."""
+    node, status = target.config, target.status
+    fresh = target.holdings is not None and target.holdings.current is None
+    if status is None or status.code is not None or fresh:
+        return ""
+    if plan.force or plan.action in _UNVERIFIED:
+        return ""
+    anyway = "leave it out with --hosts, or deploy to it anyway with --force"
+    if status.unreached:
+        return (
+            f"{node.label}: /status at {status.url} cannot be reached ({status.reason}), so "
+            f"a deploy could not verify it after its restart; {anyway}"
+        )
+    if node.http_via == "ssh":
+        return ""  # the node's own sshd found the port shut or silent: the container
+    local = _from_the_node(target)
+    if local.code is None:
+        return ""
+    return (
+        f"{node.label}: /status at {status.url} answers on the node itself "
+        f"({local.describe()}) but not from this machine ({status.reason}), so a deploy "
+        "could not verify it after its restart. Set http_via = ssh to ask it through its "
+        f"SSH connection (or open that port to this machine); or {anyway}"
+    )
+
+
+def _from_the_node(target: Target) -> probe.Status:
+    """The node's ``/status`` as the node itself reaches it, over its SSH connection."""
+    local = dataclasses.replace(target.config, http_via="ssh")
+    tunnel.carry(local, target.node)
+    try:
+        return probe.probe(local)
+    finally:
+        tunnel.drop(local, target.node)
+
+
+_UNVERIFIED = (Action.STAGE, Action.RETIRE)  # nothing goes live: /status is not asked for
 
 
 def owner(app: AppDir, plan: Plan) -> Owner:

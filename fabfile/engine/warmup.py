@@ -17,7 +17,7 @@ import urllib.parse
 from collections.abc import Callable, Sequence
 
 from ..app.config import NodeConfig
-from ..cluster import http
+from ..cluster import http, tunnel
 from ..cluster.balancer import Rotation
 from ..errors import NodeError
 
@@ -63,7 +63,11 @@ def fetch(node: NodeConfig) -> list[str]:
         url = f"{parts.scheme}://{parts.netloc}{path}"
         try:
             response = http.request(
-                "GET", url, connect_timeout=node.status_timeout, read_timeout=node.status_timeout
+                "GET",
+                url,
+                connect_timeout=node.status_timeout,
+                read_timeout=node.status_timeout,
+                way=tunnel.way(node),
             )
         except http.HttpError as error:
             problems.append(f"{url}: {error.cause or type(error.cause).__name__}")

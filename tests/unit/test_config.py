@@ -43,7 +43,7 @@ def test_defaults_apply_to_every_node(tmp_path: Path) -> None:
     app = config.load(path, app="shop")
     assert app.hosts == ("web1", "web2")
     assert app.path == path and app.app == "shop"
-    computed = {"hosts", "user", "port", "releases_dir", "lb_server", *CLUSTER_KEYS}
+    computed = {"hosts", "user", "port", "releases_dir", "lb_server", "http_via", *CLUSTER_KEYS}
     for node in app.nodes:
         for key in KEYS:
             if key.name not in computed:

@@ -248,9 +248,9 @@ def test_probe_warmup_and_manager_all_open_through_the_one_function(
     opened: list[str] = []
     real = client._open
 
-    def recording(parts: urllib.parse.SplitResult, timeout: float) -> object:
+    def recording(parts: urllib.parse.SplitResult, timeout: float, way: client.Way) -> object:
         opened.append(parts.path)
-        return real(parts, timeout)
+        return real(parts, timeout, way)
 
     monkeypatch.setattr(client, "_open", recording)
     node = manager_node(tmp_path, port)
