@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import os
 import re
 import sys
 import textwrap
@@ -299,4 +300,21 @@ def make_program() -> DeployProgram:
 
 
 def main() -> None:
-    make_program().run()
+    try:
+        make_program().run()
+    except BrokenPipeError:
+        _reader_gone()
+
+
+def _reader_gone() -> None:
+    """The reader of our output left (``deploy --help | head``): end quietly, as Unix tools do.
+
+    Python would print a traceback, and a second one when it flushes stdout at exit;
+    stdout is pointed at /dev/null so that flush has nowhere to fail. Exit 141 is what
+    a shell reports for a process ended by SIGPIPE.
+    """
+    with contextlib.suppress(OSError):
+        sys.stdout.flush()
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(141)

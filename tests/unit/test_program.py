@@ -349,3 +349,26 @@ def test_dash_h_with_a_host_hints_at_dash_big_h(
 ) -> None:
     result = run(["rollback", "-h", "127.0.0.2"], tmp_path, capsys)
     assert "(-h is --help; the nodes are -H/--hosts)" in result.err
+
+
+def test_a_reader_that_left_ends_help_quietly(tmp_path: Path) -> None:
+    """``deploy --help | head -1``: the pipe's reader is gone before we write; no traceback."""
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader left before the first line: every write fails EPIPE
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", "from fabfile.cli.program import main; main()", "--help"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            cwd=tmp_path,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141
+    assert done.stderr == b""
