@@ -5,7 +5,8 @@ the runtime API listens on a Unix socket at admin level, which is what the
 deploy tool drains and re-enables nodes through. haproxy runs in master-worker
 mode, so `reload` is a real reload (SIGUSR2: a new worker reads the
 configuration); it starts from the server states the deploy tool last wrote
-to ``haproxy.state`` (``lb_state_file``), as a production reload would.
+to ``haproxy.state`` (``lb_state_file``), as a production reload would. The socket
+is root's (mode 600) unless ``socket_user`` names the user who drains nodes.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 PORT = 8000
 
 _CONFIG = """global
-    stats socket {socket} mode 600 level admin
+    stats socket {socket}{owner} mode 600 level admin
     server-state-file {state}
     maxconn 4096
 
@@ -74,21 +75,29 @@ def url(cluster: Cluster, path: str = "/") -> str:
     return f"http://{frontend(cluster)}:{PORT}{path}"
 
 
-def config_text(cluster: Cluster) -> str:
+def config_text(cluster: Cluster, socket_user: str = "") -> str:
+    """haproxy in front of the Jetty nodes; ``socket_user`` owns the runtime API socket."""
     servers = "\n".join(
         f"    server node{i} {address}:{cluster.http_port} check"
         for i, address in enumerate(cluster.addresses, start=1)
     )
+    return _format(cluster, PORT, servers, socket_user)
+
+
+def _format(cluster: Cluster, port: int, servers: str, socket_user: str) -> str:
     return _CONFIG.format(
         socket=socket_path(cluster),
+        owner=f" user {socket_user}" if socket_user else "",
         state=state_path(cluster),
         address=frontend(cluster),
-        port=PORT,
+        port=port,
         servers=servers,
     )
 
 
-def tomcat_config_text(tomcats: Tomcats, port: int = PORT, sticky: bool = False) -> str:
+def tomcat_config_text(
+    tomcats: Tomcats, port: int = PORT, sticky: bool = False, socket_user: str = ""
+) -> str:
     """haproxy in front of Tomcat instances: one server per instance, named as the deploy
     tool's ``lb_server`` defaults (the host; ``host-instance`` with several per host).
 
@@ -98,7 +107,8 @@ def tomcat_config_text(tomcats: Tomcats, port: int = PORT, sticky: bool = False)
     across hosts): a cookie names the host, and both colours carry its value, so
     haproxy sends the user to whichever colour of that host is live. ``sticky`` keeps
     users on their host with one instance too (parallel deployment: a user's session,
-    and so the version they use, lives on one host)."""
+    and so the version they use, lives on one host). ``socket_user`` owns the runtime
+    API socket (root when empty)."""
     sticky = sticky or len(tomcats.instances) > 1
     servers = "\n".join(
         f"    server {tomcats.server_name(address, name)} {address}:{tomcats.http_port(name)} "
@@ -108,13 +118,7 @@ def tomcat_config_text(tomcats: Tomcats, port: int = PORT, sticky: bool = False)
     )
     if sticky:
         servers = "    cookie HOST insert indirect nocache\n" + servers
-    return _CONFIG.format(
-        socket=socket_path(tomcats.cluster),
-        state=state_path(tomcats.cluster),
-        address=frontend(tomcats.cluster),
-        port=port,
-        servers=servers,
-    )
+    return _format(tomcats.cluster, port, servers, socket_user)
 
 
 def up(cluster: Cluster, text: str | None = None) -> Path:

@@ -326,19 +326,23 @@ def _coordinator(prod: Prod) -> None:
         chown(path, OPERATOR, recursive=True)
 
 
-def haproxy_up(prod: Prod, text: str | None = None) -> Path:
-    """haproxy, its runtime API socket owned by ``wd-operator`` (who drains nodes)."""
-    text = text if text is not None else haproxy.config_text(prod.cluster)
-    mode = "mode 600 level admin"
-    assert mode in text, "sandbox.haproxy's socket line changed: see prod.haproxy_up"
-    return haproxy.up(prod.cluster, text.replace(mode, f"user {OPERATOR} {mode}"))
+def haproxy_up(prod: Prod, tomcats: tomcat.Tomcats | None = None, sticky: bool = False) -> Path:
+    """haproxy in front of the Jetty nodes, or of ``tomcats`` (``sticky``: see
+    `haproxy.tomcat_config_text`), its runtime API socket owned by ``wd-operator`` (who
+    drains nodes)."""
+    if tomcats is None:
+        text = haproxy.config_text(prod.cluster, socket_user=OPERATOR)
+    else:
+        text = haproxy.tomcat_config_text(tomcats, sticky=sticky, socket_user=OPERATOR)
+    return haproxy.up(prod.cluster, text)
 
 
 def config_text(prod: Prod, text: str, per_host: PerHost) -> str:
     """Turn a sandbox ``.config`` (`sandbox.app`, `sandbox.tomcat_app`) into this one's:
     nodes by alias through ssh_config, ``wd-deploy`` with ``become_user = root``,
-    ``per_host(address)``'s keys in each host's section, and ``http_via`` left to its
-    default (ssh, for nodes behind a jump host)."""
+    ``per_host(address)``'s keys in each host's section, and ``known_hosts`` and
+    ``http_via`` left to their defaults (ssh_config's ``UserKnownHostsFile``, as ``ssh
+    -F`` reads it; ssh, for nodes behind a jump host)."""
     dropped = ("hosts =", "user =", "identity_file =", "known_hosts =", "restart =")
     lines = [ln for ln in text.splitlines() if not ln.startswith(dropped)]
     lines = [ln.replace("{host}", "{address}") if ln.startswith("status_url =") else ln
@@ -348,7 +352,6 @@ def config_text(prod: Prod, text: str, per_host: PerHost) -> str:
         f"hosts = {', '.join(prod.aliases)}",
         f"user = {DEPLOY_USER}",
         f"ssh_config = {prod.ssh_config}",
-        f"known_hosts = {prod.cluster.known_hosts}",
         f"become_user = {BECOME}",
     ]
     sections = {f"[host:{a}]": alias for alias, a in prod.aliases.items()}

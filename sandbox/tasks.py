@@ -16,6 +16,7 @@ from . import app, cluster, haproxy, prod, prod_app, tomcat, tomcat_app
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_APP_DIR = REPO / "apps" / app.APP
 KINDS = ("jetty", "tomcat", "tomcat-bg", "tomcat-parallel", "prod")
+OPERATOR_VENV = "/opt/wardeploy"  # where the prod sandbox says to install a shared deploy
 
 
 @task(
@@ -103,7 +104,10 @@ def _up_prod(nodes: int, first: str, app_dir: str | None, root: Path) -> None:
     print(
         f"haproxy at {haproxy.url(box.cluster)}; app directory {target}; deploy as {prod.OPERATOR}:"
     )
-    print(f"  cd {target} && sudo -u {prod.OPERATOR} env HOME={box.operator_home} deploy")
+    deploy_bin = f"{OPERATOR_VENV}/bin/deploy"
+    print(f"  cd {target} && sudo -u {prod.OPERATOR} env HOME={box.operator_home} {deploy_bin}")
+    print(f"with a deploy {prod.OPERATOR} can run, installed once as root in this clone:")
+    print(f"  /usr/bin/python3 -m venv {OPERATOR_VENV} && {OPERATOR_VENV}/bin/pip install .")
     initial = next(war for war in wars if app.INITIAL in war.name)
     try:
         deploy(Options(AppDir(target.resolve())), str(initial))

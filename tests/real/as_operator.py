@@ -1,26 +1,20 @@
 """Running ``deploy`` as the production-shaped sandbox's ``wd-operator`` (not root).
 
-`install_deploy` is the one place that decides which ``deploy`` that user runs: for
-now a virtualenv of Debian's python3 with this checkout's ``fabfile`` copied in (not
-editable: the checkout may sit where that user cannot read, and ``setup.cfg``'s wheel
-does not ship every package yet) and the test environment's dependencies on its
-path. The wheel built by ``tests/real/wheel.py`` replaces it when that lands.
+The ``deploy`` it runs is the one a user gets from ``pip install``: this checkout's
+wheel in a fresh virtualenv of Debian's python3 (`tests.real.wheel`), made once per
+test session at a path every user can read (the ``installed_deploy`` fixture, shared
+with ``test_install.py``), owned by root as an admin's install would be. `runnable`
+checks that ``wd-operator`` can run it before any test relies on it.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import subprocess
-import sys
-import sysconfig
 from collections.abc import Sequence
 from pathlib import Path
 
 from sandbox import prod
-
-REPO = Path(__file__).resolve().parents[2]
-PYTHON = "/usr/bin/python3"  # readable by everyone, unlike a python under /root
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,22 +28,25 @@ class Result:
         return self.out + self.err
 
 
-def install_deploy(dest: Path) -> Path:
-    """A ``deploy`` executable under ``dest`` that ``wd-operator`` can run; its path."""
-    venv = dest / "venv"
-    subprocess.run([PYTHON, "-m", "venv", "--without-pip", str(venv)], check=True)
-    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    site = venv / "lib" / version / "site-packages"
-    (site / "wardeploy-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    ignore = shutil.ignore_patterns("__pycache__")
-    shutil.copytree(REPO / "fabfile", site / "fabfile", ignore=ignore)
-    script = venv / "bin" / "deploy"
-    script.write_text(
-        f"#!{venv}/bin/python\nimport sys\nfrom fabfile.cli.program import main\nsys.exit(main())\n"
+def runnable(deploy: Path) -> Path:
+    """``deploy``, once ``wd-operator`` ran its ``--version`` and found its ``fabfile``
+    in the virtualenv (not the checkout): a path that user cannot read, or an
+    interpreter it may not run (one under ``/root``), fails here, said."""
+    try:
+        done = command([str(deploy), "--version"])
+    except OSError as error:  # the kernel refused to exec it (its interpreter, say)
+        raise AssertionError(f"{prod.OPERATOR} cannot run {deploy}: {error}") from error
+    assert done.returncode == 0 and done.stdout.startswith("deploy "), (
+        f"{prod.OPERATOR} cannot run {deploy} (exit {done.returncode}): {done.stderr}"
     )
-    script.chmod(0o755)
-    prod.chown(dest, prod.OPERATOR, recursive=True)
-    return script
+    python = str(deploy.parent / "python")
+    found = command([python, "-c", "import fabfile; print(fabfile.__file__)"])
+    venv = deploy.parents[1]
+    assert found.returncode == 0 and venv in Path(found.stdout.strip()).parents, (
+        f"{prod.OPERATOR}'s {python} imports fabfile from {found.stdout.strip()!r}, "
+        f"not from {venv}: {found.stderr}"
+    )
+    return deploy
 
 
 def run(deploy: Path, argv: Sequence[str], cwd: Path, home: Path, timeout: float = 180) -> Result:
@@ -72,9 +69,11 @@ def run(deploy: Path, argv: Sequence[str], cwd: Path, home: Path, timeout: float
 
 
 def command(argv: Sequence[str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    """Any command as ``wd-operator`` (no shell), its output captured."""
+    """Any command as ``wd-operator`` (no shell), its output captured, in ``/``: not in
+    the checkout, whose ``fabfile`` a ``python -c`` there would import."""
     return subprocess.run(
         list(argv),
+        cwd="/",
         user=prod.OPERATOR,
         group=prod.OPERATOR,
         extra_groups=[],

@@ -18,6 +18,7 @@ import pytest
 from sandbox import app, cluster, haproxy
 from sandbox.sample import build_war
 from tests import cli
+from tests.real import wheel
 from tests.real.helpers import clear_deploy_locks, fail_on_leftovers
 
 FIRST = os.environ.get("WARDEPLOY_TEST_FIRST", "127.0.1.2")  # where the nodes start
@@ -57,6 +58,18 @@ def wars(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     built = {v: build_war(v, out, artifact_id=app.APP) for v in app.VERSIONS}
     built[BROKEN] = build_war(BROKEN, out, artifact_id=app.APP, mode="broken")
     return built
+
+
+@pytest.fixture(scope="session")
+def installed_deploy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """``deploy`` of this checkout's wheel in a fresh virtualenv (no extras), made once
+    per session at a path every user can run it from: root runs it in test_install.py,
+    ``wd-operator`` in test_production_shape.py."""
+    parent = wheel.shared_parent()
+    try:
+        yield wheel.deploy_from_wheel(tmp_path_factory, parent / "venv")
+    finally:
+        shutil.rmtree(parent, ignore_errors=True)
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Installed as a user installs it: the wheel in a fresh virtualenv, run outside the
 checkout, deploys and rolls back the real sandbox.
 
-The wheel and its virtualenv are made once for the module (`tests.real.wheel`); every
+The wheel and its virtualenv are made once for the session (`tests.real.wheel`); every
 ``deploy`` here is that virtualenv's, in a subprocess whose environment has nothing of
 the checkout (no ``PYTHONPATH``, not its ``.venv`` on ``PATH``), in a directory outside it.
 """
@@ -17,7 +17,7 @@ import pytest
 import fabfile
 from sandbox import cluster
 from tests.real.helpers import all_on, history, versions
-from tests.real.wheel import REPO, deploy_from_wheel, user_env
+from tests.real.wheel import REPO, user_env
 
 pytestmark = pytest.mark.real
 
@@ -39,9 +39,10 @@ print(json.dumps({
 
 
 @pytest.fixture(scope="module")
-def deploy_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``deploy`` of the wheel, installed in a new virtualenv without extras."""
-    return deploy_from_wheel(tmp_path_factory, tmp_path_factory.mktemp("installed") / "venv")
+def deploy_bin(installed_deploy: Path) -> Path:
+    """``deploy`` of the wheel, installed in a new virtualenv without extras (the
+    session's, which the production-shaped sandbox's ``wd-operator`` runs too)."""
+    return installed_deploy
 
 
 def run(deploy: Path, *argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:

@@ -1,6 +1,8 @@
 """Production's shape on the real stack (`sandbox.prod`): a bastion is the only way in.
 
-``deploy`` runs as ``wd-operator``, whose TCP to every node address iptables rejects;
+``deploy`` (this checkout's wheel, installed by pip in a fresh virtualenv: the
+session's ``installed_deploy``) runs as ``wd-operator``, whose TCP to every node
+address iptables rejects;
 it logs in to the nodes as ``wd-deploy`` through the bastion, installs and restarts
 through ``sudo -n -u root`` (``become_user``), and reaches /status and Tomcat's
 manager over its SSH connection (``http_via``, ssh by default behind a jump host).
@@ -74,11 +76,11 @@ class Box:
 class Boxes:
     """Starts the sandbox a test asks for, stopping the one before (all share NET)."""
 
-    def __init__(self, base: Path) -> None:
+    def __init__(self, base: Path, deploy_exe: Path) -> None:
         self.base = base
         self.kind = ""
         self.box: Box | None = None
-        self.deploy_exe = as_operator.install_deploy(base / "tools")
+        self.deploy_exe = deploy_exe
 
     def get(self, kind: str) -> Box:
         if self.kind != kind:
@@ -108,14 +110,14 @@ class Boxes:
 
 
 @pytest.fixture(scope="module")
-def boxes() -> Iterator[Boxes]:
+def boxes(installed_deploy: Path) -> Iterator[Boxes]:
     parent = Path(os.environ.get("WARDEPLOY_SANDBOX", "/tmp/wardeploy-sandbox"))
     parent.mkdir(parents=True, exist_ok=True)
     base = Path(tempfile.mkdtemp(prefix="prod-", dir=parent))
     base.chmod(0o755)  # its users (wd-operator, wd-deploy, jetty, tomcat) go through it
     made: Boxes | None = None
     try:
-        made = Boxes(base)
+        made = Boxes(base, as_operator.runnable(installed_deploy))
         yield made
     finally:
         if made is not None:
@@ -139,7 +141,7 @@ def _jetty(root: Path) -> Box:
 def _blue_green(root: Path) -> Box:
     box = _up(root, "tomcat", 2)
     tomcats = prod.tomcat_hosts(box, tomcat.BLUE_GREEN, replicate=True)
-    prod.haproxy_up(box, haproxy.tomcat_config_text(tomcats))
+    prod.haproxy_up(box, tomcats)
     app_dir = root / "apps" / app.APP
     wars = prod_app.write_tomcat(
         box, tomcats, app_dir, (OLD, NEW), "blue-green", warmup=0, ready_timeout=20
@@ -151,7 +153,7 @@ def _blue_green(root: Path) -> Box:
 def _parallel(root: Path) -> Box:
     box = _up(root, "tomcat", 2)
     tomcats = prod.tomcat_hosts(box, tomcat.SINGLE, replicate=False)
-    prod.haproxy_up(box, haproxy.tomcat_config_text(tomcats, sticky=True))
+    prod.haproxy_up(box, tomcats, sticky=True)
     app_dir = root / "apps" / app.APP
     prod_app.write_tomcat(box, tomcats, app_dir, (OLD, NEW), "parallel", warmup=0)
     tomcat.start_empty(tomcats)
@@ -188,7 +190,7 @@ print(json.dumps(seen))
 """
 
 
-# -- the sandbox itself (pass without the sudo and tunnel branches) --------------------
+# -- the sandbox itself -----------------------------------------------------------------
 
 
 def test_the_operator_reaches_the_bastion_and_no_node(boxes: Boxes) -> None:
@@ -226,13 +228,15 @@ def test_nodes_run_their_servers_as_their_own_users(boxes: Boxes) -> None:
     assert seen.stdout.split() == [prod.DEPLOY_USER, "no-write", "releases", "sudo"], seen.stderr
 
 
-# -- deploys through it (wait for become_user and http_via) ------------------------------
+# -- deploys through it (become_user, http_via) -----------------------------------------
 
 
 def test_status_rolling_deploy_and_rollback_through_the_bastion_under_load(
     boxes: Boxes,
 ) -> None:
     box = boxes.get("jetty")
+    # host keys as `ssh -F` finds them: ssh_config's UserKnownHostsFile, no known_hosts key
+    assert "known_hosts" not in (box.app_dir / ".config").read_text()
     first = box.deploy(f"{app.APP}-{OLD}.war")
     assert first.code == 0, first.text
     status = box.deploy("status")

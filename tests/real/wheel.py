@@ -5,8 +5,11 @@ from a copy of the checkout, so no ``build/`` or egg-info is written into it and
 left there from before gets into the wheel) and installs it into a new virtualenv at
 the path it is given, returning the path of that virtualenv's ``deploy``. `user_env`
 is the environment to run it in: nothing of the checkout on ``PATH`` or
-``PYTHONPATH``. A virtualenv that another user must run (a non-root coordinator) needs
-a path that user can read: pytest's own temporary directories are 0700 to root.
+``PYTHONPATH``. The virtualenv is made by Debian's ``/usr/bin/python3``, which every
+user can run (the tests' own python lives under ``/root``, 0700), so a non-root
+coordinator (``wd-operator``, `tests.real.as_operator`) runs the same ``deploy`` as
+root does; it needs a path that user can read too: pytest's own temporary directories
+are 0700 to root (`shared_parent`).
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
+PYTHON = "/usr/bin/python3"  # makes the virtualenv: Debian's, runnable by every user
 # What a clean clone does not have, or the wheel does not need (apps/ holds the demo's WARs).
 NOT_SOURCE = shutil.ignore_patterns(
     ".git", ".venv", "build", "dist", "*.egg-info", "__pycache__", ".*_cache", "*.war", "apps"
@@ -56,13 +61,14 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def install(built: Path, venv: Path, extras: str = "") -> Path:
     """A fresh virtualenv at ``venv`` (no system site-packages) with ``built`` installed,
     its dependencies fetched as pip does for a user; the path of its ``deploy``."""
-    subprocess.run(
-        [sys.executable, "-m", "venv", str(venv)],
+    made = subprocess.run(
+        [PYTHON, "-m", "venv", str(venv)],
         env=user_env(),
-        check=True,
         capture_output=True,
         text=True,
-    )
+        check=False,
+    )  # Debian's python3 makes one with its python3-venv package (scripts/install.sh)
+    assert made.returncode == 0, f"{PYTHON} -m venv {venv}:\n{made.stdout}{made.stderr}"
     pip(str(venv / "bin" / "python"), "install", f"{built}{f'[{extras}]' if extras else ''}")
     deploy = venv / "bin" / "deploy"
     assert deploy.is_file(), f"the wheel installed no {deploy}"
@@ -74,6 +80,16 @@ def deploy_from_wheel(
 ) -> Path:
     """The ``deploy`` of this checkout's wheel installed in a new virtualenv at ``venv``."""
     return install(wheel(tmp_path_factory), venv, extras)
+
+
+def shared_parent() -> Path:
+    """A new directory every user can traverse and read (0755), for a virtualenv that
+    ``wd-operator`` runs: under ``$WARDEPLOY_SANDBOX``, whose parents are /tmp's."""
+    parent = Path(os.environ.get("WARDEPLOY_SANDBOX", "/tmp/wardeploy-sandbox"))
+    parent.mkdir(parents=True, exist_ok=True)
+    made = Path(tempfile.mkdtemp(prefix="wheel-", dir=parent))
+    made.chmod(0o755)
+    return made
 
 
 def pip(python: str, *argv: str) -> None:
