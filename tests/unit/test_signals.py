@@ -132,16 +132,20 @@ def test_an_interruption_cuts_the_calls_in_flight_short() -> None:
 
 def test_waits_in_the_threads_end_and_no_new_target_starts() -> None:
     begun: list[int] = []
+    signalled: list[float] = []
+    lock = threading.Lock()
 
     def work(number: int) -> None:
-        begun.append(number)
+        with lock:
+            begun.append(number)
+            if len(begun) == fanout.WORKERS:  # every worker busy: the signal comes now
+                signalled.append(time.monotonic())
+                later(0.0, signal.SIGTERM)
         inflight.pause(30)  # a /status poll, a drain, a restart claim waited for
 
-    started = time.monotonic()
-    later(0.3, signal.SIGTERM)
     with pytest.raises(Signalled), signals.handled():
         fanout.each(work, list(range(fanout.WORKERS + 5)))
-    assert time.monotonic() - started < 0.3 + fanout.GRACE + 1.0  # the waits: 30 s
+    assert time.monotonic() - signalled[0] < fanout.GRACE + 1.0  # the waits: 30 s
     assert len(begun) == fanout.WORKERS
 
 
