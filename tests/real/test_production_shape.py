@@ -284,25 +284,13 @@ def _war(box: Box, address: str) -> tuple[int, int, str]:
     return stat.st_size, stat.st_mtime_ns, pwd.getpwuid(stat.st_uid).pw_name
 
 
-def test_blue_green_switch_and_rollback_through_the_bastion_under_load(boxes: Boxes) -> None:
-    box = boxes.get("blue-green")
-    assert box.tomcats is not None
-    first = box.deploy(f"{app.APP}-{OLD}.war")
-    assert first.code == 0, first.text
-    with Load(haproxy.url(box.cluster, "/status"), RATE) as load:
-        switched = box.deploy(f"{app.APP}-{NEW}.war")
-        assert switched.code == 0, switched.text
-        assert box.served() == NEW
-        back = box.deploy("rollback")
-        assert back.code == 0, back.text
-        assert box.served() == OLD
-    assert load.figures.requests > RATE and load.figures.failed == 0, load.figures
-    for address, name in box.tomcats.all():
-        assert _uid(tomcat.jvm(box.tomcats, address, name)) == prod.TOMCAT_USER
-
-
-def test_parallel_versions_through_the_bastion_under_load(boxes: Boxes) -> None:
-    box = boxes.get("parallel")
+@pytest.mark.parametrize("kind", ["blue-green", "parallel"])
+def test_tomcat_strategies_deploy_and_roll_back_through_the_bastion_under_load(
+    boxes: Boxes, kind: str
+) -> None:
+    """Blue/green switches colours, parallel has the manager run two versions: both as
+    wd-deploy through the bastion, with Tomcat still its own user afterwards."""
+    box = boxes.get(kind)
     assert box.tomcats is not None
     first = box.deploy(f"{app.APP}-{OLD}.war")
     assert first.code == 0, first.text
