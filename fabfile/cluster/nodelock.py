@@ -168,7 +168,9 @@ def release_script(releases_dir: str, token: str) -> str:
 
 def clear_script(releases_dir: str, line: str, force: bool) -> str:
     """``deploy unlock``: remove the lock if it is still exactly ``line`` and stale (or
-    ``force``); a lock renewed meanwhile differs from ``line`` and is kept."""
+    ``force``); a lock renewed meanwhile differs from ``line`` and is kept. (The clock
+    steps by 10 ms: a renewal within the same step writes the very same line, holder,
+    lease and all, so there is nothing that could differ.)"""
     layout = Layout(releases_dir)
     lock = layout.word(layout.deploy_lock)
     allowed = '[ "$state" = stale ]' + (" || true" if force else "")

@@ -1,7 +1,9 @@
 """The app directory's history of deploys and rollbacks, and what "previous" means.
 
-``.deploy-history.jsonl`` is append-only: each line is written whole, with one write on
-an O_APPEND descriptor, and synced (`fabfile.records.shared`); nothing rewrites it, so
+``.deploy-history.jsonl`` is append-only: each line is written with one write on an
+O_APPEND descriptor, and synced (`fabfile.records.shared`); a SIGKILL during that write
+can cut the line short (Linux splits a write at page boundaries and checks for a fatal
+signal between two), and readers skip such a line; nothing rewrites the file, so
 its mode and group stay as they are. A command that is no rollout writes its `Record`
 as one line (`History.append`); a rollout writes its run ahead (`History.begin`, a
 line per node's progress, and its whole record at the end: `fabfile.records.runlog`).

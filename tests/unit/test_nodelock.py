@@ -3,6 +3,7 @@ HOME, with hostile names, racing takers and the node's own clock."""
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -40,6 +41,13 @@ def lock_file(home: Path, root: str = ROOT) -> Path:
 
 def uptime() -> float:
     return float(Path("/proc/uptime").read_text().split()[0])
+
+
+def tick_past(seconds: float) -> None:
+    """Wait until the node's clock (/proc/uptime, in steps of 10 ms) reads later than
+    ``seconds``: two writes of a lock within one step are the same line."""
+    while uptime() <= seconds:
+        time.sleep(0.001)
 
 
 def test_a_free_node_is_taken_and_the_lock_names_its_holder(tmp_path: Path) -> None:
@@ -146,6 +154,7 @@ def test_a_node_without_a_releases_directory_holds_no_lock(tmp_path: Path) -> No
 def test_clear_removes_a_stale_lock_only_as_it_was_read(tmp_path: Path) -> None:
     take(tmp_path, "run-a", lease=0)
     judged = lock_file(tmp_path).read_text().strip()
+    tick_past(NodeLock.parse(judged, 0).renewed)
     take(tmp_path, "run-a", lease=0)  # renewed since it was read: another line
     said = nodelock.answers(run(nodelock.clear_script(ROOT, judged, force=True), tmp_path))
     assert [a.word for a in said] == [nodelock.KEPT] and lock_file(tmp_path).exists()
