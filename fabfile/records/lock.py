@@ -15,6 +15,7 @@ import datetime
 import getpass
 import json
 import os
+import secrets
 import socket
 import time
 from collections.abc import Callable
@@ -121,8 +122,15 @@ class Lock:
         raise LockError(f"could not take the lock {self.path}; another deploy keeps taking it")
 
     def _create(self) -> bool:
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(dataclasses.asdict(self.holder)) + "\n")
+        """Write the holder aside under a name no one else uses, then link it into place.
+
+        The name is fresh and opened with O_EXCL: a name by PID alone could be a link to
+        the live lock left by a process killed between link and unlink, and writing
+        through it would empty the lock it points to.
+        """
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        with tmp.open("x") as aside:
+            aside.write(json.dumps(dataclasses.asdict(self.holder)) + "\n")
         try:
             os.link(tmp, self.path)
             return True

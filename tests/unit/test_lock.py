@@ -152,3 +152,17 @@ def test_two_takers_of_a_stale_lock_do_not_both_hold_it(
         first.acquire()
     monkeypatch.undo()
     assert lock.read_holder(path).command == "deploy second"  # type: ignore[union-attr]
+
+
+def test_a_leftover_aside_link_to_the_live_lock_is_never_written_through(path: Path) -> None:
+    """A taker killed between link and unlink leaves its aside name as a second link
+    to the lock; a later taker (even with the same PID) must not write through it."""
+    live = Lock(path, "deploy deploy")
+    live.acquire()
+    before = path.read_bytes()
+    for name in (f"{path.name}.{os.getpid()}.tmp", f"{path.name}.{os.getpid()}.0.tmp"):
+        os.link(path, path.with_name(name))  # what the killed taker left
+    with pytest.raises(LockError):
+        Lock(path, "deploy rollback", wait=0).acquire()
+    assert path.read_bytes() == before
+    live.release()
