@@ -9,23 +9,12 @@ checks that ``wd-operator`` can run it before any test relies on it.
 
 from __future__ import annotations
 
-import dataclasses
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 from sandbox import prod
-
-
-@dataclasses.dataclass(frozen=True)
-class Result:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def text(self) -> str:
-        return self.out + self.err
+from tests.cli import Result
 
 
 def runnable(deploy: Path) -> Path:

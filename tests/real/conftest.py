@@ -7,6 +7,7 @@ known state: every node on 1.0.125.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import shutil
 import signal
@@ -92,3 +93,14 @@ def on_125(app_dir: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     result = cli.run(["search-web-frontend-1.0.125.war"], app_dir, capsys)
     assert result.code == 0, result.text
     return app_dir
+
+
+@pytest.fixture
+def bastion(sandbox: cluster.Cluster) -> Iterator[tuple[str, str]]:
+    """A jump host on its own loopback address: (address, its known_hosts line)."""
+    address = str(ipaddress.IPv4Address(sandbox.addresses[0]) + 16)
+    line = cluster.start_bastion(sandbox, address)
+    try:
+        yield address, line
+    finally:
+        cluster.stop_bastion(sandbox, address)

@@ -7,8 +7,6 @@ host key is checked like any node's.
 
 from __future__ import annotations
 
-import ipaddress
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,17 +16,6 @@ from tests import cli
 from tests.real.helpers import all_on, versions
 
 pytestmark = pytest.mark.real
-
-
-@pytest.fixture
-def bastion(sandbox: cluster.Cluster) -> Iterator[tuple[str, str]]:
-    """A jump host on its own loopback address: (address, its known_hosts line)."""
-    address = str(ipaddress.IPv4Address(sandbox.addresses[0]) + 16)
-    line = cluster.start_bastion(sandbox, address)
-    try:
-        yield address, line
-    finally:
-        cluster.stop_bastion(sandbox, address)
 
 
 def aliases(sandbox: cluster.Cluster) -> dict[str, str]:

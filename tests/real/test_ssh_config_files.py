@@ -7,9 +7,7 @@ nothing but the files named here can vouch for a host key.
 
 from __future__ import annotations
 
-import ipaddress
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,17 +18,6 @@ from tests.real.helpers import all_on, versions
 
 pytestmark = pytest.mark.real
 WAR = "search-web-frontend-1.0.126.war"
-
-
-@pytest.fixture
-def bastion(sandbox: cluster.Cluster) -> Iterator[tuple[str, str]]:
-    """A jump host on its own loopback address: (address, its known_hosts line)."""
-    address = str(ipaddress.IPv4Address(sandbox.addresses[0]) + 16)
-    line = cluster.start_bastion(sandbox, address)
-    try:
-        yield address, line
-    finally:
-        cluster.stop_bastion(sandbox, address)
 
 
 def node_lines(sandbox: cluster.Cluster) -> dict[str, str]:

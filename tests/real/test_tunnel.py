@@ -17,7 +17,7 @@ import pytest
 from sandbox import cluster
 from tests.real import firewall
 from tests.real.helpers import all_on, history, override, versions
-from tests.real.test_ssh_config import bastion, logins, via_bastion  # noqa: F401
+from tests.real.test_ssh_config import logins, via_bastion  # noqa: F401
 
 pytestmark = pytest.mark.real
 
@@ -50,7 +50,7 @@ def current_files(sandbox: cluster.Cluster) -> dict[str, tuple[str, int]]:
 def test_status_deploy_and_rollback_through_ssh_when_only_the_bastion_is_reachable(
     via_bastion: Path,  # noqa: F811
     sandbox: cluster.Cluster,
-    bastion: tuple[str, str],  # noqa: F811
+    bastion: tuple[str, str],
     cut_off: None,
 ) -> None:
     first = sandbox.addresses[0]
