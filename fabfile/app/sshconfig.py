@@ -20,12 +20,14 @@ import functools
 import getpass
 import os
 from pathlib import Path
-
-import paramiko
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
 from . import knownhosts, sshfile
 from .knownhosts import GLOBAL_DEFAULT, USER_DEFAULT
+
+if TYPE_CHECKING:
+    import paramiko
 
 DEFAULT = "~/.ssh/config"
 
@@ -65,12 +67,16 @@ def path_of(setting: str) -> Path | None:
 def _parsed(text: str) -> paramiko.SSHConfig:
     """One parse per text (the file and what it includes, read for every host: the
     files are small, and an included file may change while the top one does not)."""
+    import paramiko  # only where there is a file to parse: it costs a tenth of a second
+
     return paramiko.SSHConfig.from_text(text)
 
 
 def load(setting: str, where: str) -> tuple[paramiko.SSHConfig, str]:
     """The parsed file and its path ('' and an empty config when there is none);
     `ConfigError` naming ``where`` (the ``.config`` line) when it cannot be read."""
+    import paramiko
+
     path = path_of(setting)
     if path is None:
         return paramiko.SSHConfig(), ""
@@ -100,9 +106,9 @@ def hop(spec: str, setting: str, where: str) -> Resolved:
 
 def resolve(name: str, setting: str, where: str, user: str = "", port: int = 0) -> Resolved:
     """``name`` as ssh would see it; ``user`` and ``port`` (from ``.config``) win."""
-    parsed, source = load(setting, where)
-    if not source:  # no file: the name as it is (a lookup costs 50 µs a node, for nothing)
+    if path_of(setting) is None:  # no file: the name as it is (and Paramiko stays unloaded)
         return Resolved(name, user or getpass.getuser(), port or 22, (), (), "", False)
+    parsed, source = load(setting, where)
     found = parsed.lookup(name)
     address = found.get("hostname", name)  # paramiko answers the name itself without one
     jumps = tuple(hop.strip() for hop in str(found.get("proxyjump", "")).split(",") if hop.strip())

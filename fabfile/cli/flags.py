@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -19,7 +20,6 @@ from invoke import Argument, Context, Task
 from invoke.exceptions import Exit, ParseError
 
 from ..app.credentials import redact
-from ..cluster import tunnel
 from ..engine import signals
 from ..errors import DeployError, ExitCode, explain
 
@@ -136,8 +136,17 @@ def boundary(function: F) -> F:
             cause, code = signals.cause(interrupt), signals.exit_code(interrupt)
             raise Exit(f"interrupted ({cause})", code=int(code)) from None
         finally:
-            tunnel.close_spares()  # the SSH connections HTTP through SSH dialled for itself
+            _close_spares()
         if code:
             raise Exit(code=int(code))
 
     return wrapper  # type: ignore[return-value]
+
+
+def _close_spares() -> None:
+    """Close the SSH connections HTTP through SSH dialled for itself. A command that
+    never loaded `fabfile.cluster.tunnel` dialled none, and must not pay for loading
+    it (Paramiko and Fabric) on its way out."""
+    tunnel = sys.modules.get("fabfile.cluster.tunnel")
+    if tunnel is not None:
+        tunnel.close_spares()

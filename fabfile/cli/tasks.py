@@ -14,29 +14,19 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from invoke import Collection, Context, Task, task
 
-from ..app import appdir
-from ..commands import (
-    config_files,
-    push_logging,
-    report,
-    retire,
-    rollback,
-    stage,
-    switch,
-    unlock,
-)
-from ..commands import deploy as deploying
-from ..commands import dry_run as planned
-from ..commands import history as records
-from ..commands import status as statuses
-from ..commands.options import Options, PaceFlags
 from ..errors import ExitCode, UsageError
-from ..records.archive import Archive
 from .flags import LIMIT, DeployTask, boundary
+
+if TYPE_CHECKING:
+    from ..commands.options import Options
+
+# Each task imports its command when it runs: ``deploy --help``, ``deploy --version``,
+# ``inv -l`` and the status table load no SSH, no Tomcat manager and no drawing code
+# they do not use (tests/unit/test_startup.py holds them to it).
 
 
 def _options(
@@ -46,6 +36,10 @@ def _options(
     the command sees them (`fabfile.records.archive`)."""
     if lock_wait < 0:
         raise UsageError(f"--lock-wait {lock_wait:g}: the seconds to wait cannot be negative")
+    from ..app import appdir
+    from ..commands.options import Options
+    from ..records.archive import Archive
+
     chosen = tuple(h.strip() for h in hosts.split(",")) if hosts else None
     found = appdir.locate(app_dir, app)
     Archive(found.path).snapshot(found.config_files(), command)
@@ -66,6 +60,8 @@ def status_task(
     For each node: URL, Ok or Fail with the reason, groupId:artifactId, version
     and response time. Exits 1 when any node is not Ok.
     """
+    from ..commands import status as statuses
+
     return statuses.status(_options(hosts, app_dir, app, "status"), as_json=json)
 
 
@@ -93,6 +89,10 @@ def deploy_task(
     deployed and verified, then haproxy switches to it. Parallel: each host's
     Tomcat deploys it beside the running version, then old versions retire.
     """
+    from ..commands import deploy as deploying
+    from ..commands import dry_run as planned
+    from ..commands.options import PaceFlags
+
     command = "deploy --dry-run" if dry_run else "deploy"
     options = _options(hosts, app_dir, app, command, lock_wait)
     if dry_run:
@@ -120,6 +120,8 @@ def stage_task(
     sha256 on the node. The deploy of that WAR then sends 0 bytes and costs
     only the restarts.
     """
+    from ..commands import stage
+
     options = _options(hosts, app_dir, app, "stage", lock_wait)
     return stage.stage(options, artifact, latest=latest)
 
@@ -142,6 +144,9 @@ def rollback_task(
     previous release deployed again under a newer tag (no restart); users of
     the newer one keep it until their sessions end.
     """
+    from ..commands import rollback
+    from ..commands.options import PaceFlags
+
     options = _options(hosts, app_dir, app, "rollback", lock_wait)
     return rollback.rollback(options, PaceFlags(batch))
 
@@ -160,6 +165,8 @@ def switch_task(
     The idle colours must answer /status with the release they run; haproxy
     then sends every host's traffic to them (new colour up, then old one out).
     """
+    from ..commands import switch
+
     return switch.switch(_options(hosts, app_dir, app, "switch", lock_wait))
 
 
@@ -179,6 +186,8 @@ def retire_task(
     newest version is never undeployed. With --now, old versions go at once
     (their users are logged out).
     """
+    from ..commands import retire
+
     return retire.retire(_options(hosts, app_dir, app, "retire", lock_wait), now=now)
 
 
@@ -192,6 +201,8 @@ def history_task(
     app: str | None = None,
 ) -> ExitCode:
     """Show the deploys and rollbacks recorded in the app directory."""
+    from ..commands import history as records
+
     return records.history(_options(None, app_dir, app, "history"), limit=limit, as_json=json)
 
 
@@ -211,6 +222,8 @@ def report_task(
     /status, warm-up, switch) and how it ended. The timeline, a row per node,
     goes to timeline-N.html here (a self-contained page), or to --output.
     """
+    from ..commands import report
+
     options = _options(None, app_dir, app, "report")
     return report.report(options, run=run, output=output, as_json=json)
 
@@ -231,6 +244,8 @@ def logging_task(
     where it does not show gets its previous file back. Rollback restores the
     logging configuration of the release before.
     """
+    from ..commands import push_logging
+
     return push_logging.logging(_options(hosts, app_dir, app, "logging", lock_wait))
 
 
@@ -250,6 +265,8 @@ def unlock_task(
     run was killed or cut off) is cleared; with --force a live one too, after
     saying whose it was. Exits 5 when a live lock is left.
     """
+    from ..commands import unlock
+
     return unlock.unlock(_options(hosts, app_dir, app, "unlock"), force=force)
 
 
@@ -267,6 +284,8 @@ def config_diff_task(
     A unified diff per node and file (config.properties, .jettyrc, logback.xml,
     each host's overrides applied). Exits 1 when a node differs (drift).
     """
+    from ..commands import config_files
+
     return config_files.config_diff(_options(hosts, app_dir, app, "config diff"), as_json=json)
 
 
@@ -284,6 +303,8 @@ def config_history_task(
     .config, config.properties, .jettyrc, logback.xml and the per-host files;
     each version's content is kept by sha256 in .deploy-archive/.
     """
+    from ..commands import config_files
+
     options = _options(None, app_dir, app, "config history")
     return config_files.config_history(options, limit=limit, as_json=json)
 

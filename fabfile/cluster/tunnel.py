@@ -21,14 +21,19 @@ import select
 import socket
 import threading
 import weakref
-from typing import Protocol
-
-import paramiko
-from fabric import Connection
+from typing import TYPE_CHECKING, Protocol
 
 from ..app.config import NodeConfig
 from ..errors import NodeError
-from . import connection, http
+from . import http
+
+if TYPE_CHECKING:
+    import paramiko
+    from fabric import Connection
+
+# Paramiko and Fabric (and `connection`, which needs them) are loaded when a request
+# first goes through SSH: `way` is asked for every probe, most of them direct, and
+# ``deploy`` (the status table) must not load SSH for them.
 
 SSH, DIRECT = "ssh", "direct"
 _CHUNK = 65536
@@ -97,6 +102,10 @@ def close_spares() -> None:
         _spares.clear()
         _done.clear()
         _dialling.clear()
+    if not spares:
+        return
+    from . import connection  # loaded already: it dialled them
+
     for spare in spares:
         with contextlib.suppress(Exception):
             connection.close(spare)
@@ -120,6 +129,8 @@ def _spare(node: NodeConfig) -> paramiko.Transport:
         transport = held.transport if held is not None else None
         if transport is not None and transport.is_active():
             return transport
+        from . import connection
+
         dialled = connection.dial(node)
         with _lock:
             _spares[node] = dialled
@@ -129,6 +140,8 @@ def _spare(node: NodeConfig) -> paramiko.Transport:
 
 def _forward(node: NodeConfig, host: str, port: int, timeout: float) -> socket.socket:
     """A socket whose other end is a channel to ``host:port`` as the node resolves it."""
+    import paramiko
+
     try:
         transport = _transport(node)
         channel = transport.open_channel(
@@ -153,6 +166,8 @@ def _forward(node: NodeConfig, host: str, port: int, timeout: float) -> socket.s
 
 def _refused(node: NodeConfig, host: str, port: int, error: paramiko.ChannelException) -> OSError:
     """The node's sshd would not connect the channel: why, as the socket would say it."""
+    import paramiko
+
     text = error.text or ""
     if "refused" in text.lower():
         return ConnectionRefusedError(text)
@@ -177,6 +192,8 @@ class _Forwarded(socket.socket):
 def _pump(channel: paramiko.Channel, end: socket.socket) -> None:
     """Copy bytes both ways between ``channel`` and ``end`` until the client closes its
     end (every request does) or the channel ends."""
+    import paramiko
+
     try:
         with contextlib.closing(channel), contextlib.closing(end):
             _copy(channel, end)

@@ -5,13 +5,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 from ..app.config import NodeConfig
 from ..app.credentials import redact
 from ..cluster import probe
 from ..cluster.balancer import State
-from ..cluster.manager import Deployed, Manager
-from ..cluster.node import Node
 from ..cluster.probe import Status
 from ..engine.strategies.contract import Columns
 from ..errors import (
@@ -22,14 +21,19 @@ from ..errors import (
 from ..records.history import History
 from ..view import console as view
 from ..view import tables
-from . import cutoff, locks
+from . import cutoff
 from .options import Options
+
+if TYPE_CHECKING:
+    from ..cluster.manager import Deployed, Manager
+
+# SSH (Paramiko, Fabric) and the Tomcat manager are loaded only where a node needs them:
+# the lock when `_calm` says so, who took a node out, a parallel app's versions.
 
 
 def status(options: Options, as_json: bool = False) -> ExitCode:
     """Print every node's /status (and haproxy state), probed in parallel, and the
-    deploy lock where a run holds it (read over SSH meanwhile; with ``--json``, on
-    stderr).
+    deploy lock where a run may hold it (with ``--json``, on stderr).
 
     Non-zero when a node is not Ok or is out of rotation: a node left in
     maintenance serves nobody, however well its /status answers. On a
@@ -38,12 +42,17 @@ def status(options: Options, as_json: bool = False) -> ExitCode:
     Non-zero too when haproxy's server for a node sends traffic elsewhere (a
     swapped status_url or lb_server): the table would show another node's state.
     A run with no end (cut off, or still running) is told below the table.
+
+    The lock is on the nodes and costs SSH (loading Paramiko and a login per host, more
+    than the rest of the command): it is read only when the table or the history gives
+    a reason (`_calm`), whichever coordinator's run holds it.
     """
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        found = pool.submit(locks.read, options.nodes)
-        code = _status(options, as_json)
-        shown = locks.lines(found.result())
-    for line in shown:
+    code, calm = _status(options, as_json)
+    if calm:
+        return code
+    from . import locks
+
+    for line in locks.lines(locks.read(options.nodes)):
         if as_json:
             sys.stderr.write(line + "\n")
         else:
@@ -51,13 +60,32 @@ def status(options: Options, as_json: bool = False) -> ExitCode:
     return code
 
 
-def _status(options: Options, as_json: bool) -> ExitCode:
+def _calm(
+    code: ExitCode,
+    statuses: Sequence[Status],
+    expected: str | None,
+    live: Mapping[str, bool] | None,
+    unfinished: bool,
+) -> bool:
+    """Nothing a run leaves shows: every node Ok and in rotation, the nodes that serve on
+    one version (the last one this app directory deployed, when it knows one), and no
+    run without an end in its history. A run of any coordinator that holds the deploy
+    lock shows here once it drains, restarts or changes a node; before that (pre-flight,
+    staging) it holds the lock unseen, and the deploy it blocks says so."""
+    serving = {s.version for s in statuses if live is None or live.get(s.host, False)}
+    one = len(serving) <= 1 and (expected is None or serving <= {expected})
+    return code == ExitCode.OK and all(s.ok for s in statuses) and one and not unfinished
+
+
+def _status(options: Options, as_json: bool) -> tuple[ExitCode, bool]:
+    """The table, its exit code, and whether it is `_calm`."""
     nodes = options.nodes
     statuses = probe.probe_all(nodes)
     current = History(options.app.history_path).current()
     expected = current.version if current else None
     if options.strategy.status is Columns.VERSIONS:
-        return _versions_status(options, statuses, expected, as_json)
+        code, unfinished = _versions_status(options, statuses, expected, as_json)
+        return code, _calm(code, statuses, expected, None, unfinished)
     rotation = _rotation(options, nodes)
     colours = options.strategy.status is Columns.COLOURS
     live = live_colours(nodes, rotation) if colours and rotation is not None else None
@@ -69,22 +97,27 @@ def _status(options: Options, as_json: bool) -> ExitCode:
             for line in out_of_rotation(nodes, rotation):
                 options.console.print(view.plain(line))
     wrong = _misdirected(options, nodes, rotation, as_json)
-    _unfinished(options, statuses, rotation, as_json)
+    unfinished = _unfinished(options, statuses, rotation, as_json)
     if live is not None:
         serve = _colours_serve(nodes, statuses, live)
-        return ExitCode.OK if serve and not wrong else ExitCode.NODE_FAILED
+        code = ExitCode.OK if serve and not wrong else ExitCode.NODE_FAILED
+        return code, _calm(code, statuses, expected, live, unfinished)
     serving = all(state == State.UP for state in (rotation or {}).values())
     ok = serving and all(s.ok for s in statuses) and not wrong
-    return ExitCode.OK if ok else ExitCode.NODE_FAILED
+    code = ExitCode.OK if ok else ExitCode.NODE_FAILED
+    return code, _calm(code, statuses, expected, None, unfinished)
 
 
 def _versions_status(
     options: Options, statuses: Sequence[Status], expected: str | None, as_json: bool
-) -> ExitCode:
-    """Parallel deployment: every version on every node, with its sessions."""
+) -> tuple[ExitCode, bool]:
+    """Parallel deployment: every version on every node, with its sessions; and whether
+    a run has no end."""
     nodes = options.nodes
     versions: dict[str, list[Deployed]] = {}
     errors: list[str] = []
+    from ..cluster.manager import Manager
+
     try:
         manager = Manager.for_nodes(nodes)
     except ConfigError as error:  # no password here: /status still says what serves
@@ -103,8 +136,9 @@ def _versions_status(
         options.console.print(tables.versions_table(statuses, versions))
         for line in [*tables.held_lines(versions), *errors]:
             options.console.print(view.plain(line))
-    _unfinished(options, statuses, None, as_json)
-    return ExitCode.OK if all(s.ok for s in statuses) and not errors else ExitCode.NODE_FAILED
+    unfinished = _unfinished(options, statuses, None, as_json)
+    ok = all(s.ok for s in statuses) and not errors
+    return (ExitCode.OK if ok else ExitCode.NODE_FAILED), unfinished
 
 
 def _unfinished(
@@ -112,17 +146,18 @@ def _unfinished(
     statuses: Sequence[Status],
     rotation: Mapping[str, State] | None,
     as_json: bool,
-) -> None:
+) -> bool:
     """Each run with no end, what its nodes run now and what to do; on stderr beside
-    ``--json``, which stays the rows alone."""
+    ``--json``, which stays the rows alone. Whether there was one."""
     runs = cutoff.unfinished(History(options.app.history_path))
     back = options.command("rollback")
     lines = [ln for run in runs for ln in cutoff.status_notice(run, statuses, rotation, back)]
     if as_json:
         sys.stderr.write("".join(f"{line}\n" for line in lines))
-        return
+        return bool(runs)
     for line in lines:
         options.console.print(view.plain(line), soft_wrap=True)
+    return bool(runs)
 
 
 def _versions_or_error(manager: Manager) -> Callable[[NodeConfig], list[Deployed] | str]:
@@ -147,6 +182,8 @@ def out_of_rotation(nodes: tuple[NodeConfig, ...], rotation: dict[str, State]) -
 
 
 def _who_took_out(node: NodeConfig, state: State) -> str:
+    from ..cluster.node import Node
+
     reached = Node(node)
     try:
         mark = reached.taken_out()

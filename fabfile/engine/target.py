@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from typing import TYPE_CHECKING
 
 from ..app.config import NodeConfig
 from ..cluster.holdings import Holdings
-from ..cluster.node import Node
 from ..cluster.probe import Status
 from .phase import Phase
+
+if TYPE_CHECKING:  # SSH stays unloaded where a target is only named (the status path)
+    from ..cluster.node import Node
 
 
 class Outcome(enum.StrEnum):

@@ -11,7 +11,7 @@ import pytest
 from rich.console import Console
 
 from fabfile.app.pace import Pace, Share
-from fabfile.cluster import takenout
+from fabfile.cluster import node, takenout
 from fabfile.cluster.balancer import Counters, State
 from fabfile.cluster.layout import Layout
 from fabfile.cluster.takenout import TakenOut
@@ -168,7 +168,7 @@ def test_status_names_who_took_each_node_out(
         def close(self) -> None:
             pass
 
-    monkeypatch.setattr(status, "Node", Reached)
+    monkeypatch.setattr(node, "Node", Reached)  # status loads it only to read these marks
     rotation = {HOSTS[0]: State.DRAIN, HOSTS[1]: State.MAINT, HOSTS[2]: State.UP}
     lines = status.out_of_rotation(nodes, rotation)
     assert lines == [

@@ -20,7 +20,7 @@ import pytest
 
 from fabfile.cluster.balancer import State
 from fabfile.cluster.probe import Status
-from fabfile.commands import cutoff
+from fabfile.commands import cutoff, locks
 from fabfile.commands import status as status_command
 from fabfile.engine import recording
 from fabfile.engine.phase import Phase
@@ -441,7 +441,9 @@ def test_status_and_history_tell_a_cut_off_run(
     log.progress("r1", HOSTS[0], HostRecord("untouched", phases=marks))
     answers = [Status(h, f"http://{h}/status", True, "", 200, "g:a", R1.version) for h in HOSTS]
     monkeypatch.setattr(status_command.probe, "probe_all", lambda nodes: answers)
-    monkeypatch.setattr(status_command.locks, "read", lambda nodes: {})  # the nodes' locks: free
+    monkeypatch.setattr(
+        locks, "read", lambda nodes: {}
+    )  # the nodes' locks: free (read: a run has no end)
     shown = run([], app, capsys)
     assert shown.code == 0, shown.text  # every node serves: the notice says the rest
     notice = shown.out[shown.out.index("Run 2 ") :].splitlines()

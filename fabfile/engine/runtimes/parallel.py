@@ -23,14 +23,13 @@ from __future__ import annotations
 import functools
 import shlex
 from collections.abc import Iterable
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from ...app import extensions
 from ...app.tag import Tag, following
 from ...cluster import become, placement, probe
 from ...cluster.layout import VERSION_CONFIG, VERSION_FILES, Layout, hidden_beside
 from ...cluster.manager import Deployed, Manager
-from ...cluster.node import Node
 from ...cluster.shell import sh_path
 from ...errors import DeployError, NodeError, RolloutError
 from ...records.history import VERIFIED_AS, Action
@@ -38,6 +37,9 @@ from ..phase import Phase
 from ..plan import Plan
 from ..steps import Steps
 from ..target import Outcome, Target
+
+if TYPE_CHECKING:  # a type only: the status path loads this module, and no SSH
+    from ...cluster.node import Node
 
 MIB = 1024 * 1024
 
