@@ -1,0 +1,95 @@
+"""Start-up on the real sandbox: the status table of a calm cluster (real Jetty nodes,
+haproxy) loads no SSH and reads no lock; a run that holds the deploy lock, from this
+coordinator or another one (a second copy of the app directory), is shown once it has
+changed a node; one caught before it changed any is not, and the deploy it blocks says so.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sandbox import cluster
+from tests import cli
+from tests.real.helpers import kill_when
+
+pytestmark = pytest.mark.real
+REPO = Path(__file__).resolve().parents[2]
+WAR = "search-web-frontend-{}.war"
+SSH = ("paramiko", "fabric")
+
+
+def imported(argv: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """``deploy ARGV`` as the entry point runs it, under ``python -X importtime``: its
+    result and the top-level packages it imported."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", "from fabfile.cli import main; main()", *argv],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    rows = [line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line]
+    return done, {row.split(".")[0] for row in rows}
+
+
+def second_copy(app_dir: Path, tmp_path: Path) -> Path:
+    """The app directory as a second coordinator has it: the same files and WARs, its own
+    history and its own .deploy.lock."""
+    other = tmp_path / "coordinator-b" / app_dir.name
+    other.mkdir(parents=True)
+    for path in app_dir.iterdir():
+        if path.is_file() and not path.name.startswith(".deploy"):
+            shutil.copy(path, other / path.name)
+    return other
+
+
+def test_the_status_of_a_calm_cluster_loads_no_ssh(on_125: Path, sandbox: cluster.Cluster) -> None:
+    done, packages = imported([], on_125)
+    assert done.returncode == 0, done.stdout + done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("http://")]
+    assert len(rows) == len(sandbox.addresses), done.stdout
+    assert all(" Ok " in row and " UP " in row and "1.0.125" in row for row in rows), rows
+    assert "lock:" not in done.stdout
+    assert not packages & {*SSH, "matplotlib"}, sorted(packages)
+    for argv in (["--version"], ["--help"]):
+        done, packages = imported(argv, on_125)
+        assert done.returncode == 0, done.stderr
+        assert not packages & {*SSH, "matplotlib"}, (argv, sorted(packages))
+
+
+def test_status_shows_the_lock_of_another_coordinators_run_once_it_changed_a_node(
+    on_125: Path, sandbox: cluster.Cluster, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = second_copy(on_125, tmp_path)
+    second = sandbox.addresses[1]
+    kill_when(
+        ["deploy", WAR.format("1.0.126")], on_125, lambda t: second in t and "restarting" in t
+    )
+    shown = cli.run([], other, capsys)  # its history knows nothing of that run
+    held = f"lock: held on {', '.join(sandbox.addresses)} by "
+    assert held in shown.out and "`deploy " in shown.out, shown.text
+    assert "1.0.126" in shown.out and "1.0.125" in shown.out, shown.out  # why it was read
+
+
+def test_a_lock_taken_before_any_node_changed_is_not_read_by_status_but_stops_the_deploy(
+    on_125: Path, sandbox: cluster.Cluster, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = second_copy(on_125, tmp_path)
+    kill_when(["deploy", WAR.format("1.0.126")], on_125, lambda text: " staging " in text)
+    calm = cli.run([], other, capsys)
+    assert calm.code == 0 and "lock:" not in calm.out, calm.text  # nothing shows it here
+    refused = cli.run([WAR.format("1.0.126")], other, capsys)
+    assert refused.code == 5, refused.text
+    assert "error: the deploy lock is held on " in refused.err, refused.err
+    assert f"`deploy {WAR.format('1.0.126')} " in refused.err, refused.err
+    ours = cli.run([], on_125, capsys)  # the coordinator of that run: its history says so
+    held = f"lock: held on {', '.join(sandbox.addresses)} by "
+    assert held in ours.out and "was cut off in phase" in ours.out, ours.text

@@ -1,0 +1,201 @@
+"""Start-up: what ``deploy --version``, ``deploy --help`` and the status table load.
+
+Each command runs in a fresh interpreter (this checkout's ``fabfile.cli.main``, what the
+``deploy`` entry point runs) that prints the modules it loaded; SSH (Paramiko, Fabric),
+the Tomcat manager client and matplotlib must not be among them where the command does
+not use them. A property, not a timing: ``bench/startup.py`` measures the time.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import fabfile
+from fabfile.cluster.probe import Status
+from fabfile.commands import status
+from fabfile.errors import ExitCode
+
+REPO = Path(__file__).resolve().parents[2]
+# SSH and what needs it, and the drawing library of `deploy report`
+UNUSED = ("paramiko", "fabric", "matplotlib", "fabfile.cluster.node", "fabfile.cluster.session")
+RUN = """
+import json, sys
+sys.argv = ["deploy", *sys.argv[1:]]
+from fabfile.cli import main
+try:
+    main()
+except SystemExit as exit:
+    code = exit.code
+else:
+    code = 0
+sys.stdout.flush()
+print(json.dumps(sorted(sys.modules)), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def deploy(*argv: str, cwd: Path) -> tuple[int, str, str, set[str]]:
+    """``deploy ARGV`` in a fresh interpreter: exit code, stdout, stderr and the modules
+    it loaded."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-c", RUN, *argv],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    *err, modules = done.stderr.rstrip("\n").split("\n")
+    return done.returncode, done.stdout, "\n".join(err), set(json.loads(modules))
+
+
+def loaded(modules: set[str], *names: str) -> list[str]:
+    """The modules among ``modules`` that are ``names`` or inside them."""
+    return sorted(m for m in modules for n in names if m == n or m.startswith(n + "."))
+
+
+class _Node(http.server.BaseHTTPRequestHandler):
+    answer = (200, "com.example:shop 1.0.0\n")
+
+    def do_GET(self) -> None:
+        code, body = self.answer
+        data = body.encode()
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def node() -> Iterator[http.server.ThreadingHTTPServer]:
+    """A /status on 127.0.0.1, a free port, answering what `_Node.answer` says."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Node)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        _Node.answer = (200, "com.example:shop 1.0.0\n")
+
+
+@pytest.fixture
+def app(tmp_path: Path, node: http.server.ThreadingHTTPServer) -> Path:
+    """An app directory whose one node is `node`; its SSH port refuses at once (port 1)."""
+    path = tmp_path / "shop"
+    path.mkdir()
+    port = node.server_address[1]
+    (path / ".config").write_text(
+        f"[deploy]\nhosts = 127.0.0.1\nuser = u\nport = 1\n"
+        f"status_url = http://{{host}}:{port}/status\nconnect_timeout = 2\n"
+    )
+    return path
+
+
+def test_version_loads_nothing_but_the_package(tmp_path: Path) -> None:
+    code, out, _, modules = deploy("--version", cwd=tmp_path)
+    assert (code, out) == (0, f"deploy {fabfile.__version__}\n")
+    assert loaded(modules, "invoke", "rich", *UNUSED) == []
+    assert loaded(modules, "fabfile") == ["fabfile", "fabfile.cli"]
+
+
+def test_help_loads_no_command_and_no_ssh(tmp_path: Path) -> None:
+    code, out, _, modules = deploy("--help", cwd=tmp_path)
+    assert code == 0 and out.startswith("Usage: deploy [COMMAND] [FLAGS]")
+    assert "  rollback       Go back to the release before the current one." in out
+    commands = ("fabfile.commands", "fabfile.cluster", "fabfile.engine.strategies")
+    assert loaded(modules, *UNUSED, *commands, "fabfile.app.config", "rich") == []
+    code, out, _, modules = deploy("rollback", "--help", cwd=tmp_path)
+    assert code == 0 and out.startswith("Usage: deploy rollback [FLAGS]")
+    assert loaded(modules, *UNUSED, *commands) == []
+
+
+def test_status_of_a_calm_cluster_loads_no_ssh_and_reads_no_lock(app: Path) -> None:
+    code, out, err, modules = deploy(cwd=app)
+    assert code == 0, out + err
+    assert "127.0.0.1" in out and "Ok" in out and "1.0.0" in out
+    assert "lock:" not in out + err
+    assert loaded(modules, *UNUSED, "fabfile.commands.locks") == []
+
+
+def test_status_reads_the_lock_over_ssh_when_a_node_fails(app: Path) -> None:
+    _Node.answer = (503, "starting")
+    code, out, err, modules = deploy(cwd=app)
+    assert code == 1, out + err
+    assert "HTTP 503" in out
+    assert "lock: not read on 127.0.0.1 (" in out, out  # SSH was tried: port 1 refuses
+    assert loaded(modules, "paramiko", "fabfile.commands.locks")
+
+
+def test_status_json_says_the_lock_on_stderr_when_a_node_fails(app: Path) -> None:
+    _Node.answer = (503, "starting")
+    code, out, err, _ = deploy("--json", cwd=app)
+    assert code == 1
+    assert [row["host"] for row in json.loads(out)] == ["127.0.0.1"]
+    assert "lock: not read on 127.0.0.1 (" in err
+
+
+def test_the_namespace_is_built_on_first_use_and_lists_every_command(tmp_path: Path) -> None:
+    script = (
+        "import sys, fabfile\n"
+        "assert 'fabfile.cli.tasks' not in sys.modules, 'built at import'\n"
+        "from invoke import Collection\n"
+        "ns = Collection.from_module(fabfile)\n"  # how inv and fab load it
+        "from fabfile import ns as same\n"
+        "assert same is fabfile.ns\n"
+        "print(ns.default, sorted(ns.task_names))\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('paramiko', 'fabric.'))))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    default, ssh = done.stdout.splitlines()
+    assert default.startswith("status [") and "'rollback'" in default and "'report'" in default
+    assert ssh == "[]"
+    with pytest.raises(AttributeError, match="has no attribute 'nope'"):
+        fabfile.nope  # noqa: B018
+
+
+def _ok(host: str, version: str = "1.0.1", ok: bool = True) -> Status:
+    return Status(host, f"http://{host}/status", ok, "" if ok else "HTTP 503", 200, "g:a", version)
+
+
+@pytest.mark.parametrize(
+    ("statuses", "expected", "live", "unfinished", "calm"),
+    [
+        ([_ok("a"), _ok("b")], "1.0.1", None, False, True),
+        ([_ok("a"), _ok("b")], None, None, False, True),  # no history here: one version
+        ([_ok("a"), _ok("b", "1.0.2")], "1.0.1", None, False, False),  # a run half-way
+        ([_ok("a", "1.0.2"), _ok("b", "1.0.2")], "1.0.1", None, False, False),  # another's
+        ([_ok("a"), _ok("b", ok=False)], "1.0.1", None, False, False),
+        ([_ok("a"), _ok("b")], "1.0.1", None, True, False),  # a run of ours has no end
+        # blue/green: the idle colour runs another release by design, but must answer
+        ([_ok("a/blue"), _ok("a/green", "1.0.0")], "1.0.1", {"a/blue": True}, False, True),
+        ([_ok("a/blue"), _ok("a/green", ok=False)], "1.0.1", {"a/blue": True}, False, False),
+    ],
+)
+def test_calm_is_every_node_ok_on_one_version_and_no_run_without_an_end(
+    statuses: list[Status],
+    expected: str | None,
+    live: dict[str, bool] | None,
+    unfinished: bool,
+    calm: bool,
+) -> None:
+    assert status._calm(ExitCode.OK, statuses, expected, live, unfinished) is calm
+    assert status._calm(ExitCode.NODE_FAILED, statuses, expected, live, unfinished) is False
