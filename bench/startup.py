@@ -1,0 +1,180 @@
+"""Benchmark: start-up. The whole ``deploy --version``, ``deploy --help`` and ``deploy``
+(the status table of 3 Jetty nodes behind haproxy) as a user runs them, and what each
+imports (``python -X importtime``).
+
+    python3 bench/startup.py [--runs 5] [--baseline DIR] [--first 127.0.15.2]
+
+Brings up its own sandbox (sshd + Jetty on ``--first`` and the next two addresses,
+haproxy), deploys one release, then times each command ``--runs`` times in a fresh
+interpreter, as the ``deploy`` script would run it: the entry point named in the
+checkout's own setup.cfg, with the checkout first on PYTHONPATH, its bytecode compiled
+first as pip compiles an installed package (without it, with PYTHONDONTWRITEBYTECODE
+set, every run would compile the whole package again). ``--baseline DIR``
+times another checkout (e.g. ``git archive c8b17c8 | tar -x -C DIR``) in the same
+session, its runs interleaved with this checkout's so both see the same load. Prints
+the median and range of each, the packages each command imported and where the
+import time went, package by package (self time); writes it all as JSON to
+bench/results/startup.json with the machine's load
+(os.getloadavg) before and after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from sandbox import app, cluster, haproxy  # noqa: E402
+
+ROOT = Path("/tmp/wardeploy-bench-startup")
+COMMANDS = {"deploy --version": ["--version"], "deploy --help": ["--help"], "deploy": []}
+WATCHED = ("paramiko", "fabric", "matplotlib", "invoke", "rich")
+TOP = 6  # the packages shown per command, by import time
+
+
+def main() -> None:
+    args = _arguments()
+    checkouts = {"this": REPO, **({"baseline": args.baseline.resolve()} if args.baseline else {})}
+    for checkout in checkouts.values():
+        compiled = [sys.executable, "-m", "compileall", "-q", str(checkout / "fabfile")]
+        subprocess.run(compiled, check=True, stdout=subprocess.DEVNULL)
+    load_before = os.getloadavg()
+    sandbox = cluster.up(ROOT, 3, first=args.first)
+    try:
+        socket = haproxy.up(sandbox)
+        app_dir = ROOT / "apps" / app.APP
+        (war,) = app.write(sandbox, app_dir, versions=("1.0.125",), warmup=0, balancer=str(socket))
+        first = _deploy(REPO, [war.name], app_dir)
+        if first.returncode != 0:
+            raise SystemExit(f"the first deploy failed:\n{first.stdout}{first.stderr}")
+        results = _measure(checkouts, app_dir, args.runs)
+    finally:
+        haproxy.down(sandbox)
+        cluster.down(ROOT)
+    document = {
+        "runs": args.runs,
+        "nodes": len(sandbox.addresses),
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
+        "cpus": os.cpu_count(),
+        "checkouts": {name: str(path) for name, path in checkouts.items()},
+        "results": results,
+    }
+    _report(document)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"written to {args.out}")
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5, help="time each command this many times")
+    parser.add_argument("--baseline", type=Path, help="another checkout, timed beside this one")
+    parser.add_argument("--first", default="127.0.15.2", help="the first node's address")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "startup.json")
+    args = parser.parse_args()
+    if args.runs < 5:
+        parser.error("--runs: at least 5, for a median and a range worth reading")
+    return args
+
+
+def _entry(checkout: Path) -> tuple[str, str]:
+    """The module and function the checkout's ``deploy`` script runs (setup.cfg)."""
+    config = configparser.ConfigParser()
+    config.read(checkout / "setup.cfg")
+    for line in config["options.entry_points"]["console_scripts"].splitlines():
+        name, _, target = line.partition("=")
+        if name.strip() == "deploy":
+            module, _, function = target.strip().partition(":")
+            return module, function
+    raise SystemExit(f"{checkout}/setup.cfg names no deploy script")
+
+
+def _deploy(
+    checkout: Path, argv: list[str], cwd: Path, *flags: str
+) -> subprocess.CompletedProcess[str]:
+    """``deploy ARGV`` in ``cwd`` as the checkout's script runs it; ``flags`` go to Python."""
+    module, function = _entry(checkout)
+    code = f"from {module} import {function}; {function}()"
+    env = os.environ | {"PYTHONPATH": str(checkout)}
+    command = [sys.executable, *flags, "-c", code, *argv]
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def _measure(checkouts: dict[str, Path], app_dir: Path, runs: int) -> dict[str, Any]:
+    """Every command of every checkout: wall seconds per run, interleaved, and one
+    ``-X importtime`` run."""
+    times: dict[str, dict[str, list[float]]] = {n: {c: [] for c in COMMANDS} for n in checkouts}
+    for _ in range(runs):
+        for command, argv in COMMANDS.items():
+            for name, checkout in checkouts.items():
+                started = time.perf_counter()
+                done = _deploy(checkout, argv, app_dir)
+                times[name][command].append(time.perf_counter() - started)
+                if done.returncode != 0:
+                    raise SystemExit(f"{name}: {command} failed:\n{done.stdout}{done.stderr}")
+    results: dict[str, Any] = {}
+    for name, checkout in checkouts.items():
+        results[name] = {}
+        for command, argv in COMMANDS.items():
+            seconds = times[name][command]
+            results[name][command] = {
+                "seconds": statistics.median(seconds),
+                "range": [min(seconds), max(seconds)],
+                "all": seconds,
+                **_imports(checkout, argv, app_dir),
+            }
+    return results
+
+
+def _imports(checkout: Path, argv: list[str], app_dir: Path) -> dict[str, Any]:
+    """What ``python -X importtime`` says: the total, the packages that took the most
+    (their modules' self times added up) and which watched packages were loaded."""
+    done = _deploy(checkout, argv, app_dir, "-X", "importtime")
+    packages: dict[str, int] = {}
+    for line in done.stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        own, _, name = line.removeprefix("import time:").split("|")
+        package = name.strip().split(".")[0]
+        packages[package] = packages.get(package, 0) + int(own)
+    slowest = sorted(packages.items(), key=lambda item: item[1], reverse=True)[:TOP]
+    return {
+        "import_ms": round(sum(packages.values()) / 1000, 1),
+        "slowest": [{"package": name, "ms": round(us / 1000, 1)} for name, us in slowest],
+        "loaded": sorted(p for p in WATCHED if p in packages),
+    }
+
+
+def _report(document: dict[str, Any]) -> None:
+    runs, load = document["runs"], document["load_before"]
+    print(f"median of {runs} runs [range]; load before {load[0]:.2f} on {document['cpus']} cpus")
+    for command in COMMANDS:
+        for name, results in document["results"].items():
+            row = results[command]
+            spread = f"{row['seconds']:.3f} [{row['range'][0]:.3f}-{row['range'][1]:.3f}]"
+            watched = ", ".join(row["loaded"]) or "-"
+            print(
+                f"{command:>16}  {name:>8}  {spread:>21} s  imports {row['import_ms']:6.1f} ms"
+                f"  loads: {watched}"
+            )
+    for name, results in document["results"].items():
+        for command in COMMANDS:
+            slowest = ", ".join(
+                f"{s['package']} {s['ms']:.0f}" for s in results[command]["slowest"]
+            )
+            print(f"{name:>8} {command:>16}: import ms by package: {slowest}")
+
+
+if __name__ == "__main__":
+    main()
