@@ -152,13 +152,30 @@ def test_a_slow_answer_times_out(tmp_path: Path, port: int) -> None:
     assert TIMEOUT * 0.9 <= elapsed < SLOW
 
 
-def test_a_probe_the_pool_reached_late_has_that_much_less_time(tmp_path: Path, port: int) -> None:
+def test_a_probe_the_pool_reached_late_has_that_much_less_time(
+    tmp_path: Path, port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bounds the probe asks for are what was left (at least 0.05 s), not a whole
+    timeout. Read from the request itself: a wall-clock bound this tight fails on a
+    loaded machine whatever the probe does."""
+    asked: list[tuple[float, float]] = []
+    real = probe.http.request
+
+    def request(*args: object, connect_timeout: float, read_timeout: float, **kw: object) -> object:
+        asked.append((connect_timeout, read_timeout))
+        return real(*args, connect_timeout=connect_timeout, read_timeout=read_timeout, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(probe.http, "request", request)
     node = node_configs(tmp_path, *loopback(port, "/slow"))[0]
     started = time.monotonic()
     status = probe.probe(node, since=started - TIMEOUT * 0.9)  # the fleet's probes began then
     elapsed = time.monotonic() - started
     assert status.reason == "timed out"
-    assert 0.04 <= elapsed < TIMEOUT * 0.9  # what was left (at least 0.05 s), not a whole one
+    ((connect, read),) = asked
+    assert read == pytest.approx(0.05) and connect < 1 - TIMEOUT * 0.8  # connect_timeout 1
+    assert elapsed >= 0.04  # it did wait what was left
+    unhurried = probe.probe(node)  # reached at once: the whole timeout
+    assert unhurried.reason == "timed out" and asked[1][1] == pytest.approx(TIMEOUT)
 
 
 def test_a_closed_port_is_connection_refused(tmp_path: Path) -> None:
