@@ -7,12 +7,21 @@ Brings up its own sandbox (3 hosts with a blue and a green Tomcat 10 each, sessi
 replicated, on 127.0.6.x; haproxy on 127.0.6.1 with a cookie that keeps a user on a
 host), logs ``--users`` users in through haproxy before each scenario and counts
 those no longer logged in after it (sessions lost). Prints a table and writes it
-as JSON to bench/results/bluegreen.json: the median of ``--runs`` runs, with range.
+as JSON to bench/results/bluegreen.json: the median of ``--runs`` runs, with range,
+and the machine's load average at the start and at the end.
+
+Beside the deploy (every idle colour started at once, the default), two rows measured in
+the same run on the same cluster: "one host after another" (the same deploy with
+``idle_starts = 1``, the old order) and "floor": one idle colour's restart to verified
+when it starts alone (a ``--no-switch --force`` deploy of one host, from its history's
+``restart_to_ready``) + ``warmup`` + the deploy's own switches (from its history's phases).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -23,16 +32,24 @@ sys.path.insert(0, str(REPO))
 
 from bench.load import Load  # noqa: E402
 from bench.scenario import bytes_sent, deploy, log_in, logged_in, report, row  # noqa: E402
+from fabfile.records.history import History  # noqa: E402
 from sandbox import app, cluster, haproxy, tomcat, tomcat_app  # noqa: E402
 from sandbox.sample import build_war  # noqa: E402
 
 ROOT = Path("/tmp/wardeploy-bench-bg")
 OLD, NEW = "2.0.0", "2.0.1"
-SCENARIOS = ("blue/green: deploy", "blue/green: switch", "blue/green: rollback")
+SCENARIOS = (
+    "blue/green: deploy",
+    "blue/green: switch",
+    "blue/green: rollback",
+    "one host after another",
+    "floor",
+)
 
 
 def main() -> None:
     args = _arguments()
+    load_before = os.getloadavg()
     nodes = cluster.up(ROOT, args.hosts, first="127.0.6.2")
     try:
         app_dir = ROOT / "apps" / app.APP
@@ -50,7 +67,27 @@ def main() -> None:
         tomcat.down(ROOT)
         for address in nodes.addresses:
             cluster.stop_sshd(nodes, address)
-    report(runs, SCENARIOS, args.out)
+    report(runs, SCENARIOS, args.out, _extra(runs, load_before))
+
+
+def _extra(runs: list[list[dict[str, Any]]], load_before: tuple[float, ...]) -> dict[str, Any]:
+    """The ratios the issue asks for, of the medians, and the machine's load."""
+    median = {
+        name: statistics.median(run[i]["seconds"] for run in runs)
+        for i, name in enumerate(SCENARIOS)
+    }
+    extra = {
+        "deploy_over_floor": round(median[SCENARIOS[0]] / median["floor"], 2),
+        "one_by_one_over_deploy": round(median[SCENARIOS[3]] / median[SCENARIOS[0]], 2),
+        "loadavg": {"start": list(load_before), "end": list(os.getloadavg())},
+        "cpus": os.cpu_count(),
+    }
+    print(
+        f"deploy / floor = {extra['deploy_over_floor']}; one host after another / deploy = "
+        f"{extra['one_by_one_over_deploy']}; load average {load_before[0]:.2f} at the start, "
+        f"{extra['loadavg']['end'][0]:.2f} at the end ({extra['cpus']} CPUs)"
+    )
+    return extra
 
 
 def _arguments() -> argparse.Namespace:
@@ -78,11 +115,17 @@ def _prepare(nodes: cluster.Cluster, app_dir: Path, args: argparse.Namespace) ->
 def _scenarios(
     nodes: cluster.Cluster, app_dir: Path, wars: dict[str, Path], args: argparse.Namespace
 ) -> list[dict[str, Any]]:
+    first = nodes.addresses[0]
+    switches: list[float] = []
     plan: list[tuple[str, Callable[[], float]]] = [
-        (SCENARIOS[0], lambda: deploy(app_dir, wars[NEW])),
+        (SCENARIOS[0], lambda: _deploy_and_read_switches(app_dir, wars[NEW], switches)),
         (SCENARIOS[1], lambda: deploy(app_dir, None, "switch")),  # back to OLD ...
         ("", lambda: deploy(app_dir, None, "switch")),  # ... and to NEW again, unmeasured
         (SCENARIOS[2], lambda: deploy(app_dir, None, "rollback")),
+        ("", lambda: deploy(app_dir, wars[OLD], "--no-switch", "--force")),  # idle on OLD
+        (SCENARIOS[3], lambda: _one_by_one(app_dir, wars[NEW])),
+        # the idle colours run OLD again (the ones live before): one of them starts alone
+        (SCENARIOS[4], lambda: _floor(app_dir, wars[NEW], first, args.warmup, switches)),
     ]
     rows = []
     for name, run in plan:
@@ -94,6 +137,46 @@ def _scenarios(
             rows.append(row(name, seconds, load, lost, bytes_sent(app_dir)))
             print(rows[-1], flush=True)
     return rows
+
+
+def _deploy_and_read_switches(app_dir: Path, war: Path, switches: list[float]) -> float:
+    """The deploy's wall time; ``switches`` gets how long its switches took, from the first
+    host's ``switching`` to the last one's ``done`` (as its history records them)."""
+    seconds = deploy(app_dir, war)
+    hosts = History(app_dir / ".deploy-history.jsonl").records()[-1].hosts.values()
+    began = [at for host in hosts for phase, at in host.phases if phase == "switching"]
+    ended = [_after(host.phases, "switching") for host in hosts]
+    switches[:] = [max(at for at in ended if at is not None) - min(began)]
+    return seconds
+
+
+def _after(phases: list[tuple[str, float]], phase: str) -> float | None:
+    """When the phase after ``phase`` began (None when ``phase`` is not there)."""
+    names = [name for name, _ in phases]
+    if phase not in names or names.index(phase) + 1 >= len(phases):
+        return None
+    return phases[names.index(phase) + 1][1]
+
+
+def _one_by_one(app_dir: Path, war: Path) -> float:
+    """The same deploy in the old order: ``idle_starts = 1``."""
+    config = app_dir / ".config"
+    text = config.read_text()
+    config.write_text(text.replace("[deploy]\n", "[deploy]\nidle_starts = 1\n", 1))
+    try:
+        return deploy(app_dir, war)
+    finally:
+        config.write_text(text)
+
+
+def _floor(app_dir: Path, war: Path, host: str, warmup: float, switches: list[float]) -> float:
+    """One idle colour's restart to verified, started alone (on ``host``), + the warm-up
+    + the switches of the deploy row: what a deploy of every host at once cannot beat."""
+    deploy(app_dir, war, "--no-switch", "--force", "--hosts", host)  # the idle one, alone
+    hosts = History(app_dir / ".deploy-history.jsonl").records()[-1].hosts.values()
+    alone = [h.restart_to_ready for h in hosts if h.restart_to_ready is not None]
+    assert len(alone) == 1, f"expected one idle colour restarted on {host}, got {alone}"
+    return alone[0] + warmup + switches[0]
 
 
 if __name__ == "__main__":

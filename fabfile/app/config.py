@@ -178,7 +178,14 @@ def _pace(path: Path, parser: configparser.ConfigParser, source: Source) -> Pace
     hosts) for the canary is the strategy's to say (it knows what it counts)."""
     values = {
         key: _cluster_value(path, parser, source, key)
-        for key in ("batch", "canary", "canary_wait", "canary_min_requests", "max_failures")
+        for key in (
+            "batch",
+            "idle_starts",
+            "canary",
+            "canary_wait",
+            "canary_min_requests",
+            "max_failures",
+        )
     }
     return Pace(**values)
 

@@ -170,6 +170,13 @@ KEYS: tuple[Key, ...] = (
         "Nodes changed at once: N, or P% of the nodes (rounded down, at least 1).",
     ),
     Key(
+        "idle_starts",
+        pace.parse_batch,
+        "100%",
+        "blue-green: idle colours started at once, N or P% of the hosts (rounded down, at "
+        "least 1); 1: one host after another.",
+    ),
+    Key(
         "canary",
         parse_count,
         "0",
@@ -281,6 +288,7 @@ CLUSTER_KEYS = (
     "retire",
     "retire_timeout",
     "batch",
+    "idle_starts",
     "canary",
     "canary_wait",
     "canary_min_requests",

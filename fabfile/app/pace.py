@@ -1,9 +1,12 @@
 """How fast a rollout may go: batches, a canary, and how many failures it tolerates.
 
 ``batch`` bounds how many nodes a rollout changes at once (out of rotation,
-restarting, verifying); ``canary`` nodes go first, alone, and the rest waits
-for their verdict (`fabfile.engine.canary`); ``max_failures`` counts failed nodes over
-the whole run, not per batch. The values come from ``.config`` and, for
+restarting, verifying; blue/green: how many hosts switch together); ``idle_starts``
+bounds how many idle colours a blue/green run starts at once (all, by default: an idle
+colour takes no traffic, and shares its host only with that host's live colour);
+``canary`` nodes go first, alone, and the rest waits for their verdict
+(`fabfile.engine.canary`); ``max_failures`` counts failed nodes over the whole run, not
+per batch. The values come from ``.config`` and, for
 ``batch``, from ``--batch``. Which nodes go together is the engine's
 (`fabfile.engine.batches`).
 """
@@ -72,9 +75,14 @@ class Pace:
     canary_min_requests: int = 10
     max_failures: Share = Share(0)
     confirm: bool = False  # --confirm: ask the user after the canary instead of waiting
+    idle_starts: Share = Share(percent=100.0)  # blue/green: idle colours started at once
 
     def size(self, total: int) -> int:
         return self.batch.of(total, least=1)
+
+    def starts(self, total: int) -> int:
+        """How many of ``total`` hosts' idle colours start at once (blue/green)."""
+        return self.idle_starts.of(total, least=1)
 
     def tolerated(self, total: int) -> int:
         """How many nodes may fail before the run stops (it stops at one more)."""

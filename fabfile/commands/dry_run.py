@@ -27,7 +27,7 @@ def dry_run(
     release, sources = planning.release_of(app, found)
     files = app.overrides()
     merged = {host: files.files(host) for host in app.config.hosts}
-    plan = Plan(Action.DEPLOY, release, sources, options.nodes, force)
+    plan = Plan(Action.DEPLOY, release, sources, options.nodes, force, pace=app.config.pace)
     balancer = options.balancer(plan.nodes)
     setup = Setup(rotation=balancer, force=force, manager=Manager.for_nodes(plan.nodes))
     strategy = strategies.build(app.config.strategy, setup)
@@ -47,6 +47,6 @@ def dry_run(
     for line in held or ["lock: free"]:
         console.print(view.plain(line))
     steps = preview.steps(rollout, merged, kept, balancer)
-    for line in preview.lines(steps):
+    for line in preview.lines(steps, preview.order(rollout)):
         console.print(view.plain(line))
     return ExitCode.PREFLIGHT if any(step.error for step in steps) else ExitCode.OK

@@ -83,8 +83,10 @@ class Batches:
         units: int = 0,
         on_failed_canary: One | None = None,
         held: Collection[str] = (),
+        pace: Pace | None = None,
     ) -> None:
         self.steps = steps
+        self.pace = pace or steps.pace  # blue/green: its batches are idle_starts hosts
         self.rotation = rotation
         self.held = held  # labels someone else keeps out of rotation: never canaries
         self.units = units or len(steps.targets)  # what percentages count: nodes (hosts)
@@ -95,7 +97,7 @@ class Batches:
     def run(self, todo: Sequence[Target], one: One, after: After) -> None:
         """Every batch, or up to the failure that stops the run (raised). Failures within
         ``max_failures`` are in `failed`; `finish` raises them once the strategy is done."""
-        steps, pace = self.steps, self.steps.pace
+        steps, pace = self.steps, self.pace
         total = self.units
         groups = split(todo, pace, total, self.held)
         for number, batch in enumerate(groups, start=1):
@@ -137,7 +139,7 @@ class Batches:
         """Raise the failures the run went on past (skipped ones included): the command
         still fails, since those nodes are not on the release."""
         if self.failed or self.skipped:
-            raise self._finished_with_failures(self.steps.pace.tolerated(self.units))
+            raise self._finished_with_failures(self.pace.tolerated(self.units))
 
     # -- one batch ------------------------------------------------------------
 
@@ -239,7 +241,7 @@ class Batches:
         """Go on past the canaries only on a Successful verdict (or the user's yes)."""
         if not canaries:
             return
-        steps, pace = self.steps, self.steps.pace
+        steps, pace = self.steps, self.pace
         names = ", ".join(t.host for t in canaries)
         if pace.confirm:
             question = f"canary {names} verified on the release. Go on with the rest? [y/n]"

@@ -130,8 +130,17 @@ def _held(rollout: Rollout, target: Target, step: Step, state: State | None) -> 
     return dataclasses.replace(step, held=rollout.strategy.preview.held.format(state=state))
 
 
-def lines(steps: Sequence[Step]) -> list[str]:
-    """The plan as text, one paragraph per node, then the totals."""
+def order(rollout: Rollout) -> list[str]:
+    """How the run would group its nodes (hosts), in the strategy's words (`Preview.order`)."""
+    words = rollout.strategy.preview.order
+    if words is None:
+        return []
+    return [words(rollout.pace, rollout.strategy.unit.of(rollout.plan.nodes))]
+
+
+def lines(steps: Sequence[Step], order: Sequence[str] = ()) -> list[str]:
+    """The plan as text, one paragraph per node, then how the run goes (``order``), then
+    the totals."""
     out = []
     for step in steps:
         if step.error:
@@ -149,6 +158,7 @@ def lines(steps: Sequence[Step]) -> list[str]:
             out.append(f"  edited on the node: {', '.join(step.edited)} (the deploy puts it back)")
         for item in step.diffs:
             out += ["  " + line for line in item.diff.rstrip("\n").splitlines()]
+    out += order
     changed = [s for s in steps if not s.error and s.changes]
     restarts = [s for s in changed if s.restarts]
     total = sum(s.bytes for s in steps)

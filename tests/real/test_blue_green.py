@@ -16,6 +16,7 @@ import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -113,6 +114,28 @@ def set_instance_key(app_dir: Path, colour: str, key: str, value: str) -> None:
     config.write_text(text.replace(section, f"{section}{key} = {value}\n"))
 
 
+def set_deploy_key(app_dir: Path, key: str, value: str) -> None:
+    config = app_dir / ".config"
+    assert "[deploy]\n" in config.read_text()
+    config.write_text(config.read_text().replace("[deploy]\n", f"[deploy]\n{key} = {value}\n"))
+
+
+def restarts(entry: dict[str, Any], labels: list[str]) -> list[tuple[float, float]]:
+    """When each colour's restart began and when it was verified, in seconds since the
+    run's start, as the run recorded them (its phases, and restart_to_ready)."""
+    spans = []
+    for label in labels:
+        host = entry["hosts"][label]
+        began = dict(host["phases"])["restarting"]
+        spans.append((began, began + host["restart_to_ready"]))
+    return sorted(spans)
+
+
+def overlap(spans: list[tuple[float, float]]) -> bool:
+    """Whether every one of the spans was under way at one same moment."""
+    return max(began for began, _ in spans) < min(ended for _, ended in spans)
+
+
 # -- status ----------------------------------------------------------------------
 
 
@@ -164,6 +187,34 @@ def test_a_logged_in_user_stays_logged_in_through_deploy_and_rollback(
 def idle_of(live_colours: list[str]) -> list[str]:
     other = {"blue": "green", "green": "blue"}
     return [f"{h.split('/')[0]}/{other[h.split('/')[1]]}" for h in live_colours]
+
+
+def test_the_idle_colours_start_at_once_and_idle_starts_1_is_the_old_order(
+    bg: Sandbox, app_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Read from what the runs record (each colour's phases and restart_to_ready), not
+    from the test's clock; the deploy under a paced load through haproxy."""
+    from tests.real.test_blue_green_now import Paced  # that module imports this one
+
+    before = live(app_dir, capsys)
+    set_deploy_key(app_dir, "idle_starts", "1")
+    plan = cli.run([bg.wars[OLD].name, "--dry-run", "--force"], app_dir, capsys)
+    assert "order: idle colours one host after another (idle_starts = 1)" in plan.out
+    reset = cli.run([bg.wars[OLD].name, "--no-switch", "--force"], app_dir, capsys)
+    assert reset.code == 0, reset.text  # every idle colour restarted, one after another
+    spans = restarts(history(app_dir)[-1], idle_of(before))
+    assert not overlap(spans), spans
+    config = app_dir / ".config"
+    config.write_text(config.read_text().replace("idle_starts = 1\n", ""))
+    plan = cli.run([bg.wars[NEW].name, "--dry-run"], app_dir, capsys)
+    assert "order: idle colours of all 2 host(s) at once, each verified on its own" in plan.out
+    with Paced(bg.url()) as load:
+        deployed = cli.run([bg.wars[NEW].name], app_dir, capsys)
+    assert deployed.code == 0, deployed.text
+    assert load.results and load.failures() == []
+    spans = restarts(history(app_dir)[-1], idle_of(before))
+    assert overlap(spans), spans
+    assert sorted(live(app_dir, capsys)) == sorted(idle_of(before)) and served(bg) == NEW
 
 
 def test_no_switch_verifies_the_idle_colours_and_switch_sends_the_traffic(
@@ -221,6 +272,9 @@ def test_a_new_colour_that_fails_never_takes_traffic(
         reset = cli.run([bg.wars[OLD].name, "--no-switch", "--force"], app_dir, capsys)
         assert reset.code == 0, reset.text  # the idle colours answer OLD, whatever ran there
         set_instance_key(app_dir, first_idle.split("/")[1], "restart", "true")
+    # every idle colour fails: one after another, the first failure stops the run (at
+    # once: test_one_idle_colour_that_fails_stops_the_run_before_any_switch)
+    set_deploy_key(app_dir, "idle_starts", "1")
     if fault != "broken":  # the old version, or nothing, answers until ready_timeout
         (app_dir / ".config").write_text(
             (app_dir / ".config").read_text().replace("ready_timeout = 15", "ready_timeout = 4")
@@ -239,6 +293,36 @@ def test_a_new_colour_that_fails_never_takes_traffic(
     assert entry["outcome"] == "failed"
     assert entry["hosts"][first_idle]["outcome"] == "failed"
     assert {entry["hosts"][h]["outcome"] for h in before} == {"untouched"}
+
+
+def test_one_idle_colour_that_fails_stops_the_run_before_any_switch(
+    bg: Sandbox, app_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The idle colours start at once; one is never replaced (its host's restart command
+    does nothing, so the old JVM answers): the other is verified on its own port
+    meanwhile, but no host is switched, and every host still serves from its live colour."""
+    reset = cli.run([bg.wars[OLD].name, "--no-switch", "--force"], app_dir, capsys)
+    assert reset.code == 0, reset.text  # every idle colour answers OLD
+    before = live(app_dir, capsys)
+    failing, other = idle_of(before)
+    with (app_dir / ".config").open("a") as out:  # the first host's idle colour only
+        out.write(f"\n[host:{failing.split('/')[0]}]\nrestart = true\n")
+    config = app_dir / ".config"
+    config.write_text(config.read_text().replace("ready_timeout = 15", "ready_timeout = 4"))
+    result = cli.run([bg.wars[NEW].name], app_dir, capsys)
+    assert result.code == 1, result.text
+    assert f"error: {failing}: not verified within 4 s" in result.err
+    assert "2 nodes failed" not in result.err
+    assert "Nothing users see changed: haproxy was not switched" in result.err
+    assert live(app_dir, capsys) == before and served(bg) == OLD
+    entry = history(app_dir)[-1]
+    assert entry["hosts"][failing]["outcome"] == "failed"
+    assert entry["hosts"][other]["outcome"] == "deployed", result.text
+    assert {entry["hosts"][h]["outcome"] for h in before} == {"untouched"}
+    assert rows(app_dir, capsys)[other]["version"] == NEW  # verified, on its own port
+    phases = {label: dict(entry["hosts"][label]["phases"]) for label in (failing, other)}
+    failed_at = phases[failing]["failed"]
+    assert phases[other]["restarting"] < failed_at  # it started before the other failed
 
 
 def test_a_colour_that_never_joined_the_cluster_stops_the_switch(

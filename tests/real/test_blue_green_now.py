@@ -29,7 +29,16 @@ from tests import cli
 from tests.real import test_blue_green as blue_green
 from tests.real.helpers import TomcatSandbox as Sandbox
 from tests.real.helpers import history
-from tests.real.test_blue_green import NEW, OLD, idle_of, live, logged_in, served, whoami
+from tests.real.test_blue_green import (
+    NEW,
+    OLD,
+    idle_of,
+    live,
+    logged_in,
+    served,
+    set_deploy_key,
+    whoami,
+)
 
 pytestmark = pytest.mark.real
 
@@ -138,6 +147,7 @@ def test_haproxy_restarted_without_its_state_file_stops_the_run_before_a_live_co
 ) -> None:
     first, second = bg.addresses
     green_live(bg, app_dir, capsys)
+    set_deploy_key(app_dir, "idle_starts", "1")  # one host after another: a second turn
     user = logged_in(bg)
     fresh = build_war(OLD, app_dir / "fresh", artifact_id=app.APP, container="tomcat")
     outages: list[Outage] = []

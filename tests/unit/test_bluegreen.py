@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from fabfile.app.config import NodeConfig
+from fabfile.app.pace import Pace, Share
 from fabfile.cluster.balancer import State
 from fabfile.engine.strategies.contract import Setup
 from fabfile.errors import Interrupted, NodeError, PreflightError, RolloutError, explain
@@ -23,6 +24,7 @@ from tests.unit.test_contract import HOSTS, NEW, OLD, Colours, World
 
 BLUE = [f"{host}/blue" for host in HOSTS]
 GREEN = [f"{host}/green" for host in HOSTS]
+ONE_AFTER_ANOTHER = Pace(idle_starts=Share(1))  # the idle colours' old order
 
 
 class FakeSessions:
@@ -48,15 +50,17 @@ def lb_events(world: World) -> list[tuple[str, str]]:
     return [(where, what) for where, what in world.cluster.events if what.startswith("lb ")]
 
 
+@pytest.mark.parametrize("pace", [Pace(), ONE_AFTER_ANOTHER], ids=["at once", "one by one"])
 def test_every_green_is_verified_before_haproxy_changes_then_each_host_switches(
-    world: World,
+    world: World, pace: Pace
 ) -> None:
-    world.run()
+    world.run(pace=pace)
     events = world.cluster.events
     last_restart = max(i for i, (_, what) in enumerate(events) if what == "restart")
     first_switch = min(i for i, (_, what) in enumerate(events) if what.startswith("lb "))
     assert last_restart < first_switch
-    assert [w for w, what in events if what == "restart"] == GREEN
+    restarts = [w for w, what in events if what == "restart"]
+    assert (restarts if pace == ONE_AFTER_ANOTHER else sorted(restarts)) == GREEN
     expected = [
         e for host in HOSTS for e in ((f"{host}/green", "lb UP"), (f"{host}/blue", "lb MAINT"))
     ]
@@ -75,9 +79,11 @@ def test_every_green_is_verified_before_haproxy_changes_then_each_host_switches(
 
 
 def test_a_failure_before_the_switch_changes_nothing_users_see(world: World) -> None:
+    """One host after another, the hosts after the failed one are not touched either
+    (all at once: test_bluegreen_starts.py)."""
     world.cluster.hosts[GREEN[1]].broken = True
     with pytest.raises(RolloutError) as caught:
-        world.run()
+        world.run(pace=ONE_AFTER_ANOTHER)
     text = explain(caught.value)
     assert text.startswith(f"{GREEN[1]}: not verified")
     assert "Nothing users see changed: haproxy was not switched and still sends every " in text
@@ -203,7 +209,7 @@ def test_a_live_colour_that_is_down_does_not_block_the_way_out(world: World) -> 
 def test_of_two_colours_in_rotation_the_one_down_is_redeployed(world: World) -> None:
     world.balancer.now[GREEN[0]] = State.UP
     world.balancer.now[BLUE[0]] = State.DOWN  # blue crashed while both took traffic
-    world.run()
+    world.run(pace=ONE_AFTER_ANOTHER)
     restarted = [w for w, what in world.cluster.events if what == "restart"]
     assert restarted[0] == BLUE[0]  # green kept serving meanwhile
     assert world.balancer.now[BLUE[0]] == "UP" and world.balancer.now[GREEN[0]] == "MAINT"

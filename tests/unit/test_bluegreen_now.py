@@ -22,7 +22,7 @@ from fabfile.errors import NodeError, RolloutError, explain
 from fabfile.records.history import History
 from tests.fakes import FakeBalancer
 from tests.unit.helpers import release
-from tests.unit.test_bluegreen import BLUE, GREEN, FakeSessions
+from tests.unit.test_bluegreen import BLUE, GREEN, ONE_AFTER_ANOTHER, FakeSessions
 from tests.unit.test_contract import NEW, Colours, World
 
 THIRD = release(3)
@@ -73,8 +73,8 @@ def test_a_colour_that_came_into_rotation_is_never_restarted_and_the_run_says_wh
 
     world.cluster.hosts[BLUE[0]].before["restart"] = first_then_haproxy
     before = len(world.cluster.events)
-    with pytest.raises(RolloutError) as caught:
-        world.run(THIRD)
+    with pytest.raises(RolloutError) as caught:  # one host after another: the next reads
+        world.run(THIRD, pace=ONE_AFTER_ANOTHER)  # haproxy after the first one's restart
     assert restarted(world, before) == [BLUE[0]] == seen  # not BLUE[1], which serves now
     text = explain(caught.value)
     assert text.startswith(
@@ -135,7 +135,7 @@ def test_an_unreadable_haproxy_restarts_nothing(world: World) -> None:
     world.balancer.states = states  # type: ignore[method-assign]
     world.cluster.hosts[GREEN[0]].before["restart"] = haproxy_goes_away
     with pytest.raises(RolloutError) as caught:
-        world.run()
+        world.run(pace=ONE_AFTER_ANOTHER)  # the next host reads haproxy after the first
     assert restarted(world) == [GREEN[0]]  # the next host's colours could not be read again
     assert str(caught.value).startswith(
         f"{GREEN[1].split('/')[0]}: haproxy's state of its colours could not be read again "

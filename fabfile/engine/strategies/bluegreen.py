@@ -2,10 +2,12 @@
 sends the traffic to it.
 
 The order is the safety argument. The idle colour of *every* host is made live
-and verified by version on its own port while the live colours serve; only
-then does haproxy switch, host by host: the new colour ``ready`` and reported
-UP, then the old one ``maint`` (the other order fails requests: a server
-leaving maintenance is not UP at once). A failure before the switch changes
+and verified by version on its own port while the live colours serve (all of them at
+once, or ``idle_starts`` at a time: an idle colour takes no traffic and competes only
+with its own host's live colour, so a deploy of N hosts costs about one start); then
+one warm-up; only then does haproxy switch, ``batch`` hosts together: on each, the new
+colour ``ready`` and reported UP, then the old one ``maint`` (the other order fails
+requests: a server leaving maintenance is not UP at once). A failure before the switch changes
 nothing users see. The old colour keeps its release, so a rollback is a
 switch back: no restart, no bytes.
 
@@ -22,6 +24,7 @@ joins the live one's cluster (the advice a refused switch gives).
 
 from __future__ import annotations
 
+import dataclasses
 import urllib.parse
 from collections.abc import Sequence
 from typing import ClassVar
@@ -30,18 +33,20 @@ from ...app.config import DEPLOY, INSTANCE_PREFIX, AppConfig, NodeConfig
 from ...cluster.balancer import Admin, Rotation, State
 from ...cluster.manager import Sessions
 from ...errors import ConfigError, DeployError, NodeError, PreflightError, RolloutError
+from .. import fanout
 from ..batches import Batches
 from ..phase import Phase
 from ..plan import Plan
 from ..runtimes import Runtime
 from ..runtimes.restart import Restart
 from ..target import Outcome, Target
+from .bluegreen_pace import order
 from .colours import Changed, Pair, lost, names, pair_of, replicated
 from .contract import Columns, Preview, Rollback, Setup, Steps, Unit
 
 
 class BlueGreen:
-    """Make the idle colours live, verify them all, then switch haproxy host by host."""
+    """Make the idle colours live (at once), verify them all, then switch haproxy."""
 
     name: ClassVar[str] = "blue-green"
     title: ClassVar[str] = "blue/green"
@@ -52,6 +57,7 @@ class BlueGreen:
     preview: ClassVar[Preview] = Preview(
         "install + restart (idle colour), then the switch to it",
         kept="live colour: not touched; the switch takes its traffic away",
+        order=order,
     )
     status: ClassVar[Columns] = Columns.COLOURS
     # sends the traffic to the other colour, whatever release it runs (run again: back)
@@ -127,9 +133,10 @@ class BlueGreen:
         return Restart(plan, steps, run_id, holder)
 
     def run(self, steps: Steps) -> None:
-        """Idle colours made live ``batch`` hosts at a time; canary hosts are switched
-        and judged before the others; the rest is switched once all are verified. A host
-        whose idle colour failed (within ``max_failures``) keeps its live colour."""
+        """Idle colours made live ``idle_starts`` hosts at a time (all at once by
+        default); canary hosts are switched and judged before the others; the rest is
+        warmed up once and switched, ``batch`` hosts together, once all are verified. A
+        host whose idle colour failed (within ``max_failures``) keeps its live colour."""
         pairs = self._pairs(steps)
         by_new = {id(pair.new): pair for pair in pairs}
         switched: list[Pair] = []
@@ -141,14 +148,15 @@ class BlueGreen:
                 ready = [by_new[id(target)] for target in verified]
                 steps.warm_up(verified)
                 self._check_sessions(steps, ready)
-                for pair in ready:
-                    self._switch(steps, pair)
-                    switched.append(pair)
+                self._switches(steps, ready, len(pairs), switched)
 
         def switch_back(target: Target) -> None:
             self._switch_back(steps, by_new[id(target)])
 
-        runner = Batches(steps, self.rotation, units=len(pairs), on_failed_canary=switch_back)
+        starts = dataclasses.replace(steps.pace, batch=steps.pace.idle_starts)
+        runner = Batches(
+            steps, self.rotation, units=len(pairs), on_failed_canary=switch_back, pace=starts
+        )
         try:
             runner.run(todo, lambda target: self._make(steps, by_new[id(target)]), after)
             rest = [p for p in pairs if p not in switched and p.new.outcome != Outcome.FAILED]
@@ -167,9 +175,27 @@ class BlueGreen:
             error.add_note(_unswitched(pairs, switched, changed))
             raise
         if self.setup.switch:
-            for pair in rest:
-                self._switch(steps, pair)
+            self._switches(steps, rest, len(pairs), [])
         runner.finish()
+
+    def _switches(
+        self, steps: Steps, pairs: Sequence[Pair], hosts: int, switched: list[Pair]
+    ) -> None:
+        """Switch ``batch`` hosts together (of ``hosts``), each in the safe order; a host
+        alone in the caller's thread, as before, so Ctrl-C stops it where it is. Each
+        host switched is added to ``switched`` (also when another one fails)."""
+        size = steps.pace.size(hosts)
+
+        def one(pair: Pair) -> None:
+            self._switch(steps, pair)
+            switched.append(pair)
+
+        for start in range(0, len(pairs), size):
+            group = pairs[start : start + size]
+            if len(group) == 1:
+                one(group[0])
+            else:
+                fanout.each(one, group)
 
     def _pairs(self, steps: Steps) -> list[Pair]:
         targets = steps.targets

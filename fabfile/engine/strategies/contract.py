@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import ClassVar, Protocol
 
 from ...app.config import AppConfig, NodeConfig
+from ...app.pace import Pace
 from ...cluster.balancer import Rotation
 from ...cluster.manager import Manager, Sessions
 from ..plan import Plan
@@ -67,6 +68,9 @@ class Preview:
     # a node someone else took out of haproxy's rotation ({state}: MAINT or DRAIN), which
     # the run leaves out (`fabfile.cluster.takenout`); '' when the strategy does not
     held: str = ""
+    # the line on how the run's pace groups its units (blue/green: idle starts, switches),
+    # given the pace and how many units the run has; None: no such line
+    order: Callable[[Pace, int], str] | None = None
 
 
 @dataclasses.dataclass(frozen=True)
