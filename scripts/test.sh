@@ -8,4 +8,7 @@ export PATH="$PWD/.venv/bin:$PATH"
 ruff format --check .
 ruff check .
 mypy
-exec python -m pytest -q "$@"
+# Two workers, a file each at a time (module-scoped sandboxes stay whole): the real
+# tests wait on JVMs, leases and load as much as they compute. Each worker's sandboxes
+# have their own addresses (tests/conftest.py). WARDEPLOY_TEST_WORKERS=0: one process.
+exec python -m pytest -q -n "${WARDEPLOY_TEST_WORKERS:-2}" --dist loadfile "$@"

@@ -50,17 +50,17 @@ def rejected(targets: Sequence[tuple[str, int | None]]) -> Iterator[None]:
     try:
         for address, port in targets:
             rule = _rule(address, port)
-            subprocess.run(["iptables", "-I", *rule], check=True)
+            subprocess.run(["iptables", "-w", "-I", *rule], check=True)
             added.append(rule)
         yield
     finally:
         for rule in added:
-            subprocess.run(["iptables", "-D", *rule], check=False)
+            subprocess.run(["iptables", "-w", "-D", *rule], check=False)
 
 
 def left() -> list[str]:
     """Rules of this run still in OUTPUT (none, once every test removed its own)."""
-    listed = subprocess.run(["iptables", "-S", "OUTPUT"], capture_output=True, text=True)
+    listed = subprocess.run(["iptables", "-w", "-S", "OUTPUT"], capture_output=True, text=True)
     return [line for line in listed.stdout.splitlines() if f"--gid-owner {GID}" in line]
 
 
