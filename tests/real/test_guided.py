@@ -41,6 +41,7 @@ class Terminal:
         if rows:  # the window's size, as a terminal emulator sets it
             fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, 200, 0, 0))
         env = {**os.environ, "COLUMNS": "200", "TERM": "xterm", "PYTHONFAULTHANDLER": "1"}
+        env.pop("LINES", None)  # pytest-xdist sets it; a terminal emulator does not
         self.process = subprocess.Popen(
             ["deploy", *argv],
             cwd=cwd,

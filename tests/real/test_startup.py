@@ -14,7 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import cluster
+from sandbox import app, cluster
+from sandbox.sample import build_war
 from tests import cli
 from tests.real.helpers import kill_when
 
@@ -82,6 +83,9 @@ def test_status_shows_the_lock_of_another_coordinators_run_once_it_changed_a_nod
 def test_a_lock_taken_before_any_node_changed_is_not_read_by_status_but_stops_the_deploy(
     on_125: Path, sandbox: cluster.Cluster, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # bytes no node has staged (an earlier test on the session's nodes may have staged
+    # the shared 1.0.126), and enough of them that the kill lands while they go
+    build_war("1.0.126", on_125, artifact_id=app.APP, pad_mb=16)
     other = second_copy(on_125, tmp_path)
     kill_when(["deploy", WAR.format("1.0.126")], on_125, lambda text: " staging " in text)
     calm = cli.run([], other, capsys)
