@@ -10,7 +10,7 @@ def main() -> None:
     """The ``deploy`` entry point. ``deploy --version`` is answered before Invoke is
     loaded (it needs nothing else); every other command line goes to the program."""
     if sys.argv[1:] in (["--version"], ["-V"]):
-        from .. import __version__
+        from ..version import __version__
 
         print(f"deploy {__version__}")  # what Invoke's Program.print_version says
         return

@@ -22,8 +22,8 @@ from invoke.completion.complete import complete, print_completion_script
 from invoke.exceptions import Exit, ParseError
 from invoke.util import helpline
 
-from .. import __version__
 from ..errors import ExitCode
+from ..version import __version__
 from .flags import DRY_RUN, FLAGS, Flag
 from .tasks import COMMANDS, namespace
 

@@ -110,7 +110,7 @@ def test_version_loads_nothing_but_the_package(tmp_path: Path) -> None:
     code, out, _, modules = deploy("--version", cwd=tmp_path)
     assert (code, out) == (0, f"deploy {fabfile.__version__}\n")
     assert loaded(modules, "invoke", "rich", *UNUSED) == []
-    assert loaded(modules, "fabfile") == ["fabfile", "fabfile.cli"]
+    assert loaded(modules, "fabfile") == ["fabfile", "fabfile.cli", "fabfile.version"]
 
 
 def test_help_loads_no_command_and_no_ssh(tmp_path: Path) -> None:
