@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import ConfigError, UsageError
 from . import ini, sshconfig
 from .ini import DEPLOY, HOST_PREFIX, INSTANCE_PREFIX, Source
-from .keys import CLUSTER_KEYS, KEYS, KEYS_BY_NAME
+from .keys import CLUSTER_KEYS, KEYS, KEYS_BY_NAME, PACE_KEYS
 from .pace import Pace
 from .sshconfig import Resolved
 
@@ -176,17 +176,7 @@ def load(path: Path, app: str | None = None, rules: Rules | None = None) -> AppC
 def _pace(path: Path, parser: configparser.ConfigParser, source: Source) -> Pace:
     """Batches, canary and failure threshold; whether the cluster has enough nodes (or
     hosts) for the canary is the strategy's to say (it knows what it counts)."""
-    values = {
-        key: _cluster_value(path, parser, source, key)
-        for key in (
-            "batch",
-            "idle_starts",
-            "canary",
-            "canary_wait",
-            "canary_min_requests",
-            "max_failures",
-        )
-    }
+    values = {key: _cluster_value(path, parser, source, key) for key in PACE_KEYS}
     return Pace(**values)
 
 

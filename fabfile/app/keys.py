@@ -280,6 +280,15 @@ KEYS: tuple[Key, ...] = (
 )
 
 KEYS_BY_NAME = {key.name: key for key in KEYS}
+# how fast a rollout goes (`fabfile.app.pace.Pace`, whose fields they are)
+PACE_KEYS = (
+    "batch",
+    "idle_starts",
+    "canary",
+    "canary_wait",
+    "canary_min_requests",
+    "max_failures",
+)
 CLUSTER_KEYS = (
     "hosts",
     "strategy",
@@ -287,12 +296,7 @@ CLUSTER_KEYS = (
     "lb_state_file",
     "retire",
     "retire_timeout",
-    "batch",
-    "idle_starts",
-    "canary",
-    "canary_wait",
-    "canary_min_requests",
-    "max_failures",
+    *PACE_KEYS,
 )  # one value for the cluster: [deploy] only
 # What differs between the instances of one host: set in [instance:NAME].
 INSTANCE_KEYS = (

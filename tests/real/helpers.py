@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import io
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -96,6 +97,17 @@ def override(app_dir: Path, host: str, **keys: str) -> None:
     assert section in text, f"no {section.strip()} in {config}"
     lines = "".join(f"{key} = {value}\n" for key, value in keys.items())
     config.write_text(text.replace(section, section + lines))
+
+
+def second_copy(app_dir: Path, tmp_path: Path) -> Path:
+    """The app directory as a second coordinator has it: the same .config, files and
+    WARs, its own history and its own .deploy.lock."""
+    other = tmp_path / "coordinator-b" / app_dir.name
+    other.mkdir(parents=True)
+    for path in app_dir.iterdir():
+        if path.is_file() and not path.name.startswith(".deploy"):
+            shutil.copy(path, other / path.name)
+    return other
 
 
 def all_on(sandbox: Cluster, version: str) -> dict[str, str]:

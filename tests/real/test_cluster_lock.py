@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -26,7 +25,7 @@ from fabfile.view.progress import PlainReporter
 from sandbox import cluster
 from sandbox.app import VERSIONS
 from tests import cli
-from tests.real.helpers import all_on, versions
+from tests.real.helpers import all_on, second_copy, versions
 from tests.real.test_batches import Load
 
 pytestmark = pytest.mark.real
@@ -36,14 +35,8 @@ WAR = "search-web-frontend-{}.war"
 
 @pytest.fixture
 def copy(on_125: Path, tmp_path: Path) -> Path:
-    """A second copy of the app directory, as a second coordinator would have it: the
-    same .config, files and WARs, its own history and its own .deploy.lock."""
-    other = tmp_path / "coordinator-b" / on_125.name
-    other.mkdir(parents=True)
-    for path in on_125.iterdir():
-        if path.is_file() and not path.name.startswith(".deploy"):
-            shutil.copy(path, other / path.name)
-    return other
+    """A second copy of the app directory, as a second coordinator would have it."""
+    return second_copy(on_125, tmp_path)
 
 
 def start(app_dir: Path, version: str, *flags: str) -> subprocess.Popen[str]:

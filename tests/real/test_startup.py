@@ -7,7 +7,6 @@ changed a node; one caught before it changed any is not, and the deploy it block
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ import pytest
 from sandbox import app, cluster
 from sandbox.sample import build_war
 from tests import cli
-from tests.real.helpers import kill_when
+from tests.real.helpers import kill_when, second_copy
 
 pytestmark = pytest.mark.real
 REPO = Path(__file__).resolve().parents[2]
@@ -39,17 +38,6 @@ def imported(argv: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess[st
     )
     rows = [line.split("|")[-1].strip() for line in done.stderr.splitlines() if "|" in line]
     return done, {row.split(".")[0] for row in rows}
-
-
-def second_copy(app_dir: Path, tmp_path: Path) -> Path:
-    """The app directory as a second coordinator has it: the same files and WARs, its own
-    history and its own .deploy.lock."""
-    other = tmp_path / "coordinator-b" / app_dir.name
-    other.mkdir(parents=True)
-    for path in app_dir.iterdir():
-        if path.is_file() and not path.name.startswith(".deploy"):
-            shutil.copy(path, other / path.name)
-    return other
 
 
 def test_the_status_of_a_calm_cluster_loads_no_ssh(on_125: Path, sandbox: cluster.Cluster) -> None:
