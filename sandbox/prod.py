@@ -13,7 +13,8 @@ addresses) it runs a bastion sshd and makes the machine look like a real fleet:
   ``wd-deploy`` may write only ``~/releases``;
 - a sudoers file lets ``wd-deploy`` run commands as root without a password, so
   ``become_user = root`` installs the files and restarts (per host, by the absolute
-  path of the node's script, as sudo gives root its own HOME).
+  path of the node's script, as sudo gives root its own HOME);
+- load-balancer hosts (``lb1``, ... at .250, ...) are reached as nodes are (`sandbox.balancers`).
 
 Users are created when missing and kept; the iptables rules (found again by their
 comment, which names the root) and the sudoers file are removed by `down`.
@@ -58,11 +59,17 @@ class Prod:
     cluster: Cluster
     bastion: str
     runtime: str = "jetty"  # or "tomcat"
+    balancers: tuple[str, ...] = ()  # the load-balancer hosts' addresses
 
     @property
     def aliases(self) -> dict[str, str]:
         """The nodes' names in ``hosts`` (ssh_config says where they are)."""
         return {f"web{i}": a for i, a in enumerate(self.cluster.addresses, start=1)}
+
+    @property
+    def lb_aliases(self) -> dict[str, str]:
+        """The load-balancer hosts' names in ssh_config (``lb_socket = lb1:/path``)."""
+        return {f"lb{i}": a for i, a in enumerate(self.balancers, start=1)}
 
     @property
     def ssh_config(self) -> Path:
@@ -89,7 +96,7 @@ class Prod:
         return self.cluster.home(address) / "bin" / name
 
     def save(self) -> None:
-        data = {"bastion": self.bastion, "runtime": self.runtime}
+        data = {"bastion": self.bastion, "runtime": self.runtime, "balancers": self.balancers}
         (self.cluster.root / STATE).write_text(json.dumps(data))
 
     @classmethod
@@ -99,7 +106,8 @@ class Prod:
             data = json.loads((root / STATE).read_text())
         except (OSError, ValueError):
             return None
-        return cls(found, data["bastion"], data["runtime"]) if found else None
+        lbs = tuple(data.get("balancers", ()))
+        return cls(found, data["bastion"], data["runtime"], lbs) if found else None
 
 
 def default_bastion(first: str) -> str:
@@ -108,16 +116,22 @@ def default_bastion(first: str) -> str:
 
 
 def up(
-    root: Path, count: int = 3, first: str = "127.0.0.2", bastion: str = "", runtime: str = "jetty"
+    root: Path,
+    count: int = 3,
+    first: str = "127.0.0.2",
+    bastion: str = "",
+    runtime: str = "jetty",
+    balancers: int = 0,
 ) -> Prod:
-    """Users, nodes, bastion, sudoers and firewall; Jetty nodes wait for their first
-    deploy, Tomcat hosts get their bases (see `tomcat_hosts`)."""
+    """Users, nodes, bastion, sudoers and firewall (``balancers``: `sandbox.balancers`');
+    Jetty nodes wait for their first deploy, Tomcat hosts get their bases (`tomcat_hosts`)."""
     ensure_users()
     root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o755)  # the users of the nodes and the coordinator go through it
     prepare = _prepare_jetty if runtime == "jetty" else _prepare_ssh_only
     cluster = nodes.up(root, count, first, prepare=prepare)
-    prod = Prod(cluster, bastion or default_bastion(first), runtime)
+    lbs = nodes.addresses(balancers, str(ipaddress.IPv4Address(default_bastion(first)) - 4))
+    prod = Prod(cluster, bastion or default_bastion(first), runtime, lbs)
     prod.save()
     line = nodes.start_bastion(cluster, prod.bastion)  # any user with the key may jump
     with cluster.known_hosts.open("a") as known:
@@ -168,7 +182,7 @@ def chown(path: Path, user: str, recursive: bool = False) -> None:
         os.lchown(each, entry.pw_uid, entry.pw_gid)
 
 
-def _allow_logins(home: Path) -> None:
+def allow_logins(home: Path) -> None:
     """Let ``wd-deploy`` in (sshd reads its keys as that user: they must be readable)."""
     config = home / "etc" / "sshd_config"
     text = config.read_text()
@@ -201,7 +215,7 @@ def _prepare_jetty(cluster: Cluster, address: str) -> str:
 
 def _node_common(cluster: Cluster, address: str) -> None:
     home = cluster.home(address)
-    _allow_logins(home)
+    allow_logins(home)
     (home / "releases").mkdir(exist_ok=True)
     chown(home / "releases", DEPLOY_USER, recursive=True)
 
@@ -289,10 +303,10 @@ def rules(prod: Prod) -> list[str]:
 
 
 def block(prod: Prod) -> None:
-    """Reject ``wd-operator``'s TCP to every node address (sshd, HTTP, every port)."""
+    """Reject ``wd-operator``'s TCP to every node and balancer address (every port)."""
     if rules(prod):
         return
-    for address in prod.cluster.addresses:
+    for address in (*prod.cluster.addresses, *prod.balancers):
         _iptables(
             "-A", "OUTPUT", "-d", f"{address}/32", "-p", "tcp",
             "-m", "owner", "--uid-owner", OPERATOR, "-m", "comment", "--comment", prod.comment,
@@ -313,12 +327,14 @@ def _coordinator(prod: Prod) -> None:
     """The coordinator's side, owned by ``wd-operator``: its key, known_hosts, ssh_config."""
     cluster = prod.cluster
     blocks = [f"Host bastion\n  HostName {prod.bastion}\n"]
-    blocks += [f"Host {alias}\n  HostName {a}\n" for alias, a in prod.aliases.items()]
+    hosts = {**prod.aliases, **prod.lb_aliases}
+    blocks += [f"Host {alias}\n  HostName {a}\n" for alias, a in hosts.items()]
+    behind = "web* lb*"  # the nodes and the load-balancer hosts
     blocks += [
-        f"Host bastion web*\n  User {DEPLOY_USER}\n  IdentityFile {cluster.key}\n"
+        f"Host bastion {behind}\n  User {DEPLOY_USER}\n  IdentityFile {cluster.key}\n"
         f"  IdentitiesOnly yes\n  UserKnownHostsFile {cluster.known_hosts}\n"
     ]
-    blocks += ["Host web*\n  ProxyJump bastion\n"]
+    blocks += [f"Host {behind}\n  ProxyJump bastion\n"]
     prod.ssh_config.write_text("\n".join(blocks))
     prod.operator_home.mkdir(exist_ok=True)
     chown(cluster.root, OPERATOR)
@@ -367,7 +383,7 @@ def config_text(prod: Prod, text: str, per_host: PerHost) -> str:
 
 def down(root: Path) -> list[int]:
     """Stop the bastion; remove the rules and the sudoers file (the nodes are
-    `sandbox.cluster`'s and `sandbox.tomcat`'s to stop)."""
+    `sandbox.cluster`'s and `sandbox.tomcat`'s to stop, balancers `sandbox.balancers`')."""
     prod = Prod.load(root)
     if prod is None:
         return []

@@ -20,6 +20,7 @@ _NETS = {
     "WARDEPLOY_BG_NET": "127.0.5",
     "WARDEPLOY_PARALLEL_NET": "127.0.8",
     "WARDEPLOY_PROD_NET": "127.0.12",
+    "WARDEPLOY_LB_NET": "127.0.14",
 }
 _ROOTS = {"WARDEPLOY_SANDBOX": "/tmp/wardeploy-sandbox", "WARDEPLOY_SCALE": "/tmp/wardeploy-scale"}
 
