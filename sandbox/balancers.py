@@ -131,6 +131,14 @@ def set_state(lb: Lb, server: str, state: str) -> None:
         raise RuntimeError(f"{lb.name}: set server {server} state {state}: {answer}")
 
 
+def set_address(lb: Lb, server: str, address: str, port: int) -> None:
+    """Point ``server`` elsewhere on this balancer only, as root (a stale balancer)."""
+    line = f"set server {BACKEND}/{server} addr {address} port {port}"
+    answer = haproxy.command(lb.site, line).strip()
+    if "change" not in answer:  # "IP changed from ...", or "no need to change ..."
+        raise RuntimeError(f"{lb.name}: {line}: {answer}")
+
+
 def wait_up(lb: Lb, server: str, timeout: float = 10) -> None:
     """Until this balancer reports ``server`` UP (a health check after ``ready``)."""
     deadline = time.monotonic() + timeout
