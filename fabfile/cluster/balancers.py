@@ -112,9 +112,13 @@ class Balancers:
         if len(self.members) == 1 and not self.left_out:
             return error
         others = ",".join(name for name in self.names if name != member.name)
+        said = str(error)
+        for named in (f"balancer {member.name}: ", f"{member.name}: "):
+            said = said.removeprefix(named)
+        way = f"leave it out with --lb {others}" if others else "name others with --lb"
         return NodeError(
-            f"balancer {member.name}: {error}; every balancer in lb_socket is kept in "
-            f"step: bring it back, or leave it out with --lb {others}"
+            f"balancer {member.name}: {said}; every balancer in lb_socket is kept in "
+            f"step: bring it back, or {way}"
         )
 
     # -- what the rollout asks (`Rotation`) ------------------------------------
