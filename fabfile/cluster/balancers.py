@@ -30,6 +30,7 @@ _READ_BACK = {
     Admin.DRAIN: (State.DRAIN, State.DOWN, State.MAINT, State.NOLB),
     Admin.MAINT: (State.MAINT,),
 }
+_TAKEN_OUT = (State.MAINT, State.DRAIN)  # by an operator or a tool, not by health checks
 # Of two views of one server, the one further from taking traffic wins.
 _ORDER = (
     State.UNREACHABLE,
@@ -134,14 +135,16 @@ class Balancers:
         return problems + self.disagreements(nodes)
 
     def disagreements(self, nodes: tuple[NodeConfig, ...]) -> list[str]:
-        """The nodes one balancer has in rotation and another has not, in words."""
+        """The nodes one balancer has taken out of rotation (MAINT, DRAIN: someone set
+        it) and another has not, in words. Health (UP or DOWN) is each balancer's own
+        view of the node, and may differ for a moment after a restart."""
         if len(self.members) < 2:
             return []
         views = self.views(nodes)
         problems = []
         for node in nodes:
             seen = {name: view[node.label] for name, view in views.items()}
-            if len({state.serving for state in seen.values()}) > 1:
+            if len({state in _TAKEN_OUT for state in seen.values()}) > 1:
                 said = ", ".join(f"{name} {state}" for name, state in seen.items())
                 problems.append(
                     f"{node.label}: the balancers disagree ({said}); make them agree "
