@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, UsageError
-from . import ini, sshconfig
+from . import endpoints, ini, sshconfig
+from .endpoints import Endpoint
 from .ini import DEPLOY, HOST_PREFIX, INSTANCE_PREFIX, Source
 from .keys import CLUSTER_KEYS, KEYS, KEYS_BY_NAME, PACE_KEYS
 from .pace import Pace
@@ -97,6 +98,7 @@ class AppConfig:
     nodes: tuple[NodeConfig, ...]
     strategy: str  # a name `fabfile.engine.strategies.validate` checks against its registry
     lb_state_file: str = ""  # haproxy's server-state-file, kept in step (see `Balancer`)
+    balancers: tuple[Endpoint, ...] = ()  # lb_socket's entries (`fabfile.app.endpoints`)
     retire: bool = True  # parallel: retire old versions after a deploy
     retire_timeout: float = 120.0
     pace: Pace = dataclasses.field(default_factory=Pace)
@@ -159,6 +161,7 @@ def load(path: Path, app: str | None = None, rules: Rules | None = None) -> AppC
         nodes,
         strategy=_cluster_value(path, parser, source, "strategy"),
         lb_state_file=_state_file(path, parser, source),
+        balancers=_balancers(path, parser, source, app, nodes),
         retire=_cluster_value(path, parser, source, "retire"),
         retire_timeout=_cluster_value(path, parser, source, "retire_timeout"),
         pace=_pace(path, parser, source),
@@ -193,12 +196,35 @@ def _state_file(path: Path, parser: configparser.ConfigParser, source: Source) -
     return str(Path(value).expanduser()) if value else ""
 
 
+def _balancers(
+    path: Path,
+    parser: configparser.ConfigParser,
+    source: Source,
+    app: str,
+    nodes: tuple[NodeConfig, ...],
+) -> tuple[Endpoint, ...]:
+    """``lb_socket``'s balancers; one on another host is reached as a node would be,
+    with ``[deploy]``'s SSH settings."""
+    if not nodes or not nodes[0].lb_socket:
+        return ()
+    return endpoints.parse(
+        nodes[0].lb_socket, lambda host: _node(path, parser, source, app, host, "")
+    )
+
+
 def _check_state_file(config: AppConfig) -> None:
-    """haproxy's server-state-file is written on this machine: only beside a local socket."""
-    if config.lb_state_file and "/" not in config.nodes[0].lb_socket:
+    """haproxy's server-state-file is written where haproxy runs: here, or on its host
+    over SSH; a TCP socket gives no way to it."""
+    if config.lb_state_file and not config.balancers:
         raise ConfigError(
-            f"{config.where(DEPLOY, 'lb_state_file')} needs haproxy "
-            "on this machine: set lb_socket to its stats socket path"
+            f"{config.where(DEPLOY, 'lb_state_file')} needs haproxy's socket: set lb_socket"
+        )
+    tcp = [b.name for b in config.balancers if b.tcp]
+    if config.lb_state_file and tcp:
+        raise ConfigError(
+            f"{config.where(DEPLOY, 'lb_state_file')} is written on haproxy's host, and "
+            f"{', '.join(tcp)} in lb_socket is a TCP socket: name it HOST:/socket/path "
+            "(over SSH) or a path on this machine"
         )
 
 

@@ -227,7 +227,14 @@ KEYS: tuple[Key, ...] = (
     Key("releases_dir", parse_template, "~/releases/{app}", "Where a node keeps its releases."),
     Key("keep_releases", parse_count, "5", "Releases kept on each node (at least 2 are)."),
     Key("min_free_mb", parse_count, "16", "MiB that must stay free on a node after staging."),
-    Key("lb_socket", parse_lb_socket, "", "haproxy stats socket (admin level); empty: no LB."),
+    Key(
+        "lb_socket",
+        parse_lb_socket,
+        "",
+        "haproxy's runtime API (admin level), one or more: /path (here), HOST:/path (on "
+        "HOST, over SSH, as the nodes are reached), HOST:PORT (TCP: unauthenticated); "
+        "empty: no LB.",
+    ),
     Key("lb_backend", parse_lb_name, "", "haproxy backend that holds the nodes."),
     Key("lb_server", parse_lb_name, "", "This node's server name in the backend."),
     Key("drain_timeout", parse_seconds, "30", "Seconds to wait for a drained node's sessions."),
@@ -236,7 +243,8 @@ KEYS: tuple[Key, ...] = (
         parse_optional,
         "",
         "haproxy's server-state-file: written after every state change, so a reload keeps "
-        "them (needs a socket path in lb_socket); empty: not kept.",
+        "them; on the host that runs haproxy ({balancer}: its name in lb_socket); not "
+        "with a TCP lb_socket; empty: not kept.",
     ),
     Key(
         "manager_user",

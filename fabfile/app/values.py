@@ -186,11 +186,34 @@ def parse_lb_name(text: str) -> str:
 
 
 def parse_lb_socket(text: str) -> str:
-    """The haproxy runtime API: a Unix socket path or HOST:PORT (empty: no balancer)."""
-    value = text.strip()
-    if value and "/" not in value and not re.match(r"^.+:\d+$", value):
-        raise ValueError("expected a Unix socket path or HOST:PORT")
-    return value
+    """haproxy's runtime APIs, comma-separated (empty: no balancer), each one of
+    ``/path`` (a Unix socket on this machine), ``HOST:/path`` (a Unix socket on that
+    host, over SSH) or ``HOST:PORT`` (a TCP stats socket, unauthenticated)."""
+    items = [item.strip() for item in text.split(",")]
+    if items == [""]:
+        return ""
+    names = []
+    for item in items:
+        if not item:
+            raise ValueError("an empty entry between commas")
+        names.append(_lb_name(item))
+    if len(set(names)) != len(names):
+        raise ValueError("a balancer is listed twice")
+    return ", ".join(items)
+
+
+def _lb_name(item: str) -> str:
+    """What ``--lb`` and messages call one balancer: its host for ``HOST:/path``."""
+    if item.startswith("/"):
+        return item
+    host, colon, rest = item.partition(":")
+    if colon and rest.startswith("/") and re.match(r"^[A-Za-z0-9._@-]+$", host):
+        return host
+    if colon and rest.isdigit() and host:
+        return item
+    raise ValueError(
+        f"{item!r}: expected a Unix socket path, HOST:/socket/path (over SSH) or HOST:PORT"
+    )
 
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")

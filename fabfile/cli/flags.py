@@ -38,6 +38,7 @@ class Spec:
 
 FLAGS = {
     "hosts": Spec("H", "LIST", "Only these nodes: a,b."),
+    "lb": Spec("", "LIST", "Only these balancers of lb_socket: a,b."),
     "app-dir": Spec("C", "DIR", "The app directory (default: the current directory)."),
     "app": Spec("", "NAME", "An app by name, in $DEPLOY_APPS_ROOT (default ./apps)."),
     "artifact": Spec("", "WAR", "The WAR (default: the newest version)."),
@@ -150,3 +151,6 @@ def _close_spares() -> None:
     tunnel = sys.modules.get("fabfile.cluster.tunnel")
     if tunnel is not None:
         tunnel.close_spares()
+    runtimeapi = sys.modules.get("fabfile.cluster.runtimeapi")
+    if runtimeapi is not None:  # the connections to balancer hosts
+        runtimeapi.close_all()

@@ -30,7 +30,12 @@ if TYPE_CHECKING:
 
 
 def _options(
-    hosts: str | None, app_dir: str | None, app: str | None, command: str, lock_wait: float = 0.0
+    hosts: str | None,
+    app_dir: str | None,
+    app: str | None,
+    command: str,
+    lock_wait: float = 0.0,
+    lb: str | None = None,
 ) -> Options:
     """The app directory and nodes a command means; its config files are archived as
     the command sees them (`fabfile.records.archive`)."""
@@ -41,9 +46,10 @@ def _options(
     from ..records.archive import Archive
 
     chosen = tuple(h.strip() for h in hosts.split(",")) if hosts else None
+    balancers = tuple(b.strip() for b in lb.split(",") if b.strip()) if lb is not None else None
     found = appdir.locate(app_dir, app)
     Archive(found.path).snapshot(found.config_files(), command)
-    return Options(found, chosen, lock_wait=lock_wait)
+    return Options(found, chosen, lock_wait=lock_wait, lbs=balancers)
 
 
 @task(klass=DeployTask, name="status", default=True)
@@ -51,6 +57,7 @@ def _options(
 def status_task(
     c: Context,
     hosts: str | None = None,
+    lb: str | None = None,
     json: bool = False,
     app_dir: str | None = None,
     app: str | None = None,
@@ -62,7 +69,7 @@ def status_task(
     """
     from ..commands import status as statuses
 
-    return statuses.status(_options(hosts, app_dir, app, "status"), as_json=json)
+    return statuses.status(_options(hosts, app_dir, app, "status", lb=lb), as_json=json)
 
 
 @task(klass=DeployTask, name="deploy")
@@ -78,6 +85,7 @@ def deploy_task(
     confirm: bool = False,
     lock_wait: float = 0.0,
     hosts: str | None = None,
+    lb: str | None = None,
     app_dir: str | None = None,
     app: str | None = None,
 ) -> ExitCode:
@@ -94,7 +102,7 @@ def deploy_task(
     from ..commands.options import PaceFlags
 
     command = "deploy --dry-run" if dry_run else "deploy"
-    options = _options(hosts, app_dir, app, command, lock_wait)
+    options = _options(hosts, app_dir, app, command, lock_wait, lb)
     if dry_run:
         return planned.dry_run(options, artifact, force=force, latest=latest)
     pace = PaceFlags(batch, confirm)
@@ -111,6 +119,7 @@ def stage_task(
     latest: bool = False,
     lock_wait: float = 0.0,
     hosts: str | None = None,
+    lb: str | None = None,
     app_dir: str | None = None,
     app: str | None = None,
 ) -> ExitCode:
@@ -122,7 +131,7 @@ def stage_task(
     """
     from ..commands import stage
 
-    options = _options(hosts, app_dir, app, "stage", lock_wait)
+    options = _options(hosts, app_dir, app, "stage", lock_wait, lb)
     return stage.stage(options, artifact, latest=latest)
 
 
@@ -133,6 +142,7 @@ def rollback_task(
     batch: str | None = None,
     lock_wait: float = 0.0,
     hosts: str | None = None,
+    lb: str | None = None,
     app_dir: str | None = None,
     app: str | None = None,
 ) -> ExitCode:
@@ -147,7 +157,7 @@ def rollback_task(
     from ..commands import rollback
     from ..commands.options import PaceFlags
 
-    options = _options(hosts, app_dir, app, "rollback", lock_wait)
+    options = _options(hosts, app_dir, app, "rollback", lock_wait, lb)
     return rollback.rollback(options, PaceFlags(batch))
 
 
@@ -157,6 +167,7 @@ def switch_task(
     c: Context,
     lock_wait: float = 0.0,
     hosts: str | None = None,
+    lb: str | None = None,
     app_dir: str | None = None,
     app: str | None = None,
 ) -> ExitCode:
@@ -167,7 +178,7 @@ def switch_task(
     """
     from ..commands import switch
 
-    return switch.switch(_options(hosts, app_dir, app, "switch", lock_wait))
+    return switch.switch(_options(hosts, app_dir, app, "switch", lock_wait, lb))
 
 
 @task(klass=DeployTask, name="retire")

@@ -17,13 +17,9 @@ from __future__ import annotations
 import csv
 import dataclasses
 import enum
-import fcntl
 import io
-import os
 import re
-import socket
 import time
-from pathlib import Path
 from typing import Protocol
 
 from ..app.config import NodeConfig
@@ -31,8 +27,8 @@ from ..errors import NodeError
 from . import inflight
 from .address import normal
 from .mismatch import mismatch
+from .runtimeapi import Channel, Local
 
-_TIMEOUT = 5.0
 UP_TIMEOUT = 10.0  # seconds for a server set ready (health up) to be reported UP
 
 
@@ -121,71 +117,18 @@ class Rotation(Protocol):
         ...
 
 
-def _connect_unix(path: str) -> socket.socket:
-    """Connect to haproxy's Unix socket, waiting (bounded) while its backlog is full.
-
-    haproxy serves its stats socket to ``stats maxconn`` connections at once (10 by
-    default); past that the kernel's backlog fills, and a connect with a timeout then
-    fails at once with EAGAIN instead of waiting as a TCP connect would. The nodes of
-    one batch drain and come back at the same moment: 25 at once hit it (bench/scale.py)."""
-    deadline = time.monotonic() + _TIMEOUT
-    pause = 0.005
-    while True:
-        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        conn.settimeout(_TIMEOUT)
-        try:
-            conn.connect(path)
-            return conn
-        except BlockingIOError:
-            conn.close()
-            if time.monotonic() + pause > deadline:
-                raise
-            time.sleep(pause)
-            pause = min(pause * 2, 0.1)
-        except BaseException:
-            conn.close()
-            raise
-
-
 class Balancer:
-    """A client of one haproxy runtime API (a Unix socket path or HOST:PORT)."""
+    """A client of one haproxy runtime API (`fabfile.cluster.runtimeapi`: a socket here,
+    HOST:PORT, or a socket on the balancer's own host over SSH)."""
 
-    def __init__(self, address: str, state_file: str = "") -> None:
-        self.address = address
+    def __init__(self, address: str | Channel, state_file: str = "") -> None:
+        self.channel: Channel = Local(address) if isinstance(address, str) else address
+        self.name = self.channel.name
         self.state_file = state_file
-
-    @classmethod
-    def for_nodes(cls, nodes: tuple[NodeConfig, ...], state_file: str = "") -> Balancer | None:
-        """The balancer the nodes name, or None when ``.config`` names none.
-
-        `fabfile.app.config` already checked the names and that every node names
-        the same socket.
-        """
-        return cls(nodes[0].lb_socket, state_file) if nodes and nodes[0].lb_socket else None
 
     def command(self, line: str) -> str:
         """Send one command and return haproxy's whole answer."""
-        try:
-            with self._connect() as conn:
-                conn.sendall(line.encode() + b"\n")
-                chunks = []
-                while chunk := conn.recv(65536):
-                    chunks.append(chunk)
-        except BlockingIOError:
-            raise NodeError(
-                f"haproxy at {self.address}: its runtime API stayed busy for {_TIMEOUT:g} s "
-                "(every connection its 'stats maxconn' allows in use; haproxy's default is "
-                "10): raise it on the 'stats socket' line, or use a smaller --batch"
-            ) from None
-        except OSError as error:
-            raise NodeError(f"haproxy at {self.address}: {error}; is it running?") from None
-        return b"".join(chunks).decode(errors="replace")
-
-    def _connect(self) -> socket.socket:
-        if "/" in self.address:
-            return _connect_unix(self.address)
-        host, _, port = self.address.rpartition(":")
-        return socket.create_connection((host, int(port)), timeout=_TIMEOUT)
+        return self.channel.send(line)
 
     def set_state(self, node: NodeConfig, state: Admin) -> None:
         answer = self.command(f"set server {node.lb_backend}/{node.lb_server} state {state}")
@@ -195,22 +138,9 @@ class Balancer:
 
     def save_state(self) -> None:
         """Write haproxy's server states where its ``server-state-file`` reads them
-        at the next reload (nothing without ``lb_state_file``); whole or not at all."""
-        if not self.state_file:
-            return
-        path = Path(self.state_file)
-        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
-        try:  # under a lock: another app's deploy through this haproxy saves states too
-            with path.with_name(f".{path.name}.lock").open("a") as guard:
-                fcntl.flock(guard, fcntl.LOCK_EX)
-                partial.write_text(self.command("show servers state"))
-                os.replace(partial, path)
-        except OSError as error:
-            partial.unlink(missing_ok=True)
-            raise NodeError(
-                f"cannot write haproxy's server states to {path} ({error.strerror}); a reload "
-                "of haproxy would revert them: fix lb_state_file"
-            ) from None
+        at the next reload, on haproxy's host (nothing without ``lb_state_file``)."""
+        if self.state_file:
+            self.channel.write_states(self.state_file)
 
     def row(self, node: NodeConfig) -> dict[str, str]:
         """The node's server line of ``show stat`` (``scur``, ``status``, ...)."""

@@ -46,6 +46,8 @@ def dry_run(
         held.insert(0, f"lock: held by {holder.describe()} (this app directory's)")
     for line in held or ["lock: free"]:
         console.print(view.plain(line))
+    for line in balancer.plan_lines() if balancer is not None else []:
+        console.print(view.plain(line), soft_wrap=True)
     steps = preview.steps(rollout, merged, kept, balancer)
     for line in preview.lines(steps, preview.order(rollout)):
         console.print(view.plain(line))

@@ -44,6 +44,8 @@ def roll(
             "[yellow]warning:[/] no load balancer in .config (lb_socket): requests sent to a "
             "node while it restarts may fail"
         )
+    for line in balancer.plan_lines() if balancer is not None else []:
+        console.print(view.plain(line), soft_wrap=True)
     if plan.action != Action.ROLLBACK:  # rollback's first line said it (`go_back`)
         for run in cutoff.unfinished(History(options.app.history_path)):
             console.print(view.plain(cutoff.headline(run)), soft_wrap=True)

@@ -14,8 +14,9 @@ from rich.console import Console
 from ..app import artifact as artifacts
 from ..app.appdir import AppDir
 from ..app.config import NodeConfig
+from ..app.endpoints import choose
 from ..app.pace import Pace, parse_batch
-from ..cluster.balancer import Balancer
+from ..cluster.balancers import Balancers
 from ..engine import strategies
 from ..engine.strategies.contract import Strategy
 from ..errors import (
@@ -35,6 +36,10 @@ class Options:
     hosts: tuple[str, ...] | None = None
     console: Console = dataclasses.field(default_factory=view.make_console)
     lock_wait: float = 0.0  # seconds to wait for a lock another run holds (--lock-wait)
+    lbs: tuple[str, ...] | None = None  # the balancers --lb names (None: every one)
+    _made: dict[str, Balancers | None] = dataclasses.field(
+        default_factory=dict, compare=False, repr=False
+    )  # the balancers, once built: one connection to each for the whole command
 
     def __post_init__(self) -> None:
         """Every command reads ``.config`` with its strategy's rules (`strategies.validate`)."""
@@ -56,14 +61,26 @@ class Options:
         """`UsageError` unless the app's strategy offers ``command`` (``switch``, ``retire``)."""
         strategies.require(self.app.config, command, what)
 
-    def balancer(self, nodes: tuple[NodeConfig, ...]) -> Balancer | None:
-        return Balancer.for_nodes(nodes, self.app.config.lb_state_file)
+    def balancer(self, nodes: tuple[NodeConfig, ...] = ()) -> Balancers | None:
+        """The balancers to drain through (those ``--lb`` names), one connection to each
+        for the whole command; None when ``.config`` names none."""
+        made = self._made
+        if "made" not in made:
+            config = self.app.config
+            try:
+                chosen = choose(config.balancers, self.lbs)
+            except ValueError as error:
+                raise UsageError(str(error)) from None
+            made["made"] = Balancers.of(config.balancers, config.lb_state_file, chosen)
+        return made["made"]
 
     def command(self, *words: str) -> str:
         """The command line that repeats ``words`` for this app and these hosts."""
         line = ["deploy", *words, "--app-dir", str(self.app.path)]
         if self.hosts:
             line += ["--hosts", ",".join(self.hosts)]
+        if self.lbs:
+            line += ["--lb", ",".join(self.lbs)]
         return shlex.join(line)
 
 

@@ -11,6 +11,7 @@ from ..app.config import NodeConfig
 from ..app.credentials import redact
 from ..cluster import probe
 from ..cluster.balancer import State
+from ..cluster.balancers import worst
 from ..cluster.probe import Status
 from ..engine.strategies.contract import Columns
 from ..errors import (
@@ -86,13 +87,15 @@ def _status(options: Options, as_json: bool) -> tuple[ExitCode, bool]:
     if options.strategy.status is Columns.VERSIONS:
         code, unfinished = _versions_status(options, statuses, expected, as_json)
         return code, _calm(code, statuses, expected, None, unfinished)
-    rotation = _rotation(options, nodes)
+    views = _views(options, nodes)
+    rotation = _worst(nodes, views) if views is not None else None
     colours = options.strategy.status is Columns.COLOURS
     live = live_colours(nodes, rotation) if colours and rotation is not None else None
     if as_json:
-        options.console.file.write(tables.status_json(statuses, expected, rotation, live) + "\n")
+        text = tables.status_json(statuses, expected, rotation, live, views)
+        options.console.file.write(text + "\n")
     else:
-        options.console.print(tables.status_table(statuses, expected, rotation, live))
+        options.console.print(tables.status_table(statuses, expected, rotation, live, views))
         if rotation is not None and options.strategy.preview.held:
             for line in out_of_rotation(nodes, rotation):
                 options.console.print(view.plain(line))
@@ -242,12 +245,21 @@ def _misdirected(
     return problems
 
 
-def _rotation(options: Options, nodes: tuple[NodeConfig, ...]) -> dict[str, State] | None:
-    """Each node's haproxy state, None without a load balancer in .config."""
-    balancer = options.balancer(nodes)
-    if balancer is None:
+def _views(options: Options, nodes: tuple[NodeConfig, ...]) -> dict[str, dict[str, State]] | None:
+    """Each balancer's states of the nodes (UNREACHABLE from one that did not answer),
+    None without a load balancer in .config."""
+    balancers = options.balancer(nodes)
+    if balancers is None:
         return None
-    try:
-        return balancer.states(nodes)
-    except NodeError:
-        return {node.label: State.UNREACHABLE for node in nodes}
+    views = {}
+    for member in balancers.members:
+        try:
+            views[member.name] = member.states(nodes)
+        except NodeError:
+            views[member.name] = {node.label: State.UNREACHABLE for node in nodes}
+    return views
+
+
+def _worst(nodes: tuple[NodeConfig, ...], views: dict[str, dict[str, State]]) -> dict[str, State]:
+    """Each node's state: the one furthest from serving of the balancers' views."""
+    return {node.label: worst(view[node.label] for view in views.values()) for node in nodes}

@@ -23,15 +23,20 @@ from .timeline import Timeline
 _END_STYLES = {phase.value: style for phase, style in _STYLES.items()}
 
 
+Views = Mapping[str, Mapping[str, State]]  # balancer name -> node label -> its state there
+
+
 def status_table(
     statuses: Sequence[Status],
     expected: str | None,
     rotation: Mapping[str, State] | None = None,
     live: Mapping[str, bool] | None = None,
+    views: Views | None = None,
 ) -> Table:
     """One row per node; a node not on the last deployed version, or out of
     rotation in haproxy, stands out. Blue/green (``live`` given): the idle
-    colour is out of rotation by design, and says so."""
+    colour is out of rotation by design, and says so. With several balancers
+    (``views``), a node they see differently shows each one's view."""
     table = Table(box=None, pad_edge=False, header_style="bold")
     columns = ["URL", "State", "Artifact", "Version", "Time"]
     if rotation is not None:
@@ -57,7 +62,11 @@ def status_table(
             lb = rotation.get(status.host, "?")
             idle = live is not None and lb == State.MAINT
             good = lb == State.UP or idle
-            cells.insert(2, f"[green]{lb}[/]" if good else f"[bold red]{_escape(lb)}[/]")
+            split = _split(views, status.host)
+            if split:
+                cells.insert(2, f"[bold red]{_escape(split)}[/]")
+            else:
+                cells.insert(2, f"[green]{lb}[/]" if good else f"[bold red]{_escape(lb)}[/]")
         if live is not None:
             on = live.get(status.host, False)
             cells[:0] = [_escape(status.host), "[bold green]live[/]" if on else "idle"]
@@ -65,13 +74,21 @@ def status_table(
     return table
 
 
+def _split(views: Views | None, label: str) -> str:
+    """``lb1 UP, lb2 MAINT`` when the balancers see the node differently, else ''."""
+    if not views or len({view.get(label) for view in views.values()}) < 2:
+        return ""
+    return ", ".join(f"{name} {view.get(label, '?')}" for name, view in views.items())
+
+
 def status_json(
     statuses: Sequence[Status],
     expected: str | None,
     rotation: Mapping[str, State] | None = None,
     live: Mapping[str, bool] | None = None,
+    views: Views | None = None,
 ) -> str:
-    return json.dumps(_status_rows(statuses, expected, rotation, live), indent=2)
+    return json.dumps(_status_rows(statuses, expected, rotation, live, views), indent=2)
 
 
 def _status_rows(
@@ -79,6 +96,7 @@ def _status_rows(
     expected: str | None,
     rotation: Mapping[str, State] | None = None,
     live: Mapping[str, bool] | None = None,
+    views: Views | None = None,
 ) -> list[dict[str, Any]]:
     return [
         {
@@ -94,6 +112,7 @@ def _status_rows(
             "drifted": bool(s.ok and expected and s.version != expected),
             "haproxy": rotation.get(s.host) if rotation is not None else None,
             "live": live.get(s.host) if live is not None else None,
+            "balancers": {n: v.get(s.host) for n, v in views.items()} if views else None,
         }
         for s in statuses
     ]

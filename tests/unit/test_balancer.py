@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fabfile.cluster import balancer
+from fabfile.cluster import runtimeapi
 from fabfile.cluster.balancer import Balancer, State
 from fabfile.errors import NodeError
 
@@ -71,7 +71,7 @@ def test_a_command_waits_while_the_socket_is_busy(
 def test_a_socket_busy_for_good_fails_naming_stats_maxconn(
     full: tuple[str, socket.socket, list[socket.socket]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(balancer, "_TIMEOUT", 0.3)
+    monkeypatch.setattr(runtimeapi, "TIMEOUT", 0.3)
     started = time.monotonic()
     with pytest.raises(NodeError, match=r"stayed busy for 0.3 s .*'stats maxconn'"):
         Balancer(full[0]).command("show info")

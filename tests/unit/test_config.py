@@ -328,7 +328,10 @@ def test_any_status_url_template_loads_or_raises_config_error(tmp_path: Path, su
         ("hosts = web1/x", "'web1/x' is not a host name or address"),
         ("status_url = http://{host}:99999/status", "not a valid URL"),
         ("warmup = 1e300", "expected at most 86400 seconds"),
-        ("lb_socket = haproxy", "expected a Unix socket path or HOST:PORT"),
+        ("lb_socket = haproxy", "expected a Unix socket path, HOST:/socket/path (over SSH)"),
+        ("lb_socket = /a.sock, , /b.sock", "an empty entry between commas"),
+        ("lb_socket = lb1:/a.sock, lb1:/b.sock", "a balancer is listed twice"),
+        ("lb_socket = lb 1:/a.sock", "expected a Unix socket path, HOST:/socket/path"),
     ],
 )
 def test_more_bad_values_are_config_errors(tmp_path: Path, line: str, expected: str) -> None:
@@ -600,7 +603,8 @@ def test_a_blue_green_app_has_two_colours_on_their_own_ports(tmp_path: Path) -> 
                 "lb_state_file = x",
                 *COLOURS,
             ],
-            ":9: [deploy] lb_state_file needs haproxy on this machine",
+            ":9: [deploy] lb_state_file is written on haproxy's host, and "
+            "127.0.0.1:9999 in lb_socket",
             id="state file beside a remote haproxy",
         ),
     ],

@@ -170,11 +170,15 @@ def test_invokes_core_flags_are_not_accepted(
 @pytest.mark.parametrize(
     ("task", "flags"),
     [
-        ("status", ["-H, --hosts LIST", "-C, --app-dir DIR", "--app NAME", "-j, --json"]),
+        (
+            "status",
+            ["-H, --hosts LIST", "--lb LIST", "-C, --app-dir DIR", "--app NAME", "-j, --json"],
+        ),
         (
             "deploy",
             [
                 "-H, --hosts LIST",
+                "--lb LIST",
                 "-C, --app-dir DIR",
                 "--app NAME",
                 "--artifact WAR",
@@ -191,13 +195,17 @@ def test_invokes_core_flags_are_not_accepted(
             "rollback",
             [
                 "-H, --hosts LIST",
+                "--lb LIST",
                 "-C, --app-dir DIR",
                 "--app NAME",
                 "-b, --batch N|P%",
                 "--lock-wait N",
             ],
         ),
-        ("switch", ["-H, --hosts LIST", "-C, --app-dir DIR", "--app NAME", "--lock-wait N"]),
+        (
+            "switch",
+            ["-H, --hosts LIST", "--lb LIST", "-C, --app-dir DIR", "--app NAME", "--lock-wait N"],
+        ),
         ("unlock", ["-H, --hosts LIST", "-C, --app-dir DIR", "--app NAME", "-f, --force"]),
         ("history", ["-C, --app-dir DIR", "--app NAME", "-j, --json", "-n, --limit N"]),
     ],
@@ -247,6 +255,13 @@ def test_one_table_of_short_flags_for_every_task() -> None:
 def test_completion_still_works(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     result = run(["--complete", "--", "deploy", "rollback", "--"], tmp_path, capsys)
     assert result.code == ExitCode.OK
-    assert set(result.out.split()) == {"--hosts", "--app-dir", "--app", "--batch", "--lock-wait"}
+    assert set(result.out.split()) == {
+        "--hosts",
+        "--lb",
+        "--app-dir",
+        "--app",
+        "--batch",
+        "--lock-wait",
+    }
     script = run(["--print-completion-script", "bash"], tmp_path, capsys)
     assert script.code == ExitCode.OK and "complete -F _complete_deploy" in script.out

@@ -1,0 +1,167 @@
+"""Several balancers kept in step (`fabfile.cluster.balancers`), and where each one is
+(`fabfile.app.endpoints`). The real haproxys over SSH: tests/real/test_balancers_over_ssh.py."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import tempfile
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from fabfile.app.config import NodeConfig
+from fabfile.app.endpoints import Endpoint, choose, parse
+from fabfile.cluster.balancer import Admin, Balancer, Counters, State
+from fabfile.cluster.balancers import Balancers, worst
+from fabfile.errors import NodeError
+from tests.fakes import node_configs
+
+
+class Haproxy:
+    """A `Channel` that answers the runtime API commands a `Balancer` sends, for one
+    backend ``web``; ``down``: it answers nothing (its host is unreachable)."""
+
+    def __init__(self, name: str, labels: list[str]) -> None:
+        self.name = name
+        self.status = dict.fromkeys(labels, "UP")
+        self.lines: list[str] = []
+        self.down = False
+        self.ignores: set[str] = set()  # servers whose state changes it accepts but drops
+        self.saved: list[str] = []
+
+    def send(self, line: str) -> str:
+        if self.down:
+            raise NodeError(f"{self.name}: sshd at {self.name}:22 refused the connection")
+        self.lines.append(line)
+        for command in line.split(";"):
+            words = command.split()
+            if words[:2] == ["set", "server"] and words[3] == "state":
+                server = words[2].split("/")[1]
+                if server not in self.ignores:
+                    self.status[server] = {"ready": "UP", "drain": "DRAIN", "maint": "MAINT"}[
+                        words[4]
+                    ]
+        if line == "show servers state web":
+            rows = [f"3 web {i} {n.host} {n.address} {_port(n)}" for i, n in enumerate(_nodes())]
+            return "1\n# be_id be_name srv_id srv_name srv_addr srv_port\n" + "\n".join(rows)
+        if line == "show stat":
+            rows = [f"web,{server},0,{s},{7}" for server, s in self.status.items()]
+            return "# pxname,svname,scur,status,lbtot\n" + "\n".join(rows) + "\n"
+        return ""
+
+    def write_states(self, path: str) -> None:
+        self.saved.append(path)
+
+
+def _port(node: NodeConfig) -> int:
+    return urllib.parse.urlsplit(node.url).port or 80
+
+
+@functools.cache
+def _nodes() -> tuple[NodeConfig, ...]:
+    with tempfile.TemporaryDirectory() as where:
+        read = node_configs(Path(where), "hosts = web1, web2", "lb_socket = /s", "lb_backend = web")
+    return tuple(dataclasses.replace(n, drain_timeout=0.1) for n in read)
+
+
+def _pair(state_file: str = "") -> tuple[Balancers, Haproxy, Haproxy]:
+    one, two = Haproxy("lb1", ["web1", "web2"]), Haproxy("lb2", ["web1", "web2"])
+    members = [Balancer(one, state_file), Balancer(two, state_file)]
+    return Balancers(members), one, two
+
+
+def test_every_change_goes_to_every_balancer_and_is_read_back() -> None:
+    balancers, one, two = _pair("/var/lib/haproxy/state")
+    web1 = _nodes()[0]
+    balancers.set_state(web1, Admin.MAINT)
+    assert one.status["web1"] == two.status["web1"] == "MAINT"
+    assert one.saved and two.saved  # each writes its own state file, on its own host
+    balancers.ready(web1)
+    assert one.status["web1"] == two.status["web1"] == "UP"
+
+
+def test_a_balancer_that_does_not_take_a_change_stops_the_run_naming_it() -> None:
+    balancers, _, two = _pair()
+    two.ignores.add("web1")
+    with pytest.raises(NodeError, match=r"balancer lb2: web1 is UP after 'state maint'"):
+        balancers.set_state(_nodes()[0], Admin.MAINT)
+
+
+def test_an_unreachable_balancer_is_named_with_the_way_to_leave_it_out() -> None:
+    balancers, _, two = _pair()
+    two.down = True
+    with pytest.raises(NodeError) as raised:
+        balancers.mismatches(_nodes())
+    said = str(raised.value)
+    assert said.startswith("balancer lb2: sshd at lb2:22 refused the connection")
+    assert "leave it out with --lb lb1" in said
+
+
+def test_the_balancers_disagreeing_on_a_node_is_a_problem_and_the_worst_view_counts() -> None:
+    balancers, _, two = _pair()
+    nodes = _nodes()
+    assert balancers.mismatches(nodes) == []
+    two.status["web2"] = "MAINT"
+    problems = balancers.mismatches(nodes)
+    assert problems == [
+        "web2: the balancers disagree (lb1 UP, lb2 MAINT); make them agree (set the "
+        "server's state in each haproxy) or leave one out with --lb"
+    ]
+    assert balancers.states(nodes) == {"web1": State.UP, "web2": State.MAINT}
+    two.status["web2"] = "DOWN"  # health checks: not an operator's choice, not flagged
+    assert balancers.mismatches(nodes) == []
+
+
+def test_counters_are_added_over_the_balancers() -> None:
+    balancers, _, _ = _pair()
+    assert balancers.counters(_nodes())["web1"] == Counters(requests=14, errors=0)
+
+
+def test_worst_is_the_view_furthest_from_serving() -> None:
+    assert worst([State.UP, State.DOWN]) == State.DOWN
+    assert worst([State.DRAIN, State.MAINT, State.UP]) == State.MAINT
+    assert worst([State.UP, State.UNREACHABLE]) == State.UNREACHABLE
+
+
+def test_lb_socket_entries_say_where_each_balancer_is() -> None:
+    hosts: list[str] = []
+
+    def host(name: str) -> NodeConfig:
+        hosts.append(name)
+        return _nodes()[0]
+
+    found = parse("/run/haproxy.sock, lb1:/run/haproxy/admin.sock, 10.0.0.9:9999", host)
+    assert [(e.name, e.socket, e.host is not None, e.tcp) for e in found] == [
+        ("/run/haproxy.sock", "/run/haproxy.sock", False, False),
+        ("lb1", "/run/haproxy/admin.sock", True, False),
+        ("10.0.0.9:9999", "10.0.0.9:9999", False, True),
+    ]
+    assert hosts == ["lb1"]
+    assert found[1].state_file("/var/lib/haproxy/{balancer}.state") == (
+        "/var/lib/haproxy/lb1.state"
+    )
+
+
+def test_lb_chooses_balancers_by_name() -> None:
+    found = (Endpoint("lb1", "/a"), Endpoint("lb2", "/b"))
+    assert choose(found, None) == found
+    assert choose(found, ("lb2",)) == (found[1],)
+    with pytest.raises(ValueError, match="--lb names lb3; lb_socket has: lb1, lb2"):
+        choose(found, ("lb3",))
+
+
+def test_the_plan_names_the_balancers_those_left_out_and_warns_of_tcp() -> None:
+    chosen = (Endpoint("lb1", "/s", _nodes()[0]), Endpoint("10.0.0.9:9999", "10.0.0.9:9999"))
+    every = (*chosen, Endpoint("lb2", "/s", _nodes()[0]))
+    made = Balancers.of(every, "", chosen)
+    assert made is not None
+    lines = made.plan_lines()
+    assert lines[0] == (
+        "balancers: lb1 (/s over SSH), 10.0.0.9:9999 (TCP, unauthenticated); left out by "
+        "--lb: lb2 (not changed by this run)"
+    )
+    assert "anyone who reaches it can take every server out of rotation" in lines[1]
+    alone = Balancers.of((Endpoint("/s", "/s"),), "", (Endpoint("/s", "/s"),))
+    assert alone is not None and alone.plan_lines() == []
