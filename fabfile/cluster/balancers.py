@@ -29,6 +29,7 @@ T = TypeVar("T")
 _READ_BACK = {
     Admin.DRAIN: (State.DRAIN, State.DOWN, State.MAINT, State.NOLB),
     Admin.MAINT: (State.MAINT,),
+    Admin.READY: tuple(s for s in State if s not in (State.MAINT, State.DRAIN, State.MISSING)),
 }
 _TAKEN_OUT = (State.MAINT, State.DRAIN)  # by an operator or a tool, not by health checks
 # Of two views of one server, the one further from taking traffic wins.
@@ -178,9 +179,7 @@ class Balancers:
         self._read_back(node, state)
 
     def _read_back(self, node: NodeConfig, state: Admin) -> None:
-        wanted = _READ_BACK.get(state)
-        if wanted is None:
-            return
+        wanted = _READ_BACK[state]
         for name, view in self.views((node,)).items():
             if view[node.label] not in wanted:
                 raise NodeError(
@@ -199,6 +198,7 @@ class Balancers:
     def ready(self, node: NodeConfig, weight: int = 100) -> int:
         """Back in rotation in every balancer, at the same weight in each."""
         got = self._each(lambda b: b.ready(node, weight))
+        self._read_back(node, Admin.READY)
         if len(set(got)) > 1:  # one could split the weight and another not
             self.set_weight(node, 100)
             return 100
