@@ -15,6 +15,7 @@ from fabfile.app.config import NodeConfig
 from fabfile.app.endpoints import Endpoint, choose, parse
 from fabfile.cluster.balancer import Admin, Balancer, Counters, State
 from fabfile.cluster.balancers import Balancers, worst
+from fabfile.cluster.runtimeapi import Remote
 from fabfile.errors import NodeError
 from tests.fakes import node_configs
 
@@ -165,3 +166,56 @@ def test_the_plan_names_the_balancers_those_left_out_and_warns_of_tcp() -> None:
     assert "anyone who reaches it can take every server out of rotation" in lines[1]
     alone = Balancers.of((Endpoint("/s", "/s"),), "", (Endpoint("/s", "/s"),))
     assert alone is not None and alone.plan_lines() == []
+
+
+class _Looked:
+    """What `Remote._run` answers, by whether the script runs through sudo."""
+
+    def __init__(self, plain: str, through_sudo: str = "") -> None:
+        self.plain, self.through_sudo = plain, through_sudo
+        self.scripts: list[str] = []
+
+    def __call__(self, script: str, what: str, stdin: bytes) -> str:
+        self.scripts.append(script)
+        return self.through_sudo if script.startswith("sudo -n") else self.plain
+
+
+def _remote(become_user: str, looked: _Looked, monkeypatch: pytest.MonkeyPatch) -> Remote:
+    host = dataclasses.replace(_nodes()[0], host="lb1", become_user=become_user)
+    remote = Remote(Endpoint("lb1", "/run/haproxy/admin.sock", host))
+    monkeypatch.setattr(remote, "_run", looked)
+    return remote
+
+
+@pytest.mark.parametrize(
+    ("become_user", "plain", "through_sudo", "prefix"),
+    [
+        ("", "writable", "", ""),  # the SSH user is in haproxy's group
+        ("root", "", "writable", "sudo -n -u root -- "),  # Debian's root:haproxy 660
+    ],
+)
+def test_the_socket_is_used_as_whoever_may_write_it(
+    monkeypatch: pytest.MonkeyPatch, become_user: str, plain: str, through_sudo: str, prefix: str
+) -> None:
+    looked = _Looked(plain, through_sudo)
+    remote = _remote(become_user, looked, monkeypatch)
+    remote.send("show stat")
+    assert looked.scripts[-1].startswith(f"{prefix}socat -t 5 - UNIX-CONNECT:")
+    remote.send("show info")  # looked at once per command
+    assert len([s for s in looked.scripts if "command -v socat" in s]) == (2 if prefix else 1)
+
+
+@pytest.mark.parametrize(
+    ("become_user", "plain", "through_sudo", "said"),
+    [
+        ("root", "no-socat", "", "socat is not installed there; install it"),
+        ("", "", "", "[a-z-]+ may not write it; set become_user"),
+        ("root", "", "no-socket", "no such socket; is haproxy running there"),
+    ],
+)
+def test_a_socket_that_cannot_be_used_is_refused_saying_why(
+    monkeypatch: pytest.MonkeyPatch, become_user: str, plain: str, through_sudo: str, said: str
+) -> None:
+    remote = _remote(become_user, _Looked(plain, through_sudo), monkeypatch)
+    with pytest.raises(NodeError, match=f"balancer lb1: /run/haproxy/admin.sock: {said}"):
+        remote.send("show stat")
