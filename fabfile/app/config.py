@@ -99,6 +99,7 @@ class AppConfig:
     strategy: str  # a name `fabfile.engine.strategies.validate` checks against its registry
     lb_state_file: str = ""  # haproxy's server-state-file, kept in step (see `Balancer`)
     balancers: tuple[Endpoint, ...] = ()  # lb_socket's entries (`fabfile.app.endpoints`)
+    balancer_hosts: dict[str, NodeConfig] = dataclasses.field(default_factory=dict)
     retire: bool = True  # parallel: retire old versions after a deploy
     retire_timeout: float = 120.0
     pace: Pace = dataclasses.field(default_factory=Pace)
@@ -161,7 +162,8 @@ def load(path: Path, app: str | None = None, rules: Rules | None = None) -> AppC
         nodes,
         strategy=_cluster_value(path, parser, source, "strategy"),
         lb_state_file=_state_file(path, parser, source),
-        balancers=_balancers(path, parser, source, app, nodes),
+        balancers=endpoints.parse(nodes[0].lb_socket) if nodes else (),
+        balancer_hosts=_balancer_hosts(path, parser, source, app, nodes),
         retire=_cluster_value(path, parser, source, "retire"),
         retire_timeout=_cluster_value(path, parser, source, "retire_timeout"),
         pace=_pace(path, parser, source),
@@ -196,20 +198,17 @@ def _state_file(path: Path, parser: configparser.ConfigParser, source: Source) -
     return str(Path(value).expanduser()) if value else ""
 
 
-def _balancers(
+def _balancer_hosts(
     path: Path,
     parser: configparser.ConfigParser,
     source: Source,
     app: str,
     nodes: tuple[NodeConfig, ...],
-) -> tuple[Endpoint, ...]:
-    """``lb_socket``'s balancers; one on another host is reached as a node would be,
-    with ``[deploy]``'s SSH settings."""
-    if not nodes or not nodes[0].lb_socket:
-        return ()
-    return endpoints.parse(
-        nodes[0].lb_socket, lambda host: _node(path, parser, source, app, host, "")
-    )
+) -> dict[str, NodeConfig]:
+    """How SSH reaches each balancer host of ``lb_socket`` (``HOST:/path``): as a node's
+    host would be, with ``[deploy]``'s settings."""
+    found = endpoints.parse(nodes[0].lb_socket) if nodes else ()
+    return {e.name: _node(path, parser, source, app, e.name, "") for e in found if e.remote}
 
 
 def _check_state_file(config: AppConfig) -> None:

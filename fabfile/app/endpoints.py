@@ -15,11 +15,6 @@ nodes (an HA pair) are kept in step (`fabfile.cluster.balancers`). An entry is
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .config import NodeConfig
 
 PLACEHOLDER = "{balancer}"  # in lb_state_file: the balancer's name
 
@@ -30,7 +25,7 @@ class Endpoint:
 
     name: str  # what --lb and messages call it: HOST for HOST:/path, else the entry
     socket: str  # a Unix socket path, or HOST:PORT
-    host: NodeConfig | None = None  # reached over SSH; None: on this machine (or TCP)
+    remote: bool = False  # on host ``name``, over SSH (`AppConfig.balancer_hosts`)
 
     @property
     def tcp(self) -> bool:
@@ -39,7 +34,7 @@ class Endpoint:
     @property
     def describe(self) -> str:
         """How the plan names it: where it is and how it is reached."""
-        if self.host is not None:
+        if self.remote:
             return f"{self.name} ({self.socket} over SSH)"
         if self.tcp:
             return f"{self.name} (TCP, unauthenticated)"
@@ -50,16 +45,15 @@ class Endpoint:
         return template.replace(PLACEHOLDER, self.name.replace("/", "_"))
 
 
-def parse(text: str, host: Callable[[str], NodeConfig]) -> tuple[Endpoint, ...]:
-    """The entries of a checked ``lb_socket`` (`fabfile.app.values.parse_lb_socket`);
-    ``host(name)`` resolves a balancer host as a node's host is."""
+def parse(text: str) -> tuple[Endpoint, ...]:
+    """The entries of a checked ``lb_socket`` (`fabfile.app.values.parse_lb_socket`)."""
     endpoints = []
     for item in (part.strip() for part in text.split(",") if part.strip()):
         name, colon, rest = item.partition(":")
         if item.startswith("/"):
             endpoints.append(Endpoint(item, item))
         elif colon and rest.startswith("/"):
-            endpoints.append(Endpoint(name, rest, host(name)))
+            endpoints.append(Endpoint(name, rest, remote=True))
         else:
             endpoints.append(Endpoint(item, item))
     return tuple(endpoints)

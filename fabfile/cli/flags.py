@@ -151,6 +151,6 @@ def _close_spares() -> None:
     tunnel = sys.modules.get("fabfile.cluster.tunnel")
     if tunnel is not None:
         tunnel.close_spares()
-    runtimeapi = sys.modules.get("fabfile.cluster.runtimeapi")
-    if runtimeapi is not None:  # the connections to balancer hosts
-        runtimeapi.close_all()
+    lbhost = sys.modules.get("fabfile.cluster.lbhost")
+    if lbhost is not None:  # the connections to balancer hosts
+        lbhost.close_all()

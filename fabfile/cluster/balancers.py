@@ -16,11 +16,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from ..app.config import NodeConfig
+from ..app.config import AppConfig, NodeConfig
 from ..app.endpoints import Endpoint
 from ..errors import NodeError
-from . import runtimeapi
 from .balancer import Admin, Balancer, Counters, State
+from .runtimeapi import Channel, Local
 
 T = TypeVar("T")
 
@@ -29,6 +29,7 @@ T = TypeVar("T")
 _READ_BACK = {
     Admin.DRAIN: (State.DRAIN, State.DOWN, State.MAINT, State.NOLB),
     Admin.MAINT: (State.MAINT,),
+    Admin.READY: tuple(s for s in State if s not in (State.MAINT, State.DRAIN, State.MISSING)),
 }
 _TAKEN_OUT = (State.MAINT, State.DRAIN)  # by an operator or a tool, not by health checks
 # Of two views of one server, the one further from taking traffic wins.
@@ -42,6 +43,16 @@ _ORDER = (
     State.OTHER,
     State.UP,
 )
+
+
+def _channel(config: AppConfig, endpoint: Endpoint) -> Channel:
+    """A socket here, or on the balancer's host over SSH (which loads Paramiko and
+    Fabric: only then)."""
+    if not endpoint.remote:
+        return Local(endpoint.socket, endpoint.name)
+    from .lbhost import Remote
+
+    return Remote(endpoint, config.balancer_hosts[endpoint.name])
 
 
 def worst(states: Iterable[State]) -> State:
@@ -63,24 +74,22 @@ class Balancers:
         self.chosen = chosen  # where each member is, for the plan
 
     @classmethod
-    def of(
-        cls, endpoints: tuple[Endpoint, ...], state_file: str, chosen: tuple[Endpoint, ...]
-    ) -> Balancers | None:
-        """The balancers ``chosen`` of ``endpoints`` (None when .config names none)."""
+    def of(cls, config: AppConfig, chosen: tuple[Endpoint, ...]) -> Balancers | None:
+        """The balancers ``chosen`` of ``config``'s (None when .config names none)."""
         if not chosen:
             return None
-        members = [
-            Balancer(runtimeapi.open_channel(e), e.state_file(state_file) if state_file else "")
-            for e in chosen
-        ]
-        left_out = tuple(e.name for e in endpoints if e not in chosen)
+        members = []
+        for endpoint in chosen:
+            state_file = endpoint.state_file(config.lb_state_file) if config.lb_state_file else ""
+            members.append(Balancer(_channel(config, endpoint), state_file))
+        left_out = tuple(e.name for e in config.balancers if e not in chosen)
         return cls(members, left_out, chosen)
 
     def plan_lines(self) -> list[str]:
         """What the plan says of them: each balancer and how it is reached, the ones
         ``--lb`` left out, and a warning for a TCP socket (no authentication)."""
         alone = self.chosen[0] if len(self.chosen) == 1 and not self.left_out else None
-        if alone is not None and alone.host is None and not alone.tcp:
+        if alone is not None and not alone.remote and not alone.tcp:
             return []  # one haproxy, on this machine: nothing to say
         line = "balancers: " + ", ".join(e.describe for e in self.chosen)
         if self.left_out:
@@ -178,9 +187,7 @@ class Balancers:
         self._read_back(node, state)
 
     def _read_back(self, node: NodeConfig, state: Admin) -> None:
-        wanted = _READ_BACK.get(state)
-        if wanted is None:
-            return
+        wanted = _READ_BACK[state]
         for name, view in self.views((node,)).items():
             if view[node.label] not in wanted:
                 raise NodeError(
@@ -199,6 +206,7 @@ class Balancers:
     def ready(self, node: NodeConfig, weight: int = 100) -> int:
         """Back in rotation in every balancer, at the same weight in each."""
         got = self._each(lambda b: b.ready(node, weight))
+        self._read_back(node, Admin.READY)
         if len(set(got)) > 1:  # one could split the weight and another not
             self.set_weight(node, 100)
             return 100

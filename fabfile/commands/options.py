@@ -71,7 +71,7 @@ class Options:
                 chosen = choose(config.balancers, self.lbs)
             except ValueError as error:
                 raise UsageError(str(error)) from None
-            made["made"] = Balancers.of(config.balancers, config.lb_state_file, chosen)
+            made["made"] = Balancers.of(config, chosen)
         return made["made"]
 
     def command(self, *words: str) -> str:

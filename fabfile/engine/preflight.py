@@ -138,6 +138,10 @@ def _unreachable(plan: Plan, target: Target) -> str:
     local = _from_the_node(target)
     if local.code is None:
         return ""
+    again = probe.probe(node)  # after the node's answer: was this machine's miss a slow one?
+    if again.code is not None:  # a container still starting answers late, to either side
+        target.status = again
+        return ""
     return (
         f"{node.label}: /status at {status.url} answers on the node itself "
         f"({local.describe()}) but not from this machine ({status.reason}), so a deploy "

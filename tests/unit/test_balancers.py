@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from fabfile.app.config import NodeConfig
+from fabfile.app.config import NodeConfig, load
 from fabfile.app.endpoints import Endpoint, choose, parse
 from fabfile.cluster.balancer import Admin, Balancer, Counters, State
 from fabfile.cluster.balancers import Balancers, worst
+from fabfile.cluster.lbhost import Remote
 from fabfile.errors import NodeError
 from tests.fakes import node_configs
 
@@ -126,22 +127,28 @@ def test_worst_is_the_view_furthest_from_serving() -> None:
 
 
 def test_lb_socket_entries_say_where_each_balancer_is() -> None:
-    hosts: list[str] = []
-
-    def host(name: str) -> NodeConfig:
-        hosts.append(name)
-        return _nodes()[0]
-
-    found = parse("/run/haproxy.sock, lb1:/run/haproxy/admin.sock, 10.0.0.9:9999", host)
-    assert [(e.name, e.socket, e.host is not None, e.tcp) for e in found] == [
+    found = parse("/run/haproxy.sock, lb1:/run/haproxy/admin.sock, 10.0.0.9:9999")
+    assert [(e.name, e.socket, e.remote, e.tcp) for e in found] == [
         ("/run/haproxy.sock", "/run/haproxy.sock", False, False),
         ("lb1", "/run/haproxy/admin.sock", True, False),
         ("10.0.0.9:9999", "10.0.0.9:9999", False, True),
     ]
-    assert hosts == ["lb1"]
     assert found[1].state_file("/var/lib/haproxy/{balancer}.state") == (
         "/var/lib/haproxy/lb1.state"
     )
+
+
+def test_a_balancer_host_is_reached_with_deploys_ssh_settings(tmp_path: Path) -> None:
+    path = tmp_path / ".config"
+    path.write_text(
+        "[deploy]\nhosts = web1\nuser = deploy\nbecome_user = root\nport = 2222\n"
+        "lb_socket = lb1:/run/haproxy/admin.sock, /run/local.sock\nlb_backend = web\n"
+        "[host:web1]\nuser = other\n"
+    )
+    config = load(path)
+    assert list(config.balancer_hosts) == ["lb1"]
+    lb1 = config.balancer_hosts["lb1"]
+    assert (lb1.host, lb1.user, lb1.port, lb1.become_user) == ("lb1", "deploy", 2222, "root")
 
 
 def test_lb_chooses_balancers_by_name() -> None:
@@ -153,15 +160,66 @@ def test_lb_chooses_balancers_by_name() -> None:
 
 
 def test_the_plan_names_the_balancers_those_left_out_and_warns_of_tcp() -> None:
-    chosen = (Endpoint("lb1", "/s", _nodes()[0]), Endpoint("10.0.0.9:9999", "10.0.0.9:9999"))
-    every = (*chosen, Endpoint("lb2", "/s", _nodes()[0]))
-    made = Balancers.of(every, "", chosen)
-    assert made is not None
-    lines = made.plan_lines()
+    chosen = (Endpoint("lb1", "/s", remote=True), Endpoint("10.0.0.9:9999", "10.0.0.9:9999"))
+    members = [Balancer(Haproxy(e.name, [])) for e in chosen]
+    lines = Balancers(members, ("lb2",), chosen).plan_lines()
     assert lines[0] == (
         "balancers: lb1 (/s over SSH), 10.0.0.9:9999 (TCP, unauthenticated); left out by "
         "--lb: lb2 (not changed by this run)"
     )
     assert "anyone who reaches it can take every server out of rotation" in lines[1]
-    alone = Balancers.of((Endpoint("/s", "/s"),), "", (Endpoint("/s", "/s"),))
-    assert alone is not None and alone.plan_lines() == []
+    here = (Endpoint("/s", "/s"),)
+    assert Balancers([Balancer("/s")], (), here).plan_lines() == []
+
+
+class _Looked:
+    """What `Remote._run` answers, by whether the script runs through sudo."""
+
+    def __init__(self, plain: str, through_sudo: str = "") -> None:
+        self.plain, self.through_sudo = plain, through_sudo
+        self.scripts: list[str] = []
+
+    def __call__(self, script: str, what: str, stdin: bytes) -> str:
+        self.scripts.append(script)
+        return self.through_sudo if script.startswith("sudo -n") else self.plain
+
+
+def _remote(become_user: str, looked: _Looked, monkeypatch: pytest.MonkeyPatch) -> Remote:
+    host = dataclasses.replace(_nodes()[0], host="lb1", become_user=become_user)
+    remote = Remote(Endpoint("lb1", "/run/haproxy/admin.sock", remote=True), host)
+    monkeypatch.setattr(remote, "_run", looked)
+    return remote
+
+
+@pytest.mark.parametrize(
+    ("become_user", "plain", "through_sudo", "prefix"),
+    [
+        ("", "writable", "", ""),  # the SSH user is in haproxy's group
+        ("root", "", "writable", "sudo -n -u root -- "),  # Debian's root:haproxy 660
+    ],
+)
+def test_the_socket_is_used_as_whoever_may_write_it(
+    monkeypatch: pytest.MonkeyPatch, become_user: str, plain: str, through_sudo: str, prefix: str
+) -> None:
+    looked = _Looked(plain, through_sudo)
+    remote = _remote(become_user, looked, monkeypatch)
+    remote.send("show stat")
+    assert looked.scripts[-1].startswith(f"{prefix}socat -t 5 - UNIX-CONNECT:")
+    remote.send("show info")  # looked at once per command
+    assert len([s for s in looked.scripts if "command -v socat" in s]) == (2 if prefix else 1)
+
+
+@pytest.mark.parametrize(
+    ("become_user", "plain", "through_sudo", "said"),
+    [
+        ("root", "no-socat", "", "socat is not installed there; install it"),
+        ("", "", "", "[a-z-]+ may not write it; set become_user"),
+        ("root", "", "no-socket", "no such socket; is haproxy running there"),
+    ],
+)
+def test_a_socket_that_cannot_be_used_is_refused_saying_why(
+    monkeypatch: pytest.MonkeyPatch, become_user: str, plain: str, through_sudo: str, said: str
+) -> None:
+    remote = _remote(become_user, _Looked(plain, through_sudo), monkeypatch)
+    with pytest.raises(NodeError, match=f"balancer lb1: /run/haproxy/admin.sock: {said}"):
+        remote.send("show stat")

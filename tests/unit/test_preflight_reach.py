@@ -41,6 +41,7 @@ def on_the_node(monkeypatch: pytest.MonkeyPatch) -> list[Status]:
     """What the node itself gets from its /status (the first of the list)."""
     seen = [ON_THE_NODE]
     monkeypatch.setattr(preflight, "_from_the_node", lambda target: seen[0])
+    monkeypatch.setattr(preflight.probe, "probe", lambda config: REFUSED)  # asked again
     return seen
 
 
@@ -55,6 +56,17 @@ def test_a_node_that_answers_itself_but_not_to_this_machine_is_refused(
         "port to this machine); or leave it out with --hosts, or deploy to it anyway "
         "with --force"
     )
+
+
+def test_a_node_slow_to_answer_this_machine_once_is_not_refused(
+    tmp_path: Path, on_the_node: list[Status], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A container still starting (Tomcat deploying its webapps) holds a request past
+    status_timeout, then answers the node's own probe: asked again from here, it answers."""
+    monkeypatch.setattr(preflight.probe, "probe", lambda config: ON_THE_NODE)
+    late = target(tmp_path, Status("web1", URL, False, "timed out"), RUNS)
+    assert preflight._unreachable(plan(), late) == ""
+    assert late.status == ON_THE_NODE
 
 
 def test_a_node_whose_way_failed_is_refused(tmp_path: Path, on_the_node: list[Status]) -> None:
