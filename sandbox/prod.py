@@ -47,8 +47,12 @@ TOMCAT_USER = "tomcat"
 BECOME = "root"
 STATE = "prod.json"
 SUDOERS_DIR = Path("/etc/sudoers.d")
-NOPASSWD = f"{DEPLOY_USER} ALL=({BECOME}) NOPASSWD: ALL\n"
-WANTS_PASSWORD = f"{DEPLOY_USER} ALL=({BECOME}) ALL\n"
+# sudo as root without a password; as ``nobody`` only with one (what a test of a sudo
+# that wants a password names in become_user). Every sandbox's file says the same, and
+# none is rewritten while it runs: they share wd-deploy, and sudo applies the last rule
+# that matches, from whichever file sorts last.
+ASKS_PASSWORD = "nobody"
+NOPASSWD = f"{DEPLOY_USER} ALL=({BECOME}) NOPASSWD: ALL\n{DEPLOY_USER} ALL=({ASKS_PASSWORD}) ALL\n"
 PerHost = Callable[[str], dict[str, str]]  # a node's address -> keys of its [host:] section
 
 

@@ -87,7 +87,7 @@ def _status(options: Options, as_json: bool) -> tuple[ExitCode, bool]:
     if options.strategy.status is Columns.VERSIONS:
         code, unfinished = _versions_status(options, statuses, expected, as_json)
         return code, _calm(code, statuses, expected, None, unfinished)
-    views = _views(options, nodes)
+    views, unread = _views(options, nodes)
     rotation = _worst(nodes, views) if views is not None else None
     colours = options.strategy.status is Columns.COLOURS
     live = live_colours(nodes, rotation) if colours and rotation is not None else None
@@ -99,6 +99,7 @@ def _status(options: Options, as_json: bool) -> tuple[ExitCode, bool]:
         if rotation is not None and options.strategy.preview.held:
             for line in out_of_rotation(nodes, rotation):
                 options.console.print(view.plain(line))
+    _say_errors(options, unread, as_json)
     wrong = _misdirected(options, nodes, rotation, as_json)
     unfinished = _unfinished(options, statuses, rotation, as_json)
     if live is not None:
@@ -237,27 +238,35 @@ def _misdirected(
         problems = balancer.mismatches(nodes)
     except NodeError:  # unreachable: the table says so already
         return []
+    _say_errors(options, problems, as_json)
+    return problems
+
+
+def _say_errors(options: Options, problems: list[str], as_json: bool) -> None:
+    """Below the table; on stderr with --json, whose stdout stays the rows alone."""
     for problem in problems:
         if as_json:
             print(f"error: {redact(problem)}", file=sys.stderr)
         else:
             options.console.print(f"[bold red]error:[/] {view.plain(problem)}")
-    return problems
 
 
-def _views(options: Options, nodes: tuple[NodeConfig, ...]) -> dict[str, dict[str, State]] | None:
-    """Each balancer's states of the nodes (UNREACHABLE from one that did not answer),
-    None without a load balancer in .config."""
+def _views(
+    options: Options, nodes: tuple[NodeConfig, ...]
+) -> tuple[dict[str, dict[str, State]] | None, list[str]]:
+    """Each balancer's states of the nodes (None without a load balancer in .config),
+    and why each one that did not answer (it shows UNREACHABLE) could not be read."""
     balancers = options.balancer(nodes)
     if balancers is None:
-        return None
-    views = {}
+        return None, []
+    views, unread = {}, []
     for member in balancers.members:
         try:
             views[member.name] = member.states(nodes)
-        except NodeError:
+        except NodeError as error:
             views[member.name] = {node.label: State.UNREACHABLE for node in nodes}
-    return views
+            unread.append(f"balancer {member.name} could not be read: {error}")
+    return views, unread
 
 
 def _worst(nodes: tuple[NodeConfig, ...], views: dict[str, dict[str, State]]) -> dict[str, State]:

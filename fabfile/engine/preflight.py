@@ -71,11 +71,12 @@ def preflight(rollout: Preflight) -> None:
     taken = rollout.lock.take(read=True) if rollout.lock is not None else Taken({}, {})
     check = functools.partial(_check, rollout, taken)
     errors = [e for e in fanout.each(check, rollout.targets) if e]
-    errors += rollout.strategy.check(rollout.plan.nodes)
+    refused = len(errors)
+    errors += rollout.strategy.check(rollout.plan.nodes)  # the load balancer's, say
     if errors:
+        on = f" on {refused} of {len(rollout.targets)} node(s)" if refused else ""
         raise PreflightError(
-            f"pre-flight refused on {len(errors)} of {len(rollout.targets)} node(s); "
-            "nothing was changed:\n" + "\n".join(f"  {e}" for e in errors)
+            f"pre-flight refused{on}; nothing was changed:\n" + "\n".join(f"  {e}" for e in errors)
         )
 
 

@@ -201,8 +201,8 @@ def _staged(box: Box, version: str) -> dict[Path, int]:
 
 def _other_sudoers(box: Box) -> str:
     """Other production-shaped sandboxes' sudoers files, said when status finds a balancer
-    UNREACHABLE: they share wd-deploy, and the last rule sudo reads wins (a sandbox
-    testing a sudo that wants a password takes this one's NOPASSWD away meanwhile)."""
+    UNREACHABLE: they share wd-deploy, and the last rule sudo reads wins (every sandbox
+    writes the same rules, `sandbox.prod.NOPASSWD`, so none should take another's away)."""
     found = sorted(p.name for p in prod.SUDOERS_DIR.glob("wardeploy-prod-*"))
     others = [name for name in found if name != box.prod.sudoers.name]
     return (
@@ -307,6 +307,9 @@ def test_an_unreachable_balancer_is_refused_before_any_change(boxes: Boxes) -> N
         assert versions(box.cluster) == all_on(box.cluster, OLD)
         assert box.states() == before
         assert _staged(box, NEW) == staged, "the refused deploy copied the release"
+        seen = box.deploy("status")
+        assert seen.code != 0, seen.text
+        assert "balancer lb2 could not be read: " in seen.text, seen.text
 
         alone = box.deploy(f"{app.APP}-{NEW}.war", "--lb", "lb1")
         assert alone.code == 0, alone.text

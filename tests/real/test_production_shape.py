@@ -264,14 +264,20 @@ def test_a_sudo_that_wants_a_password_is_refused_before_anything_changes(boxes: 
     first = box.deploy(f"{app.APP}-{OLD}.war")
     assert first.code == 0, first.text
     wars = {a: _war(box, a) for a in box.cluster.addresses}
-    prod.write_sudoers(box.prod, prod.WANTS_PASSWORD)
+    config = box.app_dir / ".config"
+    text = config.read_text()
+    assert f"become_user = {prod.BECOME}\n" in text
+    # a user the sandbox's sudoers lets wd-deploy become with a password only (root's rule,
+    # which other sandboxes share, is left alone)
+    config.write_text(text.replace(f"become_user = {prod.BECOME}\n", "become_user = nobody\n"))
     try:
         refused = box.deploy(f"{app.APP}-{NEW}.war")
     finally:
-        prod.write_sudoers(box.prod, prod.NOPASSWD)
+        config.write_text(text)
     assert refused.code != 0, refused.text
     for alias in box.prod.aliases:
         assert f"sudo on {alias} wants a password for {prod.DEPLOY_USER}" in refused.err
+        assert f"as {prod.ASKS_PASSWORD} (" in refused.err
     assert versions(box.cluster) == all_on(box.cluster, OLD)
     assert {a: _war(box, a) for a in box.cluster.addresses} == wars
     assert set(box.haproxy_states().values()) == {"UP"}
