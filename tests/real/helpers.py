@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io
@@ -9,10 +10,11 @@ import os
 import shutil
 import signal
 import subprocess
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import pytest
 import requests
@@ -193,3 +195,28 @@ def signal_when(
             process.wait()
     assert sent, "".join(seen)
     return code, time.monotonic() - sent, "".join(seen)
+
+
+class Closing(Protocol):
+    def close(self) -> None: ...
+
+
+Boxed = TypeVar("Boxed", bound=Closing)
+
+
+@contextlib.contextmanager
+def sandboxes(prefix: str, make: Callable[[Path], Boxed]) -> Iterator[Boxed]:
+    """A directory under WARDEPLOY_SANDBOX for production-shaped sandboxes, given to
+    ``make``; what it made is closed, and the directory removed, at the end."""
+    parent = Path(os.environ.get("WARDEPLOY_SANDBOX", "/tmp/wardeploy-sandbox"))
+    parent.mkdir(parents=True, exist_ok=True)
+    base = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    base.chmod(0o755)  # its users (wd-operator, wd-deploy, jetty, tomcat) go through it
+    made: Boxed | None = None
+    try:
+        made = make(base)
+        yield made
+    finally:
+        if made is not None:
+            made.close()
+        shutil.rmtree(base, ignore_errors=True)

@@ -15,9 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
-import shutil
 import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -29,7 +27,7 @@ from sandbox import app, balancers, cluster, haproxy, prod, prod_app, tomcat
 from sandbox.balancers import Lb
 from sandbox.prod import Prod
 from tests.real import as_operator
-from tests.real.helpers import all_on, fail_on_leftovers, versions
+from tests.real.helpers import all_on, fail_on_leftovers, sandboxes, versions
 
 pytestmark = pytest.mark.real
 
@@ -104,18 +102,9 @@ class Boxes:
 
 @pytest.fixture(scope="module")
 def boxes(installed_deploy: Path) -> Iterator[Boxes]:
-    parent = Path(os.environ.get("WARDEPLOY_SANDBOX", "/tmp/wardeploy-sandbox"))
-    parent.mkdir(parents=True, exist_ok=True)
-    base = Path(tempfile.mkdtemp(prefix="lbs-", dir=parent))
-    base.chmod(0o755)  # its users (wd-operator, wd-deploy, jetty, tomcat) go through it
-    made: Boxes | None = None
-    try:
-        made = Boxes(base, as_operator.runnable(installed_deploy))
+    deploy = as_operator.runnable(installed_deploy)
+    with sandboxes("lbs-", lambda base: Boxes(base, deploy)) as made:
         yield made
-    finally:
-        if made is not None:
-            made.close()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def _up(root: Path, runtime: str, count: int) -> Prod:

@@ -18,8 +18,6 @@ import io
 import json
 import os
 import pwd
-import shutil
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,7 +29,7 @@ from fabfile.cluster.balancer import Balancer
 from sandbox import app, cluster, haproxy, prod, prod_app, tomcat
 from sandbox.prod import Prod
 from tests.real import as_operator
-from tests.real.helpers import all_on, fail_on_leftovers, versions
+from tests.real.helpers import all_on, fail_on_leftovers, sandboxes, versions
 
 pytestmark = pytest.mark.real
 
@@ -111,18 +109,9 @@ class Boxes:
 
 @pytest.fixture(scope="module")
 def boxes(installed_deploy: Path) -> Iterator[Boxes]:
-    parent = Path(os.environ.get("WARDEPLOY_SANDBOX", "/tmp/wardeploy-sandbox"))
-    parent.mkdir(parents=True, exist_ok=True)
-    base = Path(tempfile.mkdtemp(prefix="prod-", dir=parent))
-    base.chmod(0o755)  # its users (wd-operator, wd-deploy, jetty, tomcat) go through it
-    made: Boxes | None = None
-    try:
-        made = Boxes(base, as_operator.runnable(installed_deploy))
+    deploy = as_operator.runnable(installed_deploy)
+    with sandboxes("prod-", lambda base: Boxes(base, deploy)) as made:
         yield made
-    finally:
-        if made is not None:
-            made.close()
-        shutil.rmtree(base, ignore_errors=True)
 
 
 def _up(root: Path, runtime: str, count: int) -> Prod:
