@@ -174,7 +174,7 @@ def load(path: Path, app: str | None = None, rules: Rules | None = None) -> AppC
     for key in ("lb_socket", "manager_user", "manager_password_file"):
         _check_one_value(path, source, nodes, key)
     _check_distinct(path, source, nodes)
-    _check_state_file(config)
+    _check_state_file(config, parser.get(DEPLOY, "lb_state_file", fallback=""))
     return config
 
 
@@ -211,9 +211,16 @@ def _balancer_hosts(
     return {e.name: _node(path, parser, source, app, e.name, "") for e in found if e.remote}
 
 
-def _check_state_file(config: AppConfig) -> None:
+def _check_state_file(config: AppConfig, raw: str) -> None:
     """haproxy's server-state-file is written where haproxy runs: here, or on its host
-    over SSH; a TCP socket gives no way to it."""
+    over SSH (a path of that host's: absolute, as ``~`` would be this machine's); a TCP
+    socket gives no way to it."""
+    remote = [b.name for b in config.balancers if b.remote]
+    if raw.strip() and remote and not raw.strip().startswith("/"):
+        raise ConfigError(
+            f"{config.where(DEPLOY, 'lb_state_file')} = {raw.strip()!r} is written on "
+            f"{', '.join(remote)} over SSH: give an absolute path on that host"
+        )
     if config.lb_state_file and not config.balancers:
         raise ConfigError(
             f"{config.where(DEPLOY, 'lb_state_file')} needs haproxy's socket: set lb_socket"

@@ -207,7 +207,7 @@ def _lb_name(item: str) -> str:
     if item.startswith("/"):
         return item
     host, colon, rest = item.partition(":")
-    if colon and rest.startswith("/") and re.match(r"^[A-Za-z0-9._@-]+$", host):
+    if colon and rest.startswith("/") and re.match(r"^[A-Za-z0-9._-]+$", host):
         return host
     if colon and rest.isdigit() and host:
         return item

@@ -148,9 +148,9 @@ def _close_spares() -> None:
     """Close the SSH connections HTTP through SSH dialled for itself. A command that
     never loaded `fabfile.cluster.tunnel` dialled none, and must not pay for loading
     it (Paramiko and Fabric) on its way out."""
+    lbhost = sys.modules.get("fabfile.cluster.lbhost")
+    if lbhost is not None:  # the balancer hosts' (closing one may leave it a spare)
+        lbhost.close_all()
     tunnel = sys.modules.get("fabfile.cluster.tunnel")
     if tunnel is not None:
         tunnel.close_spares()
-    lbhost = sys.modules.get("fabfile.cluster.lbhost")
-    if lbhost is not None:  # the connections to balancer hosts
-        lbhost.close_all()

@@ -13,6 +13,7 @@ With one balancer this is that balancer, read back the same way.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
@@ -201,7 +202,11 @@ class Balancers:
         return self.idle(node)
 
     def idle(self, node: NodeConfig) -> float:
-        return sum(self._each(lambda b: b.idle(node)))
+        """Until the node's sessions ended in every balancer; the seconds it took (those
+        of one end while the first is waited on: the wait is not a sum)."""
+        started = time.monotonic()
+        self._each(lambda b: b.idle(node))
+        return time.monotonic() - started
 
     def ready(self, node: NodeConfig, weight: int = 100) -> int:
         """Back in rotation in every balancer, at the same weight in each."""

@@ -23,6 +23,10 @@ from .runtimeapi import TIMEOUT
 from .session import Session
 
 SOCAT = "socat"
+# Channels open at once on one balancer's connection: OpenSSH's sshd takes 10 per
+# connection (MaxSessions), and one more is refused, which would cut the connection
+# under every other thread's command (a --batch above 10 drains that many at once).
+CHANNELS = 8
 
 
 # what `Remote.check` prints, a word per line
@@ -38,6 +42,7 @@ class Remote:
         self.session = Session(host)
         self._prefix: str | None = None  # '' or sudo's words, once the socket was looked at
         self._checking = threading.Lock()
+        self._channels = threading.BoundedSemaphore(CHANNELS)
         _opened.append(self)
 
     def send(self, line: str) -> str:
@@ -106,7 +111,8 @@ class Remote:
         return self._run(script, "looking at haproxy's socket", b"").split()
 
     def _run(self, script: str, what: str, stdin: bytes) -> str:
-        result = self.session._exec(script, what, TIMEOUT * 2, stdin)
+        with self._channels:
+            result = self.session._exec(script, what, TIMEOUT * 2, stdin)
         if result.exited != 0:
             said = (result.stderr or result.stdout).strip().splitlines()
             raise NodeError(

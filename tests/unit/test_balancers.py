@@ -6,8 +6,11 @@ from __future__ import annotations
 import dataclasses
 import functools
 import tempfile
+import threading
+import time
 import urllib.parse
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -15,8 +18,8 @@ from fabfile.app.config import NodeConfig, load
 from fabfile.app.endpoints import Endpoint, choose, parse
 from fabfile.cluster.balancer import Admin, Balancer, Counters, State
 from fabfile.cluster.balancers import Balancers, worst
-from fabfile.cluster.lbhost import Remote
-from fabfile.errors import NodeError
+from fabfile.cluster.lbhost import CHANNELS, Remote
+from fabfile.errors import ConfigError, NodeError
 from tests.fakes import node_configs
 
 
@@ -223,3 +226,56 @@ def test_a_socket_that_cannot_be_used_is_refused_saying_why(
     remote = _remote(become_user, _Looked(plain, through_sudo), monkeypatch)
     with pytest.raises(NodeError, match=f"balancer lb1: /run/haproxy/admin.sock: {said}"):
         remote.send("show stat")
+
+
+@pytest.mark.parametrize(
+    ("line", "said"),
+    [
+        ("lb_state_file = ~/haproxy.state", "is written on lb1 over SSH: give an absolute path"),
+        ("lb_state_file = state/haproxy", "is written on lb1 over SSH: give an absolute path"),
+    ],
+)
+def test_a_state_file_on_a_balancer_host_is_a_path_of_that_host(
+    tmp_path: Path, line: str, said: str
+) -> None:
+    path = tmp_path / ".config"
+    path.write_text(
+        "[deploy]\nhosts = web1\nlb_socket = lb1:/run/haproxy/admin.sock\nlb_backend = web\n"
+        f"{line}\n"
+    )
+    with pytest.raises(ConfigError, match=said):
+        load(path)
+
+
+def test_a_balancer_host_takes_no_user_in_lb_socket(tmp_path: Path) -> None:
+    path = tmp_path / ".config"
+    path.write_text("[deploy]\nhosts = web1\nlb_socket = ops@lb1:/run/h.sock\nlb_backend = b\n")
+    with pytest.raises(ConfigError, match="expected a Unix socket path, HOST:/socket/path"):
+        load(path)
+
+
+def test_no_more_channels_at_once_than_sshd_allows_on_one_balancers_connection(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    host = dataclasses.replace(_nodes()[0], host="lb1")
+    remote = Remote(Endpoint("lb1", "/run/haproxy/admin.sock", remote=True), host)
+    remote._prefix = ""  # the socket looked at already
+    at_once, most = [0], [0]
+    guard = threading.Lock()
+
+    def execute(script: str, what: str, timeout: float, stdin: bytes) -> SimpleNamespace:
+        with guard:
+            at_once[0] += 1
+            most[0] = max(most[0], at_once[0])
+        time.sleep(0.02)
+        with guard:
+            at_once[0] -= 1
+        return SimpleNamespace(exited=0, stdout="", stderr="")
+
+    monkeypatch.setattr(remote.session, "_exec", execute)
+    workers = [threading.Thread(target=remote.send, args=("show stat",)) for _ in range(20)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert most[0] == CHANNELS
