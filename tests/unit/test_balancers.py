@@ -18,7 +18,10 @@ from fabfile.app.config import NodeConfig, load
 from fabfile.app.endpoints import Endpoint, choose, parse
 from fabfile.cluster.balancer import Admin, Balancer, Counters, State
 from fabfile.cluster.balancers import Balancers, worst
+from fabfile.cluster.inflight import Stopped
 from fabfile.cluster.lbhost import CHANNELS, Remote
+from fabfile.engine.strategies import rolling
+from fabfile.engine.target import Target
 from fabfile.errors import ConfigError, NodeError
 from tests.fakes import node_configs
 
@@ -279,3 +282,22 @@ def test_no_more_channels_at_once_than_sshd_allows_on_one_balancers_connection(
     for worker in workers:
         worker.join()
     assert most[0] == CHANNELS
+
+
+def test_a_balancer_out_of_reach_after_ctrl_c_leaves_a_note_and_the_mark() -> None:
+    """After Ctrl-C a balancer over SSH can no longer be reached (the run's connections
+    are cut): the node stays taken out, said, and the next run puts it back."""
+
+    class Cut(Haproxy):
+        def send(self, line: str) -> str:
+            raise Stopped
+
+    node = _nodes()[0]
+    target = Target(SimpleNamespace(config=node), None, None)  # type: ignore[arg-type]
+    error = KeyboardInterrupt()
+    back = rolling._out_of_rotation(Balancers([Balancer(Cut("lb1", []))]), target, error)
+    assert back is False
+    assert error.__notes__ == [
+        "web1 could not be set to ready in haproxy (web/web1): stopped: the run was "
+        "interrupted; it takes no traffic until a deploy or rollback verifies it."
+    ]

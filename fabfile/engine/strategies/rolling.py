@@ -19,6 +19,7 @@ from typing import ClassVar
 from ...app.config import AppConfig, NodeConfig
 from ...cluster import takenout
 from ...cluster.balancer import Admin, Rotation, State
+from ...cluster.inflight import Stopped
 from ...errors import DeployError, NodeError
 from .. import warmup
 from ..batches import Batches, order
@@ -216,8 +217,8 @@ def _out_of_rotation(rotation: Rotation, target: Target, error: BaseException) -
             rotation.ready(node)
         else:
             rotation.set_state(node, state)
-    except NodeError as lb_error:
-        note = f"{target.host} could not be set to {state} {where}: {lb_error}"
+    except (NodeError, Stopped) as lb_error:  # Stopped: a balancer over SSH, after Ctrl-C
+        note = f"{target.host} could not be set to {state} {where}: {lb_error}; {until}"
         state = Admin.MAINT  # not known to be back: the mark stays
     if note:
         error.add_note(note)
