@@ -108,15 +108,23 @@ class Balancers:
     def names(self) -> list[str]:
         return [member.name for member in self.members]
 
-    def _each(self, work: Callable[[Balancer], T]) -> list[T]:
+    def _each(self, work: Callable[[Balancer], T], change: str = "") -> list[T]:
         """``work`` on every balancer in turn; an error names the balancer it came from
-        and says how to leave it out."""
+        and says how to leave it out, and which balancers ``change`` was made in already
+        (they now disagree with the rest)."""
         done = []
         for member in self.members:
             try:
                 done.append(work(member))
             except NodeError as error:
-                raise self._named(member, error) from None
+                named = self._named(member, error)
+                made = self.names[: len(done)]
+                if change and made:
+                    named.add_note(
+                        f"{change} was made in {', '.join(made)} already and not in "
+                        f"{member.name}: `deploy status` shows each one's view"
+                    )
+                raise named from None
         return done
 
     def _named(self, member: Balancer, error: NodeError) -> NodeError:
@@ -184,7 +192,7 @@ class Balancers:
 
     def set_state(self, node: NodeConfig, state: Admin) -> None:
         """``state`` in every balancer, then read back from each."""
-        self._each(lambda b: b.set_state(node, state))
+        self._each(lambda b: b.set_state(node, state), f"{node.label}: state {state}")
         self._read_back(node, state)
 
     def _read_back(self, node: NodeConfig, state: Admin) -> None:
@@ -210,7 +218,7 @@ class Balancers:
 
     def ready(self, node: NodeConfig, weight: int = 100) -> int:
         """Back in rotation in every balancer, at the same weight in each."""
-        got = self._each(lambda b: b.ready(node, weight))
+        got = self._each(lambda b: b.ready(node, weight), f"{node.label}: ready")
         self._read_back(node, Admin.READY)
         if len(set(got)) > 1:  # one could split the weight and another not
             self.set_weight(node, 100)
@@ -218,7 +226,7 @@ class Balancers:
         return got[0]
 
     def set_weight(self, node: NodeConfig, percent: int) -> None:
-        self._each(lambda b: b.set_weight(node, percent))
+        self._each(lambda b: b.set_weight(node, percent), f"{node.label}: weight {percent}%")
 
     def wait_up(self, node: NodeConfig) -> State:
         """Wait until every balancer reports the node UP; the worst state seen last."""

@@ -301,3 +301,15 @@ def test_a_balancer_out_of_reach_after_ctrl_c_leaves_a_note_and_the_mark() -> No
         "web1 could not be set to ready in haproxy (web/web1): stopped: the run was "
         "interrupted; it takes no traffic until a deploy or rollback verifies it."
     ]
+
+
+def test_a_change_made_in_one_balancer_only_says_so() -> None:
+    balancers, one, two = _pair()
+    two.down = True
+    with pytest.raises(NodeError) as raised:
+        balancers.set_state(_nodes()[0], Admin.MAINT)
+    assert one.status["web1"] == "MAINT"
+    assert raised.value.__notes__ == [
+        "web1: state maint was made in lb1 already and not in lb2: `deploy status` shows "
+        "each one's view"
+    ]
