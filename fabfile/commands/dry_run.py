@@ -28,7 +28,7 @@ def dry_run(
     files = app.overrides()
     merged = {host: files.files(host) for host in app.config.hosts}
     plan = Plan(Action.DEPLOY, release, sources, options.nodes, force, pace=app.config.pace)
-    balancer = options.balancer(plan.nodes)
+    balancer = options.balancers
     setup = Setup(rotation=balancer, force=force, manager=Manager.for_nodes(plan.nodes))
     strategy = strategies.build(app.config.strategy, setup)
     kept = strategy.kept(plan.nodes)

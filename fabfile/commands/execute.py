@@ -38,7 +38,7 @@ def roll(
     """Run ``plan`` under the locks: ``lock`` when the command took them already (to
     read its target under them), else both taken here, the nodes' by pre-flight."""
     console = options.console
-    balancer = options.balancer(plan.nodes)
+    balancer = options.balancers
     if balancer is None and options.strategy.restarts:
         console.print(
             "[yellow]warning:[/] no load balancer in .config (lb_socket): requests sent to a "

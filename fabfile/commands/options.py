@@ -5,6 +5,7 @@ finding the WAR a command names, recording a refusal.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import shlex
 import sys
 from pathlib import Path
@@ -37,9 +38,6 @@ class Options:
     console: Console = dataclasses.field(default_factory=view.make_console)
     lock_wait: float = 0.0  # seconds to wait for a lock another run holds (--lock-wait)
     lbs: tuple[str, ...] | None = None  # the balancers --lb names (None: every one)
-    _made: dict[str, Balancers | None] = dataclasses.field(
-        default_factory=dict, compare=False, repr=False
-    )  # the balancers, once built: one connection to each for the whole command
 
     def __post_init__(self) -> None:
         """Every command reads ``.config`` with its strategy's rules (`strategies.validate`)."""
@@ -61,18 +59,16 @@ class Options:
         """`UsageError` unless the app's strategy offers ``command`` (``switch``, ``retire``)."""
         strategies.require(self.app.config, command, what)
 
-    def balancer(self, nodes: tuple[NodeConfig, ...] = ()) -> Balancers | None:
-        """The balancers to drain through (those ``--lb`` names), one connection to each
-        for the whole command; None when ``.config`` names none."""
-        made = self._made
-        if "made" not in made:
-            config = self.app.config
-            try:
-                chosen = choose(config.balancers, self.lbs)
-            except ValueError as error:
-                raise UsageError(str(error)) from None
-            made["made"] = Balancers.of(config, chosen)
-        return made["made"]
+    @functools.cached_property
+    def balancers(self) -> Balancers | None:
+        """The balancers to drain through (those ``--lb`` names), built once: one
+        connection to each for the whole command; None when ``.config`` names none."""
+        config = self.app.config
+        try:
+            chosen = choose(config.balancers, self.lbs)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        return Balancers.of(config, chosen)
 
     def command(self, *words: str) -> str:
         """The command line that repeats ``words`` for this app and these hosts."""

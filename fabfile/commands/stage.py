@@ -23,7 +23,7 @@ def stage(options: Options, war: str | None, latest: bool = False) -> ExitCode:
     release, sources = planning.release_of(app, found)
     command = options.command("stage", release.war_name)
     plan = Plan(Action.STAGE, release, sources, options.nodes, command=command)
-    setup = Setup(rotation=options.balancer(plan.nodes), manager=Manager.for_nodes(plan.nodes))
+    setup = Setup(rotation=options.balancers, manager=Manager.for_nodes(plan.nodes))
     strategy = strategies.build(app.config.strategy, setup)
     options.console.print(f"stage {release.label} to {len(plan.nodes)} node(s); nothing goes live")
     with locked(options, command) as lock:

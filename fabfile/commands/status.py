@@ -230,7 +230,7 @@ def _misdirected(
     """Each node whose haproxy server sends its traffic elsewhere, as pre-flight checks
     it, said after the table (on stderr with --json): the table's haproxy column and
     what is live would be another node's."""
-    balancer = options.balancer(nodes)
+    balancer = options.balancers
     unread = rotation is None or all(s == State.UNREACHABLE for s in rotation.values())
     if balancer is None or unread:
         return []
@@ -256,7 +256,7 @@ def _views(
 ) -> tuple[dict[str, dict[str, State]] | None, list[str]]:
     """Each balancer's states of the nodes (None without a load balancer in .config),
     and why each one that did not answer (it shows UNREACHABLE) could not be read."""
-    balancers = options.balancer(nodes)
+    balancers = options.balancers
     if balancers is None:
         return None, []
     views, unread = {}, []

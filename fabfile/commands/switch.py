@@ -21,7 +21,7 @@ def switch(options: Options) -> ExitCode:
     (it must answer /status with it); run again, it switches back. Which colour is idle,
     and what it runs, is read under the locks."""
     options.require("switch", "deploy switch")
-    balancer = options.balancer(options.nodes)
+    balancer = options.balancers
     assert balancer is not None  # the strategy's `validate` requires one
     again = options.command("switch")
     with locked(options, again) as lock:

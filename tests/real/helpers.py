@@ -24,6 +24,7 @@ from fabfile.records.history import History
 from sandbox import cluster as cluster_module
 from sandbox import haproxy, tomcat
 from sandbox.cluster import Cluster
+from tests.real import as_operator
 
 
 @dataclasses.dataclass(frozen=True)
@@ -220,3 +221,23 @@ def sandboxes(prefix: str, make: Callable[[Path], Boxed]) -> Iterator[Boxed]:
         if made is not None:
             made.close()
         shutil.rmtree(base, ignore_errors=True)
+
+
+class ProdBox:
+    """One production-shaped sandbox, its app directory and what runs ``deploy`` there
+    (as wd-operator: `tests.real.as_operator`)."""
+
+    def __init__(self, prod_box: Any, app_dir: Path, tomcats: tomcat.Tomcats | None) -> None:
+        self.prod = prod_box  # a `sandbox.prod.Prod`
+        self.app_dir = app_dir
+        self.tomcats = tomcats
+        self.deploy_exe = Path()
+
+    @property
+    def cluster(self) -> Cluster:
+        cluster: Cluster = self.prod.cluster
+        return cluster
+
+    def deploy(self, *argv: str) -> as_operator.Result:
+        """``deploy ARGV`` as wd-operator, in the app directory."""
+        return as_operator.run(self.deploy_exe, argv, self.app_dir, self.prod.operator_home)

@@ -27,7 +27,7 @@ from sandbox import app, balancers, cluster, haproxy, prod, prod_app, tomcat
 from sandbox.balancers import Lb
 from sandbox.prod import Prod
 from tests.real import as_operator
-from tests.real.helpers import all_on, fail_on_leftovers, sandboxes, versions
+from tests.real.helpers import ProdBox, all_on, fail_on_leftovers, sandboxes, versions
 
 pytestmark = pytest.mark.real
 
@@ -36,26 +36,15 @@ OLD, NEW = "1.0.125", "1.0.126"
 RATE = 200  # requests/s through EACH balancer while deploying: paced, on a 2-core machine
 
 
-class Box:
+class Box(ProdBox):
     """One production-shaped sandbox with its balancers, its app directory, and what
     runs ``deploy``."""
 
     def __init__(
         self, prod_box: Prod, lbs: list[Lb], app_dir: Path, tomcats: tomcat.Tomcats | None
     ) -> None:
-        self.prod = prod_box
+        super().__init__(prod_box, app_dir, tomcats)
         self.lbs = lbs
-        self.app_dir = app_dir
-        self.tomcats = tomcats
-        self.deploy_exe = Path()
-
-    @property
-    def cluster(self) -> cluster.Cluster:
-        return self.prod.cluster
-
-    def deploy(self, *argv: str) -> as_operator.Result:
-        """``deploy ARGV`` as wd-operator, in the app directory."""
-        return as_operator.run(self.deploy_exe, argv, self.app_dir, self.prod.operator_home)
 
     def states(self) -> dict[str, dict[str, str]]:
         """Every server's status in each balancer's haproxy, by balancer."""

@@ -29,7 +29,7 @@ from fabfile.cluster.balancer import Balancer
 from sandbox import app, cluster, haproxy, prod, prod_app, tomcat
 from sandbox.prod import Prod
 from tests.real import as_operator
-from tests.real.helpers import all_on, fail_on_leftovers, sandboxes, versions
+from tests.real.helpers import ProdBox, all_on, fail_on_leftovers, sandboxes, versions
 
 pytestmark = pytest.mark.real
 
@@ -38,22 +38,8 @@ OLD, NEW = "1.0.125", "1.0.126"
 RATE = 300  # requests/s through haproxy while deploying: paced, on a 2-core machine
 
 
-class Box:
+class Box(ProdBox):
     """One production-shaped sandbox, its app directory and what runs ``deploy``."""
-
-    def __init__(self, prod_box: Prod, app_dir: Path, tomcats: tomcat.Tomcats | None) -> None:
-        self.prod = prod_box
-        self.app_dir = app_dir
-        self.tomcats = tomcats
-        self.deploy_exe = Path()
-
-    @property
-    def cluster(self) -> cluster.Cluster:
-        return self.prod.cluster
-
-    def deploy(self, *argv: str) -> as_operator.Result:
-        """``deploy ARGV`` as wd-operator, in the app directory."""
-        return as_operator.run(self.deploy_exe, argv, self.app_dir, self.prod.operator_home)
 
     def served(self) -> str:
         answer = requests.get(haproxy.url(self.cluster, "/status"), timeout=5)
