@@ -66,6 +66,7 @@ def _stats(options: Options, runs: list[Run], since: str, as_json: bool) -> Exit
     options.console.print(view.plain(f"{path}: the last {since} ({span}), {stats.runs} runs"))
     options.console.print(tables.stats_table(stats))
     if stats.nodes:
+        options.console.print()
         options.console.print(tables.ready_table(stats))
     for hint in hints:
         options.console.print(view.plain(hint))

@@ -200,10 +200,9 @@ def ready_table(stats: Stats) -> Table:
 def ready_hints(stats: Stats) -> list[str]:
     """A line per node whose ``ready_timeout`` is under `ROOM` times its p95 restart-to-ready."""
     return [
-        f"hint: {n.node}: ready_timeout = {n.ready_timeout:g} is less than {ROOM:g} x its p95 "
-        f"restart-to-ready ({n.p95:.1f} s over {len(n.times)} restarts): a slow start would "
-        f"fail the deploy; set ready_timeout = {n.suggested} in .config ([host:{n.node}], or "
-        f"[deploy] for every node)"
+        f"hint: {n.node}: ready_timeout = {n.ready_timeout:g} is under {ROOM:g} x its p95 "
+        f"restart-to-ready ({n.p95:.1f} s, {len(n.times)} restarts); set ready_timeout = "
+        f"{n.suggested} ([host:{n.node}] in .config, or [deploy] for every node)"
         for n in stats.nodes
         if n.suggested is not None and n.ready_timeout is not None
     ]
