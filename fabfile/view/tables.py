@@ -202,10 +202,16 @@ def ready_hints(stats: Stats) -> list[str]:
     return [
         f"hint: {n.node}: ready_timeout = {n.ready_timeout:g} is under {ROOM:g} x its p95 "
         f"restart-to-ready ({n.p95:.1f} s, {len(n.times)} restarts); set ready_timeout = "
-        f"{n.suggested} ([host:{n.node}] in .config, or [deploy] for every node)"
+        f"{n.suggested} ({_section(n.node)} in .config, or [deploy] for every node)"
         for n in stats.nodes
         if n.suggested is not None and n.ready_timeout is not None
     ]
+
+
+def _section(label: str) -> str:
+    """Where ``.config`` sets a key for the node labelled ``label`` (``host/instance``)."""
+    host, _, instance = label.partition("/")
+    return f"[host:{host}] or [instance:{instance}]" if instance else f"[host:{host}]"
 
 
 def _span(seconds: float) -> str:

@@ -15,6 +15,7 @@ from fabfile.errors import ExitCode, UsageError
 from fabfile.records import metrics
 from fabfile.records.history import Action, History, HostRecord, Record, Result, Run
 from fabfile.records.runlog import Process
+from fabfile.view import tables
 from tests.cli import run
 from tests.unit.helpers import release
 
@@ -298,3 +299,9 @@ def test_since_limits_the_listing_and_keeps_the_run_numbers(
     assert [entry["run"] for entry in listed] == [2]
     empty = run(["history", "--since", "1h"], shop.path.parent, capsys)
     assert empty.out.startswith("no deploys recorded in ") and "in the last 1h" in empty.out
+
+
+def test_the_hint_for_an_instance_names_its_sections() -> None:
+    found = stats(rec(D, OK, at(1), ready={"web1/blue": 4.0}), timeouts={"web1/blue": 5.0})
+    (hint,) = tables.ready_hints(found)
+    assert "set ready_timeout = 8 ([host:web1] or [instance:blue] in .config" in hint
