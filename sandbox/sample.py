@@ -5,7 +5,9 @@ Jetty can run and that report which version is live.  The Java source lives in
 ``sandbox/webapp``; this module compiles it once (cached by source hash) and
 packs one WAR per version, with Maven's ``pom.properties`` so the webapp can
 discover its own coordinates, plus a baked-in behaviour mode (ok, broken,
-hang, slow start) so the tool's failure handling can be exercised.
+hang, flaky, slow start) so the tool's failure handling can be exercised. A flaky
+build answers ``/status`` well and every fifth request to ``/`` with a 500 whose body
+starts ``flaky build``: healthy to a health check, 20 % errors to its users.
 
 Two containers, one set of sources: Jetty 9 runs ``javax.servlet``, Tomcat 10
 runs ``jakarta.servlet``. The Tomcat build (``container="tomcat"``) compiles
@@ -46,7 +48,7 @@ LIB_JARS = (
     Path("/usr/share/java/logback-core.jar"),
 )
 JAVA_RELEASE = "11"
-MODES = ("ok", "broken", "hang")
+MODES = ("ok", "broken", "hang", "flaky")
 MODE_FILE = "WEB-INF/sample-mode.properties"
 DEFAULT_GROUP_ID = "com.example.search"
 DEFAULT_ARTIFACT_ID = "search-web-frontend"

@@ -197,6 +197,28 @@ KEYS: tuple[Key, ...] = (
         "is Inconclusive.",
     ),
     Key(
+        "watch",
+        parse_seconds,
+        "0",
+        "Seconds the nodes on the new release are judged after the last batch (/status, "
+        "haproxy's error counters), live; 0: no watch window.",
+    ),
+    Key(
+        "on_failure",
+        pace.parse_on_failure,
+        "stop",
+        "What a Failed verdict (after a batch, or in the watch window) does: stop (the "
+        "batch's nodes leave rotation if others serve), ask (on a terminal; else stop), "
+        "rollback (every changed node back to the release before, in the same run).",
+    ),
+    Key(
+        "max_error_rate",
+        pace.parse_error_rate,
+        "1%",
+        "A verdict is Failed when the judged nodes' failed requests (haproxy's 5xx and "
+        "errors) exceed this share and both the other nodes' and their own before the run.",
+    ),
+    Key(
         "max_failures",
         pace.parse_failures,
         "0",
@@ -296,6 +318,9 @@ PACE_KEYS = (
     "canary_wait",
     "canary_min_requests",
     "max_failures",
+    "watch",
+    "on_failure",
+    "max_error_rate",
 )
 CLUSTER_KEYS = (
     "hosts",

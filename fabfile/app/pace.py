@@ -6,7 +6,9 @@ bounds how many idle colours a blue/green run starts at once (all, by default: a
 colour takes no traffic, and shares its host only with that host's live colour);
 ``canary`` nodes go first, alone, and the rest waits for their verdict
 (`fabfile.engine.canary`); ``max_failures`` counts failed nodes over the whole run, not
-per batch. The values come from ``.config`` and, for
+per batch; after every batch, and for ``watch`` seconds after the last, the nodes on
+the new release are judged the way the canaries are (``max_error_rate``), and a Failed
+verdict does what ``on_failure`` says. The values come from ``.config`` and, for
 ``batch``, from ``--batch``. Which nodes go together is the engine's
 (`fabfile.engine.batches`).
 """
@@ -60,6 +62,29 @@ def parse_batch(text: str) -> Share:
     return Share.parse(text, least=1)
 
 
+ON_FAILURE = ("stop", "ask", "rollback")
+
+
+def parse_on_failure(text: str) -> str:
+    """``on_failure``: what a Failed verdict does."""
+    word = text.strip().lower()
+    if word not in ON_FAILURE:
+        raise ValueError(f"expected one of {', '.join(ON_FAILURE)}")
+    return word
+
+
+def parse_error_rate(text: str) -> float:
+    """``max_error_rate``: a share of requests, ``1%`` or ``0.01``, at most 100 %."""
+    word = text.strip()
+    try:
+        value = float(word[:-1]) / 100 if word.endswith("%") else float(word)
+    except ValueError:
+        raise ValueError("expected a percentage like 1% (or a fraction like 0.01)") from None
+    if not 0 <= value <= 1:
+        raise ValueError("expected a share from 0% to 100%")
+    return value
+
+
 def parse_failures(text: str) -> Share:
     """``max_failures``: 0 stops at the first failure."""
     return Share.parse(text, least=0)
@@ -75,6 +100,10 @@ class Pace:
     canary_min_requests: int = 10
     max_failures: Share = Share(0)
     confirm: bool = False  # --confirm: ask the user after the canary instead of waiting
+    watch: float = 0.0  # seconds the whole cluster is judged after the last batch
+    on_failure: str = "stop"  # what a Failed verdict does: stop, ask or rollback
+    max_error_rate: float = 0.01  # a verdict is Failed above this share of failed requests
+    judged: bool = True  # False: a rollback or switch (back to what worked), never judged
     idle_starts: Share = Share(percent=100.0)  # blue/green: idle colours started at once
 
     def size(self, total: int) -> int:

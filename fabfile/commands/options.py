@@ -89,7 +89,8 @@ class PaceFlags:
     confirm: bool = False
 
     def apply(self, pace: Pace, canary: bool = True) -> Pace:
-        """``pace`` with the flags; ``canary=False`` (a rollback) goes without one."""
+        """``pace`` with the flags; ``canary=False`` (a rollback, a switch) goes without
+        a canary, verdicts or a watch window: it goes back to what worked."""
         if self.batch is not None:
             try:
                 pace = dataclasses.replace(pace, batch=parse_batch(self.batch))
@@ -102,7 +103,7 @@ class PaceFlags:
                     "canary is judged over canary_wait seconds"
                 )
             pace = dataclasses.replace(pace, confirm=True, canary=max(pace.canary, 1))
-        return pace if canary else dataclasses.replace(pace, canary=0)
+        return pace if canary else dataclasses.replace(pace, canary=0, watch=0.0, judged=False)
 
 
 def record_refusal(options: Options, action: Action, artifact: str, error: DeployError) -> None:

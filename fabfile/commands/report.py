@@ -34,11 +34,18 @@ def report(
         timeline.write(drawn, timeline.title(number, record), target)
     if as_json:
         picture = str(target) if target else None
-        data = {"run": number, "picture": picture, "nodes": timeline.rows(drawn)}
+        data = {
+            "run": number,
+            "picture": picture,
+            "nodes": timeline.rows(drawn),
+            "verdicts": [{"at": at, "verdict": text} for at, text in drawn.verdicts],
+        }
         options.console.file.write(json.dumps(data, indent=2) + "\n")
         return ExitCode.OK
     options.console.print(view.plain(timeline.title(number, record)))
     options.console.print(tables.timeline_table(drawn))
+    for at, text in drawn.verdicts:
+        options.console.print(view.plain(f"{at:7.1f} s  {text}"), soft_wrap=True)
     if target is None:
         line = f"timeline: not drawn, this install has no matplotlib: {timeline.EXTRA} adds it"
         options.console.print(view.plain(line))

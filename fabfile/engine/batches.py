@@ -1,8 +1,10 @@
-"""A strategy's per-node work, batch by batch: the canary's gate, the failure threshold.
+"""A strategy's per-node work, batch by batch: the verdicts, the failure threshold.
 
 A strategy says what to do to one node (``one``) and after a batch (``after``);
 `Batches` decides how many at once (`split`, by `fabfile.app.pace`), waits for the canary's
-verdict (`fabfile.engine.canary`), counts failures over the whole run and, on a
+verdict (`fabfile.engine.canary`), judges the nodes on the new release again after every
+later batch (over its warm-up) and for ``watch`` seconds after the last, does what
+``on_failure`` says with a Failed verdict, counts failures over the whole run and, on a
 terminal, offers guided failure: retry the node, skip it, or roll back.
 
 A batch of one runs in the caller's thread, so Ctrl-C stops it at once, as
@@ -16,8 +18,9 @@ import dataclasses
 import time
 from collections.abc import Callable, Collection, Sequence
 
+from ..app.config import NodeConfig
 from ..app.pace import Pace
-from ..cluster.balancer import Admin, Rotation
+from ..cluster.balancer import Admin, Counters, Rotation
 from ..errors import DeployError, RolloutError, explain
 from ..words import some
 from . import canary, fanout
@@ -28,6 +31,7 @@ One = Callable[[Target], None]
 # after a batch: its verified nodes, whether more batches come, whether it was a canary one
 After = Callable[[Sequence[Target], bool, bool], None]
 GUIDE = "r", "s", "b"
+WATCH_LINES = 5.0  # seconds between two lines of the watch window's verdict so far
 
 
 def order(targets: Sequence[Target]) -> list[Target]:
@@ -66,7 +70,8 @@ def split(
 
 
 class RollBack(RolloutError):
-    """The user chose to roll back after a failure (guided failure)."""
+    """Roll back in the same run: the user chose it after a failure (guided failure), or a
+    Failed verdict with ``on_failure = rollback``."""
 
 
 class Finished(RolloutError):
@@ -84,6 +89,7 @@ class Batches:
         on_failed_canary: One | None = None,
         held: Collection[str] = (),
         pace: Pace | None = None,
+        analyse: bool = False,
     ) -> None:
         self.steps = steps
         self.pace = pace or steps.pace  # blue/green: its batches are idle_starts hosts
@@ -93,6 +99,10 @@ class Batches:
         self.on_failed_canary = on_failed_canary
         self.failed: list[tuple[Target, RolloutError]] = []
         self.skipped: list[Target] = []  # failed, and the user chose to go on past it
+        # judge every batch and watch after the last: the strategy sends traffic to each
+        # batch as it goes (rolling), and this run is no rollback
+        self.analyse = analyse and self.pace.judged
+        self.before: dict[str, Counters] = {}  # every server's counters at the start
 
     def run(self, todo: Sequence[Target], one: One, after: After) -> None:
         """Every batch, or up to the failure that stops the run (raised). Failures within
@@ -100,6 +110,9 @@ class Batches:
         steps, pace = self.steps, self.pace
         total = self.units
         groups = split(todo, pace, total, self.held)
+        if self.analyse:
+            self.before = canary.counters(self.rotation, self._configs(steps.targets))
+        live: list[Target] = []  # verified on the release, so far
         for number, batch in enumerate(groups, start=1):
             name = f"batch {number}/{len(groups)}" + (" (canary)" if batch.canary else "")
             if len(groups) > 1:
@@ -112,12 +125,18 @@ class Batches:
             stop = self._stop(failed, batch.canary, pace.tolerated(total), more)
             bad = {id(target) for target, _ in failed} | {id(t) for t in self.skipped}
             verified = [t for t in batch.targets if id(t) not in bad]
+            live += verified
+            window = self._window_start(live, more, batch.canary)
             after(verified, more and stop is None, batch.canary)
             if stop is not None:
                 raise stop
             if batch.canary and more and not groups[number].canary:
                 canaries = [t for b in groups if b.canary for t in b.targets]
                 self._gate([t for t in canaries if id(t) not in bad])
+            elif window is not None:
+                self._after_batch(name, live, window)
+        if self.analyse and pace.watch and live:
+            self._watch(live)
 
     def _summary(
         self,
@@ -235,6 +254,83 @@ class Batches:
             error.add_note(explain(failure))
         return error
 
+    # -- verdicts after every batch and in the watch window -------------------------
+
+    def _window_start(
+        self, live: Sequence[Target], more: bool, canary_batch: bool
+    ) -> dict[str, Counters] | None:
+        """The counters a later batch is judged from (its warm-up is the window); None
+        when no verdict follows this batch (the canaries have their own gate; the last
+        batch has the watch window)."""
+        if not (self.analyse and more and live and self.rotation) or canary_batch:
+            return None
+        return canary.counters(self.rotation, self._configs(self.steps.targets))
+
+    def _after_batch(self, name: str, live: Sequence[Target], window: dict[str, Counters]) -> None:
+        """Judge every node on the release so far over the batch's warm-up."""
+        watch = self._watching(live, 0.0)
+        now = canary.counters(self.rotation, self._configs(self.steps.targets))
+        judgement = canary.judge_once(watch, now, window)
+        self.steps.note(f"{name}: {judgement}")
+        self.steps.record_verdict(f"{name}: {judgement}")
+        if judgement.verdict == canary.Verdict.FAILED:
+            self._failed(name, judgement, live)
+
+    def _watch(self, live: Sequence[Target]) -> None:
+        """Judge the nodes on the release for ``watch`` seconds after the last batch, a
+        line every few seconds."""
+        seconds = self.pace.watch
+        self.steps.note(f"watch: {_names(live)} for {seconds:g} s")
+        shown = [time.monotonic()]
+
+        def tick(so_far: canary.Judgement) -> None:
+            if time.monotonic() - shown[0] >= WATCH_LINES:
+                shown[0] = time.monotonic()
+                self.steps.note(f"watch: {so_far.detail}")
+
+        judgement = canary.judge(self._watching(live, seconds), self.rotation, tick)
+        self.steps.note(f"watch: {judgement}")
+        self.steps.record_verdict(f"watch: {judgement}")
+        if judgement.verdict == canary.Verdict.FAILED:
+            self._failed("watch", judgement, live)
+
+    def _watching(self, live: Sequence[Target], seconds: float) -> canary.Watch:
+        release, pace = self.steps.release, self.pace
+        others = [t for t in self.steps.targets if not any(t is mine for mine in live)]
+        return canary.Watch(
+            self._configs(live),
+            self._configs(others),
+            release.coordinates,
+            release.version,
+            seconds,
+            pace.canary_min_requests,
+            pace.max_error_rate,
+            before=self.before,
+            who="the nodes on the release",
+        )
+
+    def _failed(self, name: str, judgement: canary.Judgement, judged: Sequence[Target]) -> None:
+        """What ``on_failure`` says: stop (the judged nodes leave rotation while others
+        serve), ask, or roll back in this run. Returns only when the user goes on."""
+        policy = self.pace.on_failure
+        if policy == "ask":
+            key = self.steps.ask(f"{name}: {judgement}. [g]o on, roll [b]ack or [s]top?", "gbs")
+            if key == "g":
+                self.steps.record_verdict(f"{name}: the user went on")
+                return
+            policy = "rollback" if key == "b" else "stop"
+        if policy == "rollback":
+            raise RollBack(f"{name}: {judgement}; on_failure = rollback")
+        if len(judged) < len(self.steps.targets):  # the others still serve the old release
+            for target in judged:
+                self._out(target, str(judgement))
+            raise RolloutError(f"{name}: {judgement}; stopped, the nodes on it left rotation")
+        raise RolloutError(f"{name}: {judgement}; stopped, every node runs it")
+
+    @staticmethod
+    def _configs(targets: Sequence[Target]) -> tuple[NodeConfig, ...]:
+        return tuple(target.config for target in targets)
+
     # -- the canary's gate ------------------------------------------------------
 
     def _gate(self, canaries: Sequence[Target]) -> None:
@@ -262,6 +358,7 @@ class Batches:
             release.version,
             pace.canary_wait,
             pace.canary_min_requests,
+            pace.max_error_rate,
         )
         steps.note(f"canary {names}: watching for {pace.canary_wait:g} s")
         judgement = canary.judge(watch, self.rotation)
@@ -275,6 +372,9 @@ class Batches:
                 steps.record_verdict(f"{judgement}; the user went on")
                 return
             raise RolloutError(f"canary {names}: {judgement}; stopped (no one said go on)")
+        if pace.on_failure != "stop":
+            self._failed(f"canary {names}", judgement, canaries)
+            return
         for target in canaries:
             self._out(target, str(judgement))
         raise RolloutError(f"canary {names}: {judgement}; the other nodes were not touched")

@@ -1,10 +1,14 @@
-"""The canary's verdict: do the first nodes on the new release stay healthy?
+"""The verdict on nodes on the new release: do they stay healthy?
 
-While ``canary_wait`` runs, each canary's ``/status`` must keep naming the
-release, and, with haproxy configured, the requests haproxy sent it must not
-fail more often than the other nodes' (its ``show stat`` counters, read as
-differences over the window). Too few requests to judge is Inconclusive: the
-run asks on a terminal and stops without one. Counters that went backwards mean
+The canaries are judged over ``canary_wait``, each later batch over its warm-up, and
+the whole cluster over the ``watch`` window after the last batch. Meanwhile each judged
+node's ``/status`` must keep naming the release, and, with haproxy configured, the
+requests haproxy sent them must not fail more often than ``max_error_rate``, the other
+nodes' and their own before the run (its ``show stat`` counters, read as differences
+over the window; the rate before is the servers' lifetime share at the run's start).
+Too few requests to judge is Inconclusive: for the canaries the run asks on a terminal
+and stops without one; after a later batch or in the watch window it is only said.
+Counters that went backwards mean
 haproxy restarted: the window starts again rather than judge a difference that
 counts nothing.
 """
@@ -14,15 +18,14 @@ from __future__ import annotations
 import dataclasses
 import enum
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..app.config import NodeConfig
 from ..cluster import probe
 from ..cluster.balancer import Counters, Rotation
 from ..errors import NodeError
 
-ERROR_RATE = 0.01  # the canaries fail above this share of failed requests ...
-POLL = 1.0  # ... or as soon as /status stops naming the release (checked this often)
+POLL = 1.0  # a verdict fails as soon as /status stops naming the release (checked this often)
 RESTARTS = 3  # the window starts again after a haproxy restart at most this often
 
 
@@ -43,7 +46,8 @@ class Judgement:
 
 @dataclasses.dataclass(frozen=True)
 class Watch:
-    """What to watch: the canaries, the others (for comparison), the release."""
+    """What to watch: the nodes judged (``canaries``), the others (for comparison), the
+    release; ``before``: the judged servers' counters at the run's start."""
 
     canaries: tuple[NodeConfig, ...]
     others: tuple[NodeConfig, ...]
@@ -51,16 +55,34 @@ class Watch:
     version: str
     seconds: float
     min_requests: int
+    max_error_rate: float = 0.01
+    before: dict[str, Counters] = dataclasses.field(default_factory=dict)
+    who: str = "the canaries"  # how the verdict names the judged nodes
 
 
-def judge(watch: Watch, rotation: Rotation | None) -> Judgement:
+Tick = Callable[[Judgement], None]  # the verdict so far, once a poll
+
+
+def judge_once(watch: Watch, now: dict[str, Counters], before: dict[str, Counters]) -> Judgement:
+    """The verdict over a window already waited (a batch's warm-up): /status now, and
+    haproxy's counters from ``before`` to ``now``."""
+    failed = _unhealthy(watch)
+    if failed:
+        return Judgement(Verdict.FAILED, failed)
+    traffic = None if _went_back(now, before) else _traffic(watch, now, before)
+    if traffic is not None:
+        return traffic
+    return Judgement(Verdict.INCONCLUSIVE, "haproxy's counters could not be compared")
+
+
+def judge(watch: Watch, rotation: Rotation | None, tick: Tick | None = None) -> Judgement:
     """Watch for ``watch.seconds``; a Failed verdict comes as soon as it is seen.
 
     Counters that went backwards (haproxy restarted, or someone cleared them) count
     nothing: the window starts again from the new reading, up to `RESTARTS` times, and
     the verdict says so."""
     everyone = watch.canaries + watch.others
-    before = _counters(rotation, everyone)
+    before = counters(rotation, everyone)
     deadline = time.monotonic() + watch.seconds
     restarts = 0
     traffic: Judgement | None = None
@@ -68,7 +90,7 @@ def judge(watch: Watch, rotation: Rotation | None) -> Judgement:
         failed = _unhealthy(watch)
         if failed:
             return Judgement(Verdict.FAILED, failed)
-        now = _counters(rotation, everyone)
+        now = counters(rotation, everyone)
         if _went_back(now, before):
             restarts += 1
             if restarts > RESTARTS:
@@ -78,6 +100,8 @@ def judge(watch: Watch, rotation: Rotation | None) -> Judgement:
             traffic = _traffic(watch, now, before)
         if traffic is not None and traffic.verdict == Verdict.FAILED:
             return _said(traffic, restarts, watch)
+        if tick is not None and traffic is not None:
+            tick(traffic)
         left = deadline - time.monotonic()
         if left <= 0:
             break
@@ -133,7 +157,8 @@ def _unhealthy(watch: Watch) -> str:
     return ""
 
 
-def _counters(rotation: Rotation | None, nodes: tuple[NodeConfig, ...]) -> dict[str, Counters]:
+def counters(rotation: Rotation | None, nodes: tuple[NodeConfig, ...]) -> dict[str, Counters]:
+    """Each node's haproxy counters; empty without a balancer or when they can't be read."""
     if rotation is None:
         return {}
     try:
@@ -151,20 +176,28 @@ def _traffic(
         return None
     mine = _sum(now, before, watch.canaries)
     theirs = _sum(now, before, watch.others)
-    rate = mine.errors / mine.requests if mine.requests else 0.0
-    their_rate = theirs.errors / theirs.requests if theirs.requests else 0.0
-    said = (
-        f"{mine.requests} request(s) to the canaries, {mine.errors} failed ({rate:.1%}); "
-        f"the other nodes {their_rate:.1%}"
-    )
+    rate = _rate(mine)
+    said = f"{mine.requests} request(s) to {watch.who}, {mine.errors} failed ({rate:.1%})"
+    if watch.others:
+        said += f"; the other nodes {_rate(theirs):.1%}"
+    was = _rate(_sum(watch.before, {}, watch.canaries))
+    if watch.before:
+        said += f"; the same servers before the run {was:.1%}"
     if mine.requests < watch.min_requests:
         return Judgement(
             Verdict.INCONCLUSIVE,
             f"{said}: fewer than canary_min_requests ({watch.min_requests}) to judge",
         )
-    if mine.errors and rate > ERROR_RATE and rate > their_rate:
-        return Judgement(Verdict.FAILED, said)
+    worse = rate > _rate(theirs) and rate > was
+    if mine.errors and rate > watch.max_error_rate and worse:
+        return Judgement(
+            Verdict.FAILED, f"{said}, above max_error_rate ({watch.max_error_rate:.1%})"
+        )
     return Judgement(Verdict.SUCCESSFUL, said)
+
+
+def _rate(counters: Counters) -> float:
+    return counters.errors / counters.requests if counters.requests else 0.0
 
 
 def _sum(

@@ -31,7 +31,7 @@ class Recording(Protocol):
     run_id: str
     started: float  # time.monotonic() when the run began
     stages: dict[str, float]
-    verdicts: list[str]
+    verdicts: list[tuple[float, str]]
 
     @property
     def targets(self) -> Sequence[Target]: ...
@@ -96,7 +96,8 @@ def _record(rollout: Recording, result: Result, message: str) -> Record:
         hosts={t.host: _host_record(t) for t in rollout.targets},
         seconds=round(time.monotonic() - rollout.started, 3),
         stages=rollout.stages,
-        canary="; ".join(rollout.verdicts),
+        canary="; ".join(text for _, text in rollout.verdicts),
+        verdicts=tuple(rollout.verdicts),
     )
 
 

@@ -83,7 +83,7 @@ class Rollout:
         self.runtime: Runtime = strategy.runtime(plan, self, run_id, holder)
         # on the release but for logback.xml: the target, and the file it will get live
         self.logging_live: dict[str, tuple[Target, logback.Setting]] = {}
-        self.verdicts: list[str] = []  # the canary's, for the history
+        self.verdicts: list[tuple[float, str]] = []  # (seconds into the run, verdict)
         self.recorder = recording.Recorder(self)
 
     # -- driving ------------------------------------------------------------
@@ -190,7 +190,7 @@ class Rollout:
         return self.reporter.ask(question, keys)
 
     def record_verdict(self, text: str) -> None:
-        self.verdicts.append(text)
+        self.verdicts.append((round(time.monotonic() - self.started, 3), text))
 
     def make_live(self, target: Target) -> None:
         self.runtime.make_live(target)

@@ -105,7 +105,8 @@ class Record:
     hosts: dict[str, HostRecord] = dataclasses.field(default_factory=dict)
     seconds: float | None = None
     stages: dict[str, float] = dataclasses.field(default_factory=dict)
-    canary: str = ""  # the canary's verdict, when the run had one
+    canary: str = ""  # the run's verdicts (the canary's, each batch's, the watch's), joined
+    verdicts: tuple[tuple[float, str], ...] = ()  # each, with when (seconds into the run)
     finished: str = dataclasses.field(default_factory=lambda: now())
     user: str = dataclasses.field(default_factory=getpass.getuser)
     origin: str = dataclasses.field(default_factory=socket.gethostname)
@@ -126,6 +127,8 @@ class Record:
             entry["seconds"] = self.seconds
         if self.canary:
             entry["canary"] = self.canary
+        if self.verdicts:
+            entry["verdicts"] = [list(verdict) for verdict in self.verdicts]
         if self.release is not None:
             entry |= {
                 "version": self.release.version,
@@ -156,6 +159,7 @@ class Record:
             seconds=_number(data.get("seconds")),
             stages=_stages(data.get("stages")),
             canary=_text(data.get("canary")),
+            verdicts=tuple(_verdicts(data.get("verdicts"))),
             finished=_text(data.get("finished")),
             user=_text(data.get("user")),
             origin=_text(data.get("from")),
@@ -367,6 +371,17 @@ def _hosts(value: object) -> dict[str, HostRecord]:
 def _stages(value: object) -> dict[str, float]:
     items = value.items() if isinstance(value, dict) else ()
     return {str(k): n for k, raw in items if (n := _number(raw)) is not None}
+
+
+def _verdicts(value: object) -> list[tuple[float, str]]:
+    """The readable (when, verdict) pairs, in the order written."""
+    found = []
+    for item in value if isinstance(value, list) else ():
+        if isinstance(item, list) and len(item) == 2 and isinstance(item[1], str):
+            at = _number(item[0])
+            if at is not None:
+                found.append((at, item[1]))
+    return found
 
 
 def _phases(value: object) -> list[tuple[str, float]]:

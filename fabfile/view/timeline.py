@@ -107,6 +107,7 @@ class Timeline:
     """Every node's run, in the order the run recorded them."""
 
     nodes: tuple[NodeTime, ...]
+    verdicts: tuple[tuple[float, str], ...] = ()  # (seconds into the run, verdict)
 
     @property
     def seconds(self) -> float:
@@ -131,7 +132,7 @@ def of(record: Record) -> Timeline:
         marks = sorted(host.phases, key=lambda m: m[1])
         if marks:
             nodes.append(_node(node, marks, host, record.seconds))
-    return Timeline(tuple(nodes))
+    return Timeline(tuple(nodes), record.verdicts)
 
 
 def _node(
@@ -224,7 +225,16 @@ def page(timeline: Timeline, title: str, picture: str) -> str:
             f"<td>{node.busy:.2f}</td><td>{html.escape(node.ended)}</td></tr>"
         )
     svg_body = picture[picture.index("<svg") :]  # inline: no XML declaration or doctype
-    return _PAGE.format(title=html.escape(title), picture=svg_body, head=head, rows="\n".join(rows))
+    verdicts = "".join(
+        f"<li>{at:.1f} s: {html.escape(text)}</li>\n" for at, text in timeline.verdicts
+    )
+    return _PAGE.format(
+        title=html.escape(title),
+        picture=svg_body,
+        head=head,
+        rows="\n".join(rows),
+        verdicts=f"<h2>Verdicts</h2>\n<ul>\n{verdicts}</ul>" if verdicts else "",
+    )
 
 
 _PAGE = """<!DOCTYPE html>
@@ -248,6 +258,7 @@ svg {{ max-width: 100%; height: auto; }}
 <tr><th>node</th>{head}<th>busy</th><th>ended</th></tr>
 {rows}
 </table>
+{verdicts}
 </body>
 </html>
 """

@@ -150,7 +150,9 @@ def test_a_batch_of_two_never_has_more_than_two_out(world: World) -> None:
     notes = world.reporter.notes
     assert notes[0] == f"batch 1/2: {WEB1}, {WEB2}"
     assert re.fullmatch(r"batch 1/2: 2 verified in \d+\.\d s", notes[1])  # a batch's summary
-    assert notes[2] == f"batch 2/2: {WEB3}"  # a batch of one needs none: its node's line says it
+    # its verdict, judged over its warm-up (no traffic in this fake: Inconclusive, said only)
+    assert notes[2].startswith("batch 1/2: Inconclusive: 0 request(s) to the nodes on the release")
+    assert notes[3] == f"batch 2/2: {WEB3}"  # a batch of one needs none: its node's line says it
     assert world.warmed == [WEB1, WEB2]  # together, once; none after the last batch
 
 
@@ -231,11 +233,14 @@ def test_a_canary_whose_status_fails_is_judged_failed(world: World) -> None:
     state.before["release_restart"] = lambda: None
     original = world.balancer.counters
 
-    def sick_after_first_reading(nodes: tuple[object, ...]) -> dict[str, Counters]:
-        state.broken = True  # the canary turns unhealthy once the watch has begun
+    readings = []
+
+    def sick_once_watched(nodes: tuple[object, ...]) -> dict[str, Counters]:
+        readings.append(nodes)  # the first reading is the run's start, the second the watch's
+        state.broken = len(readings) > 1  # the canary turns unhealthy once the watch has begun
         return original(nodes)  # type: ignore[arg-type]
 
-    world.balancer.counters = sick_after_first_reading  # type: ignore[method-assign]
+    world.balancer.counters = sick_once_watched  # type: ignore[method-assign]
     with pytest.raises(RolloutError, match=f"canary {WEB1}: Failed: {WEB1}: /status answered"):
         run(world, Pace(canary=1, canary_wait=5))
     assert world.running()[WEB2] == OLD.version
@@ -256,7 +261,8 @@ def test_inconclusive_goes_on_when_the_user_says_so(world: World) -> None:
     assert world.running() == dict.fromkeys(HOSTS, NEW.version)
     assert "inconclusive" in world.reporter.questions[0]
     entry = History(world.app.history_path).records()[-1].to_json()
-    assert entry["canary"].endswith("; the user went on")
+    assert entry["canary"].startswith("Inconclusive: ")
+    assert "; the user went on" in entry["canary"]
 
 
 def test_confirm_asks_instead_of_watching(world: World) -> None:
@@ -340,3 +346,78 @@ def test_the_history_keeps_when_each_node_entered_each_phase(world: World) -> No
     assert names[-1] == "done" and "installing" in names and "waiting for /status" in names
     times = [at for _, at in phases]
     assert times == sorted(times) and times[-1] <= entry["seconds"]
+
+
+# -- verdicts after every batch and in the watch window ---------------------------
+
+
+def failing_once_started(world: World, failing: Counters) -> None:
+    """No request fails before the run (its first reading); from then on each reading
+    adds ``failing`` to every node on the new release and clean traffic to the others."""
+    world.balancer.per_read = dict.fromkeys(HOSTS, Counters(20, 0))
+    original = world.balancer.counters
+
+    def reading(nodes: tuple[object, ...]) -> dict[str, Counters]:
+        read = original(nodes)  # type: ignore[arg-type]
+        world.balancer.per_read = {
+            host: failing if world.running()[host] == NEW.version else Counters(20, 0)
+            for host in HOSTS
+        }
+        return read
+
+    world.balancer.counters = reading  # type: ignore[method-assign]
+
+
+def test_a_batch_that_fails_requests_is_judged_failed_and_stops_with_it_out(world: World) -> None:
+    failing_once_started(world, Counters(20, 5))
+    with pytest.raises(RolloutError) as caught:
+        run(world, Pace())
+    assert "batch 1/3: Failed: 20 request(s) to the nodes on the release, 5 failed" in str(
+        caught.value
+    )
+    assert "above max_error_rate (1.0%)" in str(caught.value)
+    assert world.running() == {WEB1: NEW.version, WEB2: OLD.version, WEB3: OLD.version}
+    assert world.balancer.now[WEB1] == "MAINT"
+    entry = History(world.app.history_path).records()[-1].to_json()
+    assert entry["canary"].startswith("batch 1/3: Failed: ")
+
+
+def test_on_failure_rollback_asks_the_run_to_roll_back(world: World) -> None:
+    failing_once_started(world, Counters(20, 5))
+    with pytest.raises(RollBack, match=r"batch 1/3: Failed: .*; on_failure = rollback"):
+        run(world, Pace(on_failure="rollback"))
+    assert world.running()[WEB2] == OLD.version  # the batches after it never went
+
+
+def test_a_failure_rate_under_max_error_rate_goes_on(world: World) -> None:
+    failing_once_started(world, Counters(200, 1))  # 0.5 %
+    run(world, Pace(watch=0.01))
+    assert world.running() == dict.fromkeys(HOSTS, NEW.version)
+    record = History(world.app.history_path).records()[-1]
+    assert "batch 1/3: Successful: " in record.canary and "watch: Successful: " in record.canary
+    said = [text.partition(":")[0] for _, text in record.verdicts]
+    assert said == ["batch 1/3", "batch 2/3", "watch"]
+    times = [at for at, _ in record.verdicts]
+    assert times == sorted(times) and times[0] > 0
+
+
+def test_the_watch_window_judges_every_node_after_the_last_batch(world: World) -> None:
+    failing_once_started(world, Counters(20, 5))
+    with pytest.raises(RolloutError, match=r"watch: Failed: .*; stopped, every node runs it"):
+        run(world, Pace(batch=Share(3), watch=5))
+    assert world.running() == dict.fromkeys(HOSTS, NEW.version)
+    assert world.reporter.notes[0] == f"watch: {WEB1}, {WEB2}, {WEB3} for 5 s"
+
+
+def test_servers_that_failed_as_much_before_the_run_are_not_blamed_on_it(world: World) -> None:
+    world.balancer.per_read = dict.fromkeys(HOSTS, Counters(20, 5))  # before the run too
+    run(world, Pace(batch=Share(3), watch=0.01))
+    verdicts = History(world.app.history_path).records()[-1].to_json()["canary"]
+    assert verdicts.startswith("watch: Successful: ")
+    assert "the same servers before the run 25.0%" in verdicts
+
+
+def test_a_rollback_is_never_judged(world: World) -> None:
+    failing_once_started(world, Counters(20, 5))
+    run(world, Pace(watch=5, judged=False))
+    assert world.running() == dict.fromkeys(HOSTS, NEW.version)

@@ -213,6 +213,7 @@ EVERY_FIELD = Record(
     seconds=9.75,
     stages={"preflight": 0.5, "staging": 1.0},
     canary="Successful: 0 errors",
+    verdicts=((12.5, "Successful: 0 errors"),),
     finished=FINISHED,
     user="ops",
     origin="laptop",

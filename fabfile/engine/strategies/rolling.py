@@ -98,7 +98,9 @@ class Rolling:
         def one(target: Target) -> None:
             self._one(steps, target, ramp=self.ramping)
 
-        runner = Batches(steps, self.rotation, on_failed_canary=self._canary_out, held=held)
+        runner = Batches(
+            steps, self.rotation, on_failed_canary=self._canary_out, held=held, analyse=True
+        )
         self.ramping = self.rotation is not None and len(todo) > 1
         runner.run(todo, one, after)
         runner.finish()

@@ -6,6 +6,7 @@ import java.io.InputStreamReader;
 import java.io.Reader;
 import java.nio.charset.StandardCharsets;
 import java.util.Properties;
+import java.util.concurrent.atomic.AtomicLong;
 import javax.servlet.ServletException;
 import javax.servlet.http.HttpServlet;
 import javax.servlet.http.HttpServletRequest;
@@ -14,13 +15,15 @@ import javax.servlet.http.HttpServletResponse;
 /**
  * GET / : a small HTML page naming the deployed version and the "greeting"
  * from config.properties on the classpath (re-read on every request, so a
- * changed config shows without a redeploy).
+ * changed config shows without a redeploy). In mode=flaky every fifth request
+ * answers 500 "flaky build": a release /status calls healthy that fails its users.
  */
 public final class VersionServlet extends HttpServlet {
     private static final long serialVersionUID = 1L;
     static final String NO_CONFIG = "(no config.properties)";
 
     private transient AppInfo info;
+    private final AtomicLong served = new AtomicLong();
 
     @Override
     public void init() throws ServletException {
@@ -29,6 +32,14 @@ public final class VersionServlet extends HttpServlet {
 
     @Override
     protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+        if ("flaky".equals(info.mode) && served.incrementAndGet() % 5 == 0) {
+            byte[] body = ("flaky build " + info.version + "\n").getBytes(StandardCharsets.UTF_8);
+            resp.setStatus(HttpServletResponse.SC_INTERNAL_SERVER_ERROR);
+            resp.setContentType("text/plain; charset=UTF-8");
+            resp.setContentLength(body.length);
+            resp.getOutputStream().write(body);
+            return;
+        }
         String title = escape(info.artifactId + " " + info.version);
         String html = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>" + title
                 + "</title></head>\n<body>\n<h1>" + title + "</h1>\n"
