@@ -33,7 +33,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import UsageError
-from .history import Action, Result, Run
+from .history import Action, Record, Result, Run
 
 DEFAULT_SINCE = "30d"
 _SINCE = re.compile(r"([0-9]+)([hdw])")
@@ -215,6 +215,20 @@ def _deploy(run: Run) -> bool:
     return run.record.action in DEPLOYS and run.record.outcome in ENDED
 
 
+def _failed_verdict(record: Record) -> str:
+    """'canary Failed', 'watch Failed', 'batch 2/3 Failed' when a verdict of the run was
+    Failed (and the user went on past it); '' when none was. Runs recorded before the
+    verdicts had their times kept only the canary's, in ``canary``."""
+    texts = [text for _, text in record.verdicts] or record.canary.split(";")
+    for text in texts:
+        who, _, verdict = text.strip().partition(": ")
+        if who == "Failed":  # the canary gate's verdict carries no name
+            return "canary Failed"
+        if verdict.startswith("Failed"):  # 'batch 2/3: Failed: ...', 'watch: Failed: ...'
+            return f"{who} Failed"
+    return ""
+
+
 def _failures(dated: Sequence[tuple[Run, datetime.datetime]]) -> dict[int, Failure]:
     """Each failed deploy by run number, with why: its own end, its canary, a rollback."""
     found: dict[int, Failure] = {}
@@ -223,11 +237,11 @@ def _failures(dated: Sequence[tuple[Run, datetime.datetime]]) -> dict[int, Failu
         record = run.record
         if _deploy(run):
             kept.append(run.number)
-            verdicts = [v.strip() for v in record.canary.split(";")]
+            failed_verdict = _failed_verdict(record)
             if record.outcome != Result.OK:
                 found[run.number] = Failure(run.number, str(record.outcome))
-            elif any(v.startswith("Failed") for v in verdicts):
-                found[run.number] = Failure(run.number, "canary Failed")
+            elif failed_verdict:
+                found[run.number] = Failure(run.number, failed_verdict)
         elif record.action == Action.ROLLBACK and record.outcome in ENDED and kept:
             undone = kept.pop()
             why = found.get(undone, Failure(undone, "")).why

@@ -4,6 +4,7 @@ ready_timeout hint, and the command's table, JSON and errors."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 from pathlib import Path
@@ -305,3 +306,19 @@ def test_the_hint_for_an_instance_names_its_sections() -> None:
     found = stats(rec(D, OK, at(1), ready={"web1/blue": 4.0}), timeouts={"web1/blue": 5.0})
     (hint,) = tables.ready_hints(found)
     assert "set ready_timeout = 8 ([host:web1] or [instance:blue] in .config" in hint
+
+
+def test_a_failed_verdict_after_a_batch_or_in_the_watch_window_counts_by_its_name() -> None:
+    watched = dataclasses.replace(
+        rec(D, OK, at(6), 1),
+        verdicts=((30.0, "batch 1/3: Successful: 80 request(s)"), (52.0, "watch: Failed: 9 %")),
+    )
+    batch = dataclasses.replace(
+        rec(D, OK, at(5), 2), verdicts=((20.0, "batch 2/3: Failed: 7 %; the user went on"),)
+    )
+    fine = dataclasses.replace(rec(D, OK, at(4), 3), verdicts=((9.0, "watch: Successful: 0"),))
+    found = stats(watched, batch, fine)
+    assert [(f.run, f.why) for f in found.failures] == [
+        (1, "watch Failed"),
+        (2, "batch 2/3 Failed"),
+    ]
