@@ -155,6 +155,7 @@ def test_a_fresh_node_reads_the_free_space_of_the_nearest_existing_parent(
     home.mkdir()
     config = node_configs(tmp_path, "hosts = web1", f"releases_dir = {releases_dir}")[0]
     holdings = LocalNode(config, home).holdings(tidy=False)
-    assert holdings.free_kib == os.statvfs(home).f_bavail * os.statvfs(home).f_frsize // 1024
-    assert holdings.free_kib > 0
+    disk = os.statvfs(home)
+    free_kib = disk.f_bavail * disk.f_frsize // 1024  # others write here meanwhile: about
+    assert holdings.free_kib > 0 and abs(holdings.free_kib - free_kib) < 64 * 1024
     assert list(home.iterdir()) == []  # a dry run makes no directory
