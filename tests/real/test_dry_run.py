@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from sandbox import cluster, haproxy
+from sandbox import cluster
 from tests import cli
-from tests.real.helpers import all_on, history, versions
+from tests.real.helpers import all_on, history, server_states, versions
 from tests.real.test_faults import set_key
 
 pytestmark = pytest.mark.real
@@ -38,12 +38,6 @@ def test_a_dry_run_on_nodes_never_deployed_to_reads_their_free_space(
     assert versions(sandbox) == all_on(sandbox, "1.0.126")
 
 
-def rotation(sandbox: cluster.Cluster) -> list[tuple[str, str, str]]:
-    """Each haproxy server's name, operational and administrative state."""
-    rows = haproxy.command(sandbox, "show servers state web").splitlines()[2:]
-    return sorted((f[3], f[5], f[6]) for f in (row.split() for row in rows) if len(f) > 6)
-
-
 def node_files(sandbox: cluster.Cluster) -> dict[str, list[tuple[str, float]]]:
     """Every file under each node's releases directory, with its mtime."""
     return {
@@ -60,7 +54,7 @@ def test_a_rollback_dry_run_prints_its_plan_and_changes_nothing(
 ) -> None:
     deployed = cli.run([f"{APP}-1.0.126.war"], on_125, capsys)
     assert deployed.code == 0, deployed.text
-    records, states, files = len(history(on_125)), rotation(sandbox), node_files(sandbox)
+    records, states, files = len(history(on_125)), server_states(sandbox), node_files(sandbox)
 
     plan = cli.run(["rollback", "--dry-run", "--batch", "2"], on_125, capsys)
     assert plan.code == 0, plan.text
@@ -78,7 +72,7 @@ def test_a_rollback_dry_run_prints_its_plan_and_changes_nothing(
     assert "plan: 3 of 3 node(s) change, 3 restart, 0 bytes to send" in plan.out
     assert versions(sandbox) == all_on(sandbox, "1.0.126")
     assert len(history(on_125)) == records and not (on_125 / ".deploy.lock").exists()
-    assert rotation(sandbox) == states and node_files(sandbox) == files  # no lock, no mark
+    assert server_states(sandbox) == states and node_files(sandbox) == files  # no lock, no mark
 
     back = cli.run(["rollback"], on_125, capsys)  # the release the plan named
     assert back.code == 0, back.text
