@@ -104,7 +104,7 @@ def deploy_task(
     command = "deploy --dry-run" if dry_run else "deploy"
     options = _options(hosts, app_dir, app, command, lock_wait, lb)
     if dry_run:
-        return planned.dry_run(options, artifact, force=force, latest=latest)
+        return planned.dry_run(options, artifact, force, latest, switch=not no_switch)
     pace = PaceFlags(batch, confirm)
     return deploying.deploy(
         options, artifact, force=force, latest=latest, switch=not no_switch, pace_flags=pace

@@ -31,14 +31,19 @@ _NOTHING = "nothing is changed, no lock is taken, no history is written"
 
 
 def dry_run(
-    options: Options, war: str | None, force: bool = False, latest: bool = False
+    options: Options,
+    war: str | None,
+    force: bool = False,
+    latest: bool = False,
+    switch: bool = True,
 ) -> ExitCode:
-    """Print what ``deploy WAR`` would do on each node; change nothing, take no lock."""
+    """Print what ``deploy WAR`` would do on each node; change nothing, take no lock.
+    ``switch=False`` (``--no-switch``): blue/green stops before the switches."""
     app = options.app
     release, sources = planning.release_of(app, artifact(app, war, latest))
     plan = Plan(Action.DEPLOY, release, sources, options.nodes, force, pace=app.config.pace)
     headline = f"deploy {release.label} to {len(plan.nodes)} node(s)"
-    return _show(options, plan, headline, Setup(force=force))
+    return _show(options, plan, headline, Setup(force=force, switch=switch))
 
 
 def rollback(options: Options, flags: PaceFlags = NO_FLAGS) -> ExitCode:
@@ -104,7 +109,8 @@ def _show(options: Options, plan: Plan, headline: str, setup: Setup) -> ExitCode
     for line in balancer.plan_lines() if balancer is not None else []:
         console.print(view.plain(line), soft_wrap=True)
     steps = preview.steps(rollout, merged, kept, balancer)
-    after = preview.order(rollout) + preview.traffic(rollout, kept, balancer)
+    moved = kept if setup.switch else frozenset()  # --no-switch: no traffic moves
+    after = preview.order(rollout) + preview.traffic(rollout, moved, balancer)
     for line in preview.lines(steps, after):
         console.print(view.plain(line), soft_wrap=True)
     return ExitCode.PREFLIGHT if any(step.error for step in steps) else ExitCode.OK

@@ -249,6 +249,11 @@ def test_switch_and_rollback_dry_runs_say_which_colour_takes_the_traffic_and_cha
     bg: Sandbox, app_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = live(app_dir, capsys)
+    first = before[0].split("/")[0]
+    planned = cli.run([bg.wars[NEW].name, "--dry-run"], app_dir, capsys)
+    assert planned.code == 0 and f"switch {first}: haproxy sets " in planned.out, planned.text
+    unswitched = cli.run([bg.wars[NEW].name, "--no-switch", "--dry-run"], app_dir, capsys)
+    assert unswitched.code == 0 and "haproxy sets" not in unswitched.out, unswitched.text
     dark = cli.run([bg.wars[NEW].name, "--no-switch"], app_dir, capsys)
     assert dark.code == 0, dark.text
     records, jvms = len(history(app_dir)), bg.jvms()
