@@ -62,6 +62,12 @@ class RolloutError(DeployError):
     """The rollout stopped at a node; the message says what was seen and how to roll back."""
 
 
+class NotReady(RolloutError):
+    """A node did not report the release within its ``ready_timeout``; the rollout adds
+    which key that is, where it is set and what the node needed before
+    (`fabfile.engine.readiness`)."""
+
+
 class LockError(DeployError):
     """Another deploy of the same app holds the lock."""
 

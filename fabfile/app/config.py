@@ -110,6 +110,16 @@ class AppConfig:
         named = f" {key}" if key else ""
         return f"{self.path}:{self.source.line(section, key)}: [{section}]{named}"
 
+    def origin(self, node: NodeConfig, key: str) -> str:
+        """Where ``node``'s ``key`` is set (``PATH:LINE: [section] key``, the section that
+        wins as `_node` reads it), or that it is the default."""
+        sections = [self.source.section(INSTANCE_PREFIX, node.instance)] if node.instance else []
+        sections += [self.source.section(HOST_PREFIX, node.host), DEPLOY]
+        found = next((s for s in sections if (s, key) in self.source.keys), None)
+        if found is None:
+            return f"the default, {KEYS_BY_NAME[key].default}: not set in {self.path}"
+        return self.where(found, key)
+
     @property
     def hosts(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(node.host for node in self.nodes))

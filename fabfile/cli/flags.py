@@ -57,7 +57,10 @@ FLAGS = {
     "run": Spec("", "N", "A run by its # in history (default: the last)."),
     "output": Spec("o", "FILE", "Draw it here: .svg or .html."),
 }
-DRY_RUN = "the dry run is `deploy WAR --dry-run` (it prints the plan); nothing was done"
+DRY_RUN = (
+    "the dry run is `deploy WAR --dry-run` (and `deploy rollback --dry-run`, `deploy switch "
+    "--dry-run`: each prints the plan); nothing was done"
+)
 
 
 class Flag(Argument):

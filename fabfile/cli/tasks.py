@@ -104,7 +104,7 @@ def deploy_task(
     command = "deploy --dry-run" if dry_run else "deploy"
     options = _options(hosts, app_dir, app, command, lock_wait, lb)
     if dry_run:
-        return planned.dry_run(options, artifact, force=force, latest=latest)
+        return planned.dry_run(options, artifact, force, latest, switch=not no_switch)
     pace = PaceFlags(batch, confirm)
     return deploying.deploy(
         options, artifact, force=force, latest=latest, switch=not no_switch, pace_flags=pace
@@ -140,6 +140,7 @@ def stage_task(
 def rollback_task(
     c: Context,
     batch: str | None = None,
+    dry_run: bool = False,
     lock_wait: float = 0.0,
     hosts: str | None = None,
     lb: str | None = None,
@@ -154,10 +155,14 @@ def rollback_task(
     previous release deployed again under a newer tag (no restart); users of
     the newer one keep it until their sessions end.
     """
+    from ..commands import dry_run as planned
     from ..commands import rollback
     from ..commands.options import PaceFlags
 
-    options = _options(hosts, app_dir, app, "rollback", lock_wait, lb)
+    command = "rollback --dry-run" if dry_run else "rollback"
+    options = _options(hosts, app_dir, app, command, lock_wait, lb)
+    if dry_run:
+        return planned.rollback(options, PaceFlags(batch))
     return rollback.rollback(options, PaceFlags(batch))
 
 
@@ -165,6 +170,7 @@ def rollback_task(
 @boundary
 def switch_task(
     c: Context,
+    dry_run: bool = False,
     lock_wait: float = 0.0,
     hosts: str | None = None,
     lb: str | None = None,
@@ -176,9 +182,12 @@ def switch_task(
     The idle colours must answer /status with the release they run; haproxy
     then sends every host's traffic to them (new colour up, then old one out).
     """
+    from ..commands import dry_run as planned
     from ..commands import switch
 
-    return switch.switch(_options(hosts, app_dir, app, "switch", lock_wait, lb))
+    command = "switch --dry-run" if dry_run else "switch"
+    options = _options(hosts, app_dir, app, command, lock_wait, lb)
+    return planned.switch(options) if dry_run else switch.switch(options)
 
 
 @task(klass=DeployTask, name="retire")
@@ -346,8 +355,8 @@ COMMANDS = (
     Command(status_task, "[status] [FLAGS]"),
     Command(deploy_task, "[deploy] WAR|--latest [--dry-run] [FLAGS]"),
     Command(stage_task, "stage WAR|--latest [FLAGS]"),
-    Command(rollback_task, "rollback [FLAGS]"),
-    Command(switch_task, "switch [FLAGS]"),
+    Command(rollback_task, "rollback [--dry-run] [FLAGS]"),
+    Command(switch_task, "switch [--dry-run] [FLAGS]"),
     Command(retire_task, "retire [--now] [FLAGS]"),
     Command(logging_task, "logging [FLAGS]"),
     Command(unlock_task, "unlock [--force] [FLAGS]"),

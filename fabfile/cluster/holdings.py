@@ -60,7 +60,7 @@ class Holdings:
         return (
             f"set -e; {layout.assign()}; {become.check_script(config.become_user)}{tidying}"
             'printf "home %s\\n" "$HOME"; '
-            f'printf "free %s\\n" "$(df -Pk {word(layout.root)} | awk \'NR==2 {{print $4}}\')"; '
+            f'printf "free %s\\n" "$({layout.free_kib()})"; '
             f'for f in {layout.every_blob()}; do [ -e "$f" ] && '
             'printf "blob %s\\n" "${f##*/}"; done; '
             f'[ -f {current} ] && printf "current %s\\n" "$(cat {current})"; '

@@ -164,6 +164,17 @@ class Layout:
             raise ValueError(f"{path!r} is not under {self.root!r}")
         return f'"${_VAR}"/{shlex.quote(rest)}'
 
+    def free_kib(self) -> str:
+        """A shell command printing the free KiB where the releases directory is, or will
+        be: ``df`` of its nearest existing parent. On a node never deployed to (and in a
+        dry run, which makes no directory) the directory itself is not there yet, and
+        ``df`` of it printed nothing, read as 0 KiB free."""
+        return (
+            f"up={self.word(self.root)}; "
+            'while [ ! -d "$up" ]; do up=$(dirname "$up"); done; '
+            "df -Pk \"$up\" | awk 'NR==2 {print $4}'"
+        )
+
     def every_blob(self) -> str:
         """A shell glob of every blob (a literal pattern when there is none)."""
         return f"{self.word(self.blobs)}/*"

@@ -31,13 +31,14 @@ from ..errors import (
     ConfigError,
     DeployError,
     LockError,
+    NotReady,
     PreflightError,
     RolloutError,
     explain,
 )
-from ..records.history import Result
+from ..records.history import History, Result
 from ..records.lock import Holder
-from . import ending, recording, signals, warmup
+from . import ending, readiness, recording, signals, warmup
 from .batches import Finished
 from .clusterlock import ClusterLock
 from .phase import Phase, Reporter
@@ -193,7 +194,12 @@ class Rollout:
         self.verdicts.append((round(time.monotonic() - self.started, 3), text))
 
     def make_live(self, target: Target) -> None:
-        self.runtime.make_live(target)
+        try:
+            self.runtime.make_live(target)
+        except NotReady as error:  # which limit fired, and what the node needed before
+            records = History(self.app.history_path).records()
+            error.add_note(readiness.missed(self.app.config, target.config, records))
+            raise
 
     def warm_up(self, targets: Sequence[Target], ramp: Rotation | None = None) -> None:
         seconds = max((target.config.warmup for target in targets), default=0.0)

@@ -93,7 +93,7 @@ def _step(rollout: Rollout, target: Target, merged: dict[str, HostFiles], sends:
         if d.diff
     )
     if rollout.unchanged(target):
-        action, changes, restarts = UNCHANGED, False, False
+        action, changes, restarts = strategy.preview.unchanged or UNCHANGED, False, False
     else:
         action, changes, restarts = strategy.preview.change, True, strategy.restarts
     if target.host in rollout.logging_live:
@@ -136,6 +136,24 @@ def order(rollout: Rollout) -> list[str]:
     if words is None:
         return []
     return [words(rollout.pace, rollout.strategy.unit.of(rollout.plan.nodes))]
+
+
+def traffic(rollout: Rollout, kept: Collection[str], rotation: Rotation | None) -> list[str]:
+    """What the run changes in haproxy, in the strategy's words (`Preview.rotation`), and
+    how each host's traffic moves from its kept node to the other (`Preview.switch`)."""
+    words = rollout.strategy.preview
+    if rotation is None:
+        return []
+    out = [words.rotation] if words.rotation else []
+    by_host: dict[str, list[str]] = {}
+    for node in rollout.plan.nodes:
+        by_host.setdefault(node.host, []).append(node.label)
+    for host, labels in by_host.items():
+        old = [label for label in labels if label in kept]
+        new = [label for label in labels if label not in kept]
+        if words.switch and len(old) == 1 and len(new) == 1:
+            out.append(words.switch.format(host=host, old=old[0], new=new[0]))
+    return out
 
 
 def lines(steps: Sequence[Step], order: Sequence[str] = ()) -> list[str]:

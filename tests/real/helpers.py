@@ -113,6 +113,13 @@ def second_copy(app_dir: Path, tmp_path: Path) -> Path:
     return other
 
 
+def server_states(where: Cluster) -> list[tuple[str, str, str]]:
+    """Each haproxy server of backend ``web``: its name, operational and administrative
+    state (``show servers state``, without its clock)."""
+    rows = haproxy.command(where, "show servers state web").splitlines()[2:]
+    return sorted((f[3], f[5], f[6]) for f in (row.split() for row in rows) if len(f) > 6)
+
+
 def all_on(sandbox: Cluster, version: str) -> dict[str, str]:
     return {address: version for address in sandbox.addresses}
 

@@ -26,7 +26,13 @@ from sandbox import app, cluster, haproxy, tomcat, tomcat_app, tomcat_conf
 from sandbox.sample import DEFAULT_GROUP_ID, build_war
 from tests import cli
 from tests.real.helpers import TomcatSandbox as Sandbox
-from tests.real.helpers import fail_on_leftovers, history, kill_when, stop_clusters
+from tests.real.helpers import (
+    fail_on_leftovers,
+    history,
+    kill_when,
+    server_states,
+    stop_clusters,
+)
 from tests.real.test_faults import on_phase
 
 pytestmark = pytest.mark.real
@@ -237,6 +243,50 @@ def test_no_switch_verifies_the_idle_colours_and_switch_sends_the_traffic(
     assert served(bg) == OLD and live(app_dir, capsys) == before
     assert bg.jvms() == jvms
     assert [e["action"] for e in history(app_dir)[-2:]] == ["switch", "switch"]
+
+
+def test_switch_and_rollback_dry_runs_say_which_colour_takes_the_traffic_and_change_nothing(
+    bg: Sandbox, app_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = live(app_dir, capsys)
+    first = before[0].split("/")[0]
+    planned = cli.run([bg.wars[NEW].name, "--dry-run"], app_dir, capsys)
+    assert planned.code == 0 and f"switch {first}: haproxy sets " in planned.out, planned.text
+    unswitched = cli.run([bg.wars[NEW].name, "--no-switch", "--dry-run"], app_dir, capsys)
+    assert unswitched.code == 0 and "haproxy sets" not in unswitched.out, unswitched.text
+    dark = cli.run([bg.wars[NEW].name, "--no-switch"], app_dir, capsys)
+    assert dark.code == 0, dark.text
+    records, jvms = len(history(app_dir)), bg.jvms()
+    lb = server_states(bg.tomcats.cluster)
+    plan = cli.run(["switch", "--dry-run"], app_dir, capsys)
+    assert plan.code == 0, plan.text
+    assert (
+        f"dry run: switch 2 host(s) from their live colours (on {OLD}) to their idle colours "
+        f"(on {bg.wars[NEW].name} ({NEW})), strategy blue-green; nothing is changed" in plan.out
+    )
+    for old, new in zip(before, idle_of(before), strict=True):
+        assert f"{new}: idle colour runs it already (verified on /status): no restart" in plan.out
+        assert f"{old}: live colour: not touched; the switch takes its traffic away" in plan.out
+        host = new.split("/")[0]
+        assert (
+            f"switch {host}: haproxy sets {new} ready, waits until it is UP, then sets {old} "
+            f"maint (its traffic moves from {old} to {new})" in plan.out
+        )
+    assert "plan: 0 of 4 node(s) change, 0 restart, 0 bytes to send" in plan.out
+    assert served(bg) == OLD and live(app_dir, capsys) == before and bg.jvms() == jvms
+    assert server_states(bg.tomcats.cluster) == lb
+    assert len(history(app_dir)) == records
+
+    switched = cli.run(["switch"], app_dir, capsys)  # what the plan said, for real
+    assert switched.code == 0, switched.text
+    assert served(bg) == NEW and sorted(live(app_dir, capsys)) == sorted(idle_of(before))
+
+    back = cli.run(["rollback", "--dry-run"], app_dir, capsys)
+    assert back.code == 0, back.text
+    assert f"dry run: rollback from {bg.wars[NEW].name} ({NEW}) to {bg.wars[OLD].name} " in back.out
+    for host in before:  # the colour that was live before still runs OLD: a switch back
+        assert f"{host}: idle colour runs it already (verified on /status)" in back.out
+    assert served(bg) == NEW and len(history(app_dir)) == records + 1 and bg.jvms() == jvms
 
 
 def test_the_live_colour_survives_a_haproxy_reload(

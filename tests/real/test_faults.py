@@ -8,6 +8,7 @@ filled, a file altered on the node, SIGINT, SIGKILL.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import shutil
 import signal
@@ -283,6 +284,35 @@ def test_a_status_that_never_answers_aborts_and_rollback_restores(
     assert versions(sandbox) == {first: "", second: "1.0.125", third: "1.0.125"}
     set_key(on_125, "ready_timeout", "30")  # a hung JVM's graceful stop takes its 5 s
     back = cli.run(["rollback"], on_125, capsys)
+    assert back.code == 0, back.text
+    assert versions(sandbox) == all_on(sandbox, "1.0.125")
+
+
+def test_a_slow_starter_that_misses_ready_timeout_names_the_key_and_what_it_needed(
+    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The node's start is recorded once with room to spare; with ready_timeout below it,
+    the failure names the key, its line in .config, the recorded start and a value that
+    covers it."""
+    first = sandbox.addresses[0]
+    slow = build_war("1.0.128", on_125, artifact_id="search-web-frontend", startup_delay_ms=5000)
+    set_key(on_125, "ready_timeout", "30")
+    learnt = cli.run([slow.name, "--hosts", first], on_125, capsys)
+    assert learnt.code == 0, learnt.text
+    needed = history(on_125)[-1]["hosts"][first]["restart_to_ready"]
+    assert needed >= 5, needed
+    set_key(on_125, "ready_timeout", "4")
+    result = cli.run([slow.name, "--hosts", first, "--force"], on_125, capsys)
+    assert result.code == 1, result.text
+    assert f"{first}: not verified within 4 s (ready_timeout)" in result.err
+    line = (on_125 / ".config").read_text().splitlines().index("ready_timeout = 4") + 1
+    where = f"{on_125 / '.config'}:{line}: [deploy] ready_timeout"
+    assert f"The limit was ready_timeout = 4 s ({where})." in result.err
+    assert f"{needed:.1f} s from restart to ready in its last recorded runs" in result.err
+    enough = math.ceil(2 * needed)
+    assert f"ready_timeout = {enough} (2x its longest start) would have been enough" in result.err
+    set_key(on_125, "ready_timeout", "30")
+    back = cli.run(["search-web-frontend-1.0.125.war", "--hosts", first], on_125, capsys)
     assert back.code == 0, back.text
     assert versions(sandbox) == all_on(sandbox, "1.0.125")
 

@@ -18,6 +18,7 @@ from fabfile.cluster.balancer import Counters
 from fabfile.cluster.probe import Status
 from fabfile.engine import strategies
 from fabfile.engine.batches import RollBack, order, split
+from fabfile.engine.strategies.order import in_batches, judged_in_batches
 from fabfile.engine.target import Target
 from fabfile.errors import ConfigError, RolloutError, explain
 from fabfile.records.history import History
@@ -421,3 +422,34 @@ def test_a_rollback_is_never_judged(world: World) -> None:
     failing_once_started(world, Counters(20, 5))
     run(world, Pace(watch=5, judged=False))
     assert world.running() == dict.fromkeys(HOSTS, NEW.version)
+
+
+@pytest.mark.parametrize(
+    ("pace", "said"),
+    [
+        (Pace(), "order: one node after another (batch = 1); stops at the first failure"),
+        (
+            Pace(batch=Share(2), canary=1),
+            "order: the first 1 node(s) as canary, then 2 nodes at a time (batch = 2); "
+            "stops at the first failure",
+        ),
+        (
+            Pace(batch=Share(percent=100.0), max_failures=Share(1)),
+            "order: all 4 node(s) at once; stops once more than 1 fail (max_failures = 1)",
+        ),
+        (Pace(canary=4), "order: one node after another (batch = 1); stops at the first failure"),
+    ],
+)
+def test_the_dry_run_words_the_order_of_a_run_in_batches(pace: Pace, said: str) -> None:
+    """A canary as large as the run has nothing to wait for it: there is none (`split`)."""
+    assert in_batches(pace, 4) == said
+
+
+def test_the_dry_run_says_what_watches_a_rolling_run() -> None:
+    pace = Pace(watch=120, on_failure="rollback")
+    assert judged_in_batches(pace, 3) == (
+        "order: one node after another (batch = 1); stops at the first failure; then every "
+        "node on the release is watched for 120 s; a Failed verdict rolls every changed node "
+        "back (on_failure)"
+    )
+    assert judged_in_batches(dataclasses.replace(pace, judged=False), 3) == in_batches(pace, 3)

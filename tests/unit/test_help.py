@@ -198,13 +198,21 @@ def test_invokes_core_flags_are_not_accepted(
                 "--lb LIST",
                 "-C, --app-dir DIR",
                 "--app NAME",
+                "--dry-run",
                 "-b, --batch N|P%",
                 "--lock-wait N",
             ],
         ),
         (
             "switch",
-            ["-H, --hosts LIST", "--lb LIST", "-C, --app-dir DIR", "--app NAME", "--lock-wait N"],
+            [
+                "-H, --hosts LIST",
+                "--lb LIST",
+                "-C, --app-dir DIR",
+                "--app NAME",
+                "--dry-run",
+                "--lock-wait N",
+            ],
         ),
         ("unlock", ["-H, --hosts LIST", "-C, --app-dir DIR", "--app NAME", "-f, --force"]),
         (
@@ -236,7 +244,7 @@ def test_task_help_is_the_same_however_it_is_asked(
 ) -> None:
     asked = [["rollback", "--help"], ["rollback", "-h"], ["--help", "rollback"], ["-h=rollback"]]
     outs = {run(argv, tmp_path, capsys).out for argv in asked}
-    assert len(outs) == 1 and "Usage: deploy rollback [FLAGS]" in outs.pop()
+    assert len(outs) == 1 and "Usage: deploy rollback [--dry-run] [FLAGS]" in outs.pop()
 
 
 def test_help_text_survives_a_second_program_in_the_same_process(
@@ -270,6 +278,7 @@ def test_completion_still_works(tmp_path: Path, capsys: pytest.CaptureFixture[st
         "--lb",
         "--app-dir",
         "--app",
+        "--dry-run",
         "--batch",
         "--lock-wait",
     }

@@ -290,6 +290,42 @@ def test_a_dry_run_flag_is_refused_and_nothing_runs(
     assert calls == []
 
 
+@pytest.mark.parametrize(
+    ("argv", "planned"),
+    [
+        (["rollback", "--dry-run"], "rollback"),
+        (["--dry-run", "rollback", "--batch", "2"], "rollback"),
+        (["switch", "--dry-run"], "switch"),
+    ],
+)
+def test_rollback_and_switch_dry_runs_plan_and_never_run(
+    app: Path,
+    capsys: pytest.CaptureFixture[str],
+    calls: list[tuple[str, dict[str, object]]],
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    planned: str,
+) -> None:
+    """``--dry-run`` of rollback and switch reaches their plan, never the command."""
+    from fabfile.commands import dry_run, switch
+
+    plans: list[str] = []
+
+    def planner(name: str) -> object:
+        def plan(*args: object, **kwargs: object) -> ExitCode:
+            plans.append(name)
+            return ExitCode.OK
+
+        return plan
+
+    for name in ("rollback", "switch"):
+        monkeypatch.setattr(dry_run, name, planner(name))
+    monkeypatch.setattr(switch, "switch", lambda *a, **k: pytest.fail("switched for real"))
+    result = run(argv, app, capsys)
+    assert result.code == ExitCode.OK, result.text
+    assert plans == [planned] and calls == []
+
+
 def test_inv_dry_is_refused_by_the_task_itself(
     app: Path, monkeypatch: pytest.MonkeyPatch, calls: list[tuple[str, dict[str, object]]]
 ) -> None:

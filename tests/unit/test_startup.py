@@ -120,7 +120,7 @@ def test_help_loads_no_command_and_no_ssh(tmp_path: Path) -> None:
     commands = ("fabfile.commands", "fabfile.cluster", "fabfile.engine.strategies")
     assert loaded(modules, *UNUSED, *commands, "fabfile.app.config", "rich") == []
     code, out, _, modules = deploy("rollback", "--help", cwd=tmp_path)
-    assert code == 0 and out.startswith("Usage: deploy rollback [FLAGS]")
+    assert code == 0 and out.startswith("Usage: deploy rollback [--dry-run] [FLAGS]")
     assert loaded(modules, *UNUSED, *commands) == []
 
 

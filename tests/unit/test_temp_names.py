@@ -142,3 +142,20 @@ def test_under_the_deploy_lock_every_other_runs_temporary_file_is_removed(
     assert young.exists()
     sh(Holdings.script(config, tidy=True, locked=True), home)
     assert not young.exists()
+
+
+@pytest.mark.parametrize("releases_dir", ["~/releases/shop", "~/new/deep/releases/shop"])
+def test_a_fresh_node_reads_the_free_space_of_the_nearest_existing_parent(
+    tmp_path: Path, releases_dir: str
+) -> None:
+    """A node never deployed to has no releases directory yet, and a dry run makes none:
+    the space it will be made in counts, not 0 KiB (the dry run said "0 MiB free" on
+    every node of a cluster the deploy then went to)."""
+    home = tmp_path / "fresh"
+    home.mkdir()
+    config = node_configs(tmp_path, "hosts = web1", f"releases_dir = {releases_dir}")[0]
+    holdings = LocalNode(config, home).holdings(tidy=False)
+    disk = os.statvfs(home)
+    free_kib = disk.f_bavail * disk.f_frsize // 1024  # others write here meanwhile: about
+    assert holdings.free_kib > 0 and abs(holdings.free_kib - free_kib) < 64 * 1024
+    assert list(home.iterdir()) == []  # a dry run makes no directory

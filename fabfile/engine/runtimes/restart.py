@@ -14,7 +14,7 @@ import time
 from typing import ClassVar
 
 from ...cluster import inflight, portowner, probe, restartclaim
-from ...errors import DeployError, NodeError, RolloutError
+from ...errors import DeployError, NodeError, NotReady, RolloutError
 from .. import warmup
 from ..phase import Phase
 from ..plan import Plan
@@ -145,7 +145,8 @@ class Restart:
         if not ready:
             target.end(Outcome.FAILED, status.describe())
             self.steps.set_phase(target, Phase.FAILED, status.describe())
-            raise RolloutError(self._unverified(target, status, steady))
+            failure = RolloutError if steady else NotReady  # NotReady: ready_timeout fired
+            raise failure(self._unverified(target, status, steady))
         target.restart_to_ready = time.monotonic() - since
         target.end(Outcome.DEPLOYED)
         if target.config.warmup_urls:
@@ -160,7 +161,7 @@ class Restart:
     def _unverified(self, target: Target, status: probe.Status, steady: bool) -> str:
         """What /status said instead of the release, and for how long."""
         release, node = self.plan.release, target.config
-        within = "" if steady else f" within {node.ready_timeout:g} s"
+        within = "" if steady else f" within {node.ready_timeout:g} s (ready_timeout)"
         how = f" steadily for {node.error_grace:g} s" if steady else ""
         line = (
             f"{target.host}: not verified{within}: {status.url} answered "

@@ -58,6 +58,9 @@ class BlueGreen:
         "install + restart (idle colour), then the switch to it",
         kept="live colour: not touched; the switch takes its traffic away",
         order=order,
+        unchanged="idle colour runs it already (verified on /status): no restart, the switch to it",
+        switch="switch {host}: haproxy sets {new} ready, waits until it is UP, then sets "
+        "{old} maint (its traffic moves from {old} to {new})",
     )
     status: ClassVar[Columns] = Columns.COLOURS
     # sends the traffic to the other colour, whatever release it runs (run again: back)

@@ -71,6 +71,13 @@ class Preview:
     # the line on how the run's pace groups its units (blue/green: idle starts, switches),
     # given the pace and how many units the run has; None: no such line
     order: Callable[[Pace, int], str] | None = None
+    # a node that runs the release already; '' for the common words (skipped, as it is)
+    unchanged: str = ""
+    # what the run changes in haproxy, said once when there is one; '' for nothing
+    rotation: str = ""
+    # how one host's traffic moves from its kept node to the other ({host}, {old}, {new});
+    # '' when the run moves none (the dry run of a switch and of a rollback say it)
+    switch: str = ""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,6 +27,7 @@ from ..runtimes import Runtime
 from ..runtimes.parallel import ParallelVersions
 from ..target import Outcome, Target
 from .contract import Columns, Preview, Rollback, Setup, Steps, Unit
+from .order import in_batches
 
 
 class Parallel:
@@ -38,7 +39,9 @@ class Parallel:
     unit: ClassVar[Unit] = Unit.NODES
     restarts: ClassVar[bool] = False
     versioned: ClassVar[bool] = True
-    preview: ClassVar[Preview] = Preview("deploy beside the running version (no restart)")
+    preview: ClassVar[Preview] = Preview(
+        "deploy beside the running version (no restart)", order=in_batches
+    )
     status: ClassVar[Columns] = Columns.VERSIONS
     # undeploys old versions once their sessions end (after a deploy with ``retire = auto``)
     commands: ClassVar[tuple[str, ...]] = ("retire",)

@@ -29,6 +29,7 @@ from ..runtimes import Runtime
 from ..runtimes.restart import Restart
 from ..target import Outcome, Target
 from .contract import Columns, Preview, Rollback, Setup, Steps, Unit
+from .order import judged_in_batches
 
 
 class Rolling:
@@ -44,6 +45,9 @@ class Rolling:
         "install + restart",
         held="{state} in haproxy, not by deploy: left out of rotation as found "
         "(--force puts it back)",
+        order=judged_in_batches,
+        rotation="haproxy: each node that restarts is drained first, and set ready again "
+        "once /status names the release",
     )
     status: ClassVar[Columns] = Columns.ROTATION
     commands: ClassVar[tuple[str, ...]] = ()
