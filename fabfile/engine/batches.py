@@ -117,7 +117,7 @@ class Batches:
                 raise stop
             if batch.canary and more and not groups[number].canary:
                 canaries = [t for b in groups if b.canary for t in b.targets]
-                self._gate([t for t in canaries if id(t) not in bad])
+                self._gate([t for t in canaries if id(t) not in bad], number)
 
     def _summary(
         self,
@@ -237,19 +237,21 @@ class Batches:
 
     # -- the canary's gate ------------------------------------------------------
 
-    def _gate(self, canaries: Sequence[Target]) -> None:
-        """Go on past the canaries only on a Successful verdict (or the user's yes)."""
+    def _gate(self, canaries: Sequence[Target], batch: int) -> None:
+        """Go on past the canaries only on a Successful verdict (or the user's yes);
+        ``batch``: the number of the batch that ends the canaries."""
         if not canaries:
             return
         steps, pace = self.steps, self.pace
         names = ", ".join(t.host for t in canaries)
+        hosts = [t.host for t in canaries]
         if pace.confirm:
             question = f"canary {names} verified on the release. Go on with the rest? [y/n]"
             key = steps.ask(question, "yn")
             steps.note(f"canary: {'confirmed' if key == 'y' else 'not confirmed'} by the user")
-            steps.record_verdict(
-                f"canary {names}: {'confirmed' if key == 'y' else 'not confirmed'}"
-            )
+            said = "confirmed" if key == "y" else "not confirmed"
+            steps.record_verdict(f"canary {names}: {said}")
+            steps.judged(batch, hosts, said, "the user was asked")
             if key != "y":
                 raise RolloutError(f"stopped after the canary {names}: not confirmed")
             return
@@ -267,6 +269,7 @@ class Batches:
         judgement = canary.judge(watch, self.rotation)
         steps.note(f"canary {names}: {judgement}")
         steps.record_verdict(str(judgement))
+        steps.judged(batch, hosts, str(judgement.verdict), judgement.detail)
         if judgement.verdict == canary.Verdict.SUCCESSFUL:
             return
         if judgement.verdict == canary.Verdict.INCONCLUSIVE:

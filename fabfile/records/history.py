@@ -106,6 +106,7 @@ class Record:
     seconds: float | None = None
     stages: dict[str, float] = dataclasses.field(default_factory=dict)
     canary: str = ""  # the canary's verdict, when the run had one
+    hooks: str = ""  # each hook run and how it ended (`fabfile.engine.hookrunner`)
     finished: str = dataclasses.field(default_factory=lambda: now())
     user: str = dataclasses.field(default_factory=getpass.getuser)
     origin: str = dataclasses.field(default_factory=socket.gethostname)
@@ -126,6 +127,8 @@ class Record:
             entry["seconds"] = self.seconds
         if self.canary:
             entry["canary"] = self.canary
+        if self.hooks:
+            entry["hooks"] = self.hooks
         if self.release is not None:
             entry |= {
                 "version": self.release.version,
@@ -156,6 +159,7 @@ class Record:
             seconds=_number(data.get("seconds")),
             stages=_stages(data.get("stages")),
             canary=_text(data.get("canary")),
+            hooks=_text(data.get("hooks")),
             finished=_text(data.get("finished")),
             user=_text(data.get("user")),
             origin=_text(data.get("from")),
