@@ -213,6 +213,7 @@ EVERY_FIELD = Record(
     seconds=9.75,
     stages={"preflight": 0.5, "staging": 1.0},
     canary="Successful: 0 errors",
+    hooks="pre_deploy: ok (0.1 s); post_deploy: exited with 1 (0.0 s)",
     finished=FINISHED,
     user="ops",
     origin="laptop",
