@@ -68,13 +68,22 @@ def parse(path: Path, parser: configparser.ConfigParser, source: Source) -> Hook
             except ValueError as error:
                 raise ConfigError(f"{where} = {raw.strip()!r}: {error}") from None
         elif key not in HOOKS:
-            close = difflib.get_close_matches(key, [*HOOKS, TIMEOUT], n=1)
-            hint = f"did you mean '{close[0]}'?" if close else f"hooks are {', '.join(HOOKS)}"
+            close = _meant(key)
+            hint = f"did you mean '{close}'?" if close else f"hooks are {', '.join(HOOKS)}"
             raise ConfigError(f"{where}: unknown hook; {hint}")
         elif raw.strip():
             commands[key] = raw.strip()  # continuation lines: one line each for sh
     lines = {key: source.line(SECTION, key) for key in commands}
     return Hooks(commands, lines, timeout, path)
+
+
+def _meant(key: str) -> str:
+    """The hook a Kamal (``pre-deploy``) or Capistrano (``after_deploy``) user meant."""
+    word = key.replace("-", "_").replace("before_", "pre_").replace("after_", "post_")
+    if word in HOOKS:
+        return word
+    close = difflib.get_close_matches(word, [*HOOKS, TIMEOUT], n=1)
+    return close[0] if close else ""
 
 
 def check_safe(hooks: Hooks, app_dir: Path) -> None:
