@@ -15,14 +15,13 @@ import hashlib
 import hmac
 import json
 import os
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
 from ..app import credentials
 from ..app.config import AppConfig
+from ..cluster import http
 from ..version import __version__
 from .events import Event, Kind
 
@@ -40,40 +39,41 @@ class Notifier:
         self.timeout = config.notify_timeout
         self.say = say
         self.secret = _secret(config)
-        # no proxy from the environment: the URL is what .config says, reached directly
-        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
     def __call__(self, event: Event) -> str:
         form = text(event) if self.slack else event.to_dict()
-        body = credentials.redact(json.dumps(form, sort_keys=True))
-        data = body.encode()
-        request = urllib.request.Request(self.url, data=data, method="POST")
-        request.add_header("Content-Type", "application/json")
-        request.add_header("User-Agent", f"wardeploy/{__version__}")
-        request.add_header("X-Deploy-Event", str(event.kind))
-        request.add_header("X-Deploy-Delivery", uuid.uuid4().hex)
+        data = credentials.redact(json.dumps(form, sort_keys=True)).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": f"wardeploy/{__version__}",
+            "X-Deploy-Event": str(event.kind),
+            "X-Deploy-Delivery": uuid.uuid4().hex,
+        }
         if self.secret is not None:
-            request.add_header(SIGNATURE, sign(self.secret.reveal(), data))
-        failure = self._send(request)
+            headers[SIGNATURE] = sign(self.secret.reveal(), data)
+        failure = self._send(headers, data)
         if failure:
             self.say(f"warning: notification '{event.kind}' to {self.url} not delivered: {failure}")
         return ""
 
-    def _send(self, request: urllib.request.Request) -> str:
-        """Why the notification was not delivered ('' when it was)."""
+    def _send(self, headers: dict[str, str], data: bytes) -> str:
+        """Why the notification was not delivered ('' when it was). Through the package's
+        one HTTP client: directly (no proxy), no redirect followed (a 3xx is no 2xx)."""
+        timeout = self.timeout
         try:
-            with self.opener.open(request, timeout=self.timeout) as answer:
-                answer.read(65536)
-                status = answer.status
-        except urllib.error.HTTPError as error:
-            return f"HTTP {error.code} {error.reason}"
-        except urllib.error.URLError as error:
-            return str(getattr(error.reason, "strerror", None) or error.reason)
-        except TimeoutError:
-            return f"no answer within {self.timeout:g} s (notify_timeout)"
-        except OSError as error:
-            return error.strerror or str(error)
-        return "" if 200 <= status < 300 else f"HTTP {status}"
+            answer = http.request(
+                "POST",
+                self.url,
+                connect_timeout=timeout,
+                read_timeout=timeout,
+                headers=headers,
+                body=data,
+                max_body=65536,
+            )
+        except http.HttpError as error:
+            late = error.failure is http.Failure.TIMEOUT
+            return f"{error.reason} ({timeout:g} s, notify_timeout)" if late else error.reason
+        return "" if 200 <= answer.status < 300 else f"HTTP {answer.status}"
 
 
 def sign(secret: str, body: bytes) -> str:

@@ -293,7 +293,7 @@ def test_a_dead_notify_url_does_not_fail_the_deploy(
     with_deploy_keys(on_125, notify_url=url)
     result = cli.run(["search-web-frontend-1.0.126.war"], on_125, capsys)
     assert result.code == 0, result.text
-    assert f"warning: notification 'started' to {url} not delivered: Connection refused" in (
+    assert f"warning: notification 'started' to {url} not delivered: connection refused" in (
         result.out
     )
     assert f"warning: notification 'finished' to {url} not delivered" in result.out
