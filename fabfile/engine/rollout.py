@@ -176,6 +176,8 @@ class Rollout:
             self.events.emit(event)
         except KeyboardInterrupt:
             self.note(f"{kind} hooks and notifications interrupted")
+        except DeployError as error:  # the run's own outcome is what the user must read
+            self.note(f"warning: {explain(error)}")
 
     def judged(self, batch: int, hosts: Sequence[str], verdict: str, reasons: str) -> None:
         if self.facts is not None:
