@@ -113,7 +113,10 @@ def _script(command: str, app_dir: Path) -> Path | None:
 
 
 def _check_file(path: Path, what: str) -> None:
-    info = path.stat()
+    try:
+        info = path.stat()
+    except OSError as error:
+        raise ConfigError(f"{path} {what} and cannot be read ({error.strerror})") from None
     mode = stat.S_IMODE(info.st_mode)
     if mode & 0o022:
         who = {0o022: "group and others", 0o020: "group", 0o002: "others"}[mode & 0o022]
