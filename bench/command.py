@@ -2,19 +2,35 @@
 
 The ``deploy`` on PATH runs the code its virtualenv was installed from (an editable
 install of another worktree, say); a benchmark measures the code beside it. So here
-``deploy`` is this interpreter running `fabfile.cli.program.main` (what the entry point
-runs) with this checkout first on PYTHONPATH.
+``deploy`` is this interpreter running what setup.cfg's ``deploy`` entry point names,
+with this checkout first on PYTHONPATH.
 """
 
 from __future__ import annotations
 
+import configparser
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DEPLOY = (sys.executable, "-c", "from fabfile.cli.program import main; main()")
+
+
+def _entry_point() -> tuple[str, str]:
+    """(module, function) of the ``deploy`` console script, as pip would install it."""
+    setup = configparser.ConfigParser()
+    setup.read(REPO / "setup.cfg")
+    for line in setup["options.entry_points"]["console_scripts"].splitlines():
+        name, _, target = line.partition("=")
+        if name.strip() == "deploy":
+            module, _, function = target.strip().partition(":")
+            return module, function
+    raise SystemExit(f"{REPO / 'setup.cfg'}: no deploy console script")
+
+
+_MODULE, _FUNCTION = _entry_point()
+DEPLOY = (sys.executable, "-c", f"from {_MODULE} import {_FUNCTION}; {_FUNCTION}()")
 
 
 def environment() -> dict[str, str]:

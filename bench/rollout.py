@@ -3,11 +3,17 @@ against the floor and against what the write-ups' scripts do.
 
     python3 bench/rollout.py [--runs 3] [--nodes 3] [--warmup 3] [--pad-mb 30] [--rate 1000]
 
+The ``deploy`` it runs is this checkout's (`bench.command`), not the one on PATH.
+
 Brings up its own sandbox (sshd + Jetty on 127.0.2.x, haproxy on 127.0.2.1),
 keeps a paced wrk load on haproxy during every scenario, prints a table and
 writes it as JSON to bench/results/rollout.json. Every figure is the median of
 ``--runs`` runs (each from the same clean start: no release on any node), with
-their range, since one run varies by about a second (see below).
+their range, since one run varies by about a second (see below), with the machine's
+load before and after each run.
+
+"stage first" is ``deploy stage`` of a release no node holds yet (not timed: it runs
+while the old release serves), then the timed deploy of it, which sends 0 bytes.
 
 The floor is what no tool can beat: the sum of each node's measured
 restart-to-ready time (restart command to the new JVM's 200, polled every
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import shutil
 import statistics
@@ -35,18 +42,20 @@ import requests
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench import command  # noqa: E402
 from bench.load import Load  # noqa: E402
-from fabfile.app import config  # noqa: E402
+from fabfile.app import config, warcache  # noqa: E402
 from fabfile.cluster.balancer import Balancer  # noqa: E402
 from sandbox import app, cluster, haproxy  # noqa: E402
 from sandbox.sample import build_war  # noqa: E402
 
 ROOT = Path("/tmp/wardeploy-bench")
-OLD, NEW = "2.0.0", "2.0.1"
+OLD, NEW, STAGED = "2.0.0", "2.0.1", "2.0.2"
 
 
 def main() -> None:
     args = _arguments()
+    command.check()
     sandbox = cluster.up(ROOT, args.nodes, first="127.0.2.2")
     try:
         socket = haproxy.up(sandbox)
@@ -55,10 +64,12 @@ def main() -> None:
         runs = []
         for number in range(1, args.runs + 1):
             print(f"run {number} of {args.runs}", flush=True)
+            load_before = _load()
             _clean_start(sandbox, app_dir, wars)
             floor = _floor(sandbox, app_dir, args.warmup, args.rate)
+            rows = _scenarios(sandbox, app_dir, wars, floor, args.rate)
             runs.append(
-                {"floor": floor, "rows": _scenarios(sandbox, app_dir, wars, floor, args.rate)}
+                {"floor": floor, "rows": rows, "load_before": load_before, "load_after": _load()}
             )
     finally:
         haproxy.down(sandbox)
@@ -67,10 +78,13 @@ def main() -> None:
 
 
 def _clean_start(sandbox: cluster.Cluster, app_dir: Path, wars: dict[str, Path]) -> None:
-    """No release kept on any node and no history: every run stages the same bytes."""
+    """No release kept on any node, no history and no WAR known checked: every run
+    stages the same bytes and reads each new WAR whole once, as a user's first deploy
+    of it does."""
     for address in sandbox.addresses:
         shutil.rmtree(sandbox.home(address) / "releases", ignore_errors=True)
-    (app_dir / ".deploy-history.jsonl").unlink(missing_ok=True)
+    for name in (".deploy-history.jsonl", warcache.NAME):
+        (app_dir / name).unlink(missing_ok=True)
     _deploy(app_dir, wars[OLD], force=True)
 
 
@@ -92,15 +106,35 @@ def _prepare(
     for old in app_dir.glob("*.war"):
         old.unlink()
     (app_dir / ".deploy-history.jsonl").unlink(missing_ok=True)
-    return {v: build_war(v, app_dir, artifact_id=app.APP, pad_mb=args.pad_mb) for v in (OLD, NEW)}
+    return {
+        v: build_war(v, app_dir, artifact_id=app.APP, pad_mb=args.pad_mb)
+        for v in (OLD, NEW, STAGED)
+    }
+
+
+def _load() -> float:
+    """The machine's 1-minute load average: figures from a busy machine are slower."""
+    return round(os.getloadavg()[0], 2)
 
 
 def _deploy(app_dir: Path, war: Path | None, *words: str, force: bool = False) -> float:
     """Run the ``deploy`` command as a user would; return its wall time."""
-    command = ["deploy", *words, *([war.name] if war else []), *(["--force"] if force else [])]
+    argv = [*words, *([war.name] if war else []), *(["--force"] if force else [])]
     started = time.monotonic()
-    subprocess.run(command, cwd=app_dir, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [*command.DEPLOY, *argv],
+        cwd=app_dir,
+        env=command.environment(),
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return time.monotonic() - started
+
+
+def _staged_then_deployed(app_dir: Path, war: Path) -> float:
+    """``deploy stage`` (untimed: nothing live changes), then the timed deploy."""
+    _deploy(app_dir, war, "stage")
+    return _deploy(app_dir, war)
 
 
 def _floor(sandbox: cluster.Cluster, app_dir: Path, warmup: float, rate: int) -> dict[str, Any]:
@@ -180,6 +214,7 @@ def _scenarios(
         ("tool: rolling deploy", lambda: _deploy(app_dir, wars[NEW]), True),
         ("tool: no-op redeploy", lambda: _deploy(app_dir, wars[NEW]), True),
         ("tool: rollback", lambda: _deploy(app_dir, None, "rollback"), True),
+        ("tool: stage first", lambda: _staged_then_deployed(app_dir, wars[STAGED]), True),
         ("baseline: deploy", lambda: _baseline(sandbox, wars[NEW], _warmup(app_dir)), False),
         ("baseline: redeploy", lambda: _baseline(sandbox, wars[NEW], _warmup(app_dir)), False),
         ("baseline: rollback", lambda: _baseline(sandbox, wars[OLD], _warmup(app_dir)), False),
@@ -274,6 +309,8 @@ def _report(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
         print("restart-to-ready per node:", run["floor"]["restart_to_ready"])
     header = ("scenario", "seconds", "floor", "overhead/node", "requests", "failed", "bytes sent")
     print(f"{header[0]:>22}  " + "  ".join(f"{h:>17}" for h in header[1:]))
+    loads = [run[key] for run in runs for key in ("load_before", "load_after")]
+    print(f"machine: {os.cpu_count()} CPUs, load {min(loads):g}-{max(loads):g} during the runs")
     for row in rows:
         cells = []
         for column in _COLUMNS:
@@ -286,7 +323,14 @@ def _report(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(
         json.dumps(
-            {"summary": rows, "runs": runs, "args": vars(args) | {"out": str(args.out)}}, indent=2
+            {
+                "summary": rows,
+                "runs": runs,
+                "load": [min(loads), max(loads)],
+                "cpus": os.cpu_count(),
+                "args": vars(args) | {"out": str(args.out)},
+            },
+            indent=2,
         )
     )
     print(f"written: {args.out}")

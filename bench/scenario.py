@@ -5,6 +5,7 @@ in through haproxy, what the last deploy sent, and a scenario's row in the table
 from __future__ import annotations
 
 import json
+import os
 import statistics
 import subprocess
 import time
@@ -83,5 +84,6 @@ def report(
             f"  {summary['bytes_sent']:>10}"
         )
     out.parent.mkdir(parents=True, exist_ok=True)
-    document = {"summary": table, "runs": runs, **(extra or {})}
+    machine = {"cpus": os.cpu_count(), "load_at_end": [round(x, 2) for x in os.getloadavg()]}
+    document = {"summary": table, "runs": runs, **machine, **(extra or {})}
     out.write_text(json.dumps(document, indent=2) + "\n")

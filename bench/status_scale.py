@@ -1,14 +1,15 @@
 """Benchmark: ``deploy`` (the status table) against many light endpoints.
 
-    python3 bench/status_scale.py [--counts 10 100 300] [--timeout 1]
+    python3 bench/status_scale.py [--counts 10 100 300] [--timeout 1] [--runs 3]
 
 Each endpoint is a tiny asyncio HTTP server on its own loopback address
 (127.0.20.1, ...; port 8080; up to 1,023 fit in 127.0.20-23.x, which nothing else
 uses), not a Jetty. Of every 100, 5 accept connections and never answer and 5 refuse
 (nothing listens). A second run per count has every endpoint answering. Times are the
 status action in-process and the whole ``deploy --json`` command of this checkout
-(`bench.command`; Python start-up included). Written as JSON to
-bench/results/status_scale.json.
+(`bench.command`; Python start-up included). Each figure is the median of ``--runs``
+runs with its range; written as JSON to bench/results/status_scale.json, with the
+machine's load before and after.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import json
+import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -128,20 +131,47 @@ def measure(count: int, faulty: bool, timeout: float, root: Path) -> dict[str, A
     }
 
 
+def summary(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per count and fault mix: the median of each time, with its range."""
+    rows = []
+    for key in dict.fromkeys((run["endpoints"], run["faulty"]) for run in runs):
+        same = [run for run in runs if (run["endpoints"], run["faulty"]) == key]
+        row = {k: same[0][k] for k in ("endpoints", "faulty", "not_ok", "timeout_s")}
+        row["runs"] = len(same)
+        for figure in ("in_process_s", "command_s"):
+            values = [run[figure] for run in same]
+            row[figure] = round(statistics.median(values), 3)
+            row[f"{figure}_range"] = [min(values), max(values)]
+        rows.append(row)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--counts", type=int, nargs="+", default=[10, 100, 300])
     parser.add_argument("--timeout", type=float, default=1.0)
+    parser.add_argument("--runs", type=int, default=3, help="report the median of this many")
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/status_scale.json")
     args = parser.parse_args()
-    rows = []
+    load_before, runs = os.getloadavg()[0], []
     with tempfile.TemporaryDirectory() as root:
-        for count in args.counts:
-            for faulty in (True, False):
-                rows.append(measure(count, faulty, args.timeout, Path(root)))
-                print(rows[-1], flush=True)
+        for _ in range(args.runs):
+            for count in args.counts:
+                for faulty in (True, False):
+                    runs.append(measure(count, faulty, args.timeout, Path(root)))
+                    print(runs[-1], flush=True)
+    rows = summary(runs)
+    for row in rows:
+        print(row)
+    report = {
+        "summary": rows,
+        "runs": runs,
+        "load_before": round(load_before, 2),
+        "load_after": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(rows, indent=2))
+    args.out.write_text(json.dumps(report, indent=2))
     print(f"written: {args.out}")
 
 

@@ -20,6 +20,7 @@ import javaproperties
 
 from ..errors import ArtifactError
 from .maven import MavenVersion
+from .warcache import Known
 
 _POM = re.compile(r"^META-INF/maven/[^/]+/[^/]+/pom\.properties$")
 
@@ -32,6 +33,7 @@ class Artifact:
     group_id: str
     artifact_id: str
     version: MavenVersion
+    digest: str = ""  # the sha256, when it is already known
 
     @property
     def coordinates(self) -> str:
@@ -43,7 +45,7 @@ class Artifact:
 
     @functools.cached_property
     def sha256(self) -> str:
-        return file_sha256(self.path)
+        return self.digest or file_sha256(self.path)
 
 
 def file_sha256(path: Path) -> str:
@@ -55,13 +57,18 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def read(path: Path, app: str) -> Artifact:
-    """The deployable WAR at ``path``; raise `ArtifactError` saying what is wrong."""
+def read(path: Path, app: str, known: Known | None = None) -> Artifact:
+    """The deployable WAR at ``path``; raise `ArtifactError` saying what is wrong.
+
+    With ``known`` (the app directory's checked WARs), a WAR checked before and
+    unchanged since is not read whole nor hashed again, and one read now is noted.
+    """
     if not path.is_file():
         raise ArtifactError(f"{path}: no such file; give a WAR in the app directory")
     if path.stat().st_size == 0:
         raise ArtifactError(f"{path}: the file is empty; copy the artifact again")
-    pom = _pom_properties(path, check=True, app=app)
+    digest = known.sha256(path) if known else None
+    pom = _pom_properties(path, check=digest is None, app=app)
     if pom is None:
         raise ArtifactError(
             f"{path}: no META-INF/maven/*/*/pom.properties inside; "
@@ -75,7 +82,12 @@ def read(path: Path, app: str) -> Artifact:
             f"{path}: its pom.properties says artifactId {pom['artifactId']!r}, "
             f"but this app directory is {app!r}; pick this app's WAR"
         )
-    return Artifact(path, pom["groupId"], pom["artifactId"], MavenVersion(pom["version"]))
+    found = Artifact(path, pom["groupId"], pom["artifactId"], MavenVersion(pom["version"]))
+    if digest:
+        return dataclasses.replace(found, digest=digest)
+    if known:
+        known.remember(path, found.sha256)
+    return found
 
 
 def _pom_properties(path: Path, check: bool, app: str = "") -> dict[str, str] | None:
@@ -150,12 +162,12 @@ def candidates(app_dir: Path, app: str) -> list[tuple[MavenVersion, Path]]:
     return sorted(found, key=lambda pair: pair[0])
 
 
-def newest(app_dir: Path, app: str) -> Artifact:
+def newest(app_dir: Path, app: str, known: Known | None = None) -> Artifact:
     """The newest WAR by Maven version, read and checked."""
     found = candidates(app_dir, app)
     if not found:
         raise ArtifactError(f"{app_dir}: no {app}-VERSION.war here; copy the artifact first")
-    return read(found[-1][1], app)
+    return read(found[-1][1], app, known)
 
 
 def distributable(path: Path) -> bool | None:

@@ -52,6 +52,8 @@ FLAGS = {
     "lock-wait": Spec("", "N", "Wait up to N seconds for a lock another run holds."),
     "json": Spec("j", "", "As JSON."),
     "limit": Spec("n", "N", f"Last N records (default {LIMIT})."),
+    "stats": Spec("", "", "Delivery metrics of the runs instead."),
+    "since": Spec("", "AGE", "Only the runs of the last AGE: 12h, 30d, 2w."),
     "run": Spec("", "N", "A run by its # in history (default: the last)."),
     "output": Spec("o", "FILE", "Draw it here: .svg or .html."),
 }

@@ -207,14 +207,23 @@ def retire_task(
 def history_task(
     c: Context,
     limit: int = LIMIT,
+    stats: bool = False,
+    since: str | None = None,
     json: bool = False,
     app_dir: str | None = None,
     app: str | None = None,
 ) -> ExitCode:
-    """Show the deploys and rollbacks recorded in the app directory."""
+    """Show the deploys and rollbacks recorded in the app directory.
+
+    With --stats, the delivery metrics of the last --since (default 30d)
+    instead: deploys a day, change failure rate, time to restore, median and
+    p95 deploy duration, and each node's p95 restart-to-ready time against its
+    ready_timeout.
+    """
     from ..commands import history as records
 
-    return records.history(_options(None, app_dir, app, "history"), limit=limit, as_json=json)
+    options = _options(None, app_dir, app, "history")
+    return records.history(options, limit=limit, as_json=json, stats=stats, since=since)
 
 
 @task(klass=DeployTask, name="report")
@@ -344,7 +353,7 @@ COMMANDS = (
     Command(unlock_task, "unlock [--force] [FLAGS]"),
     Command(config_diff_task, "config diff [FLAGS]"),
     Command(config_history_task, "config history [FLAGS]"),
-    Command(history_task, "history [FLAGS]"),
+    Command(history_task, "history [--stats] [--since AGE] [FLAGS]"),
     Command(report_task, "report [--run N] [--output FILE] [FLAGS]"),
 )
 

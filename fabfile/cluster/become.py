@@ -25,8 +25,8 @@ CHANGED_EXIT = 65
 # Run as the file's writer: sh -c "$PUT" sh SHA TEMP TARGET PARENT < BLOB. A new file
 # (no target yet) keeps what the writer's umask gives (0644 with Debian's 022).
 PUT = (
-    'set -e; mkdir -p -- "$4"; cat > "$2"; '
-    's=$( (openssl dgst -sha256 -r "$2" 2>/dev/null || sha256sum "$2") | cut -d" " -f1); '
+    'set -e; [ -d "$4" ] || mkdir -p -- "$4"; cat > "$2"; '
+    's=$(openssl dgst -sha256 -r "$2" 2>/dev/null || sha256sum "$2"); s=${s%% *}; '
     f'if [ "$s" != "$1" ]; then rm -f -- "$2"; printf "{CHANGED} %s %s\\n" "$1" "$s"; '
     f"exit {CHANGED_EXIT}; fi; "
     'if [ -e "$3" ]; then chmod --reference="$3" -- "$2"; '

@@ -17,6 +17,7 @@ from ..app.appdir import AppDir
 from ..app.config import NodeConfig
 from ..app.endpoints import choose
 from ..app.pace import Pace, parse_batch
+from ..app.warcache import Known
 from ..cluster.balancers import Balancers
 from ..engine import strategies
 from ..engine.strategies.contract import Strategy
@@ -118,8 +119,8 @@ def artifact(app: AppDir, war: str | None, latest: bool) -> artifacts.Artifact:
     if war and latest:
         raise UsageError("give a WAR or --latest, not both")
     if war:
-        return artifacts.read(_war_path(app, war), app.name)
-    return artifacts.newest(app.path, app.name)
+        return artifacts.read(_war_path(app, war), app.name, Known(app.path))
+    return artifacts.newest(app.path, app.name, Known(app.path))
 
 
 def _war_path(app: AppDir, war: str) -> Path:

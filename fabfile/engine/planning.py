@@ -18,6 +18,7 @@ from ..app.config import NodeConfig
 from ..app.maven import MavenVersion
 from ..app.overrides import HostFiles
 from ..app.release import Release
+from ..app.warcache import Known
 from ..cluster import probe
 from ..errors import ArtifactError, ConfigError
 from ..records.archive import Archive
@@ -111,7 +112,7 @@ def rollback_target(app: AppDir, nodes: tuple[NodeConfig, ...]) -> tuple[Release
         raise ArtifactError(
             f"no history and no WAR below {top} in {app.path}; deploy one explicitly"
         )
-    return release_of(app, artifacts.read(lower[-1], app.name))
+    return release_of(app, artifacts.read(lower[-1], app.name, Known(app.path)))
 
 
 def switch_target(app: AppDir, idle: tuple[NodeConfig, ...]) -> tuple[Release, dict[str, Path]]:
@@ -148,7 +149,7 @@ def _local_sources(app: AppDir, release: Release) -> dict[str, Path]:
     """Coordinator files that match the release's blobs, for nodes that lack one."""
     sources: dict[str, Path] = {}
     war = app.path / release.war_name
-    if war.is_file() and artifacts.file_sha256(war) == release.war:
+    if war.is_file() and (Known(app.path).sha256(war) or artifacts.file_sha256(war)) == release.war:
         sources[release.war] = war
     for sha in release.blobs - sources.keys():
         if (kept := Archive(app.path).find(sha)) is not None:

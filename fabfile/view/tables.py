@@ -7,6 +7,7 @@ markup); ``--json`` gets the status rows as data instead.
 from __future__ import annotations
 
 import json
+import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,6 +18,7 @@ from ..cluster.manager import Deployed
 from ..cluster.probe import Status
 from ..records.archive import Archive, Version
 from ..records.history import Record
+from ..records.metrics import ROOM, Stats, percentile
 from .console import _STYLES, _escape
 from .timeline import Timeline
 
@@ -118,9 +120,8 @@ def _status_rows(
     ]
 
 
-def history_table(records: Sequence[Record], first: int = 1) -> Table:
-    """One row per run; # is the run's number (``deploy report --run #``), ``first``
-    being the number of the first record given."""
+def history_table(numbered: Sequence[tuple[int, Record]]) -> Table:
+    """One row per run; # is the run's number (``deploy report --run #``)."""
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in (
         "#",
@@ -134,7 +135,7 @@ def history_table(records: Sequence[Record], first: int = 1) -> Table:
         "Nodes",
     ):
         table.add_column(column)
-    for number, record in enumerate(records, start=first):
+    for number, record in numbered:
         nodes = ", ".join(f"{h}: {r.outcome or '?'}" for h, r in record.hosts.items())
         table.add_row(
             str(number),
@@ -148,6 +149,77 @@ def history_table(records: Sequence[Record], first: int = 1) -> Table:
             _escape(nodes),
         )
     return table
+
+
+def stats_table(stats: Stats) -> Table:
+    """Delivery metrics over one window: a row per figure, with what it counts."""
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("Figure", "Value", "Counted from"):
+        table.add_column(column)
+    deploys = len(stats.deploys)
+    table.add_row("Deploys", f"{stats.per_day:.2f} a day", f"{deploys} in {stats.days:.2f} days")
+    rate = stats.failure_rate
+    failed = "; ".join(f"run {f.run}: {f.why}" for f in stats.failures)
+    table.add_row(
+        "Change failure rate",
+        "-" if rate is None else f"{rate:.0%}",
+        _escape(f"{len(stats.failures)} of {deploys}" + (f" ({failed})" if failed else "")),
+    )
+    restored, open_ = stats.restored, [r.failed for r in stats.restores if r.restored is None]
+    table.add_row(
+        "Time to restore",
+        f"median {_span(statistics.median(restored))}" if restored else "-",
+        f"{len(restored)} restored"
+        + (f", longest {_span(max(restored))}" if restored else "")
+        + (f"; not yet: run {', '.join(map(str, open_))}" if open_ else ""),
+    )
+    durations = stats.durations
+    table.add_row(
+        "Deploy duration",
+        f"median {_span(statistics.median(durations))}, p95 {_span(percentile(durations, 95))}"
+        if durations
+        else "-",
+        f"{len(durations)} deploys that ended ok",
+    )
+    return table
+
+
+def ready_table(stats: Stats) -> Table:
+    """Per node: p95 of its restart-to-ready time against its ``ready_timeout``."""
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("Node", "Restarts", "p95 restart-to-ready", "ready_timeout"):
+        table.add_column(column, justify="left" if column == "Node" else "right")
+    for node in stats.nodes:
+        timeout = "-" if node.ready_timeout is None else f"{node.ready_timeout:g} s"
+        if node.suggested is not None:
+            timeout = f"[bold yellow]{timeout}[/]"
+        table.add_row(_escape(node.node), str(len(node.times)), _span(node.p95), timeout)
+    return table
+
+
+def ready_hints(stats: Stats) -> list[str]:
+    """A line per node whose ``ready_timeout`` is under `ROOM` times its p95 restart-to-ready."""
+    return [
+        f"hint: {n.node}: ready_timeout = {n.ready_timeout:g} is under {ROOM:g} x its p95 "
+        f"restart-to-ready ({n.p95:.1f} s, {len(n.times)} restarts); set ready_timeout = "
+        f"{n.suggested} ({_section(n.node)} in .config, or [deploy] for every node)"
+        for n in stats.nodes
+        if n.suggested is not None and n.ready_timeout is not None
+    ]
+
+
+def _section(label: str) -> str:
+    """Where ``.config`` sets a key for the node labelled ``label`` (``host/instance``)."""
+    host, _, instance = label.partition("/")
+    return f"[host:{host}] or [instance:{instance}]" if instance else f"[host:{host}]"
+
+
+def _span(seconds: float) -> str:
+    """12.3 s, 4.5 min, 3.2 h, 2.1 days: a duration at the scale it has."""
+    for unit, size in (("days", 86400.0), ("h", 3600.0), ("min", 60.0)):
+        if seconds >= 2 * size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.1f} s"
 
 
 def timeline_table(run: Timeline) -> Table:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 import zipfile
 from pathlib import Path
 
 import pytest
 
+from fabfile.app import artifact as artifacts
+from fabfile.app import warcache
 from sandbox import cluster
 from tests import cli
 from tests.real.helpers import all_on, history, versions
@@ -21,7 +24,10 @@ def jetty_pids(sandbox: cluster.Cluster) -> dict[str, str]:
 
 
 def test_stage_then_deploy_sends_nothing_more(
-    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
+    on_125: Path,
+    sandbox: cluster.Cluster,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     with zipfile.ZipFile(on_125 / WAR, "a") as war:  # bytes no node holds yet
         war.writestr("META-INF/build-id.txt", uuid.uuid4().hex)
@@ -41,6 +47,15 @@ def test_stage_then_deploy_sends_nothing_more(
         "staged",
     ]
 
+    known = json.loads((on_125 / warcache.NAME).read_text())
+    assert known[WAR]["sha256"] == artifacts.file_sha256(on_125 / WAR)
+
+    def read_again(*args: object) -> None:
+        raise AssertionError("a WAR checked before and unchanged since was read again")
+
+    # From here on the WARs are known: neither read whole nor hashed again.
+    monkeypatch.setattr(artifacts, "_check_entries", read_again)
+    monkeypatch.setattr(artifacts, "file_sha256", read_again)
     again = cli.run(["stage", WAR], on_125, capsys)  # already there: nothing sent
     assert again.code == 0 and "staged: 0 bytes sent" in again.out, again.text
 

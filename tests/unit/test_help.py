@@ -207,7 +207,17 @@ def test_invokes_core_flags_are_not_accepted(
             ["-H, --hosts LIST", "--lb LIST", "-C, --app-dir DIR", "--app NAME", "--lock-wait N"],
         ),
         ("unlock", ["-H, --hosts LIST", "-C, --app-dir DIR", "--app NAME", "-f, --force"]),
-        ("history", ["-C, --app-dir DIR", "--app NAME", "-j, --json", "-n, --limit N"]),
+        (
+            "history",
+            [
+                "-C, --app-dir DIR",
+                "--app NAME",
+                "-j, --json",
+                "-n, --limit N",
+                "--stats",
+                "--since AGE",
+            ],
+        ),
     ],
 )
 def test_task_help_shows_that_tasks_flags(
