@@ -54,6 +54,11 @@ class PreflightError(DeployError):
     exit_code = ExitCode.PREFLIGHT
 
 
+class HookError(PreflightError):
+    """A ``pre_deploy`` hook failed, timed out or was refused: the run stops before any
+    node changed."""
+
+
 class NodeError(DeployError):
     """A command on a node failed or the node could not be reached."""
 

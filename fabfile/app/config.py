@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, UsageError
-from . import endpoints, ini, sshconfig
+from . import endpoints, hooks, ini, sshconfig
 from .endpoints import Endpoint
+from .hooks import Hooks
 from .ini import DEPLOY, HOST_PREFIX, INSTANCE_PREFIX, Source
-from .keys import CLUSTER_KEYS, KEYS, KEYS_BY_NAME, PACE_KEYS
+from .keys import CLUSTER_KEYS, KEYS, KEYS_BY_NAME, NOTIFY_KEYS, PACE_KEYS
 from .pace import Pace
 from .sshconfig import Resolved
 
@@ -103,6 +104,11 @@ class AppConfig:
     retire: bool = True  # parallel: retire old versions after a deploy
     retire_timeout: float = 120.0
     pace: Pace = dataclasses.field(default_factory=Pace)
+    hooks: Hooks = dataclasses.field(default_factory=Hooks)  # [hooks]
+    notify_url: str = ""  # where run events go (`fabfile.engine.notifications`)
+    notify_format: str = "json"
+    notify_secret_file: str = ""
+    notify_timeout: float = 5.0
     source: Source = dataclasses.field(default_factory=Source, compare=False, repr=False)
 
     def where(self, section: str, key: str | None = None) -> str:
@@ -177,6 +183,8 @@ def load(path: Path, app: str | None = None, rules: Rules | None = None) -> AppC
         retire=_cluster_value(path, parser, source, "retire"),
         retire_timeout=_cluster_value(path, parser, source, "retire_timeout"),
         pace=_pace(path, parser, source),
+        hooks=hooks.parse(path, parser, source),
+        **_notify(path, parser, source),
         source=source,
     )
     if rules is not None:
@@ -193,6 +201,14 @@ def _pace(path: Path, parser: configparser.ConfigParser, source: Source) -> Pace
     hosts) for the canary is the strategy's to say (it knows what it counts)."""
     values = {key: _cluster_value(path, parser, source, key) for key in PACE_KEYS}
     return Pace(**values)
+
+
+def _notify(path: Path, parser: configparser.ConfigParser, source: Source) -> dict[str, Any]:
+    """Where run events go; the secret file's path is this machine's (``~`` expanded)."""
+    values = {key: _cluster_value(path, parser, source, key) for key in NOTIFY_KEYS}
+    secret = values["notify_secret_file"]
+    values["notify_secret_file"] = str(Path(secret).expanduser()) if secret else ""
+    return values
 
 
 def _cluster_value(path: Path, parser: configparser.ConfigParser, source: Source, key: str) -> Any:

@@ -18,6 +18,7 @@ from .keys import CLUSTER_KEYS, INSTANCE_KEYS, KEYS_BY_NAME
 DEPLOY = "deploy"
 HOST_PREFIX = "host:"
 INSTANCE_PREFIX = "instance:"
+HOOKS = "hooks"  # commands run on this machine (`fabfile.app.hooks` reads its keys)
 _SECTION = re.compile(r"^\s*\[(?P<name>[^\]]*)\]")
 _OPTION = re.compile(r"^(?P<key>[^\s=:#;][^=:]*?)\s*[=:]")
 
@@ -107,10 +108,12 @@ def parse(path: Path, text: str) -> configparser.ConfigParser:
 
 def check_sections(path: Path, parser: configparser.ConfigParser, source: Source) -> None:
     for section in parser.sections():
+        if section == HOOKS:
+            continue
         if section != DEPLOY and not section.startswith((HOST_PREFIX, INSTANCE_PREFIX)):
             raise ConfigError(
                 f"{path}:{source.line(section)}: unknown section [{section}]; "
-                "sections are [deploy], [host:NAME] and [instance:NAME]"
+                "sections are [deploy], [host:NAME], [instance:NAME] and [hooks]"
             )
         for key in parser.options(section):
             _check_key(path, source, section, key)

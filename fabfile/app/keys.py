@@ -20,6 +20,8 @@ from .values import (
     parse_lb_socket,
     parse_manager_url,
     parse_names,
+    parse_notify_format,
+    parse_notify_url,
     parse_optional,
     parse_optional_port,
     parse_optional_template,
@@ -307,6 +309,22 @@ KEYS: tuple[Key, ...] = (
         "0",
         "parallel: heap MiB one more version needs; 0: heap in use / versions running.",
     ),
+    Key(
+        "notify_url",
+        parse_notify_url,
+        "",
+        "http(s) URL each run event is POSTed to (started, batch, switching, finished, "
+        "rolled back, failed), signed with HMAC-SHA256; empty: no notifications.",
+    ),
+    Key("notify_format", parse_notify_format, "json", 'json: the event; slack: {"text": ...}.'),
+    Key(
+        "notify_secret_file",
+        parse_optional,
+        "",
+        "An owner-only file holding the signing secret (or $DEPLOY_SECRET_NOTIFY); empty and "
+        "no variable: events are not signed.",
+    ),
+    Key("notify_timeout", parse_positive_seconds, "5", "Seconds one notification may take."),
 )
 
 KEYS_BY_NAME = {key.name: key for key in KEYS}
@@ -322,6 +340,8 @@ PACE_KEYS = (
     "on_failure",
     "max_error_rate",
 )
+# where run events go (`fabfile.engine.notifications`)
+NOTIFY_KEYS = ("notify_url", "notify_format", "notify_secret_file", "notify_timeout")
 CLUSTER_KEYS = (
     "hosts",
     "strategy",
@@ -329,6 +349,7 @@ CLUSTER_KEYS = (
     "lb_state_file",
     "retire",
     "retire_timeout",
+    *NOTIFY_KEYS,
     *PACE_KEYS,
 )  # one value for the cluster: [deploy] only
 # What differs between the instances of one host: set in [instance:NAME].

@@ -156,6 +156,33 @@ def parse_manager_url(text: str) -> str:
     return value
 
 
+def parse_notify_url(text: str) -> str:
+    """Empty (no notifications), or an http(s) URL that events are POSTed to."""
+    value = text.strip()
+    if not value:
+        return ""
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must start with http:// or https://")
+    try:
+        parts = urllib.parse.urlsplit(value)
+        parts.port  # noqa: B018
+    except ValueError as error:
+        raise ValueError(f"not a valid URL ({error})") from None
+    if not parts.hostname:
+        raise ValueError("names no host")
+    if parts.username or parts.password:
+        raise ValueError("a password in the URL would be shown and recorded; sign with a secret")
+    return value
+
+
+def parse_notify_format(text: str) -> str:
+    """``json`` (the event) or ``slack`` (``{"text": ...}``, a Slack incoming webhook)."""
+    word = text.strip().lower()
+    if word not in ("json", "slack"):
+        raise ValueError("expected json or slack")
+    return word
+
+
 def parse_template(text: str) -> str:
     """A path or command that may name ``{host}`` and ``{app}``, filled in per node."""
     value = parse_text(text)

@@ -15,6 +15,9 @@ from ..cluster.manager import Manager
 from ..cluster.node import Node
 from ..engine import planning, strategies
 from ..engine.clusterlock import ClusterLock
+from ..engine.events import Events, Listener
+from ..engine.hookrunner import HookRunner
+from ..engine.notifications import Notifier
 from ..engine.phase import Reporter
 from ..engine.plan import Plan
 from ..engine.rollout import Rollout
@@ -88,14 +91,32 @@ def run_plan(
     console = options.console
     hosts = [node.label for node in plan.nodes]
     factory = lock.node if lock is not None else Node
+    events = Events(() if stage_only else listeners(options))
 
     def rollout(reporter: Reporter) -> Rollout:
-        return Rollout(options.app, plan, strategy, reporter, node=factory, lock=lock)
+        return Rollout(options.app, plan, strategy, reporter, factory, lock, events)
 
     if console.is_terminal:
         with progress.LiveReporter(console, hosts) as live:
             return rollout(live).run(stage_only)
     return rollout(progress.PlainReporter(console)).run(stage_only)
+
+
+def listeners(options: Options) -> list[Listener]:
+    """Who hears the run's events: the app's hooks, then its notify_url. Unsafe hooks
+    and an unreadable or shared secret file are refused here (`ConfigError`), before
+    the run starts."""
+    config, console = options.app.config, options.console
+
+    def say(text: str) -> None:
+        console.print(view.plain(text), soft_wrap=True)
+
+    found: list[Listener] = []
+    if config.hooks.commands:
+        found.append(HookRunner(config.hooks, options.app.path, say))
+    if config.notify_url:
+        found.append(Notifier(config, say))
+    return found
 
 
 SUMMARY_NAMES = 8  # up to this many nodes, the summary names each one's outcome

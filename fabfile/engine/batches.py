@@ -132,11 +132,11 @@ class Batches:
                 raise stop
             if batch.canary and more and not groups[number].canary:
                 canaries = [t for b in groups if b.canary for t in b.targets]
-                self._gate([t for t in canaries if id(t) not in bad])
+                self._gate([t for t in canaries if id(t) not in bad], number)
             elif window is not None:
-                self._after_batch(name, live, window)
+                self._after_batch(number, name, live, window)
         if self.analyse and pace.watch and live:
-            self._watch(live)
+            self._watch(len(groups), live)
 
     def _summary(
         self,
@@ -266,17 +266,21 @@ class Batches:
             return None
         return canary.counters(self.rotation, self._configs(self.steps.targets))
 
-    def _after_batch(self, name: str, live: Sequence[Target], window: dict[str, Counters]) -> None:
+    def _after_batch(
+        self, number: int, name: str, live: Sequence[Target], window: dict[str, Counters]
+    ) -> None:
         """Judge every node on the release so far over the batch's warm-up."""
         watch = self._watching(live, 0.0)
         now = canary.counters(self.rotation, self._configs(self.steps.targets))
         judgement = canary.judge_once(watch, now, window)
         self.steps.note(f"{name}: {judgement}")
         self.steps.record_verdict(f"{name}: {judgement}")
+        hosts = [t.host for t in live]
+        self.steps.judged(number, hosts, str(judgement.verdict), judgement.detail)
         if judgement.verdict == canary.Verdict.FAILED:
             self._failed(name, judgement, live)
 
-    def _watch(self, live: Sequence[Target]) -> None:
+    def _watch(self, last: int, live: Sequence[Target]) -> None:
         """Judge the nodes on the release for ``watch`` seconds after the last batch, a
         line every few seconds."""
         seconds = self.pace.watch
@@ -291,6 +295,8 @@ class Batches:
         judgement = canary.judge(self._watching(live, seconds), self.rotation, tick)
         self.steps.note(f"watch: {judgement}")
         self.steps.record_verdict(f"watch: {judgement}")
+        hosts = [t.host for t in live]
+        self.steps.judged(last, hosts, str(judgement.verdict), judgement.detail, "watch")
         if judgement.verdict == canary.Verdict.FAILED:
             self._failed("watch", judgement, live)
 
@@ -333,19 +339,21 @@ class Batches:
 
     # -- the canary's gate ------------------------------------------------------
 
-    def _gate(self, canaries: Sequence[Target]) -> None:
-        """Go on past the canaries only on a Successful verdict (or the user's yes)."""
+    def _gate(self, canaries: Sequence[Target], batch: int) -> None:
+        """Go on past the canaries only on a Successful verdict (or the user's yes);
+        ``batch``: the number of the batch that ends the canaries."""
         if not canaries:
             return
         steps, pace = self.steps, self.pace
         names = ", ".join(t.host for t in canaries)
+        hosts = [t.host for t in canaries]
         if pace.confirm:
             question = f"canary {names} verified on the release. Go on with the rest? [y/n]"
             key = steps.ask(question, "yn")
             steps.note(f"canary: {'confirmed' if key == 'y' else 'not confirmed'} by the user")
-            steps.record_verdict(
-                f"canary {names}: {'confirmed' if key == 'y' else 'not confirmed'}"
-            )
+            said = "confirmed" if key == "y" else "not confirmed"
+            steps.record_verdict(f"canary {names}: {said}")
+            steps.judged(batch, hosts, said, "the user was asked", "canary")
             if key != "y":
                 raise RolloutError(f"stopped after the canary {names}: not confirmed")
             return
@@ -364,6 +372,7 @@ class Batches:
         judgement = canary.judge(watch, self.rotation)
         steps.note(f"canary {names}: {judgement}")
         steps.record_verdict(str(judgement))
+        steps.judged(batch, hosts, str(judgement.verdict), judgement.detail, "canary")
         if judgement.verdict == canary.Verdict.SUCCESSFUL:
             return
         if judgement.verdict == canary.Verdict.INCONCLUSIVE:

@@ -19,6 +19,7 @@ from ..app.appdir import AppDir
 from ..errors import DeployError
 from ..records.history import History, HostRecord, Record, Result
 from ..records.runlog import Process
+from .events import Events
 from .plan import Plan
 from .target import Target
 
@@ -32,6 +33,7 @@ class Recording(Protocol):
     started: float  # time.monotonic() when the run began
     stages: dict[str, float]
     verdicts: list[tuple[float, str]]
+    events: Events
 
     @property
     def targets(self) -> Sequence[Target]: ...
@@ -98,6 +100,7 @@ def _record(rollout: Recording, result: Result, message: str) -> Record:
         stages=rollout.stages,
         canary="; ".join(text for _, text in rollout.verdicts),
         verdicts=tuple(rollout.verdicts),
+        hooks="; ".join(rollout.events.notes),
     )
 
 

@@ -15,11 +15,13 @@ stopped (`ending`).
 from __future__ import annotations
 
 import dataclasses
+import getpass
 import time
 import uuid
 from collections.abc import Callable, Sequence
 
 from ..app.appdir import AppDir
+from ..app.credentials import redact
 from ..app.overrides import LOGBACK, File
 from ..app.pace import Pace
 from ..app.release import Release
@@ -36,11 +38,12 @@ from ..errors import (
     RolloutError,
     explain,
 )
-from ..records.history import History, Result
+from ..records.history import Action, History, Result
 from ..records.lock import Holder
 from . import ending, readiness, recording, signals, warmup
 from .batches import Finished
 from .clusterlock import ClusterLock
+from .events import Event, Events, Facts, Kind, Verdict
 from .phase import Phase, Reporter
 from .plan import Plan
 from .preflight import preflight
@@ -68,6 +71,7 @@ class Rollout:
         reporter: Reporter,
         node: NodeFactory = Node,
         lock: ClusterLock | None = None,
+        events: Events | None = None,
     ) -> None:
         self.app = app
         self.plan = plan
@@ -85,6 +89,8 @@ class Rollout:
         # on the release but for logback.xml: the target, and the file it will get live
         self.logging_live: dict[str, tuple[Target, logback.Setting]] = {}
         self.verdicts: list[tuple[float, str]] = []  # (seconds into the run, verdict)
+        self.events = events or Events()  # hooks and notifications (`events`)
+        self.facts: Facts | None = None  # once pre-flight passed and the start was told
         self.recorder = recording.Recorder(self)
 
     # -- driving ------------------------------------------------------------
@@ -96,6 +102,8 @@ class Rollout:
         self.recorder.start()  # before anything changes: a history we cannot write refuses
         try:
             self._timed("preflight", lambda: preflight(self))
+            if not stage_only:
+                self._started()  # pre_deploy may stop it here: nothing changed yet
             self._timed("staging", lambda: stage(self))
             if stage_only:
                 for target in self.targets:
@@ -123,12 +131,65 @@ class Rollout:
         """Record the run while it still holds the lock, then let go and close; once
         interrupted, with no new login (`ClusterLock.release`)."""
         try:
+            self._ended(result, message)
             self.recorder.end(result, message)
         finally:
             if self.lock is not None:
                 self.lock.release(dial=result != Result.INTERRUPTED)
             for target in self.targets:
                 target.node.close()
+
+    # -- what the listeners hear (`events`) ---------------------------------
+
+    def _started(self) -> None:
+        """Tell the start, with the run's facts; a ``pre_deploy`` hook may refuse it."""
+        plan = self.plan
+        runs = History(self.app.history_path).runs()
+        number = next((run.number for run in runs if run.run_id == self.run_id), len(runs))
+        facts = Facts(
+            app=self.app.config.app,
+            action=str(plan.action),
+            version=plan.release.version,
+            sha256=plan.release.war,
+            coordinates=plan.release.coordinates,
+            war=plan.release.war_name,
+            hosts=tuple(dict.fromkeys(node.host for node in plan.nodes)),
+            strategy=self.app.config.strategy,
+            run=number,
+            run_id=self.run_id,
+            user=getpass.getuser(),
+        )
+        self.events.emit(Event(Kind.STARTED, facts))
+        self.facts = facts
+
+    def _ended(self, result: Result, message: str) -> None:
+        """Tell how a run that was told started ended (a refused one changed nothing);
+        a Ctrl-C in a hook here stops the hook, not the record."""
+        if self.facts is None or result in (Result.REFUSED, Result.RUNNING):
+            return
+        if result == Result.OK:
+            kind = Kind.ROLLED_BACK if self.plan.action == Action.ROLLBACK else Kind.FINISHED
+        else:
+            kind = Kind.FAILED
+        seconds = round(time.monotonic() - self.started, 3)
+        event = Event(kind, self.facts, str(result), redact(message), seconds=seconds)
+        try:
+            self.events.emit(event)
+        except KeyboardInterrupt:
+            self.note(f"{kind} hooks and notifications interrupted")
+        except DeployError as error:  # the run's own outcome is what the user must read
+            self.note(f"warning: {explain(error)}")
+
+    def judged(
+        self, batch: int, hosts: Sequence[str], verdict: str, reasons: str, window: str = "batch"
+    ) -> None:
+        if self.facts is not None:
+            said = Verdict(batch, verdict, reasons, tuple(hosts), window)
+            self.events.emit(Event(Kind.BATCH, self.facts, verdict=said))
+
+    def switching(self, hosts: Sequence[str]) -> None:
+        if self.facts is not None:
+            self.events.emit(Event(Kind.SWITCHING, self.facts, hosts=tuple(hosts)))
 
     def _roll(self) -> None:
         try:

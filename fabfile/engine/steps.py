@@ -41,6 +41,17 @@ class Steps(Protocol):
         """The canary's verdict, for the history."""
         ...
 
+    def judged(
+        self, batch: int, hosts: Sequence[str], verdict: str, reasons: str, window: str = "batch"
+    ) -> None:
+        """A verdict, for hooks and notifications (`fabfile.engine.events.Verdict`)."""
+        ...
+
+    def switching(self, hosts: Sequence[str]) -> None:
+        """Traffic is about to move to these hosts' new colour: the ``pre_switch`` hook,
+        which may stop the run (`RolloutError`)."""
+        ...
+
     def unchanged(self, target: Target) -> bool:
         """Already runs the release and says so: verify and skip (unless --force)."""
         ...

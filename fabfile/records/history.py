@@ -107,6 +107,7 @@ class Record:
     stages: dict[str, float] = dataclasses.field(default_factory=dict)
     canary: str = ""  # the run's verdicts (the canary's, each batch's, the watch's), joined
     verdicts: tuple[tuple[float, str], ...] = ()  # each, with when (seconds into the run)
+    hooks: str = ""  # each hook run and how it ended (`fabfile.engine.hookrunner`)
     finished: str = dataclasses.field(default_factory=lambda: now())
     user: str = dataclasses.field(default_factory=getpass.getuser)
     origin: str = dataclasses.field(default_factory=socket.gethostname)
@@ -129,6 +130,8 @@ class Record:
             entry["canary"] = self.canary
         if self.verdicts:
             entry["verdicts"] = [list(verdict) for verdict in self.verdicts]
+        if self.hooks:
+            entry["hooks"] = self.hooks
         if self.release is not None:
             entry |= {
                 "version": self.release.version,
@@ -160,6 +163,7 @@ class Record:
             stages=_stages(data.get("stages")),
             canary=_text(data.get("canary")),
             verdicts=tuple(_verdicts(data.get("verdicts"))),
+            hooks=_text(data.get("hooks")),
             finished=_text(data.get("finished")),
             user=_text(data.get("user")),
             origin=_text(data.get("from")),

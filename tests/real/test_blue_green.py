@@ -505,3 +505,24 @@ def test_a_logging_change_is_live_on_both_colours_without_a_restart(
         now = bg.facts(address, colour)
         assert (now["log-level"], now["pid"]) == ("WARN", was["pid"])
     assert cli.run(["config", "diff"], app_dir, capsys).code == 0
+
+
+def test_a_failing_pre_switch_hook_keeps_the_live_colour(
+    bg: Sandbox, app_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = live(app_dir, capsys)
+    hook = 'env > "$WARDEPLOY_APP_DIR/pre_switch.env"; echo "not now"; exit 1'
+    config = app_dir / ".config"
+    config.write_text(config.read_text() + f"\n[hooks]\npre_switch = {hook}\n")
+    result = cli.run([bg.wars[NEW].name], app_dir, capsys)
+    assert result.code == 1, result.text
+    assert "hook pre_switch: not now" in result.out
+    assert "[hooks] pre_switch: the hook exited with 1; traffic was not switched" in result.err
+    assert live(app_dir, capsys) == before and served(bg) == OLD
+    env = dict(line.split("=", 1) for line in (app_dir / "pre_switch.env").read_text().splitlines())
+    assert sorted(env["WARDEPLOY_SWITCHING"].split(",")) == sorted(idle_of(before))
+    assert (env["WARDEPLOY_STRATEGY"], env["WARDEPLOY_VERSION"]) == ("blue-green", NEW)
+    config.write_text(config.read_text().replace("exit 1", "exit 0"))
+    again = cli.run([bg.wars[NEW].name], app_dir, capsys)
+    assert again.code == 0, again.text
+    assert served(bg) == NEW

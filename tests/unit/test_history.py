@@ -214,6 +214,7 @@ EVERY_FIELD = Record(
     stages={"preflight": 0.5, "staging": 1.0},
     canary="Successful: 0 errors",
     verdicts=((12.5, "Successful: 0 errors"),),
+    hooks="pre_deploy: ok (0.1 s); post_deploy: exited with 1 (0.0 s)",
     finished=FINISHED,
     user="ops",
     origin="laptop",

@@ -188,6 +188,8 @@ class BlueGreen:
         alone in the caller's thread, as before, so Ctrl-C stops it where it is. Each
         host switched is added to ``switched`` (also when another one fails)."""
         size = steps.pace.size(hosts)
+        if pairs:  # the pre_switch hook may stop it here
+            steps.switching([pair.new.host for pair in pairs])
 
         def one(pair: Pair) -> None:
             self._switch(steps, pair)
