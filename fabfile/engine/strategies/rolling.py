@@ -27,8 +27,9 @@ from ..phase import Phase
 from ..plan import Plan
 from ..runtimes import Runtime
 from ..runtimes.restart import Restart
+from ..steps import Steps
 from ..target import Outcome, Target
-from .contract import Columns, Preview, Rollback, Setup, Steps, Unit
+from .contract import Columns, Preview, Rollback, Setup, Unit
 
 
 class Rolling:
