@@ -37,13 +37,15 @@ class _Registry(MutableMapping[str, "type[Strategy]"]):
     time it is looked up. A test may register one more (``monkeypatch.setitem``)."""
 
     def __init__(self, modules: dict[str, tuple[str, str]]) -> None:
-        self._modules = dict(modules)
+        self._modules = {
+            name: (f"{__name__}.{module}", cls) for name, (module, cls) in modules.items()
+        }
         self._loaded: dict[str, type[Strategy]] = {}
 
     def __getitem__(self, name: str) -> type[Strategy]:
         if name not in self._loaded:
             module, cls = self._modules[name]  # KeyError: not a strategy
-            found: type[Strategy] = getattr(importlib.import_module(f"{__name__}.{module}"), cls)
+            found: type[Strategy] = getattr(importlib.import_module(module), cls)
             self._loaded[name] = found
         return self._loaded[name]
 
