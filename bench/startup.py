@@ -13,7 +13,8 @@ set, every run would compile the whole package again). ``--baseline DIR``
 times another checkout (e.g. ``git archive c8b17c8 | tar -x -C DIR``) in the same
 session, its runs interleaved with this checkout's so both see the same load. Prints
 the median and range of each, the packages each command imported and where the
-import time went, package by package (self time); writes it all as JSON to
+import time went, package by package (self time; the median of 5 ``-X importtime``
+runs); writes it all as JSON to
 bench/results/startup.json with the machine's load
 (os.getloadavg) before and after.
 """
@@ -40,6 +41,7 @@ ROOT = Path("/tmp/wardeploy-bench-startup")
 COMMANDS = {"deploy --version": ["--version"], "deploy --help": ["--help"], "deploy": []}
 WATCHED = ("paramiko", "fabric", "matplotlib", "invoke", "rich")
 TOP = 6  # the packages shown per command, by import time
+IMPORT_RUNS = 5  # -X importtime runs per command, for a median
 
 
 def main() -> None:
@@ -138,21 +140,29 @@ def _measure(checkouts: dict[str, Path], app_dir: Path, runs: int) -> dict[str, 
 
 
 def _imports(checkout: Path, argv: list[str], app_dir: Path) -> dict[str, Any]:
-    """What ``python -X importtime`` says: the total, the packages that took the most
-    (their modules' self times added up) and which watched packages were loaded."""
-    done = _deploy(checkout, argv, app_dir, "-X", "importtime")
-    packages: dict[str, int] = {}
-    for line in done.stderr.splitlines():
-        if not line.startswith("import time:") or "cumulative" in line:
-            continue
-        own, _, name = line.removeprefix("import time:").split("|")
-        package = name.strip().split(".")[0]
-        packages[package] = packages.get(package, 0) + int(own)
-    slowest = sorted(packages.items(), key=lambda item: item[1], reverse=True)[:TOP]
+    """What ``python -X importtime`` says, over `IMPORT_RUNS` runs (one run on a loaded
+    machine swings by half): the median total, the packages that took the most (their
+    modules' self times added up, the median of the runs) and which watched packages
+    were loaded."""
+    runs: list[dict[str, int]] = []
+    for _ in range(IMPORT_RUNS):
+        done = _deploy(checkout, argv, app_dir, "-X", "importtime")
+        packages: dict[str, int] = {}
+        for line in done.stderr.splitlines():
+            if not line.startswith("import time:") or "cumulative" in line:
+                continue
+            own, _, name = line.removeprefix("import time:").split("|")
+            package = name.strip().split(".")[0]
+            packages[package] = packages.get(package, 0) + int(own)
+        runs.append(packages)
+    names = {name for packages in runs for name in packages}
+    typical = {name: statistics.median(p.get(name, 0) for p in runs) for name in names}
+    slowest = sorted(typical.items(), key=lambda item: item[1], reverse=True)[:TOP]
     return {
-        "import_ms": round(sum(packages.values()) / 1000, 1),
+        "import_ms": round(statistics.median(sum(p.values()) for p in runs) / 1000, 1),
+        "import_runs": IMPORT_RUNS,
         "slowest": [{"package": name, "ms": round(us / 1000, 1)} for name, us in slowest],
-        "loaded": sorted(p for p in WATCHED if p in packages),
+        "loaded": sorted(p for p in WATCHED if p in names),
     }
 
 

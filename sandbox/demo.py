@@ -8,7 +8,7 @@ from pathlib import Path
 from invoke import Context, task
 
 from fabfile.app.appdir import AppDir
-from fabfile.cli.flags import boundary
+from fabfile.cli.boundary import boundary
 from fabfile.commands import deploy, history, report, rollback, status
 from fabfile.commands.options import Options
 

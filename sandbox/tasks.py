@@ -7,7 +7,7 @@ from pathlib import Path
 from invoke import Context, Exit, task
 
 from fabfile.app.appdir import AppDir
-from fabfile.cli.flags import boundary
+from fabfile.cli.boundary import boundary
 from fabfile.commands.deploy import deploy
 from fabfile.commands.options import Options
 

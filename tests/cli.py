@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from fabfile import cli
 from fabfile.cli.program import make_program
 
 
@@ -23,13 +24,20 @@ class Result:
         return self.out + self.err
 
 
-def run(argv: Sequence[str], cwd: Path, capsys: pytest.CaptureFixture[str]) -> Result:
-    """``deploy ARGV`` in ``cwd``; the exit code as the shell would see it."""
+def run(
+    argv: Sequence[str], cwd: Path, capsys: pytest.CaptureFixture[str], program: bool = False
+) -> Result:
+    """``deploy ARGV`` in ``cwd`` as the entry point runs it (the status table by its fast
+    path, `fabfile.cli.bare`); ``program``: always through the Invoke program. The exit
+    code as the shell would see it."""
     capsys.readouterr()
     old = Path.cwd()
     os.chdir(cwd)
     try:
-        make_program().run(["deploy", *argv])
+        if program:
+            make_program().run(["deploy", *argv])
+        else:
+            cli.run(["deploy", *argv])
         code = 0
     except SystemExit as exit:
         code = exit.code if isinstance(exit.code, int) else (0 if exit.code is None else 1)

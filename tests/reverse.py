@@ -20,12 +20,12 @@ from fabfile.engine.phase import Phase
 from fabfile.engine.plan import Plan
 from fabfile.engine.runtimes import Runtime
 from fabfile.engine.runtimes.restart import Restart
+from fabfile.engine.steps import Steps
 from fabfile.engine.strategies.contract import (
     Columns,
     Preview,
     Rollback,
     Setup,
-    Steps,
     Strategy,
     Unit,
 )

@@ -24,11 +24,11 @@ import re
 import shlex
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from xml.etree import ElementTree
-
-import javaproperties
 
 from ..errors import ConfigError
+
+# javaproperties and ElementTree are imported by the functions that parse a file: every
+# command finds the app directory through this module, and the status table parses none.
 
 PROPERTIES = "config.properties"
 JETTYRC = ".jettyrc"
@@ -156,6 +156,8 @@ def _required(path: Path) -> File:
 
 
 def _properties(path: Path) -> File:
+    import javaproperties
+
     data = _read(path)
     try:
         javaproperties.loads(data.decode("latin-1"))
@@ -166,6 +168,8 @@ def _properties(path: Path) -> File:
 
 def _logback(path: Path) -> File:
     """A logback configuration: well-formed XML whose root is <configuration>."""
+    from xml.etree import ElementTree
+
     data = _read(path)
     try:
         root = ElementTree.fromstring(data)
@@ -184,6 +188,8 @@ def _logback(path: Path) -> File:
 
 def _properties_entries(path: Path, base: Path) -> list[tuple[str, str]]:
     """The override's keys and their source lines; each key must be in the cluster's file."""
+    import javaproperties
+
     text = _read(path).decode("latin-1")
     known = set(javaproperties.loads(_read(base).decode("latin-1")))
     entries, line = [], 1
@@ -207,6 +213,8 @@ def _properties_entries(path: Path, base: Path) -> list[tuple[str, str]]:
 
 def _merge_properties(base: File, override: Path) -> File:
     """The cluster's lines, with each overridden key's last line replaced by the override's."""
+    import javaproperties
+
     replacing = dict(_properties_entries(override, override.with_name(PROPERTIES)))
     elements = list(javaproperties.parse(base.data.decode("latin-1")))
     last = {e.key: i for i, e in enumerate(elements) if isinstance(e, javaproperties.KeyValue)}

@@ -12,8 +12,6 @@ import dataclasses
 import json
 from typing import Any
 
-from . import extensions
-
 
 @dataclasses.dataclass(frozen=True)
 class Release:
@@ -36,6 +34,10 @@ class Release:
 
     @property
     def blobs(self) -> frozenset[str]:
+        # here, not at the top: a release read from the history (the status table reads
+        # the last one) needs no WAR reading, which extensions brings (zip, Maven, XML)
+        from . import extensions
+
         shas = [sha for sha, _ in extensions.entries(self.extensions)]
         for files in self._own_files().values():
             shas += files

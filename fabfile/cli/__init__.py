@@ -7,13 +7,29 @@ import sys
 
 
 def main() -> None:
-    """The ``deploy`` entry point. ``deploy --version`` is answered before Invoke is
-    loaded (it needs nothing else); every other command line goes to the program."""
-    if sys.argv[1:] in (["--version"], ["-V"]):
+    """The ``deploy`` entry point."""
+    run(sys.argv)
+
+
+def run(argv: list[str]) -> None:
+    """``deploy ARGV`` (its first word the program's name), loading only what it uses.
+
+    ``deploy --version`` is answered before anything else is loaded (it needs nothing
+    else); the status table and its flags (`fabfile.cli.bare`) without Invoke's
+    program; every other command line goes to the program.
+    """
+    words = argv[1:]
+    if words in (["--version"], ["-V"]):
         from ..version import __version__
 
         print(f"deploy {__version__}")  # what Invoke's Program.print_version says
         return
-    from .program import main as run
+    from . import bare
 
-    run()
+    given = bare.parse(words)
+    if given is not None:
+        bare.main(given)
+        return
+    from .program import main as program
+
+    program(argv)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import inspect
-import os
 import re
 import sys
 import textwrap
@@ -24,8 +23,9 @@ from invoke.util import helpline
 
 from ..errors import ExitCode
 from ..version import __version__
-from .flags import DRY_RUN, FLAGS, Flag
-from .tasks import COMMANDS, namespace
+from .boundary import reader_gone
+from .flags import DRY_RUN, FLAGS
+from .tasks import COMMANDS, Flag, namespace
 
 TASKS = tuple(command.name for command in COMMANDS)
 USAGE = {command.name: command.usage for command in COMMANDS}
@@ -299,22 +299,9 @@ def make_program() -> DeployProgram:
     return DeployProgram(namespace=namespace(), version=__version__, binary="deploy", name="deploy")
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """``deploy ARGV`` (default: this process's) through the program."""
     try:
-        make_program().run()
+        make_program().run(argv)
     except BrokenPipeError:
-        _reader_gone()
-
-
-def _reader_gone() -> None:
-    """The reader of our output left (``deploy --help | head``): end quietly, as Unix tools do.
-
-    Python would print a traceback, and a second one when it flushes stdout at exit;
-    stdout is pointed at /dev/null so that flush has nowhere to fail. Exit 141 is what
-    a shell reports for a process ended by SIGPIPE.
-    """
-    with contextlib.suppress(OSError):
-        sys.stdout.flush()
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    sys.exit(141)
+        reader_gone()

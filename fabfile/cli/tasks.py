@@ -2,8 +2,9 @@
 ``logging``, ``unlock``, ``config-diff``, ``config-history``, ``history``, ``report``.
 
 Each task is thin: it finds the app directory, builds `Options` and calls its
-command's module in `fabfile.commands`; its flags and its boundary come from
-`fabfile.cli.flags`. `COMMANDS` is the one table of the commands: it gives the
+command's module in `fabfile.commands`; its flags come from the table in
+`fabfile.cli.flags` (`Flag`, `DeployTask`), its boundary from `fabfile.cli.boundary`,
+its `Options` from `fabfile.cli.scope`. `COMMANDS` is the one table of the commands: it gives the
 Invoke namespace, the help's list and each command's usage.
 
 Outside this repository, ``inv`` finds the tasks through a one-line
@@ -14,42 +15,80 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from invoke import Collection, Context, Task, task
+from invoke import Argument, Collection, Context, Task, task
+from invoke.exceptions import ParseError
 
-from ..errors import ExitCode, UsageError
-from .flags import LIMIT, DeployTask, boundary
-
-if TYPE_CHECKING:
-    from ..commands.options import Options
+from ..errors import ExitCode
+from .boundary import boundary
+from .flags import FLAGS, LIMIT
+from .scope import options as _options
 
 # Each task imports its command when it runs: ``deploy --help``, ``deploy --version``,
 # ``inv -l`` and the status table load no SSH, no Tomcat manager and no drawing code
 # they do not use (tests/unit/test_startup.py holds them to it).
 
 
-def _options(
-    hosts: str | None,
-    app_dir: str | None,
-    app: str | None,
-    command: str,
-    lock_wait: float = 0.0,
-    lb: str | None = None,
-) -> Options:
-    """The app directory and nodes a command means; its config files are archived as
-    the command sees them (`fabfile.records.archive`)."""
-    if lock_wait < 0:
-        raise UsageError(f"--lock-wait {lock_wait:g}: the seconds to wait cannot be negative")
-    from ..app import appdir
-    from ..commands.options import Options
-    from ..records.archive import Archive
+class Flag(Argument):
+    """An Invoke `Argument` that knows its spelling and the name of its value."""
 
-    chosen = tuple(h.strip() for h in hosts.split(",")) if hosts else None
-    balancers = tuple(b.strip() for b in lb.split(",") if b.strip()) if lb is not None else None
-    found = appdir.locate(app_dir, app)
-    Archive(found.path).snapshot(found.config_files(), command)
-    return Options(found, chosen, lock_wait=lock_wait, lbs=balancers)
+    def __init__(self, value_name: str = "", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.value_name = value_name
+
+    @classmethod
+    def of(cls, arg: Argument) -> Flag:
+        """The task argument Invoke built, with the value name from `FLAGS`."""
+        return cls(
+            FLAGS[arg.names[0]].value,
+            names=arg.names,
+            kind=arg.kind,
+            default=arg.default,
+            help=arg.help,
+            positional=arg.positional,
+            optional=arg.optional,
+            incrementable=arg.incrementable,
+            attr_name=arg.attr_name,
+        )
+
+    @property
+    def spelling(self) -> str:
+        """``-H, --hosts LIST``: what help shows."""
+        long = next(f"--{n}" for n in self.names if len(n) > 1)
+        short = [f"-{n}" for n in self.names if len(n) == 1]
+        words = [", ".join([*short, long])]
+        if self.value_name:
+            words.append(f"[{self.value_name}]" if self.optional else self.value_name)
+        return " ".join(words)
+
+    def __repr__(self) -> str:
+        # Invoke's own messages show the flag with !r ("Flag ... needed value").
+        return next(f"--{n}" for n in self.names if len(n) > 1)
+
+    def set_value(self, value: Any, cast: bool = True) -> None:
+        if cast and value == "" and self.takes_value:
+            raise ParseError(f"{self!r} needs a value")  # --hosts= would mean every node
+        try:
+            super().set_value(value, cast=cast)
+        except ValueError:
+            kind = {int: "a whole number", float: "a number"}.get(self.kind, self.kind.__name__)
+            raise ParseError(f"{self!r} takes {kind}, not {value!r}") from None
+
+
+class DeployTask(Task[Callable[..., Any]]):
+    """A task whose flags come from `FLAGS`, not from Invoke's first-free-letter guess."""
+
+    def arg_opts(self, name: str, default: Any, taken_names: set[str]) -> dict[str, Any]:
+        opts: dict[str, Any] = super().arg_opts(name, default, taken_names)
+        long = opts["names"][0]
+        spec = FLAGS[long]
+        opts["names"] = [long, spec.short] if spec.short else [long]
+        opts["help"] = spec.help  # from the table: Invoke pops its help dict on first use
+        return opts
+
+    def get_arguments(self, ignore_unknown_help: bool | None = None) -> list[Argument]:
+        return [Flag.of(arg) for arg in super().get_arguments(ignore_unknown_help)]
 
 
 @task(klass=DeployTask, name="status", default=True)

@@ -9,10 +9,10 @@ import functools
 import shlex
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 
-from ..app import artifact as artifacts
 from ..app.appdir import AppDir
 from ..app.config import NodeConfig
 from ..app.endpoints import choose
@@ -28,6 +28,9 @@ from ..errors import (
 )
 from ..records.history import Action, History, Record, Result
 from ..view import console as view
+
+if TYPE_CHECKING:  # imported by `artifact`, when a command names a WAR: not for status
+    from ..app import artifact as artifacts
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,6 +120,8 @@ def record_refusal(options: Options, action: Action, artifact: str, error: Deplo
 
 def artifact(app: AppDir, war: str | None, latest: bool) -> artifacts.Artifact:
     """The WAR a command names, or with none (or --latest) the newest by Maven version."""
+    from ..app import artifact as artifacts
+
     if war and latest:
         raise UsageError("give a WAR or --latest, not both")
     if war:

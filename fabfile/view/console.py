@@ -20,10 +20,13 @@ _STYLES = {Phase.DONE: "green", Phase.SKIPPED: "green", Phase.FAILED: "bold red"
 
 
 def make_console(stream: TextIO | None = None) -> Console:
-    """A console for stdout; off a terminal, wide enough that tables are not cut."""
+    """A console for stdout; off a terminal, wide enough that tables are not cut.
+
+    No emoji codes: what we print is ours or escaped text from nodes, never ``:name:``
+    meant as a picture, and rich's table of them costs every command its import."""
     target = stream or sys.stdout
-    terminal = Console(file=target).is_terminal
-    return Console(file=target, highlight=False, width=None if terminal else 200)
+    terminal = Console(file=target, emoji=False).is_terminal
+    return Console(file=target, highlight=False, emoji=False, width=None if terminal else 200)
 
 
 def plain(text: str) -> str:

@@ -9,18 +9,20 @@ from __future__ import annotations
 import json
 import statistics
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 
 from ..cluster.balancer import State
-from ..cluster.manager import Deployed
 from ..cluster.probe import Status
-from ..records.archive import Archive, Version
-from ..records.history import Record
 from ..records.metrics import ROOM, Stats, percentile
 from .console import _STYLES, _escape
-from .timeline import Timeline
+
+if TYPE_CHECKING:  # only named here: the status table loads no Tomcat manager, no timeline
+    from ..cluster.manager import Deployed
+    from ..records.archive import Archive, Version
+    from ..records.history import Record
+    from .timeline import Timeline
 
 _END_STYLES = {phase.value: style for phase, style in _STYLES.items()}
 

@@ -1,5 +1,6 @@
 """Start-up on the real sandbox: the status table of a calm cluster (real Jetty nodes,
-haproxy) loads no SSH and reads no lock; a run that holds the deploy lock, from this
+haproxy) loads no SSH and no Invoke, and reads no lock; its fast path prints what the
+Invoke program prints; a run that holds the deploy lock, from this
 coordinator or another one (a second copy of the app directory), is shown once it has
 changed a node; one caught before it changed any is not, and the deploy it blocks says so.
 """
@@ -7,13 +8,16 @@ changed a node; one caught before it changed any is not, and the deploy it block
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from sandbox import app, cluster
+from fabfile.app import config
+from fabfile.cluster.balancer import Admin, Balancer
+from sandbox import app, cluster, haproxy
 from sandbox.sample import build_war
 from tests import cli
 from tests.real.helpers import kill_when, second_copy
@@ -47,11 +51,49 @@ def test_the_status_of_a_calm_cluster_loads_no_ssh(on_125: Path, sandbox: cluste
     assert len(rows) == len(sandbox.addresses), done.stdout
     assert all(" Ok " in row and " UP " in row and "1.0.125" in row for row in rows), rows
     assert "lock:" not in done.stdout
-    assert not packages & {*SSH, "matplotlib"}, sorted(packages)
+    assert not packages & {*SSH, "matplotlib", "invoke"}, sorted(packages)  # the fast path
     for argv in (["--version"], ["--help"]):
         done, packages = imported(argv, on_125)
         assert done.returncode == 0, done.stderr
         assert not packages & {*SSH, "matplotlib"}, (argv, sorted(packages))
+
+
+def _steady(text: str) -> str:
+    """What differs between two runs: the response times (and so the width of their
+    column, the last one)."""
+    text = re.sub(r"\b\d+ ms\b", "N ms", text)
+    text = re.sub(r'"seconds": [0-9.e-]+', '"seconds": N', text)
+    return "\n".join(line.rstrip() for line in text.splitlines())
+
+
+def test_the_fast_path_prints_what_the_program_prints(
+    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    second = sandbox.addresses[1]
+    node = next(n for n in config.load(on_125 / ".config").nodes if n.host == second)
+    balancer = Balancer(str(haproxy.socket_path(sandbox)))
+    argvs: tuple[list[str], ...] = (
+        [],
+        ["--json"],
+        ["status", "-H", second],
+        ["--hosts", "nope"],
+        ["--lb", "x"],
+    )
+    seen = []
+    for out_of_rotation in (False, True):
+        if out_of_rotation:  # exit 1, and who took it out is read over SSH
+            balancer.set_state(node, Admin.MAINT)
+        try:
+            for argv in argvs:
+                fast = cli.run(argv, on_125, capsys)
+                program = cli.run(argv, on_125, capsys, program=True)
+                shown = (fast.code, _steady(fast.out), _steady(fast.err))
+                assert shown == (program.code, _steady(program.out), _steady(program.err))
+                seen.append(shown)
+        finally:
+            balancer.ready(node)
+    assert [code for code, _, _ in seen] == [0, 0, 0, 2, 2, 1, 1, 1, 2, 2], seen
+    assert "MAINT in haproxy, not taken out by deploy" in seen[5][1], seen[5]
 
 
 def test_status_shows_the_lock_of_another_coordinators_run_once_it_changed_a_node(

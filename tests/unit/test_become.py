@@ -21,7 +21,7 @@ from fabfile.cluster.holdings import Holdings
 from fabfile.cluster.manager import Manager
 from fabfile.engine.plan import Plan
 from fabfile.engine.runtimes.parallel import ParallelVersions
-from fabfile.engine.strategies.contract import Steps
+from fabfile.engine.steps import Steps
 from fabfile.engine.target import Target
 from fabfile.errors import ConfigError
 from fabfile.records.history import Action

@@ -18,7 +18,7 @@ from fabfile.cluster.layout import Layout
 from fabfile.cluster.manager import Manager
 from fabfile.engine.plan import Plan
 from fabfile.engine.runtimes.parallel import ParallelVersions
-from fabfile.engine.strategies.contract import Steps
+from fabfile.engine.steps import Steps
 from fabfile.engine.target import Target
 from fabfile.errors import NodeError, RolloutError
 from fabfile.records.history import Action

@@ -10,6 +10,7 @@ from rich.console import Console
 
 from fabfile.commands import execute
 from fabfile.engine.target import Outcome
+from fabfile.view import console as view
 
 
 def recording(terminal: bool) -> Console:
@@ -30,3 +31,12 @@ def test_a_fleet_summary_counts_outcomes_and_names_the_nodes_to_look_at() -> Non
     few = recording(terminal=False)
     execute.summary(few, cast(Any, targets[8:10]))
     assert few.export_text().strip() == "done: web9: deployed, web10: failed; 20 bytes sent"
+
+
+def test_text_from_a_node_is_printed_as_it_is_emoji_codes_too() -> None:
+    """No emoji table: ``:name:`` from a node is text (and rich's table of them is not
+    loaded by the status table)."""
+    stream = io.StringIO()
+    console = view.make_console(stream)
+    console.print(view.plain("com.example:shop 1.0.0 :thumbs_up: [bold]x[/]"))
+    assert stream.getvalue() == "com.example:shop 1.0.0 :thumbs_up: [bold]x[/]\n"

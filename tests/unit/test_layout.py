@@ -20,7 +20,7 @@ from fabfile.cluster.manager import Deployed, Manager
 from fabfile.cluster.shell import sh_path
 from fabfile.engine.plan import Plan
 from fabfile.engine.runtimes.parallel import ParallelVersions
-from fabfile.engine.strategies.contract import Steps
+from fabfile.engine.steps import Steps
 from fabfile.engine.strategies.parallel import Parallel
 from fabfile.engine.target import Target
 from fabfile.records.history import Action

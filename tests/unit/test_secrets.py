@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from fabfile.app import credentials
-from fabfile.cli.flags import boundary
+from fabfile.cli.boundary import boundary
 from fabfile.errors import ConfigError, DeployError
 from fabfile.records.history import Action, History, Record, Result
 

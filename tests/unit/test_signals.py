@@ -18,7 +18,7 @@ import pytest
 from invoke.exceptions import Exit
 
 from fabfile.app.pace import Pace, Share
-from fabfile.cli.flags import boundary
+from fabfile.cli.boundary import boundary
 from fabfile.cluster import inflight
 from fabfile.cluster.node import Node
 from fabfile.engine import ending, fanout, signals

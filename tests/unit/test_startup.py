@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -20,13 +21,31 @@ from pathlib import Path
 import pytest
 
 import fabfile
+from fabfile.cli import bare
 from fabfile.cluster.probe import Status
 from fabfile.commands import status
 from fabfile.errors import ExitCode
+from tests import cli
 
 REPO = Path(__file__).resolve().parents[2]
 # SSH and what needs it, and the drawing library of `deploy report`
 UNUSED = ("paramiko", "fabric", "matplotlib", "fabfile.cluster.node", "fabfile.cluster.session")
+# what the status table of a rolling app has no use for: Invoke's program and tasks (its
+# fast path, `fabfile.cli.bare`), the Tomcat manager, the other strategies, the rollout's
+# machinery, WAR reading, rich's emoji table
+NOT_FOR_STATUS = (
+    "invoke",
+    "fabfile.cli.program",
+    "fabfile.cli.tasks",
+    "fabfile.cluster.manager",
+    "fabfile.engine.strategies.bluegreen",
+    "fabfile.engine.strategies.parallel",
+    "fabfile.engine.batches",
+    "fabfile.engine.target",
+    "fabfile.app.artifact",
+    "javaproperties",
+    "rich._emoji_codes",
+)
 RUN = """
 import json, sys
 sys.argv = ["deploy", *sys.argv[1:]]
@@ -130,6 +149,96 @@ def test_status_of_a_calm_cluster_loads_no_ssh_and_reads_no_lock(app: Path) -> N
     assert "127.0.0.1" in out and "Ok" in out and "1.0.0" in out
     assert "lock:" not in out + err
     assert loaded(modules, *UNUSED, "fabfile.commands.locks") == []
+
+
+@pytest.mark.parametrize("argv", [[], ["--json"], ["status", "-j", "-H", "127.0.0.1"]])
+def test_status_goes_by_its_fast_path_without_invoke(app: Path, argv: list[str]) -> None:
+    code, out, err, modules = deploy(*argv, cwd=app)
+    assert code == 0, out + err
+    assert "1.0.0" in out
+    assert loaded(modules, *NOT_FOR_STATUS) == []
+
+
+@pytest.mark.parametrize(
+    ("words", "given"),
+    [
+        ([], {}),
+        (["status"], {}),
+        (["--json"], {"json": True}),
+        (["-j", "-H", "a,b"], {"json": True, "hosts": "a,b"}),
+        (["status", "--hosts=a", "--lb", "x"], {"hosts": "a", "lb": "x"}),
+        (["-C", "old.war", "--app", "shop"], {"app-dir": "old.war", "app": "shop"}),
+        (["--app-dir=d", "status"], {"app-dir": "d"}),
+    ],
+)
+def test_the_fast_path_takes_the_status_flags(
+    words: list[str], given: dict[str, str | bool]
+) -> None:
+    assert bare.parse(words) == given
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        ["rollback"],
+        ["x.war"],
+        ["--latest"],
+        ["--help"],
+        ["-h"],
+        ["status", "-h"],
+        ["status", "status"],
+        ["config", "diff"],
+        ["--json=yes"],
+        ["--json", "--json"],
+        ["--hosts"],
+        ["--hosts="],
+        ["--hosts", "-j"],
+        ["-Ha"],
+        ["-jH", "a"],
+        ["--dry"],
+        ["-R"],
+        ["--limit", "5"],
+        ["--"],
+    ],
+)
+def test_anything_else_goes_to_the_program(words: list[str]) -> None:
+    """Another command, help, or a mistake: the program's messages stay the only ones."""
+    assert bare.parse(words) is None
+
+
+def _steady(text: str) -> str:
+    """What differs between two runs: the response times (and so the width of their
+    column, the last one)."""
+    text = re.sub(r"\b\d+ ms\b", "N ms", text)
+    text = re.sub(r'"seconds": [0-9.e-]+', '"seconds": N', text)
+    return "\n".join(line.rstrip() for line in text.splitlines())
+
+
+@pytest.mark.parametrize("answer", [(200, "com.example:shop 1.0.0\n"), (503, "starting")])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["--json"],
+        ["status", "-H", "127.0.0.1"],
+        ["--hosts", "nope"],
+        ["--lb", "x"],
+        ["--app-dir", "missing"],
+        ["--app", "nope"],
+    ],
+)
+def test_the_fast_path_says_what_the_program_says(
+    app: Path, argv: list[str], answer: tuple[int, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _Node.answer = answer
+    assert bare.parse(argv) is not None
+    fast = cli.run(argv, app, capsys)
+    program = cli.run(argv, app, capsys, program=True)
+    assert (fast.code, _steady(fast.out), _steady(fast.err)) == (
+        program.code,
+        _steady(program.out),
+        _steady(program.err),
+    )
 
 
 def test_status_reads_the_lock_over_ssh_when_a_node_fails(app: Path) -> None:

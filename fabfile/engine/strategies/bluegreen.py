@@ -39,10 +39,11 @@ from ..phase import Phase
 from ..plan import Plan
 from ..runtimes import Runtime
 from ..runtimes.restart import Restart
+from ..steps import Steps
 from ..target import Outcome, Target
 from .bluegreen_pace import order
 from .colours import Changed, Pair, lost, names, pair_of, replicated
-from .contract import Columns, Preview, Rollback, Setup, Steps, Unit
+from .contract import Columns, Preview, Rollback, Setup, Unit
 
 
 class BlueGreen:

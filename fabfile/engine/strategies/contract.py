@@ -18,15 +18,20 @@ from __future__ import annotations
 import dataclasses
 import enum
 from collections.abc import Callable, Sequence
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from ...app.config import AppConfig, NodeConfig
 from ...app.pace import Pace
-from ...cluster.balancer import Rotation
-from ...cluster.manager import Manager, Sessions
-from ..plan import Plan
-from ..runtimes import Runtime
-from ..steps import Steps as Steps  # what a strategy may do: the rollout's narrow face
+
+if TYPE_CHECKING:
+    # Only named in annotations. Loading them here would bring the rollout's machinery
+    # (plans, runtimes, targets) to every reader of a strategy's declarations, such as
+    # the status table, which reads `Columns` and `Preview` (tests/unit/test_startup.py).
+    from ...cluster.balancer import Rotation
+    from ...cluster.manager import Manager, Sessions
+    from ..plan import Plan
+    from ..runtimes import Runtime
+    from ..steps import Steps
 
 
 class Rollback(enum.StrEnum):

@@ -25,8 +25,9 @@ from ..phase import Phase
 from ..plan import Plan
 from ..runtimes import Runtime
 from ..runtimes.parallel import ParallelVersions
+from ..steps import Steps
 from ..target import Outcome, Target
-from .contract import Columns, Preview, Rollback, Setup, Steps, Unit
+from .contract import Columns, Preview, Rollback, Setup, Unit
 from .order import in_batches
 
 

@@ -14,7 +14,7 @@ again just before a node is touched, so an operator's change during the run coun
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from ...app.config import AppConfig, NodeConfig
 from ...cluster import takenout
@@ -22,14 +22,18 @@ from ...cluster.balancer import Admin, Rotation, State
 from ...cluster.inflight import Stopped
 from ...errors import DeployError, NodeError
 from .. import warmup
-from ..batches import Batches, order
 from ..phase import Phase
-from ..plan import Plan
-from ..runtimes import Runtime
-from ..runtimes.restart import Restart
-from ..target import Outcome, Target
-from .contract import Columns, Preview, Rollback, Setup, Steps, Unit
+from .contract import Columns, Preview, Rollback, Setup, Unit
 from .order import judged_in_batches
+
+# The rollout's machinery (batches, targets, the restart runtime) is imported where a
+# run uses it: every command reads the strategy's declarations, and the status table
+# (the command run most) reads nothing else (tests/unit/test_startup.py).
+if TYPE_CHECKING:
+    from ..plan import Plan
+    from ..runtimes import Runtime
+    from ..steps import Steps
+    from ..target import Target
 
 
 class Rolling:
@@ -74,9 +78,13 @@ class Rolling:
             return [f"{error}; without it no node can be drained"]
 
     def runtime(self, plan: Plan, steps: Steps, run_id: str, holder: str) -> Runtime:
+        from ..runtimes.restart import Restart
+
         return Restart(plan, steps, run_id, holder)
 
     def run(self, steps: Steps) -> None:
+        from ..batches import Batches, order
+
         todo = []
         held = self._held(steps.targets)
         for target in order(steps.targets):
@@ -110,6 +118,8 @@ class Rolling:
         runner.finish()
 
     def _skip(self, steps: Steps, target: Target) -> None:
+        from ..target import Outcome
+
         target.end(Outcome.UNCHANGED)
         if self.rotation is not None:
             theirs = self._theirs(target)
