@@ -13,18 +13,18 @@ from __future__ import annotations
 import dataclasses
 
 from ..cluster import probe
-from ..cluster.balancer import State
 from ..cluster.manager import Manager
 from ..engine import planning, strategies
 from ..engine.plan import Plan
 from ..engine.rollout import Rollout
 from ..engine.strategies.contract import Setup
-from ..errors import ExitCode, NodeError, PreflightError
+from ..errors import ExitCode
 from ..records.history import Action, History
 from ..records.lock import read_holder
 from ..view import console as view
 from ..view import preview, progress
 from . import cutoff, locks
+from . import switch as switching
 from .options import NO_FLAGS, Options, PaceFlags, artifact
 
 _NOTHING = "nothing is changed, no lock is taken, no history is written"
@@ -67,14 +67,7 @@ def switch(options: Options) -> ExitCode:
     """Print what ``deploy switch`` would do: which colour of each host takes the
     traffic, running which release, and what haproxy is told."""
     options.require("switch", "deploy switch --dry-run")
-    balancer = options.balancers
-    assert balancer is not None  # the strategy's `validate` requires one
-    try:
-        states = balancer.states(options.nodes)
-    except NodeError as error:
-        raise PreflightError(f"{error}; the switch needs it; nothing was changed") from None
-    idle = tuple(node for node in options.nodes if states[node.label] == State.MAINT)
-    release, sources = planning.switch_target(options.app, idle)
+    idle, release, sources = switching.idle_and_target(options)
     live = [node for node in options.nodes if node not in idle]
     running = sorted({s.version for s in probe.probe_all(live) if s.ok}) or ["nothing"]
     pace = NO_FLAGS.apply(options.app.config.pace, canary=False)
