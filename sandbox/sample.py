@@ -7,7 +7,8 @@ packs one WAR per version, with Maven's ``pom.properties`` so the webapp can
 discover its own coordinates, plus a baked-in behaviour mode (ok, broken,
 hang, flaky, slow start) so the tool's failure handling can be exercised. A flaky
 build answers ``/status`` well and every fifth request to ``/`` with a 500 whose body
-starts ``flaky build``: healthy to a health check, 20 % errors to its users.
+starts ``flaky build``: healthy to a health check, 20 % errors to its users. A slow
+build answers ``/`` after 300 ms: healthy, and slow for its users.
 
 Two containers, one set of sources: Jetty 9 runs ``javax.servlet``, Tomcat 10
 runs ``jakarta.servlet``. The Tomcat build (``container="tomcat"``) compiles
@@ -48,7 +49,7 @@ LIB_JARS = (
     Path("/usr/share/java/logback-core.jar"),
 )
 JAVA_RELEASE = "11"
-MODES = ("ok", "broken", "hang", "flaky")
+MODES = ("ok", "broken", "hang", "flaky", "slow")
 MODE_FILE = "WEB-INF/sample-mode.properties"
 DEFAULT_GROUP_ID = "com.example.search"
 DEFAULT_ARTIFACT_ID = "search-web-frontend"

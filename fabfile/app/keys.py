@@ -221,6 +221,14 @@ KEYS: tuple[Key, ...] = (
         "errors) exceed this share and both the other nodes' and their own before the run.",
     ),
     Key(
+        "max_slowdown",
+        pace.parse_slowdown,
+        "3",
+        "A verdict is Failed when the judged nodes answer more than this many times (and "
+        "50 ms) slower than the other nodes over the window, or than they did before the "
+        "run (haproxy's rtime).",
+    ),
+    Key(
         "max_failures",
         pace.parse_failures,
         "0",
@@ -339,6 +347,7 @@ PACE_KEYS = (
     "watch",
     "on_failure",
     "max_error_rate",
+    "max_slowdown",
 )
 # where run events go (`fabfile.engine.notifications`)
 NOTIFY_KEYS = ("notify_url", "notify_format", "notify_secret_file", "notify_timeout")

@@ -85,6 +85,17 @@ def parse_error_rate(text: str) -> float:
     return value
 
 
+def parse_slowdown(text: str) -> float:
+    """``max_slowdown``: a factor above 1, like 3 (three times slower)."""
+    try:
+        value = float(text.strip())
+    except ValueError:
+        raise ValueError("expected a factor like 3 (three times slower)") from None
+    if not 1 < value < float("inf"):
+        raise ValueError("expected a factor above 1, like 3")
+    return value
+
+
 def parse_failures(text: str) -> Share:
     """``max_failures``: 0 stops at the first failure."""
     return Share.parse(text, least=0)
@@ -103,6 +114,7 @@ class Pace:
     watch: float = 0.0  # seconds the whole cluster is judged after the last batch
     on_failure: str = "stop"  # what a Failed verdict does: stop, ask or rollback
     max_error_rate: float = 0.01  # a verdict is Failed above this share of failed requests
+    max_slowdown: float = 3.0  # ... or answering this many times slower (haproxy's rtime)
     judged: bool = True  # False: a rollback or switch (back to what worked), never judged
     idle_starts: Share = Share(percent=100.0)  # blue/green: idle colours started at once
 

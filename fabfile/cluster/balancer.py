@@ -68,15 +68,34 @@ class Admin(enum.StrEnum):
     MAINT = "maint"
 
 
+RTIME_SAMPLES = 1024  # the requests haproxy's rtime is the mean of (TIME_STATS_SAMPLES)
+
+
 @dataclasses.dataclass(frozen=True)
 class Counters:
     """One server's cumulative counters in ``show stat``: compare two readings."""
 
     requests: int = 0  # lbtot: times haproxy chose the server
     errors: int = 0  # hrsp_5xx + eresp (response errors) + econ (connection errors)
+    rtime: int = 0  # ms: haproxy's mean response time over the server's last 1024
 
     def __sub__(self, other: Counters) -> Counters:
+        """The requests and errors between two readings (a mean is no count: none)."""
         return Counters(self.requests - other.requests, self.errors - other.errors)
+
+    def window_ms(self, before: Counters) -> float | None:
+        """The mean response time of the requests since ``before``, worked out from
+        haproxy's moving mean: up to 1024 requests it is the mean of all of them, then
+        each new one replaces 1/1024 of it (an estimate, to the millisecond haproxy
+        rounds to). None when no request came."""
+        new = self.requests - before.requests
+        if new <= 0:
+            return None
+        if self.requests <= RTIME_SAMPLES:
+            total = self.rtime * self.requests - before.rtime * before.requests
+            return max(0.0, total / new)
+        kept = (1 - 1 / RTIME_SAMPLES) ** new
+        return max(0.0, (self.rtime - before.rtime * kept) / (1 - kept))
 
     def went_back(self, before: Counters) -> bool:
         """Lower than ``before``: haproxy restarted (or its counters were cleared), so
@@ -269,4 +288,4 @@ def _counters(row: dict[str, str]) -> Counters:
         return int(value) if value.isdigit() else 0
 
     errors = number("hrsp_5xx") + number("eresp") + number("econ")
-    return Counters(requests=number("lbtot"), errors=errors)
+    return Counters(requests=number("lbtot"), errors=errors, rtime=number("rtime"))

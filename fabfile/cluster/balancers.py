@@ -185,8 +185,12 @@ class Balancers:
         for found in self._each(lambda b: b.counters(nodes)):
             for label, counters in found.items():
                 sums = totals[label]
+                requests = sums.requests + counters.requests
+                weighted = sums.rtime * sums.requests + counters.rtime * counters.requests
                 totals[label] = Counters(
-                    sums.requests + counters.requests, sums.errors + counters.errors
+                    requests,
+                    sums.errors + counters.errors,
+                    round(weighted / requests) if requests else 0,
                 )
         return totals
 

@@ -311,6 +311,7 @@ class Batches:
             seconds,
             pace.canary_min_requests,
             pace.max_error_rate,
+            pace.max_slowdown,
             before=self.before,
             who="the nodes on the release",
         )
@@ -367,6 +368,7 @@ class Batches:
             pace.canary_wait,
             pace.canary_min_requests,
             pace.max_error_rate,
+            pace.max_slowdown,
         )
         steps.note(f"canary {names}: watching for {pace.canary_wait:g} s")
         judgement = canary.judge(watch, self.rotation)

@@ -5,7 +5,9 @@ the whole cluster over the ``watch`` window after the last batch. Meanwhile each
 node's ``/status`` must keep naming the release, and, with haproxy configured, the
 requests haproxy sent them must not fail more often than ``max_error_rate``, the other
 nodes' and their own before the run (its ``show stat`` counters, read as differences
-over the window; the rate before is the servers' lifetime share at the run's start).
+over the window; the rate before is the servers' lifetime share at the run's start),
+nor be answered more than ``max_slowdown`` times (and `SLOWER_MS` more) slower than the
+other nodes' over the same window or their own before the run (haproxy's ``rtime``).
 Too few requests to judge is Inconclusive: for the canaries the run asks on a terminal
 and stops without one; after a later batch or in the watch window it is only said.
 Counters that went backwards mean
@@ -26,6 +28,7 @@ from ..cluster.balancer import Counters, Rotation
 from ..errors import NodeError
 
 POLL = 1.0  # a verdict fails as soon as /status stops naming the release (checked this often)
+SLOWER_MS = 50.0  # slower than max_slowdown allows counts only this much slower too
 RESTARTS = 3  # the window starts again after a haproxy restart at most this often
 
 
@@ -56,6 +59,7 @@ class Watch:
     seconds: float
     min_requests: int
     max_error_rate: float = 0.01
+    max_slowdown: float = 3.0
     before: dict[str, Counters] = dataclasses.field(default_factory=dict)
     who: str = "the canaries"  # how the verdict names the judged nodes
 
@@ -193,7 +197,51 @@ def _traffic(
         return Judgement(
             Verdict.FAILED, f"{said}, above max_error_rate ({watch.max_error_rate:.1%})"
         )
+    slower = _slower(watch, now, before)
+    if slower:
+        return Judgement(Verdict.FAILED, f"{said}; {slower}")
     return Judgement(Verdict.SUCCESSFUL, said)
+
+
+def _slower(watch: Watch, now: dict[str, Counters], before: dict[str, Counters]) -> str:
+    """How much slower the judged nodes answered over the window than the others did
+    and than they did before the run, in words, when that is beyond ``max_slowdown``
+    (and `SLOWER_MS`); '' when it is not, or nothing can be compared."""
+    mine = _window_ms(now, before, watch.canaries)
+    if mine is None:
+        return ""
+    references = []
+    theirs = _window_ms(now, before, watch.others)
+    if theirs is not None:
+        references.append((theirs, "the other nodes'"))
+    was = [watch.before[n.label].rtime for n in watch.canaries if n.label in watch.before]
+    if was and max(was) > 0:
+        references.append((sum(was) / len(was), "their own before the run"))
+    if not references:
+        return ""
+    reference, whose = max(references)
+    limit = watch.max_slowdown * max(reference, 1.0)
+    if mine <= limit or mine - reference < SLOWER_MS:
+        return ""
+    return (
+        f"answered in {mine:.0f} ms on average, {mine / max(reference, 1.0):.1f} times "
+        f"{whose} {reference:.0f} ms, above max_slowdown ({watch.max_slowdown:g})"
+    )
+
+
+def _window_ms(
+    now: dict[str, Counters], before: dict[str, Counters], nodes: Sequence[NodeConfig]
+) -> float | None:
+    """The nodes' mean response time over the window, weighted by their requests."""
+    weighted = requests = 0.0
+    for node in nodes:
+        was = before.get(node.label, Counters())
+        counters = now.get(node.label, Counters())
+        mean = counters.window_ms(was)
+        if mean is not None:
+            new = counters.requests - was.requests
+            weighted, requests = weighted + mean * new, requests + new
+    return weighted / requests if requests else None
 
 
 def _rate(counters: Counters) -> float:

@@ -26,6 +26,7 @@ from tests.real.test_batches import set_keys
 
 pytestmark = pytest.mark.real
 FLAKY = "1.0.190"
+SLOW = "1.0.191"
 
 
 class Load:
@@ -121,3 +122,23 @@ def test_the_watch_window_catches_what_the_batches_did_not_and_stops(
     assert back.code == 0, back.text
     assert versions(sandbox) == all_on(sandbox, "1.0.125")
     assert load.tools == []
+
+
+def test_a_batch_that_answers_slowly_is_caught_by_haproxys_response_times(
+    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    war = build_war(SLOW, tmp_path / "slow", artifact_id="search-web-frontend", mode="slow")
+    shutil.copy(war, on_125 / war.name)
+    set_keys(on_125, warmup="4", canary_min_requests="5")  # on_failure = stop
+    with Load(sandbox) as load:
+        result = cli.run([war.name], on_125, capsys)
+    assert result.code == 1, result.text
+    first, second, third = sandbox.addresses
+    assert "batch 1/3: Failed: " in result.text and "above max_slowdown (3)" in result.text
+    assert "stopped, the nodes on it left rotation" in result.text
+    assert versions(sandbox) == {first: SLOW, second: "1.0.125", third: "1.0.125"}
+    assert load.tools == [] and load.flaky == 0  # slow, not failing: no request failed
+
+    back = cli.run(["rollback"], on_125, capsys)
+    assert back.code == 0, back.text
+    assert versions(sandbox) == all_on(sandbox, "1.0.125")

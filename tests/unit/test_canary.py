@@ -3,6 +3,7 @@ counters were cleared): the window starts again rather than judge a negative dif
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -87,3 +88,52 @@ def test_counters_that_only_grow_are_judged_as_before(watch: Watch) -> None:
     judgement = judge(watch, rotation)
     assert judgement.verdict == Verdict.SUCCESSFUL
     assert judgement.detail.startswith("300 request(s) to the canaries, 0 failed")
+
+
+# -- response times (haproxy's rtime: the mean of a server's last 1024 requests) --------
+
+
+def test_the_window_mean_is_exact_while_haproxy_keeps_every_request() -> None:
+    before = Counters(300, 0, 2)  # 300 requests at 2 ms
+    after = Counters(400, 0, 77)  # then 100 at 302 ms: (300*2 + 100*302) / 400 = 77
+    assert after.window_ms(before) == pytest.approx(302)
+    assert after.window_ms(after) is None  # no request came
+
+
+def test_the_window_mean_is_estimated_once_haproxy_slides() -> None:
+    mean, slow = 2.0, 300.0
+    for _ in range(500):  # haproxy's sliding mean after 500 slow requests
+        mean += (slow - mean) / 1024
+    assert Counters(5_500, 0, round(mean)).window_ms(Counters(5_000, 0, 2)) == pytest.approx(
+        slow, rel=0.01
+    )
+
+
+def test_nodes_answering_slowly_fail_against_the_others(watch: Watch) -> None:
+    rotation = Readings(
+        (Counters(300, 0, 2), Counters(300, 0, 2)),
+        (Counters(400, 0, 77), Counters(400, 0, 2)),
+    )
+    judgement = judge(watch, rotation)
+    assert judgement.verdict == Verdict.FAILED, judgement
+    assert "answered in 302 ms on average, 151.0 times the other nodes' 2 ms" in judgement.detail
+    assert judgement.detail.endswith("above max_slowdown (3)")
+
+
+def test_a_few_milliseconds_more_is_no_slowdown(watch: Watch) -> None:
+    rotation = Readings(
+        (Counters(300, 0, 2), Counters(300, 0, 2)),
+        (Counters(400, 0, 9), Counters(400, 0, 2)),  # 30 ms against 2: 15 times, 28 ms
+    )
+    assert judge(watch, rotation).verdict == Verdict.SUCCESSFUL
+
+
+def test_nodes_as_slow_as_before_the_run_are_not_blamed_on_it(watch: Watch) -> None:
+    readings = (
+        (Counters(300, 0, 280), Counters(300, 0, 2)),
+        (Counters(400, 0, 285), Counters(400, 0, 2)),
+    )
+    # 300 ms over the window against the others' 2: slower, unless it always was
+    assert judge(watch, Readings(*readings)).verdict == Verdict.FAILED
+    slow_before = dataclasses.replace(watch, before={CANARY: Counters(300, 0, 280)})
+    assert judge(slow_before, Readings(*readings)).verdict == Verdict.SUCCESSFUL

@@ -16,7 +16,8 @@ import javax.servlet.http.HttpServletResponse;
  * GET / : a small HTML page naming the deployed version and the "greeting"
  * from config.properties on the classpath (re-read on every request, so a
  * changed config shows without a redeploy). In mode=flaky every fifth request
- * answers 500 "flaky build": a release /status calls healthy that fails its users.
+ * answers 500 "flaky build": a release /status calls healthy that fails its users;
+ * in mode=slow every request waits 300 ms first: healthy, and slow for its users.
  */
 public final class VersionServlet extends HttpServlet {
     private static final long serialVersionUID = 1L;
@@ -32,6 +33,13 @@ public final class VersionServlet extends HttpServlet {
 
     @Override
     protected void doGet(HttpServletRequest req, HttpServletResponse resp) throws IOException {
+        if ("slow".equals(info.mode)) {
+            try {
+                Thread.sleep(300);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
         if ("flaky".equals(info.mode) && served.incrementAndGet() % 5 == 0) {
             byte[] body = ("flaky build " + info.version + "\n").getBytes(StandardCharsets.UTF_8);
             resp.setStatus(HttpServletResponse.SC_INTERNAL_SERVER_ERROR);
