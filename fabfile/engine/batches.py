@@ -102,6 +102,7 @@ class Batches:
         # judge every batch and watch after the last: the strategy sends traffic to each
         # batch as it goes (rolling), and this run is no rollback
         self.analyse = analyse and self.pace.judged
+        self.watching = self.pace.judged and self.pace.watch > 0  # a window after the last
         self.before: dict[str, Counters] = {}  # every server's counters at the start
 
     def run(self, todo: Sequence[Target], one: One, after: After) -> None:
@@ -110,7 +111,7 @@ class Batches:
         steps, pace = self.steps, self.pace
         total = self.units
         groups = split(todo, pace, total, self.held)
-        if self.analyse:
+        if self.analyse or self.watching:
             self.before = canary.counters(self.rotation, self._configs(steps.targets))
         live: list[Target] = []  # verified on the release, so far
         for number, batch in enumerate(groups, start=1):
@@ -135,8 +136,8 @@ class Batches:
                 self._gate([t for t in canaries if id(t) not in bad], number)
             elif window is not None:
                 self._after_batch(number, name, live, window)
-        if self.analyse and pace.watch and live:
-            self._watch(len(groups), live)
+        if self.analyse:
+            self.watch(live, len(groups))
 
     def _summary(
         self,
@@ -280,9 +281,12 @@ class Batches:
         if judgement.verdict == canary.Verdict.FAILED:
             self._failed(name, judgement, live)
 
-    def _watch(self, last: int, live: Sequence[Target]) -> None:
-        """Judge the nodes on the release for ``watch`` seconds after the last batch, a
-        line every few seconds."""
+    def watch(self, live: Sequence[Target], last: int = 0) -> None:
+        """Judge the nodes on the release for ``watch`` seconds after the last batch (or,
+        blue/green, the last switch: ``last`` numbers it for the event), a line every few
+        seconds; nothing without a watch window or a node on the release."""
+        if not (self.watching and live):
+            return
         seconds = self.pace.watch
         self.steps.note(f"watch: {_names(live)} for {seconds:g} s")
         shown = [time.monotonic()]

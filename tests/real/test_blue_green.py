@@ -34,6 +34,7 @@ from tests.real.helpers import (
     stop_clusters,
 )
 from tests.real.test_faults import on_phase
+from tests.real.test_verdicts import Load
 
 pytestmark = pytest.mark.real
 
@@ -526,3 +527,26 @@ def test_a_failing_pre_switch_hook_keeps_the_live_colour(
     again = cli.run([bg.wars[NEW].name], app_dir, capsys)
     assert again.code == 0, again.text
     assert served(bg) == NEW
+
+
+def test_the_watch_window_switches_a_release_that_fails_its_users_back(
+    bg: Sandbox, app_dir: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    flaky = build_war(
+        "1.0.190", tmp_path / "flaky", artifact_id=app.APP, container="tomcat", mode="flaky"
+    )
+    shutil.copy(flaky, app_dir / flaky.name)
+    before = live(app_dir, capsys)
+    for key, value in (("watch", "6"), ("on_failure", "rollback"), ("canary_min_requests", "10")):
+        set_deploy_key(app_dir, key, value)
+    with Load(bg.url("/")) as load:
+        result = cli.run([flaky.name], app_dir, capsys)
+    assert result.code == 1, result.text
+    assert "watch: Failed: " in result.text and "above max_error_rate" in result.text
+    assert "on_failure = rollback; rolled back to the release before" in result.text
+    assert live(app_dir, capsys) == before and served(bg) == OLD  # switched back
+    deployed, rolled_back = history(app_dir)[-2:]
+    assert deployed["outcome"] == "failed" and deployed["canary"].startswith("watch: Failed: ")
+    assert rolled_back["action"] == "rollback" and rolled_back["outcome"] == "ok"
+    assert load.flaky > 0  # the release failed its users while it served
+    assert load.tools == []  # the switches there and back failed no request

@@ -30,10 +30,11 @@ SLOW = "1.0.191"
 
 
 class Load:
-    """Two clients through haproxy to ``/``, each as fast as a request a 5 ms allows."""
+    """Two clients through haproxy to ``url`` (its ``/``), each a request every 5 ms at
+    most, no cookie kept (so no server is stuck to)."""
 
-    def __init__(self, sandbox: cluster.Cluster) -> None:
-        self.url = haproxy.url(sandbox, "/")
+    def __init__(self, url: str) -> None:
+        self.url = url
         self.stop = threading.Event()
         self.ok = 0
         self.flaky = 0  # the release's own 500s
@@ -43,6 +44,7 @@ class Load:
     def _client(self) -> None:
         with requests.Session() as session:
             while not self.stop.is_set():
+                session.cookies.clear()
                 try:
                     response = session.get(self.url, timeout=5)
                 except requests.RequestException as error:
@@ -79,7 +81,7 @@ def test_a_batch_that_fails_its_users_is_caught_and_rolled_back_in_the_same_run(
     on_125: Path, flaky: str, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
     set_keys(on_125, warmup="4", on_failure="rollback", canary_min_requests="10")
-    with Load(sandbox) as load:
+    with Load(haproxy.url(sandbox, "/")) as load:
         result = cli.run([flaky], on_125, capsys)
     assert result.code == 1, result.text
     first = sandbox.addresses[0]
@@ -100,7 +102,7 @@ def test_the_watch_window_catches_what_the_batches_did_not_and_stops(
     on_125: Path, flaky: str, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
 ) -> None:
     set_keys(on_125, batch="3", watch="8", canary_min_requests="10")  # one batch: no verdict
-    with Load(sandbox) as load:
+    with Load(haproxy.url(sandbox, "/")) as load:
         result = cli.run([flaky], on_125, capsys)
     assert result.code == 1, result.text
     assert f"watch: {', '.join(sandbox.addresses)} for 8 s" in result.text
@@ -117,7 +119,7 @@ def test_the_watch_window_catches_what_the_batches_did_not_and_stops(
     restarted = max(at for _, at in last["hosts"][sandbox.addresses[0]]["phases"])
     assert verdict["at"] >= restarted  # judged after the last batch, not before
 
-    with Load(sandbox) as load:
+    with Load(haproxy.url(sandbox, "/")) as load:
         back = cli.run(["rollback", "--batch", "1"], on_125, capsys)  # batch 3: all out at once
     assert back.code == 0, back.text
     assert versions(sandbox) == all_on(sandbox, "1.0.125")
@@ -130,7 +132,7 @@ def test_a_batch_that_answers_slowly_is_caught_by_haproxys_response_times(
     war = build_war(SLOW, tmp_path / "slow", artifact_id="search-web-frontend", mode="slow")
     shutil.copy(war, on_125 / war.name)
     set_keys(on_125, warmup="4", canary_min_requests="5")  # on_failure = stop
-    with Load(sandbox) as load:
+    with Load(haproxy.url(sandbox, "/")) as load:
         result = cli.run([war.name], on_125, capsys)
     assert result.code == 1, result.text
     first, second, third = sandbox.addresses

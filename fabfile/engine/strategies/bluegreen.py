@@ -180,6 +180,7 @@ class BlueGreen:
             raise
         if self.setup.switch:
             self._switches(steps, rest, len(pairs), [])
+            runner.watch([pair.new for pair in pairs if pair.serving])
         runner.finish()
 
     def _switches(
