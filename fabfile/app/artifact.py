@@ -19,6 +19,7 @@ from xml.etree import ElementTree
 import javaproperties
 
 from ..errors import ArtifactError
+from . import warcache
 from .maven import MavenVersion
 from .warcache import Known
 
@@ -68,6 +69,7 @@ def read(path: Path, app: str, known: Known | None = None) -> Artifact:
     if path.stat().st_size == 0:
         raise ArtifactError(f"{path}: the file is empty; copy the artifact again")
     digest = known.sha256(path) if known else None
+    stamped = warcache.stamp(path)  # as it was before we read it
     pom = _pom_properties(path, check=digest is None, app=app)
     if pom is None:
         raise ArtifactError(
@@ -86,7 +88,7 @@ def read(path: Path, app: str, known: Known | None = None) -> Artifact:
     if digest:
         return dataclasses.replace(found, digest=digest)
     if known:
-        known.remember(path, found.sha256)
+        known.remember(path, found.sha256, stamped)
     return found
 
 

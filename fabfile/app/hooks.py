@@ -94,22 +94,24 @@ def check_safe(hooks: Hooks, app_dir: Path) -> None:
         return
     _check_file(hooks.path, "holds [hooks], commands run on this machine,")
     for name, command in hooks.commands.items():
-        script = _script(command, app_dir)
-        if script is not None:
+        for script in _scripts(command, app_dir):
             _check_file(script, f"is run on this machine by {hooks.where(name)},")
 
 
-def _script(command: str, app_dir: Path) -> Path | None:
-    """The file a command starts with, when it names one by path (``hooks/pre-deploy``)."""
+def _scripts(command: str, app_dir: Path) -> list[Path]:
+    """The files a command names: ``hooks/pre-deploy``, and ``deploy.sh`` in ``sh
+    deploy.sh`` or ``python3 notify.py`` (an interpreter runs them as they are)."""
     try:
         words = shlex.split(command)
     except ValueError:
-        return None
-    if not words or "/" not in words[0]:
-        return None
-    path = Path(words[0]).expanduser()
-    path = path if path.is_absolute() else app_dir / path
-    return path if path.is_file() else None
+        return []
+    found = []
+    for word in words:
+        path = Path(word).expanduser()
+        path = path if path.is_absolute() else app_dir / path
+        if ("/" in word or (app_dir / word).exists()) and path.is_file():
+            found.append(path)
+    return found
 
 
 def _check_file(path: Path, what: str) -> None:

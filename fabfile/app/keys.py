@@ -202,8 +202,8 @@ KEYS: tuple[Key, ...] = (
         "watch",
         parse_seconds,
         "0",
-        "Seconds the nodes on the new release are judged after the last batch (/status, "
-        "haproxy's error counters), live; 0: no watch window.",
+        "Seconds the nodes on the new release are judged after the last batch (rolling) or "
+        "switch (blue-green): /status, haproxy's counters, live; 0: no watch window.",
     ),
     Key(
         "on_failure",

@@ -42,9 +42,12 @@ class Known:
         except (OSError, KeyError, TypeError):
             return None
 
-    def remember(self, war: Path, sha256: str) -> None:
-        """Note that ``war`` was read whole and is sound, with its checksum."""
+    def remember(self, war: Path, sha256: str, stamped: str) -> None:
+        """Note that ``war`` was read whole and is sound, with its checksum, unless it
+        changed since it was ``stamped``, before it was read (a copy still landing)."""
         try:
+            if stamp(war) != stamped:
+                return
             entries = self._read()
             entries.pop(war.name, None)
             entries[war.name] = {"stamp": stamp(war), "sha256": sha256}

@@ -55,7 +55,15 @@ def deploy(
     except RollBack as chosen:
         if not switch:  # nothing users see changed: nothing to roll back
             raise RolloutError(f"{chosen}; nothing was switched, so nothing to roll back") from None
-        options.console.print(view.plain(f"{explain(chosen)}; rolling back now"))
-        execute.go_back(options, PaceFlags(pace_flags.batch))
+        options.console.print(view.plain(explain(chosen)), soft_wrap=True)
+        options.console.print(view.plain(f"{chosen}: rolling back now, in this run"))
+        try:
+            execute.go_back(options, PaceFlags(pace_flags.batch))
+        except DeployError as failed:
+            again = options.command("rollback")
+            raise RolloutError(
+                f"{chosen}; the rollback did not finish: {explain(failed)}\n"
+                f"The release stays where the summary above says; run the rollback: {again}"
+            ) from None
         raise RolloutError(f"{chosen}; rolled back to the release before") from None
     return retiring.retire_after(options, code)

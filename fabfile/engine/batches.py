@@ -306,7 +306,11 @@ class Batches:
 
     def _watching(self, live: Sequence[Target], seconds: float) -> canary.Watch:
         release, pace = self.steps.release, self.pace
-        others = [t for t in self.steps.targets if not any(t is mine for mine in live)]
+        others = [  # the nodes a comparison means something with: not on the release
+            t
+            for t in self.steps.targets
+            if not any(t is mine for mine in live) and t.outcome != Outcome.UNCHANGED
+        ]
         return canary.Watch(
             self._configs(live),
             self._configs(others),
@@ -320,9 +324,17 @@ class Batches:
             who="the nodes on the release",
         )
 
-    def _failed(self, name: str, judgement: canary.Judgement, judged: Sequence[Target]) -> None:
-        """What ``on_failure`` says: stop (the judged nodes leave rotation while others
-        serve), ask, or roll back in this run. Returns only when the user goes on."""
+    def _failed(
+        self,
+        name: str,
+        judgement: canary.Judgement,
+        judged: Sequence[Target],
+        out_first: bool = False,
+    ) -> None:
+        """What ``on_failure`` says: stop (the judged nodes leave rotation while nodes on
+        the old release serve), ask, or roll back in this run (``out_first``: the judged
+        nodes leave rotation before, as failed canaries always do). Returns only when the
+        user goes on."""
         policy = self.pace.on_failure
         if policy == "ask":
             key = self.steps.ask(f"{name}: {judgement}. [g]o on, roll [b]ack or [s]top?", "gbs")
@@ -330,13 +342,24 @@ class Batches:
                 self.steps.record_verdict(f"{name}: the user went on")
                 return
             policy = "rollback" if key == "b" else "stop"
-        if policy == "rollback":
-            raise RollBack(f"{name}: {judgement}; on_failure = rollback")
-        if len(judged) < len(self.steps.targets):  # the others still serve the old release
+        serving_old = [
+            t
+            for t in self.steps.targets
+            if not any(t is mine for mine in judged)
+            and t.outcome == Outcome.UNTOUCHED
+            and t.host not in self.held
+        ]
+        if serving_old and (policy == "stop" or out_first):
             for target in judged:
                 self._out(target, str(judgement))
+        if policy == "rollback":
+            raise RollBack(f"{name}: {judgement}; on_failure = rollback")
+        if serving_old:
             raise RolloutError(f"{name}: {judgement}; stopped, the nodes on it left rotation")
-        raise RolloutError(f"{name}: {judgement}; stopped, every node runs it")
+        raise RolloutError(
+            f"{name}: {judgement}; stopped, and they keep serving: no node on the old "
+            "release is in rotation to take their place"
+        )
 
     @staticmethod
     def _configs(targets: Sequence[Target]) -> tuple[NodeConfig, ...]:
@@ -388,7 +411,7 @@ class Batches:
                 return
             raise RolloutError(f"canary {names}: {judgement}; stopped (no one said go on)")
         if pace.on_failure != "stop":
-            self._failed(f"canary {names}", judgement, canaries)
+            self._failed(f"canary {names}", judgement, canaries, out_first=True)
             return
         for target in canaries:
             self._out(target, str(judgement))

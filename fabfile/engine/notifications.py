@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import os
+import urllib.parse
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -53,7 +54,11 @@ class Notifier:
             headers[SIGNATURE] = sign(self.secret.reveal(), data)
         failure = self._send(headers, data)
         if failure:
-            self.say(f"warning: notification '{event.kind}' to {self.url} not delivered: {failure}")
+            where = urllib.parse.urlsplit(self.url)  # a webhook's path may be its secret
+            self.say(
+                f"warning: notification '{event.kind}' to {where.scheme}://{where.netloc} "
+                f"(notify_url) not delivered: {failure}"
+            )
         return ""
 
     def _send(self, headers: dict[str, str], data: bytes) -> str:

@@ -106,7 +106,7 @@ def test_the_watch_window_catches_what_the_batches_did_not_and_stops(
         result = cli.run([flaky], on_125, capsys)
     assert result.code == 1, result.text
     assert f"watch: {', '.join(sandbox.addresses)} for 8 s" in result.text
-    assert "watch: Failed: " in result.text and "stopped, every node runs it" in result.text
+    assert "watch: Failed: " in result.text and "stopped, and they keep serving" in result.text
     assert "deploy rollback" in result.text  # what to run next
     assert versions(sandbox) == all_on(sandbox, FLAKY)  # stop keeps what is there
     last = history(on_125)[-1]

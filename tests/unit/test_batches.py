@@ -404,7 +404,7 @@ def test_a_failure_rate_under_max_error_rate_goes_on(world: World) -> None:
 
 def test_the_watch_window_judges_every_node_after_the_last_batch(world: World) -> None:
     failing_once_started(world, Counters(20, 5))
-    with pytest.raises(RolloutError, match=r"watch: Failed: .*; stopped, every node runs it"):
+    with pytest.raises(RolloutError, match=r"watch: Failed: .*; stopped, and they keep serving"):
         run(world, Pace(batch=Share(3), watch=5))
     assert world.running() == dict.fromkeys(HOSTS, NEW.version)
     assert world.reporter.notes[0] == f"watch: {WEB1}, {WEB2}, {WEB3} for 5 s"

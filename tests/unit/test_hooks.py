@@ -85,6 +85,18 @@ def test_a_script_others_may_write_is_refused(tmp_path: Path) -> None:
     hooks.check_safe(loaded.hooks, tmp_path)
 
 
+@pytest.mark.parametrize("command", ["sh notify.sh --fast", "python3 ./notify.sh", "./notify.sh"])
+def test_a_script_run_by_an_interpreter_is_checked_too(tmp_path: Path, command: str) -> None:
+    script = tmp_path / "notify.sh"
+    script.write_text("echo hi\n")
+    script.chmod(0o646)
+    loaded = config.load(write(tmp_path, "[hooks]", f"post_deploy = {command}"))
+    with pytest.raises(ConfigError, match=r"writable by others \(mode 646\)"):
+        hooks.check_safe(loaded.hooks, tmp_path)
+    script.chmod(0o644)
+    hooks.check_safe(loaded.hooks, tmp_path)
+
+
 def test_no_hooks_no_check(tmp_path: Path) -> None:
     path = write(tmp_path)
     path.chmod(0o666)

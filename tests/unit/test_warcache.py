@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from fabfile.app import artifact
-from fabfile.app.warcache import KEEP, NAME, Known
+from fabfile.app.warcache import KEEP, NAME, Known, stamp
 from tests.unit.test_artifact import APP, war
 
 
@@ -72,6 +72,15 @@ def test_only_the_latest_wars_are_remembered(tmp_path: Path) -> None:
     known = Known(tmp_path)
     paths = [war(tmp_path / f"{APP}-1.{n}.war", version=f"1.{n}") for n in range(KEEP + 2)]
     for path in paths:
-        known.remember(path, "0" * 64)
+        known.remember(path, "0" * 64, stamp(path))
     assert known.sha256(paths[0]) is None and known.sha256(paths[1]) is None
     assert known.sha256(paths[-1]) == "0" * 64
+
+
+def test_a_war_that_changed_while_it_was_read_is_not_remembered(tmp_path: Path) -> None:
+    path = war(tmp_path / f"{APP}-1.0.war")
+    before = stamp(path)
+    war(path, version="1.0", group_id="org.other")  # a copy landing while it was read
+    known = Known(tmp_path)
+    known.remember(path, "0" * 64, before)
+    assert known.sha256(path) is None

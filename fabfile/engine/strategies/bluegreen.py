@@ -180,7 +180,7 @@ class BlueGreen:
             raise
         if self.setup.switch:
             self._switches(steps, rest, len(pairs), [])
-            runner.watch([pair.new for pair in pairs if pair.serving])
+            runner.watch([pair.new for pair in pairs if pair.new.outcome == Outcome.LIVE])
         runner.finish()
 
     def _switches(
