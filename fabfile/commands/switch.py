@@ -25,7 +25,7 @@ def switch(options: Options) -> ExitCode:
     assert balancer is not None  # the strategy's `validate` requires one
     again = options.command("switch")
     with locked(options, again) as lock:
-        lock.hold()
+        lock.hold(read=True)  # the pre-flight's read, in the lock's round trip
         try:
             states = balancer.states(options.nodes)
         except NodeError as error:
