@@ -236,3 +236,19 @@ def test_sessions_are_counted_on_every_host_at_once(world: World) -> None:
     assert alone == []
     assert together.n_waiting == 0 and not together.broken
     assert world.balancer.now[GREEN[0]] == "UP"
+
+
+def test_a_switch_back_hashes_no_staged_file_but_a_deploy_to_the_idle_colour_does(
+    world: World,
+) -> None:
+    """Only a host where the release is installed has its held files checked again."""
+    for blobs in world.cluster.blobs.values():
+        blobs |= NEW.blobs  # staged ahead: a deploy installs them, after checking them
+    world.run()
+    checked = [host for host, what in world.cluster.events if what == "checked staged files"]
+    assert sorted(checked) == BLUE  # each host's first instance stages for both
+    before = len(world.cluster.events)
+    world.run(OLD, action=Action.ROLLBACK)  # the live colours of before run it: a switch
+    after = world.cluster.events[before:]
+    assert not [e for e in after if e[1] == "checked staged files"]
+    assert world.balancer.now == {**dict.fromkeys(BLUE, "UP"), **dict.fromkeys(GREEN, "MAINT")}
