@@ -27,7 +27,7 @@ from sandbox.sample import DEFAULT_GROUP_ID, build_war
 from tests import cli
 from tests.real.helpers import TomcatSandbox as Sandbox
 from tests.real.helpers import fail_on_leftovers, history, kill_when, stop_clusters
-from tests.real.test_faults import on_phase
+from tests.real.test_faults import accepted_logins, on_phase
 
 pytestmark = pytest.mark.real
 
@@ -229,8 +229,11 @@ def test_no_switch_verifies_the_idle_colours_and_switch_sends_the_traffic(
     assert {shown[h]["version"] for h in idle_of(before)} == {NEW}  # on their own ports
     assert history(app_dir)[-1]["action"] == "deploy --no-switch"
     jvms = bg.jvms()
+    logins = accepted_logins(bg.tomcats.cluster)
     switched = cli.run(["switch"], app_dir, capsys)
     assert switched.code == 0, switched.text
+    # one login per host: the lock's round trip reads both colours, the pre-flight reuses it
+    assert accepted_logins(bg.tomcats.cluster) - logins == len(bg.addresses)
     assert served(bg) == NEW and sorted(live(app_dir, capsys)) == sorted(idle_of(before))
     again = cli.run(["switch"], app_dir, capsys)
     assert again.code == 0, again.text
