@@ -9,6 +9,7 @@ is skipped, as if the node did not hold it.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 from typing import Any
 
 from ..app.config import NodeConfig
@@ -21,6 +22,7 @@ from .shell import sh_path
 from .takenout import TakenOut
 
 _RECENT = 200  # releases.log lines read back: plenty for keep_releases
+_INSTANCE = "instance"  # the line that starts one instance's facts in `every_script`
 
 
 @dataclasses.dataclass(frozen=True)
@@ -98,6 +100,34 @@ class Holdings:
             owner=fields["owner"],
             become=fields["become"],
         )
+
+
+def every_script(configs: Sequence[NodeConfig], tidy: bool, locked: bool = False) -> str:
+    """`Holdings.script` for every instance of one host, in one command: a host's
+    instances share its releases directory and connection, so one round trip reads them
+    all (each instance's facts after an ``instance N`` line)."""
+    return "\n".join(
+        f"printf '{_INSTANCE} {i}\\n'\n{Holdings.script(config, tidy, locked)}"
+        for i, config in enumerate(configs)
+    )
+
+
+def by_label(configs: Sequence[NodeConfig], text: str) -> dict[str, Holdings]:
+    """`every_script`'s output, read back: each instance's holdings by its label (an
+    instance whose facts are missing is left out, to be read on its own)."""
+    parts: dict[int, list[str]] = {}
+    lines: list[str] | None = None
+    for line in text.splitlines():
+        word, _, rest = line.partition(" ")
+        if word == _INSTANCE and rest.isdigit():
+            lines = parts.setdefault(int(rest), [])
+        elif lines is not None:
+            lines.append(line)
+    return {
+        config.label: Holdings.parse("\n".join(parts[i]))
+        for i, config in enumerate(configs)
+        if i in parts
+    }
 
 
 def _read_line(fields: dict[str, Any], word: str, rest: str) -> None:

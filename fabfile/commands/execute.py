@@ -158,7 +158,7 @@ def go_back(options: Options, flags: PaceFlags) -> ExitCode:
     again = options.command("rollback")
     pace = flags.apply(options.app.config.pace, canary=False)
     with locked(options, again) as lock:
-        lock.hold()
+        lock.hold(read=True)  # the pre-flight's read, in the lock's round trip
         release, sources = planning.rollback_target(options.app, options.nodes)
         history = History(options.app.history_path)
         said = cutoff.rollback_line(cutoff.unfinished(history), history.current(), release)

@@ -27,7 +27,7 @@ def switch(options: Options) -> ExitCode:
     options.require("switch", "deploy switch")
     again = options.command("switch")
     with locked(options, again) as lock:
-        lock.hold()
+        lock.hold(read=True)  # the pre-flight's read, in the lock's round trip
         _, release, sources = idle_and_target(options)
         finish = f"To finish the switch, run it again: {again} (it aims at the same release)"
         pace = PaceFlags().apply(options.app.config.pace, canary=False)

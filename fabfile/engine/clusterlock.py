@@ -3,10 +3,13 @@
 A run takes `fabfile.cluster.nodelock`'s lock on each host it targets before anything
 changes: a deploy or a stage in pre-flight, in the round trip that reads the node
 (`ClusterLock.take` with ``read``); rollback and switch first of all, before they read
-what they aim at, retire and logging before they touch a node (`ClusterLock.hold`).
-The first host by name goes
-alone and then the others all at once, so two runs aimed at the same nodes meet on
-the first and one of them goes on. If another run holds any of them, this one lets
+what they aim at, retire and logging before they touch a node (`ClusterLock.hold`;
+with ``read``, the holdings it reads are kept for the pre-flight, which then makes no
+round trip of its own). The first host by name goes alone and then the others all at
+once, so two runs aimed at the same nodes meet on the first and one of them goes on;
+meanwhile every other host's connection is dialled, so the logins cost one round trip
+in all rather than two. A run that holds every host already tries them all at once. The
+holdings read covers every instance on a host. If another run holds any of them, this one lets
 go of what it took and is refused naming the holder (exit 5), or, with
 ``--lock-wait``, tries again until that time is up, saying whom it waits for. While
 held, a thread renews the lease every few seconds over each node's open connection
@@ -30,7 +33,7 @@ from types import TracebackType
 
 from ..app.config import NodeConfig
 from ..cluster import nodelock
-from ..cluster.holdings import Holdings
+from ..cluster.holdings import Holdings, by_label, every_script
 from ..cluster.node import Node
 from ..cluster.nodelock import LEASE, RENEW, NodeLock
 from ..errors import Interrupted, LockError, NodeError, PreflightError
@@ -69,7 +72,7 @@ class _Try:
     held: NodeLock | None = None  # another run's, in the way
     replaced: NodeLock | None = None  # a stale lock taken over
     ended: NodeLock | None = None  # taken over from a run of this app directory that ended
-    holdings: Holdings | None = None
+    holdings: dict[str, Holdings] = dataclasses.field(default_factory=dict)  # by label
     error: str = ""
 
 
@@ -93,11 +96,14 @@ class ClusterLock:
         self.say = say
         self._factory = node
         self._hosts: dict[str, NodeConfig] = {}  # a host's instances share its releases_dir
+        self._instances: dict[str, list[NodeConfig]] = {}  # ... and one holdings read
         for config in nodes:
             self._hosts.setdefault(config.host, config)
+            self._instances.setdefault(config.host, []).append(config)
         self._nodes: dict[str, Node] = {}
         self._held: set[str] = set()  # hosts whose lock this run took
         self._unsure: set[str] = set()  # hosts whose take failed half-way: released if open
+        self._kept: dict[str, Holdings] | None = None  # read by `hold`, for the next `take`
         self._guard = threading.Lock()
         self._stop: threading.Event | None = None
         self._beat: threading.Thread | None = None
@@ -132,10 +138,15 @@ class ClusterLock:
 
     # -- taking ---------------------------------------------------------------------
 
-    def hold(self) -> None:
+    def hold(self, read: bool = False) -> None:
         """Take the lock before the command reads what it aims at; a host where it cannot
-        be taken refuses the command (exit 4), with nothing changed."""
-        errors = self.take().errors
+        be taken refuses the command (exit 4), with nothing changed. ``read`` also reads
+        every instance's holdings in that round trip and keeps them for the next `take`
+        (the pre-flight's, under the same lock: nothing else changed them meanwhile)."""
+        taken = self.take(read)
+        errors = taken.errors
+        if read and not errors:
+            self._kept = taken.holdings
         if errors:
             self.release()
             raise PreflightError(
@@ -147,7 +158,11 @@ class ClusterLock:
         """Take the lock on every target host, or on none: `LockError` naming the holder
         when another run holds one, after waiting up to ``wait`` seconds. ``read`` also
         reads each node's holdings in the same round trip (pre-flight). A host that
-        cannot be reached is in `Taken.errors`; the caller refuses the run."""
+        cannot be reached is in `Taken.errors`; the caller refuses the run. Holdings that
+        `hold` kept are returned once, with no round trip: the lock was held since."""
+        kept, self._kept = self._kept, None
+        if read and kept is not None and self._held.issuperset(self._hosts):
+            return Taken(kept, {})
         deadline = time.monotonic() + self.wait
         told: set[str] = set()
         while True:
@@ -161,7 +176,7 @@ class ClusterLock:
             if not others:
                 self._start_renewing()
                 return Taken(
-                    {self._hosts[t.host].label: t.holdings for t in tries if t.holdings},
+                    {label: h for t in tries for label, h in t.holdings.items()},
                     {t.host: t.error for t in tries if t.error},
                 )
             self.release()
@@ -172,12 +187,31 @@ class ClusterLock:
             time.sleep(min(left, PAUSE * (1 + random.random())))
 
     def _try_all(self, read: bool, ended: dict[str, list[str]]) -> list[_Try]:
-        """The first host alone, then, unless another run holds it, the rest at once."""
+        """The first host alone (the others' connections dialled meanwhile), then, unless
+        another run holds it, the rest at once; all at once if this run holds them all."""
         order = sorted(self._hosts)
-        tries = [self._try(read, ended, host) for host in order[:1]]
-        if tries and tries[0].held is None:
-            tries += fanout.each(functools.partial(self._try, read, ended), order[1:])
+        attempt = functools.partial(self._try, read, ended)
+        if not order or self.held == order:  # nobody else can take the first one first
+            return fanout.each(attempt, order)
+        first = order[0]
+
+        def first_or_dial(host: str) -> _Try | None:
+            return attempt(host) if host == first else self._dial(host)
+
+        dialled = fanout.each(first_or_dial, order)
+        tries = [t for t in dialled if t is not None]  # the first's, and hosts not reached
+        if tries[0].held is None:
+            rest = [host for host, t in zip(order, dialled, strict=True) if t is None]
+            tries += fanout.each(attempt, rest)
         return tries
+
+    def _dial(self, host: str) -> _Try | None:
+        """Open the host's connection (no command on it yet); its failure, as a try's."""
+        try:
+            self.node(self._hosts[host]).open()
+        except NodeError as error:
+            return _Try(host, error=str(error))
+        return None
 
     def _try(self, read: bool, ended: dict[str, list[str]], host: str) -> _Try:
         config = self._hosts[host]
@@ -185,8 +219,9 @@ class ClusterLock:
         gone = ended.get(host, ())
         script = nodelock.take_script(config.releases_dir, self.token, self.holder, ended=gone)
         what = "taking the deploy lock"
+        instances = self._instances[host]
         if read:
-            script += "\n" + Holdings.script(config, tidy=True, locked=True)
+            script += "\n" + every_script(instances, tidy=True, locked=True)
             what += " and reading the releases directory"
         with self._guard:
             self._unsure.add(host)
@@ -203,9 +238,9 @@ class ClusterLock:
             if said.get(nodelock.HELD) is None:
                 return _Try(host, error=f"{host}: {what}: the node did not say ({text[-200:]!r})")
             return _Try(host, held=said[nodelock.HELD])
-        holdings = Holdings.parse(text) if read else None
-        if holdings is not None:
-            node.home = holdings.home
+        holdings = by_label(instances, text) if read else {}
+        if config.label in holdings:
+            node.home = holdings[config.label].home
         stale, over = said.get(nodelock.STALE), said.get(nodelock.ENDED)
         return _Try(host, taken=True, replaced=stale, ended=over, holdings=holdings)
 
@@ -216,6 +251,7 @@ class ClusterLock:
         cannot be reached keeps it until its lease ends, and that is said. Without
         ``dial``, only over the connections still open: a host without one keeps it."""
         self._stop_renewing()
+        self._kept = None
         with self._guard:
             sure, unsure = sorted(self._held), sorted(self._unsure)
             self._held.clear()

@@ -15,6 +15,7 @@ from ..errors import NodeError, RolloutError
 from . import fanout
 from .phase import Phase
 from .plan import Plan
+from .strategies.contract import Strategy
 from .target import Target
 
 
@@ -22,6 +23,7 @@ class Staging(Protocol):
     """The rollout as staging uses it: the local copy of each file, and what a node lacks."""
 
     plan: Plan
+    strategy: Strategy
 
     @property
     def targets(self) -> Sequence[Target]: ...
@@ -41,7 +43,7 @@ def stage(rollout: Staging) -> None:
     The instances of one host share its releases directory: the first of
     them receives the files, the others are staged with it."""
     first = first_of_each_host(rollout.targets)
-    changing = {t.node.host for t in rollout.targets if not rollout.unchanged(t)}
+    changing = _installing(rollout)
     send = functools.partial(_stage, rollout, changing)
     errors = [e for e in fanout.each(send, list(first.values())) if e]
     for target in rollout.targets:
@@ -68,6 +70,16 @@ def _stage(rollout: Staging, changing: set[str], target: Target) -> str:
         return str(error)
     rollout.set_phase(target, Phase.STAGED, f"{target.sent} bytes sent")
     return ""
+
+
+def _installing(rollout: Staging) -> set[str]:
+    """The hosts where the run installs the release: only there must the files already
+    held be hashed again (a blue/green switch to a colour that runs it has none)."""
+    unchanged: dict[str, list[bool]] = {}
+    for target in rollout.targets:
+        unchanged.setdefault(target.node.host, []).append(rollout.unchanged(target))
+    unit = rollout.strategy.unit
+    return {host for host, each in unchanged.items() if unit.installs(each)}
 
 
 def _recheck(rollout: Staging, target: Target, sent: set[str]) -> None:

@@ -9,6 +9,7 @@ bytes; an interrupted run is finished by running it again.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -213,3 +214,41 @@ def test_of_two_colours_in_rotation_the_one_down_is_redeployed(world: World) -> 
     restarted = [w for w, what in world.cluster.events if what == "restart"]
     assert restarted[0] == BLUE[0]  # green kept serving meanwhile
     assert world.balancer.now[BLUE[0]] == "UP" and world.balancer.now[GREEN[0]] == "MAINT"
+
+
+def test_sessions_are_counted_on_every_host_at_once(world: World) -> None:
+    """In pre-flight and before the switch: one manager's answer after another's would
+    add up to a switch's time."""
+    together = threading.Barrier(len(HOSTS), timeout=5)
+    alone: list[str] = []
+
+    class AtOnce(FakeSessions):
+        def count(self, node: NodeConfig) -> int:
+            if node.label in BLUE:  # the live colours' counts meet here, or time out
+                try:
+                    together.wait()
+                except threading.BrokenBarrierError:
+                    alone.append(node.label)
+            return super().count(node)
+
+    world.setup = Setup(world.balancer, sessions=AtOnce({}))
+    world.run()
+    assert alone == []
+    assert together.n_waiting == 0 and not together.broken
+    assert world.balancer.now[GREEN[0]] == "UP"
+
+
+def test_a_switch_back_hashes_no_staged_file_but_a_deploy_to_the_idle_colour_does(
+    world: World,
+) -> None:
+    """Only a host where the release is installed has its held files checked again."""
+    for blobs in world.cluster.blobs.values():
+        blobs |= NEW.blobs  # staged ahead: a deploy installs them, after checking them
+    world.run()
+    checked = [host for host, what in world.cluster.events if what == "checked staged files"]
+    assert sorted(checked) == BLUE  # each host's first instance stages for both
+    before = len(world.cluster.events)
+    world.run(OLD, action=Action.ROLLBACK)  # the live colours of before run it: a switch
+    after = world.cluster.events[before:]
+    assert not [e for e in after if e[1] == "checked staged files"]
+    assert world.balancer.now == {**dict.fromkeys(BLUE, "UP"), **dict.fromkeys(GREEN, "MAINT")}

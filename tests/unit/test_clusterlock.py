@@ -39,12 +39,19 @@ class ShNode(Node):
 
     homes: Path
     down: set[str] = set()  # noqa: RUF012 - set per test
+    events: list[tuple[str, str]] = []  # noqa: RUF012 - (what, host) in order, set per test
+
+    def open(self) -> None:
+        if self.host in self.down:
+            raise NodeError(f"{self.host}: sshd at {self.host}:22 refused the connection")
+        self.events.append(("open", self.host))
 
     def _exec(
         self, script: str, what: str, timeout: float | None = None, stdin: bytes = b""
     ) -> Any:
         if self.host in self.down:
             raise NodeError(f"{self.host}: sshd at {self.host}:22 refused the connection")
+        self.events.append(("run", self.host))
         home = self.homes / self.host
         home.mkdir(exist_ok=True)
         done = subprocess.run(
@@ -66,6 +73,7 @@ def nodes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[NodeConfig, 
     homes.mkdir()
     monkeypatch.setattr(ShNode, "homes", homes, raising=False)
     monkeypatch.setattr(ShNode, "down", set())
+    monkeypatch.setattr(ShNode, "events", [])
     return node_configs(tmp_path, "hosts = web3, web1, web2", "user = u")
 
 
@@ -382,3 +390,106 @@ def test_after_an_interruption_the_lock_is_released_without_a_new_login(
     assert ("web2", "releasing the deploy lock") not in logins
     assert unreleased.tokens() == {"web2": [lock.token]}
     assert lock_of(nodes, "web1") is None and lock_of(nodes, "web3") is None
+
+
+def test_every_other_host_is_dialled_while_the_first_decides_alone(
+    nodes: tuple[NodeConfig, ...],
+) -> None:
+    dialled = threading.Event()
+
+    class Dialling(ShNode):
+        def open(self) -> None:
+            super().open()
+            if {host for what, host in self.events if what == "open"} >= {"web2", "web3"}:
+                dialled.set()
+
+        def _exec(
+            self, script: str, what: str, timeout: float | None = None, stdin: bytes = b""
+        ) -> Any:
+            if self.host == "web1" and not dialled.wait(5):  # the first's try waits for them
+                self.events.append(("alone", self.host))
+            return super()._exec(script, what, timeout, stdin)
+
+    with ClusterLock(nodes, "deploy a.war", node=Dialling) as lock:
+        lock.take(read=True)
+        assert lock.held == ["web1", "web2", "web3"]
+    events = ShNode.events
+    assert ("alone", "web1") not in events  # the logins overlapped the first's try
+    runs = [host for what, host in events if what == "run"]
+    assert runs[0] == "web1" and set(runs[1:3]) == {"web2", "web3"}  # still decides alone
+
+
+def test_a_host_that_cannot_be_dialled_is_said_and_the_run_refused(
+    nodes: tuple[NodeConfig, ...],
+) -> None:
+    ShNode.down = {"web3"}
+    with cluster_lock(nodes, "deploy a.war") as lock:
+        taken = lock.take(read=True)
+        assert set(taken.errors) == {"web3"} and "refused the connection" in taken.errors["web3"]
+        assert lock.held == ["web1", "web2"]
+    assert ("run", "web3") not in ShNode.events  # not dialled a second time
+
+
+def test_hold_with_read_keeps_the_holdings_for_the_preflight_take(
+    nodes: tuple[NodeConfig, ...],
+) -> None:
+    with cluster_lock(nodes, "deploy rollback") as lock:
+        lock.hold(read=True)
+        runs = len(ShNode.events)
+        taken = lock.take(read=True)  # the pre-flight's: no second round trip
+        assert len(ShNode.events) == runs
+        assert set(taken.holdings) == {"web1", "web2", "web3"}
+        assert taken.holdings["web2"].home == str(ShNode.homes / "web2")
+        again = lock.take(read=True)  # kept once only: a later take reads the nodes again
+        assert [w for w, _ in ShNode.events[runs:]] == ["run"] * 3
+        assert set(again.holdings) == {"web1", "web2", "web3"}
+
+
+def test_a_run_that_holds_every_host_tries_them_all_at_once(
+    nodes: tuple[NodeConfig, ...],
+) -> None:
+    others = threading.Event()
+
+    class Together(ShNode):
+        def _exec(
+            self, script: str, what: str, timeout: float | None = None, stdin: bytes = b""
+        ) -> Any:
+            if self.host != "web1":
+                others.set()
+            elif held and not others.wait(5):
+                self.events.append(("alone", self.host))
+            return super()._exec(script, what, timeout, stdin)
+
+    held = False
+    with ClusterLock(nodes, "deploy rollback", node=Together) as lock:
+        lock.hold()
+        held = True
+        others.clear()  # set by hold's own tries
+        lock.take(read=True)
+        assert lock.held == ["web1", "web2", "web3"]
+    assert ("alone", "web1") not in ShNode.events
+
+
+def test_the_holdings_read_covers_every_instance_of_a_host(
+    nodes: tuple[NodeConfig, ...], tmp_path: Path
+) -> None:
+    where = tmp_path / "blue-green"
+    where.mkdir()
+    colours = node_configs(
+        where,
+        "hosts = web1, web2",
+        "user = u",
+        "strategy = blue-green",
+        "instances = blue, green",
+        "lb_socket = /s",
+        "lb_backend = web",
+        "war_path = /w/{instance}.war",
+        "[instance:blue]",
+        "status_url = http://{host}:8081/status",
+        "[instance:green]",
+        "status_url = http://{host}:8082/status",
+    )
+    with cluster_lock(colours, "deploy a.war") as lock:
+        taken = lock.take(read=True)
+    assert set(taken.holdings) == {"web1/blue", "web1/green", "web2/blue", "web2/green"}
+    assert [host for what, host in ShNode.events if what == "run"][:2] == ["web1", "web2"]

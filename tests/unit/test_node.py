@@ -15,7 +15,8 @@ import pytest
 from fabric.testing.base import Command, MockRemote, Session
 
 from fabfile.app.release import Release
-from fabfile.cluster.holdings import Holdings
+from fabfile.cluster.holdings import Holdings, by_label, every_script
+from fabfile.cluster.layout import Layout
 from fabfile.cluster.node import Node
 from fabfile.cluster.shell import sh_path
 from fabfile.errors import NodeError
@@ -123,6 +124,38 @@ def test_parse_holdings_reads_every_field() -> None:
     assert holdings.current == r2
     assert holdings.current.war_name == r2.war_name
     assert holdings.installed == (r1, r2)
+
+
+def test_one_round_trip_reads_every_instance_of_a_host(tmp_path: Path) -> None:
+    """Both colours' releases come back apart, each under its label, from a real ``sh``."""
+    colours = node_configs(
+        tmp_path,
+        "hosts = web1",
+        "user = u",
+        "strategy = blue-green",
+        "instances = blue, green",
+        "lb_socket = /s",
+        "lb_backend = web",
+        "war_path = /w/{instance}.war",
+        "[instance:blue]",
+        "status_url = http://{host}:8081/status",
+        "[instance:green]",
+        "status_url = http://{host}:8082/status",
+    )
+    home = tmp_path / "home"
+    for config, number in zip(colours, (1, 2), strict=True):
+        current = home / Layout.of(config).current(config.instance).removeprefix("~/")
+        current.parent.mkdir(parents=True, exist_ok=True)
+        current.write_text(release(number).to_json())
+    script = every_script(colours, tidy=False)
+    env = {"HOME": str(home), "PATH": os.environ["PATH"]}
+    done = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True)
+    read = by_label(colours, done.stdout)
+    assert done.returncode == 0, done.stderr
+    assert set(read) == {"web1/blue", "web1/green"}
+    assert (read["web1/blue"].current, read["web1/green"].current) == (release(1), release(2))
+    assert read["web1/blue"].home == read["web1/green"].home == str(home)
+    assert by_label(colours, done.stdout.split("instance 1")[0]).keys() == {"web1/blue"}
 
 
 def test_parse_holdings_of_a_fresh_node() -> None:

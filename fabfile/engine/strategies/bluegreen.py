@@ -25,6 +25,7 @@ joins the live one's cluster (the advice a refused switch gives).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import urllib.parse
 from collections.abc import Sequence
 from typing import ClassVar
@@ -118,7 +119,8 @@ class BlueGreen:
         sessions = self.setup.sessions
         if sessions is not None:  # a colour that is down has no users left to lose
             live = [node for node in nodes if states[node.label].serving]
-            problems += [p for p in (_countable(sessions, node) for node in live) if p]
+            counted = fanout.each(functools.partial(_countable, sessions), live)  # at once
+            problems += [p for p in counted if p]
         return problems
 
     def kept(self, nodes: tuple[NodeConfig, ...]) -> frozenset[str]:
@@ -145,7 +147,8 @@ class BlueGreen:
         by_new = {id(pair.new): pair for pair in pairs}
         switched: list[Pair] = []
         self.rejoin = set()
-        todo = [pair.new for pair in pairs if not self._skipped(steps, pair)]
+        skipped = fanout.each(functools.partial(self._skipped, steps), pairs)  # counts at once
+        todo = [pair.new for pair, skip in zip(pairs, skipped, strict=True) if not skip]
 
         def after(verified: Sequence[Target], more: bool, canary: bool) -> None:
             if canary and more and self.setup.switch:  # switched first, then judged
@@ -281,7 +284,8 @@ class BlueGreen:
             return
         for pair in pairs:  # the users to keep are those of the colours live now
             pair.reread(self.rotation)
-        problems = [p for p in (replicated(sessions, pair) for pair in pairs) if p]
+        counted = fanout.each(functools.partial(replicated, sessions), pairs)  # hosts at once
+        problems = [p for p in counted if p]
         if problems and not self.setup.force:
             raise RolloutError(
                 "\n".join(problems) + "\nCheck the <Cluster> of both colours' server.xml, then "

@@ -55,6 +55,14 @@ class Unit(enum.StrEnum):
             return len({node.host for node in nodes})
         return len(nodes)
 
+    def installs(self, unchanged: Sequence[bool]) -> bool:
+        """Whether a run installs the release on a host whose targets are (True) or are
+        not unchanged. A host changes together: where one colour runs the release
+        already, blue/green installs nothing, its switch makes that colour live."""
+        if self is Unit.HOSTS:
+            return not any(unchanged)
+        return not all(unchanged)
+
 
 class Columns(enum.Enum):
     """What ``deploy status`` shows beside each node's ``/status``, and so when it exits 0."""
