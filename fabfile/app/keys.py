@@ -202,15 +202,17 @@ KEYS: tuple[Key, ...] = (
         "watch",
         parse_seconds,
         "0",
-        "Seconds the nodes on the new release are judged after the last batch (rolling) or "
-        "switch (blue-green): /status, haproxy's counters, live; 0: no watch window.",
+        "Seconds the nodes on the new release are judged after the last batch (rolling, "
+        "parallel) or switch (blue-green): /status, haproxy's counters, live; 0: no watch "
+        "window.",
     ),
     Key(
         "on_failure",
         pace.parse_on_failure,
         "stop",
         "What a Failed verdict (after a batch, or in the watch window) does: stop (the "
-        "batch's nodes leave rotation if others serve), ask (on a terminal; else stop), "
+        "batch's nodes leave rotation if others serve; parallel: the version is undeployed "
+        "from them), ask (on a terminal; else stop), "
         "rollback (every changed node back to the release before, in the same run).",
     ),
     Key(

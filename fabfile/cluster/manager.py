@@ -22,7 +22,7 @@ from typing import Protocol
 from ..app import credentials
 from ..app.config import NodeConfig
 from ..app.tag import Tag
-from ..errors import NodeError
+from ..errors import NodeError, NotReady
 from . import http, tunnel
 
 SECRET = "manager_password"
@@ -161,6 +161,11 @@ class Manager:
             reason = getattr(error.cause, "strerror", None) or type(error.cause).__name__
             if error.failure in (http.Failure.UNTRUSTED, http.Failure.TUNNEL):
                 reason = error.reason  # what to do about it, not an exception's name
+            if slow and error.failure == http.Failure.TIMEOUT:  # the rollout says what it needed
+                raise NotReady(
+                    f"{node.label}: the Tomcat manager at {base} did not answer {what} within "
+                    f"{timeout:g} s (ready_timeout): the version starts before it answers"
+                ) from None
             raise NodeError(
                 f"{node.label}: the Tomcat manager at {base} does not answer ({reason})"
             ) from None

@@ -3,7 +3,8 @@
 A strategy says what to do to one node (``one``) and after a batch (``after``);
 `Batches` decides how many at once (`split`, by `fabfile.app.pace`), waits for the canary's
 verdict (`fabfile.engine.canary`), judges the nodes on the new release again after every
-later batch (over its warm-up) and for ``watch`` seconds after the last, does what
+later batch (over the window the strategy chose, `Window`) and for ``watch`` seconds
+after the last, does what
 ``on_failure`` says with a Failed verdict, counts failures over the whole run and, on a
 terminal, offers guided failure: retry the node, skip it, or roll back.
 
@@ -15,6 +16,7 @@ effect once the nodes in flight are verified or have failed (`fabfile.engine.fan
 from __future__ import annotations
 
 import dataclasses
+import enum
 import time
 from collections.abc import Callable, Collection, Sequence
 
@@ -69,6 +71,15 @@ def split(
     return batches
 
 
+class Window(enum.Enum):
+    """Where the window a later batch is judged over starts; it ends once the batch is over."""
+
+    # rolling: a node takes traffic once back in rotation, so its warm-up is the window
+    WARM_UP = "after the batch is verified"
+    # parallel: a version serves new sessions once deployed, before it is verified
+    BATCH = "when the batch starts"
+
+
 class RollBack(RolloutError):
     """Roll back in the same run: the user chose it after a failure (guided failure), or a
     Failed verdict with ``on_failure = rollback``."""
@@ -90,6 +101,8 @@ class Batches:
         held: Collection[str] = (),
         pace: Pace | None = None,
         analyse: bool = False,
+        window: Window = Window.WARM_UP,
+        out_words: str = "the nodes on it left rotation",
     ) -> None:
         self.steps = steps
         self.pace = pace or steps.pace  # blue/green: its batches are idle_starts hosts
@@ -102,6 +115,8 @@ class Batches:
         # judge every batch and watch after the last: the strategy sends traffic to each
         # batch as it goes (rolling), and this run is no rollback
         self.analyse = analyse and self.pace.judged
+        self.window = window
+        self.out_words = out_words  # what on_failure = stop did to the judged nodes
         self.watching = self.pace.judged and self.pace.watch > 0  # a window after the last
         self.before: dict[str, Counters] = {}  # every server's counters at the start
 
@@ -118,16 +133,17 @@ class Batches:
             name = f"batch {number}/{len(groups)}" + (" (canary)" if batch.canary else "")
             if len(groups) > 1:
                 steps.note(f"{name}: {_names(batch.targets)}")
+            more = number < len(groups)
+            opened = self._opened(more, batch.canary)
             started = time.monotonic()
             failed = self._each(batch.targets, one)
             if len(groups) > 1 and len(batch.targets) > 1:
                 steps.note(self._summary(name, batch.targets, failed, started))
-            more = number < len(groups)
             stop = self._stop(failed, batch.canary, pace.tolerated(total), more)
             bad = {id(target) for target, _ in failed} | {id(t) for t in self.skipped}
             verified = [t for t in batch.targets if id(t) not in bad]
             live += verified
-            window = self._window_start(live, more, batch.canary)
+            window = self._window_start(live, more, batch.canary, opened)
             after(verified, more and stop is None, batch.canary)
             if stop is not None:
                 raise stop
@@ -257,24 +273,44 @@ class Batches:
 
     # -- verdicts after every batch and in the watch window -------------------------
 
-    def _window_start(
-        self, live: Sequence[Target], more: bool, canary_batch: bool
-    ) -> dict[str, Counters] | None:
-        """The counters a later batch is judged from (its warm-up is the window); None
-        when no verdict follows this batch (the canaries have their own gate; the last
-        batch has the watch window)."""
-        if not (self.analyse and more and live and self.rotation) or canary_batch:
+    def _judges(self, more: bool, canary_batch: bool) -> bool:
+        """Whether a verdict follows this batch: not after the canaries (they have their
+        own gate) nor after the last batch (the watch window judges then)."""
+        return self.analyse and more and self.rotation is not None and not canary_batch
+
+    def _opened(self, more: bool, canary_batch: bool) -> dict[str, Counters] | None:
+        """The counters read as the batch starts, when the window starts with it
+        (`Window.BATCH`); None otherwise."""
+        if self.window is not Window.BATCH or not self._judges(more, canary_batch):
             return None
+        return canary.counters(self.rotation, self._configs(self.steps.targets))
+
+    def _window_start(
+        self,
+        live: Sequence[Target],
+        more: bool,
+        canary_batch: bool,
+        opened: dict[str, Counters] | None = None,
+    ) -> dict[str, Counters] | None:
+        """The counters a later batch is judged from: ``opened`` as the batch started
+        (`Window.BATCH`), or read now, before its warm-up (`Window.WARM_UP`); None when
+        no verdict follows this batch or no node of it is on the release."""
+        if not (live and self._judges(more, canary_batch)):
+            return None
+        if opened is not None:
+            return opened
         return canary.counters(self.rotation, self._configs(self.steps.targets))
 
     def _after_batch(
         self, number: int, name: str, live: Sequence[Target], window: dict[str, Counters]
     ) -> None:
-        """Judge every node on the release so far over the batch's warm-up."""
+        """Judge every node on the release so far over the batch's window (`Window`);
+        Inconclusive (too few requests) goes on, and says so."""
         watch = self._watching(live, 0.0)
         now = canary.counters(self.rotation, self._configs(self.steps.targets))
         judgement = canary.judge_once(watch, now, window)
-        self.steps.note(f"{name}: {judgement}")
+        going_on = "; going on" if judgement.verdict == canary.Verdict.INCONCLUSIVE else ""
+        self.steps.note(f"{name}: {judgement}{going_on}")
         self.steps.record_verdict(f"{name}: {judgement}")
         hosts = [t.host for t in live]
         self.steps.judged(number, hosts, str(judgement.verdict), judgement.detail)
@@ -355,7 +391,7 @@ class Batches:
         if policy == "rollback":
             raise RollBack(f"{name}: {judgement}; on_failure = rollback")
         if serving_old:
-            raise RolloutError(f"{name}: {judgement}; stopped, the nodes on it left rotation")
+            raise RolloutError(f"{name}: {judgement}; stopped, {self.out_words}")
         raise RolloutError(
             f"{name}: {judgement}; stopped, and they keep serving: no node on the old "
             "release is in rotation to take their place"

@@ -1,7 +1,8 @@
 """Which limit fired when a node was not ready in time, and what would have been enough.
 
 A node that does not report the release within ``ready_timeout`` fails the rollout
-(`fabfile.engine.runtimes.restart`). The user then needs the key's name, where it is set
+(`fabfile.engine.runtimes.restart`, and `fabfile.engine.runtimes.parallel` for a version
+Tomcat deployed beside the running one). The user then needs the key's name, where it is set
 (a line of ``.config``, or the default), how long this node took from restart to ready
 in the runs the history recorded, and from those a value that would have covered it,
 or the sign that it is slower than ever now (it may never have become ready).
@@ -26,8 +27,11 @@ def needed(records: Sequence[Record], label: str) -> list[float]:
     return [host.restart_to_ready for host in found if host and host.restart_to_ready]
 
 
-def missed(config: AppConfig, node: NodeConfig, records: Sequence[Record]) -> str:
-    """The lines that say which limit fired on ``node``, and what would have been enough."""
+def missed(
+    config: AppConfig, node: NodeConfig, records: Sequence[Record], start: str = "restart"
+) -> str:
+    """The lines that say which limit fired on ``node``, and what would have been enough;
+    ``start``: what a start is on this node (a JVM's restart, a version's deploy)."""
     limit = node.ready_timeout
     lines = [f"The limit was {KEY} = {limit:g} s ({config.origin(node, KEY)})."]
     times = needed(records, node.label)
@@ -40,7 +44,7 @@ def missed(config: AppConfig, node: NodeConfig, records: Sequence[Record]) -> st
     recent = ", ".join(f"{seconds:.1f} s" for seconds in times[-SHOWN:])
     longest = max(times)
     lines.append(
-        f"{node.label} took {recent} from restart to ready in its last recorded runs "
+        f"{node.label} took {recent} from {start} to ready in its last recorded runs "
         f"(longest {longest:.1f} s of {len(times)})."
     )
     if longest >= limit:

@@ -259,7 +259,8 @@ class Rollout:
             self.runtime.make_live(target)
         except NotReady as error:  # which limit fired, and what the node needed before
             records = History(self.app.history_path).records()
-            error.add_note(readiness.missed(self.app.config, target.config, records))
+            start = "restart" if self.strategy.restarts else "deploy"  # parallel: a version's
+            error.add_note(readiness.missed(self.app.config, target.config, records, start))
             raise
 
     def warm_up(self, targets: Sequence[Target], ramp: Rotation | None = None) -> None:

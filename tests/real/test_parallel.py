@@ -85,8 +85,17 @@ def set_keys(app_dir: Path, **keys: str) -> None:
 @pytest.fixture
 def app_dir(par: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
     """A parallel app directory; every host runs OLD, and no other version."""
+    return fresh_app(par, tmp_path, capsys)
+
+
+def fresh_app(
+    par: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str], balancer: str = ""
+) -> Path:
+    """`app_dir`, with ``balancer`` as its lb_socket when given (haproxy's counters)."""
     path = tmp_path / app.APP
-    tomcat_app.write(par.tomcats, path, (), warmup=0, ready_timeout=15, strategy="parallel")
+    tomcat_app.write(
+        par.tomcats, path, (), warmup=0, balancer=balancer, ready_timeout=15, strategy="parallel"
+    )
     set_keys(path, retire="manual", retire_timeout="2")
     for version in (OLD, NEW):
         (path / par.wars[version].name).write_bytes(par.wars[version].read_bytes())
@@ -237,6 +246,25 @@ def test_a_version_that_fails_is_undeployed_and_the_old_one_keeps_serving(
     assert f"{first}: ##" in result.err and "was undeployed again; 1.0.125 (##" in result.err
     assert "keeps serving" in result.err
     assert versions(app_dir, capsys) == {a: [OLD] for a in par.addresses}  # none reached
+    assert served(par) == {OLD}
+
+
+def test_a_version_not_ready_in_time_names_ready_timeout_and_what_versions_took_before(
+    par: Sandbox, app_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The fixture's first deploy recorded how long its version took from deploy to ready;
+    a version whose /status answers 500 for less than error_grace fails at ready_timeout,
+    which the error names."""
+    took = history(app_dir)[0]["hosts"][par.addresses[0]]["restart_to_ready"]
+    set_keys(app_dir, ready_timeout="10", error_grace="30")
+    result = cli.run([str(par.wars["broken"])], app_dir, capsys)
+    assert result.code == 1, result.text
+    first = par.addresses[0]
+    assert f"{first}: not verified within 10 s (ready_timeout): " in result.err, result.err
+    assert f"The limit was ready_timeout = 10 s ({app_dir / '.config'}:" in result.err
+    assert f"{first} took {took:.1f} s from deploy to ready in its last recorded" in result.err
+    assert "was undeployed again; 1.0.125 (##" in result.err
+    assert versions(app_dir, capsys) == {a: [OLD] for a in par.addresses}
     assert served(par) == {OLD}
 
 

@@ -18,11 +18,15 @@ from fabfile.cluster.balancer import Counters
 from fabfile.cluster.probe import Status
 from fabfile.engine import strategies
 from fabfile.engine.batches import RollBack, order, split
-from fabfile.engine.strategies.order import in_batches, judged_in_batches
+from fabfile.engine.strategies.order import (
+    in_batches,
+    judged_in_batches,
+    judged_over_each_batch,
+)
 from fabfile.engine.target import Target
 from fabfile.errors import ConfigError, RolloutError, explain
 from fabfile.records.history import History
-from tests.unit.test_contract import HOSTS, NEW, OLD, World
+from tests.unit.test_contract import HOSTS, NEW, OLD, TERMS, World
 
 WEB1, WEB2, WEB3 = HOSTS
 
@@ -453,3 +457,104 @@ def test_the_dry_run_says_what_watches_a_rolling_run() -> None:
         "back (on_failure)"
     )
     assert judged_in_batches(dataclasses.replace(pace, judged=False), 3) == in_batches(pace, 3)
+
+
+# -- where a later batch's window starts (`Window`) ------------------------------
+
+
+def readings_of(world: World, failing: Counters) -> list[dict[str, str]]:
+    """What every node ran at each reading of haproxy's counters (the run's start, each
+    window's start and end); from each reading on, a node on the new release gets
+    ``failing`` traffic, the others clean traffic."""
+    readings: list[dict[str, str]] = []
+    original = world.balancer.counters
+
+    def reading(nodes: tuple[object, ...]) -> dict[str, Counters]:
+        running = world.running()
+        readings.append(running)
+        world.balancer.per_read = {
+            host: failing if running[host] == NEW.version else Counters(20, 0) for host in HOSTS
+        }
+        return original(nodes)  # type: ignore[arg-type]
+
+    world.balancer.counters = reading  # type: ignore[method-assign]
+    return readings
+
+
+def parallel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> World:
+    return TERMS["parallel"].world(tmp_path, monkeypatch)
+
+
+def test_a_parallel_batch_is_judged_from_when_it_starts_to_when_it_is_over(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = parallel(tmp_path, monkeypatch)
+    readings = readings_of(world, Counters(20, 0))
+    run(world, Pace())
+    old, new = OLD.version, NEW.version
+    assert readings == [
+        {WEB1: old, WEB2: old, WEB3: old},  # the run's start
+        {WEB1: old, WEB2: old, WEB3: old},  # batch 1 opens, before its node is deployed
+        {WEB1: new, WEB2: old, WEB3: old},  # batch 1 is over: judged
+        {WEB1: new, WEB2: old, WEB3: old},  # batch 2 opens
+        {WEB1: new, WEB2: new, WEB3: old},  # batch 2 judged; the last batch has none
+    ]
+    said = [text for _, text in History(world.app.history_path).records()[-1].verdicts]
+    assert [text.partition(":")[0] for text in said] == ["batch 1/3", "batch 2/3"]
+
+
+def test_a_rolling_batch_is_still_judged_over_its_warm_up(world: World) -> None:
+    readings = readings_of(world, Counters(20, 0))
+    run(world, Pace())
+    old, new = OLD.version, NEW.version
+    assert readings[1:3] == [{WEB1: new, WEB2: old, WEB3: old}] * 2  # opens once verified
+
+
+def test_a_parallel_batch_with_too_few_requests_is_inconclusive_and_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = parallel(tmp_path, monkeypatch)
+    readings_of(world, Counters(1, 1))  # 1 request a window: below canary_min_requests
+    run(world, Pace())
+    assert world.running() == dict.fromkeys(HOSTS, NEW.version)
+    said = [note for note in world.reporter.notes if note.startswith("batch 1/3: Incon")]
+    assert said and said[0].endswith("fewer than canary_min_requests (10) to judge; going on")
+
+
+def test_a_parallel_batch_judged_failed_has_its_version_undeployed_and_stays_in_the_pool(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = parallel(tmp_path, monkeypatch)
+    readings_of(world, Counters(20, 5))
+    with pytest.raises(RolloutError) as caught:
+        run(world, Pace())  # on_failure = stop
+    text = str(caught.value)
+    assert text.startswith("batch 1/3: Failed: 20 request(s) to the nodes on the release, 5")
+    assert text.endswith("; stopped, the version was undeployed from the nodes on it")
+    assert world.running() == dict.fromkeys(HOSTS, OLD.version)  # new sessions: the old one
+    assert world.balancer.now[WEB1] == "UP"  # no Tomcat leaves the pool
+    assert any(n.startswith(f"{WEB1}: ##") and "undeployed; " in n for n in world.reporter.notes)
+    assert outcomes(world) == ["failed", "untouched", "untouched"]
+
+
+def test_a_parallel_batch_judged_failed_with_rollback_asks_the_run_to_roll_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = parallel(tmp_path, monkeypatch)
+    readings_of(world, Counters(20, 5))
+    with pytest.raises(RollBack, match=r"batch 1/3: Failed: .*; on_failure = rollback"):
+        run(world, Pace(on_failure="rollback"))
+    assert world.running() == {WEB1: NEW.version, WEB2: OLD.version, WEB3: OLD.version}
+
+
+def test_the_dry_run_says_how_a_parallel_run_is_judged() -> None:
+    pace = Pace(watch=30, on_failure="rollback")
+    assert judged_over_each_batch(pace, 3) == (
+        "order: one node after another (batch = 1); stops at the first failure; after every "
+        "batch but the last, the nodes on the release are judged over that batch, from its "
+        "start to its end (a version serves new sessions once deployed; too few requests to "
+        "judge goes on); then every node on the release is watched for 30 s; a Failed "
+        "verdict rolls every changed node back (on_failure)"
+    )
+    one_batch = dataclasses.replace(pace, batch=Share(3))
+    assert judged_over_each_batch(one_batch, 3) == judged_in_batches(one_batch, 3)

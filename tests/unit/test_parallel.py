@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
 import zipfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +19,7 @@ from fabfile.app.config import NodeConfig
 from fabfile.app.credentials import Secret
 from fabfile.app.release import Release
 from fabfile.app.tag import Tag, following
-from fabfile.cluster import probe
+from fabfile.cluster import http, probe
 from fabfile.cluster.manager import Deployed, Heap, Manager
 from fabfile.cluster.node import Node
 from fabfile.cluster.probe import Status
@@ -28,10 +29,11 @@ from fabfile.engine.plan import Plan
 from fabfile.engine.retirement import Held, Retirement
 from fabfile.engine.runtimes.parallel import ParallelVersions
 from fabfile.engine.target import Outcome, Target
-from fabfile.errors import ConfigError, NodeError, RolloutError, explain
-from fabfile.records.history import Action
+from fabfile.errors import ConfigError, NodeError, NotReady, RolloutError, explain
+from fabfile.records.history import Action, History
 from tests.fakes import node_configs
 from tests.unit.helpers import release
+from tests.unit.test_contract import HOSTS, TERMS
 
 # -- tags ---------------------------------------------------------------------------
 
@@ -116,6 +118,25 @@ def test_a_deploy_names_the_wars_path_on_the_node_never_uploads_it(node: NodeCon
         "&war=file%3A%2Fhome%2Fu%2Freleases%2Fshop%2Fversions%2F000005-1.1.war"
         "&config=file%3A%2Fx.xml"
     ]
+
+
+def test_a_deploy_the_manager_does_not_answer_in_time_names_ready_timeout(
+    node: NodeConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The manager starts the version before it answers a deploy: ready_timeout bounds it."""
+    timeouts: list[float] = []
+
+    def silent(method: str, where: str, **kwargs: object) -> None:
+        timeouts.append(cast(float, kwargs["read_timeout"]))
+        raise http.HttpError(method, where, TimeoutError())
+
+    monkeypatch.setattr(http, "request", silent)
+    manager = Manager(Secret("pw", "test"))
+    with pytest.raises(NotReady, match=r"did not answer deploying 000005-1.1 within 60 s \(ready"):
+        manager.deploy(node, "000005-1.1", "/v/000005-1.1.war")
+    with pytest.raises(NodeError, match="does not answer"):  # any other call: connect_timeout
+        manager.undeploy(node, "000005-1.1")
+    assert timeouts == [node.ready_timeout, node.connect_timeout]
 
 
 def test_the_heap_is_read_from_the_status_page(node: NodeConfig) -> None:
@@ -480,3 +501,35 @@ def test_one_more_version_must_fit_the_heap(
         assert "rolling back anyway" in steps.notes[0]  # a way back is never refused
     else:
         runtime(tmp_path, manager, Action.DEPLOY, *lines)
+
+
+def test_a_version_not_ready_in_time_names_ready_timeout_and_is_undeployed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manager = StubManager([RUNNING])
+    versions, target, _ = runtime(tmp_path, manager, Action.DEPLOY, "ready_timeout = 7")
+    old = Status("web1", "http://web1:8080/status", True, "", 200, "com.example:shop", "1.0.1")
+    monkeypatch.setattr(probe, "wait_ready", lambda *args, **kwargs: (False, old, False))
+    with pytest.raises(NotReady) as error:  # the rollout adds what the node needed before
+        versions.make_live(target)
+    assert "web1: not verified within 7 s (ready_timeout): " in str(error.value)
+    assert manager.calls == ["deploy 000002-1.0.2", "undeploy 000002-1.0.2"]
+    assert target.outcome == Outcome.FAILED
+
+
+def test_the_rollout_says_where_ready_timeout_is_set_and_what_versions_took_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = TERMS["parallel"].world(tmp_path, monkeypatch)
+    world.cluster.hosts[HOSTS[0]].before["deploy"] = lambda: time.sleep(0.06)
+    world.run()  # a first run records how long each version took to start
+    took = History(world.app.history_path).records()[-1].hosts[HOSTS[0]].restart_to_ready
+    assert took is not None and took > 0
+    seen = Status(HOSTS[0], "u", True, "", 200, "com.example:shop", "0")
+    monkeypatch.setattr(probe, "wait_ready", lambda *args, **kwargs: (False, seen, False))
+    with pytest.raises(NotReady) as error:
+        world.run(release(3))
+    text = explain(error.value)
+    assert "not verified within 0.3 s (ready_timeout)" in text
+    assert "The limit was ready_timeout = 0.3 s (" in text and ".config:" in text
+    assert f"{HOSTS[0]} took {took:.1f} s from deploy to ready in its last recorded runs" in text

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import shlex
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar
 
@@ -31,7 +32,7 @@ from ...cluster import become, placement, probe
 from ...cluster.layout import VERSION_CONFIG, VERSION_FILES, Layout, hidden_beside
 from ...cluster.manager import Deployed, Manager
 from ...cluster.shell import sh_path
-from ...errors import DeployError, NodeError, RolloutError
+from ...errors import DeployError, NodeError, NotReady, RolloutError
 from ...records.history import VERIFIED_AS, Action
 from ..phase import Phase
 from ..plan import Plan
@@ -133,13 +134,14 @@ class ParallelVersions:
             target.end(Outcome.INSTALLING)
             war, context = self._lay_out(target, tag)
             self.steps.set_phase(target, Phase.DEPLOYING, f"##{tag}")
-            deployed = True
+            deployed, since = True, time.monotonic()
             self.manager.deploy(target.config, tag, war, context)
             target.end(Outcome.INSTALLED)
             self._verify(target)
+            target.restart_to_ready = time.monotonic() - since  # the version's start
             target.node.record(self.plan.release_for(target.config))
-        except NodeError as error:
-            failure = RolloutError(str(error))
+        except (NodeError, NotReady) as error:  # NotReady: the rollout adds what it needed
+            failure = error if isinstance(error, NotReady) else RolloutError(str(error))
             self._take_back(target, tag, deployed, failure)
             target.end(Outcome.FAILED, str(error))
             self.steps.set_phase(target, Phase.FAILED, str(error))
@@ -188,13 +190,33 @@ class ParallelVersions:
         """New sessions go to the newest version, so ``/status`` (no session) answers from it."""
         release = self.plan.release
         self.steps.set_phase(target, Phase.WAITING)
-        ready, status, _ = probe.wait_ready(target.config, release.coordinates, release.version)
+        ready, status, steady = probe.wait_ready(
+            target.config, release.coordinates, release.version
+        )
         target.status = status
-        if not ready:
-            raise NodeError(
-                f"{target.host}: not verified: {status.url} answered {status.describe()!r}, "
-                f"expected 200 '{release.coordinates} {release.version}' from ##{self.tag.text}"
-            )
+        if ready:
+            return
+        node = target.config
+        within = "" if steady else f" within {node.ready_timeout:g} s (ready_timeout)"
+        how = f" steadily for {node.error_grace:g} s" if steady else ""
+        line = (
+            f"{target.host}: not verified{within}: {status.url} answered "
+            f"{status.describe()!r}{how}, expected 200 '{release.coordinates} "
+            f"{release.version}' from ##{self.tag.text}"
+        )
+        if steady:  # a broken release: no limit to raise
+            raise NodeError(line)
+        raise NotReady(line)
+
+    def withdraw(self, target: Target) -> None:
+        """Undeploy this run's version from a node judged Failed (a canary, or with
+        ``on_failure = stop``): new sessions go back to the version that served before, and
+        the node stays in haproxy's pool for them. Raises `NodeError` if the manager refuses."""
+        tag = self.tag.text
+        self.manager.undeploy(target.config, tag)
+        older = [d.label for d in self.seen.get(target.host, []) if d.state == "running"]
+        serves = f"{older[-1]} serves new sessions again" if older else "no older version runs"
+        self.steps.note(f"{target.host}: ##{tag} undeployed; {serves}")
 
     def _take_back(self, target: Target, tag: str, deployed: bool, error: BaseException) -> None:
         """Undeploy a version that failed (or was interrupted): new sessions go back to

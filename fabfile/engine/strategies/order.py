@@ -32,11 +32,25 @@ def in_batches(pace: Pace, nodes: int) -> str:
 _ON_FAILURE = {"ask": "asks what to do", "rollback": "rolls every changed node back"}
 
 
-def judged_in_batches(pace: Pace, nodes: int) -> str:
-    """Rolling: `in_batches`, then the watch window and what a Failed verdict does."""
+def judged_in_batches(pace: Pace, nodes: int, each: str = "") -> str:
+    """Rolling: `in_batches`, then (``each``) how a later batch is judged, the watch
+    window and what a Failed verdict does."""
     words = [in_batches(pace, nodes)]
+    if pace.judged and each and pace.size(nodes) < nodes:  # a later batch to judge
+        words.append(each)
     if pace.judged and pace.watch:
         words.append(f"then every node on the release is watched for {pace.watch:g} s")
     if pace.judged and pace.on_failure in _ON_FAILURE:
         words.append(f"a Failed verdict {_ON_FAILURE[pace.on_failure]} (on_failure)")
     return "; ".join(words)
+
+
+def judged_over_each_batch(pace: Pace, nodes: int) -> str:
+    """Parallel: `judged_in_batches`; a batch is judged over the batch itself, since
+    a version serves new sessions from the moment Tomcat deploys it."""
+    each = (
+        "after every batch but the last, the nodes on the release are judged over that "
+        "batch, from its start to its end (a version serves new sessions once deployed; "
+        "too few requests to judge goes on)"
+    )
+    return judged_in_batches(pace, nodes, each)

@@ -7,7 +7,11 @@ sessions end. No JVM restarts, so no node leaves the load balancer's pool.
 
 Hosts go one after another: a version takes about half a second to deploy
 and verify, and a release that fails on the first host then reaches that
-host's new users only, never the whole cluster's. A rollback is the previous
+host's new users only, never the whole cluster's. After every later batch the
+hosts on the release are judged over that batch (a version serves new sessions
+from the moment Tomcat deploys it, before it is verified), and for ``watch``
+seconds after the last; a Failed verdict does what ``on_failure`` says, and
+``stop`` undeploys the version from the judged hosts. A rollback is the previous
 release deployed again under a newer tag, from the node's kept copy: new
 sessions go to it at once, and users logged into the version rolled back from
 stay on it until their sessions end (retire then removes it).
@@ -20,7 +24,7 @@ from typing import ClassVar
 
 from ...app.config import DEPLOY, AppConfig, NodeConfig
 from ...errors import ConfigError
-from ..batches import Batches, order
+from ..batches import Batches, Window, order
 from ..phase import Phase
 from ..plan import Plan
 from ..runtimes import Runtime
@@ -28,7 +32,7 @@ from ..runtimes.parallel import ParallelVersions
 from ..steps import Steps
 from ..target import Outcome, Target
 from .contract import Columns, Preview, Rollback, Setup, Unit
-from .order import in_batches
+from .order import judged_over_each_batch
 
 
 class Parallel:
@@ -41,7 +45,7 @@ class Parallel:
     restarts: ClassVar[bool] = False
     versioned: ClassVar[bool] = True
     preview: ClassVar[Preview] = Preview(
-        "deploy beside the running version (no restart)", order=in_batches
+        "deploy beside the running version (no restart)", order=judged_over_each_batch
     )
     status: ClassVar[Columns] = Columns.VERSIONS
     # undeploys old versions once their sessions end (after a deploy with ``retire = auto``)
@@ -80,7 +84,8 @@ class Parallel:
         return self.versions
 
     def run(self, steps: Steps) -> None:
-        """``batch`` hosts at a time, canaries first (`fabfile.engine.batches`)."""
+        """``batch`` hosts at a time, canaries first, each later batch judged over itself
+        (`fabfile.engine.batches`)."""
         todo = []
         for target in order(steps.targets):
             if steps.unchanged(target):
@@ -95,6 +100,13 @@ class Parallel:
             for target in verified:
                 steps.set_phase(target, Phase.DONE, target.detail)
 
-        runner = Batches(steps, self.rotation)
+        runner = Batches(
+            steps,
+            self.rotation,
+            on_failed_canary=self.versions.withdraw,
+            analyse=True,
+            window=Window.BATCH,
+            out_words="the version was undeployed from the nodes on it",
+        )
         runner.run(todo, steps.make_live, after)
         runner.finish()
