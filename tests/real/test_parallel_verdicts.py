@@ -67,6 +67,13 @@ def test_a_good_release_passes_every_verdict_and_they_are_in_the_history(
     par: Sandbox, app_dir: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     set_keys(app_dir, watch="4", canary_min_requests="10")
+    plan = cli.run([par.wars[NEW].name, "--dry-run"], app_dir, capsys)
+    assert plan.code == 0, plan.text
+    assert (
+        "stops at the first failure; after every batch but the last, the nodes on the "
+        "release are judged over that batch, from its start to its end" in plan.out
+    )
+    assert "then every node on the release is watched for 4 s" in plan.out
     with Load(par.url("/")) as load:
         result = cli.run([par.wars[NEW].name], app_dir, capsys)
     assert result.code == 0, result.text
