@@ -1,14 +1,17 @@
 """Benchmark: a rolling deploy of 100 light nodes behind haproxy, by batch size.
 
     python3 bench/scale.py [--nodes 100] [--delay 1] [--warmup 1] [--batches 1 10% 25%]
-                           [--stage]
+                           [--stage] [--runs 3]
 
 Brings up its own light sandbox (`sandbox.scale`: sshd + a light HTTP server per node
 on 127.0.12.2..., haproxy on 127.0.12.1), deploys a first version everywhere, then per
 ``--batches`` value deploys a version no node has seen (so every measured run stages a
 new WAR and restarts every node) as a user would: the ``deploy`` command in a
 subprocess, output piped to a log under the sandbox root. With ``--stage``, each batch
-value gets a second run preceded by ``deploy stage WAR``, timed on its own.
+value gets a second run preceded by ``deploy stage WAR``, timed on its own. Each row is
+measured ``--runs`` times (a new version each time); the table shows the median of each
+figure with the range of the wall time, and the JSON keeps every run and the machine's
+load average before and after.
 
 Per run: wall time; the floor, batches × delay + (batches − 1) × warm-up (the tool
 warms up a batch only when another one follows: the last owes none); the overhead
@@ -57,11 +60,13 @@ def main() -> None:
     sandbox = scale.up(ROOT, args.nodes, FIRST, args.delay)
     print(f"{args.nodes} light nodes up in {time.monotonic() - started:.1f} s", flush=True)
     rows: list[dict[str, Any]] = []
+    load_before = os.getloadavg()
     try:
         socket = str(haproxy.up(sandbox))
         app_dir = ROOT / "apps" / app.APP
         (app_dir / ".deploy-history.jsonl").unlink(missing_ok=True)
-        plan = [(b, s) for b in args.batches for s in ((False, True) if args.stage else (False,))]
+        kinds = [(b, s) for b in args.batches for s in ((False, True) if args.stage else (False,))]
+        plan = [kind for kind in kinds for _ in range(args.runs)]
         versions = [FIRST_VERSION, *(f"3.0.{i}" for i in range(1, len(plan) + 1))]
         wars = scale.write(sandbox, app_dir, tuple(versions), args.warmup, socket)
         first = _run(app_dir, ["--batch", "25%", wars[0].name], "first")
@@ -77,7 +82,7 @@ def main() -> None:
         left = cluster.end_leftovers(ROOT)
     if left:
         raise SystemExit(f"left running after the bench (ended now): {left}")
-    _report(rows, light, args)
+    _report(rows, light, args, (load_before, os.getloadavg()))
 
 
 def _arguments() -> argparse.Namespace:
@@ -87,6 +92,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=1.0, help="the app's warmup, s")
     parser.add_argument("--batches", nargs="+", default=["1", "10%", "25%"])
     parser.add_argument("--stage", action="store_true", help="also runs after `deploy stage`")
+    parser.add_argument("--runs", type=int, default=3, help="runs of each row (median, range)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "scale.json")
     return parser.parse_args()
 
@@ -235,17 +241,51 @@ def _line(row: dict[str, Any]) -> str:
     return "  ".join(f"{'' if row[k] is None else row[k]!s:>{w}}" for k, w in _HEADER)
 
 
-def _report(rows: list[dict[str, Any]], light: dict[str, float], args: argparse.Namespace) -> None:
+def _medians(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per batch value (and staged or not): the median of each figure over its
+    runs, the wall time's range beside it."""
+    rows = []
+    for key in dict.fromkeys((run["batch"], run["staged"]) for run in runs):
+        same = [run for run in runs if (run["batch"], run["staged"]) == key]
+        row = dict(same[0])
+        for name, value in row.items():
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                row[name] = round(statistics.median(r[name] for r in same), 3)
+        row["seconds_range"] = [min(r["seconds"] for r in same), max(r["seconds"] for r in same)]
+        row["runs"] = len(same)
+        del row["version"], row["stages"]
+        rows.append(row)
+    return rows
+
+
+def _report(
+    runs: list[dict[str, Any]],
+    light: dict[str, float],
+    args: argparse.Namespace,
+    load: tuple[tuple[float, ...], tuple[float, ...]],
+) -> None:
+    rows = _medians(runs)
     print(
         f"\n{args.nodes} light nodes behind haproxy; start delay {args.delay:g} s, warm-up "
-        f"{args.warmup:g} s; floor = batches × delay + (batches − 1) × warm-up"
+        f"{args.warmup:g} s; floor = batches × delay + (batches − 1) × warm-up; median of "
+        f"{args.runs} run(s), load average {load[0][0]:.2f} before, {load[1][0]:.2f} after "
+        f"({os.cpu_count()} CPUs)"
     )
-    print("  ".join(f"{k:>{w}}" for k, w in _HEADER))
+    print("  ".join(f"{k:>{w}}" for k, w in _HEADER) + "  seconds_range")
     for row in rows:
-        print(_line(row))
+        low, high = row["seconds_range"]
+        print(f"{_line(row)}  [{low:.2f}-{high:.2f}]")
     print(f"light servers' RSS: {light}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    data = {"rows": rows, "light_server_rss": light, "args": vars(args) | {"out": str(args.out)}}
+    data = {
+        "rows": rows,
+        "runs": runs,
+        "load_before": list(load[0]),
+        "load_after": list(load[1]),
+        "cpus": os.cpu_count(),
+        "light_server_rss": light,
+        "args": vars(args) | {"out": str(args.out)},
+    }
     args.out.write_text(json.dumps(data, indent=2) + "\n")
     print(f"written: {args.out}")
 

@@ -15,16 +15,20 @@ from typing import Any
 
 import requests
 
+from bench import command
 from bench.load import Load
 from fabfile.records.history import History
 from sandbox import cluster, haproxy
 
 
 def deploy(app_dir: Path, war: Path | None, *words: str) -> float:
-    """Run the ``deploy`` command as a user would; return its wall time."""
-    command = ["deploy", *words, *([war.name] if war else [])]
+    """Run this checkout's ``deploy`` command as a user would (`bench.command`: not the one
+    on PATH, which may be another checkout's or missing); return its wall time."""
+    line = [*command.DEPLOY, *words, *([war.name] if war else [])]
     started = time.monotonic()
-    subprocess.run(command, cwd=app_dir, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        line, cwd=app_dir, check=True, stdout=subprocess.DEVNULL, env=command.environment()
+    )
     return time.monotonic() - started
 
 

@@ -106,6 +106,8 @@ def test_the_watch_window_catches_what_the_batches_did_not_and_stops(
         result = cli.run([flaky], on_125, capsys)
     assert result.code == 1, result.text
     assert f"watch: {', '.join(sandbox.addresses)} for 8 s" in result.text
+    # one batch of every node: the run said what it costs before it began
+    assert "warning: batch = 3 takes all 3 serving nodes out of rotation at once" in result.text
     assert "watch: Failed: " in result.text and "stopped, and they keep serving" in result.text
     assert "deploy rollback" in result.text  # what to run next
     assert versions(sandbox) == all_on(sandbox, FLAKY)  # stop keeps what is there

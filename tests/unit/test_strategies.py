@@ -8,11 +8,19 @@ from __future__ import annotations
 
 import ast
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
 from fabfile.app import config
+from fabfile.app.pace import Pace, parse_batch
+from fabfile.cluster.balancer import Rotation
 from fabfile.engine import strategies
+from fabfile.engine.steps import Steps
+from fabfile.engine.strategies.contract import Setup
+from fabfile.engine.strategies.rolling import Rolling
+from fabfile.engine.target import Target
 from fabfile.errors import ConfigError, UsageError
 from tests.reverse import Reverse, register
 from tests.unit.test_contract import HOSTS, Terms
@@ -146,3 +154,36 @@ def test_outside_the_strategies_only_the_key_table_names_one() -> None:
     }
     assert naming <= {KEY_TABLE}, naming - {KEY_TABLE}
     assert KEY_TABLE in naming  # the check reads what it should
+
+
+def _rolling_steps(batch: str, canary: int, serving: int, nodes: int) -> SimpleNamespace:
+    ok, down = SimpleNamespace(ok=True), SimpleNamespace(ok=False)
+    targets = [
+        SimpleNamespace(host=f"web{i}", status=ok if i <= serving else down)
+        for i in range(1, nodes + 1)
+    ]
+    pace = Pace(batch=parse_batch(batch), canary=canary)
+    return SimpleNamespace(targets=targets, pace=pace, notes=[])
+
+
+@pytest.mark.parametrize(
+    ("batch", "canary", "serving", "warned"),
+    [
+        ("3", 0, 3, True),  # every serving node out at once
+        ("100%", 0, 3, True),
+        ("2", 0, 3, False),  # one keeps serving
+        ("3", 1, 3, False),  # the canary goes alone, the other two while it serves
+        ("3", 0, 1, False),  # one serving node: no batch size helps
+    ],
+)
+def test_rolling_warns_when_one_batch_takes_every_serving_node_out(
+    batch: str, canary: int, serving: int, warned: bool
+) -> None:
+    steps = _rolling_steps(batch, canary, serving, 3)
+    steps.note = steps.notes.append
+    strategy = Rolling(Setup(rotation=cast(Rotation, object())))
+    strategy._all_at_once(cast(Steps, steps), cast(list[Target], steps.targets))
+    said = [note for note in steps.notes if note.startswith("warning: batch = ")]
+    assert bool(said) is warned, steps.notes
+    if warned:
+        assert "takes all 3 serving nodes out of rotation at once" in said[0]

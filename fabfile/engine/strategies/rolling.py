@@ -92,6 +92,7 @@ class Rolling:
                 self._skip(steps, target)
             else:
                 todo.append(target)
+        self._all_at_once(steps, todo)
         self.ramping = False
         self.reduced: list[Target] = []  # back in rotation at a share of their weight
 
@@ -116,6 +117,24 @@ class Rolling:
         self.ramping = self.rotation is not None and len(todo) > 1
         runner.run(todo, one, after)
         runner.finish()
+
+    def _all_at_once(self, steps: Steps, todo: Sequence[Target]) -> None:
+        """Say so when one batch takes every serving node out of rotation: nothing serves
+        until the first is back, and requests fail meanwhile. The user may want it (as
+        Capistrano restarts every server at once); one line says so before it happens."""
+        from ..batches import split
+
+        serving = [t for t in steps.targets if t.status is not None and t.status.ok]
+        if self.rotation is None or len(serving) < 2:
+            return
+        for batch in split(todo, steps.pace, len(steps.targets)):
+            if all(any(t is mine for mine in batch.targets) for t in serving):
+                steps.note(
+                    f"warning: batch = {steps.pace.batch} takes all {len(serving)} serving "
+                    "nodes out of rotation at once: requests fail until the first is back; "
+                    f"set batch below {len(serving)} for a deploy without downtime"
+                )
+                return
 
     def _skip(self, steps: Steps, target: Target) -> None:
         from ..target import Outcome
