@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
-import difflib
 import os
 import shlex
 import stat
@@ -82,6 +81,8 @@ def _meant(key: str) -> str:
     word = key.replace("-", "_").replace("before_", "pre_").replace("after_", "post_")
     if word in HOOKS:
         return word
+    import difflib  # for a mistake only: a good .config does not pay its import
+
     close = difflib.get_close_matches(word, [*HOOKS, TIMEOUT], n=1)
     return close[0] if close else ""
 

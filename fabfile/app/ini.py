@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
-import difflib
 import re
 from pathlib import Path
 
@@ -122,6 +121,8 @@ def check_sections(path: Path, parser: configparser.ConfigParser, source: Source
 def _check_key(path: Path, source: Source, section: str, key: str) -> None:
     where = f"{path}:{source.line(section, key)}: [{section}] {key}"
     if key not in KEYS_BY_NAME:
+        import difflib  # for a mistake only: a good .config does not pay its import
+
         close = difflib.get_close_matches(key, KEYS_BY_NAME, n=1)
         hint = f"did you mean '{close[0]}'?" if close else "see the README's list of keys"
         raise ConfigError(f"{where}: unknown key; {hint}")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 NAME = ".deploy-wars.json"
@@ -63,7 +62,11 @@ class Known:
         return entries if isinstance(entries, dict) else {}
 
     def _write(self, entries: dict[str, dict[str, str]]) -> None:
-        """Whole or not at all: a run killed mid-write leaves the old file."""
+        """Whole or not at all: a run killed mid-write leaves the old file. tempfile is
+        imported here: it brings shutil (and bz2, lzma), which the status table, that
+        never writes this cache, would load for nothing."""
+        import tempfile
+
         fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=f"{NAME}.")
         try:
             with os.fdopen(fd, "w") as stream:

@@ -13,7 +13,6 @@ import dataclasses
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 
 from ..app.config import NodeConfig
 from . import http, inflight, tunnel
@@ -106,12 +105,12 @@ def _failed(
 
 
 def probe_all(nodes: Sequence[NodeConfig]) -> list[Status]:
-    """Probe every node in parallel; the slowest node bounds the wait, not their sum."""
-    if not nodes:
-        return []
+    """Probe every node in parallel; the slowest node bounds the wait, not their sum.
+
+    In `inflight.each`'s threads, not concurrent.futures': its import (logging,
+    traceback, queue) costs the status table more than probing three nodes."""
     since = time.monotonic()
-    with ThreadPoolExecutor(max_workers=min(_MAX_THREADS, len(nodes))) as pool:
-        return list(pool.map(lambda node: probe(node, since), nodes))
+    return inflight.each(lambda node: probe(node, since), nodes, workers=_MAX_THREADS)
 
 
 class DownWatch:

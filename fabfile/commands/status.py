@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from ..app.config import NodeConfig
@@ -29,7 +28,9 @@ if TYPE_CHECKING:
     from ..cluster.manager import Deployed, Manager
 
 # SSH (Paramiko, Fabric) and the Tomcat manager are loaded only where a node needs them:
-# the lock when `_calm` says so, who took a node out, a parallel app's versions.
+# the lock when `_calm` says so, who took a node out, a parallel app's versions; so is
+# concurrent.futures (and the logging it imports), which the table of a calm cluster
+# does not use.
 
 
 def status(options: Options, as_json: bool = False) -> ExitCode:
@@ -120,6 +121,8 @@ def _versions_status(
     nodes = options.nodes
     versions: dict[str, list[Deployed]] = {}
     errors: list[str] = []
+    from concurrent.futures import ThreadPoolExecutor
+
     from ..cluster.manager import Manager
 
     try:
@@ -181,6 +184,8 @@ def out_of_rotation(nodes: tuple[NodeConfig, ...], rotation: dict[str, State]) -
     out = [node for node in nodes if rotation[node.label] in (State.MAINT, State.DRAIN)]
     if not out:
         return []
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(max_workers=min(32, len(out))) as pool:
         return list(pool.map(lambda node: _who_took_out(node, rotation[node.label]), out))
 

@@ -7,7 +7,6 @@ markup); ``--json`` gets the status rows as data instead.
 from __future__ import annotations
 
 import json
-import statistics
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -15,13 +14,14 @@ from rich.table import Table
 
 from ..cluster.balancer import State
 from ..cluster.probe import Status
-from ..records.metrics import ROOM, Stats, percentile
 from .console import _STYLES, _escape
 
-if TYPE_CHECKING:  # only named here: the status table loads no Tomcat manager, no timeline
+if TYPE_CHECKING:  # only named here: the status table loads no Tomcat manager, no timeline,
+    # no delivery metrics (and their statistics, fractions, decimal)
     from ..cluster.manager import Deployed
     from ..records.archive import Archive, Version
     from ..records.history import Record
+    from ..records.metrics import Stats
     from .timeline import Timeline
 
 _END_STYLES = {phase.value: style for phase, style in _STYLES.items()}
@@ -155,6 +155,10 @@ def history_table(numbered: Sequence[tuple[int, Record]]) -> Table:
 
 def stats_table(stats: Stats) -> Table:
     """Delivery metrics over one window: a row per figure, with what it counts."""
+    import statistics
+
+    from ..records.metrics import percentile
+
     table = Table(box=None, pad_edge=False, header_style="bold")
     for column in ("Figure", "Value", "Counted from"):
         table.add_column(column)
@@ -201,6 +205,8 @@ def ready_table(stats: Stats) -> Table:
 
 def ready_hints(stats: Stats) -> list[str]:
     """A line per node whose ``ready_timeout`` is under `ROOM` times its p95 restart-to-ready."""
+    from ..records.metrics import ROOM
+
     return [
         f"hint: {n.node}: ready_timeout = {n.ready_timeout:g} is under {ROOM:g} x its p95 "
         f"restart-to-ready ({n.p95:.1f} s, {len(n.times)} restarts); set ready_timeout = "

@@ -26,6 +26,10 @@ pytestmark = pytest.mark.real
 REPO = Path(__file__).resolve().parents[2]
 WAR = "search-web-frontend-{}.war"
 SSH = ("paramiko", "fabric")
+# what a calm cluster's table (probes, haproxy, the history) has no use for: thread pools
+# of concurrent.futures and their logging, the delivery metrics' statistics, tempfile's
+# shutil (tests/unit/test_startup.py says the same of a test node)
+NOT_FOR_STATUS = {"concurrent", "logging", "statistics", "tempfile", "shutil"}
 
 
 def imported(argv: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess[str], set[str]]:
@@ -52,6 +56,7 @@ def test_the_status_of_a_calm_cluster_loads_no_ssh(on_125: Path, sandbox: cluste
     assert all(" Ok " in row and " UP " in row and "1.0.125" in row for row in rows), rows
     assert "lock:" not in done.stdout
     assert not packages & {*SSH, "matplotlib", "invoke"}, sorted(packages)  # the fast path
+    assert not packages & NOT_FOR_STATUS, sorted(packages)
     for argv in (["--version"], ["--help"]):
         done, packages = imported(argv, on_125)
         assert done.returncode == 0, done.stderr

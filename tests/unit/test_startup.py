@@ -32,7 +32,9 @@ REPO = Path(__file__).resolve().parents[2]
 UNUSED = ("paramiko", "fabric", "matplotlib", "fabfile.cluster.node", "fabfile.cluster.session")
 # what the status table of a rolling app has no use for: Invoke's program and tasks (its
 # fast path, `fabfile.cli.bare`), the Tomcat manager, the other strategies, the rollout's
-# machinery, WAR reading, rich's emoji table
+# machinery, WAR reading, rich's emoji table; the delivery metrics and their statistics,
+# concurrent.futures and the logging it brings (the probes run in `inflight.each`'s
+# threads), tempfile and shutil (the WAR cache's writer)
 NOT_FOR_STATUS = (
     "invoke",
     "fabfile.cli.program",
@@ -45,6 +47,12 @@ NOT_FOR_STATUS = (
     "fabfile.app.artifact",
     "javaproperties",
     "rich._emoji_codes",
+    "fabfile.records.metrics",
+    "statistics",
+    "concurrent.futures",
+    "logging",
+    "tempfile",
+    "shutil",
 )
 RUN = """
 import json, sys
