@@ -35,17 +35,19 @@ HOOK_OF = {
     Kind.ROLLED_BACK: "post_rollback",
     Kind.FAILED: "on_failure",
 }
+PRE = (Kind.STARTED, Kind.SWITCHING)  # the events whose hook may stop the run
 _KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL to a hook's process group
 
 
 class HookRunner:
     """The listener that runs the app's hooks; refuses unsafe ones when made."""
 
-    def __init__(self, hooks: Hooks, app_dir: Path, say: Say) -> None:
+    def __init__(self, hooks: Hooks, app_dir: Path, say: Say, pre: bool = True) -> None:
         check_safe(hooks, app_dir)
         self.hooks = hooks
         self.app_dir = app_dir
         self.say = say
+        self.pre = pre  # False: a rollback in the run that failed, which no pre hook blocks
 
     def __call__(self, event: Event) -> str:
         """Run the event's hook, if one is set; the line the history keeps ('' none)."""
@@ -53,6 +55,8 @@ class HookRunner:
         command = self.hooks.commands.get(name or "")
         if name is None or command is None:
             return ""
+        if not self.pre and event.kind in PRE:
+            return f"{name}: not run (a rollback in the run that failed)"
         failure, seconds = self.run(name, command, event)
         said = f"{name}: {failure or 'ok'} ({seconds:.1f} s)"
         if not failure:

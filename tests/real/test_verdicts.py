@@ -21,7 +21,7 @@ import requests
 from sandbox import cluster, haproxy
 from sandbox.sample import build_war
 from tests import cli
-from tests.real.helpers import all_on, history, versions
+from tests.real.helpers import all_on, history, verdicts, versions
 from tests.real.test_batches import set_keys
 
 pytestmark = pytest.mark.real
@@ -90,7 +90,7 @@ def test_a_batch_that_fails_its_users_is_caught_and_rolled_back_in_the_same_run(
     assert versions(sandbox) == all_on(sandbox, "1.0.125")
     deployed, rolled_back = history(on_125)[-2:]
     assert deployed["action"] == "deploy" and deployed["outcome"] == "failed"
-    assert deployed["canary"].startswith("batch 1/3: Failed: ")
+    assert verdicts(deployed).startswith("batch 1/3: Failed: ")
     assert deployed["hosts"][first]["outcome"] == "deployed"  # verified: /status saw nothing
     assert rolled_back["action"] == "rollback" and rolled_back["outcome"] == "ok"
     assert load.flaky > 0  # the release did fail its users while it served
@@ -110,7 +110,7 @@ def test_the_watch_window_catches_what_the_batches_did_not_and_stops(
     assert "deploy rollback" in result.text  # what to run next
     assert versions(sandbox) == all_on(sandbox, FLAKY)  # stop keeps what is there
     last = history(on_125)[-1]
-    assert last["outcome"] == "failed" and last["canary"].startswith("watch: Failed: ")
+    assert last["outcome"] == "failed" and verdicts(last).startswith("watch: Failed: ")
     assert load.flaky > 0
     report = cli.run(["report", "--json"], on_125, capsys)  # the verdict on the timeline
     assert report.code == 0, report.text
