@@ -7,8 +7,9 @@ with the hook's name; it gets no terminal and no stdin. A hook that outlives
 ``[hooks] timeout`` is killed with its whole process group.
 
 A ``pre`` hook that fails stops the run (`HookError` before any node changed,
-`RolloutError` before a blue/green switch); a ``post`` hook or ``on_failure`` that fails
-is said and recorded, and the run's outcome stays what it was.
+`RolloutError` before a blue/green switch); the rollback a failed deploy starts in the
+same run runs none (``pre=False``): nothing may block the way back. A ``post`` hook or
+``on_failure`` that fails is said and recorded, and the run's outcome stays what it was.
 """
 
 from __future__ import annotations
