@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ..engine import planning
 from ..engine.batches import RollBack
+from ..engine.clusterlock import ClusterLock
 from ..engine.plan import Plan
 from ..errors import (
     DeployError,
@@ -14,7 +15,7 @@ from ..errors import (
 )
 from ..records.history import Action
 from ..view import console as view
-from . import execute, retiring
+from . import execute, locks, retiring
 from .options import NO_FLAGS, Options, PaceFlags, artifact, record_refusal
 
 
@@ -50,20 +51,32 @@ def deploy(
         next_step = f"Nothing was switched. To send traffic to it: {options.command('switch')}"
     action = Action.DEPLOY if switch else Action.DARK
     plan = Plan(action, release, sources, options.nodes, force, next_step, again, pace)
-    try:
-        code = execute.roll(options, plan, switch)
-    except RollBack as chosen:
-        if not switch:  # nothing users see changed: nothing to roll back
-            raise RolloutError(f"{chosen}; nothing was switched, so nothing to roll back") from None
-        options.console.print(view.plain(explain(chosen)), soft_wrap=True)
-        options.console.print(view.plain(f"{chosen}: rolling back now, in this run"))
+    rescued: RollBack | None = None
+    # one run: the locks taken for the deploy are kept into its rollback, if it rolls back
+    with locks.locked(options, plan.command) as lock:
         try:
-            execute.go_back(options, PaceFlags(pace_flags.batch))
-        except DeployError as failed:
-            again = options.command("rollback")
-            raise RolloutError(
-                f"{chosen}; the rollback did not finish: {explain(failed)}\n"
-                f"The release stays where the summary above says; run the rollback: {again}"
-            ) from None
-        raise RolloutError(f"{chosen}; rolled back to the release before") from None
-    return retiring.retire_after(options, code)
+            code = execute.roll(options, plan, switch, lock=lock)
+        except RollBack as chosen:
+            if not switch:  # nothing users see changed: nothing to roll back
+                raise RolloutError(
+                    f"{chosen}; nothing was switched, so nothing to roll back"
+                ) from None
+            options.console.print(view.plain(explain(chosen)), soft_wrap=True)
+            options.console.print(view.plain(f"{chosen}: rolling back now, in this run"))
+            code, rescued = _roll_back(options, chosen, pace_flags, lock), chosen
+    code = retiring.retire_after(options, code)
+    if rescued is not None:
+        raise RolloutError(f"{rescued}; rolled back to the release before")
+    return code
+
+
+def _roll_back(options: Options, chosen: RollBack, flags: PaceFlags, lock: ClusterLock) -> ExitCode:
+    """The rollback a failed deploy chose, under the locks it holds still."""
+    try:
+        return execute.go_back(options, PaceFlags(flags.batch), lock=lock)
+    except DeployError as failed:
+        again = options.command("rollback")
+        raise RolloutError(
+            f"{chosen}; the rollback did not finish: {explain(failed)}\n"
+            f"The release stays where the summary above says; run the rollback: {again}"
+        ) from None

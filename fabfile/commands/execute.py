@@ -23,23 +23,27 @@ from ..engine.plan import Plan
 from ..engine.rollout import Rollout
 from ..engine.strategies.contract import Setup, Strategy
 from ..engine.target import Outcome, Target
-from ..errors import (
-    ExitCode,
-)
+from ..errors import DeployError, ExitCode
 from ..records.history import Action, History
 from ..view import console as view
 from ..view import progress
 from ..words import some
 from . import cutoff, retiring
 from .locks import locked
-from .options import Options, PaceFlags
+from .options import Options, PaceFlags, record_refusal
 
 
 def roll(
-    options: Options, plan: Plan, switch: bool = True, lock: ClusterLock | None = None
+    options: Options,
+    plan: Plan,
+    switch: bool = True,
+    lock: ClusterLock | None = None,
+    rescue: bool = False,
 ) -> ExitCode:
     """Run ``plan`` under the locks: ``lock`` when the command took them already (to
-    read its target under them), else both taken here, the nodes' by pre-flight."""
+    read its target under them, or to keep them into a rollback), else both taken here,
+    the nodes' by pre-flight. ``rescue``: the rollback of a deploy that failed in this
+    run (no ``pre_*`` hook: `listeners`)."""
     console = options.console
     balancer = options.balancers
     if balancer is None and options.strategy.restarts:
@@ -67,7 +71,7 @@ def roll(
     with contextlib.ExitStack() as held:
         if lock is None:
             lock = held.enter_context(locked(options, plan.command))
-        targets = run_plan(options, plan, strategy, lock=lock)
+        targets = run_plan(options, plan, strategy, lock=lock, rescue=rescue)
     summary(console, targets)
     if any(target.outcome == Outcome.VERIFIED for target in targets):
         console.print(plan.next_step)
@@ -86,12 +90,17 @@ def run_plan(
     strategy: Strategy,
     stage_only: bool = False,
     lock: ClusterLock | None = None,
+    rescue: bool = False,
 ) -> list[Target]:
     """The rollout, shown live on a terminal; ``lock``'s connections are the run's."""
     console = options.console
     hosts = [node.label for node in plan.nodes]
     factory = lock.node if lock is not None else Node
-    events = Events(() if stage_only else listeners(options))
+    try:
+        events = Events(() if stage_only else listeners(options, rescue))
+    except DeployError as error:  # unsafe hooks, a shared secret: refused, and recorded
+        record_refusal(options, plan.action, plan.release.war_name, error)
+        raise
 
     def rollout(reporter: Reporter) -> Rollout:
         return Rollout(options.app, plan, strategy, reporter, factory, lock, events)
@@ -102,10 +111,12 @@ def run_plan(
     return rollout(progress.PlainReporter(console)).run(stage_only)
 
 
-def listeners(options: Options) -> list[Listener]:
+def listeners(options: Options, rescue: bool = False) -> list[Listener]:
     """Who hears the run's events: the app's hooks, then its notify_url. Unsafe hooks
     and an unreadable or shared secret file are refused here (`ConfigError`), before
-    the run starts."""
+    the run starts. A ``rescue`` (the rollback of a deploy that failed in the same run)
+    runs no ``pre_*`` hook: the run started already, and a hook that refuses must not
+    block the way back."""
     config, console = options.app.config, options.console
 
     def say(text: str) -> None:
@@ -113,7 +124,7 @@ def listeners(options: Options) -> list[Listener]:
 
     found: list[Listener] = []
     if config.hooks.commands:
-        found.append(HookRunner(config.hooks, options.app.path, say))
+        found.append(HookRunner(config.hooks, options.app.path, say, pre=not rescue))
     if config.notify_url:
         found.append(Notifier(config, say))
     return found
@@ -151,20 +162,30 @@ def summary(console: Console, targets: Sequence[Target]) -> None:
         )
 
 
-def go_back(options: Options, flags: PaceFlags) -> ExitCode:
+def go_back(options: Options, flags: PaceFlags, lock: ClusterLock | None = None) -> ExitCode:
     """Roll back to the release before the current one (``deploy rollback``, and a guided
     failure's ``b``), then retire what parallel deployment leaves behind. What "before"
-    means is read under the locks: a run that held them meanwhile is counted."""
+    means is read under the locks: a run that held them meanwhile is counted. With
+    ``lock``, the deploy that failed in this run rolls back under its own locks, which
+    it kept (none let go in between); it retires once it let go (`retiring`)."""
+    if lock is not None:
+        return _go_back(options, flags, lock, rescue=True)
+    with locked(options, options.command("rollback")) as taken:
+        code = _go_back(options, flags, taken)
+    return retiring.retire_after(options, code)
+
+
+def _go_back(
+    options: Options, flags: PaceFlags, lock: ClusterLock, rescue: bool = False
+) -> ExitCode:
     again = options.command("rollback")
     pace = flags.apply(options.app.config.pace, canary=False)
-    with locked(options, again) as lock:
-        lock.hold(read=True)  # the pre-flight's read, in the lock's round trip
-        release, sources = planning.rollback_target(options.app, options.nodes)
-        history = History(options.app.history_path)
-        said = cutoff.rollback_line(cutoff.unfinished(history), history.current(), release)
-        if said:
-            options.console.print(view.plain(said), soft_wrap=True)
-        finish = f"To finish the rollback, run it again: {again} (it aims at the same release)"
-        plan = Plan(Action.ROLLBACK, release, sources, options.nodes, False, finish, again, pace)
-        code = roll(options, plan, lock=lock)
-    return retiring.retire_after(options, code)
+    lock.hold(read=True)  # the pre-flight's read, in the lock's round trip
+    release, sources = planning.rollback_target(options.app, options.nodes)
+    history = History(options.app.history_path)
+    said = cutoff.rollback_line(cutoff.unfinished(history), history.current(), release)
+    if said:
+        options.console.print(view.plain(said), soft_wrap=True)
+    finish = f"To finish the rollback, run it again: {again} (it aims at the same release)"
+    plan = Plan(Action.ROLLBACK, release, sources, options.nodes, False, finish, again, pace)
+    return roll(options, plan, lock=lock, rescue=rescue)

@@ -45,7 +45,7 @@ def report(
     options.console.print(view.plain(timeline.title(number, record)))
     options.console.print(tables.timeline_table(drawn))
     for at, text in drawn.verdicts:
-        options.console.print(view.plain(f"{at:7.1f} s  {text}"), soft_wrap=True)
+        options.console.print(view.plain(f"{timeline.when(at):>9}  {text}"), soft_wrap=True)
     if target is None:
         line = f"timeline: not drawn, this install has no matplotlib: {timeline.EXTRA} adds it"
         options.console.print(view.plain(line))

@@ -7,8 +7,9 @@ with the hook's name; it gets no terminal and no stdin. A hook that outlives
 ``[hooks] timeout`` is killed with its whole process group.
 
 A ``pre`` hook that fails stops the run (`HookError` before any node changed,
-`RolloutError` before a blue/green switch); a ``post`` hook or ``on_failure`` that fails
-is said and recorded, and the run's outcome stays what it was.
+`RolloutError` before a blue/green switch); the rollback a failed deploy starts in the
+same run runs none (``pre=False``): nothing may block the way back. A ``post`` hook or
+``on_failure`` that fails is said and recorded, and the run's outcome stays what it was.
 """
 
 from __future__ import annotations
@@ -35,17 +36,19 @@ HOOK_OF = {
     Kind.ROLLED_BACK: "post_rollback",
     Kind.FAILED: "on_failure",
 }
+PRE = (Kind.STARTED, Kind.SWITCHING)  # the events whose hook may stop the run
 _KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL to a hook's process group
 
 
 class HookRunner:
     """The listener that runs the app's hooks; refuses unsafe ones when made."""
 
-    def __init__(self, hooks: Hooks, app_dir: Path, say: Say) -> None:
+    def __init__(self, hooks: Hooks, app_dir: Path, say: Say, pre: bool = True) -> None:
         check_safe(hooks, app_dir)
         self.hooks = hooks
         self.app_dir = app_dir
         self.say = say
+        self.pre = pre  # False: a rollback in the run that failed, which no pre hook blocks
 
     def __call__(self, event: Event) -> str:
         """Run the event's hook, if one is set; the line the history keeps ('' none)."""
@@ -53,6 +56,8 @@ class HookRunner:
         command = self.hooks.commands.get(name or "")
         if name is None or command is None:
             return ""
+        if not self.pre and event.kind in PRE:
+            return f"{name}: not run (a rollback in the run that failed)"
         failure, seconds = self.run(name, command, event)
         said = f"{name}: {failure or 'ok'} ({seconds:.1f} s)"
         if not failure:

@@ -4,21 +4,21 @@ A node that does not report the release within ``ready_timeout`` fails the rollo
 (`fabfile.engine.runtimes.restart`, and `fabfile.engine.runtimes.parallel` for a version
 Tomcat deployed beside the running one). The user then needs the key's name, where it is set
 (a line of ``.config``, or the default), how long this node took from restart to ready
-in the runs the history recorded, and from those a value that would have covered it,
-or the sign that it is slower than ever now (it may never have become ready).
+in the runs the history recorded, and from those the value `deploy history --stats`
+suggests too (`metrics.suggested_ready_timeout`), or the sign that the limit left room
+for its usual starts and this one was slower (it may never have become ready).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 from ..app.config import AppConfig, NodeConfig
 from ..records.history import Record
+from ..records.metrics import ROOM, suggested_ready_timeout
 
 KEY = "ready_timeout"
 SHOWN = 5  # the node's most recent restart-to-ready times named in the message
-MARGIN = 2  # a suggested ready_timeout is this many times the longest start seen
 
 
 def needed(records: Sequence[Record], label: str) -> list[float]:
@@ -47,16 +47,16 @@ def missed(
         f"{node.label} took {recent} from {start} to ready in its last recorded runs "
         f"(longest {longest:.1f} s of {len(times)})."
     )
-    if longest >= limit:
-        enough = math.ceil(longest * MARGIN)
+    enough = suggested_ready_timeout(times, limit)
+    if enough is not None:
         lines.append(
-            f"It needed more than {limit:g} s before: {KEY} = {enough} ({MARGIN}x its longest "
-            "start) would have been enough, if it starts as it did then."
+            f"{limit:g} s leaves it too little room: {KEY} = {enough} ({ROOM:g}x the p95 of "
+            "its recorded starts) would be enough, if it starts as it did then."
         )
     else:
         lines.append(
-            f"Every recorded start fitted within {limit:g} s: this one is slower than any "
-            "before, or the node never became ready; read its log before raising "
-            f"{KEY}."
+            f"{limit:g} s leaves room for its recorded starts ({ROOM:g}x their p95): this one "
+            f"is slower than usual, or the node never became ready; read its log before "
+            f"raising {KEY}."
         )
     return "\n".join(lines)

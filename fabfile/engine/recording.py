@@ -3,7 +3,9 @@ starts, each node as it enters a phase, the stage the run enters, and its whole
 `fabfile.records.history.Record` at the end.
 
 The rollout writes the end however the run ended (done, refused, failed, interrupted):
-each node's outcome and timeline, the duration of each stage, the canary's verdicts.
+each node's outcome and timeline, the duration of each stage, the verdicts. Only then
+do post hooks and the last notification run (they may be slow, or the coordinator
+killed meanwhile): what the hooks said is added after (`Recorder.hooks_heard`).
 Whatever ends the coordinator before that (SIGKILL included), the lines written so far
 let the next command say that the run was cut off, where, and on which nodes.
 """
@@ -76,6 +78,15 @@ class Recorder:
                 "command will report it as cut off"
             )
 
+    def hooks_heard(self) -> None:
+        """After the end, what the post hooks said (`Rollout._end` runs them once the
+        end is on disk): added to the record, not rewriting it."""
+        notes = "; ".join(self.rollout.events.notes)
+        try:
+            self.history.amend(self.rollout.run_id, hooks=notes)
+        except (DeployError, OSError) as error:
+            self.rollout.note(f"warning: the hooks' outcome could not be recorded ({error})")
+
     def _progress(self, write: Callable[[], None]) -> None:
         try:
             write()
@@ -98,7 +109,6 @@ def _record(rollout: Recording, result: Result, message: str) -> Record:
         hosts={t.host: _host_record(t) for t in rollout.targets},
         seconds=round(time.monotonic() - rollout.started, 3),
         stages=rollout.stages,
-        canary="; ".join(text for _, text in rollout.verdicts),
         verdicts=tuple(rollout.verdicts),
         hooks="; ".join(rollout.events.notes),
     )

@@ -77,7 +77,7 @@ class Rollout:
         self.plan = plan
         self.strategy = strategy
         self.reporter = reporter
-        self.lock = lock  # the nodes' deploy lock: pre-flight takes it, the run's end releases it
+        self.lock = lock  # the nodes' deploy lock: pre-flight takes it, its taker releases it
         self.targets = [Target(node(config)) for config in plan.nodes]
         self.started = time.monotonic()
         self.stages: dict[str, float] = {}
@@ -128,16 +128,20 @@ class Rollout:
         return self.targets
 
     def _end(self, result: Result, message: str) -> None:
-        """Record the run while it still holds the lock, then let go and close; once
-        interrupted, with no new login (`ClusterLock.release`)."""
+        """Record the run, then tell it (post hooks, notifications: slow, and the
+        coordinator may be killed meanwhile, so the outcome is on disk first) and add what
+        the hooks said. The lock is its taker's to release (`commands.locks.locked`): a
+        deploy keeps it into its rollback in the same run; without one, close the nodes."""
         try:
-            self._ended(result, message)
             self.recorder.end(result, message)
+            heard = len(self.events.notes)
+            self._ended(result, message)
+            if len(self.events.notes) > heard:
+                self.recorder.hooks_heard()
         finally:
-            if self.lock is not None:
-                self.lock.release(dial=result != Result.INTERRUPTED)
-            for target in self.targets:
-                target.node.close()
+            if self.lock is None:
+                for target in self.targets:
+                    target.node.close()
 
     # -- what the listeners hear (`events`) ---------------------------------
 

@@ -105,8 +105,9 @@ class Record:
     hosts: dict[str, HostRecord] = dataclasses.field(default_factory=dict)
     seconds: float | None = None
     stages: dict[str, float] = dataclasses.field(default_factory=dict)
-    canary: str = ""  # the run's verdicts (the canary's, each batch's, the watch's), joined
-    verdicts: tuple[tuple[float, str], ...] = ()  # each, with when (seconds into the run)
+    # each verdict (the canary's, each batch's, the watch's) with when (seconds into the
+    # run); None: a record from before the times were kept (`_old_canary`)
+    verdicts: tuple[tuple[float | None, str], ...] = ()
     hooks: str = ""  # each hook run and how it ended (`fabfile.engine.hookrunner`)
     finished: str = dataclasses.field(default_factory=lambda: now())
     user: str = dataclasses.field(default_factory=getpass.getuser)
@@ -126,8 +127,6 @@ class Record:
         }
         if self.seconds is not None:
             entry["seconds"] = self.seconds
-        if self.canary:
-            entry["canary"] = self.canary
         if self.verdicts:
             entry["verdicts"] = [list(verdict) for verdict in self.verdicts]
         if self.hooks:
@@ -139,6 +138,11 @@ class Record:
                 "release": dataclasses.asdict(self.release),
             }
         return entry
+
+    @property
+    def verdict_texts(self) -> list[str]:
+        """The run's verdicts in order, without their times."""
+        return [text for _, text in self.verdicts]
 
     def to_json(self) -> Entry:
         """`to_dict` as the file holds it, keys sorted at every level (`deploy history --json`)."""
@@ -161,8 +165,7 @@ class Record:
             hosts=_hosts(data.get("hosts")),
             seconds=_number(data.get("seconds")),
             stages=_stages(data.get("stages")),
-            canary=_text(data.get("canary")),
-            verdicts=tuple(_verdicts(data.get("verdicts"))),
+            verdicts=_verdicts(data.get("verdicts")) or _old_canary(data.get("canary")),
             hooks=_text(data.get("hooks")),
             finished=_text(data.get("finished")),
             user=_text(data.get("user")),
@@ -236,6 +239,12 @@ class History:
     def end(self, run_id: str, record: Record) -> None:
         """Run ``run_id`` ends: its whole record."""
         self._write(runlog.end_line(run_id, record.to_dict()))
+
+    def amend(self, run_id: str, **fields: str) -> None:
+        """Run ``run_id``, ended already, learnt more (a post hook's outcome): its record's
+        ``fields`` as they stand now. One more line, as every write here: the record
+        written at the end is never rewritten, so a kill meanwhile loses no outcome."""
+        self._write(runlog.amend_line(run_id, dict(fields)))
 
     def _write(self, value: object) -> None:
         line = json.dumps(_redacted(value), sort_keys=True).encode() + b"\n"
@@ -377,15 +386,22 @@ def _stages(value: object) -> dict[str, float]:
     return {str(k): n for k, raw in items if (n := _number(raw)) is not None}
 
 
-def _verdicts(value: object) -> list[tuple[float, str]]:
-    """The readable (when, verdict) pairs, in the order written."""
-    found = []
+def _verdicts(value: object) -> tuple[tuple[float | None, str], ...]:
+    """The readable (when, verdict) pairs, in the order written (when: null if unknown)."""
+    found: list[tuple[float | None, str]] = []
     for item in value if isinstance(value, list) else ():
         if isinstance(item, list) and len(item) == 2 and isinstance(item[1], str):
             at = _number(item[0])
-            if at is not None:
+            if at is not None or item[0] is None:
                 found.append((at, item[1]))
-    return found
+    return tuple(found)
+
+
+def _old_canary(value: object) -> tuple[tuple[float | None, str], ...]:
+    """Records before ``verdicts`` kept the run's verdicts joined in ``canary``, without
+    their times (and, for a while, in both keys: ``verdicts`` is read first)."""
+    text = _text(value)
+    return ((None, text),) if text else ()
 
 
 def _phases(value: object) -> list[tuple[str, float]]:

@@ -88,9 +88,9 @@ class NodeReady:
     @property
     def suggested(self) -> int | None:
         """The ``ready_timeout`` to set when the current one leaves too little room."""
-        if self.ready_timeout is None or self.ready_timeout >= ROOM * self.p95:
+        if self.ready_timeout is None:
             return None
-        return math.ceil(ROOM * self.p95)
+        return suggested_ready_timeout(self.times, self.ready_timeout)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -205,6 +205,19 @@ def ended_at(run: Run) -> datetime.datetime | None:
     return when if when.tzinfo else when.astimezone()
 
 
+def suggested_ready_timeout(times: Sequence[float], current: float) -> int | None:
+    """The ``ready_timeout`` that leaves a node room to start, when ``current`` does not:
+    `ROOM` times the p95 of its recorded restart-to-ready ``times``; None when ``current``
+    is enough. The one rule both `deploy history --stats` and a node's missed
+    ready_timeout (`fabfile.engine.readiness`) use. p95 rather than the longest start: one
+    freak start (a node swapping once) should not set the limit for good, and below 20
+    recorded starts the nearest-rank p95 is the longest anyway."""
+    if not times:
+        return None
+    needs = ROOM * percentile(times, 95)
+    return None if current >= needs else math.ceil(needs)
+
+
 def percentile(values: Sequence[float], p: float) -> float:
     """The nearest-rank percentile: the smallest value at least ``p`` % of them reach."""
     ordered = sorted(values)
@@ -217,9 +230,9 @@ def _deploy(run: Run) -> bool:
 
 def _failed_verdict(record: Record) -> str:
     """'canary Failed', 'watch Failed', 'batch 2/3 Failed' when a verdict of the run was
-    Failed (and the user went on past it); '' when none was. Runs recorded before the
-    verdicts had their times kept only the canary's, in ``canary``."""
-    texts = [text for _, text in record.verdicts] or record.canary.split(";")
+    Failed (and the user went on past it); '' when none was."""
+    # an older record's verdicts are one text, joined with '; ' (`history._old_canary`)
+    texts = [part for text in record.verdict_texts for part in text.split(";")]
     for text in texts:
         who, _, verdict = text.strip().partition(": ")
         if who == "Failed":  # the canary gate's verdict carries no name

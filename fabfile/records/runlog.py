@@ -4,9 +4,11 @@ A rollout appends a ``start`` line before it changes anything (the run's record 
 and which process runs it), a ``node`` line each time a node enters a phase (the phase
 and when, and its outcome and detail so far), a ``stage`` line when the run
 enters pre-flight, staging, the nodes, ... and, however it ends, its whole record as
-one JSON object, as every run was written before these lines existed. Progress lines
-are JSON arrays, so a reader that knows only whole records (an older version of the
-tool) skips them and still sees each run once, at its end.
+one JSON object, as every run was written before these lines existed. A fact learnt
+after that end (a post hook's outcome, `History.amend`) is an ``amend`` line: the
+fields it replaces in the run's record. Progress and amend lines are JSON arrays, so a
+reader that knows only whole records (an older version of the tool) skips them and
+still sees each run once, at its end.
 
 Folding works on the JSON values, below `fabfile.records.history`'s typed reader: a run
 with a start and no end is still running, or was cut off (`Process.judge`).
@@ -27,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-START, NODE, STAGE = "start", "node", "stage"
+START, NODE, STAGE, AMEND = "start", "node", "stage", "amend"
 _PROGRESS = re.compile(rb'\["(?:node|stage)", "([^"\\]*)"')  # as `json.dumps` writes it
 _DAMAGED = object()
 RUN_ID = "run_id"  # the key that ties a run's whole record to its start line
@@ -133,6 +135,11 @@ def end_line(run_id: str, entry: Entry) -> Entry:
     return entry | {RUN_ID: run_id}
 
 
+def amend_line(run_id: str, fields: Entry) -> list[Any]:
+    """Fields of run ``run_id``'s record learnt after its end, which replace them."""
+    return [AMEND, run_id, fields]
+
+
 def values(lines: Sequence[bytes]) -> list[object]:
     """The JSON value of each line that matters, in order; a torn or damaged line is
     skipped. A run's progress lines are parsed only while it has no end: its end record
@@ -168,23 +175,27 @@ def fold(values: Iterable[object]) -> list[Folded]:
     """Every run, in the order they started; a line that fits no run is skipped."""
     runs: list[Folded] = []
     unended: dict[str, Folded] = {}
-    seen: set[str] = set()
+    ended: dict[str, Folded] = {}  # by run id: what an amend line applies to
     for value in values:
         if isinstance(value, dict):
             run_id = value.get(RUN_ID)
             if isinstance(run_id, str) and run_id in unended:
-                ended = unended.pop(run_id)
-                ended.entry, ended.ended = value, True
+                run = ended[run_id] = unended.pop(run_id)
+                run.entry, run.ended = value, True
             else:
                 runs.append(Folded(value))
+                if isinstance(run_id, str):
+                    ended.setdefault(run_id, runs[-1])
         elif isinstance(value, list) and len(value) >= 3 and isinstance(value[1], str):
             kind, run_id = value[0], value[1]
-            if kind == START and run_id not in seen and isinstance(value[2], dict):
-                seen.add(run_id)
-                process = Process.from_dict(value[3] if len(value) > 3 else None)
-                started = Folded(dict(value[2]), run_id, process, ended=False)
-                runs.append(started)
-                unended[run_id] = started
+            if kind == AMEND and run_id in ended and isinstance(value[2], dict):
+                ended[run_id].entry |= value[2]
+            elif kind == START and run_id not in unended and run_id not in ended:
+                if isinstance(value[2], dict):
+                    process = Process.from_dict(value[3] if len(value) > 3 else None)
+                    started = Folded(dict(value[2]), run_id, process, ended=False)
+                    runs.append(started)
+                    unended[run_id] = started
             elif run_id in unended:
                 _progress(unended[run_id], kind, value[2:])
     return runs

@@ -107,7 +107,8 @@ class Timeline:
     """Every node's run, in the order the run recorded them."""
 
     nodes: tuple[NodeTime, ...]
-    verdicts: tuple[tuple[float, str], ...] = ()  # (seconds into the run, verdict)
+    # (seconds into the run, verdict); None: an older record kept no time
+    verdicts: tuple[tuple[float | None, str], ...] = ()
 
     @property
     def seconds(self) -> float:
@@ -122,6 +123,11 @@ class Timeline:
     def columns(self) -> list[str]:
         """The phases a table shows: the node's own work, not its waits."""
         return [p for p in self.phases() if p not in WAITS]
+
+
+def when(at: float | None) -> str:
+    """A verdict's time as the report shows it."""
+    return "time not recorded" if at is None else f"{at:.1f} s"
 
 
 def of(record: Record) -> Timeline:
@@ -226,7 +232,7 @@ def page(timeline: Timeline, title: str, picture: str) -> str:
         )
     svg_body = picture[picture.index("<svg") :]  # inline: no XML declaration or doctype
     verdicts = "".join(
-        f"<li>{at:.1f} s: {html.escape(text)}</li>\n" for at, text in timeline.verdicts
+        f"<li>{when(at)}: {html.escape(text)}</li>\n" for at, text in timeline.verdicts
     )
     return _PAGE.format(
         title=html.escape(title),

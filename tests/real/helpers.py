@@ -92,6 +92,11 @@ def history(app_dir: Path) -> list[dict[str, Any]]:
     return [record.to_json() for record in History(app_dir / ".deploy-history.jsonl").records()]
 
 
+def verdicts(entry: dict[str, Any]) -> str:
+    """A history entry's verdicts, joined as ``deploy history`` shows them."""
+    return "; ".join(text for _, text in entry.get("verdicts", []))
+
+
 def override(app_dir: Path, host: str, **keys: str) -> None:
     """Add keys to the ``[host:NAME]`` section the sandbox's .config already has."""
     config = app_dir / ".config"

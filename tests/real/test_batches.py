@@ -27,7 +27,7 @@ from fabfile.app.config import NodeConfig
 from fabfile.cluster.balancer import Balancer
 from sandbox import cluster, haproxy
 from tests import cli
-from tests.real.helpers import all_on, history, override, versions
+from tests.real.helpers import all_on, history, override, verdicts, versions
 
 pytestmark = pytest.mark.real
 WAR = "search-web-frontend-1.0.126.war"
@@ -183,7 +183,7 @@ def test_a_canary_that_turns_unhealthy_stops_the_deploy_with_only_it_changed(
     balancer = Balancer(str(haproxy.socket_path(sandbox)))
     assert balancer.row(_node(on_125, first))["status"] == "MAINT"
     last = history(on_125)[-1]
-    assert last["outcome"] == "failed" and last["canary"].startswith("Failed: ")
+    assert last["outcome"] == "failed" and verdicts(last).startswith("Failed: ")
 
     back = cli.run(["rollback"], on_125, capsys)
     assert back.code == 0, back.text
@@ -201,7 +201,7 @@ def test_a_healthy_canary_is_judged_on_real_traffic_then_the_rest_goes(
     assert f"canary {first}: Successful: " in result.out
     assert load.failed == []
     assert versions(sandbox) == all_on(sandbox, "1.0.126")
-    assert history(on_125)[-1]["canary"].startswith("Successful: ")
+    assert verdicts(history(on_125)[-1]).startswith("Successful: ")
 
 
 def test_a_canary_without_traffic_is_inconclusive_and_stops_without_a_terminal(

@@ -32,6 +32,7 @@ from tests.real.helpers import (
     kill_when,
     server_states,
     stop_clusters,
+    verdicts,
 )
 from tests.real.test_faults import accepted_logins, on_phase
 from tests.real.test_verdicts import Load
@@ -549,7 +550,7 @@ def test_the_watch_window_switches_a_release_that_fails_its_users_back(
     assert "on_failure = rollback; rolled back to the release before" in result.text
     assert live(app_dir, capsys) == before and served(bg) == OLD  # switched back
     deployed, rolled_back = history(app_dir)[-2:]
-    assert deployed["outcome"] == "failed" and deployed["canary"].startswith("watch: Failed: ")
+    assert deployed["outcome"] == "failed" and verdicts(deployed).startswith("watch: Failed: ")
     assert rolled_back["action"] == "rollback" and rolled_back["outcome"] == "ok"
     assert load.flaky > 0  # the release failed its users while it served
     assert load.tools == []  # the switches there and back failed no request

@@ -28,7 +28,7 @@ from sandbox.sample import build_war
 from tests import cli
 from tests.real import test_blue_green as blue_green
 from tests.real.helpers import TomcatSandbox as Sandbox
-from tests.real.helpers import history
+from tests.real.helpers import history, verdicts
 from tests.real.test_blue_green import (
     NEW,
     OLD,
@@ -283,7 +283,7 @@ def test_a_haproxy_reload_during_the_canary_restarts_its_window(
     assert len(reloads) == 1
     assert "Successful: haproxy's counters went backwards 1 time(s)" in result.out, result.out
     assert "so the window started again: judged over the last 4 s" in result.out
-    verdict = history(app_dir)[-1]["canary"]
+    verdict = verdicts(history(app_dir)[-1])
     assert verdict.startswith("Successful: haproxy's counters went backwards"), verdict
     assert "-" not in verdict.partition("; ")[2].split(" request(s)")[0]
     assert load.failures() == []

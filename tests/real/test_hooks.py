@@ -4,12 +4,14 @@ receiver."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import http.server
 import json
 import os
 import shutil
+import signal
 import socket
 import threading
 import time
@@ -21,7 +23,7 @@ import pytest
 from sandbox import cluster
 from tests import cli
 from tests.real.conftest import BROKEN
-from tests.real.helpers import all_on, history, override, versions
+from tests.real.helpers import all_on, history, kill_when, override, versions
 
 pytestmark = pytest.mark.real
 SECRET = "s3cret-for-the-test"
@@ -146,7 +148,11 @@ def test_a_failing_pre_deploy_hook_changes_no_node(
     )
     assert versions(sandbox) == all_on(sandbox, "1.0.125")
     assert not (on_125 / "on_failure.env").exists()  # nothing started, nothing failed
-    assert history(on_125)[-1]["outcome"] == "refused"
+    refused = history(on_125)[-1]
+    assert refused["outcome"] == "refused"
+    assert "pre_deploy: the hook exited with 3; the run stops" in refused["message"]
+    listed = cli.run(["history"], on_125, capsys)
+    assert listed.code == 0 and "refused" in listed.out.splitlines()[-1], listed.text
     # the locks were released: the same deploy without the hook goes through at once
     config = on_125 / ".config"
     config.write_text(config.read_text().replace("exit 3", "exit 0"))
@@ -210,6 +216,12 @@ def test_hooks_in_a_config_others_may_write_are_refused(
     assert f"chmod go-w {config}" in result.err
     assert not (on_125 / "pre_deploy.env").exists()
     assert versions(sandbox) == all_on(sandbox, "1.0.125")
+    refused = history(on_125)[-1]  # recorded, with why, as every refusal is
+    assert (refused["action"], refused["outcome"]) == ("deploy", "refused")
+    assert refused["artifact"] == "search-web-frontend-1.0.126.war"
+    assert "writable by group and others (mode 666)" in refused["message"]
+    listed = cli.run(["history"], on_125, capsys)
+    assert listed.code == 0 and "refused" in listed.out.splitlines()[-1], listed.text
 
 
 def test_events_are_posted_and_signed(
@@ -314,3 +326,25 @@ def test_a_dead_notify_url_does_not_fail_the_deploy(
     assert "not delivered: HTTP 500" in again.out
     assert os.environ.get("DEPLOY_SECRET_NOTIFY") is None  # unsigned: no secret given
     assert all("X-Deploy-Signature" not in headers for headers, _ in receiver.received)
+
+
+def test_the_outcome_is_recorded_before_a_slow_post_hook_runs(
+    on_125: Path, sandbox: cluster.Cluster
+) -> None:
+    """A coordinator killed while post_deploy runs has recorded its deploy already."""
+    pid_file = on_125 / "post_deploy.pid"
+    with_hooks(on_125, {"post_deploy": 'echo "$$" > post_deploy.pid; echo sleeping; exec sleep 60'})
+    try:
+        said = kill_when(
+            ["deploy", "search-web-frontend-1.0.126.war"],
+            on_125,
+            lambda line: "hook post_deploy: sleeping" in line,
+        )
+    finally:  # the hook outlives the coordinator (its own process group): end it here
+        if pid_file.exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+    assert "hook post_deploy: running" in said
+    assert versions(sandbox) == all_on(sandbox, "1.0.126")
+    record = history(on_125)[-1]
+    assert (record["action"], record["outcome"], record["version"]) == ("deploy", "ok", "1.0.126")

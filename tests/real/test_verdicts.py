@@ -10,6 +10,8 @@ it gets: 200, the release's own 500s, and anything else (a refused connection, h
 from __future__ import annotations
 
 import json
+import re
+import shlex
 import shutil
 import threading
 import time
@@ -21,8 +23,9 @@ import requests
 from sandbox import cluster, haproxy
 from sandbox.sample import build_war
 from tests import cli
-from tests.real.helpers import all_on, history, versions
+from tests.real.helpers import all_on, history, verdicts, versions
 from tests.real.test_batches import set_keys
+from tests.real.test_hooks import with_hooks
 
 pytestmark = pytest.mark.real
 FLAKY = "1.0.190"
@@ -90,12 +93,50 @@ def test_a_batch_that_fails_its_users_is_caught_and_rolled_back_in_the_same_run(
     assert versions(sandbox) == all_on(sandbox, "1.0.125")
     deployed, rolled_back = history(on_125)[-2:]
     assert deployed["action"] == "deploy" and deployed["outcome"] == "failed"
-    assert deployed["canary"].startswith("batch 1/3: Failed: ")
+    assert verdicts(deployed).startswith("batch 1/3: Failed: ")
     assert deployed["hosts"][first]["outcome"] == "deployed"  # verified: /status saw nothing
     assert rolled_back["action"] == "rollback" and rolled_back["outcome"] == "ok"
     assert load.flaky > 0  # the release did fail its users while it served
     assert load.tools == []  # and the tool itself failed no request
     assert load.ok > 100
+
+
+def test_the_rollback_in_the_same_run_keeps_the_runs_lock_and_runs_no_pre_hook(
+    on_125: Path, flaky: str, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """on_failure runs as the failed deploy ends, post_rollback as its rollback ends: the
+    node's deploy lock is the same run's at both (never let go in between, so no other
+    run could slip in), and pre_deploy ran once, for the deploy only."""
+    locks = " ".join(
+        shlex.quote(str(sandbox.home(address))) + "/releases/*/deploy.lock"
+        for address in sandbox.addresses
+    )
+    copy = f'cat {locks} > "$WARDEPLOY_HOOK.lock"'
+    set_keys(on_125, warmup="4", on_failure="rollback", canary_min_requests="10")
+    with_hooks(  # after: set_keys drops every line "on_failure = ...", the hook's too
+        on_125,
+        {
+            "pre_deploy": 'echo "$WARDEPLOY_ACTION" >> pre_deploy.log',
+            "on_failure": copy,
+            "post_rollback": copy,
+        },
+    )
+    with Load(haproxy.url(sandbox, "/")):
+        result = cli.run([flaky], on_125, capsys)
+    assert result.code == 1, result.text
+    assert "on_failure = rollback; rolled back to the release before" in result.text
+    assert versions(sandbox) == all_on(sandbox, "1.0.125")
+    token = re.compile(r"\b[0-9a-f]{32}\b")
+    failed = (on_125 / "on_failure.lock").read_text().splitlines()
+    rolled = (on_125 / "post_rollback.lock").read_text().splitlines()
+    assert len(failed) == len(rolled) == len(sandbox.addresses), (failed, rolled)
+    held = {token.findall(line)[0] for line in failed + rolled}
+    assert len(held) == 1, (failed, rolled)  # one run's lock, from failure to rollback
+    assert (on_125 / "pre_deploy.log").read_text() == "deploy\n"  # not for the rollback
+    deployed, rolled_back = history(on_125)[-2:]
+    assert "on_failure: ok (" in deployed["hooks"]
+    assert rolled_back["hooks"].startswith("pre_deploy: not run (a rollback in the run that")
+    assert "post_rollback: ok (" in rolled_back["hooks"]
 
 
 def test_the_watch_window_catches_what_the_batches_did_not_and_stops(
@@ -112,7 +153,7 @@ def test_the_watch_window_catches_what_the_batches_did_not_and_stops(
     assert "deploy rollback" in result.text  # what to run next
     assert versions(sandbox) == all_on(sandbox, FLAKY)  # stop keeps what is there
     last = history(on_125)[-1]
-    assert last["outcome"] == "failed" and last["canary"].startswith("watch: Failed: ")
+    assert last["outcome"] == "failed" and verdicts(last).startswith("watch: Failed: ")
     assert load.flaky > 0
     report = cli.run(["report", "--json"], on_125, capsys)  # the verdict on the timeline
     assert report.code == 0, report.text

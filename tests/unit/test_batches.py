@@ -9,6 +9,7 @@ import dataclasses
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,6 +35,11 @@ WEB1, WEB2, WEB3 = HOSTS
 @pytest.fixture
 def world(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     yield World(tmp_path, "rolling", monkeypatch)
+
+
+def verdicts(entry: dict[str, Any]) -> str:
+    """A history entry's verdicts, joined."""
+    return "; ".join(text for _, text in entry.get("verdicts", []))
 
 
 def run(world: World, pace: Pace) -> None:
@@ -219,7 +225,7 @@ def test_a_healthy_canary_lets_the_rest_go(world: World) -> None:
     run(world, Pace(canary=1, canary_wait=0.01))
     assert world.running() == dict.fromkeys(HOSTS, NEW.version)
     entry = History(world.app.history_path).records()[-1].to_json()
-    assert entry["canary"].startswith("Successful: ")
+    assert verdicts(entry).startswith("Successful: ")
 
 
 def test_a_canary_with_failing_requests_stops_with_only_the_canary_changed(world: World) -> None:
@@ -266,8 +272,8 @@ def test_inconclusive_goes_on_when_the_user_says_so(world: World) -> None:
     assert world.running() == dict.fromkeys(HOSTS, NEW.version)
     assert "inconclusive" in world.reporter.questions[0]
     entry = History(world.app.history_path).records()[-1].to_json()
-    assert entry["canary"].startswith("Inconclusive: ")
-    assert "; the user went on" in entry["canary"]
+    assert verdicts(entry).startswith("Inconclusive: ")
+    assert "; the user went on" in verdicts(entry)
 
 
 def test_confirm_asks_instead_of_watching(world: World) -> None:
@@ -384,7 +390,7 @@ def test_a_batch_that_fails_requests_is_judged_failed_and_stops_with_it_out(worl
     assert world.running() == {WEB1: NEW.version, WEB2: OLD.version, WEB3: OLD.version}
     assert world.balancer.now[WEB1] == "MAINT"
     entry = History(world.app.history_path).records()[-1].to_json()
-    assert entry["canary"].startswith("batch 1/3: Failed: ")
+    assert verdicts(entry).startswith("batch 1/3: Failed: ")
 
 
 def test_on_failure_rollback_asks_the_run_to_roll_back(world: World) -> None:
@@ -399,11 +405,12 @@ def test_a_failure_rate_under_max_error_rate_goes_on(world: World) -> None:
     run(world, Pace(watch=0.01))
     assert world.running() == dict.fromkeys(HOSTS, NEW.version)
     record = History(world.app.history_path).records()[-1]
-    assert "batch 1/3: Successful: " in record.canary and "watch: Successful: " in record.canary
+    joined = "; ".join(record.verdict_texts)
+    assert "batch 1/3: Successful: " in joined and "watch: Successful: " in joined
     said = [text.partition(":")[0] for _, text in record.verdicts]
     assert said == ["batch 1/3", "batch 2/3", "watch"]
-    times = [at for at, _ in record.verdicts]
-    assert times == sorted(times) and times[0] > 0
+    times = [at for at, _ in record.verdicts if at is not None]
+    assert len(times) == 3 and times == sorted(times) and times[0] > 0
 
 
 def test_the_watch_window_judges_every_node_after_the_last_batch(world: World) -> None:
@@ -419,9 +426,9 @@ def test_the_watch_window_judges_every_node_after_the_last_batch(world: World) -
 def test_servers_that_failed_as_much_before_the_run_are_not_blamed_on_it(world: World) -> None:
     world.balancer.per_read = dict.fromkeys(HOSTS, Counters(20, 5))  # before the run too
     run(world, Pace(batch=Share(3), watch=0.01))
-    verdicts = History(world.app.history_path).records()[-1].to_json()["canary"]
-    assert verdicts.startswith("watch: Successful: ")
-    assert "the same servers before the run 25.0%" in verdicts
+    said = "; ".join(History(world.app.history_path).records()[-1].verdict_texts)
+    assert said.startswith("watch: Successful: ")
+    assert "the same servers before the run 25.0%" in said
 
 
 def test_a_rollback_is_never_judged(world: World) -> None:

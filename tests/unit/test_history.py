@@ -11,8 +11,9 @@ import pytest
 
 from fabfile.app.appdir import AppDir
 from fabfile.app.release import Release
-from fabfile.records import history, shared
+from fabfile.records import history, metrics, runlog, shared
 from fabfile.records.history import Action, History, HostRecord, Record, Result
+from fabfile.view import timeline
 from tests.cli import run
 from tests.unit.helpers import release
 
@@ -212,7 +213,6 @@ EVERY_FIELD = Record(
     },
     seconds=9.75,
     stages={"preflight": 0.5, "staging": 1.0},
-    canary="Successful: 0 errors",
     verdicts=((12.5, "Successful: 0 errors"),),
     hooks="pre_deploy: ok (0.1 s); post_deploy: exited with 1 (0.0 s)",
     finished=FINISHED,
@@ -407,3 +407,44 @@ def test_history_table_shows_old_unknown_and_damaged_lines(
     assert [line.split()[:2] for line in table[1:]] == [["1", "deploy"], ["2", FINISHED]]
     assert "web1: ?" in table[1]
     assert "canary" in table[2] and "partial" in table[2] and R2.version in table[2]
+
+
+def test_verdicts_are_written_once_with_their_times(log: History) -> None:
+    log.append(EVERY_FIELD)
+    entry = json.loads(log.path.read_text(encoding="utf-8"))
+    assert entry["verdicts"] == [[12.5, "Successful: 0 errors"]]
+    assert "canary" not in entry
+
+
+def test_an_older_record_with_only_canary_still_has_its_verdicts(log: History) -> None:
+    """Older versions kept the verdicts joined in "canary", without times; for a while
+    they wrote both keys ("verdicts" wins)."""
+    old = EVERY_FIELD.to_dict()
+    del old["verdicts"]
+    both = old | {"verdicts": [[3.0, "Successful: 0 errors"]]}
+    old["canary"] = "Successful: 0 errors; batch 2/3: Failed: 7 %"
+    log.path.write_text(json.dumps(old) + "\n" + json.dumps(both | {"canary": "x"}) + "\n")
+    first, second = log.records()
+    assert first.verdicts == ((None, "Successful: 0 errors; batch 2/3: Failed: 7 %"),)
+    assert second.verdicts == ((3.0, "Successful: 0 errors"),)
+    assert first.to_json()["verdicts"] == [[None, "Successful: 0 errors; batch 2/3: Failed: 7 %"]]
+    assert metrics._failed_verdict(first) == "batch 2/3 Failed"
+    assert timeline.of(first).verdicts == first.verdicts
+    assert timeline.when(None) == "time not recorded" and timeline.when(3.04) == "3.0 s"
+
+
+def test_a_fact_learnt_after_the_end_amends_the_record_in_a_line_of_its_own(
+    log: History,
+) -> None:
+    """Post hooks run after the end is on disk; what they said is added, not rewritten."""
+    process = runlog.Process.me("deploy shop-1.0.2.war")
+    log.begin("run-1", dataclasses.replace(EVERY_FIELD, outcome=Result.RUNNING), process)
+    log.end("run-1", dataclasses.replace(EVERY_FIELD, hooks="pre_deploy: ok (0.1 s)"))
+    ended = log.path.read_bytes()
+    log.amend("run-1", hooks="pre_deploy: ok (0.1 s); post_deploy: exited with 1 (0.0 s)")
+    assert log.path.read_bytes().startswith(ended)  # appended, nothing rewritten
+    (record,) = log.records()
+    assert record.outcome == EVERY_FIELD.outcome and record.message == EVERY_FIELD.message
+    assert record.hooks == "pre_deploy: ok (0.1 s); post_deploy: exited with 1 (0.0 s)"
+    log.amend("another-run", hooks="x")  # no such run: nothing to amend
+    assert log.records() == [record]

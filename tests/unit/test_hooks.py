@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from pathlib import Path
@@ -115,6 +116,21 @@ def test_pre_switch_failing_is_a_rollout_error(tmp_path: Path) -> None:
     run = runner(tmp_path, [], "pre_switch = false")
     with pytest.raises(RolloutError, match="traffic was not switched"):
         run(Event(Kind.SWITCHING, FACTS, hosts=("web1/green",)))
+
+
+def test_a_rollback_in_the_run_that_failed_runs_no_pre_hook(tmp_path: Path) -> None:
+    """The rescue must not be blocked: its pre hooks are noted as not run, not run."""
+    said: list[str] = []
+    loaded = config.load(
+        write(tmp_path, "[hooks]", "pre_deploy = exit 3", "pre_switch = exit 3"), app="shop"
+    )
+    rescue = HookRunner(loaded.hooks, tmp_path, said.append, pre=False)
+    rollback = dataclasses.replace(FACTS, action="rollback")
+    assert rescue(Event(Kind.STARTED, rollback)) == (
+        "pre_deploy: not run (a rollback in the run that failed)"
+    )
+    assert rescue(Event(Kind.SWITCHING, rollback, hosts=("web1/blue",))).startswith("pre_switch")
+    assert said == []  # nothing ran
 
 
 def test_a_post_hook_failing_is_said_and_noted(tmp_path: Path) -> None:
