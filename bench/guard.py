@@ -128,7 +128,7 @@ def _scenario(
         time.sleep(1)  # the load is steady before the deploy starts
         seconds = _deploy(app_dir, [war.name], expect=1)
     deployed, rolled_back = History(app_dir / ".deploy-history.jsonl").records()[-2:]
-    failed = [at for at, text in deployed.verdicts if "Failed" in text]
+    failed = [at for at, text in deployed.verdicts if "Failed" in text and at is not None]
     on = {a: _version(sandbox, a) for a in sandbox.addresses}
     figures = load.figures
     return {
