@@ -536,6 +536,34 @@ def test_a_failing_pre_switch_hook_keeps_the_live_colour(
     assert served(bg) == NEW
 
 
+def test_a_pre_switch_hook_that_refuses_after_the_canary_says_which_host_is_switched(
+    bg: Sandbox, app_dir: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    war = build_war(
+        "1.0.128", tmp_path, artifact_id=app.APP, container="tomcat"
+    )  # no colour has it
+    shutil.copy(war, app_dir / war.name)
+    before = live(app_dir, capsys)
+    hook = (
+        'test -e "$WARDEPLOY_APP_DIR/once" || { touch "$WARDEPLOY_APP_DIR/once"; exit 0; }; exit 1'
+    )
+    for key, value in (("canary", "1"), ("canary_wait", "2"), ("canary_min_requests", "5")):
+        set_deploy_key(app_dir, key, value)
+    config = app_dir / ".config"
+    config.write_text(config.read_text() + f"\n[hooks]\npre_switch = {hook}\n")
+    with Load(bg.url("/")) as load:  # traffic for the canary's verdict
+        result = cli.run([war.name], app_dir, capsys)
+    assert result.code == 1, result.text
+    assert "canary " in result.text and "Successful: " in result.text
+    canary = idle_of(before)[0]
+    assert (
+        f"Switched already: {canary} serve(s) the release; haproxy was not switched on the "
+        f"other hosts: {before[1]} serve(s)." in result.text
+    )
+    assert live(app_dir, capsys) == [canary, before[1]]
+    assert load.tools == []
+
+
 def flaky_war(app_dir: Path, tmp_path: Path) -> str:
     """A release that answers /status well and fails every fifth ``/`` (its own 500),
     in the app directory; its file name."""
@@ -560,7 +588,10 @@ def test_the_watch_window_switches_a_release_that_fails_its_users_back(
     assert "on_failure = rollback; rolled back to the release before" in result.text
     assert live(app_dir, capsys) == before and served(bg) == OLD  # switched back
     deployed, rolled_back = history(app_dir)[-2:]
-    assert deployed["outcome"] == "failed" and deployed["canary"].startswith("watch: Failed: ")
+    assert deployed["outcome"] == "failed" and "watch: Failed: " in deployed["canary"]
+    # before it, the first switch batch's own verdict (Inconclusive with this load: no
+    # time is added between two switch batches)
+    assert deployed["canary"].startswith("switch 1/2: ")
     assert rolled_back["action"] == "rollback" and rolled_back["outcome"] == "ok"
     assert load.flaky > 0  # the release failed its users while it served
     assert load.tools == []  # the switches there and back failed no request

@@ -30,16 +30,16 @@ SLOW = "1.0.191"
 
 
 class Load:
-    """``clients`` clients through haproxy to ``url`` (its ``/``), each a request every
-    5 ms at most, no cookie kept (so no server is stuck to)."""
+    """Two clients through haproxy to ``url`` (its ``/``), each a request every 5 ms at
+    most, no cookie kept (so no server is stuck to)."""
 
-    def __init__(self, url: str, clients: int = 2) -> None:
+    def __init__(self, url: str) -> None:
         self.url = url
         self.stop = threading.Event()
         self.ok = 0
         self.flaky = 0  # the release's own 500s
         self.tools: list[str] = []  # anything else: what the tool would have caused
-        self.threads = [threading.Thread(target=self._client, daemon=True) for _ in range(clients)]
+        self.threads = [threading.Thread(target=self._client, daemon=True) for _ in range(2)]
 
     def _client(self) -> None:
         with requests.Session() as session:
