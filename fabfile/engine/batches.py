@@ -317,6 +317,14 @@ class Batches:
         if judgement.verdict == canary.Verdict.FAILED:
             self._failed(name, judgement, live)
 
+    def judge_window(
+        self, number: int, name: str, live: Sequence[Target], window: dict[str, Counters]
+    ) -> None:
+        """Judge ``live`` from the counters ``window`` to now, for a strategy that
+        batches on its own (blue/green's switches); a Failed verdict does what
+        ``on_failure`` says."""
+        self._after_batch(number, name, live, window)
+
     def watch(self, live: Sequence[Target], last: int = 0) -> None:
         """Judge the nodes on the release for ``watch`` seconds after the last batch (or,
         blue/green, the last switch: ``last`` numbers it for the event), a line every few

@@ -9,11 +9,15 @@ from haproxy, never assumed, so the tests do not depend on each other's order.
 from __future__ import annotations
 
 import dataclasses
+import http.client
 import json
+import multiprocessing
 import os
 import shutil
 import signal
+import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -533,24 +537,190 @@ def test_a_failing_pre_switch_hook_keeps_the_live_colour(
     assert served(bg) == NEW
 
 
-def test_the_watch_window_switches_a_release_that_fails_its_users_back(
+def test_a_pre_switch_hook_that_refuses_after_the_canary_says_which_host_is_switched(
     bg: Sandbox, app_dir: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
+    war = build_war(
+        "1.0.128", tmp_path, artifact_id=app.APP, container="tomcat"
+    )  # no colour has it
+    shutil.copy(war, app_dir / war.name)
+    before = live(app_dir, capsys)
+    hook = (
+        'test -e "$WARDEPLOY_APP_DIR/once" || { touch "$WARDEPLOY_APP_DIR/once"; exit 0; }; exit 1'
+    )
+    for key, value in (("canary", "1"), ("canary_wait", "2"), ("canary_min_requests", "5")):
+        set_deploy_key(app_dir, key, value)
+    config = app_dir / ".config"
+    config.write_text(config.read_text() + f"\n[hooks]\npre_switch = {hook}\n")
+    with Load(bg.url("/")) as load:  # traffic for the canary's verdict
+        result = cli.run([war.name], app_dir, capsys)
+    assert result.code == 1, result.text
+    assert "canary " in result.text and "Successful: " in result.text
+    canary = idle_of(before)[0]
+    assert (
+        f"Switched already: {canary} serve(s) the release; haproxy was not switched on the "
+        f"other hosts: {before[1]} serve(s)." in result.text
+    )
+    assert live(app_dir, capsys) == [canary, before[1]]
+    assert load.tools == []
+
+
+def flaky_war(app_dir: Path, tmp_path: Path) -> str:
+    """A release that answers /status well and fails every fifth ``/`` (its own 500),
+    in the app directory; its file name."""
     flaky = build_war(
         "1.0.190", tmp_path / "flaky", artifact_id=app.APP, container="tomcat", mode="flaky"
     )
     shutil.copy(flaky, app_dir / flaky.name)
+    return flaky.name
+
+
+def test_the_watch_window_switches_a_release_that_fails_its_users_back(
+    bg: Sandbox, app_dir: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    flaky = flaky_war(app_dir, tmp_path)
     before = live(app_dir, capsys)
     for key, value in (("watch", "6"), ("on_failure", "rollback"), ("canary_min_requests", "10")):
         set_deploy_key(app_dir, key, value)
     with Load(bg.url("/")) as load:
-        result = cli.run([flaky.name], app_dir, capsys)
+        result = cli.run([flaky], app_dir, capsys)
     assert result.code == 1, result.text
     assert "watch: Failed: " in result.text and "above max_error_rate" in result.text
     assert "on_failure = rollback; rolled back to the release before" in result.text
     assert live(app_dir, capsys) == before and served(bg) == OLD  # switched back
     deployed, rolled_back = history(app_dir)[-2:]
-    assert deployed["outcome"] == "failed" and verdicts(deployed).startswith("watch: Failed: ")
+    assert deployed["outcome"] == "failed" and "watch: Failed: " in verdicts(deployed)
+    # before it, the first switch batch's own verdict (Inconclusive with this load: no
+    # time is added between two switch batches)
+    assert verdicts(deployed).startswith("switch 1/2: ")
     assert rolled_back["action"] == "rollback" and rolled_back["outcome"] == "ok"
     assert load.flaky > 0  # the release failed its users while it served
     assert load.tools == []  # the switches there and back failed no request
+
+
+def over_ssh(app_dir: Path, bg: Sandbox) -> None:
+    """haproxy's socket reached over SSH, as on a balancer of its own (``HOST:/path``):
+    a switch then takes what it takes in production (every command an SSH channel),
+    not the fraction of a millisecond a local socket's commands take."""
+    config = app_dir / ".config"
+    socket = str(haproxy.socket_path(bg.tomcats.cluster))
+    assert f"lb_socket = {socket}\n" in config.read_text()
+    remote = f"lb_socket = {bg.addresses[0]}:{socket}\n"
+    config.write_text(config.read_text().replace(f"lb_socket = {socket}\n", remote))
+
+
+class Outside:
+    """A load in processes of their own, ``processes`` of ``clients`` clients each, from
+    `go` on, sorted as `Load` sorts it. Between two switch batches no time is added: the
+    window is what a switch takes, so the switched host must get canary_min_requests
+    meanwhile. Threads of this process could not send them: the tool runs here too,
+    and holds the interpreter lock while it switches. Started only once the idle
+    colours are verified: on this 2-core machine a load from the start slows their
+    Tomcats' start past ready_timeout."""
+
+    def __init__(self, url: str, processes: int = 2, clients: int = 4) -> None:
+        spawn = multiprocessing.get_context("spawn")  # no fork of a process with threads
+        self.started, self.stop = spawn.Event(), spawn.Event()
+        self.counts: multiprocessing.Queue[tuple[int, int, list[str]]] = spawn.Queue()
+        self.processes = [
+            spawn.Process(target=_load, args=(url, clients, self.started, self.stop, self.counts))
+            for _ in range(processes)
+        ]
+        self.ok = self.flaky = 0
+        self.tools: list[str] = []
+
+    def go(self) -> None:
+        self.started.set()
+
+    def __enter__(self) -> Outside:
+        for process in self.processes:
+            process.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.started.set()
+        self.stop.set()
+        for _ in self.processes:
+            ok, flaky, tools = self.counts.get(timeout=60)
+            self.ok, self.flaky, self.tools = self.ok + ok, self.flaky + flaky, self.tools + tools
+        for process in self.processes:
+            process.join(timeout=60)
+
+
+def _load(url: str, clients: int, started: Any, stop: Any, counts: Any) -> None:
+    """A child process's load from ``started`` until ``stop``; its counts go back
+    through ``counts``. Each client keeps its connection (http.client costs a fraction
+    of a `requests` call: more requests a second from the same CPU), with no cookie, so
+    haproxy balances every request (a request its cookie sends is not in ``lbtot``)."""
+    parts = urllib.parse.urlsplit(url)
+    seen: dict[str, Any] = {"ok": 0, "flaky": 0, "tools": []}
+    lock = threading.Lock()
+
+    def client() -> None:
+        connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=5)
+        while not stop.is_set():
+            try:
+                connection.request("GET", parts.path or "/")
+                response = connection.getresponse()
+                body = response.read()
+            except (OSError, http.client.HTTPException) as error:
+                what = type(error).__name__
+                connection.close()
+            else:
+                flaky = response.status == 500 and body.startswith(b"flaky build")
+                what = "ok" if response.status == 200 else "flaky" if flaky else ""
+                what = what or f"HTTP {response.status}"
+            with lock:
+                if what in ("ok", "flaky"):
+                    seen[what] += 1
+                else:
+                    seen["tools"].append(what)
+        connection.close()
+
+    started.wait()
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    counts.put((seen["ok"], seen["flaky"], seen["tools"]))
+
+
+@pytest.mark.parametrize("on_failure", ["rollback", "stop"])
+def test_a_switch_batch_that_fails_its_users_is_switched_back_before_the_next(
+    bg: Sandbox,
+    app_dir: Path,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    on_failure: str,
+) -> None:
+    flaky = flaky_war(app_dir, tmp_path)
+    before = live(app_dir, capsys)  # batch = 1, canary = 0, watch = 0: the defaults
+    for key, value in (("on_failure", on_failure), ("canary_min_requests", "5")):
+        set_deploy_key(app_dir, key, value)
+    config = app_dir / ".config"  # a warm-up in which the load gets going before the switch
+    assert "warmup = 0\n" in config.read_text()
+    config.write_text(config.read_text().replace("warmup = 0\n", "warmup = 2\n"))
+    over_ssh(app_dir, bg)
+    with Outside(bg.url("/")) as load, Load(bg.url("/")) as light:
+        on_phase(monkeypatch, idle_of(before)[0], Phase.WARMING, load.go)
+        result = cli.run([flaky], app_dir, capsys)
+    assert result.code == 1, result.text
+    assert "switch 1/2: Failed: " in result.text and "above max_error_rate" in result.text
+    assert live(app_dir, capsys) == before and served(bg) == OLD  # every host on its old colour
+    runs = history(app_dir)
+    deployed = runs[-2] if on_failure == "rollback" else runs[-1]
+    assert deployed["outcome"] == "failed" and verdicts(deployed).startswith("switch 1/2: Failed: ")
+    if on_failure == "rollback":
+        assert "on_failure = rollback; rolled back to the release before" in result.text
+        assert runs[-1]["action"] == "rollback" and runs[-1]["outcome"] == "ok"
+    else:
+        first, second = before
+        assert (
+            f"Switched back to their old colour: {first}; haproxy was not switched on the "
+            f"other hosts: {second} serve(s)." in result.text
+        )
+        assert "switch 2/2" not in result.text
+    assert load.flaky + light.flaky > 0  # the release failed its users while it served
+    assert load.tools == [] and light.tools == []  # the switches there and back failed none

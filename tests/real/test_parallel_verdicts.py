@@ -18,7 +18,7 @@ from sandbox import app, haproxy
 from sandbox.sample import build_war
 from tests import cli
 from tests.real.helpers import TomcatSandbox as Sandbox
-from tests.real.helpers import all_on, history, server_states, versions
+from tests.real.helpers import all_on, history, server_states, verdicts, versions
 from tests.real.test_parallel import NEW, OLD, fresh_app, par, set_keys
 from tests.real.test_verdicts import Load
 
@@ -56,7 +56,7 @@ def test_a_flaky_release_is_caught_and_rolled_back_in_the_same_run(
     assert versions(par.tomcats.cluster) == all_on(par.tomcats.cluster, OLD)  # new sessions
     deployed, rolled_back = history(app_dir)[-2:]
     assert deployed["action"] == "deploy" and deployed["outcome"] == "failed"
-    assert "Failed: " in deployed["canary"]
+    assert "Failed: " in verdicts(deployed)
     assert rolled_back["action"] == "rollback" and rolled_back["outcome"] == "ok"
     assert load.flaky > 0  # the release did fail its users while it served
     assert load.tools == []  # and the tool itself failed no request

@@ -169,7 +169,8 @@ def test_a_bad_idle_starts_names_file_line_and_key(tmp_path: Path, value: str, r
 def test_the_dry_run_says_how_the_idle_colours_and_the_switches_go() -> None:
     assert order(Pace(), 3) == (
         "order: idle colours of all 3 host(s) at once, each verified on its own port; then "
-        "one warm-up; then the switches one host after another (batch = 1)"
+        "one warm-up; then the switches one host after another (batch = 1); the hosts "
+        "switched so far judged before each next switch batch"
     )
     paced = Pace(idle_starts=Share(2), batch=Share(percent=100.0), canary=1)
     assert order(paced, 3) == (

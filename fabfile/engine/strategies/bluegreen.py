@@ -31,10 +31,10 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from ...app.config import DEPLOY, INSTANCE_PREFIX, AppConfig, NodeConfig
-from ...cluster.balancer import Admin, Rotation, State
+from ...cluster.balancer import Admin, Counters, Rotation, State
 from ...cluster.manager import Sessions
 from ...errors import ConfigError, DeployError, NodeError, PreflightError, RolloutError
-from .. import fanout
+from .. import canary, fanout
 from ..batches import Batches
 from ..phase import Phase
 from ..plan import Plan
@@ -175,6 +175,7 @@ class BlueGreen:
                 steps.set_phase(pair.new, Phase.DONE, "verified, not live")
             if self.setup.switch:
                 self._check_sessions(steps, [pair for pair in rest if not pair.serving])
+                self._switches(steps, rest, len(pairs), switched, runner)
         except (DeployError, KeyboardInterrupt) as error:
             changed = isinstance(error, Changed) or any(
                 isinstance(e, Changed) for _, e in runner.failed
@@ -182,16 +183,22 @@ class BlueGreen:
             error.add_note(_unswitched(pairs, switched, changed))
             raise
         if self.setup.switch:
-            self._switches(steps, rest, len(pairs), [])
             runner.watch([pair.new for pair in pairs if pair.new.outcome == Outcome.LIVE])
         runner.finish()
 
     def _switches(
-        self, steps: Steps, pairs: Sequence[Pair], hosts: int, switched: list[Pair]
+        self,
+        steps: Steps,
+        pairs: Sequence[Pair],
+        hosts: int,
+        switched: list[Pair],
+        runner: Batches | None = None,
     ) -> None:
         """Switch ``batch`` hosts together (of ``hosts``), each in the safe order; a host
         alone in the caller's thread, as before, so Ctrl-C stops it where it is. Each
-        host switched is added to ``switched`` (also when another one fails)."""
+        host switched is added to ``switched`` (also when another one fails). With
+        ``runner``, the hosts switched so far are judged before each next switch batch
+        (`_judge`)."""
         size = steps.pace.size(hosts)
         if pairs:  # the pre_switch hook may stop it here
             steps.switching([pair.new.host for pair in pairs])
@@ -200,12 +207,37 @@ class BlueGreen:
             self._switch(steps, pair)
             switched.append(pair)
 
-        for start in range(0, len(pairs), size):
-            group = pairs[start : start + size]
+        groups = [pairs[start : start + size] for start in range(0, len(pairs), size)]
+        judging = runner is not None and steps.pace.judged and len(groups) > 1
+        window: dict[str, Counters] | None = None
+        for number, group in enumerate(groups, start=1):
+            if runner is not None and window is not None:
+                self._judge(runner, number - 1, len(groups), switched, window)
+            if judging and number < len(groups):  # the last has the watch window
+                window = canary.counters(self.rotation, tuple(t.config for t in steps.targets))
+            if len(groups) > 1:
+                steps.note(f"switch {number}/{len(groups)}: {names([p.new for p in group])}")
             if len(group) == 1:
                 one(group[0])
             else:
                 fanout.each(one, group)
+
+    def _judge(
+        self,
+        runner: Batches,
+        number: int,
+        groups: int,
+        switched: Sequence[Pair],
+        window: dict[str, Counters],
+    ) -> None:
+        """Judge the new colours switched so far over the window from switch batch
+        ``number``'s start to now, right before the next one: no time is added, so the
+        window is as long as that switch took (with too few requests it is
+        Inconclusive and the run goes on). A Failed verdict does what on_failure
+        says; stop switches them back (`_switch_back`, through the runner)."""
+        live = [pair.new for pair in switched if pair.new.outcome == Outcome.LIVE]
+        if live:
+            runner.judge_window(number, f"switch {number}/{groups}", live, window)
 
     def _pairs(self, steps: Steps) -> list[Pair]:
         targets = steps.targets
@@ -298,12 +330,13 @@ class BlueGreen:
             steps.note(f"{problem}; switching anyway (--force)")
 
     def _switch_back(self, steps: Steps, pair: Pair) -> None:
-        """A canary host judged Failed: its old colour back in (and UP), then the new one
-        out, as a switch does the other way."""
+        """A host whose new colour was judged Failed (a canary, or on_failure = stop after
+        a switch batch): its old colour back in (and UP), then the new one out, as a
+        switch does the other way."""
         for old in pair.was_live:
             self.rotation.ready(old.config)
             self.rotation.wait_up(old.config)
-            old.end(Outcome.LIVE, "switched back: the canary failed")
+            old.end(Outcome.LIVE, "switched back: its new colour was judged Failed")
             steps.set_phase(old, Phase.DONE, "live again")
         self.rotation.set_state(pair.new.config, Admin.MAINT)
 
@@ -383,10 +416,7 @@ def _countable(sessions: Sessions, node: NodeConfig) -> str:
 
 def _unswitched(pairs: Sequence[Pair], switched: Sequence[Pair] = (), changed: bool = False) -> str:
     if switched:
-        return (
-            f"Switched already (canary): {names([pair.new for pair in switched])}; haproxy "
-            "was not switched on the other hosts."
-        )
+        return _where(pairs, switched)
     live = [target for pair in pairs for target in pair.colours if target.host in pair.live]
     if changed:  # what haproxy was found doing, not what this run did
         return (
@@ -397,3 +427,21 @@ def _unswitched(pairs: Sequence[Pair], switched: Sequence[Pair] = (), changed: b
         "Nothing users see changed: haproxy was not switched and still sends every request "
         f"to {names(live)}."
     )
+
+
+def _where(pairs: Sequence[Pair], switched: Sequence[Pair]) -> str:
+    """Which colour takes each host's traffic once some hosts were switched: the new
+    one, the old one again (switched back), or the old one still (never switched)."""
+    on_new = [pair.new for pair in switched if pair.new.outcome == Outcome.LIVE]
+    back = [old for pair in switched if pair.new.outcome != Outcome.LIVE for old in pair.was_live]
+    rest = [p for p in pairs if not any(p is s for s in switched)]
+    kept = [target for pair in rest for target in pair.colours if target.host in pair.live]
+    words = []
+    if on_new:
+        words.append(f"Switched already: {names(on_new)} serve(s) the release")
+    if back:
+        words.append(f"switched back to their old colour: {names(back)}")
+    if kept:
+        words.append(f"haproxy was not switched on the other hosts: {names(kept)} serve(s)")
+    text = "; ".join(words)
+    return f"{text[:1].upper()}{text[1:]}."
