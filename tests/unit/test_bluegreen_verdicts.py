@@ -76,7 +76,9 @@ def test_a_failed_switch_batch_stops_and_switches_its_hosts_back(world: World) -
     assert world.balancer.now == {**dict.fromkeys(BLUE, "UP"), **dict.fromkeys(GREEN, "MAINT")}
     assert lb_events(world)[-2:] == [(BLUE[0], "lb UP"), (GREEN[0], "lb MAINT")]  # old in first
     entry = History(world.app.history_path).records()[-1].to_json()
-    assert entry["outcome"] == "failed" and entry["verdicts"][0][1].startswith("switch 1/3: Failed: ")
+    assert entry["outcome"] == "failed" and entry["verdicts"][0][1].startswith(
+        "switch 1/3: Failed: "
+    )
     assert entry["hosts"][BLUE[0]]["outcome"] == "live"
     assert entry["hosts"][GREEN[0]]["outcome"] == "failed"
 
