@@ -75,7 +75,7 @@ RTIME_SAMPLES = 1024  # the requests haproxy's rtime is the mean of (TIME_STATS_
 class Counters:
     """One server's cumulative counters in ``show stat``: compare two readings."""
 
-    requests: int = 0  # lbtot: times haproxy chose the server
+    requests: int = 0  # the server's HTTP answers (hrsp_*) + eresp + econ (`_counters`)
     errors: int = 0  # hrsp_5xx + eresp (response errors) + econ (connection errors)
     rtime: int = 0  # ms: haproxy's mean response time over the server's last 1024
 
@@ -287,5 +287,16 @@ def _counters(row: dict[str, str]) -> Counters:
         value = row.get(name) or "0"
         return int(value) if value.isdigit() else 0
 
-    errors = number("hrsp_5xx") + number("eresp") + number("econ")
-    return Counters(requests=number("lbtot"), errors=errors, rtime=number("rtime"))
+    failed = number("eresp") + number("econ")  # no answer: the server failed or refused
+    errors = number("hrsp_5xx") + failed
+    if row.get("hrsp_2xx", "").isdigit():  # HTTP mode: every answer the server gave
+        requests = sum(number(f"hrsp_{kind}") for kind in _ANSWERS) + failed
+    else:  # TCP mode has no answers to count: the times haproxy chose the server
+        requests = number("lbtot")
+    return Counters(requests=requests, errors=errors, rtime=number("rtime"))
+
+
+# A request a cookie sends to its server (sticky users, blue/green's HOST cookie) is not
+# in ``lbtot``, which counts only the times the balancing algorithm chose the server:
+# with it, sticky users' errors counted and their requests did not. Every answer is one.
+_ANSWERS = ("1xx", "2xx", "3xx", "4xx", "5xx", "other")

@@ -25,6 +25,8 @@ from typing import Any
 import pytest
 import requests
 
+from fabfile.cluster.balancer import Balancer
+from fabfile.engine import strategies
 from fabfile.engine.phase import Phase
 from sandbox import app, cluster, haproxy, tomcat, tomcat_app, tomcat_conf
 from sandbox.sample import DEFAULT_GROUP_ID, build_war
@@ -82,6 +84,21 @@ def app_dir(bg: Sandbox, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     first = cli.run([bg.wars[OLD].name], path, capsys)
     assert first.code == 0, first.text
     return path
+
+
+def test_a_sticky_users_requests_count_in_the_verdicts_counters(bg: Sandbox, app_dir: Path) -> None:
+    """haproxy's cookie sends a logged-in user to their host without its balancing
+    algorithm: those requests count for a verdict as much as anybody's (haproxy's
+    ``lbtot`` counted the login alone)."""
+    nodes = strategies.load(app_dir / ".config").nodes
+    balancer = Balancer(str(haproxy.socket_path(bg.tomcats.cluster)))
+    session = logged_in(bg)
+    before = balancer.counters(nodes)
+    for _ in range(20):
+        assert session.get(bg.url("/"), timeout=5).status_code == 200
+    after = balancer.counters(nodes)
+    counted = {label: (after[label] - before[label]).requests for label in after}
+    assert sum(counted.values()) >= 20, counted
 
 
 def rows(app_dir: Path, capsys: pytest.CaptureFixture[str]) -> dict[str, dict[str, object]]:
@@ -651,7 +668,7 @@ def _load(url: str, clients: int, started: Any, stop: Any, counts: Any) -> None:
     """A child process's load from ``started`` until ``stop``; its counts go back
     through ``counts``. Each client keeps its connection (http.client costs a fraction
     of a `requests` call: more requests a second from the same CPU), with no cookie, so
-    haproxy balances every request (a request its cookie sends is not in ``lbtot``)."""
+    haproxy balances every request over the hosts."""
     parts = urllib.parse.urlsplit(url)
     seen: dict[str, Any] = {"ok": 0, "flaky": 0, "tools": []}
     lock = threading.Lock()

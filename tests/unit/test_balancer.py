@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from fabfile.cluster import runtimeapi
-from fabfile.cluster.balancer import Balancer, State
+from fabfile.cluster.balancer import Balancer, Counters, State, _counters
 from fabfile.errors import NodeError
 
 
@@ -100,3 +100,15 @@ def test_haproxys_status_column_is_one_state(status: str | None, state: State) -
 
 def test_only_up_and_drain_serve() -> None:
     assert {state for state in State if state.serving} == {State.UP, State.DRAIN}
+
+
+def test_every_answer_counts_as_a_request_also_those_a_cookie_sent() -> None:
+    """``lbtot`` counts only the times haproxy's algorithm chose the server; a sticky
+    user's requests are in the server's answers (``hrsp_*``) and nowhere else."""
+    row = {
+        "lbtot": "1", "hrsp_1xx": "0", "hrsp_2xx": "40", "hrsp_3xx": "2", "hrsp_4xx": "3",
+        "hrsp_5xx": "5", "hrsp_other": "0", "eresp": "1", "econ": "2", "rtime": "7",
+    }  # fmt: skip
+    assert _counters(row) == Counters(requests=53, errors=8, rtime=7)
+    tcp = {"lbtot": "12", "hrsp_2xx": "", "eresp": "0", "econ": "1"}  # TCP mode: no answers
+    assert _counters(tcp) == Counters(requests=12, errors=1)
