@@ -2,11 +2,13 @@
 rolling rows of bench/rollout.py (same machine, same paced wrk load through haproxy).
 
     python3 bench/bluegreen.py [--runs 3] [--hosts 3] [--warmup 3] [--rate 1000] [--users 20]
+                               [--first 127.0.6.2] [--root /tmp/wardeploy-bench-bg]
 
 Brings up its own sandbox (3 hosts with a blue and a green Tomcat 10 each, sessions
-replicated, on 127.0.6.x; haproxy on 127.0.6.1 with a cookie that keeps a user on a
-host), logs ``--users`` users in through haproxy before each scenario and counts
-those no longer logged in after it (sessions lost). Prints a table and writes it
+replicated, from ``--first``, 127.0.6.2 on; haproxy on that net's .1 with a cookie that
+keeps a user on a host; ``--root`` moves its directory, so two of them can run at
+once), logs ``--users`` users in through haproxy before each scenario and counts those
+no longer logged in after it (sessions lost). Prints a table and writes it
 as JSON to bench/results/bluegreen.json: the median of ``--runs`` runs, with range,
 and the machine's load average at the start and at the end.
 
@@ -50,9 +52,9 @@ SCENARIOS = (
 def main() -> None:
     args = _arguments()
     load_before = os.getloadavg()
-    nodes = cluster.up(ROOT, args.hosts, first="127.0.6.2")
+    nodes = cluster.up(args.root, args.hosts, first=args.first)
     try:
-        app_dir = ROOT / "apps" / app.APP
+        app_dir = args.root / "apps" / app.APP
         wars = _prepare(nodes, app_dir, args)
         tomcats = tomcat.up(nodes, tomcat.BLUE_GREEN, replicate=True, war=wars[OLD])
         haproxy.up(nodes, haproxy.tomcat_config_text(tomcats))
@@ -64,7 +66,7 @@ def main() -> None:
             runs.append(_scenarios(nodes, app_dir, wars, args))
     finally:
         haproxy.down(nodes)
-        tomcat.down(ROOT)
+        tomcat.down(args.root)
         for address in nodes.addresses:
             cluster.stop_sshd(nodes, address)
     report(runs, SCENARIOS, args.out, _extra(runs, load_before))
@@ -97,6 +99,8 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--rate", type=int, default=1000, help="requests/s on haproxy")
     parser.add_argument("--users", type=int, default=20, help="logged in before each scenario")
+    parser.add_argument("--first", default="127.0.6.2", help="the first host's address")
+    parser.add_argument("--root", type=Path, default=ROOT, help="the sandbox's directory")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "bluegreen.json")
     return parser.parse_args()
 

@@ -23,6 +23,8 @@ from .takenout import TakenOut
 
 _RECENT = 200  # releases.log lines read back: plenty for keep_releases
 _INSTANCE = "instance"  # the line that starts one instance's facts in `every_script`
+# the facts of the releases directory a host's instances share: `every_script` reads them once
+SHARED = frozenset({"home", "free", "blob", "held", "release", "claim", "owner"})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,24 +51,34 @@ class Holdings:
         return dict(self.files).get(kind, "")
 
     @staticmethod
-    def script(config: NodeConfig, tidy: bool, locked: bool = False) -> str:
+    def script(config: NodeConfig, tidy: bool, locked: bool = False, shared: bool = True) -> str:
         """The one command that prints it all. ``tidy`` also creates the releases directory
         and removes what dead runs left half done (a dry run changes nothing); ``locked``:
         run under this run's deploy lock, so every other run's temporary file is a dead
-        one's, whatever its age."""
+        one's, whatever its age. Without ``shared``, only the instance's own facts: those
+        of the releases directory every instance on the host shares (`SHARED`) are another
+        instance's to read and tidy (`every_script`)."""
         layout = Layout.of(config)
         word, sudo = layout.word, become.prefix(config.become_user)
         current, log = word(layout.current(config.instance)), word(layout.log)
-        stale = layout.stale_temporaries(_targets(config), locked, sudo)
-        tidying = f"mkdir -p {word(layout.blobs)}; {stale}; " if tidy else ""
+        stale = layout.stale_temporaries(_targets(config), locked, sudo, shared)
+        tidying = f"{f'mkdir -p {word(layout.blobs)}; ' if shared else ''}{stale}; " if tidy else ""
+        own = f'[ -f {current} ] && printf "current %s\\n" "$(cat {current})"; '
+        if not shared:
+            return (
+                f"set -e; {layout.assign()}; {become.check_script(config.become_user)}{tidying}"
+                + own
+                + _checksum_script(config)
+                + takenout.read_script(layout, config.instance)
+            )
         return (
             f"set -e; {layout.assign()}; {become.check_script(config.become_user)}{tidying}"
             'printf "home %s\\n" "$HOME"; '
             f'printf "free %s\\n" "$({layout.free_kib()})"; '
             f'for f in {layout.every_blob()}; do [ -e "$f" ] && '
             'printf "blob %s\\n" "${f##*/}"; done; '
-            f'[ -f {current} ] && printf "current %s\\n" "$(cat {current})"; '
-            f'for f in {layout.every_current()}; do [ -f "$f" ] && '
+            + own
+            + f'for f in {layout.every_current()}; do [ -f "$f" ] && '
             'printf "held %s\\n" "$(cat "$f")"; done; '
             f"[ -f {log} ] && tail -n {_RECENT} {log} | sed 's/^/release /'; "
             + _checksum_script(config)
@@ -105,9 +117,11 @@ class Holdings:
 def every_script(configs: Sequence[NodeConfig], tidy: bool, locked: bool = False) -> str:
     """`Holdings.script` for every instance of one host, in one command: a host's
     instances share its releases directory and connection, so one round trip reads them
-    all (each instance's facts after an ``instance N`` line)."""
+    all (each instance's facts after an ``instance N`` line). What they share (`SHARED`)
+    is read and tidied once, with the first; `by_label` gives it to the others (every
+    command is a fork on the node, and a busy node makes each one slow)."""
     return "\n".join(
-        f"printf '{_INSTANCE} {i}\\n'\n{Holdings.script(config, tidy, locked)}"
+        f"printf '{_INSTANCE} {i}\\n'\n{Holdings.script(config, tidy, locked, shared=i == 0)}"
         for i, config in enumerate(configs)
     )
 
@@ -123,10 +137,12 @@ def by_label(configs: Sequence[NodeConfig], text: str) -> dict[str, Holdings]:
             lines = parts.setdefault(int(rest), [])
         elif lines is not None:
             lines.append(line)
+    first = parts.get(0, [])
+    shared = [line for line in first if line.partition(" ")[0] in SHARED]
     return {
-        config.label: Holdings.parse("\n".join(parts[i]))
+        config.label: Holdings.parse("\n".join(parts[i] if i == 0 else [*shared, *parts[i]]))
         for i, config in enumerate(configs)
-        if i in parts
+        if i in parts and (i == 0 or shared)
     }
 
 

@@ -180,7 +180,7 @@ class Layout:
         return f"{self.word(self.blobs)}/*"
 
     def stale_temporaries(
-        self, targets: tuple[str, ...], locked: bool = False, sudo: str = ""
+        self, targets: tuple[str, ...], locked: bool = False, sudo: str = "", shared: bool = True
     ) -> str:
         """Shell lines removing the temporary files of runs long gone: uploads left
         half done and records under ``releases_dir``, and the copies beside each
@@ -188,25 +188,35 @@ class Layout:
         Another run's younger files stay: it may still be writing them; unless this run
         holds the node's deploy lock (``locked``): then no other run is alive there.
         ``sudo`` (words before a command) removes the copies beside the targets as the
-        user who writes them (`fabfile.cluster.become`)."""
+        user who writes them (`fabfile.cluster.become`). Without ``shared``, only the
+        copies beside ``targets``: the releases directory is another instance's to tidy."""
         root = self.word(self.root)
         places = [("", self.word(self.blobs), "*" + _PART)]
         # two dots at least: `current.NAME` (an instance's record) never matches
         places += [("", root, f"{name}.*{_NEW}") for name in (_CURRENT, _TAKEN_OUT, _OWNER)]
+        places = places if shared else []
         for target in targets:
             name = _glob_escape("." + target.rpartition("/")[2]) + "*" + _STAGED
             places.append((sudo, sh_path(parent(target)), name))
         age = "" if locked else f"-mmin +{STALE_MINUTES} "
+        names: dict[tuple[str, str], list[str]] = {}  # one find per directory: fewer forks
+        for who, where, name in places:
+            names.setdefault((who, where), []).append(f"-name {shlex.quote(name)}")
         return "; ".join(
-            f"{who}find {where} -maxdepth 1 -type f -name {shlex.quote(name)} "
+            f"{who}find {where} -maxdepth 1 -type f {_any_of(globs)} "
             f"{age}-exec rm -f {{}} + 2>/dev/null || true"
-            for who, where, name in places
+            for (who, where), globs in names.items()
         )
 
     def every_current(self) -> str:
         """Shell globs of the release of every instance on the node."""
         current = self.word(self.current())
         return f"{current} {current}.*"
+
+
+def _any_of(tests: list[str]) -> str:
+    """``find`` tests joined by -o (in parentheses when more than one)."""
+    return tests[0] if len(tests) == 1 else "\\( " + " -o ".join(tests) + " \\)"
 
 
 def parent(target: str) -> str:

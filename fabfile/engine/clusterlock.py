@@ -3,19 +3,21 @@
 A run takes `fabfile.cluster.nodelock`'s lock on each host it targets before anything
 changes: a deploy or a stage in pre-flight, in the round trip that reads the node
 (`ClusterLock.take` with ``read``); rollback and switch first of all, before they read
-what they aim at, retire and logging before they touch a node (`ClusterLock.hold`;
-with ``read``, the holdings it reads are kept for the pre-flight, which then makes no
-round trip of its own). The first host by name goes alone and then the others all at
-once, so two runs aimed at the same nodes meet on the first and one of them goes on;
-meanwhile every other host's connection is dialled, so the logins cost one round trip
-in all rather than two. A run that holds every host already tries them all at once. The
-holdings read covers every instance on a host. If another run holds any of them, this one lets
-go of what it took and is refused naming the holder (exit 5), or, with
-``--lock-wait``, tries again until that time is up, saying whom it waits for. While
-held, a thread renews the lease every few seconds over each node's open connection
-(never a new one). The lock is released however the run ends; a run that is killed
-leaves it to go stale when its lease ends, and one that cannot reach a node at its end
-notes it (`fabfile.records.unreleased`) for the next run from its app directory.
+what they aim at, retire and logging before they touch a node (`ClusterLock.hold`; with
+``read``, the holdings it reads are kept for the pre-flight, which then makes no round
+trip of its own). The first host by name goes alone and then the others all at once, so
+two runs aimed at the same nodes meet on the first and one of them goes on; meanwhile
+every other host's connection is dialled, so the logins cost one round trip in all
+rather than two; with ``read``, the first host's holdings are read beside the others'
+tries (still under its lock), so the reads too cost one round trip. A run that holds
+every host already tries them all at once. The holdings read covers every instance on a
+host. If another run holds any of them, this one lets go of what it took and is refused
+naming the holder (exit 5), or, with ``--lock-wait``, tries again until that time is up,
+saying whom it waits for. While held, a thread renews the lease every few seconds over
+each node's open connection (never a new one). The lock is released however the run
+ends; a run that is killed leaves it to go stale when its lease ends, and one that
+cannot reach a node at its end notes it (`fabfile.records.unreleased`) for the next run
+from its app directory.
 """
 
 from __future__ import annotations
@@ -188,22 +190,35 @@ class ClusterLock:
 
     def _try_all(self, read: bool, ended: dict[str, list[str]]) -> list[_Try]:
         """The first host alone (the others' connections dialled meanwhile), then, unless
-        another run holds it, the rest at once; all at once if this run holds them all."""
+        another run holds it, the rest at once; all at once if this run holds them all.
+        With ``read`` and more than one host, the first host only takes its lock alone:
+        its holdings are read beside the others' tries (under its lock, as in one round
+        trip), so the reads cost one round trip in all rather than two."""
         order = sorted(self._hosts)
         attempt = functools.partial(self._try, read, ended)
         if not order or self.held == order:  # nobody else can take the first one first
             return fanout.each(attempt, order)
         first = order[0]
+        apart = read and len(order) > 1  # the first's read waits for the others' tries
 
         def first_or_dial(host: str) -> _Try | None:
-            return attempt(host) if host == first else self._dial(host)
+            if host == first:
+                return self._try(read and not apart, ended, host)
+            return self._dial(host)
 
         dialled = fanout.each(first_or_dial, order)
         tries = [t for t in dialled if t is not None]  # the first's, and hosts not reached
-        if tries[0].held is None:
-            rest = [host for host, t in zip(order, dialled, strict=True) if t is None]
-            tries += fanout.each(attempt, rest)
-        return tries
+        if tries[0].held is not None:
+            return tries
+        rest = [host for host, t in zip(order, dialled, strict=True) if t is None]
+        if not (apart and tries[0].taken):
+            return tries + fanout.each(attempt, rest)
+        alone = tries[0]
+
+        def read_or_attempt(host: str) -> _Try:
+            return self._read(alone) if host == first else attempt(host)
+
+        return [*fanout.each(read_or_attempt, [first, *rest]), *tries[1:]]
 
     def _dial(self, host: str) -> _Try | None:
         """Open the host's connection (no command on it yet); its failure, as a try's."""
@@ -238,11 +253,31 @@ class ClusterLock:
             if said.get(nodelock.HELD) is None:
                 return _Try(host, error=f"{host}: {what}: the node did not say ({text[-200:]!r})")
             return _Try(host, held=said[nodelock.HELD])
-        holdings = by_label(instances, text) if read else {}
-        if config.label in holdings:
-            node.home = holdings[config.label].home
+        holdings = self._holdings(host, text) if read else {}
         stale, over = said.get(nodelock.STALE), said.get(nodelock.ENDED)
         return _Try(host, taken=True, replaced=stale, ended=over, holdings=holdings)
+
+    def _read(self, tried: _Try) -> _Try:
+        """``tried`` (its lock taken) with the host's holdings, read now, under that lock;
+        or with why they could not be (the lock stays held: `release` lets go of it)."""
+        host = tried.host
+        script = every_script(self._instances[host], tidy=True, locked=True)
+        try:
+            text = self.node(self._hosts[host]).run(
+                script, "reading the releases directory", timeout=SCRIPT_TIMEOUT
+            )
+        except NodeError as error:
+            return dataclasses.replace(tried, error=str(error))
+        return dataclasses.replace(tried, holdings=self._holdings(host, text))
+
+    def _holdings(self, host: str, text: str) -> dict[str, Holdings]:
+        """The holdings of every instance on ``host``, by label, from the read's output;
+        the node learns its HOME from them."""
+        config = self._hosts[host]
+        holdings = by_label(self._instances[host], text)
+        if config.label in holdings:
+            self.node(config).home = holdings[config.label].home
+        return holdings
 
     # -- letting go -----------------------------------------------------------------
 

@@ -416,7 +416,8 @@ def test_every_other_host_is_dialled_while_the_first_decides_alone(
     events = ShNode.events
     assert ("alone", "web1") not in events  # the logins overlapped the first's try
     runs = [host for what, host in events if what == "run"]
-    assert runs[0] == "web1" and set(runs[1:3]) == {"web2", "web3"}  # still decides alone
+    assert runs[0] == "web1"  # still decides alone
+    assert sorted(runs[1:4]) == ["web1", "web2", "web3"]  # then its read, beside the others'
 
 
 def test_a_host_that_cannot_be_dialled_is_said_and_the_run_refused(
@@ -492,4 +493,74 @@ def test_the_holdings_read_covers_every_instance_of_a_host(
     with cluster_lock(colours, "deploy a.war") as lock:
         taken = lock.take(read=True)
     assert set(taken.holdings) == {"web1/blue", "web1/green", "web2/blue", "web2/green"}
-    assert [host for what, host in ShNode.events if what == "run"][:2] == ["web1", "web2"]
+    runs = [host for what, host in ShNode.events if what == "run"]
+    assert runs[0] == "web1"  # its lock alone, then one read for both its instances
+    assert sorted(runs[1:3]) == ["web1", "web2"]  # ... beside web2's lock and read, in one
+
+
+class Said(ShNode):
+    """Records what each script was for, by host; ``web1``'s read fails with ``failing``."""
+
+    said: list[tuple[str, str]] = []  # noqa: RUF012 - set per test
+    failing = False
+
+    def _exec(
+        self, script: str, what: str, timeout: float | None = None, stdin: bytes = b""
+    ) -> Any:
+        self.said.append((what, self.host))
+        if self.failing and self.host == "web1" and what == "reading the releases directory":
+            raise NodeError("web1: reading the releases directory: connection lost")
+        return super()._exec(script, what, timeout, stdin)
+
+
+def test_the_first_hosts_read_waits_for_its_lock_and_runs_beside_the_others_tries(
+    nodes: tuple[NodeConfig, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    others = threading.Event()
+
+    class Beside(Said):
+        def _exec(
+            self, script: str, what: str, timeout: float | None = None, stdin: bytes = b""
+        ) -> Any:
+            if self.host != "web1":
+                others.set()
+            elif what == "reading the releases directory" and not others.wait(5):
+                self.events.append(("alone", self.host))
+            return super()._exec(script, what, timeout, stdin)
+
+    monkeypatch.setattr(Said, "said", [])
+    with ClusterLock(nodes, "deploy switch", node=Beside) as lock:
+        taken = lock.take(read=True)
+        assert lock.held == ["web1", "web2", "web3"] and taken.errors == {}
+        assert taken.holdings["web1"].home == str(ShNode.homes / "web1")
+        assert lock.node(nodes[1]).home == str(ShNode.homes / "web1")  # nodes[1] is web1's
+    assert Said.said[0] == ("taking the deploy lock", "web1")  # alone, and no read yet
+    web1 = [what for what, host in Said.said if host == "web1"]
+    assert web1[:2] == ["taking the deploy lock", "reading the releases directory"]
+    assert ("alone", "web1") not in ShNode.events  # the read overlapped the others' tries
+    both = "taking the deploy lock and reading the releases directory"
+    assert {host for what, host in Said.said if what == both} == {"web2", "web3"}
+
+
+def test_a_first_host_whose_read_fails_refuses_hold_and_its_lock_is_let_go(
+    nodes: tuple[NodeConfig, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(Said, "said", [])
+    monkeypatch.setattr(Said, "failing", True)
+    with ClusterLock(nodes, "deploy switch", node=Said) as lock:
+        with pytest.raises(PreflightError) as caught:
+            lock.hold(read=True)
+        assert "web1: reading the releases directory: connection lost" in str(caught.value)
+        assert lock.held == []
+    assert all(lock_of(nodes, host) is None for host in ("web1", "web2", "web3"))
+
+
+def test_a_single_host_is_taken_and_read_in_one_round_trip(
+    nodes: tuple[NodeConfig, ...],
+) -> None:
+    first = tuple(node for node in nodes if node.host == "web1")
+    with cluster_lock(first, "deploy switch") as lock:
+        taken = lock.take(read=True)
+        assert set(taken.holdings) == {"web1"}
+    assert [host for what, host in ShNode.events if what == "run"][:1] == ["web1"]
+    assert len([what for what, _ in ShNode.events if what == "run"]) == 2  # and the release

@@ -158,6 +158,48 @@ def test_one_round_trip_reads_every_instance_of_a_host(tmp_path: Path) -> None:
     assert by_label(colours, done.stdout.split("instance 1")[0]).keys() == {"web1/blue"}
 
 
+def test_what_a_hosts_instances_share_is_read_once_and_given_to_each(tmp_path: Path) -> None:
+    """The releases directory's blobs, releases, restart claim and owner are the host's:
+    read (and tidied) once, with the first instance, and each instance's holdings have
+    them; its own release and files stay its own."""
+    colours = node_configs(
+        tmp_path,
+        "hosts = web1",
+        "user = u",
+        "strategy = blue-green",
+        "instances = blue, green",
+        "lb_socket = /s",
+        "lb_backend = web",
+        "war_path = /w/{instance}.war",
+        "[instance:blue]",
+        "status_url = http://{host}:8081/status",
+        "[instance:green]",
+        "status_url = http://{host}:8082/status",
+    )
+    home = tmp_path / "home"
+    layout = Layout.of(colours[0])
+    root = home / layout.root.removeprefix("~/")
+    (root / "blobs").mkdir(parents=True)
+    (root / "blobs" / ("a" * 64)).write_text("war")
+    (root / "releases.log").write_text(release(1).to_json() + "\n" + release(2).to_json() + "\n")
+    (root / "current.green").write_text(release(2).to_json())
+    (root / "restart.claim").write_text("1 2 someone\n")
+    script = every_script(colours, tidy=True, locked=True)
+    assert script.count("df -Pk") == 1 and script.count("tail -n") == 1
+    assert script.count("mkdir -p") == 1 and script.count(".part") == 1
+    env = {"HOME": str(home), "PATH": os.environ["PATH"]}
+    done = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    read = by_label(colours, done.stdout)
+    blue, green = read["web1/blue"], read["web1/green"]
+    assert blue.home == green.home == str(home) and green.free_kib == blue.free_kib > 0
+    assert blue.blobs == green.blobs == frozenset({"a" * 64})
+    assert blue.installed == green.installed == (release(1), release(2))
+    assert blue.held == green.held == (release(2),)
+    assert blue.claim == green.claim and green.claim is not None
+    assert (blue.current, green.current) == (None, release(2))
+
+
 def test_parse_holdings_of_a_fresh_node() -> None:
     holdings = Holdings.parse("home /home/deployer\nfree \n")
     assert (holdings.free_kib, holdings.blobs, holdings.current) == (0, frozenset(), None)

@@ -159,3 +159,29 @@ def test_a_fresh_node_reads_the_free_space_of_the_nearest_existing_parent(
     free_kib = disk.f_bavail * disk.f_frsize // 1024  # others write here meanwhile: about
     assert holdings.free_kib > 0 and abs(holdings.free_kib - free_kib) < 64 * 1024
     assert list(home.iterdir()) == []  # a dry run makes no directory
+
+
+def test_the_tidying_runs_one_find_per_directory_and_each_removes_every_name(
+    config: NodeConfig, home: Path
+) -> None:
+    """config.properties and .jettyrc share a directory, current/taken-out/owner records the
+    releases directory: one ``find`` each (every one is a fork on the node), and each
+    still removes every name given to it, and only what runs long gone left."""
+    layout = Layout.of(config)
+    script = layout.stale_temporaries((config.war_path, config.config_path, config.jettyrc_path))
+    assert script.count("find ") == 4  # blobs, the releases directory, the WAR's, conf
+    (home / "conf").mkdir()
+    root = home / "releases" / "shop"
+    old = [
+        Path(hidden_beside(config.config_path, A)),
+        Path(hidden_beside(config.jettyrc_path, A)),
+        root / f"owner.{A}.new",
+        root / f"current.b1.{A}.new",
+    ]
+    young = [Path(hidden_beside(config.jettyrc_path, B)), root / f"taken-out.b1.{B}.new"]
+    for path in [*old, *young]:
+        path.write_text("x")
+        age(path, STALE_MINUTES + 5 if path in old else 1)
+    sh(f"{layout.assign()}; {script}", home)
+    assert [p for p in old if p.exists()] == []
+    assert [p for p in young if not p.exists()] == []
