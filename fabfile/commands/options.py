@@ -9,7 +9,7 @@ import functools
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..app.appdir import AppDir
 from ..app.config import NodeConfig
@@ -137,7 +137,7 @@ class PaceFlags:
         return pace if canary else dataclasses.replace(pace, canary=0, watch=0.0, judged=False)
 
 
-def _stdout_if_piped() -> Any:
+def _stdout_if_piped() -> TextIO | None:
     return sys.stdout if piped(sys.stdout) else None
 
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 Piece = tuple[str, str]  # text shown as it is (masked already), and its rich style ('': none)
 Cell = tuple[Piece, ...]
 GAP = 2  # rich's padding (0, 1) between two columns: one space each side
+PAGE = 200  # the width rich prints at off a terminal (`fabfile.view.console.make_console`)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,9 +74,6 @@ def printable(text: str) -> bool:
     """Printable ASCII only: one column a character, as rich measures it (no tabs, no
     line breaks, nothing wide or invisible)."""
     return text.isascii() and text.isprintable()
-
-
-PAGE = 200  # the width rich prints at off a terminal (`fabfile.view.console.make_console`)
 
 
 class Printer:
