@@ -9,9 +9,7 @@ import functools
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
-
-from rich.console import Console
+from typing import TYPE_CHECKING, Any, TextIO
 
 from ..app.appdir import AppDir
 from ..app.config import NodeConfig
@@ -28,9 +26,29 @@ from ..errors import (
 )
 from ..records.history import Action, History, Record, Result
 from ..view import console as view
+from ..view.grid import Printer, piped
 
 if TYPE_CHECKING:  # imported by `artifact`, when a command names a WAR: not for status
+    from rich.console import Console
+
     from ..app import artifact as artifacts
+
+
+class _MadeOnFirstUse:
+    """`Options.console`: the console a caller gave, or rich's for stdout, made when a
+    command first prints through it: building it loads rich, which the status table
+    piped does without (`Options.out`)."""
+
+    def __get__(self, options: Any, owner: type | None = None) -> Any:
+        if options is None:
+            return self  # the field's default: none given
+        console = options.__dict__.get("_console")
+        if console is None:
+            console = options.__dict__["_console"] = view.make_console()
+        return console
+
+    def __set__(self, options: Any, console: Console | _MadeOnFirstUse) -> None:
+        options.__dict__["_console"] = None if console is self else console
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,7 +57,9 @@ class Options:
 
     app: AppDir
     hosts: tuple[str, ...] | None = None
-    console: Console = dataclasses.field(default_factory=view.make_console)
+    console: Console = dataclasses.field(  # type: ignore[assignment]
+        default=_MadeOnFirstUse(), compare=False, repr=False
+    )
     lock_wait: float = 0.0  # seconds to wait for a lock another run holds (--lock-wait)
     lbs: tuple[str, ...] | None = None  # the balancers --lb names (None: every one)
 
@@ -49,6 +69,14 @@ class Options:
             object.__setattr__(
                 self, "app", dataclasses.replace(self.app, rules=strategies.validate)
             )
+
+    @functools.cached_property
+    def out(self) -> Printer:
+        """Where the status command prints: plain text on stdout when it is not a
+        terminal (the bytes rich would print there), else `console`; a console given
+        (or already made) takes everything."""
+        given = self.__dict__.get("_console") is not None
+        return Printer(lambda: self.console, None if given else _stdout_if_piped())
 
     @property
     def nodes(self) -> tuple[NodeConfig, ...]:
@@ -107,6 +135,10 @@ class PaceFlags:
                 )
             pace = dataclasses.replace(pace, confirm=True, canary=max(pace.canary, 1))
         return pace if canary else dataclasses.replace(pace, canary=0, watch=0.0, judged=False)
+
+
+def _stdout_if_piped() -> TextIO | None:
+    return sys.stdout if piped(sys.stdout) else None
 
 
 def record_refusal(options: Options, action: Action, artifact: str, error: DeployError) -> None:

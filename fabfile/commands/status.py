@@ -58,7 +58,7 @@ def status(options: Options, as_json: bool = False) -> ExitCode:
         if as_json:
             sys.stderr.write(line + "\n")
         else:
-            options.console.print(view.plain(line))
+            options.out.line(view.piece(line))
     return code
 
 
@@ -94,12 +94,12 @@ def _status(options: Options, as_json: bool) -> tuple[ExitCode, bool]:
     live = live_colours(nodes, rotation) if colours and rotation is not None else None
     if as_json:
         text = tables.status_json(statuses, expected, rotation, live, views)
-        options.console.file.write(text + "\n")
+        options.out.write(text + "\n")
     else:
-        options.console.print(tables.status_table(statuses, expected, rotation, live, views))
+        options.out.table(tables.status_table(statuses, expected, rotation, live, views))
         if rotation is not None and options.strategy.preview.held:
             for line in out_of_rotation(nodes, rotation):
-                options.console.print(view.plain(line))
+                options.out.line(view.piece(line))
     _say_errors(options, unread, as_json)
     wrong = _misdirected(options, nodes, rotation, as_json)
     unfinished = _unfinished(options, statuses, rotation, as_json)
@@ -138,7 +138,7 @@ def _versions_status(
             else:
                 versions[node.label] = listed
     if as_json:
-        options.console.file.write(tables.versions_json(statuses, versions, expected) + "\n")
+        options.out.write(tables.versions_json(statuses, versions, expected) + "\n")
     else:
         options.console.print(tables.versions_table(statuses, versions))
         for line in [*tables.held_lines(versions), *errors]:
@@ -163,7 +163,7 @@ def _unfinished(
         sys.stderr.write("".join(f"{line}\n" for line in lines))
         return bool(runs)
     for line in lines:
-        options.console.print(view.plain(line), soft_wrap=True)
+        options.out.line(view.piece(line), soft_wrap=True)
     return bool(runs)
 
 
@@ -253,7 +253,7 @@ def _say_errors(options: Options, problems: list[str], as_json: bool) -> None:
         if as_json:
             print(f"error: {redact(problem)}", file=sys.stderr)
         else:
-            options.console.print(f"[bold red]error:[/] {view.plain(problem)}")
+            options.out.line(("error:", "bold red"), (" ", ""), view.piece(problem))
 
 
 def _views(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import difflib
 import getpass
 import hashlib
 import json
@@ -93,6 +92,8 @@ class Archive:
         old, new = self.find(before), self.find(after) if after else None
         if old is None or (after and new is None):
             return "?"
+        import difflib  # for the config table only: not on every command's way
+
         old_lines = old.read_bytes().decode("latin-1").splitlines()
         new_lines = new.read_bytes().decode("latin-1").splitlines() if new else []
         diff = list(difflib.unified_diff(old_lines, new_lines, lineterm="", n=0))

@@ -8,13 +8,15 @@ never read as rich markup; a phase has the same colour everywhere.
 from __future__ import annotations
 
 import sys
-from typing import TextIO
-
-from rich.console import Console
-from rich.markup import escape
+from typing import TYPE_CHECKING, TextIO
 
 from ..app.credentials import redact
 from ..engine.phase import Phase
+from .grid import PAGE, Piece
+
+if TYPE_CHECKING:  # rich is loaded where a command prints through it: piped, the status
+    # table does not (`fabfile.view.grid`)
+    from rich.console import Console
 
 _STYLES = {Phase.DONE: "green", Phase.SKIPPED: "green", Phase.FAILED: "bold red"}
 
@@ -24,9 +26,11 @@ def make_console(stream: TextIO | None = None) -> Console:
 
     No emoji codes: what we print is ours or escaped text from nodes, never ``:name:``
     meant as a picture, and rich's table of them costs every command its import."""
+    from rich.console import Console
+
     target = stream or sys.stdout
     terminal = Console(file=target, emoji=False).is_terminal
-    return Console(file=target, highlight=False, emoji=False, width=None if terminal else 200)
+    return Console(file=target, highlight=False, emoji=False, width=None if terminal else PAGE)
 
 
 def plain(text: str) -> str:
@@ -34,6 +38,14 @@ def plain(text: str) -> str:
     return _escape(text)
 
 
+def piece(text: str, style: str = "") -> Piece:
+    """Text from nodes and files as a `fabfile.view.grid` piece: secrets masked, shown
+    as it is (a piece is never read as markup)."""
+    return (redact(text), style)
+
+
 def _escape(text: str) -> str:
     """Text from nodes and files is shown as it is, never read as rich markup."""
+    from rich.markup import escape
+
     return escape(redact(text))

@@ -10,14 +10,16 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from rich.table import Table
-
 from ..cluster.balancer import State
 from ..cluster.probe import Status
-from .console import _STYLES, _escape
+from .console import _STYLES, _escape, piece
+from .grid import Cell, Column, Grid
 
 if TYPE_CHECKING:  # only named here: the status table loads no Tomcat manager, no timeline,
-    # no delivery metrics (and their statistics, fractions, decimal)
+    # no delivery metrics (and their statistics, fractions, decimal), no rich (`_table`
+    # loads it for the other tables)
+    from rich.table import Table
+
     from ..cluster.manager import Deployed
     from ..records.archive import Archive, Version
     from ..records.history import Record
@@ -36,31 +38,33 @@ def status_table(
     rotation: Mapping[str, State] | None = None,
     live: Mapping[str, bool] | None = None,
     views: Views | None = None,
-) -> Table:
+) -> Grid:
     """One row per node; a node not on the last deployed version, or out of
     rotation in haproxy, stands out. Blue/green (``live`` given): the idle
     colour is out of rotation by design, and says so. With several balancers
-    (``views``), a node they see differently shows each one's view."""
-    table = Table(box=None, pad_edge=False, header_style="bold")
+    (``views``), a node they see differently shows each one's view.
+
+    A `Grid`, not a rich table: piped, it prints without loading rich."""
     columns = ["URL", "State", "Artifact", "Version", "Time"]
     if rotation is not None:
         columns.insert(2, "haproxy")
     if live is not None:
         columns.insert(0, "Node")
         columns.insert(1, "Live")
-    for column in columns:
-        table.add_column(column, no_wrap=column != "State")
+    rows = []
     for status in statuses:
-        state = "[green]Ok[/]" if status.ok else f"[bold red]Fail[/] {_escape(status.reason)}"
-        version = _escape(status.version)
+        state: Cell = (("Ok", "green"),)
+        if not status.ok:
+            state = (("Fail", "bold red"), piece(" " + status.reason))
+        version: Cell = (piece(status.version),)
         if status.ok and expected and status.version != expected:
-            version = f"[bold yellow]{version} (last deployed: {_escape(expected)})[/]"
+            version = (piece(f"{status.version} (last deployed: {expected})", "bold yellow"),)
         cells = [
-            _escape(status.url),
+            (piece(status.url),),
             state,
-            _escape(status.coordinates),
+            (piece(status.coordinates),),
             version,
-            f"{status.seconds * 1000:.0f} ms",
+            ((_ms(status), ""),),
         ]
         if rotation is not None:
             lb = rotation.get(status.host, "?")
@@ -68,14 +72,15 @@ def status_table(
             good = lb == State.UP or idle
             split = _split(views, status.host)
             if split:
-                cells.insert(2, f"[bold red]{_escape(split)}[/]")
+                cells.insert(2, (piece(split, "bold red"),))
             else:
-                cells.insert(2, f"[green]{lb}[/]" if good else f"[bold red]{_escape(lb)}[/]")
+                cells.insert(2, (piece(str(lb), "green" if good else "bold red"),))
         if live is not None:
             on = live.get(status.host, False)
-            cells[:0] = [_escape(status.host), "[bold green]live[/]" if on else "idle"]
-        table.add_row(*cells)
-    return table
+            cells[:0] = [(piece(status.host),), (("live", "bold green") if on else ("idle", ""),)]
+        rows.append(tuple(cells))
+    header = tuple(Column(column, no_wrap=column != "State") for column in columns)
+    return Grid(header, tuple(rows))
 
 
 def _split(views: Views | None, label: str) -> str:
@@ -124,7 +129,7 @@ def _status_rows(
 
 def history_table(numbered: Sequence[tuple[int, Record]]) -> Table:
     """One row per run; # is the run's number (``deploy report --run #``)."""
-    table = Table(box=None, pad_edge=False, header_style="bold")
+    table = _table()
     for column in (
         "#",
         "Finished",
@@ -159,7 +164,7 @@ def stats_table(stats: Stats) -> Table:
 
     from ..records.metrics import percentile
 
-    table = Table(box=None, pad_edge=False, header_style="bold")
+    table = _table()
     for column in ("Figure", "Value", "Counted from"):
         table.add_column(column)
     deploys = len(stats.deploys)
@@ -192,7 +197,7 @@ def stats_table(stats: Stats) -> Table:
 
 def ready_table(stats: Stats) -> Table:
     """Per node: p95 of its restart-to-ready time against its ``ready_timeout``."""
-    table = Table(box=None, pad_edge=False, header_style="bold")
+    table = _table()
     for column in ("Node", "Restarts", "p95 restart-to-ready", "ready_timeout"):
         table.add_column(column, justify="left" if column == "Node" else "right")
     for node in stats.nodes:
@@ -233,7 +238,7 @@ def _span(seconds: float) -> str:
 def timeline_table(run: Timeline) -> Table:
     """Seconds per phase for each node of one run; the slowest node's own time in bold."""
     columns = run.columns()
-    table = Table(box=None, pad_edge=False, header_style="bold")
+    table = _table()
     table.add_column("Node")
     for phase in columns:
         table.add_column(_escape(phase), justify="right")
@@ -254,7 +259,7 @@ def timeline_table(run: Timeline) -> Table:
 
 def config_table(archive: Archive, versions: Sequence[Version]) -> Table:
     """Config history: when each file changed, to what, and by how many lines."""
-    table = Table(box=None, pad_edge=False, header_style="bold")
+    table = _table()
     for column in ("Seen", "File", "sha256", "Change", "User", "Command"):
         table.add_column(column)
     previous: dict[str, str] = {}
@@ -277,7 +282,7 @@ def config_table(archive: Archive, versions: Sequence[Version]) -> Table:
 def versions_table(statuses: Sequence[Status], versions: Mapping[str, Sequence[Deployed]]) -> Table:
     """Parallel deployment: one row per version on each node; ``/status`` answers from
     the newest running one, so its row carries what /status said."""
-    table = Table(box=None, pad_edge=False, header_style="bold")
+    table = _table()
     for column in ("Node", "Version", "State", "Sessions", "/status", "Time"):
         table.add_column(column, no_wrap=column != "/status")
     for status in statuses:
@@ -334,6 +339,13 @@ def versions_json(
             ]
         )
     return json.dumps(rows, indent=2)
+
+
+def _table() -> Table:
+    """A rich table as every one we print looks (`fabfile.view.grid.Grid` too)."""
+    from rich.table import Table
+
+    return Table(box=None, pad_edge=False, header_style="bold")
 
 
 def _newest(listed: Sequence[Deployed]) -> Deployed | None:

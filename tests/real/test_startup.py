@@ -28,8 +28,19 @@ WAR = "search-web-frontend-{}.war"
 SSH = ("paramiko", "fabric")
 # what a calm cluster's table (probes, haproxy, the history) has no use for: thread pools
 # of concurrent.futures and their logging, the delivery metrics' statistics, tempfile's
-# shutil (tests/unit/test_startup.py says the same of a test node)
-NOT_FOR_STATUS = {"concurrent", "logging", "statistics", "tempfile", "shutil"}
+# shutil, rich (piped, as here), difflib, the lock file's secrets and hmac
+# (tests/unit/test_startup.py says the same of a test node)
+NOT_FOR_STATUS = {
+    "concurrent",
+    "logging",
+    "statistics",
+    "tempfile",
+    "shutil",
+    "rich",
+    "difflib",
+    "secrets",
+    "hmac",
+}
 
 
 def imported(argv: list[str], cwd: Path) -> tuple[subprocess.CompletedProcess[str], set[str]]:

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
 
+import pytest
 from rich.console import Console
 
+from fabfile.app.appdir import AppDir
 from fabfile.commands import execute
+from fabfile.commands.options import Options
 from fabfile.engine.target import Outcome
 from fabfile.view import console as view
+from fabfile.view.console import piece
+from fabfile.view.grid import PAGE, Column, Grid
 
 
 def recording(terminal: bool) -> Console:
@@ -40,3 +46,26 @@ def test_text_from_a_node_is_printed_as_it_is_emoji_codes_too() -> None:
     console = view.make_console(stream)
     console.print(view.plain("com.example:shop 1.0.0 :thumbs_up: [bold]x[/]"))
     assert stream.getvalue() == "com.example:shop 1.0.0 :thumbs_up: [bold]x[/]\n"
+
+
+def test_a_command_makes_its_console_on_first_use_and_piped_prints_without_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    options = Options(AppDir(tmp_path))
+    options.out.line(("error:", "bold red"), (" ", ""), piece("x [bold]y[/] \\[z :ok:"))
+    options.out.table(Grid((Column("A"), Column("B")), (((("1", "green"),), ()),)))
+    assert capsys.readouterr().out == "error: x [bold]y[/] \\[z :ok:\nA  B\n1   \n"
+    assert options.__dict__["_console"] is None  # not made: rich not needed
+    wide = Grid((Column("A" * (PAGE + 1)),), ())
+    options.out.table(wide)  # wider than the page: rich prints it, on a console made now
+    assert options.__dict__["_console"] is not None
+    assert capsys.readouterr().out == "A" * (PAGE - 1) + "…\n"  # rich cuts it
+
+
+def test_a_console_given_takes_everything_the_status_command_prints(tmp_path: Path) -> None:
+    given = Console(file=io.StringIO(), force_terminal=True, width=80)
+    options = Options(AppDir(tmp_path), console=given)
+    assert options.console is given
+    options.out.line(("error:", "bold red"), piece(" x"))
+    options.out.write("[]\n")
+    assert given.file.getvalue() == "\x1b[1;31merror:\x1b[0m x\n[]\n"  # type: ignore[attr-defined]

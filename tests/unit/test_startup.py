@@ -34,7 +34,9 @@ UNUSED = ("paramiko", "fabric", "matplotlib", "fabfile.cluster.node", "fabfile.c
 # fast path, `fabfile.cli.bare`), the Tomcat manager, the other strategies, the rollout's
 # machinery, WAR reading, rich's emoji table; the delivery metrics and their statistics,
 # concurrent.futures and the logging it brings (the probes run in `inflight.each`'s
-# threads), tempfile and shutil (the WAR cache's writer)
+# threads), tempfile and shutil (the WAR cache's writer); rich, piped (`fabfile.view.grid`
+# prints its bytes), difflib (the config table's), the lock file's secrets and hmac and
+# the warm-up (a rollout's)
 NOT_FOR_STATUS = (
     "invoke",
     "fabfile.cli.program",
@@ -53,6 +55,13 @@ NOT_FOR_STATUS = (
     "logging",
     "tempfile",
     "shutil",
+    "rich",
+    "difflib",
+    "secrets",
+    "hmac",
+    "fabfile.records.lock",
+    "fabfile.cluster.takenout",
+    "fabfile.engine.warmup",
 )
 RUN = """
 import json, sys

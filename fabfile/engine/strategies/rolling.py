@@ -17,18 +17,17 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, ClassVar
 
 from ...app.config import AppConfig, NodeConfig
-from ...cluster import takenout
 from ...cluster.balancer import Admin, Rotation, State
 from ...cluster.inflight import Stopped
 from ...errors import DeployError, NodeError
-from .. import warmup
 from ..phase import Phase
 from .contract import Columns, Preview, Rollback, Setup, Unit
 from .order import judged_in_batches
 
-# The rollout's machinery (batches, targets, the restart runtime) is imported where a
-# run uses it: every command reads the strategy's declarations, and the status table
-# (the command run most) reads nothing else (tests/unit/test_startup.py).
+# The rollout's machinery (batches, targets, the restart runtime, warm-up, whose node is
+# out of rotation and the lock file its mark is in) is imported where a run uses it:
+# every command reads the strategy's declarations, and the status table (the command
+# run most) reads nothing else (tests/unit/test_startup.py).
 if TYPE_CHECKING:
     from ..plan import Plan
     from ..runtimes import Runtime
@@ -176,6 +175,8 @@ class Rolling:
         if theirs is not None:
             self._leave(steps, target, theirs)
             return
+        from .. import warmup
+
         wanted = warmup.first_weight(target.config.warmup) if ramp else 100
         got = rotation.ready(target.config, wanted if target.config.warmup else 100)
         self._unmark(steps, target)
@@ -198,6 +199,8 @@ class Rolling:
             return None
         if state is None:
             state = self.rotation.states((target.config,))[target.host]
+        from ...cluster import takenout
+
         mark = target.holdings.taken_out if target.holdings is not None else None
         return state if takenout.theirs(state, mark) else None
 
