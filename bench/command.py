@@ -17,26 +17,32 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _entry_point() -> tuple[str, str]:
-    """(module, function) of the ``deploy`` console script, as pip would install it."""
+def entry_point(checkout: Path = REPO) -> tuple[str, str]:
+    """(module, function) of a checkout's ``deploy`` console script, as pip would
+    install it (an older checkout may name another module)."""
     setup = configparser.ConfigParser()
-    setup.read(REPO / "setup.cfg")
+    setup.read(checkout / "setup.cfg")
     for line in setup["options.entry_points"]["console_scripts"].splitlines():
         name, _, target = line.partition("=")
         if name.strip() == "deploy":
             module, _, function = target.strip().partition(":")
             return module, function
-    raise SystemExit(f"{REPO / 'setup.cfg'}: no deploy console script")
+    raise SystemExit(f"{checkout / 'setup.cfg'}: no deploy console script")
 
 
-_MODULE, _FUNCTION = _entry_point()
-DEPLOY = (sys.executable, "-c", f"from {_MODULE} import {_FUNCTION}; {_FUNCTION}()")
+def deploy(checkout: Path = REPO) -> tuple[str, ...]:
+    """The command line that runs ``checkout``'s ``deploy`` (with `environment`)."""
+    module, function = entry_point(checkout)
+    return (sys.executable, "-c", f"from {module} import {function}; {function}()")
 
 
-def environment() -> dict[str, str]:
-    """The caller's environment with this checkout first on PYTHONPATH."""
+DEPLOY = deploy()
+
+
+def environment(checkout: Path = REPO) -> dict[str, str]:
+    """The caller's environment with ``checkout`` first on PYTHONPATH."""
     path = os.environ.get("PYTHONPATH", "")
-    return os.environ | {"PYTHONPATH": os.pathsep.join(p for p in (str(REPO), path) if p)}
+    return os.environ | {"PYTHONPATH": os.pathsep.join(p for p in (str(checkout), path) if p)}
 
 
 def check() -> None:

@@ -2,6 +2,7 @@
 against the floor and against what the write-ups' scripts do.
 
     python3 bench/rollout.py [--runs 3] [--nodes 3] [--warmup 3] [--pad-mb 30] [--rate 1000]
+                             [--rows deploy noop ...] [--baseline DIR]
 
 The ``deploy`` it runs is this checkout's (`bench.command`), not the one on PATH.
 
@@ -14,6 +15,13 @@ load before and after each run.
 
 "stage first" is ``deploy stage`` of a release no node holds yet (not timed: it runs
 while the old release serves), then the timed deploy of it, which sends 0 bytes.
+
+``--baseline DIR`` adds a row: another checkout's ``deploy`` (an older commit, say:
+``git archive REV | tar -x -C DIR``) rolling a release no node holds over the same
+cluster, in the same run, right after this checkout's rolling deploy of another such
+release, so a regression shows side by side with where each one's time went.
+``--rows`` picks the scenarios (all but ``checkout`` by default; ``checkout`` is
+added by ``--baseline``).
 
 The floor is what no tool can beat: the sum of each node's measured
 restart-to-ready time (restart command to the new JVM's 200, polled every
@@ -50,7 +58,8 @@ from sandbox import app, cluster, haproxy  # noqa: E402
 from sandbox.sample import build_war  # noqa: E402
 
 ROOT = Path("/tmp/wardeploy-bench")
-OLD, NEW, STAGED = "2.0.0", "2.0.1", "2.0.2"
+OLD, NEW, STAGED, CHECKOUT = "2.0.0", "2.0.1", "2.0.2", "2.0.3"
+ROWS = ("deploy", "noop", "rollback", "stage", "checkout", "scripts")
 
 
 def main() -> None:
@@ -67,7 +76,7 @@ def main() -> None:
             load_before = _load()
             _clean_start(sandbox, app_dir, wars)
             floor = _floor(sandbox, app_dir, args.warmup, args.rate)
-            rows = _scenarios(sandbox, app_dir, wars, floor, args.rate)
+            rows = _scenarios(sandbox, app_dir, wars, floor, args)
             runs.append(
                 {"floor": floor, "rows": rows, "load_before": load_before, "load_after": _load()}
             )
@@ -96,7 +105,16 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--pad-mb", type=int, default=30)
     parser.add_argument("--rate", type=int, default=1000, help="requests/s on haproxy")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "rollout.json")
-    return parser.parse_args()
+    parser.add_argument("--rows", nargs="+", choices=ROWS, help="the scenarios to run")
+    parser.add_argument("--baseline", type=Path, help="another checkout, its rolling deploy timed")
+    args = parser.parse_args()
+    if args.rows is None:
+        args.rows = [row for row in ROWS if row != "checkout" or args.baseline]
+    if "checkout" in args.rows and not args.baseline:
+        parser.error("--rows checkout needs --baseline DIR")
+    if args.baseline:
+        args.baseline = args.baseline.resolve()
+    return args
 
 
 def _prepare(
@@ -108,7 +126,7 @@ def _prepare(
     (app_dir / ".deploy-history.jsonl").unlink(missing_ok=True)
     return {
         v: build_war(v, app_dir, artifact_id=app.APP, pad_mb=args.pad_mb)
-        for v in (OLD, NEW, STAGED)
+        for v in (OLD, NEW, STAGED, CHECKOUT)
     }
 
 
@@ -117,14 +135,20 @@ def _load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-def _deploy(app_dir: Path, war: Path | None, *words: str, force: bool = False) -> float:
-    """Run the ``deploy`` command as a user would; return its wall time."""
+def _deploy(
+    app_dir: Path,
+    war: Path | None,
+    *words: str,
+    force: bool = False,
+    checkout: Path = command.REPO,
+) -> float:
+    """Run a checkout's ``deploy`` command as a user would; return its wall time."""
     argv = [*words, *([war.name] if war else []), *(["--force"] if force else [])]
     started = time.monotonic()
     subprocess.run(
-        [*command.DEPLOY, *argv],
+        [*command.deploy(checkout), *argv],
         cwd=app_dir,
-        env=command.environment(),
+        env=command.environment(checkout),
         check=True,
         stdout=subprocess.DEVNULL,
     )
@@ -206,22 +230,40 @@ def _scenarios(
     app_dir: Path,
     wars: dict[str, Path],
     floor: dict[str, Any],
-    rate: int,
+    args: argparse.Namespace,
 ) -> list[dict[str, Any]]:
     url, n = haproxy.url(sandbox, "/"), len(sandbox.addresses)
     war_bytes = {v: p.stat().st_size * n for v, p in wars.items()}
-    plan: list[tuple[str, Callable[[], float], bool]] = [
-        ("tool: rolling deploy", lambda: _deploy(app_dir, wars[NEW]), True),
-        ("tool: no-op redeploy", lambda: _deploy(app_dir, wars[NEW]), True),
-        ("tool: rollback", lambda: _deploy(app_dir, None, "rollback"), True),
-        ("tool: stage first", lambda: _staged_then_deployed(app_dir, wars[STAGED]), True),
-        ("baseline: deploy", lambda: _baseline(sandbox, wars[NEW], _warmup(app_dir)), False),
-        ("baseline: redeploy", lambda: _baseline(sandbox, wars[NEW], _warmup(app_dir)), False),
-        ("baseline: rollback", lambda: _baseline(sandbox, wars[OLD], _warmup(app_dir)), False),
+    other = f"{args.baseline.name}: rolling deploy" if args.baseline else ""
+    live = CHECKOUT if "checkout" in args.rows else NEW  # what the no-op redeploys
+    plan: list[tuple[str, str, Callable[[], float], bool]] = [
+        ("deploy", "tool: rolling deploy", lambda: _deploy(app_dir, wars[NEW]), True),
+        ("checkout", other, lambda: _deploy(app_dir, wars[CHECKOUT], checkout=args.baseline), True),
+        ("noop", "tool: no-op redeploy", lambda: _deploy(app_dir, wars[live]), True),
+        ("rollback", "tool: rollback", lambda: _deploy(app_dir, None, "rollback"), True),
+        ("stage", "tool: stage first", lambda: _staged_then_deployed(app_dir, wars[STAGED]), True),
+        (
+            "scripts",
+            "baseline: deploy",
+            lambda: _baseline(sandbox, wars[NEW], _warmup(app_dir)),
+            False,
+        ),
+        (
+            "scripts",
+            "baseline: redeploy",
+            lambda: _baseline(sandbox, wars[NEW], _warmup(app_dir)),
+            False,
+        ),
+        (
+            "scripts",
+            "baseline: rollback",
+            lambda: _baseline(sandbox, wars[OLD], _warmup(app_dir)),
+            False,
+        ),
     ]
     rows = []
-    for name, run, tool in plan:
-        with Load(url, rate) as load:
+    for _, name, run, tool in (step for step in plan if step[0] in args.rows):
+        with Load(url, args.rate) as load:
             seconds = run()
         sent = _tool_bytes(app_dir) if tool else war_bytes[NEW if "rollback" not in name else OLD]
         noop = "no-op" in name

@@ -22,7 +22,6 @@ bench/results/startup.json with the machine's load
 from __future__ import annotations
 
 import argparse
-import configparser
 import json
 import os
 import statistics
@@ -35,6 +34,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.command import deploy as checkout_deploy  # noqa: E402
+from bench.command import environment as checkout_environment  # noqa: E402
 from sandbox import app, cluster, haproxy  # noqa: E402
 
 ROOT = Path("/tmp/wardeploy-bench-startup")
@@ -90,27 +91,14 @@ def _arguments() -> argparse.Namespace:
     return args
 
 
-def _entry(checkout: Path) -> tuple[str, str]:
-    """The module and function the checkout's ``deploy`` script runs (setup.cfg)."""
-    config = configparser.ConfigParser()
-    config.read(checkout / "setup.cfg")
-    for line in config["options.entry_points"]["console_scripts"].splitlines():
-        name, _, target = line.partition("=")
-        if name.strip() == "deploy":
-            module, _, function = target.strip().partition(":")
-            return module, function
-    raise SystemExit(f"{checkout}/setup.cfg names no deploy script")
-
-
 def _deploy(
     checkout: Path, argv: list[str], cwd: Path, *flags: str
 ) -> subprocess.CompletedProcess[str]:
     """``deploy ARGV`` in ``cwd`` as the checkout's script runs it; ``flags`` go to Python."""
-    module, function = _entry(checkout)
-    code = f"from {module} import {function}; {function}()"
-    env = os.environ | {"PYTHONPATH": str(checkout)}
-    command = [sys.executable, *flags, "-c", code, *argv]
-    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+    python, *code = checkout_deploy(checkout)
+    line = [python, *flags, *code, *argv]
+    env = checkout_environment(checkout)
+    return subprocess.run(line, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
 def _measure(checkouts: dict[str, Path], app_dir: Path, runs: int) -> dict[str, Any]:

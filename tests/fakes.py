@@ -144,6 +144,14 @@ class FakeNode:
         self.state.edited = ()
         return 0
 
+    def prepare(self, release: Release, sources: object = None) -> int:
+        assert release.blobs <= self.blobs, f"{self.host}: prepared before it was staged"
+        self._did(f"prepare {release.version}")
+        return 0
+
+    def discard(self, release: Release) -> None:
+        self._did(f"discard {release.version}")
+
     def changed_blobs(self, shas: Iterable[str]) -> dict[str, str]:
         """The staged blobs that changed on the node (`FakeCluster.changed`), removed."""
         self._did("checked staged files")

@@ -232,6 +232,14 @@ def hidden_beside(target: str, run: str = "") -> str:
     return f"{parent(target).rstrip('/')}/.{name}{_run(run)}{_STAGED}"
 
 
+def prepared(target: str, run: str, sha: str) -> str:
+    """Run ``run``'s checked copy of blob ``sha`` for ``target``, made before the node's
+    turn (`fabfile.cluster.placement.preparing`): hidden beside it, so the pre-flight's
+    tidying (`Layout.stale_temporaries`) removes one a stopped run left. The name holds
+    the blob's checksum: a copy is only ever taken for the very file it was made from."""
+    return hidden_beside(target, f"{run}-{sha[:16]}")
+
+
 def beside(target: str, run: str = "") -> str:
     """A name beside ``target`` (not hidden), for run ``run``."""
     return target + _run(run) + _STAGED

@@ -60,8 +60,23 @@ class Node(Session):
         layout, instance = self.layout, self.config.instance
         files = placement.staged(self.config, release, only, self.run_id)
         recording = placement.recording(layout, instance, release, self.run_id)
-        lines = placement.placing(layout, files, self.config.become_user) + recording
+        user = self.config.become_user
+        lines = placement.placing(layout, files, user, self.run_id) + recording
         return self.put_in_place("\n".join(lines), "installing the release", sources)
+
+    def prepare(self, release: Release, sources: Sources | None = None) -> int:
+        """Copy the release's files beside their targets, each copy checked, before the
+        node's turn (`placement.preparing`); `install` then only renames them. Nothing
+        live changes. Returns the bytes sent again (`put_in_place`)."""
+        files = placement.staged(self.config, release, (), self.run_id)
+        script = placement.preparing(self.layout, files, self.config.become_user, self.run_id)
+        return self.put_in_place("\n".join(script), "preparing the release's files", sources)
+
+    def discard(self, release: Release) -> None:
+        """Remove what `prepare` made for ``release`` (a run that stopped before the
+        node's turn); the next run's pre-flight removes it if this cannot."""
+        files = placement.staged(self.config, release, (), self.run_id)
+        self.run(placement.discarding(files, self.config.become_user, self.run_id), "tidying")
 
     def place(self, sha256: str, target: str, sources: Sources | None = None) -> int:
         """Put one staged file at ``target`` (renamed into place), recording no release:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from ..app.config import NodeConfig
 from ..app.release import Release
 from . import become
-from .layout import Layout, hidden_beside, parent
+from .layout import Layout, hidden_beside, parent, prepared
 from .shell import sh_path
 
 CHANGED = become.CHANGED
@@ -40,18 +40,52 @@ def staged(
     ]
 
 
-def placing(layout: Layout, files: list[Staged], user: str = "") -> list[str]:
+def placing(layout: Layout, files: list[Staged], user: str = "", run: str = "") -> list[str]:
     """Shell lines that copy each blob beside its target, check the copy's checksum,
     then rename them all over their targets; a failure removes the copies. Each copy
-    takes its target's mode and owner (`become.PUT`); as ``user`` when one is named."""
-    temps = " ".join(sh_path(tmp) for _, _, tmp in files)
+    takes its target's mode and owner (`become.PUT`); as ``user`` when one is named.
+    A copy run ``run`` made already (`preparing`) is taken as it is: it was checked."""
+    ready = [prepared(target, run, sha) for sha, target, _ in files] if run else []
+    temps = " ".join(sh_path(path) for path in [*(tmp for _, _, tmp in files), *ready])
     cleanup = f"{become.prefix(user)}rm -f {temps}"
     lines = ["set -e", layout.assign(), f"put={shlex.quote(become.PUT)}"]
     lines.append(f"trap {shlex.quote(cleanup)} EXIT")
-    lines += [put(layout, sha, target, tmp, user) for sha, target, tmp in files]
+    for sha, target, tmp in files:
+        copy = put(layout, sha, target, tmp, user)
+        if run:
+            made = sh_path(prepared(target, run, sha))
+            copy = (
+                f"if [ -f {made} ]; then {become.prefix(user)}mv -f {made} {sh_path(tmp)}; "
+                f"else {copy}; fi"
+            )
+        lines.append(copy)
     return lines + [
         f"{become.prefix(user)}mv -f {sh_path(tmp)} {sh_path(target)}" for _, target, tmp in files
     ]
+
+
+def preparing(layout: Layout, files: list[Staged], user: str, run: str) -> list[str]:
+    """Shell lines that make run ``run``'s checked copy of each blob beside its target
+    (`prepared`), as `placing` would, but rename none over its target: done for every
+    node before the first one's turn, it leaves the turn only the renames. A copy gets
+    its prepared name only once its checksum was checked, so a cut-off script leaves
+    nothing the install would trust."""
+    lines = ["set -e", layout.assign(), f"put={shlex.quote(become.PUT)}"]
+    temps = " ".join(sh_path(tmp) for _, _, tmp in files)
+    lines.append(f"trap {shlex.quote(f'{become.prefix(user)}rm -f {temps}')} EXIT")
+    for sha, target, tmp in files:
+        lines.append(put(layout, sha, target, tmp, user))
+        lines.append(
+            f"{become.prefix(user)}mv -f {sh_path(tmp)} {sh_path(prepared(target, run, sha))}"
+        )
+    return lines
+
+
+def discarding(files: list[Staged], user: str, run: str) -> str:
+    """A shell line removing run ``run``'s prepared copies of ``files`` (a run that
+    stopped before the node's turn)."""
+    made = " ".join(sh_path(prepared(target, run, sha)) for sha, target, _ in files)
+    return f"{become.prefix(user)}rm -f {made}"
 
 
 def put(layout: Layout, sha: str, target: str, tmp: str, user: str) -> str:

@@ -14,6 +14,7 @@ stopped (`ending`).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import getpass
 import time
@@ -33,6 +34,7 @@ from ..errors import (
     ConfigError,
     DeployError,
     LockError,
+    NodeError,
     NotReady,
     PreflightError,
     RolloutError,
@@ -40,7 +42,7 @@ from ..errors import (
 )
 from ..records.history import Action, History, Result
 from ..records.lock import Holder
-from . import ending, readiness, recording, signals, warmup
+from . import ending, fanout, readiness, recording, signals, warmup
 from .batches import Finished
 from .clusterlock import ClusterLock
 from .events import Event, Events, Facts, Kind, Verdict
@@ -257,6 +259,39 @@ class Rollout:
 
     def record_verdict(self, text: str) -> None:
         self.verdicts.append((round(time.monotonic() - self.started, 3), text))
+
+    def prepare(self, targets: Sequence[Target]) -> None:
+        def one(target: Target) -> str:
+            try:
+                resent = target.node.prepare(
+                    self.plan.release_for(target.config), self.plan.sources
+                )
+            except NodeError as error:
+                self.set_phase(target, Phase.FAILED, str(error))
+                return str(error)
+            if resent:
+                target.sent += resent
+                self.note(
+                    f"{target.host}: a staged file had changed on the node; it was sent again "
+                    f"({resent} bytes) and checked"
+                )
+            return ""
+
+        errors = [error for error in fanout.each(one, list(targets)) if error]
+        if errors:
+            self.discard(targets)
+            raise RolloutError(
+                "preparing the release's files failed; no node was restarted, every node "
+                "still runs what it ran:\n" + "\n".join(f"  {e}" for e in errors)
+            )
+
+    def discard(self, targets: Sequence[Target]) -> None:
+        def one(target: Target) -> None:
+            with contextlib.suppress(NodeError):  # else the next run's pre-flight does
+                target.node.discard(self.plan.release_for(target.config))
+
+        untouched = [target for target in targets if target.outcome == Outcome.UNTOUCHED]
+        fanout.each(one, untouched)
 
     def make_live(self, target: Target) -> None:
         try:

@@ -60,6 +60,17 @@ class Steps(Protocol):
         """Install, restart, verify by version; `RolloutError` saying what was seen."""
         ...
 
+    def prepare(self, targets: Sequence[Target]) -> None:
+        """Before the first node's turn, on every one of ``targets`` at once: the
+        release's files copied beside their places and checked, so each node's turn
+        (`make_live`, by `Node.install`) only renames them. Nothing live changes; a
+        failure stops the run before any node leaves rotation (`RolloutError`)."""
+        ...
+
+    def discard(self, targets: Sequence[Target]) -> None:
+        """Remove what `prepare` made on those of ``targets`` the run did not reach."""
+        ...
+
     def warm_up(self, targets: Sequence[Target], ramp: Rotation | None = None) -> None:
         """Let verified targets warm up, together: one ``warmup`` for all of them;
         with ``ramp``, their haproxy weight rises to full over it."""

@@ -91,6 +91,18 @@ def test_deploy_rolls_node_by_node_and_verifies(
     entry = history(on_125)[-1]
     assert entry["outcome"] == "ok" and entry["version"] == "1.0.126"
     assert {h["outcome"] for h in entry["hosts"].values()} == {"deployed"}
+    # the copies made before the first node's turn (`Node.prepare`) were all taken
+    assert not hidden_copies(sandbox)
+
+
+def hidden_copies(sandbox: cluster.Cluster) -> list[Path]:
+    """The temporary copies (`layout.hidden_beside`) left beside the nodes' files."""
+    found = []
+    for address in sandbox.addresses:
+        home = sandbox.home(address)
+        for where in (home, home / "jetty-base" / "webapps", home / "jetty-base" / "resources"):
+            found += where.glob(".*deploy-new")
+    return found
 
 
 def test_deploy_latest_then_a_noop_redeploy(
@@ -137,6 +149,7 @@ def test_broken_war_stops_at_the_first_node(
     assert "To roll back: deploy rollback --app-dir" in result.err
     assert versions(sandbox) == {first: "", second: "1.0.125", third: "1.0.125"}
     assert history(on_125)[-1]["outcome"] == "failed"
+    assert not hidden_copies(sandbox)  # the copies made for the nodes it did not reach
 
     back = cli.run(["rollback"], on_125, capsys)
     assert back.code == 0, back.text
@@ -332,9 +345,11 @@ def test_an_install_that_fails_leaves_the_node_as_it_was(
     (on_125 / "config.properties").write_text("greeting=changed\n")
     result = cli.run(["search-web-frontend-1.0.126.war"], on_125, capsys)
     assert result.code == 1
-    assert f"{first}: installing the release failed" in result.err
+    # found before any node's turn, while every node still serves (`Node.prepare`)
+    assert "preparing the release's files failed; no node was restarted" in result.err
+    assert f"{first}: preparing the release's files failed" in result.err
     assert "To roll back: deploy rollback" in result.err
     assert (home / "jetty-base" / "resources" / "config.properties").read_text() == properties
     assert (home / "releases" / "search-web-frontend" / "current").read_text() == current
-    assert not list((home / "jetty-base" / "resources").glob(".*deploy-new"))
+    assert not hidden_copies(sandbox)
     assert versions(sandbox) == all_on(sandbox, "1.0.125")

@@ -183,3 +183,74 @@ def test_staging_refuses_a_changed_file_it_has_no_copy_of(
         rollout.run()
     assert f"{HOSTS[0]}: staged file(s) changed" in str(caught.value)
     assert not [e for e in world.cluster.events if e[1].startswith(("lb", "install", "restart"))]
+
+
+def test_a_prepared_copy_is_what_the_node_s_turn_installs(
+    tmp_path: Path, config: NodeConfig, home: Path
+) -> None:
+    """`Node.prepare` makes the checked copies beside their targets before the node's
+    turn; the install then only renames them (the blob itself is not read again), and
+    leaves no copy behind."""
+    blobs = home / "releases" / "shop" / "blobs"
+    fake = release(4)
+    target = staged(fake, blobs)
+    node = node_of(config, home)
+    assert node.prepare(target) == 0
+    assert (home / "webapps" / "root.war").exists() is False  # nothing live changed
+    copies = sorted(p.name for p in (home / "webapps").iterdir())
+    assert copies == [f".root.war.{node.run_id}-{target.war[:16]}.deploy-new"]
+    (blobs / target.war).write_text("damaged after the copy was checked")
+    assert node.install(target) == 0
+    assert (home / "webapps" / "root.war").read_text() == f"content of {fake.war[-4:]}"
+    assert [p.name for p in (home / "webapps").iterdir()] == ["root.war"]
+    assert node.holdings().current == target
+
+
+def test_a_copy_is_prepared_only_from_a_blob_that_checks(
+    tmp_path: Path, config: NodeConfig, home: Path
+) -> None:
+    blobs = home / "releases" / "shop" / "blobs"
+    fake = release(5)
+    target = staged(fake, blobs)
+    local = sources(tmp_path, blobs, *target.blobs)
+    (blobs / target.war).write_text("changed on the node")
+    node = node_of(config, home)
+    assert node.prepare(target, local) == local[target.war].stat().st_size  # sent again
+    assert (blobs / target.war).read_text() == f"content of {fake.war[-4:]}"
+    node.discard(target)  # a run that stopped before this node's turn
+    assert list((home / "webapps").iterdir()) == []
+    assert not [p for p in (home / "conf").iterdir() if p.name.endswith(".deploy-new")]
+
+
+def test_a_copy_prepared_for_another_file_is_not_taken(
+    tmp_path: Path, config: NodeConfig, home: Path
+) -> None:
+    blobs = home / "releases" / "shop" / "blobs"
+    one, other = release(6), release(7)
+    first, second = staged(one, blobs), staged(other, blobs)
+    node = node_of(config, home)
+    node.prepare(first)
+    node.install(second)
+    assert (home / "webapps" / "root.war").read_text() == f"content of {other.war[-4:]}"
+
+
+def test_every_node_is_prepared_before_the_first_one_s_turn(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = World(tmp_path, "rolling", monkeypatch)
+    world.run()
+    order = [what for _, what in world.cluster.events if what.startswith(("prepare", "install"))]
+    assert order == [f"prepare {NEW.version}"] * len(HOSTS) + [f"install {NEW.version}"] * len(
+        HOSTS
+    )
+
+
+def test_a_stopped_rollout_discards_the_copies_of_the_nodes_it_did_not_reach(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = World(tmp_path, "rolling", monkeypatch)
+    world.cluster.hosts[HOSTS[0]].broken = True
+    with pytest.raises(RolloutError):
+        world.run()
+    discarded = [host for host, what in world.cluster.events if what.startswith("discard")]
+    assert discarded == list(HOSTS[1:])

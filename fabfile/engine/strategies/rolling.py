@@ -114,7 +114,13 @@ class Rolling:
             steps, self.rotation, on_failed_canary=self._canary_out, held=held, analyse=True
         )
         self.ramping = self.rotation is not None and len(todo) > 1
-        runner.run(todo, one, after)
+        if len(todo) > 1:  # each node's turn then only renames: N-1 copies off the path
+            steps.prepare(todo)
+        try:
+            runner.run(todo, one, after)
+        except DeployError:
+            steps.discard(todo)  # an interruption leaves them to the next pre-flight
+            raise
         runner.finish()
 
     def _all_at_once(self, steps: Steps, todo: Sequence[Target]) -> None:
