@@ -114,6 +114,7 @@ def _arguments() -> argparse.Namespace:
         parser.error("--rows checkout needs --baseline DIR")
     if args.baseline:
         args.baseline = args.baseline.resolve()
+        command.compile_bytecode(args.baseline)
     return args
 
 

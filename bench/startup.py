@@ -34,6 +34,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.command import compile_bytecode  # noqa: E402
 from bench.command import deploy as checkout_deploy  # noqa: E402
 from bench.command import environment as checkout_environment  # noqa: E402
 from sandbox import app, cluster, haproxy  # noqa: E402
@@ -49,8 +50,7 @@ def main() -> None:
     args = _arguments()
     checkouts = {"this": REPO, **({"baseline": args.baseline.resolve()} if args.baseline else {})}
     for checkout in checkouts.values():
-        compiled = [sys.executable, "-m", "compileall", "-q", str(checkout / "fabfile")]
-        subprocess.run(compiled, check=True, stdout=subprocess.DEVNULL)
+        compile_bytecode(checkout)
     load_before = os.getloadavg()
     sandbox = cluster.up(ROOT, 3, first=args.first)
     try:

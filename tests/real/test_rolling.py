@@ -97,7 +97,7 @@ def test_deploy_rolls_node_by_node_and_verifies(
 
 def hidden_copies(sandbox: cluster.Cluster) -> list[Path]:
     """The temporary copies (`layout.hidden_beside`) left beside the nodes' files."""
-    found = []
+    found: list[Path] = []
     for address in sandbox.addresses:
         home = sandbox.home(address)
         for where in (home, home / "jetty-base" / "webapps", home / "jetty-base" / "resources"):
