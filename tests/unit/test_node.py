@@ -15,6 +15,7 @@ import pytest
 from fabric.testing.base import Command, MockRemote, Session
 
 from fabfile.app.release import Release
+from fabfile.cluster import connection
 from fabfile.cluster.holdings import Holdings, by_label, every_script
 from fabfile.cluster.layout import Layout
 from fabfile.cluster.node import Node
@@ -233,7 +234,8 @@ def test_records_that_are_not_objects_read_as_no_release(record: str) -> None:
 
 
 class NodeSession(Session):  # type: ignore[misc]
-    """fabric's `Session`, expecting the connect timeouts `Node` passes as well.
+    """fabric's `Session`, expecting the connect timeouts and the transport (packets sent
+    at once: `connection._prompt_transport`) that `Node` passes as well.
 
     fabric's own check wants ``connect(username, hostname, port)`` and nothing else.
     """
@@ -247,6 +249,7 @@ class NodeSession(Session):  # type: ignore[misc]
             banner_timeout=ANY,
             auth_timeout=ANY,
             channel_timeout=ANY,
+            transport_factory=connection._prompt_transport,
         )
         for channel, command in zip(self.channels, self.commands, strict=True):
             command.expect_execution(channel)

@@ -65,10 +65,9 @@ NOT_FOR_STATUS = (
 )
 RUN = """
 import json, sys
-sys.argv = ["deploy", *sys.argv[1:]]
-from fabfile.cli import main
+from fabfile.cli import run  # what main runs, without ending the process at once
 try:
-    main()
+    run(["deploy", *sys.argv[1:]])
 except SystemExit as exit:
     code = exit.code
 else:
