@@ -7,7 +7,9 @@ Each endpoint is a tiny asyncio HTTP server on its own loopback address
 uses), not a Jetty. Of every 100, 5 accept connections and never answer and 5 refuse
 (nothing listens). A second run per count has every endpoint answering. Times are the
 status action in-process and the whole ``deploy --json`` command of this checkout
-(`bench.command`; Python start-up included). Each figure is the median of ``--runs``
+(`bench.command`; Python start-up included, its bytecode compiled first as pip compiles
+an installed package: with PYTHONDONTWRITEBYTECODE set, every run would compile the
+whole package again). Each figure is the median of ``--runs``
 runs with its range; written as JSON to bench/results/status_scale.json, with the
 machine's load before and after.
 """
@@ -153,6 +155,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="report the median of this many")
     parser.add_argument("--out", type=Path, default=REPO / "bench/results/status_scale.json")
     args = parser.parse_args()
+    compiled = [sys.executable, "-m", "compileall", "-q", str(REPO / "fabfile")]
+    subprocess.run(compiled, check=True, stdout=subprocess.DEVNULL)
     load_before, runs = os.getloadavg()[0], []
     with tempfile.TemporaryDirectory() as root:
         for _ in range(args.runs):

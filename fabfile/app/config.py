@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import configparser
 import dataclasses
+import getpass
 import re
 import shlex
 import urllib.parse
@@ -167,10 +168,9 @@ def load(path: Path, app: str | None = None, rules: Rules | None = None) -> AppC
     hosts = _hosts(path, parser, source)
     ini.check_named_sections(path, parser, source, HOST_PREFIX, hosts)
     instances = _instances(path, parser, source)
+    shared = _Shared(path, parser, source)
     nodes = tuple(
-        _node(path, parser, source, app, host, instance)
-        for host in hosts
-        for instance in instances or ("",)
+        _node(shared, app, host, instance) for host in hosts for instance in instances or ("",)
     )
     config = AppConfig(
         path,
@@ -179,7 +179,7 @@ def load(path: Path, app: str | None = None, rules: Rules | None = None) -> AppC
         strategy=_cluster_value(path, parser, source, "strategy"),
         lb_state_file=_state_file(path, parser, source),
         balancers=endpoints.parse(nodes[0].lb_socket) if nodes else (),
-        balancer_hosts=_balancer_hosts(path, parser, source, app, nodes),
+        balancer_hosts=_balancer_hosts(shared, app, nodes),
         retire=_cluster_value(path, parser, source, "retire"),
         retire_timeout=_cluster_value(path, parser, source, "retire_timeout"),
         pace=_pace(path, parser, source),
@@ -225,16 +225,12 @@ def _state_file(path: Path, parser: configparser.ConfigParser, source: Source) -
 
 
 def _balancer_hosts(
-    path: Path,
-    parser: configparser.ConfigParser,
-    source: Source,
-    app: str,
-    nodes: tuple[NodeConfig, ...],
+    shared: _Shared, app: str, nodes: tuple[NodeConfig, ...]
 ) -> dict[str, NodeConfig]:
     """How SSH reaches each balancer host of ``lb_socket`` (``HOST:/path``): as a node's
     host would be, with ``[deploy]``'s settings."""
     found = endpoints.parse(nodes[0].lb_socket) if nodes else ()
-    return {e.name: _node(path, parser, source, app, e.name, "") for e in found if e.remote}
+    return {e.name: _node(shared, app, e.name, "") for e in found if e.remote}
 
 
 def _check_state_file(config: AppConfig, raw: str) -> None:
@@ -311,25 +307,59 @@ def _hosts(path: Path, parser: configparser.ConfigParser, source: Source) -> lis
     return hosts
 
 
-def _node(
-    path: Path,
-    parser: configparser.ConfigParser,
-    source: Source,
-    app: str,
-    host: str,
-    instance: str,
-) -> NodeConfig:
+_NODE_KEYS = tuple(key.name for key in KEYS if key.name not in CLUSTER_KEYS)
+
+
+class _Shared:
+    """The file as every node reads it: ``[deploy]``'s value of each node key, parsed on
+    the first node that uses it and then shared, so a thousand hosts cost one parse of
+    each shared key (values are immutable); a ``[host:NAME]`` or ``[instance:NAME]``
+    value is parsed for its own node."""
+
+    def __init__(self, path: Path, parser: configparser.ConfigParser, source: Source) -> None:
+        self.path, self.parser, self.source = path, parser, source
+        self._deploy: dict[str, Any] = {}
+        self._ssh_config: dict[str, bool] = {}  # per ssh_config setting: is there a file
+        self._user = ""
+
+    def resolve(self, host: str, setting: str, where: str, user: str, port: int) -> Resolved:
+        """`sshconfig.resolve`; without an ssh_config file, the file looked for and the
+        user running deploy looked up once for every host."""
+        if setting not in self._ssh_config:
+            self._ssh_config[setting] = sshconfig.path_of(setting) is not None
+        if self._ssh_config[setting]:
+            return sshconfig.resolve(host, setting, where, user, port)
+        self._user = self._user or getpass.getuser()
+        return sshconfig.plain(host, user or self._user, port)
+
+    def own(self, sections: Iterable[str]) -> list[tuple[str, frozenset[str]]]:
+        """The node's own sections that the file has, each with the keys it sets."""
+        return [
+            (s, frozenset(self.parser.options(s))) for s in sections if self.parser.has_section(s)
+        ]
+
+    def value(self, section: str, name: str) -> Any:
+        """``name``'s value as set in ``section`` (its default when unset there)."""
+        if section == DEPLOY and name in self._deploy:
+            return self._deploy[name]
+        raw = self.parser.get(section, name, fallback=KEYS_BY_NAME[name].default)
+        value = _value(self.path, self.source, section, name, raw)
+        if section == DEPLOY:
+            self._deploy[name] = value
+        return value
+
+
+def _node(shared: _Shared, app: str, host: str, instance: str) -> NodeConfig:
     """One instance of one host: [instance:NAME] over [host:NAME] over [deploy]."""
+    path, source = shared.path, shared.source
     sections = [source.section(INSTANCE_PREFIX, instance)] if instance else []
     sections += [source.section(HOST_PREFIX, host), DEPLOY]
+    own = shared.own(sections[:-1])
     values: dict[str, Any] = {"host": host, "instance": instance}
-    for key in KEYS:
-        if key.name in CLUSTER_KEYS:
-            continue
-        section = next((s for s in sections if parser.has_option(s, key.name)), DEPLOY)
-        raw = parser.get(section, key.name, fallback=key.default)
-        values[key.name] = _value(path, source, section, key.name, raw)
-    _resolve_ssh(values, path, source, sections, host)
+    for name in _NODE_KEYS:
+        section = next((s for s, keys in own if name in keys), DEPLOY)
+        values[name] = shared.value(section, name)
+    _resolve_ssh(values, shared, sections, host)
     _fill_placeholders(values, host, app, instance)
     if values["lb_socket"] and not values["lb_backend"]:
         raise ConfigError(
@@ -348,14 +378,13 @@ def _node(
     return node
 
 
-def _resolve_ssh(
-    values: dict[str, Any], path: Path, source: Source, sections: list[str], host: str
-) -> None:
+def _resolve_ssh(values: dict[str, Any], shared: _Shared, sections: list[str], host: str) -> None:
     """User, port, address and jump hosts as ssh_config gives them, ``.config`` first."""
+    path, source = shared.path, shared.source
     parser_section = next((s for s in sections if (s, "ssh_config") in source.keys), DEPLOY)
     where = f"{path}:{source.line(parser_section, 'ssh_config')}: [{parser_section}] ssh_config"
     setting = values["ssh_config"]
-    ssh = sshconfig.resolve(host, setting, where, values["user"], values["port"])
+    ssh = shared.resolve(host, setting, where, values["user"], values["port"])
     values.update(user=ssh.user, port=ssh.port, address=ssh.address, ssh=ssh)
     values["jumps"] = tuple(sshconfig.hop(spec, setting, where) for spec in ssh.jumps)
     # behind a jump host, the node's HTTP port is rarely reachable from here either

@@ -104,10 +104,15 @@ def hop(spec: str, setting: str, where: str) -> Resolved:
     return resolve(host, setting, where, user, port)
 
 
+def plain(name: str, user: str, port: int = 0) -> Resolved:
+    """``name`` as ssh sees it without an ssh_config file (`path_of` is None)."""
+    return Resolved(name, user, port or 22, (), (), "", False)
+
+
 def resolve(name: str, setting: str, where: str, user: str = "", port: int = 0) -> Resolved:
     """``name`` as ssh would see it; ``user`` and ``port`` (from ``.config``) win."""
     if path_of(setting) is None:  # no file: the name as it is (and Paramiko stays unloaded)
-        return Resolved(name, user or getpass.getuser(), port or 22, (), (), "", False)
+        return plain(name, user or getpass.getuser(), port)
     parsed, source = load(setting, where)
     found = parsed.lookup(name)
     address = found.get("hostname", name)  # paramiko answers the name itself without one

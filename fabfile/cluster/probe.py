@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ..app.config import NodeConfig
 from . import http, inflight, tunnel
@@ -104,13 +104,24 @@ def _failed(
     return Status(node.label, url, False, reason, seconds=seconds, unreached=unreached)
 
 
-def probe_all(nodes: Sequence[NodeConfig]) -> list[Status]:
+def probe_all(
+    nodes: Sequence[NodeConfig], failed: Callable[[], None] | None = None
+) -> list[Status]:
     """Probe every node in parallel; the slowest node bounds the wait, not their sum.
+    ``failed`` is called (in a probe's thread) each time a node is not Ok, as soon as
+    it is known: status starts what a failure calls for while the rest still answer.
 
     In `inflight.each`'s threads, not concurrent.futures': its import (logging,
     traceback, queue) costs the status table more than probing three nodes."""
     since = time.monotonic()
-    return inflight.each(lambda node: probe(node, since), nodes, workers=_MAX_THREADS)
+
+    def one(node: NodeConfig) -> Status:
+        status = probe(node, since)
+        if failed is not None and not status.ok:
+            failed()
+        return status
+
+    return inflight.each(one, nodes, workers=_MAX_THREADS)
 
 
 class DownWatch:

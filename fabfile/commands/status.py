@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -49,17 +50,53 @@ def status(options: Options, as_json: bool = False) -> ExitCode:
     than the rest of the command): it is read only when the table or the history gives
     a reason (`_calm`), whichever coordinator's run holds it.
     """
-    code, calm = _status(options, as_json)
+    sooner = _Sooner(options.nodes)
+    code, calm = _status(options, as_json, sooner.start)
     if calm:
         return code
     from . import locks
 
-    for line in locks.lines(locks.read(options.nodes)):
+    for line in locks.lines(locks.read(options.nodes, sooner.found())):
         if as_json:
             sys.stderr.write(line + "\n")
         else:
             options.out.line(view.piece(line))
     return code
+
+
+class _Sooner:
+    """The lock read's first step, which needs no SSH (`locks.turned_away`: which hosts'
+    sshd turns a connection away), started in the background once a node fails, while
+    the probes of the others (a hanging one takes its timeout) still run: a node not Ok
+    means the lock is read. The SSH logins wait for the table, not to slow the probes."""
+
+    def __init__(self, nodes: tuple[NodeConfig, ...]) -> None:
+        self._nodes = nodes
+        self._thread: threading.Thread | None = None
+        self._found: dict[str, str] | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """Start it, once (called from the probes' threads)."""
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        from . import locks
+
+        self._found = locks.turned_away(self._nodes)
+
+    def found(self) -> dict[str, str] | None:
+        """Its answer once it ends; None when it never started (or failed: then the lock
+        read takes the step itself)."""
+        with self._lock:
+            thread = self._thread
+        if thread is None:
+            return None
+        thread.join()
+        return self._found
 
 
 def _calm(
@@ -79,10 +116,13 @@ def _calm(
     return code == ExitCode.OK and all(s.ok for s in statuses) and one and not unfinished
 
 
-def _status(options: Options, as_json: bool) -> tuple[ExitCode, bool]:
-    """The table, its exit code, and whether it is `_calm`."""
+def _status(
+    options: Options, as_json: bool, failed: Callable[[], None] | None = None
+) -> tuple[ExitCode, bool]:
+    """The table, its exit code, and whether it is `_calm` (``failed``: called as soon as
+    a node is seen not Ok)."""
     nodes = options.nodes
-    statuses = probe.probe_all(nodes)
+    statuses = probe.probe_all(nodes, failed)
     current = History(options.app.history_path).current()
     expected = current.version if current else None
     if options.strategy.status is Columns.VERSIONS:

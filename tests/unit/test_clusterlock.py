@@ -15,6 +15,7 @@ import pytest
 
 from fabfile.app.appdir import AppDir
 from fabfile.app.config import NodeConfig
+from fabfile.cluster import node, sshport
 from fabfile.cluster.layout import Layout
 from fabfile.cluster.node import Node
 from fabfile.cluster.nodelock import NodeLock
@@ -267,7 +268,8 @@ def test_status_lines_name_the_holder_once_per_run(nodes: tuple[NodeConfig, ...]
 def test_unlock_clears_a_stale_lock_and_refuses_a_live_one_unless_forced(
     nodes: tuple[NodeConfig, ...], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(locks, "Node", ShNode)
+    monkeypatch.setattr(node, "Node", ShNode)  # what `locks` loads when it reads over SSH
+    monkeypatch.setattr(sshport, "turned_away", lambda configs: {})  # the hosts are made up
     monkeypatch.setattr(unlock, "Node", ShNode)
     options = Options(_app(tmp_path, monkeypatch, nodes))
     with cluster_lock(nodes, "deploy live.war") as live:

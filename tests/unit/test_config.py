@@ -641,3 +641,44 @@ def test_manager_mistakes_are_refused_with_file_line_and_key(
 ) -> None:
     path = write(tmp_path, "[deploy]", "hosts = web1, web2", USER, *lines)
     assert load_error(path).startswith(f"{path}{expected}")
+
+
+def test_a_shared_key_is_parsed_once_for_every_host_and_an_override_for_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    parsed: list[str] = []
+    key = config.KEYS_BY_NAME["status_timeout"]
+
+    def counting(text: str) -> float:
+        parsed.append(text)
+        return float(key.parse(text))
+
+    monkeypatch.setitem(
+        config.KEYS_BY_NAME, "status_timeout", dataclasses.replace(key, parse=counting)
+    )
+    hosts = [f"web{i}" for i in range(50)]
+    path = tmp_path / ".config"
+    path.write_text(
+        f"[deploy]\nhosts = {', '.join(hosts)}\nuser = u\nstatus_timeout = 3\n"
+        "[host:web7]\nstatus_timeout = 2\nuser = v\n"
+    )
+    nodes = config.load(path).nodes
+    assert sorted(parsed) == ["2", "3"]  # once for [deploy], once for web7's own
+    assert [n.status_timeout for n in nodes] == [2.0 if n.host == "web7" else 3.0 for n in nodes]
+    assert {n.host for n in nodes if n.user == "v"} == {"web7"}
+    path.write_text(path.read_text().replace("status_timeout = 2", "status_timeout = soon"))
+    with pytest.raises(ConfigError, match=r":6: \[host:web7\] status_timeout = 'soon'"):
+        config.load(path)
+
+
+def test_without_an_ssh_config_every_host_is_its_own_address_as_the_running_user(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.ssh/config
+    path = tmp_path / ".config"
+    path.write_text("[deploy]\nhosts = web1, web2\n[host:web2]\nuser = v\nport = 2222\n")
+    nodes = config.load(path).nodes
+    assert [(n.address, n.user, n.port) for n in nodes] == [
+        ("web1", getpass.getuser(), 22),
+        ("web2", "v", 2222),
+    ]

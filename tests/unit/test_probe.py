@@ -198,6 +198,19 @@ def test_probe_all_asks_every_node_at_once(tmp_path: Path, port: int) -> None:
     assert elapsed < 2 * TIMEOUT  # in parallel: the slowest bounds the wait, not the sum
 
 
+def test_probe_all_says_a_failure_as_soon_as_it_is_seen(tmp_path: Path, port: int) -> None:
+    paths = ("/slow", "/error", "/ok")
+    for name in paths:
+        (tmp_path / name[1:]).mkdir()
+    nodes = [node_configs(tmp_path / p[1:], *loopback(port, p))[0] for p in paths]
+    started = time.monotonic()
+    failures: list[float] = []
+    statuses = probe.probe_all(nodes, lambda: failures.append(time.monotonic() - started))
+    assert [s.ok for s in statuses] == [False, False, True]
+    assert len(failures) == 2  # the 500 and the timeout, not the answer
+    assert failures[0] < TIMEOUT / 2  # the 500, while the slow one still runs
+
+
 def test_probe_all_of_nothing_is_nothing() -> None:
     assert probe.probe_all([]) == []
 

@@ -14,9 +14,9 @@ from rich.console import Console
 from fabfile.app.appdir import AppDir
 from fabfile.app.config import NodeConfig
 from fabfile.cluster.manager import Deployed
-from fabfile.commands import locks, retiring
+from fabfile.commands import retiring
 from fabfile.commands.options import Options
-from fabfile.engine import retirement
+from fabfile.engine import clusterlock, retirement
 from fabfile.errors import ExitCode
 from fabfile.records.history import Action, History, HostRecord, Record, Result
 from fabfile.records.lock import Lock
@@ -49,7 +49,7 @@ def options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Options:
         "retire_timeout = 5\n"
     )
     monkeypatch.setattr(retirement, "POLL", 0.01)
-    monkeypatch.setattr(locks, "ClusterLock", NodesFree)
+    monkeypatch.setattr(clusterlock, "ClusterLock", NodesFree)  # `locks` loads it when used
     console = Console(file=io.StringIO(), width=200)
     return Options(AppDir(tmp_path), console=console)
 

@@ -440,9 +440,9 @@ def test_status_and_history_tell_a_cut_off_run(
     marks = [("pre-flight", 0.0), ("draining", 2.0)]
     log.progress("r1", HOSTS[0], HostRecord("untouched", phases=marks))
     answers = [Status(h, f"http://{h}/status", True, "", 200, "g:a", R1.version) for h in HOSTS]
-    monkeypatch.setattr(status_command.probe, "probe_all", lambda nodes: answers)
+    monkeypatch.setattr(status_command.probe, "probe_all", lambda nodes, failed=None: answers)
     monkeypatch.setattr(
-        locks, "read", lambda nodes: {}
+        locks, "read", lambda nodes, turned=None: {}
     )  # the nodes' locks: free (read: a run has no end)
     shown = run([], app, capsys)
     assert shown.code == 0, shown.text  # every node serves: the notice says the rest

@@ -12,6 +12,7 @@ import http.server
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -257,13 +258,38 @@ def test_the_fast_path_says_what_the_program_says(
     )
 
 
-def test_status_reads_the_lock_over_ssh_when_a_node_fails(app: Path) -> None:
+def test_status_reads_the_lock_when_a_node_fails_and_needs_no_ssh_where_sshd_refuses(
+    app: Path,
+) -> None:
     _Node.answer = (503, "starting")
     code, out, err, modules = deploy(cwd=app)
     assert code == 1, out + err
     assert "HTTP 503" in out
-    assert "lock: not read on 127.0.0.1 (" in out, out  # SSH was tried: port 1 refuses
-    assert loaded(modules, "paramiko", "fabfile.commands.locks")
+    said = "127.0.0.1: sshd at 127.0.0.1:1 refused the connection: is sshd running there"
+    assert f"lock: not read on 127.0.0.1 ({said}" in out, out  # port 1 refuses
+    assert loaded(modules, "fabfile.commands.locks")
+    assert loaded(modules, *UNUSED) == []  # its refusal is told without SSH
+
+
+def test_status_reads_the_lock_over_ssh_where_sshd_takes_the_connection(
+    app: Path, tmp_path: Path
+) -> None:
+    listening = socket.create_server(("127.0.0.1", 0))  # takes it, never speaks SSH
+    try:
+        port = listening.getsockname()[1]
+        config = app / ".config"
+        config.write_text(
+            config.read_text()
+            .replace("port = 1\n", f"port = {port}\n")
+            .replace("connect_timeout = 2", "connect_timeout = 0.5")
+        )
+        _Node.answer = (503, "starting")
+        code, out, err, modules = deploy(cwd=app)
+    finally:
+        listening.close()
+    assert code == 1, out + err
+    assert f"lock: not read on 127.0.0.1 (127.0.0.1: sshd at 127.0.0.1:{port} " in out, out
+    assert loaded(modules, "paramiko", "fabfile.cluster.node")
 
 
 def test_status_json_says_the_lock_on_stderr_when_a_node_fails(app: Path) -> None:
