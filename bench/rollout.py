@@ -371,7 +371,7 @@ def _report(runs: list[dict[str, Any]], args: argparse.Namespace) -> None:
                 "runs": runs,
                 "load": [min(loads), max(loads)],
                 "cpus": os.cpu_count(),
-                "args": vars(args) | {"out": str(args.out)},
+                "args": vars(args) | {"out": str(args.out), "baseline": str(args.baseline or "")},
             },
             indent=2,
         )
