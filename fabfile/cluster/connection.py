@@ -19,7 +19,7 @@ from fabric import Config, Connection
 from ..app.config import NodeConfig
 from ..app.sshconfig import Resolved
 from ..errors import NodeError
-from . import hostkeys, jumps
+from . import hostkeys, jumps, sshport
 
 _FAST_FIRST = ("aes128-gcm@openssh.com", "aes256-gcm@openssh.com")
 DEAD_AFTER = 3  # keepalive intervals with nothing acknowledged: the link is dead
@@ -247,7 +247,7 @@ def _refused(config: NodeConfig, error: Exception, hop: Resolved | None, via: st
     if isinstance(error, socket.gaierror):
         name = hop.address if hop is not None else config.address or config.host
         told = config.ssh.describe(config.host) if config.ssh else ""
-        return f"{via}{name!r} resolves to no address ({error.strerror}); {told}"
+        return via + sshport.unresolved_words(name, error.strerror or "", told)
     if isinstance(error, paramiko.PasswordRequiredException) or "encrypted" in str(error):
         return (
             f"the identity_file {config.identity_file} is passphrase-protected; load it into "
@@ -287,11 +287,12 @@ def _unreached(config: NodeConfig, error: Exception, hop: Resolved | None) -> st
     if isinstance(error, paramiko.ssh_exception.NoValidConnectionsError):
         reasons = {type(e) for e in error.errors.values()}
         if reasons == {ConnectionRefusedError}:
-            return f"{where} refused the connection: is sshd running there, on that port?"
-        detail = "; ".join(sorted({e.strerror or str(e) for e in error.errors.values()}))
-        return f"cannot reach {where} ({detail})"
+            return sshport.refused_words(where)
+        return sshport.unreachable_words(
+            where, (e.strerror or str(e) for e in error.errors.values())
+        )
     if isinstance(error, (socket.timeout, TimeoutError)):
-        return f"{where} did not accept the connection within {config.connect_timeout:g} s"
+        return sshport.timed_out_words(where, config.connect_timeout)
     if isinstance(error, paramiko.SSHException) and (
         "banner" in str(error) or "No existing session" in str(error)
     ):

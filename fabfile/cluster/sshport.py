@@ -60,30 +60,50 @@ def _literal(name: str) -> bool:
     return True
 
 
+# What SSH says when it cannot connect: the one wording, used here and by
+# `fabfile.cluster.connection` (which loads Paramiko, so the words live here).
+
+
+def refused_words(where: str) -> str:
+    """Every address of the sshd ``where`` names refused the connection."""
+    return f"{where} refused the connection: is sshd running there, on that port?"
+
+
+def unreachable_words(where: str, reasons: Iterable[str]) -> str:
+    """Every address refused or had no route (``reasons``: the errors' texts)."""
+    return f"cannot reach {where} ({'; '.join(sorted(set(reasons)))})"
+
+
+def unresolved_words(name: str, why: str, told: str) -> str:
+    """``name`` resolves to no address (``told``: what ssh_config made of the host)."""
+    return f"{name!r} resolves to no address ({why}); {told}"
+
+
+def timed_out_words(where: str, seconds: float) -> str:
+    """An address did not accept within ``seconds`` (``connect_timeout``)."""
+    return f"{where} did not accept the connection within {seconds:g} s"
+
+
 def refused(config: NodeConfig) -> str:
     """The SSH connection's words when every address refused."""
-    where = _where(config)
-    return f"{config.host}: {where} refused the connection: is sshd running there, on that port?"
+    return f"{config.host}: {refused_words(_where(config))}"
 
 
 def unreachable(config: NodeConfig, reasons: Iterable[str]) -> str:
     """The SSH connection's words when every address refused or had no route."""
-    return f"{config.host}: cannot reach {_where(config)} ({'; '.join(sorted(set(reasons)))})"
+    return f"{config.host}: {unreachable_words(_where(config), reasons)}"
 
 
 def unresolved(config: NodeConfig, error: socket.gaierror) -> str:
     """The SSH connection's words when the address resolves to nothing."""
-    name = config.address or config.host
     told = config.ssh.describe(config.host) if config.ssh else ""
-    return f"{config.host}: {name!r} resolves to no address ({error.strerror}); {told}"
+    name = config.address or config.host
+    return f"{config.host}: {unresolved_words(name, error.strerror or '', told)}"
 
 
 def timed_out(config: NodeConfig) -> str:
     """The SSH connection's words when an address did not accept within the timeout."""
-    return (
-        f"{config.host}: {_where(config)} did not accept the connection within "
-        f"{config.connect_timeout:g} s"
-    )
+    return f"{config.host}: {timed_out_words(_where(config), config.connect_timeout)}"
 
 
 def _where(config: NodeConfig) -> str:
