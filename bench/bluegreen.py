@@ -17,6 +17,9 @@ the same run on the same cluster: "one host after another" (the same deploy with
 ``idle_starts = 1``, the old order) and "floor": one idle colour's restart to verified
 when it starts alone (a ``--no-switch --force`` deploy of one host, from its history's
 ``restart_to_ready``) + ``warmup`` + the deploy's own switches (from its history's phases).
+The deploy row's time is also split (``deploy_parts`` in the JSON): its slowest idle
+colour's restart to verified, the warm-up, the switches, and the rest, the tool's own
+time; beside the floor's start alone, that tells the tool from the machine's cores.
 """
 
 from __future__ import annotations
@@ -83,11 +86,21 @@ def _extra(runs: list[list[dict[str, Any]]], load_before: tuple[float, ...]) -> 
         "one_by_one_over_deploy": round(median[SCENARIOS[3]] / median[SCENARIOS[0]], 2),
         "loadavg": {"start": list(load_before), "end": list(os.getloadavg())},
         "cpus": os.cpu_count(),
+        "deploy_parts": {
+            part: statistics.median(run[0]["parts"][part] for run in runs)
+            for part in runs[0][0]["parts"]
+        },
     }
     print(
         f"deploy / floor = {extra['deploy_over_floor']}; one host after another / deploy = "
         f"{extra['one_by_one_over_deploy']}; load average {load_before[0]:.2f} at the start, "
         f"{extra['loadavg']['end'][0]:.2f} at the end ({extra['cpus']} CPUs)"
+    )
+    parts = extra["deploy_parts"]
+    print(
+        f"the deploy row, medians: idle colours' starts at once {parts['starts_at_once']:.2f} s "
+        f"(one alone: {parts['start_alone']:.2f} s), warm-up {parts['warmup']:g} s, switches "
+        f"{parts['switches']:.2f} s, the tool's own time {parts['tool']:.2f} s"
     )
     return extra
 
@@ -121,15 +134,16 @@ def _scenarios(
 ) -> list[dict[str, Any]]:
     first = nodes.addresses[0]
     switches: list[float] = []
+    starts: dict[str, float] = {}
     plan: list[tuple[str, Callable[[], float]]] = [
-        (SCENARIOS[0], lambda: _deploy_and_read_switches(app_dir, wars[NEW], switches)),
+        (SCENARIOS[0], lambda: _deploy_and_read_switches(app_dir, wars[NEW], switches, starts)),
         (SCENARIOS[1], lambda: deploy(app_dir, None, "switch")),  # back to OLD ...
         ("", lambda: deploy(app_dir, None, "switch")),  # ... and to NEW again, unmeasured
         (SCENARIOS[2], lambda: deploy(app_dir, None, "rollback")),
         ("", lambda: deploy(app_dir, wars[OLD], "--no-switch", "--force")),  # idle on OLD
         (SCENARIOS[3], lambda: _one_by_one(app_dir, wars[NEW])),
         # the idle colours run OLD again (the ones live before): one of them starts alone
-        (SCENARIOS[4], lambda: _floor(app_dir, wars[NEW], first, args.warmup, switches)),
+        (SCENARIOS[4], lambda: _floor(app_dir, wars[NEW], first, args.warmup, switches, starts)),
     ]
     rows = []
     for name, run in plan:
@@ -140,14 +154,34 @@ def _scenarios(
         if name:
             rows.append(row(name, seconds, load, lost, bytes_sent(app_dir)))
             print(rows[-1], flush=True)
+    rows[0]["parts"] = _parts(rows[0]["seconds"], starts, switches[0], args.warmup)
     return rows
 
 
-def _deploy_and_read_switches(app_dir: Path, war: Path, switches: list[float]) -> float:
+def _parts(seconds: float, starts: dict[str, float], switches: float, warmup: float) -> dict[str, float]:
+    """Where the deploy row's time went: its idle colours' starts side by side (the
+    slowest, when they started at once, against one started alone in the floor row),
+    the warm-up and switches, and the rest: the tool's own time (start-up, pre-flight,
+    staging, installs, restart commands)."""
+    together = starts["together"]
+    return {
+        "starts_at_once": round(together, 2),
+        "start_alone": round(starts["alone"], 2),
+        "warmup": warmup,
+        "switches": round(switches, 2),
+        "tool": round(seconds - together - warmup - switches, 2),
+    }
+
+
+def _deploy_and_read_switches(
+    app_dir: Path, war: Path, switches: list[float], starts: dict[str, float]
+) -> float:
     """The deploy's wall time; ``switches`` gets how long its switches took, from the first
-    host's ``switching`` to the last one's ``done`` (as its history records them)."""
+    host's ``switching`` to the last one's ``done`` (as its history records them), and
+    ``starts["together"]`` its slowest idle colour's restart to verified."""
     seconds = deploy(app_dir, war)
     hosts = History(app_dir / ".deploy-history.jsonl").records()[-1].hosts.values()
+    starts["together"] = max(h.restart_to_ready for h in hosts if h.restart_to_ready)
     began = [at for host in hosts for phase, at in host.phases if phase == "switching"]
     ended = [_after(host.phases, "switching") for host in hosts]
     switches[:] = [max(at for at in ended if at is not None) - min(began)]
@@ -173,13 +207,21 @@ def _one_by_one(app_dir: Path, war: Path) -> float:
         config.write_text(text)
 
 
-def _floor(app_dir: Path, war: Path, host: str, warmup: float, switches: list[float]) -> float:
+def _floor(
+    app_dir: Path,
+    war: Path,
+    host: str,
+    warmup: float,
+    switches: list[float],
+    starts: dict[str, float],
+) -> float:
     """One idle colour's restart to verified, started alone (on ``host``), + the warm-up
     + the switches of the deploy row: what a deploy of every host at once cannot beat."""
     deploy(app_dir, war, "--no-switch", "--force", "--hosts", host)  # the idle one, alone
     hosts = History(app_dir / ".deploy-history.jsonl").records()[-1].hosts.values()
     alone = [h.restart_to_ready for h in hosts if h.restart_to_ready is not None]
     assert len(alone) == 1, f"expected one idle colour restarted on {host}, got {alone}"
+    starts["alone"] = alone[0]
     return alone[0] + warmup + switches[0]
 
 
