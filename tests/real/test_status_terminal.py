@@ -1,6 +1,7 @@
 """The status table on a user's terminal (a pty on stdin, stdout and stderr, real Jetty
 nodes behind haproxy): rich's colours at the terminal's width, printed without loading
-rich; the same bytes rich prints there; bold without colours under NO_COLOR."""
+rich; the same bytes rich prints there; bold without colours under NO_COLOR; a table
+wider than the terminal is rich's to fold."""
 
 from __future__ import annotations
 
@@ -103,3 +104,12 @@ def test_under_no_color_the_status_table_is_bold_without_colours(
     rows = [line for line in shown.splitlines() if "http://" in line]
     assert len(rows) == len(sandbox.addresses), shown
     assert all("  Ok  " in row and "  1.0.125  " in row for row in rows), rows
+
+
+def test_a_table_wider_than_the_terminal_is_left_to_rich(
+    on_125: Path, sandbox: cluster.Cluster, tmp_path: Path
+) -> None:
+    code, shown, loaded = on_a_terminal(on_125, tmp_path, COLUMNS="90")  # the table: 102
+    assert code == 0 and loaded, shown
+    assert max(len(re.sub(r"\x1b\[[0-9;]*m", "", line)) for line in shown.splitlines()) <= 90
+    assert "\x1b[32mUP\x1b[0m" in shown, shown  # in rich's colours
