@@ -91,6 +91,17 @@ def rich_prints(printable: object, soft_wrap: bool = False) -> str:
     return stream.getvalue()
 
 
+def printer_on(stream: Tty) -> tuple[Printer, list[Console]]:
+    """A command's printer on ``stream``, and the rich consoles it made (none, or one)."""
+    made: list[Console] = []
+
+    def console() -> Console:
+        made.append(make_console(stream))
+        return made[0]
+
+    return Printer(console, grid.page(stream)), made
+
+
 @settings(max_examples=600, deadline=None)
 @given(_grids(), st.sampled_from(COLOURED), st.sampled_from([SIZE, None]))
 def test_a_grid_on_a_terminal_is_the_bytes_rich_prints(
@@ -115,13 +126,9 @@ def test_a_line_on_a_terminal_is_the_bytes_rich_prints(
     pieces: list[tuple[str, str]], soft_wrap: bool, env: dict[str, str]
 ) -> None:
     with environment(env):
-        stream, made = Tty(), []
-
-        def console() -> Console:
-            made.append(make_console(stream))
-            return made[0]
-
-        Printer(console, grid.page(stream)).line(*pieces, soft_wrap=soft_wrap)
+        stream = Tty()
+        printer, made = printer_on(stream)
+        printer.line(*pieces, soft_wrap=soft_wrap)
         event("ours" if not made else "to rich")
         assert stream.getvalue() == rich_prints(Text.assemble(*pieces), soft_wrap), env
 
@@ -143,13 +150,8 @@ def test_the_status_table_on_a_terminal_is_rich_s_colours_without_rich(
         wide = page.width >= len(natural.splitlines()[0])  # the terminal has room for it
         text = page.table(table)
         assert (text is not None) is wide, page.width
-        made: list[Console] = []
-
-        def console() -> Console:
-            made.append(make_console(stream))
-            return made[0]
-
-        Printer(console, page).table(table)
+        printer, made = printer_on(stream)
+        printer.table(table)
         assert stream.getvalue() == rich_prints(table)
         assert bool(made) is not wide  # rich only for a table wider than the terminal
     coloured = "NO_COLOR" not in env or not env["NO_COLOR"]
@@ -183,3 +185,20 @@ def test_the_terminal_s_width_comes_from_columns_then_the_standard_streams() -> 
     ):
         with environment(env, size):
             assert grid.page(stream) == Page(stream, width, sgr), env
+
+
+def test_lines_and_tables_at_the_terminal_s_edge_print_as_rich_prints_them() -> None:
+    with environment({"TERM": "xterm-256color", "COLUMNS": "80"}):
+        for size in (79, 80, 81):
+            words = " ".join(["ab"] * 60)[: size - 1] + "c"
+            stream = Tty()
+            printer, made = printer_on(stream)
+            printer.line(("error:", "bold red"), (words[6:], ""))
+            table = Grid(  # as wide as the line: two columns and the gap between them
+                (Column("A"), Column("B", no_wrap=True)),
+                ((((words[:-4], "green"),), (("ms", "bold"),)),),
+            )
+            printer.table(table)
+            expected = rich_prints(Text.assemble(("error:", "bold red"), (words[6:], "")))
+            assert stream.getvalue() == expected + rich_prints(table), size
+            assert bool(made) is (size > 80), size  # rich only past the edge
