@@ -1,12 +1,14 @@
 """Benchmark: start-up. The whole ``deploy --version``, ``deploy --help`` and ``deploy``
-(the status table of 3 Jetty nodes behind haproxy) as a user runs them, and what each
-imports (``python -X importtime``).
+(the status table of 3 Jetty nodes behind haproxy), piped and on a terminal, as a user
+runs them, and what each imports (``python -X importtime``).
 
     python3 bench/startup.py [--runs 5] [--baseline DIR] [--first 127.0.15.2]
 
 Brings up its own sandbox (sshd + Jetty on ``--first`` and the next two addresses,
 haproxy), deploys one release, then times each command ``--runs`` times in a fresh
-interpreter, as the ``deploy`` script would run it: the entry point named in the
+interpreter, as the ``deploy`` script would run it (``deploy (on a terminal)``: on a
+fresh pty `COLUMNS` wide as stdin, stdout and stderr, TERM=xterm-256color, read until
+the command closes it): the entry point named in the
 checkout's own setup.cfg, with the checkout first on PYTHONPATH, its bytecode compiled
 first as pip compiles an installed package (without it, with PYTHONDONTWRITEBYTECODE
 set, every run would compile the whole package again). ``--baseline DIR``
@@ -22,11 +24,15 @@ bench/results/startup.json with the machine's load
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import os
+import pty
 import statistics
+import struct
 import subprocess
 import sys
+import termios
 import time
 from pathlib import Path
 from typing import Any
@@ -40,7 +46,16 @@ from bench.command import environment as checkout_environment  # noqa: E402
 from sandbox import app, cluster, haproxy  # noqa: E402
 
 ROOT = Path("/tmp/wardeploy-bench-startup")
-COMMANDS = {"deploy --version": ["--version"], "deploy --help": ["--help"], "deploy": []}
+TERMINAL = "deploy (on a terminal)"
+COMMANDS = {
+    "deploy --version": ["--version"],
+    "deploy --help": ["--help"],
+    "deploy": [],
+    TERMINAL: [],
+}
+COLUMNS = 160  # the terminal's width: the table of 3 nodes fits
+# what would make rich (and so ``deploy``) see the terminal otherwise than a user's
+NOT_ON_A_TERMINAL = ("COLUMNS", "LINES", "NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE")
 WATCHED = ("paramiko", "fabric", "matplotlib", "invoke", "rich")
 TOP = 6  # the packages shown per command, by import time
 IMPORT_RUNS = 5  # -X importtime runs per command, for a median
@@ -92,13 +107,49 @@ def _arguments() -> argparse.Namespace:
 
 
 def _deploy(
-    checkout: Path, argv: list[str], cwd: Path, *flags: str
+    checkout: Path, argv: list[str], cwd: Path, *flags: str, terminal: bool = False
 ) -> subprocess.CompletedProcess[str]:
-    """``deploy ARGV`` in ``cwd`` as the checkout's script runs it; ``flags`` go to Python."""
+    """``deploy ARGV`` in ``cwd`` as the checkout's script runs it; ``flags`` go to Python;
+    with ``terminal``, on a terminal (`_on_a_terminal`)."""
     python, *code = checkout_deploy(checkout)
     line = [python, *flags, *code, *argv]
     env = checkout_environment(checkout)
+    if terminal:
+        return _on_a_terminal(line, cwd, env)
     return subprocess.run(line, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+def _on_a_terminal(
+    line: list[str], cwd: Path, env: dict[str, str]
+) -> subprocess.CompletedProcess[str]:
+    """``line`` on a fresh pty `COLUMNS` wide (its stdin, stdout and stderr), as a user's
+    terminal runs it, read until the command's end closes it: what it showed is both
+    its stdout and its stderr (``-X importtime`` included)."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, COLUMNS, 0, 0))
+    env = {k: v for k, v in env.items() if k not in NOT_ON_A_TERMINAL}
+    env["TERM"] = "xterm-256color"
+    try:
+        process = subprocess.Popen(
+            line, cwd=cwd, env=env, stdin=slave, stdout=slave, stderr=slave, close_fds=True
+        )
+    finally:
+        os.close(slave)
+    shown = b""
+    try:
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: every end of the pty's slave is closed
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(master)
+    code = process.wait(timeout=120)
+    text = shown.decode(errors="replace").replace("\r\n", "\n")
+    return subprocess.CompletedProcess(line, code, text, text)
 
 
 def _measure(checkouts: dict[str, Path], app_dir: Path, runs: int) -> dict[str, Any]:
@@ -109,10 +160,12 @@ def _measure(checkouts: dict[str, Path], app_dir: Path, runs: int) -> dict[str, 
         for command, argv in COMMANDS.items():
             for name, checkout in checkouts.items():
                 started = time.perf_counter()
-                done = _deploy(checkout, argv, app_dir)
+                done = _deploy(checkout, argv, app_dir, terminal=command == TERMINAL)
                 times[name][command].append(time.perf_counter() - started)
                 if done.returncode != 0:
                     raise SystemExit(f"{name}: {command} failed:\n{done.stdout}{done.stderr}")
+                if command == TERMINAL and "\x1b[" not in done.stdout:
+                    raise SystemExit(f"{name}: {command} showed no colours:\n{done.stdout}")
     results: dict[str, Any] = {}
     for name, checkout in checkouts.items():
         results[name] = {}
@@ -122,19 +175,19 @@ def _measure(checkouts: dict[str, Path], app_dir: Path, runs: int) -> dict[str, 
                 "seconds": statistics.median(seconds),
                 "range": [min(seconds), max(seconds)],
                 "all": seconds,
-                **_imports(checkout, argv, app_dir),
+                **_imports(checkout, argv, app_dir, command == TERMINAL),
             }
     return results
 
 
-def _imports(checkout: Path, argv: list[str], app_dir: Path) -> dict[str, Any]:
+def _imports(checkout: Path, argv: list[str], app_dir: Path, terminal: bool) -> dict[str, Any]:
     """What ``python -X importtime`` says, over `IMPORT_RUNS` runs (one run on a loaded
     machine swings by half): the median total, the packages that took the most (their
     modules' self times added up, the median of the runs) and which watched packages
     were loaded."""
     runs: list[dict[str, int]] = []
     for _ in range(IMPORT_RUNS):
-        done = _deploy(checkout, argv, app_dir, "-X", "importtime")
+        done = _deploy(checkout, argv, app_dir, "-X", "importtime", terminal=terminal)
         packages: dict[str, int] = {}
         for line in done.stderr.splitlines():
             if not line.startswith("import time:") or "cumulative" in line:
@@ -163,7 +216,7 @@ def _report(document: dict[str, Any]) -> None:
             spread = f"{row['seconds']:.3f} [{row['range'][0]:.3f}-{row['range'][1]:.3f}]"
             watched = ", ".join(row["loaded"]) or "-"
             print(
-                f"{command:>16}  {name:>8}  {spread:>21} s  imports {row['import_ms']:6.1f} ms"
+                f"{command:>22}  {name:>8}  {spread:>21} s  imports {row['import_ms']:6.1f} ms"
                 f"  loads: {watched}"
             )
     for name, results in document["results"].items():
@@ -171,7 +224,7 @@ def _report(document: dict[str, Any]) -> None:
             slowest = ", ".join(
                 f"{s['package']} {s['ms']:.0f}" for s in results[command]["slowest"]
             )
-            print(f"{name:>8} {command:>16}: import ms by package: {slowest}")
+            print(f"{name:>8} {command:>22}: import ms by package: {slowest}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import functools
 import shlex
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 from ..app.appdir import AppDir
 from ..app.config import NodeConfig
@@ -26,7 +26,7 @@ from ..errors import (
 )
 from ..records.history import Action, History, Record, Result
 from ..view import console as view
-from ..view.grid import Printer, piped
+from ..view.grid import Printer, page
 
 if TYPE_CHECKING:  # imported by `artifact`, when a command names a WAR: not for status
     from rich.console import Console
@@ -72,11 +72,11 @@ class Options:
 
     @functools.cached_property
     def out(self) -> Printer:
-        """Where the status command prints: plain text on stdout when it is not a
-        terminal (the bytes rich would print there), else `console`; a console given
-        (or already made) takes everything."""
+        """Where the status command prints: on stdout, the bytes rich would print there
+        (plain text piped, rich's codes on a terminal: `fabfile.view.grid.page`), else
+        `console`; a console given (or already made) takes everything."""
         given = self.__dict__.get("_console") is not None
-        return Printer(lambda: self.console, None if given else _stdout_if_piped())
+        return Printer(lambda: self.console, None if given else page(sys.stdout))
 
     @property
     def nodes(self) -> tuple[NodeConfig, ...]:
@@ -135,10 +135,6 @@ class PaceFlags:
                 )
             pace = dataclasses.replace(pace, confirm=True, canary=max(pace.canary, 1))
         return pace if canary else dataclasses.replace(pace, canary=0, watch=0.0, judged=False)
-
-
-def _stdout_if_piped() -> TextIO | None:
-    return sys.stdout if piped(sys.stdout) else None
 
 
 def record_refusal(options: Options, action: Action, artifact: str, error: DeployError) -> None:

@@ -14,8 +14,8 @@ from ..app.credentials import redact
 from ..engine.phase import Phase
 from .grid import PAGE, Piece
 
-if TYPE_CHECKING:  # rich is loaded where a command prints through it: piped, the status
-    # table does not (`fabfile.view.grid`)
+if TYPE_CHECKING:  # rich is loaded where a command prints through it: the status table
+    # does not, piped or on a terminal, where it can print rich's bytes (`fabfile.view.grid`)
     from rich.console import Console
 
 _STYLES = {Phase.DONE: "green", Phase.SKIPPED: "green", Phase.FAILED: "bold red"}

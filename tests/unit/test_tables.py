@@ -102,7 +102,7 @@ def test_a_line_printed_plain_is_the_bytes_rich_prints(
         made.append(Console(file=terminal, highlight=False, emoji=False, width=PAGE))
         return made[0]
 
-    Printer(console, piped).line(*pieces, soft_wrap=soft_wrap)
+    Printer(console, grid.Page(piped)).line(*pieces, soft_wrap=soft_wrap)
     text = "".join(text for text, _ in pieces)
     event("plain" if not made else "to rich")
     if not made:
@@ -122,7 +122,7 @@ def test_lines_and_tables_near_the_page_edge_print_plain_only_where_rich_prints_
         words = " ".join(["abcd"] * 60)[:size]
         piped, made = io.StringIO(), io.StringIO()
         console = Console(file=made, highlight=False, emoji=False, width=PAGE)
-        Printer(functools.partial(_same, console), piped).line((words, ""))
+        Printer(functools.partial(_same, console), grid.Page(piped)).line((words, ""))
         assert (piped.getvalue() + made.getvalue()) == _rich(Text(words))
         assert bool(piped.getvalue()) is (size <= PAGE)
         table = Grid(  # as wide as the line: two columns and the gap between them
