@@ -158,7 +158,9 @@ def _scenarios(
     return rows
 
 
-def _parts(seconds: float, starts: dict[str, float], switches: float, warmup: float) -> dict[str, float]:
+def _parts(
+    seconds: float, starts: dict[str, float], switches: float, warmup: float
+) -> dict[str, float]:
     """Where the deploy row's time went: its idle colours' starts side by side (the
     slowest, when they started at once, against one started alone in the floor row),
     the warm-up and switches, and the rest: the tool's own time (start-up, pre-flight,

@@ -144,10 +144,17 @@ class FakeNode:
         self.state.edited = ()
         return 0
 
-    def prepare(self, release: Release, sources: object = None) -> int:
+    def prepare(self, release: Release, sources: Mapping[str, Path] | None = None) -> int:
+        """As the node's script: each copy checked, a blob that changed (`FakeCluster.changed`)
+        sent again from ``sources``."""
         assert release.blobs <= self.blobs, f"{self.host}: prepared before it was staged"
         self._did(f"prepare {release.version}")
-        return 0
+        changed = self.cluster.changed.get(self.host, set()) & release.blobs
+        if not changed:
+            return 0
+        self.blobs -= changed
+        self.cluster.changed[self.host] = set()
+        return self.resend(dict.fromkeys(changed, "0" * 64), sources or {})
 
     def discard(self, release: Release) -> None:
         self._did(f"discard {release.version}")

@@ -42,6 +42,7 @@ class Reverse:
     rollback: ClassVar[Rollback] = Rollback.REDEPLOY
     unit: ClassVar[Unit] = Unit.NODES
     restarts: ClassVar[bool] = True
+    prepares: ClassVar[bool] = False
     versioned: ClassVar[bool] = False
     preview: ClassVar[Preview] = Preview("install + restart, last node first")
     status: ClassVar[Columns] = Columns.ROTATION

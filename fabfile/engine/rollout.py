@@ -106,7 +106,8 @@ class Rollout:
             self._timed("preflight", lambda: preflight(self))
             if not stage_only:
                 self._started()  # pre_deploy may stop it here: nothing changed yet
-            self._timed("staging", lambda: stage(self))
+            recheck = stage_only or not self.strategy.prepares  # else `Steps.prepare` checks
+            self._timed("staging", lambda: stage(self, recheck))
             if stage_only:
                 for target in self.targets:
                     target.end(Outcome.STAGED, f"{target.sent} bytes sent")

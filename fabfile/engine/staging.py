@@ -37,13 +37,16 @@ class Staging(Protocol):
     def unchanged(self, target: Target) -> bool: ...
 
 
-def stage(rollout: Staging) -> None:
+def stage(rollout: Staging, recheck: bool = True) -> None:
     """Send each host the blobs it lacks, in parallel, before any restart.
 
     The instances of one host share its releases directory: the first of
-    them receives the files, the others are staged with it."""
+    them receives the files, the others are staged with it. Without ``recheck``, the
+    files a host held already are not hashed again here: the run's next step copies
+    each one beside its place, checked, before any node leaves rotation
+    (`Strategy.prepares`), and one that changed is sent again then."""
     first = first_of_each_host(rollout.targets)
-    changing = _installing(rollout)
+    changing = _installing(rollout) if recheck else set()
     send = functools.partial(_stage, rollout, changing)
     errors = [e for e in fanout.each(send, list(first.values())) if e]
     for target in rollout.targets:

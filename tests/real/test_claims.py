@@ -83,9 +83,7 @@ def test_a_staged_blob_changed_on_a_node_is_sent_again_never_installed(
 
     deployed = cli.run([WAR], on_125, capsys)
     assert deployed.code == 0, deployed.text
-    assert f"{second}: 1 staged file(s) had changed on the node since they were staged" in (
-        deployed.out
-    )
+    assert f"{second}: a staged file had changed on the node; it was sent again (" in (deployed.out)
     assert versions(sandbox) == all_on(sandbox, "1.0.126")
     installed = sandbox.home(second) / "jetty-base" / "webapps" / "root.war"
     assert sha256(installed) == sha256(blob) == wanted
@@ -99,7 +97,7 @@ def test_a_staged_blob_changed_on_a_node_is_sent_again_never_installed(
     aside = old.rename(on_125.parent / old.name)
     refused = cli.run(["rollback"], on_125, capsys)
     assert refused.code == 1, refused.text
-    assert "staging failed; no node was restarted" in refused.err
+    assert "preparing the release's files failed; no node was restarted" in refused.err
     assert f"{third}: staged file(s) {sha256(aside)[:12]} (now " in refused.err
     assert "deploy the WAR of that release explicitly" in refused.err
     assert versions(sandbox) == all_on(sandbox, "1.0.126")

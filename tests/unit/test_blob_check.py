@@ -144,7 +144,7 @@ def test_parallel_versions_are_copies_checked_against_their_checksum(
     assert notes and "was sent again" in notes[0]
 
 
-def test_staging_sends_again_a_held_file_that_changed_before_anything_restarts(
+def test_a_held_file_that_changed_is_sent_again_before_anything_restarts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     world = World(tmp_path, "rolling", monkeypatch)
@@ -155,7 +155,8 @@ def test_staging_sends_again_a_held_file_that_changed_before_anything_restarts(
     resent = events.index(f"upload {NEW.war[:8]}")
     assert resent < events.index("lb DRAIN")
     assert world.running()[HOSTS[1]] == NEW.version
-    assert any("had changed on the node since they were staged" in n for n in world.reporter.notes)
+    assert any("had changed on the node; it was sent again" in n for n in world.reporter.notes)
+    assert "checked staged files" not in events  # the copies check them: hashed once
 
 
 def test_staging_checks_nothing_where_nothing_changes(
@@ -170,7 +171,7 @@ def test_staging_checks_nothing_where_nothing_changes(
     assert not [e for e in world.cluster.events if e[1] == "checked staged files"]
 
 
-def test_staging_refuses_a_changed_file_it_has_no_copy_of(
+def test_a_changed_file_with_no_copy_is_refused_before_anything_restarts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     world = World(tmp_path, "rolling", monkeypatch)
@@ -179,7 +180,9 @@ def test_staging_refuses_a_changed_file_it_has_no_copy_of(
     world.cluster.changed[HOSTS[0]] = {NEW.war}
     rollout = world.rollout()
     rollout.plan = dataclasses.replace(rollout.plan, sources={})  # a rollback: no WAR at hand
-    with pytest.raises(RolloutError, match="staging failed; no node was restarted") as caught:
+    with pytest.raises(
+        RolloutError, match="preparing the release's files failed; no node was restarted"
+    ) as caught:
         rollout.run()
     assert f"{HOSTS[0]}: staged file(s) changed" in str(caught.value)
     assert not [e for e in world.cluster.events if e[1].startswith(("lb", "install", "restart"))]

@@ -55,6 +55,7 @@ class BlueGreen:
     rollback: ClassVar[Rollback] = Rollback.SWITCH_BACK
     unit: ClassVar[Unit] = Unit.HOSTS
     restarts: ClassVar[bool] = True
+    prepares: ClassVar[bool] = False
     versioned: ClassVar[bool] = False
     preview: ClassVar[Preview] = Preview(
         "install + restart (idle colour), then the switch to it",

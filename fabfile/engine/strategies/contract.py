@@ -119,6 +119,9 @@ class Strategy(Protocol):
     rollback: ClassVar[Rollback]  # what ``deploy rollback`` means (for that command to read)
     unit: ClassVar[Unit]  # what batch, canary and max_failures count
     restarts: ClassVar[bool]  # a node's JVM restarts: without haproxy, requests fail meanwhile
+    # Its run makes every changing node's copies before the first turn (`Steps.prepare`),
+    # checking the staged files as it copies them: staging then need not hash them first.
+    prepares: ClassVar[bool]
     # each release is a Tomcat version beside the others: config.properties lives inside
     # it (drift reads the newest one's), and so do the app directory's extensions/,
     # mounted with the WAR's own META-INF/context.xml (`fabfile.app.extensions`)

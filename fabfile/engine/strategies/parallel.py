@@ -43,6 +43,7 @@ class Parallel:
     rollback: ClassVar[Rollback] = Rollback.ROUTE_BACK
     unit: ClassVar[Unit] = Unit.NODES
     restarts: ClassVar[bool] = False
+    prepares: ClassVar[bool] = False
     versioned: ClassVar[bool] = True
     preview: ClassVar[Preview] = Preview(
         "deploy beside the running version (no restart)", order=judged_over_each_batch

@@ -43,6 +43,7 @@ class Rolling:
     rollback: ClassVar[Rollback] = Rollback.REDEPLOY
     unit: ClassVar[Unit] = Unit.NODES
     restarts: ClassVar[bool] = True
+    prepares: ClassVar[bool] = True
     versioned: ClassVar[bool] = False
     preview: ClassVar[Preview] = Preview(
         "install + restart",
@@ -114,7 +115,7 @@ class Rolling:
             steps, self.rotation, on_failed_canary=self._canary_out, held=held, analyse=True
         )
         self.ramping = self.rotation is not None and len(todo) > 1
-        if len(todo) > 1:  # each node's turn then only renames: N-1 copies off the path
+        if todo:  # each node's turn then only renames; the copies check the staged files
             steps.prepare(todo)
         try:
             runner.run(todo, one, after)
