@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import sys
+import threading
 from typing import IO, TYPE_CHECKING, Any, Protocol, TextIO
 
 from ..app.credentials import redact
@@ -75,6 +76,8 @@ class Plain:
     def __init__(self, stream: IO[str]) -> None:
         self.file = stream
         self._rich: Console | None = None
+        self._lock = threading.Lock()  # rich's console holds one too: a hook's line and a
+        # node's from another thread never mix
 
     @property
     def rich(self) -> Console:
@@ -87,8 +90,9 @@ class Plain:
         if text is None:
             self.rich.print(*objects, end=end, soft_wrap=soft_wrap)
             return
-        self.file.write(text + end)
-        self.file.flush()  # as rich does: a log tailed, a pipe read as it goes
+        with self._lock:
+            self.file.write(text + end)
+            self.file.flush()  # as rich does: a log tailed, a pipe read as it goes
 
 
 def _line(objects: tuple[Any, ...], soft_wrap: bool) -> str | None:
