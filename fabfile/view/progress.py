@@ -218,6 +218,7 @@ class RetireView:
 
 
 def _live(console: Console) -> Live:
+    """The retire countdown's live view (a terminal's: rich imported here, not piped)."""
     from rich.live import Live
 
     return Live(console=console, refresh_per_second=4)
