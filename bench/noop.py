@@ -12,7 +12,8 @@ this checkout's so both see the same load. Each run's history record gives where
 time went inside the rollout (its ``stages``); the rest of the command ("outside") is
 start-up, reading ``.config`` and the WAR, the lock's release, closing the connections
 and the end of the process; "cpu" is the CPU seconds the ``deploy`` process used, which
-a loaded machine changes less than the wall time. Prints
+a loaded machine changes less than the wall time; "imports" what ``-X importtime`` says
+of the redeploy (`bench.startup._imports`: the total, the slowest packages). Prints
 the median and range and writes them to bench/results/noop.json with the machine's
 load (os.getloadavg) before and after.
 """
@@ -33,7 +34,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.startup import _deploy  # noqa: E402
+from bench.startup import _deploy, _imports  # noqa: E402
 from sandbox import app, cluster, haproxy  # noqa: E402
 
 ROOT = Path("/tmp/wardeploy-bench-noop")
@@ -56,6 +57,8 @@ def main() -> None:
         if first.returncode != 0:
             raise SystemExit(f"the first deploy failed:\n{first.stdout}{first.stderr}")
         results = _measure(checkouts, app_dir, war.name, args.runs)
+        for name, checkout in checkouts.items():
+            results[name]["imports"] = _imports(checkout, [war.name], app_dir, terminal=False)
     finally:
         haproxy.down(sandbox)
         cluster.down(ROOT)
@@ -128,8 +131,11 @@ def _report(document: dict[str, Any]) -> None:
     load = document["load_before"]
     print(f"median of {document['runs']} runs [range]; load before {load[0]:.2f}")
     for name, parts in document["results"].items():
+        imports = parts["imports"]
+        slowest = ", ".join(f"{p['package']} {p['ms']}" for p in imports["slowest"][:6])
+        print(f"{name:>8}  imports  {imports['import_ms']} ms: {slowest}")
         for part, row in parts.items():
-            if part != "all":
+            if part not in ("all", "imports"):
                 low, high = row["range"]
                 print(f"{name:>8}  {part:>9}  {row['seconds']:.3f} [{low:.3f}-{high:.3f}] s")
 

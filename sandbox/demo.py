@@ -11,6 +11,7 @@ from fabfile.app.appdir import AppDir
 from fabfile.cli.boundary import boundary
 from fabfile.commands import deploy, history, report, rollback, status
 from fabfile.commands.options import Options
+from fabfile.view.console import rich_of
 
 from . import tasks as sandbox_tasks
 
@@ -33,6 +34,6 @@ def demo(c: Context) -> None:
         (f"$ deploy report --output {picture}", lambda: report.report(options, output=picture)),
     )
     for title, step in steps:
-        options.console.rule(title)
+        rich_of(options.console).rule(title)  # rich's rule, piped too
         step()
     print("The sandbox keeps running; stop it with: inv sandbox.down")

@@ -7,8 +7,6 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from rich.console import Console
-
 from ..cluster import drift
 from ..cluster.node import Node
 from ..errors import (
@@ -45,7 +43,7 @@ def config_diff(options: Options, as_json: bool = False) -> ExitCode:
     return ExitCode.NODE_FAILED if bad else ExitCode.OK
 
 
-def _print_drift(console: Console, drifts: list[drift.FileDrift], errors: list[str]) -> None:
+def _print_drift(console: view.Out, drifts: list[drift.FileDrift], errors: list[str]) -> None:
     for item in drifts:
         if item.diff:
             console.print(view.plain(item.diff.rstrip("\n")))

@@ -8,8 +8,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 
-from rich.console import Console
-
 from ..app import artifact as artifacts
 from ..cluster.manager import Manager
 from ..cluster.node import Node
@@ -106,7 +104,7 @@ def run_plan(
         return Rollout(options.app, plan, strategy, reporter, factory, lock, events)
 
     if console.is_terminal:
-        with progress.LiveReporter(console, hosts) as live:
+        with progress.LiveReporter(view.rich_of(console), hosts) as live:
             return rollout(live).run(stage_only)
     return rollout(progress.PlainReporter(console)).run(stage_only)
 
@@ -137,7 +135,7 @@ SUMMARY_NAMES = 8  # up to this many nodes, the summary names each one's outcome
 _TROUBLE = (Outcome.FAILED, Outcome.INTERRUPTED, Outcome.INSTALLING, Outcome.INSTALLED)
 
 
-def summary(console: Console, targets: Sequence[Target]) -> None:
+def summary(console: view.Out, targets: Sequence[Target]) -> None:
     """Each node's outcome; past a few nodes, how many ended each way, and by name only
     those not on the release."""
     sent = sum(t.sent for t in targets)

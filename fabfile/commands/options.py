@@ -29,15 +29,13 @@ from ..view import console as view
 from ..view.grid import Printer, page
 
 if TYPE_CHECKING:  # imported by `artifact`, when a command names a WAR: not for status
-    from rich.console import Console
-
     from ..app import artifact as artifacts
 
 
 class _MadeOnFirstUse:
-    """`Options.console`: the console a caller gave, or rich's for stdout, made when a
-    command first prints through it: building it loads rich, which the status table
-    piped does without (`Options.out`)."""
+    """`Options.console`: the console a caller gave, or one for stdout made when a
+    command first prints through it (`fabfile.view.console.make_console`: rich's on a
+    terminal, piped one that loads rich only for what it cannot print as plain text)."""
 
     def __get__(self, options: Any, owner: type | None = None) -> Any:
         if options is None:
@@ -47,7 +45,7 @@ class _MadeOnFirstUse:
             console = options.__dict__["_console"] = view.make_console()
         return console
 
-    def __set__(self, options: Any, console: Console | _MadeOnFirstUse) -> None:
+    def __set__(self, options: Any, console: view.Out | _MadeOnFirstUse) -> None:
         options.__dict__["_console"] = None if console is self else console
 
 
@@ -57,7 +55,7 @@ class Options:
 
     app: AppDir
     hosts: tuple[str, ...] | None = None
-    console: Console = dataclasses.field(  # type: ignore[assignment]
+    console: view.Out = dataclasses.field(  # type: ignore[assignment]
         default=_MadeOnFirstUse(), compare=False, repr=False
     )
     lock_wait: float = 0.0  # seconds to wait for a lock another run holds (--lock-wait)
@@ -76,7 +74,7 @@ class Options:
         (plain text piped, rich's codes on a terminal: `fabfile.view.grid.page`), else
         `console`; a console given (or already made) takes everything."""
         given = self.__dict__.get("_console") is not None
-        return Printer(lambda: self.console, None if given else page(sys.stdout))
+        return Printer(lambda: view.rich_of(self.console), None if given else page(sys.stdout))
 
     @property
     def nodes(self) -> tuple[NodeConfig, ...]:

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 
 from ..app.config import AppConfig, NodeConfig
 from ..records.history import Record
-from ..records.metrics import ROOM, suggested_ready_timeout
 
 KEY = "ready_timeout"
 SHOWN = 5  # the node's most recent restart-to-ready times named in the message
@@ -32,6 +31,9 @@ def missed(
 ) -> str:
     """The lines that say which limit fired on ``node``, and what would have been enough;
     ``start``: what a start is on this node (a JVM's restart, a version's deploy)."""
+    # the delivery metrics (and their statistics) only when a node missed its limit
+    from ..records.metrics import ROOM, suggested_ready_timeout
+
     limit = node.ready_timeout
     lines = [f"The limit was {KEY} = {limit:g} s ({config.origin(node, KEY)})."]
     times = needed(records, node.label)

@@ -1,7 +1,9 @@
 """Progress while a run goes: the live rollout view, plain lines, the retire countdown.
 
 Rich renders the live view on a terminal; when the output is not a terminal the
-rollout prints one plain line per phase change instead, so logs and CI read well.
+rollout prints one plain line per phase change instead, so logs and CI read well, and
+those lines need no rich (`fabfile.view.console.Plain`): rich is imported where a live
+view is drawn.
 """
 
 from __future__ import annotations
@@ -13,18 +15,21 @@ import threading
 import time
 import tty
 from collections.abc import Sequence
-
-from rich.console import Console
-from rich.live import Live
-from rich.table import Table
+from typing import TYPE_CHECKING
 
 from ..engine.phase import Phase
 from ..engine.retirement import Held
 from ..words import some
-from .console import _STYLES, _escape
+from .console import _STYLES, Out, _escape, rich_of
+
+if TYPE_CHECKING:  # rich draws the live views, on a terminal only: piped, the plain
+    # lines need none of it (`fabfile.view.console.Plain`)
+    from rich.console import Console
+    from rich.live import Live
+    from rich.table import Table
 
 
-def ask(console: Console, question: str, keys: str) -> str:
+def ask(console: Out, question: str, keys: str) -> str:
     """One keypress of ``keys`` from the terminal ('' when stdin is not a terminal, or
     at end of input). Other keys are ignored; the key is echoed."""
     stream = sys.stdin
@@ -48,7 +53,7 @@ def ask(console: Console, question: str, keys: str) -> str:
 class PlainReporter:
     """One line per phase change, with the time since the start."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Out) -> None:
         self.console = console
         self.started = time.monotonic()
         self._lock = threading.Lock()
@@ -84,6 +89,8 @@ class LiveReporter:
             host: (Phase.PENDING, self.started, "") for host in hosts
         }
         self._lock = threading.Lock()
+        from rich.live import Live
+
         # Drawn afresh at every refresh, so the times tick between phase changes.
         self.live = Live(get_renderable=self._render, console=console, refresh_per_second=8)
 
@@ -118,6 +125,8 @@ class LiveReporter:
         rows = dict(self.rows)
         if len(rows) + _LIVE_MARGIN > self.console.size.height:
             return self._by_phase(rows)
+        from rich.table import Table
+
         now = time.monotonic()
         table = Table(box=None, pad_edge=False, header_style="bold")
         table.add_column("Node")
@@ -133,6 +142,8 @@ class LiveReporter:
 
     def _by_phase(self, rows: dict[str, tuple[Phase, float, str]]) -> Table:
         """The compact table: a row per phase that has nodes, in the order of a run."""
+        from rich.table import Table
+
         now = time.monotonic()
         table = Table(box=None, pad_edge=False, header_style="bold")
         table.add_column("Phase", no_wrap=True)
@@ -161,9 +172,9 @@ _LIVE_MARGIN = 6  # header, caption and a few notes: a row per node needs that m
 class RetireView:
     """The retire countdown: a live table on a terminal, a line per change otherwise."""
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Out) -> None:
         self.console = console
-        self.live = Live(console=console, refresh_per_second=4) if console.is_terminal else None
+        self.live = _live(rich_of(console)) if console.is_terminal else None
         self._last: list[tuple[str, str, int]] = []
 
     def __enter__(self) -> RetireView:
@@ -195,6 +206,8 @@ class RetireView:
 
     @staticmethod
     def _table(rows: Sequence[tuple[str, str, int]], seconds: float) -> Table:
+        from rich.table import Table
+
         table = Table(box=None, pad_edge=False, header_style="bold")
         for column in ("Node", "Old version", "Sessions left"):
             table.add_column(column)
@@ -202,3 +215,10 @@ class RetireView:
             table.add_row(_escape(node), _escape(label), str(sessions))
         table.caption = f"retire waits {seconds:.0f} s more for these sessions to end"
         return table
+
+
+def _live(console: Console) -> Live:
+    """The retire countdown's live view (a terminal's: rich imported here, not piped)."""
+    from rich.live import Live
+
+    return Live(console=console, refresh_per_second=4)

@@ -5,7 +5,12 @@ once (TCP_NODELAY: without it each command waited 40 ms for a delayed ACK,
 
 from __future__ import annotations
 
+import json
+import os
+import re
 import socket
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +20,17 @@ from fabfile.cluster import connection
 from sandbox import cluster
 from tests import cli
 from tests.real.helpers import history
+
+REPO = Path(__file__).resolve().parents[2]
+RUN = """
+import json, sys
+from fabfile.cli import run  # what main runs, without ending the process at once
+try:
+    run(["deploy", *sys.argv[1:]])
+finally:
+    sys.stdout.flush()
+    print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] == "rich")), file=sys.stderr)
+"""
 
 
 def logins(sandbox: cluster.Cluster, address: str) -> int:
@@ -47,3 +63,33 @@ def test_a_noop_redeploy_logs_in_once_per_node_with_prompt_packets(
         sandbox.addresses, 1
     )
     assert delays == [1] * len(sandbox.addresses)
+
+
+def _piped(app_dir: Path, **env: str) -> tuple[str, list[str]]:
+    """``deploy`` of the WAR every node runs, as the entry point runs it, stdout a pipe:
+    what it printed (the times since the start made equal) and the rich modules it loaded."""
+    clean = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
+    done = subprocess.run(
+        [sys.executable, "-c", RUN, "search-web-frontend-1.0.125.war"],
+        cwd=app_dir,
+        env={**clean, "PYTHONPATH": str(REPO), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    *_, modules = done.stderr.rstrip("\n").split("\n")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return re.sub(r"^ *\d+\.\d\ds  ", "T  ", done.stdout, flags=re.M), json.loads(modules)
+
+
+def test_a_noop_redeploy_piped_prints_what_rich_printed_without_loading_it(
+    on_125: Path,
+) -> None:
+    """Piped, the plain lines are written without rich (`fabfile.view.console.Plain`);
+    with TTY_COMPATIBLE=0 rich's console prints them, as it did before: the same bytes."""
+    plain, loaded = _piped(on_125)
+    assert loaded == []
+    by_rich, loaded = _piped(on_125, TTY_COMPATIBLE="0")
+    assert "rich.console" in loaded
+    assert sorted(plain.splitlines()) == sorted(by_rich.splitlines())  # nodes run at once
+    assert "unchanged" in plain and plain.count("\n") >= 4, plain

@@ -18,7 +18,7 @@ from rich.text import Text
 from fabfile.cluster.balancer import State
 from fabfile.view import grid
 from fabfile.view import tables as view
-from fabfile.view.console import make_console
+from fabfile.view.console import make_console, rich_of
 from fabfile.view.grid import Column, Grid, Page, Printer
 from tests.unit.test_tables import _STYLE, _grids, _statuses, _texts
 
@@ -96,7 +96,7 @@ def printer_on(stream: Tty) -> tuple[Printer, list[Console]]:
     made: list[Console] = []
 
     def console() -> Console:
-        made.append(make_console(stream))
+        made.append(rich_of(make_console(stream)))
         return made[0]
 
     return Printer(console, grid.page(stream)), made
