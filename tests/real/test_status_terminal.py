@@ -76,8 +76,10 @@ def _read(master: int) -> bytes:
 
 
 def _steady(text: str) -> str:
-    """What differs between two runs: the response times (and so their column's width)."""
-    return "\n".join(line.rstrip() for line in re.sub(r"\b\d+ ms\b", "N ms", text).splitlines())
+    """What differs between two runs: the response times, and so their column's width:
+    the padding at a line's end, also inside the header's bold (``TIME  \x1b[0m``)."""
+    timed = re.sub(r"\b\d+ ms\b", "N ms", text)
+    return "\n".join(re.sub(r" +(\x1b\[0m)?$", r"\1", line) for line in timed.splitlines())
 
 
 def test_the_status_table_on_a_terminal_is_in_rich_s_colours_without_rich(
