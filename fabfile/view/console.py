@@ -19,7 +19,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol, TextIO
 
 from ..app.credentials import redact
 from ..engine.phase import Phase
-from .grid import PAGE, Piece, piped, printable
+from .grid import PAGE, Page, Piece, piped
 
 if TYPE_CHECKING:  # rich is loaded where a command prints through it (`Plain`, `make_console`;
     # the status table prints rich's bytes itself, piped or on a terminal: `fabfile.view.grid`)
@@ -74,7 +74,7 @@ class Plain:
 
     is_terminal = False
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: TextIO) -> None:
         self.file = stream
         self._rich: Console | None = None
         self._lock = threading.Lock()  # rich's console holds one too: a hook's line and a
@@ -87,7 +87,7 @@ class Plain:
         return self._rich
 
     def print(self, *objects: Any, end: str = "\n", soft_wrap: bool = False) -> None:
-        text = _line(objects, soft_wrap)
+        text = self._line(objects, soft_wrap)
         if text is None:
             self.rich.print(*objects, end=end, soft_wrap=soft_wrap)
             return
@@ -95,15 +95,14 @@ class Plain:
             self.file.write(text + end)
             self.file.flush()  # as rich does: a log tailed, a pipe read as it goes
 
-
-def _line(objects: tuple[Any, ...], soft_wrap: bool) -> str | None:
-    """What rich prints for ``objects`` off a terminal, or None where it is not plain text."""
-    if not all(isinstance(item, str) for item in objects):
-        return None
-    text = unmarked(" ".join(objects))
-    if text is None or not printable(text) or (not soft_wrap and len(text) > PAGE):
-        return None
-    return text
+    def _line(self, objects: tuple[Any, ...], soft_wrap: bool) -> str | None:
+        """What rich prints for ``objects`` off a terminal (the markup's text, as
+        `fabfile.view.grid.Page` prints a line piped), or None where it is not plain text."""
+        if not all(isinstance(item, str) for item in objects):
+            return None
+        text = unmarked(" ".join(objects))
+        line = Page(self.file).line(((text, ""),), soft_wrap) if text is not None else None
+        return line.removesuffix("\n") if line is not None else None
 
 
 def unmarked(markup: str) -> str | None:

@@ -232,14 +232,7 @@ def terminal(stream: TextIO) -> Page | None:
     COLUMNS, else the first of stdin, stdout, stderr that is a terminal, else 80; bold
     without colours under NO_COLOR. None where rich would decide otherwise, or on
     something we do not reproduce (FORCE_COLOR, TTY_COMPATIBLE, a notebook, IDLE)."""
-    if _env_decides():
-        return None
-    if {"IPython", "idlelib"} & sys.modules.keys() or sys.platform == "win32":
-        return None
-    try:
-        if stream.isatty() is not True:
-            return None
-    except (AttributeError, ValueError):
+    if sys.platform == "win32" or _tty(stream) is not True:
         return None
     if os.environ.get("TERM", "").lower() in ("dumb", "unknown"):
         return None
@@ -248,9 +241,17 @@ def terminal(stream: TextIO) -> Page | None:
     return Page(stream, width, sgr) if width > 0 else None  # COLUMNS=0: rich decides
 
 
-def _env_decides() -> bool:
-    """Whether the environment tells rich what a terminal is (`TERMINAL_ENV`)."""
-    return bool(set(TERMINAL_ENV) & os.environ.keys())
+def _tty(stream: TextIO) -> bool | None:
+    """Whether rich takes ``stream`` for a terminal by asking it (``isatty``), or None
+    where something else decides: the environment (`TERMINAL_ENV`), a notebook or IDLE,
+    a stream without an answer (no isatty, closed)."""
+    if set(TERMINAL_ENV) & os.environ.keys() or {"IPython", "idlelib"} & sys.modules.keys():
+        return None
+    try:
+        answer = stream.isatty()
+    except (AttributeError, ValueError):
+        return None
+    return answer if isinstance(answer, bool) else None
 
 
 def _terminal_width() -> int:
@@ -272,11 +273,4 @@ def piped(stream: TextIO) -> bool:
     """Whether rich would print to ``stream`` without styles at `PAGE` columns: not a
     terminal, and nothing in the environment that makes rich take it for one
     (FORCE_COLOR, TTY_COMPATIBLE), no notebook or IDLE. In doubt: no."""
-    if _env_decides():
-        return False
-    if {"IPython", "idlelib"} & sys.modules.keys():
-        return False
-    try:
-        return stream.isatty() is False
-    except (AttributeError, ValueError):  # no isatty, or closed: rich decides
-        return False
+    return _tty(stream) is False
