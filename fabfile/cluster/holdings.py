@@ -62,8 +62,10 @@ class Holdings:
         word, sudo = layout.word, become.prefix(config.become_user)
         current, log = word(layout.current(config.instance)), word(layout.log)
         stale = layout.stale_temporaries(_targets(config), locked, sudo, shared)
-        tidying = f"{f'mkdir -p {word(layout.blobs)}; ' if shared else ''}{stale}; " if tidy else ""
-        own = f'[ -f {current} ] && printf "current %s\\n" "$(cat {current})"; '
+        blobs = word(layout.blobs)
+        made = f"[ -d {blobs} ] || mkdir -p {blobs}; " if shared else ""
+        tidying = f"{made}{stale}; " if tidy else ""
+        own = f'[ -f {current} ] && {_LINE} <{current} && printf "current %s\\n" "$line"; '
         if not shared:
             return (
                 f"set -e; {layout.assign()}; {become.check_script(config.become_user)}{tidying}"
@@ -79,7 +81,7 @@ class Holdings:
             'printf "blob %s\\n" "${f##*/}"; done; '
             + own
             + f'for f in {layout.every_current()}; do [ -f "$f" ] && '
-            'printf "held %s\\n" "$(cat "$f")"; done; '
+            f'{_LINE} <"$f" && printf "held %s\\n" "$line"; done; '
             f"[ -f {log} ] && tail -n {_RECENT} {log} | sed 's/^/release /'; "
             + _checksum_script(config)
             + restartclaim.read_script(config.releases_dir)
@@ -170,6 +172,12 @@ def _read_line(fields: dict[str, Any], word: str, rest: str) -> None:
         fields[word] = rest
 
 
+# A file's first line into $line by the shell itself (a ``$(cat ...)`` is a fork, and
+# the holdings are read on every node in every pre-flight); a last line without its
+# newline counts too.
+_LINE = '{ line=; IFS= read -r line || [ -n "$line" ]; }'
+
+
 def _targets(config: NodeConfig) -> tuple[str, ...]:
     """The paths outside ``releases_dir`` that releases are copied beside, then over."""
     c = config
@@ -178,14 +186,21 @@ def _targets(config: NodeConfig) -> tuple[str, ...]:
 
 def _checksum_script(config: NodeConfig) -> str:
     """Print ``file KIND SHA256`` for each config file in place, to see hand edits (read
-    as ``become_user``: an admin's ``chmod 600`` may keep the SSH user out)."""
+    as ``become_user``: an admin's ``chmod 600`` may keep the SSH user out). Two forks a
+    file where ``cat | sha256sum | cut`` took five: every pre-flight runs it. A file it
+    cannot read answers '' (not what was deployed), as an absent one does."""
     c = config
     paths = {"config": c.config_path, "jettyrc": c.jettyrc_path, "logback": c.logback_path}
-    cat = f"{become.prefix(c.become_user)}cat"
-    return "".join(
-        f"[ -f {sh_path(path)} ] && printf 'file {kind} %s\\n' "
-        f'"$({cat} {sh_path(path)} 2>/dev/null | (sha256sum || openssl dgst -sha256 -r) '
-        '| cut -d" " -f1)"; '
-        for kind, path in paths.items()
-        if path
-    )
+    sudo = become.prefix(c.become_user)
+    digest = "(sha256sum || openssl dgst -sha256 -r)"
+    lines = []
+    for kind, path in paths.items():
+        if not path:
+            continue
+        file = sh_path(path)
+        summed = (
+            f"{sudo}cat {file} 2>/dev/null | {digest}" if sudo else f" {digest} 2>/dev/null <{file}"
+        )
+        said = f"printf 'file {kind} %s\\n' \"${{s%% *}}\""
+        lines.append(f"[ -f {file} ] && {{ s=$({summed}) || s=; {said}; }}; ")
+    return "".join(lines)

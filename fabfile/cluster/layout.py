@@ -191,17 +191,20 @@ class Layout:
         user who writes them (`fabfile.cluster.become`). Without ``shared``, only the
         copies beside ``targets``: the releases directory is another instance's to tidy."""
         root = self.word(self.root)
-        places = [("", self.word(self.blobs), "*" + _PART)]
+        # (who removes, the directory, the name before and after its one wildcard)
+        places = [("", self.word(self.blobs), "", _PART)]
         # two dots at least: `current.NAME` (an instance's record) never matches
-        places += [("", root, f"{name}.*{_NEW}") for name in (_CURRENT, _TAKEN_OUT, _OWNER)]
+        places += [("", root, f"{name}.", _NEW) for name in (_CURRENT, _TAKEN_OUT, _OWNER)]
         places = places if shared else []
         for target in targets:
-            name = _glob_escape("." + target.rpartition("/")[2]) + "*" + _STAGED
-            places.append((sudo, sh_path(parent(target)), name))
-        age = "" if locked else f"-mmin +{STALE_MINUTES} "
+            places.append((sudo, sh_path(parent(target)), "." + target.rpartition("/")[2], _STAGED))
+        if locked:
+            return _removed_by_glob(places)
+        age = f"-mmin +{STALE_MINUTES} "
         names: dict[tuple[str, str], list[str]] = {}  # one find per directory: fewer forks
-        for who, where, name in places:
-            names.setdefault((who, where), []).append(f"-name {shlex.quote(name)}")
+        for who, where, head, tail in places:
+            pattern = f"{_glob_escape(head)}*{_glob_escape(tail)}"
+            names.setdefault((who, where), []).append(f"-name {shlex.quote(pattern)}")
         return "; ".join(
             f"{who}find {where} -maxdepth 1 -type f {_any_of(globs)} "
             f"{age}-exec rm -f {{}} + 2>/dev/null || true"
@@ -212,6 +215,18 @@ class Layout:
         """Shell globs of the release of every instance on the node."""
         current = self.word(self.current())
         return f"{current} {current}.*"
+
+
+def _removed_by_glob(places: list[tuple[str, str, str, str]]) -> str:
+    """`Layout.stale_temporaries` under the run's lock, whatever their age: the shell's
+    own globs find them, so a node with none (nearly always) forks nothing, where one
+    ``find`` per directory forked five times a node in every pre-flight. The ``*``
+    between each name's head and tail is its only unquoted character."""
+    lines = []
+    for who, where, head, tail in places:
+        glob = f"{shlex.quote(head) if head else ''}*{shlex.quote(tail)}"
+        lines.append(f'for f in {where}/{glob}; do [ -f "$f" ] && {who}rm -f "$f"; done; true')
+    return "; ".join(lines)
 
 
 def _any_of(tests: list[str]) -> str:

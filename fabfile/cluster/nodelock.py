@@ -38,7 +38,10 @@ KEPT = "lock-kept"  # left as it is: not this run's, or not stale, or changed me
 FREE = "lock-free"
 _WORDS = (TAKEN, HELD, STALE, ENDED, RELEASED, CLEARED, KEPT, FREE)
 
-_CLOCK = "now=$(cut -d' ' -f1 /proc/uptime 2>/dev/null || date +%s)"
+# The scripts run on every node of every run, and the holder's renewals every few
+# seconds: each fork there costs a millisecond or more of a busy node's CPU, so they read
+# with the shell's own ``read`` and judge in one ``awk`` (`_judge`).
+_CLOCK = "now=; read -r now _ 2>/dev/null </proc/uptime || now=$(date +%s)"
 _NO_FLOCK = "flock (util-linux) is not installed on the node; the deploy lock needs it"
 _BUSY = "the deploy lock's mutex stayed busy for 10 s"
 
@@ -135,14 +138,13 @@ def take_script(
     return "\n".join(
         [
             *_under_mutex(layout, create=True),
-            _judge(token, ended),
+            _judge(token, ended, lease),
             "case $state in",
             f'  held) exec 8>&-; printf "{HELD} %s %s\\n" "$now" "$held"; exit 0 ;;',
             f'  stale) printf "{STALE} %s %s\\n" "$now" "$held" ;;',
             f'  ended) printf "{ENDED} %s %s\\n" "$now" "$held" ;;',
             "esac",
             'taken=$now; [ "$state" = mine ] && taken=${held%% *}',
-            f'until=$(awk -v n="$now" -v t={lease:.2f} \'BEGIN {{ printf "%.2f", n + t }}\')',
             f'printf "%s %s %s %s %s\\n" "$taken" "$now" "$until" {shlex.quote(token)} {record} '
             f"> {new} && mv -f {new} {lock} || exit 1",
             "exec 8>&-",
@@ -203,28 +205,31 @@ def _under_mutex(layout: Layout, create: bool) -> list[str]:
     absent = f'[ -d "$d" ] || {{ {_CLOCK}; printf "{FREE} %s\\n" "$now"; exit 0; }}'
     return [
         layout.assign(),
-        'mkdir -p "$d" || exit 1' if create else absent,
+        '[ -d "$d" ] || mkdir -p "$d" || exit 1' if create else absent,
         f"command -v flock >/dev/null 2>&1 || {{ echo {shlex.quote(_NO_FLOCK)} >&2; exit 3; }}",
         f"exec 8>>{layout.word(layout.deploy_lock_mutex)} || exit 1",
         f"flock -w 10 8 || {{ echo {shlex.quote(_BUSY)} >&2; exit 3; }}",
         _CLOCK,
-        f"held=$(head -n 1 {layout.word(layout.deploy_lock)} 2>/dev/null)",
+        f"held=; IFS= read -r held 2>/dev/null <{layout.word(layout.deploy_lock)} || :",
     ]
 
 
-def _judge(token: str, ended: Sequence[str] = ()) -> str:
+def _judge(token: str, ended: Sequence[str] = (), lease: float = 0.0) -> str:
     """Set ``$state`` to free, mine (run ``token``'s), ended (one of the runs ``ended``),
     stale or held, by the node's clock, as `NodeLock.stale` judges (a damaged line has
-    no lease: stale)."""
+    no lease: stale); and ``$until``, the clock plus ``lease``. One ``awk``, which reads
+    the line from its environment (``-v`` would undo the backslashes of its JSON)."""
     program = (
-        'NR == 1 { if ($0 == "") print "free"; else if (me != "" && $4 == me) print "mine"; '
-        'else if ($4 != "" && index(" " gone " ", " " $4 " ")) print "ended"; '
-        'else if (n + 0 >= $3 + 0 || n + 0 < $2 + 0) print "stale"; else print "held" }'
+        'BEGIN { split(ENVIRON["held"], f, " "); s = "held"; '
+        'if (ENVIRON["held"] == "") s = "free"; else if (me != "" && f[4] == me) s = "mine"; '
+        'else if (f[4] != "" && index(" " gone " ", " " f[4] " ")) s = "ended"; '
+        'else if (n + 0 >= f[3] + 0 || n + 0 < f[2] + 0) s = "stale"; '
+        'printf "%s %.2f", s, n + t }'
     )
     me, gone = shlex.quote(token), shlex.quote(" ".join(ended))
     return (
-        f'state=$(printf "%s\\n" "$held" | '
-        f'awk -v n="$now" -v me={me} -v gone={gone} {shlex.quote(program)})'
+        f'judged=$(held="$held" awk -v n="$now" -v t={lease:.2f} -v me={me} -v gone={gone} '
+        f"{shlex.quote(program)}); state=${{judged% *}} until=${{judged#* }}"
     )
 
 

@@ -48,7 +48,7 @@ def placing(layout: Layout, files: list[Staged], user: str = "", run: str = "") 
     ready = [prepared(target, run, sha) for sha, target, _ in files] if run else []
     temps = " ".join(sh_path(path) for path in [*(tmp for _, _, tmp in files), *ready])
     cleanup = f"{become.prefix(user)}rm -f {temps}"
-    lines = ["set -e", layout.assign(), f"put={shlex.quote(become.PUT)}"]
+    lines = ["set -e", layout.assign(), become.PUT]
     lines.append(f"trap {shlex.quote(cleanup)} EXIT")
     for sha, target, tmp in files:
         copy = put(layout, sha, target, tmp, user)
@@ -70,7 +70,7 @@ def preparing(layout: Layout, files: list[Staged], user: str, run: str) -> list[
     node before the first one's turn, it leaves the turn only the renames. A copy gets
     its prepared name only once its checksum was checked, so a cut-off script leaves
     nothing the install would trust."""
-    lines = ["set -e", layout.assign(), f"put={shlex.quote(become.PUT)}"]
+    lines = ["set -e", layout.assign(), become.PUT]
     temps = " ".join(sh_path(tmp) for _, _, tmp in files)
     lines.append(f"trap {shlex.quote(f'{become.prefix(user)}rm -f {temps}')} EXIT")
     for sha, target, tmp in files:
@@ -89,13 +89,14 @@ def discarding(files: list[Staged], user: str, run: str) -> str:
 
 
 def put(layout: Layout, sha: str, target: str, tmp: str, user: str) -> str:
-    """A shell line (after ``put=PUT``) that writes blob ``sha`` at ``tmp`` beside
+    """A shell line (after `become.PUT`) that writes blob ``sha`` at ``tmp`` beside
     ``target`` as ``user``, from stdin; a blob that changed on the node is removed
     and named (`CHANGED SHA NOW`, exit `CHANGED_EXIT`), as `checked` does."""
     blob = layout.word(layout.blob(sha))
     words = " ".join(sh_path(w) for w in (tmp, target, parent(target)))
+    size = "big" if target.endswith(".war") else "small"
     return (
-        f'{become.prefix(user)}sh -c "$put" sh {shlex.quote(sha)} {words} < {blob} '
+        f"{become.calling(user)} {shlex.quote(sha)} {words} {size} < {blob} "
         f'|| {{ rc=$?; [ "$rc" -ne {CHANGED_EXIT} ] || rm -f {blob}; exit "$rc"; }}'
     )
 

@@ -30,7 +30,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from types import TracebackType
 
 from ..app.config import NodeConfig
@@ -351,11 +351,21 @@ class ClusterLock:
         self._beat = self._stop = None
 
     def _renew_all(self) -> None:
+        """Renew every host once every `RENEW` seconds, one after another at even gaps
+        rather than all at once: a hundred renewals in one burst stall the nodes' own
+        work for a moment (on a coordinator that is also their host, the run's too)."""
         assert self._stop is not None
         stop = self._stop
+        flying: dict[str, Future[None]] = {}  # a silent host's renewal: one at a time
         with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="deploy-lock") as pool:
-            while not stop.wait(RENEW):
-                list(pool.map(self._renew, self.held))
+            while True:
+                hosts = self.held
+                gap = RENEW / max(1, len(hosts))
+                for host in hosts:
+                    if stop.wait(gap):
+                        return
+                    if host not in flying or flying[host].done():
+                        flying[host] = pool.submit(self._renew, host)
 
     def _renew(self, host: str) -> None:
         """Renew the lease on one host; say so once if it is lost or cannot be renewed."""

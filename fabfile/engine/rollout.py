@@ -94,6 +94,7 @@ class Rollout:
         self.events = events or Events()  # hooks and notifications (`events`)
         self.facts: Facts | None = None  # once pre-flight passed and the start was told
         self.recorder = recording.Recorder(self)
+        self.prepared: set[int] = set()  # ids of the targets whose copies are made (`prepare`)
 
     # -- driving ------------------------------------------------------------
 
@@ -106,8 +107,8 @@ class Rollout:
             self._timed("preflight", lambda: preflight(self))
             if not stage_only:
                 self._started()  # pre_deploy may stop it here: nothing changed yet
-            recheck = stage_only or not self.strategy.prepares  # else `Steps.prepare` checks
-            self._timed("staging", lambda: stage(self, recheck))
+            prepares = self.strategy.prepares and not stage_only  # `Steps.prepare` checks
+            self._timed("staging", lambda: stage(self, recheck=not prepares, prepare=prepares))
             if stage_only:
                 for target in self.targets:
                     target.end(Outcome.STAGED, f"{target.sent} bytes sent")
@@ -262,23 +263,9 @@ class Rollout:
         self.verdicts.append((round(time.monotonic() - self.started, 3), text))
 
     def prepare(self, targets: Sequence[Target]) -> None:
-        def one(target: Target) -> str:
-            try:
-                resent = target.node.prepare(
-                    self.plan.release_for(target.config), self.plan.sources
-                )
-            except NodeError as error:
-                self.set_phase(target, Phase.FAILED, str(error))
-                return str(error)
-            if resent:
-                target.sent += resent
-                self.note(
-                    f"{target.host}: a staged file had changed on the node; it was sent again "
-                    f"({resent} bytes) and checked"
-                )
-            return ""
-
-        errors = [error for error in fanout.each(one, list(targets)) if error]
+        """`Steps.prepare`; the targets staging prepared already (`prepare_one`) are done."""
+        todo = [target for target in targets if id(target) not in self.prepared]
+        errors = [error for error in fanout.each(self.prepare_one, todo) if error]
         if errors:
             self.discard(targets)
             raise RolloutError(
@@ -286,13 +273,29 @@ class Rollout:
                 "still runs what it ran:\n" + "\n".join(f"  {e}" for e in errors)
             )
 
+    def prepare_one(self, target: Target) -> str:
+        """Make one target's checked copies (`Node.prepare`); why not, or ''."""
+        try:
+            resent = target.node.prepare(self.plan.release_for(target.config), self.plan.sources)
+        except NodeError as error:
+            self.set_phase(target, Phase.FAILED, str(error))
+            return str(error)
+        self.prepared.add(id(target))
+        if resent:
+            target.sent += resent
+            self.note(
+                f"{target.host}: a staged file had changed on the node; it was sent again "
+                f"({resent} bytes) and checked"
+            )
+        return ""
+
     def discard(self, targets: Sequence[Target]) -> None:
         def one(target: Target) -> None:
             with contextlib.suppress(NodeError):  # else the next run's pre-flight does
                 target.node.discard(self.plan.release_for(target.config))
 
-        untouched = [target for target in targets if target.outcome == Outcome.UNTOUCHED]
-        fanout.each(one, untouched)
+        made = [t for t in targets if id(t) in self.prepared and t.outcome == Outcome.UNTOUCHED]
+        fanout.each(one, made)
 
     def make_live(self, target: Target) -> None:
         try:

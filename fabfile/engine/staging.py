@@ -36,30 +36,44 @@ class Staging(Protocol):
 
     def unchanged(self, target: Target) -> bool: ...
 
+    def prepare_one(self, target: Target) -> str: ...
 
-def stage(rollout: Staging, recheck: bool = True) -> None:
+    def discard(self, targets: Sequence[Target]) -> None: ...
+
+
+def stage(rollout: Staging, recheck: bool = True, prepare: bool = False) -> None:
     """Send each host the blobs it lacks, in parallel, before any restart.
 
     The instances of one host share its releases directory: the first of
     them receives the files, the others are staged with it. Without ``recheck``, the
     files a host held already are not hashed again here: the run's next step copies
     each one beside its place, checked, before any node leaves rotation
-    (`Strategy.prepares`), and one that changed is sent again then."""
+    (`Strategy.prepares`), and one that changed is sent again then. With ``prepare``,
+    that step is taken here, each host's copies made as soon as its files are there
+    (`Staging.prepare_one`): no host waits for the slowest upload, and the node's work
+    overlaps this machine's sending to the others."""
     first = first_of_each_host(rollout.targets)
     changing = _installing(rollout) if recheck else set()
-    send = functools.partial(_stage, rollout, changing)
-    errors = [e for e in fanout.each(send, list(first.values())) if e]
+    send = functools.partial(_stage, rollout, changing, prepare)
+    failed = [(step, e) for step, e in fanout.each(send, list(first.values())) if e]
     for target in rollout.targets:
         if first[target.node.host] is not target:
             rollout.set_phase(target, Phase.STAGED, f"with {first[target.node.host].host}")
-    if errors:
+    if failed:
+        rollout.discard(rollout.targets)  # the copies made on the hosts that were staged
+        step = failed[0][0] if all(s == failed[0][0] for s, _ in failed) else STAGING
         raise RolloutError(
-            "staging failed; no node was restarted, every node still runs what it ran:\n"
-            + "\n".join(f"  {e}" for e in errors)
+            f"{step} failed; no node was restarted, every node still runs what it ran:\n"
+            + "\n".join(f"  {e}" for _, e in failed)
         )
 
 
-def _stage(rollout: Staging, changing: set[str], target: Target) -> str:
+STAGING = "staging"
+PREPARING = "preparing the release's files"
+
+
+def _stage(rollout: Staging, changing: set[str], prepare: bool, target: Target) -> tuple[str, str]:
+    """(the step that failed, why), or ('', '') when the host was staged (and prepared)."""
     missing = rollout.missing(target)
     if missing:
         rollout.set_phase(target, Phase.STAGING, f"{len(missing)} file(s)")
@@ -70,9 +84,14 @@ def _stage(rollout: Staging, changing: set[str], target: Target) -> str:
             _recheck(rollout, target, set(missing))
     except NodeError as error:
         rollout.set_phase(target, Phase.FAILED, str(error))
-        return str(error)
+        return STAGING, str(error)
     rollout.set_phase(target, Phase.STAGED, f"{target.sent} bytes sent")
-    return ""
+    if not prepare:
+        return "", ""
+    host = target.node.host
+    mine = [t for t in rollout.targets if t.node.host == host and not rollout.unchanged(t)]
+    errors = "; ".join(error for error in map(rollout.prepare_one, mine) if error)
+    return (PREPARING, errors) if errors else ("", "")
 
 
 def _installing(rollout: Staging) -> set[str]:

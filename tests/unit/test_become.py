@@ -23,7 +23,7 @@ from fabfile.engine.plan import Plan
 from fabfile.engine.runtimes.parallel import ParallelVersions
 from fabfile.engine.steps import Steps
 from fabfile.engine.target import Target
-from fabfile.errors import ConfigError
+from fabfile.errors import ConfigError, NodeError
 from fabfile.records.history import Action
 from tests.fakes import node_configs
 from tests.unit.helpers import LocalNode, release, sh, staged
@@ -241,3 +241,20 @@ def test_the_parallel_context_file_goes_on_stdin_and_stays_out_of_the_records(
     assert SECRET not in (records / "releases.log").read_text()
     assert SECRET not in (records / "current").read_text()
     assert Release.from_json((records / "current").read_text()) == wanted  # by checksums
+
+
+@pytest.mark.parametrize("user", ["", "jetty"])
+def test_a_copy_that_cannot_be_written_stops_the_install_and_changes_nothing(
+    tmp_path: Path, home: Path, sudo_log: Path, user: str
+) -> None:
+    """`become.PUT` is a shell function, called before ``||`` where ``set -e`` does not
+    hold: a step that fails (here: the WAR's directory cannot be made) must still end
+    the install, as the SSH user and through sudo, before anything is renamed."""
+    (home / "blocked").write_text("a file, not a directory")
+    blocked = f"war_path = {home}/blocked/inside/root.war"
+    node, target = installed(tmp_path, home, f"become_user = {user}", "[host:web1]", blocked)
+    with pytest.raises(NodeError, match="installing the release failed"):
+        node.install(target)
+    assert not (home / "conf" / "config.properties").exists()
+    assert not (home / "releases" / "shop" / "current").exists()
+    assert not [p for p in home.rglob("*.deploy-new")]

@@ -7,9 +7,10 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import shutil
+import threading
 from pathlib import Path
 from types import SimpleNamespace
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
@@ -22,7 +23,7 @@ from fabfile.engine.steps import Steps
 from fabfile.engine.target import Target
 from fabfile.errors import NodeError, RolloutError
 from fabfile.records.history import Action
-from tests.fakes import node_configs
+from tests.fakes import FakeNode, node_configs
 from tests.unit.helpers import LocalNode, release, staged
 from tests.unit.test_contract import HOSTS, NEW, World
 
@@ -246,6 +247,57 @@ def test_every_node_is_prepared_before_the_first_one_s_turn(
     assert order == [f"prepare {NEW.version}"] * len(HOSTS) + [f"install {NEW.version}"] * len(
         HOSTS
     )
+
+
+def test_each_host_is_prepared_once_its_own_files_are_there_and_only_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Staging makes a host's copies as soon as its files arrived (no host waits for the
+    slowest upload); the rollout then prepares none of them a second time."""
+    world = World(tmp_path, "rolling", monkeypatch)
+    sending, preparing = FakeNode.upload, FakeNode.prepare
+    first_prepared, waited = threading.Event(), list[bool]()
+
+    def upload(node: FakeNode, local: Path, sha256: str) -> int:
+        if node.host == HOSTS[-1] and not waited:  # the slowest upload, until HOSTS[0] is done
+            waited.append(first_prepared.wait(timeout=5))
+        return sending(node, local, sha256)
+
+    def prepare(node: FakeNode, *args: Any) -> int:
+        done = preparing(node, *args)
+        if node.host == HOSTS[0]:
+            first_prepared.set()
+        return done
+
+    monkeypatch.setattr(FakeNode, "upload", upload)
+    monkeypatch.setattr(FakeNode, "prepare", prepare)
+    world.run()
+    assert waited == [True], "the first host waited for the last one's upload"
+    for host in HOSTS:
+        mine = [what for label, what in world.cluster.events if label == host]
+        steps = [what.split()[0] for what in mine if what.startswith(("upload", "prepare"))]
+        assert steps == ["upload"] * len(NEW.blobs) + ["prepare"], (host, mine)
+
+
+def test_a_host_whose_staging_failed_leaves_no_copies_on_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world = World(tmp_path, "rolling", monkeypatch)
+    sending = FakeNode.upload
+
+    def upload(node: FakeNode, local: Path, sha256: str) -> int:
+        if node.host == HOSTS[-1]:
+            raise NodeError(f"{node.host}: disk full")
+        return sending(node, local, sha256)
+
+    monkeypatch.setattr(FakeNode, "upload", upload)
+    with pytest.raises(RolloutError, match="staging failed; no node was restarted"):
+        world.run()
+    events = world.cluster.events
+    prepared = sorted(host for host, what in events if what.startswith("prepare"))
+    assert prepared == sorted(HOSTS[:-1])
+    assert sorted(host for host, what in events if what.startswith("discard")) == prepared
+    assert not [e for e in events if e[1].startswith(("lb", "install", "restart"))]
 
 
 def test_a_stopped_rollout_discards_the_copies_of_the_nodes_it_did_not_reach(

@@ -3,6 +3,7 @@ over, --lock-wait, the heartbeat, release; each node a real ``sh`` with its own 
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import threading
@@ -233,6 +234,29 @@ def test_the_holder_renews_its_lease(
         later = lock_of(nodes, "web1")
     assert first is not None and later is not None
     assert later.renewed > first.renewed and later.taken == first.taken
+
+
+def test_renewals_are_spread_over_the_interval_not_sent_at_once(
+    nodes: tuple[NodeConfig, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every host once per interval, one after another at even gaps: a hundred renewals
+    in one burst stalled the nodes' own work (and the run's, on a shared machine)."""
+    monkeypatch.setattr(clusterlock, "RENEW", 0.6)
+    renewing = clusterlock.ClusterLock._renew
+    times: list[tuple[float, str]] = []
+
+    def renew(lock: clusterlock.ClusterLock, host: str) -> None:
+        times.append((time.monotonic(), host))
+        renewing(lock, host)
+
+    monkeypatch.setattr(clusterlock.ClusterLock, "_renew", renew)
+    with cluster_lock(nodes, "deploy a.war") as lock:
+        lock.hold()
+        time.sleep(1.5)
+    hosts = [host for _, host in times]
+    assert hosts[:6] == ["web1", "web2", "web3"] * 2
+    gaps = [later - earlier for (earlier, _), (later, _) in itertools.pairwise(times)]
+    assert min(gaps) > 0.05, gaps  # 0.2 s apart, not together (a burst: 1 ms)
 
 
 def test_a_lock_lost_to_another_run_is_said_once(

@@ -185,3 +185,45 @@ def test_the_tidying_runs_one_find_per_directory_and_each_removes_every_name(
     sh(f"{layout.assign()}; {script}", home)
     assert [p for p in old if p.exists()] == []
     assert [p for p in young if not p.exists()] == []
+
+
+def test_under_the_lock_the_shells_globs_remove_every_name_and_fork_no_find(
+    tmp_path: Path,
+) -> None:
+    """Under the run's lock age does not matter, so the shell's own globs find the
+    temporary files (a ``find`` per directory forked five times a node in every
+    pre-flight): every kind goes, in directories whose names are hostile too, and
+    nothing that only looks like one."""
+    home = tmp_path / "node"
+    root = home / "rel dir" / "it's $(x) *"
+    (root / "blobs").mkdir(parents=True)
+    (home / "web apps").mkdir()
+    config = node_configs(
+        tmp_path,
+        "hosts = web1",
+        "releases_dir = ~/rel dir/it's $(x) *",
+        "war_path = ~/web apps/ro*t.war",
+    )[0]
+    layout = Layout.of(config)
+    script = layout.stale_temporaries((config.war_path,), locked=True)
+    assert "find " not in script
+    gone = [
+        root / "blobs" / f"{'5' * 64}.{A}.part",
+        root / f"owner.{A}.new",
+        root / f"current.b1.{A}.new",
+        root / f"taken-out.b1.{B}.new",
+        Path(str(home) + hidden_beside(config.war_path, A)[1:]),
+    ]
+    kept = [
+        root / "blobs" / ("6" * 64),
+        root / "current.b1",
+        root / "owner",
+        home / "web apps" / f".rozt.war.{A}.deploy-new",  # the name's * is a literal one
+        home / "web apps" / "ro*t.war",
+    ]
+    for path in [*gone, *kept]:
+        path.write_text("x")
+    done = sh(f"set -e; {layout.assign()}; {script}; echo finished", home)
+    assert done.stdout == "finished\n", done.stderr
+    assert [p for p in gone if p.exists()] == []
+    assert [p for p in kept if not p.exists()] == []

@@ -163,7 +163,7 @@ class ParallelVersions:
         # the context file (JDBC passwords, often) comes on stdin, never on a command line
         lines = ["set -e", layout.assign(), f"b={shlex.quote(base)}"]
         lines += ['mkdir -p "$b"', f"cat > {shlex.quote(xml)}"]
-        lines.append(f"put={shlex.quote(become.PUT)}")
+        lines.append(become.PUT)
         lines += [f'mkdir -p "$b"/{shlex.quote(mount)}' for mount in extensions.MOUNTS]
         for sha, path in files:
             parent = path.rpartition("/")[0]
@@ -242,7 +242,7 @@ def _copy_lines(layout: Layout, sha: str, path: str, node: Node) -> list[str]:
     """.jettyrc (the instance's JVM options) goes to ``jettyrc_path`` as with a restart,
     renamed into place with the old file's mode and owner, as ``become_user``; no
     restart here, so Tomcat reads it at its next start. So does logback.xml, to
-    ``logback_path``: logback rereads it when it scans. (After ``put=PUT``.)"""
+    ``logback_path``: logback rereads it when it scans. (After `become.PUT`.)"""
     user, new = node.config.become_user, hidden_beside(path, node.run_id)
     return [
         placement.put(layout, sha, path, new, user),  # a copy: it may be edited
