@@ -1,7 +1,7 @@
 """Benchmark: a rolling deploy of 100 light nodes behind haproxy, by batch size.
 
     python3 bench/scale.py [--nodes 100] [--delay 1] [--warmup 1] [--batches 1 10% 25%]
-                           [--stage] [--runs 3]
+                           [--stage] [--runs 3] [--baseline DIR]
 
 Brings up its own light sandbox (`sandbox.scale`: sshd + a light HTTP server per node
 on 127.0.12.2..., haproxy on 127.0.12.1), deploys a first version everywhere, then per
@@ -11,7 +11,9 @@ subprocess, output piped to a log under the sandbox root. With ``--stage``, each
 value gets a second run preceded by ``deploy stage WAR``, timed on its own. Each row is
 measured ``--runs`` times (a new version each time); the table shows the median of each
 figure with the range of the wall time, and the JSON keeps every run and the machine's
-load average before and after.
+load average before and after. ``--baseline DIR`` runs another checkout's ``deploy`` (an
+older commit, say: ``git archive REV | tar -x -C DIR``) after each run of this one's, on
+the same nodes, so a regression shows side by side (the ``checkout`` column).
 
 Per run: wall time; the floor, batches × delay + (batches − 1) × warm-up (the tool
 warms up a batch only when another one follows: the last owes none); the overhead
@@ -56,6 +58,9 @@ def main() -> None:
     args = _arguments()
     _clean(ROOT)  # what an interrupted run left, by its PIDs
     command.check()
+    if args.baseline:
+        args.baseline = args.baseline.resolve()
+        command.compile_bytecode(args.baseline)
     started = time.monotonic()
     sandbox = scale.up(ROOT, args.nodes, FIRST, args.delay)
     print(f"{args.nodes} light nodes up in {time.monotonic() - started:.1f} s", flush=True)
@@ -66,14 +71,15 @@ def main() -> None:
         app_dir = ROOT / "apps" / app.APP
         (app_dir / ".deploy-history.jsonl").unlink(missing_ok=True)
         kinds = [(b, s) for b in args.batches for s in ((False, True) if args.stage else (False,))]
-        plan = [kind for kind in kinds for _ in range(args.runs)]
+        checkouts = [REPO, args.baseline] if args.baseline else [REPO]
+        plan = [(*kind, c) for kind in kinds for _ in range(args.runs) for c in checkouts]
         versions = [FIRST_VERSION, *(f"3.0.{i}" for i in range(1, len(plan) + 1))]
         wars = scale.write(sandbox, app_dir, tuple(versions), args.warmup, socket)
         first = _run(app_dir, ["--batch", "25%", wars[0].name], "first")
         print(f"first deploy (every server starts): {first['seconds']:.1f} s", flush=True)
-        for (batch, staged), war in zip(plan, wars[1:], strict=True):
+        for (batch, staged, checkout), war in zip(plan, wars[1:], strict=True):
             _wait_all_up(sandbox)
-            rows.append(_measure(sandbox, app_dir, war, batch, staged, args))
+            rows.append(_measure(sandbox, app_dir, war, batch, staged, args, checkout))
             print(_line(rows[-1]), flush=True)
         light = _light_rss(sandbox)
     finally:
@@ -94,6 +100,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--stage", action="store_true", help="also runs after `deploy stage`")
     parser.add_argument("--runs", type=int, default=3, help="runs of each row (median, range)")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results" / "scale.json")
+    parser.add_argument("--baseline", type=Path, help="another checkout, run after each run")
     return parser.parse_args()
 
 
@@ -106,15 +113,15 @@ def _clean(root: Path) -> None:
     cluster.end_leftovers(root)
 
 
-def _run(app_dir: Path, words: list[str], name: str) -> dict[str, Any]:
+def _run(app_dir: Path, words: list[str], name: str, checkout: Path = REPO) -> dict[str, Any]:
     """``deploy WORDS`` in ``app_dir``: wall time, CPU and peak RSS (wait4), its output."""
     log = ROOT / "logs" / f"{name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     process = subprocess.Popen(
-        [*command.DEPLOY, *words],
+        [*command.deploy(checkout), *words],
         cwd=app_dir,
-        env=command.environment(),
+        env=command.environment(checkout),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -138,13 +145,20 @@ def _run(app_dir: Path, words: list[str], name: str) -> dict[str, Any]:
 
 
 def _measure(
-    sandbox: Cluster, app_dir: Path, war: Path, batch: str, staged: bool, args: argparse.Namespace
+    sandbox: Cluster,
+    app_dir: Path,
+    war: Path,
+    batch: str,
+    staged: bool,
+    args: argparse.Namespace,
+    checkout: Path = REPO,
 ) -> dict[str, Any]:
     name = f"batch-{batch.replace('%', 'pc')}{'-staged' if staged else ''}"
-    stage = _run(app_dir, ["stage", war.name], f"{name}-stage")["seconds"] if staged else None
+    words = ["stage", war.name]
+    stage = _run(app_dir, words, f"{name}-stage", checkout)["seconds"] if staged else None
     logins = _logins(sandbox)
     busy = _cpu_times()
-    run = _run(app_dir, ["--batch", batch, war.name], name)
+    run = _run(app_dir, ["--batch", batch, war.name], name, checkout)
     busy_share = _busy_share(busy, _cpu_times())
     opened = _logins(sandbox) - logins
     batches = _batches(run["output"], len(sandbox.addresses))
@@ -153,6 +167,7 @@ def _measure(
     restarts = [h["restart_to_ready"] for h in entry["hosts"].values() if h["restart_to_ready"]]
     nodes = len(sandbox.addresses)
     return {
+        "checkout": "this" if checkout == REPO else checkout.name,
         "batch": batch,
         "staged": staged,
         "stage_s": None if stage is None else round(stage, 2),
@@ -230,7 +245,8 @@ def _light_rss(sandbox: Cluster) -> dict[str, float]:
 
 
 _HEADER = (
-    ("batch", 6), ("staged", 6), ("stage_s", 7), ("batches", 7), ("seconds", 8), ("floor", 6),
+    ("checkout", 8), ("batch", 6), ("staged", 6), ("stage_s", 7), ("batches", 7),
+    ("seconds", 8), ("floor", 6),
     ("overhead_s", 10), ("overhead_per_node_s", 19), ("cpu_s", 6), ("peak_rss_mib", 12),
     ("ssh_connections", 15), ("machine_busy", 12), ("restart_to_ready_mean_s", 23),
     ("preflight_s", 11), ("staging_s", 9),
@@ -245,8 +261,8 @@ def _medians(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per batch value (and staged or not): the median of each figure over its
     runs, the wall time's range beside it."""
     rows = []
-    for key in dict.fromkeys((run["batch"], run["staged"]) for run in runs):
-        same = [run for run in runs if (run["batch"], run["staged"]) == key]
+    for key in dict.fromkeys((run["batch"], run["staged"], run["checkout"]) for run in runs):
+        same = [run for run in runs if (run["batch"], run["staged"], run["checkout"]) == key]
         row = dict(same[0])
         for name, value in row.items():
             if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -284,7 +300,7 @@ def _report(
         "load_after": list(load[1]),
         "cpus": os.cpu_count(),
         "light_server_rss": light,
-        "args": vars(args) | {"out": str(args.out)},
+        "args": vars(args) | {"out": str(args.out), "baseline": str(args.baseline or "")},
     }
     args.out.write_text(json.dumps(data, indent=2) + "\n")
     print(f"written: {args.out}")

@@ -130,7 +130,7 @@ class FakeNode:
             owner=self.cluster.owners.get(self.host),
         )
 
-    def upload(self, local: Path, sha256: str) -> int:
+    def upload(self, local: Path, sha256: str, check: bool = True) -> int:
         self._did(f"upload {sha256[:8]}")
         assert sha256 not in self.blobs, f"{self.host}: sent {sha256[:8]} twice"
         self.blobs.add(sha256)
@@ -144,7 +144,12 @@ class FakeNode:
         self.state.edited = ()
         return 0
 
-    def prepare(self, release: Release, sources: Mapping[str, Path] | None = None) -> int:
+    def prepare(
+        self,
+        release: Release,
+        sources: Mapping[str, Path] | None = None,
+        fresh: frozenset[str] = frozenset(),
+    ) -> int:
         """As the node's script: each copy checked, a blob that changed (`FakeCluster.changed`)
         sent again from ``sources``."""
         assert release.blobs <= self.blobs, f"{self.host}: prepared before it was staged"
@@ -215,6 +220,10 @@ class FakeNode:
 
     def prune(self, holdings: Holdings, keep: frozenset[str]) -> None:
         self._did("prune")
+
+    def prune_script(self, holdings: Holdings, keep: frozenset[str]) -> str:
+        self._did("prune")
+        return ""
 
     def run(self, script: str, what: str, timeout: float | None = None) -> str:
         """A script of the parallel runtime (laying out a version, tidying): recorded."""

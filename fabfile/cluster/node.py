@@ -64,12 +64,16 @@ class Node(Session):
         lines = placement.placing(layout, files, user, self.run_id) + recording
         return self.put_in_place("\n".join(lines), "installing the release", sources)
 
-    def prepare(self, release: Release, sources: Sources | None = None) -> int:
+    def prepare(
+        self, release: Release, sources: Sources | None = None, fresh: frozenset[str] = frozenset()
+    ) -> int:
         """Copy the release's files beside their targets, each copy checked, before the
         node's turn (`placement.preparing`); `install` then only renames them. Nothing
-        live changes. Returns the bytes sent again (`put_in_place`)."""
+        live changes. ``fresh``: blobs just sent unchecked (`upload` without ``check``),
+        checked by their copies here. Returns the bytes sent again (`put_in_place`)."""
         files = placement.staged(self.config, release, (), self.run_id)
-        script = placement.preparing(self.layout, files, self.config.become_user, self.run_id)
+        user = self.config.become_user
+        script = placement.preparing(self.layout, files, user, self.run_id, fresh)
         return self.put_in_place("\n".join(script), "preparing the release's files", sources)
 
     def discard(self, release: Release) -> None:
@@ -220,11 +224,17 @@ class Node(Session):
 
     def prune(self, holdings: Holdings, keep: frozenset[str]) -> None:
         """Delete blobs no kept release refers to."""
+        script = self.prune_script(holdings, keep)
+        if script:
+            self.run(script, "removing old releases")
+
+    def prune_script(self, holdings: Holdings, keep: frozenset[str]) -> str:
+        """The command `prune` runs ('' when there is nothing to delete)."""
         doomed = sorted(holdings.blobs - keep)
         if not doomed:
-            return
+            return ""
         names = " ".join(shlex.quote(name) for name in doomed)
-        self.run(f"cd {sh_path(self.layout.blobs)} && rm -f -- {names}", "removing old releases")
+        return f"cd {sh_path(self.layout.blobs)} && rm -f -- {names}"
 
 
 def _url_host(url: str) -> str:

@@ -64,17 +64,21 @@ def placing(layout: Layout, files: list[Staged], user: str = "", run: str = "") 
     ]
 
 
-def preparing(layout: Layout, files: list[Staged], user: str, run: str) -> list[str]:
+def preparing(
+    layout: Layout, files: list[Staged], user: str, run: str, fresh: frozenset[str] = frozenset()
+) -> list[str]:
     """Shell lines that make run ``run``'s checked copy of each blob beside its target
     (`prepared`), as `placing` would, but rename none over its target: done for every
     node before the first one's turn, it leaves the turn only the renames. A copy gets
     its prepared name only once its checksum was checked, so a cut-off script leaves
-    nothing the install would trust."""
+    nothing the install would trust. The ``fresh`` blobs were just sent unchecked: each
+    is copied from its part file, which the copy's check proves, then renamed a blob."""
     lines = ["set -e", layout.assign(), become.PUT]
     temps = " ".join(sh_path(tmp) for _, _, tmp in files)
     lines.append(f"trap {shlex.quote(f'{become.prefix(user)}rm -f {temps}')} EXIT")
     for sha, target, tmp in files:
-        lines.append(put(layout, sha, target, tmp, user))
+        part = layout.word(layout.part(sha, run)) if sha in fresh else ""
+        lines.append(put(layout, sha, target, tmp, user, part))
         lines.append(
             f"{become.prefix(user)}mv -f {sh_path(tmp)} {sh_path(prepared(target, run, sha))}"
         )
@@ -88,16 +92,22 @@ def discarding(files: list[Staged], user: str, run: str) -> str:
     return f"{become.prefix(user)}rm -f {made}"
 
 
-def put(layout: Layout, sha: str, target: str, tmp: str, user: str) -> str:
+def put(layout: Layout, sha: str, target: str, tmp: str, user: str, part: str = "") -> str:
     """A shell line (after `become.PUT`) that writes blob ``sha`` at ``tmp`` beside
     ``target`` as ``user``, from stdin; a blob that changed on the node is removed
-    and named (`CHANGED SHA NOW`, exit `CHANGED_EXIT`), as `checked` does."""
+    and named (`CHANGED SHA NOW`, exit `CHANGED_EXIT`), as `checked` does. With
+    ``part`` (a shell word: the blob's part file, sent unchecked), the copy is made
+    from it while it is there, and once the copy is checked it becomes the blob."""
     blob = layout.word(layout.blob(sha))
     words = " ".join(sh_path(w) for w in (tmp, target, parent(target)))
     size = "big" if target.endswith(".war") else "small"
+    source, before, after = blob, "", ""
+    if part:  # the part is gone once another line (or a run before) made it the blob
+        source, before = '"$src"', f"src={blob}; [ -f {part} ] && src={part}; "
+        after = f'; [ "$src" = {blob} ] || mv -f {part} {blob}'
     return (
-        f"{become.calling(user)} {shlex.quote(sha)} {words} {size} < {blob} "
-        f'|| {{ rc=$?; [ "$rc" -ne {CHANGED_EXIT} ] || rm -f {blob}; exit "$rc"; }}'
+        f"{before}{become.calling(user)} {shlex.quote(sha)} {words} {size} < {source} "
+        f'|| {{ rc=$?; [ "$rc" -ne {CHANGED_EXIT} ] || rm -f {source}; exit "$rc"; }}{after}'
     )
 
 

@@ -191,8 +191,18 @@ class Session:
 
     # -- changing the node --------------------------------------------------
 
-    def upload(self, local: Path, sha256: str) -> int:
+    def upload(self, local: Path, sha256: str, check: bool = True) -> int:
         """Send ``local`` as ``blobs/SHA256``, verified on the node; return bytes sent.
+        Without ``check`` it stays this run's ``.part`` file, for the next script to check
+        as it copies it (`placement.put`, with its part), then rename: one hash of it and
+        one command less. A changed part is never renamed."""
+        part = self.send_part(local, sha256)
+        if check:
+            self.verify_part(part, self.absolute(self.layout.blob(sha256)), sha256, local.name)
+        return local.stat().st_size
+
+    def send_part(self, local: Path, sha256: str) -> str:
+        """Send ``local`` as this run's part file of blob ``sha256``; its absolute path.
         Bounded by `transfer_seconds`: a node silent past it fails, its partial file
         left for the next run's pre-flight to remove."""
         part = self.absolute(self.layout.part(sha256, self.run_id))
@@ -212,8 +222,7 @@ class Session:
                     if not isinstance(error, (OSError, EOFError, paramiko.SSHException)):
                         raise
                     self._failed_upload(local, part, error, time.monotonic() - started)
-        self.verify_part(part, self.absolute(self.layout.blob(sha256)), sha256, local.name)
-        return size
+        return part
 
     def transfer_seconds(self, size: int) -> float:
         """How long sending (or reading) ``size`` bytes may take on this node."""

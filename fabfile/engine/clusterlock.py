@@ -30,7 +30,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 
 from ..app.config import NodeConfig
@@ -111,6 +111,7 @@ class ClusterLock:
         self._beat: threading.Thread | None = None
         self._renewed: dict[str, float] = {}
         self._warned: set[str] = set()
+        self._parting: dict[str, str] = {}  # a script to run just before the release, by host
 
     def __enter__(self) -> ClusterLock:
         return self
@@ -281,6 +282,14 @@ class ClusterLock:
 
     # -- letting go -----------------------------------------------------------------
 
+    def part_with(self, host: str, script: str) -> None:
+        """Run ``script`` on ``host`` in the command that releases the lock there, just
+        before (best effort: its failure is not the release's, and a host the release
+        does not reach skips it): a run's clean-up adds no round trip of its own."""
+        with self._guard:
+            if host in self._held:
+                self._parting[host] = script
+
     def release(self, dial: bool = True) -> None:
         """Stop renewing and remove this run's lock wherever it holds it; a host that
         cannot be reached keeps it until its lease ends, and that is said. Without
@@ -291,7 +300,8 @@ class ClusterLock:
             sure, unsure = sorted(self._held), sorted(self._unsure)
             self._held.clear()
             self._unsure.clear()
-        release = functools.partial(self._release, frozenset(unsure), dial)
+            parting, self._parting = self._parting, {}
+        release = functools.partial(self._release, frozenset(unsure), dial, parting)
         hosts = sure + unsure
         said = zip(hosts, fanout.each(release, hosts), strict=True)
         errors = {host: error for host, error in said if error}
@@ -306,10 +316,14 @@ class ClusterLock:
             f"over, and for others it goes stale {LEASE:g} s after its last renewal"
         )
 
-    def _release(self, unsure: frozenset[str], dial: bool, host: str) -> str:
+    def _release(
+        self, unsure: frozenset[str], dial: bool, parting: dict[str, str], host: str
+    ) -> str:
         config = self._hosts[host]
         node = self.node(config)
         script = nodelock.release_script(config.releases_dir, self.token)
+        if before := parting.get(host):
+            script = f"( {before} ) >/dev/null 2>&1\n{script}"
         if node.silent_while:  # no new login just for this: it would wait connect_timeout
             return f"{host} went silent while {node.silent_while}"
         try:
@@ -351,21 +365,11 @@ class ClusterLock:
         self._beat = self._stop = None
 
     def _renew_all(self) -> None:
-        """Renew every host once every `RENEW` seconds, one after another at even gaps
-        rather than all at once: a hundred renewals in one burst stall the nodes' own
-        work for a moment (on a coordinator that is also their host, the run's too)."""
         assert self._stop is not None
         stop = self._stop
-        flying: dict[str, Future[None]] = {}  # a silent host's renewal: one at a time
         with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="deploy-lock") as pool:
-            while True:
-                hosts = self.held
-                gap = RENEW / max(1, len(hosts))
-                for host in hosts:
-                    if stop.wait(gap):
-                        return
-                    if host not in flying or flying[host].done():
-                        flying[host] = pool.submit(self._renew, host)
+            while not stop.wait(RENEW):
+                list(pool.map(self._renew, self.held))
 
     def _renew(self, host: str) -> None:
         """Renew the lease on one host; say so once if it is lost or cannot be renewed."""

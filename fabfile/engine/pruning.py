@@ -14,15 +14,31 @@ from collections.abc import Callable, Sequence
 from ..app.release import Release
 from ..errors import NodeError
 from . import fanout
+from .clusterlock import ClusterLock
 from .plan import Plan
 from .staging import first_of_each_host
 from .target import Target
 
 
-def prune(targets: Sequence[Target], plan: Plan, note: Callable[[str], None]) -> None:
+def prune(
+    targets: Sequence[Target],
+    plan: Plan,
+    note: Callable[[str], None],
+    lock: ClusterLock | None = None,
+) -> None:
     """Drop blobs of releases older than ``keep_releases``, on every host at once
-    (once per host: its instances share the releases directory)."""
-    fanout.each(functools.partial(_prune, plan, note), list(first_of_each_host(targets).values()))
+    (once per host: its instances share the releases directory). Under the run's
+    ``lock``, in the command that releases it on each host (`ClusterLock.part_with`):
+    at 100 nodes the run's last round trip to every node, rather than two."""
+    first = list(first_of_each_host(targets).values())
+    if lock is None:
+        fanout.each(functools.partial(_prune, plan, note), first)
+        return
+    for target in first:
+        if target.holdings is not None:
+            keep = plan.release_for(target.config).blobs | _kept_blobs(target)
+            if script := target.node.prune_script(target.holdings, keep):
+                lock.part_with(target.node.host, script)
 
 
 def _prune(plan: Plan, note: Callable[[str], None], target: Target) -> None:

@@ -273,10 +273,12 @@ class Rollout:
                 "still runs what it ran:\n" + "\n".join(f"  {e}" for e in errors)
             )
 
-    def prepare_one(self, target: Target) -> str:
-        """Make one target's checked copies (`Node.prepare`); why not, or ''."""
+    def prepare_one(self, target: Target, fresh: frozenset[str] = frozenset()) -> str:
+        """Make one target's checked copies (`Node.prepare`; ``fresh``: the blobs staging
+        just sent, unchecked); why not, or ''."""
+        release = self.plan.release_for(target.config)
         try:
-            resent = target.node.prepare(self.plan.release_for(target.config), self.plan.sources)
+            resent = target.node.prepare(release, self.plan.sources, fresh)
         except NodeError as error:
             self.set_phase(target, Phase.FAILED, str(error))
             return str(error)
@@ -390,7 +392,7 @@ class Rollout:
     def _prune_unless_interrupted(self) -> None:
         """The rollout is done by now: a Ctrl-C here stops the clean-up, not the record."""
         try:
-            prune(self.targets, self.plan, self.reporter.note)
+            prune(self.targets, self.plan, self.reporter.note, self.lock)
         except KeyboardInterrupt:
             self.reporter.note("old releases not removed (interrupted); the next run does it")
 

@@ -36,7 +36,7 @@ class Staging(Protocol):
 
     def unchanged(self, target: Target) -> bool: ...
 
-    def prepare_one(self, target: Target) -> str: ...
+    def prepare_one(self, target: Target, fresh: frozenset[str] = frozenset()) -> str: ...
 
     def discard(self, targets: Sequence[Target]) -> None: ...
 
@@ -77,9 +77,17 @@ def _stage(rollout: Staging, changing: set[str], prepare: bool, target: Target) 
     missing = rollout.missing(target)
     if missing:
         rollout.set_phase(target, Phase.STAGING, f"{len(missing)} file(s)")
+    # the first instance's copies check the files it installs as they are made (a part
+    # becomes a blob only then); any other file, a sibling instance's, is checked now
+    host = target.node.host
+    mine = [t for t in rollout.targets if t.node.host == host and not rollout.unchanged(t)]
+    first = any(t is target for t in mine)
+    copied = rollout.plan.release_for(target.config).blobs if prepare and first else ()
+    fresh = frozenset(sha for sha in missing if sha in copied)
     try:
         for sha in missing:
-            target.sent += target.node.upload(rollout.plan.sources[sha], sha)
+            source = rollout.plan.sources[sha]
+            target.sent += target.node.upload(source, sha, check=sha not in fresh)
         if target.node.host in changing:
             _recheck(rollout, target, set(missing))
     except NodeError as error:
@@ -88,9 +96,8 @@ def _stage(rollout: Staging, changing: set[str], prepare: bool, target: Target) 
     rollout.set_phase(target, Phase.STAGED, f"{target.sent} bytes sent")
     if not prepare:
         return "", ""
-    host = target.node.host
-    mine = [t for t in rollout.targets if t.node.host == host and not rollout.unchanged(t)]
-    errors = "; ".join(error for error in map(rollout.prepare_one, mine) if error)
+    made = [rollout.prepare_one(t, fresh if t is target else frozenset()) for t in mine]
+    errors = "; ".join(error for error in made if error)
     return (PREPARING, errors) if errors else ("", "")
 
 

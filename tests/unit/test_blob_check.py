@@ -15,6 +15,7 @@ from typing import Any, cast
 import pytest
 
 from fabfile.app.config import NodeConfig
+from fabfile.app.release import Release
 from fabfile.cluster.layout import Layout
 from fabfile.cluster.manager import Manager
 from fabfile.engine.plan import Plan
@@ -31,11 +32,10 @@ from tests.unit.test_contract import HOSTS, NEW, World
 class SendingNode(LocalNode):
     """A local node whose uploads are a local copy (then checked on the 'node' as usual)."""
 
-    def upload(self, local: Path, sha256: str) -> int:
+    def send_part(self, local: Path, sha256: str) -> str:
         part = self.absolute(self.layout.part(sha256, self.run_id))
         shutil.copyfile(local, part)
-        self.verify_part(part, self.absolute(self.layout.blob(sha256)), sha256, local.name)
-        return local.stat().st_size
+        return part
 
 
 @pytest.fixture
@@ -210,6 +210,61 @@ def test_a_prepared_copy_is_what_the_node_s_turn_installs(
     assert node.holdings().current == target
 
 
+def _sent_unchecked(
+    tmp_path: Path, home: Path, node: SendingNode, n: int
+) -> tuple[Release, dict[str, Path]]:
+    """A release staged as a rolling run's staging sends it: each file left as its part
+    (`Session.upload` without ``check``), the coordinator's copies beside."""
+    blobs = home / "releases" / "shop" / "blobs"
+    target = staged(release(n), blobs)
+    local = sources(tmp_path, blobs, *target.blobs)
+    for sha in target.blobs:
+        (blobs / sha).unlink()
+        assert node.upload(local[sha], sha, check=False) == local[sha].stat().st_size
+    return target, local
+
+
+def test_a_part_sent_unchecked_becomes_a_blob_only_through_its_checked_copy(
+    tmp_path: Path, config: NodeConfig, home: Path
+) -> None:
+    """One hash and one command less a node: the part is checked by the copy made from
+    it, then renamed a blob."""
+    node = node_of(config, home)
+    target, local = _sent_unchecked(tmp_path, home, node, 8)
+    blobs = home / "releases" / "shop" / "blobs"
+    assert sorted(p.name for p in blobs.iterdir()) == sorted(
+        f"{sha}.{node.run_id}.part" for sha in target.blobs
+    )
+    assert node.prepare(target, local, fresh=target.blobs) == 0
+    assert sorted(p.name for p in blobs.iterdir()) == sorted(target.blobs)
+    for sha in target.blobs:
+        assert (blobs / sha).read_bytes() == local[sha].read_bytes()
+    assert node.install(target) == 0
+    assert (home / "webapps" / "root.war").read_bytes() == local[target.war].read_bytes()
+
+
+def test_a_part_damaged_on_the_way_is_sent_again_and_never_named_a_blob(
+    tmp_path: Path, config: NodeConfig, home: Path
+) -> None:
+    node = node_of(config, home)
+    target, local = _sent_unchecked(tmp_path, home, node, 9)
+    blobs = home / "releases" / "shop" / "blobs"
+    part = blobs / f"{target.war}.{node.run_id}.part"
+    part.write_text("damaged on the way")
+    sent = node.prepare(target, local, fresh=target.blobs)
+    assert sent == local[target.war].stat().st_size  # sent again, checked, then copied
+    assert sorted(p.name for p in blobs.iterdir()) == sorted(target.blobs)
+    assert (blobs / target.war).read_bytes() == local[target.war].read_bytes()
+
+    second = node_of(config, home)
+    again, _ = _sent_unchecked(tmp_path, home, second, 10)
+    (blobs / f"{again.war}.{second.run_id}.part").write_text("damaged on the way")
+    with pytest.raises(NodeError, match="the coordinator has no copy"):
+        second.prepare(again, {}, fresh=again.blobs)  # a copy to send again: none
+    assert not (blobs / again.war).exists()
+    assert not (blobs / f"{again.war}.{second.run_id}.part").exists()
+
+
 def test_a_copy_is_prepared_only_from_a_blob_that_checks(
     tmp_path: Path, config: NodeConfig, home: Path
 ) -> None:
@@ -258,10 +313,10 @@ def test_each_host_is_prepared_once_its_own_files_are_there_and_only_once(
     sending, preparing = FakeNode.upload, FakeNode.prepare
     first_prepared, waited = threading.Event(), list[bool]()
 
-    def upload(node: FakeNode, local: Path, sha256: str) -> int:
+    def upload(node: FakeNode, local: Path, sha256: str, check: bool = True) -> int:
         if node.host == HOSTS[-1] and not waited:  # the slowest upload, until HOSTS[0] is done
             waited.append(first_prepared.wait(timeout=5))
-        return sending(node, local, sha256)
+        return sending(node, local, sha256, check)
 
     def prepare(node: FakeNode, *args: Any) -> int:
         done = preparing(node, *args)
@@ -285,10 +340,10 @@ def test_a_host_whose_staging_failed_leaves_no_copies_on_the_others(
     world = World(tmp_path, "rolling", monkeypatch)
     sending = FakeNode.upload
 
-    def upload(node: FakeNode, local: Path, sha256: str) -> int:
+    def upload(node: FakeNode, local: Path, sha256: str, check: bool = True) -> int:
         if node.host == HOSTS[-1]:
             raise NodeError(f"{node.host}: disk full")
-        return sending(node, local, sha256)
+        return sending(node, local, sha256, check)
 
     monkeypatch.setattr(FakeNode, "upload", upload)
     with pytest.raises(RolloutError, match="staging failed; no node was restarted"):
