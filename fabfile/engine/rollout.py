@@ -94,7 +94,7 @@ class Rollout:
         self.events = events or Events()  # hooks and notifications (`events`)
         self.facts: Facts | None = None  # once pre-flight passed and the start was told
         self.recorder = recording.Recorder(self)
-        self.prepared: set[int] = set()  # ids of the targets whose copies are made (`prepare`)
+        self.prepared: set[int] = set()  # ids of the targets whose copies were made (`prepare`)
 
     # -- driving ------------------------------------------------------------
 
@@ -277,12 +277,12 @@ class Rollout:
         """Make one target's checked copies (`Node.prepare`; ``fresh``: the blobs staging
         just sent, unchecked); why not, or ''."""
         release = self.plan.release_for(target.config)
+        self.prepared.add(id(target))  # tried: `discard` removes what a failure left too
         try:
             resent = target.node.prepare(release, self.plan.sources, fresh)
         except NodeError as error:
             self.set_phase(target, Phase.FAILED, str(error))
             return str(error)
-        self.prepared.add(id(target))
         if resent:
             target.sent += resent
             self.note(

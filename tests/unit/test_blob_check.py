@@ -355,6 +355,27 @@ def test_a_host_whose_staging_failed_leaves_no_copies_on_the_others(
     assert not [e for e in events if e[1].startswith(("lb", "install", "restart"))]
 
 
+def test_a_host_whose_copies_failed_half_way_has_them_removed_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node whose copying failed after some of its files (a full disk at the WAR) has
+    those copies removed with everyone else's."""
+    world = World(tmp_path, "rolling", monkeypatch)
+    preparing = FakeNode.prepare
+
+    def prepare(node: FakeNode, *args: Any, **kw: Any) -> int:
+        if node.host == HOSTS[1]:
+            raise NodeError(f"{node.host}: preparing the release's files failed: disk full")
+        return preparing(node, *args, **kw)
+
+    monkeypatch.setattr(FakeNode, "prepare", prepare)
+    with pytest.raises(RolloutError, match="preparing the release's files failed; no node"):
+        world.run()
+    discarded = sorted(host for host, what in world.cluster.events if what.startswith("discard"))
+    assert discarded == sorted(HOSTS)
+    assert not [e for e in world.cluster.events if e[1].startswith(("lb", "install", "restart"))]
+
+
 def test_a_stopped_rollout_discards_the_copies_of_the_nodes_it_did_not_reach(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
