@@ -250,14 +250,17 @@ def test_an_upload_altered_on_the_node_is_caught_and_not_installed(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    original = node_module.Node.verify_part
+    original = node_module.Node.send_part
 
-    def tamper(self: node_module.Node, part: str, final: str, sha256: str, name: str) -> None:
-        if name == WAR:
+    def tamper(self: node_module.Node, local: Path, sha256: str) -> str:
+        """Every copy of the WAR altered once it arrived: the one sent unchecked (its copy
+        beside root.war finds it) and the one sent again (checked on its own)."""
+        part = original(self, local, sha256)
+        if local.name == WAR:
             self.run(f"printf x >> {node_module.shlex.quote(part)}", "tampering (test)")
-        original(self, part, final, sha256, name)
+        return part
 
-    monkeypatch.setattr(node_module.Node, "verify_part", tamper)
+    monkeypatch.setattr(node_module.Node, "send_part", tamper)
     result = cli.run([fresh_war(on_125)], on_125, capsys)
     assert result.code == 1
     assert "checksum on the node is" in result.err and "the copy was damaged" in result.err
