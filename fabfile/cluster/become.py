@@ -8,9 +8,9 @@ user through ``sudo -n`` (never a prompt: a sudo that wants a password fails at
 once); what stays under ``releases_dir`` (the blobs, records and claims) stays the
 SSH user's. Unset, the same commands run as the SSH user, with no sudo.
 
-`PUT` defines ``put``, which writes one file beside its target: its bytes come on stdin (never on a
-command line), its checksum is checked, and it takes the target's mode and, where
-the user may, its owner and group, so an admin's ``chmod 600`` survives.
+`PUT` defines ``put``, which writes one file beside its target: its bytes come on stdin
+(never on a command line), its checksum is checked, and it takes the target's mode and,
+where the user may, its owner and group, so an admin's ``chmod 600`` survives.
 """
 
 from __future__ import annotations

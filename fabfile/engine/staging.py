@@ -77,12 +77,14 @@ def _stage(rollout: Staging, changing: set[str], prepare: bool, target: Target) 
     missing = rollout.missing(target)
     if missing:
         rollout.set_phase(target, Phase.STAGING, f"{len(missing)} file(s)")
-    # the first instance's copies check the files it installs as they are made (a part
-    # becomes a blob only then); any other file, a sibling instance's, is checked now
+    # the host's targets to prepare: the first one's copies check the files it installs
+    # as they are made (a part becomes a blob only then); any other file (a sibling
+    # instance's) is checked on arrival
     host = target.node.host
     mine = [t for t in rollout.targets if t.node.host == host and not rollout.unchanged(t)]
+    mine = mine if prepare else []
     first = any(t is target for t in mine)
-    copied = rollout.plan.release_for(target.config).blobs if prepare and first else ()
+    copied = rollout.plan.release_for(target.config).blobs if first else frozenset()
     fresh = frozenset(sha for sha in missing if sha in copied)
     try:
         for sha in missing:
@@ -94,8 +96,6 @@ def _stage(rollout: Staging, changing: set[str], prepare: bool, target: Target) 
         rollout.set_phase(target, Phase.FAILED, str(error))
         return STAGING, str(error)
     rollout.set_phase(target, Phase.STAGED, f"{target.sent} bytes sent")
-    if not prepare:
-        return "", ""
     made = [rollout.prepare_one(t, fresh if t is target else frozenset()) for t in mine]
     errors = "; ".join(error for error in made if error)
     return (PREPARING, errors) if errors else ("", "")
