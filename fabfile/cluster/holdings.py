@@ -198,6 +198,7 @@ def _checksum_script(config: NodeConfig) -> str:
         if not path:
             continue
         file = sh_path(path)
+        # the leading space: `$( (` is a subshell in a substitution, `$((` arithmetic
         summed = (
             f"{sudo}cat {file} 2>/dev/null | {digest}" if sudo else f" {digest} 2>/dev/null <{file}"
         )

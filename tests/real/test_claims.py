@@ -175,3 +175,25 @@ def test_two_apps_in_one_releases_dir_are_refused_with_file_and_line(
     assert after == before
     assert not list((releases(sandbox, sandbox.addresses[0]) / "blobs").glob("*.part"))
     shutil.rmtree(other)
+
+
+def test_old_releases_go_in_the_command_that_releases_the_lock(
+    on_125: Path, sandbox: cluster.Cluster, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """keep_releases = 2: once two newer releases were installed before a run (what the
+    pre-flight read counts), the first one's WAR is gone from every node, removed in the
+    run's last command there, which also released the deploy lock."""
+    for address in sandbox.addresses:
+        override(on_125, address, keep_releases="2")
+    first_war = sha256(on_125 / "search-web-frontend-1.0.125.war")
+    assert cli.run([WAR], on_125, capsys).code == 0
+    for greeting in ("a third release", "a fourth release"):
+        (on_125 / "config.properties").write_text(f"greeting={greeting}\n")
+        done = cli.run([WAR], on_125, capsys)
+        assert done.code == 0, done.text
+    assert versions(sandbox) == all_on(sandbox, "1.0.126")
+    for address in sandbox.addresses:
+        kept = releases(sandbox, address)
+        assert not (kept / "blobs" / first_war).exists(), address
+        assert (kept / "blobs" / sha256(on_125 / WAR)).exists(), address
+        assert not (kept / "deploy.lock").exists(), address
