@@ -23,6 +23,7 @@ comment, which names the root) and the sudoers file are removed by `down`.
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import hashlib
 import ipaddress
 import json
@@ -150,14 +151,19 @@ def ensure_users() -> None:
     """Create the sandbox's users where missing (Debian's packages made jetty, tomcat).
 
     ``wd-deploy`` has no password but is not locked (``*``, not useradd's ``!``): sshd
-    without PAM refuses a locked account even with a key."""
-    for user in (OPERATOR, DEPLOY_USER):
-        _ensure_user(user, "--create-home", "--home-dir", f"/home/{user}", "--shell", "/bin/bash")
-    for user in (JETTY_USER, TOMCAT_USER):
-        _ensure_user(user, "--no-create-home", "--home-dir", "/nonexistent")
-    shadow = Path("/etc/shadow").read_text().splitlines()
-    if any(ln.startswith(f"{DEPLOY_USER}:!") for ln in shadow):
-        subprocess.run(["usermod", "-p", "*", DEPLOY_USER], check=True, capture_output=True)
+    without PAM refuses a locked account even with a key. Two test workers may call it
+    at once on a brand-new machine: the first makes the users, the second finds them
+    (they take turns on a lock of this file, which leaves nothing behind)."""
+    with open(__file__, "rb") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for user in (OPERATOR, DEPLOY_USER):
+            home = ("--create-home", "--home-dir", f"/home/{user}", "--shell", "/bin/bash")
+            _ensure_user(user, *home)
+        for user in (JETTY_USER, TOMCAT_USER):
+            _ensure_user(user, "--no-create-home", "--home-dir", "/nonexistent")
+        shadow = Path("/etc/shadow").read_text().splitlines()
+        if any(ln.startswith(f"{DEPLOY_USER}:!") for ln in shadow):
+            subprocess.run(["usermod", "-p", "*", DEPLOY_USER], check=True, capture_output=True)
 
 
 def _ensure_user(user: str, *options: str) -> None:

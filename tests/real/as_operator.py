@@ -4,7 +4,8 @@ The ``deploy`` it runs is the one a user gets from ``pip install``: this checkou
 wheel in a fresh virtualenv of Debian's python3 (`tests.real.wheel`), made once per
 test session at a path every user can read (the ``installed_deploy`` fixture, shared
 with ``test_install.py``), owned by root as an admin's install would be. `runnable`
-checks that ``wd-operator`` can run it before any test relies on it.
+makes ``wd-operator`` where missing (a brand-new machine has none until a sandbox
+makes it) and checks that it can run that ``deploy`` before any test relies on it.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ def runnable(deploy: Path) -> Path:
     """``deploy``, once ``wd-operator`` ran its ``--version`` and found its ``fabfile``
     in the virtualenv (not the checkout): a path that user cannot read, or an
     interpreter it may not run (one under ``/root``), fails here, said."""
+    prod.ensure_users()
     try:
         done = command([str(deploy), "--version"])
     except OSError as error:  # the kernel refused to exec it (its interpreter, say)
