@@ -236,7 +236,7 @@ def start_bastion(cluster: Cluster, address: str) -> str:
 
 
 def stop_bastion(cluster: Cluster, address: str) -> list[int]:
-    return stop_pid_file(cluster.home(address) / "run" / "tini.pid", settle=0)
+    return stop_sshd(cluster, address)
 
 
 def down(root: Path = DEFAULT_ROOT) -> list[int]:
@@ -247,7 +247,7 @@ def down(root: Path = DEFAULT_ROOT) -> list[int]:
     stopped = []
     for address in cluster.addresses:
         home = cluster.home(address)
-        stopped += stop_pid_file(home / "run" / "tini.pid", settle=0)
+        stopped += stop_sshd(cluster, address)
         # A restart in flight (jetty.sh waiting for the old JVM) starts a new
         # JVM and rewrites the PID file within a second of the old one's end.
         stopped += stop_pid_file(home / "run" / "jetty.pid", settle=2.5)
@@ -272,22 +272,30 @@ def stop_pid_file(pid_file: Path, settle: float) -> list[int]:
     return stopped
 
 
-def stop_sshd(cluster: Cluster, address: str) -> None:
-    """Take one node's sshd down, open sessions included (a fault for tests).
+def stop_sshd(cluster: Cluster, address: str) -> list[int]:
+    """Take one node's sshd down, open sessions included (a fault for tests, and
+    `down`); return the PIDs ended.
 
     Each connection's sshd is a child of the listener in a session of its own,
-    so they are found through /proc and ended by PID; Jetty keeps running.
+    so they are found through /proc and ended by PID; Jetty keeps running. A session
+    whose client vanished behind a partition (its FIN or RST dropped) never ends by
+    itself, and its title no longer names the sandbox: only this finds it.
     """
     pid_file = cluster.home(address) / "run" / "tini.pid"
     pid = read_pid(pid_file)
     names = ("sshd", "sshd-session")  # OpenSSH 9.8 renamed the per-connection process
     sessions = [p for p in _descendants(pid) if _name(p) in names] if pid else []
+    stopped = []
     if alive(pid):
         assert pid is not None
         _terminate(pid)
+        stopped.append(pid)
     for session in sessions:
-        _terminate(session, timeout=5)
+        if alive(session):
+            _terminate(session, timeout=5)
+            stopped.append(session)
     pid_file.unlink(missing_ok=True)
+    return stopped
 
 
 def _descendants(pid: int) -> list[int]:
@@ -387,7 +395,9 @@ def rss_kib(pid: int) -> int:
 
 def leftovers(root: Path) -> list[tuple[int, str]]:
     """Processes still running that a sandbox at ``root`` started (their command
-    line or environment names the root): after `down`, there must be none."""
+    line or environment names the root, or their stderr is a log under it, as an
+    sshd session's is once its title replaced its command line): after `down`,
+    there must be none."""
     marker = f"{root}/".encode()
     found = []
     for entry in Path("/proc").iterdir():
@@ -398,9 +408,19 @@ def leftovers(root: Path) -> list[tuple[int, str]]:
             environment = (entry / "environ").read_bytes()
         except OSError:
             continue
-        if (marker in command or marker in environment) and alive(int(entry.name)):
+        stderr = _link(entry / "fd" / "2").encode()
+        named = marker in command or marker in environment or stderr.startswith(marker)
+        if named and alive(int(entry.name)):
             found.append((int(entry.name), command.replace(b"\0", b" ").decode(errors="replace")))
     return found
+
+
+def _link(path: Path) -> str:
+    """Where a /proc fd link points; "" when the fd is closed or not ours to read."""
+    try:
+        return os.readlink(path)
+    except OSError:
+        return ""
 
 
 def end_leftovers(root: Path) -> list[tuple[int, str]]:

@@ -38,7 +38,7 @@ WAR = "search-web-frontend-1.0.126.war"
 
 
 def on_phase(
-    monkeypatch: pytest.MonkeyPatch, host: str, phase: Phase, action: Callable[[], None]
+    monkeypatch: pytest.MonkeyPatch, host: str, phase: Phase, action: Callable[[], object]
 ) -> None:
     """Run ``action`` once, when ``host`` enters ``phase``."""
     original = PlainReporter.phase

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import shutil
+import socket
+import struct
 import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import paramiko
 import pytest
 
 from fabfile.cluster.balancer import Balancer
@@ -216,3 +220,52 @@ def test_a_node_silent_mid_restart_is_dropped_by_its_keepalives(
     assert again.code == 0, again.text
     assert versions(sandbox) == all_on(sandbox, "1.0.126")
     assert haproxy_states(sandbox, on_125) == all_on(sandbox, "UP")
+
+
+def test_a_session_cut_off_by_a_partition_ends_with_its_sshd(
+    sandbox: cluster.Cluster, bastion: tuple[str, str], tmp_path: Path
+) -> None:
+    """A client that vanished behind a partition (its reset dropped) leaves its sshd
+    session waiting for ever, its title no longer naming the sandbox: stopping that
+    sshd (`cluster.stop_bastion`, `cluster.down`) must end the session too, or it
+    outlives the tests. Here on the bastion, an sshd of its own."""
+    address, line = bastion
+    log = str(sandbox.home(address) / "sshd.log")
+    before = _writing_to(log)
+    known_hosts = tmp_path / "known_hosts"
+    known_hosts.write_text(line)
+    client = paramiko.SSHClient()
+    client.load_host_keys(str(known_hosts))
+    client.connect(
+        address, username="root", key_filename=str(sandbox.key), look_for_keys=False,
+        allow_agent=False, timeout=10,
+    )  # fmt: skip
+    _, out, _ = client.exec_command("echo up")
+    assert out.read() == b"up\n" and out.channel.recv_exit_status() == 0
+    time.sleep(0.5)  # the channel's close, sent and acknowledged: nothing is in flight
+    transport = client.get_transport()
+    assert transport is not None and transport.sock is not None
+    with partition(address) as cut:
+        cut()
+        linger = struct.pack("ii", 1, 0)  # close with a reset, which the partition drops
+        transport.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)  # type: ignore[union-attr]
+        client.close()
+        transport.join(5)  # its reader thread holds the socket until it ends: then the reset
+        assert not transport.is_alive()
+    time.sleep(1)
+    sessions = [pid for pid in _writing_to(log) if pid not in before]
+    assert sessions, "the cut-off session ended by itself: this test no longer tests it"
+    stopped = cluster.stop_bastion(sandbox, address)
+    assert set(sessions) <= set(stopped)
+    assert not [pid for pid in sessions if cluster.alive(pid)], sessions
+
+
+def _writing_to(log: str) -> list[int]:
+    """PIDs whose stderr is ``log``: an sshd's tini, listener and sessions."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if os.readlink(entry / "fd" / "2") == log:
+                    found.append(int(entry.name))
+    return found
